@@ -1,0 +1,53 @@
+# ml-api: `make help` lists the targets. Every target creates what it needs first.
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PIP := $(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt
+
+$(VENV)/.installed: pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) -e .
+	@touch $@
+
+$(VENV)/.installed-test: $(VENV)/.installed
+	$(PIP) -e '.[test]'
+	@touch $@
+
+.PHONY: help
+help: ## Show this help
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+.PHONY: install
+install: $(VENV)/.installed ## Create .venv and install ml-api (pinned by constraints.txt)
+
+.PHONY: model
+model: $(VENV)/.installed ## Train the default penguins model unless one exists
+	$(BIN)/ml-api train --if-missing
+
+.PHONY: run
+run: model ## Train if needed, then serve with Flask + gunicorn on 0.0.0.0:$${PORT:-5000}
+	exec $(BIN)/ml-api serve --framework flask
+
+.PHONY: run-django
+run-django: model ## Train if needed, then serve with Django + gunicorn on 0.0.0.0:$${PORT:-8000}
+	exec $(BIN)/ml-api serve --framework django
+
+.PHONY: train
+train: $(VENV)/.installed ## Train a new version of the default model
+	$(BIN)/ml-api train
+
+.PHONY: test
+test: $(VENV)/.installed-test ## Run the test suite
+	$(BIN)/python -m pytest
+
+.PHONY: lint
+lint: $(VENV)/.installed-test ## Lint and check formatting with ruff
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+.PHONY: clean
+clean: ## Remove the virtualenv, caches and processed data (models are kept)
+	rm -rf $(VENV) .pytest_cache .ruff_cache data/processed/*/

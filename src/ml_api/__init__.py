@@ -1,0 +1,1 @@
+"""ml-api: from training data to a production prediction API."""

@@ -1,0 +1,1 @@
+"""HTTP adapters: Flask and Django (REST framework) over the same core."""

@@ -1,0 +1,130 @@
+"""The Flask adapter: HTTP in, :class:`~ml_api.core.service.PredictionService` calls, JSON out.
+
+Run it in production with ``ml-api serve`` (gunicorn); ``ml-api serve --dev`` uses Flask's
+development server. ``create_app()`` loads the model once, before the app exists, so a process that
+answers at all has its model.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Blueprint, Flask, Response, current_app, g, request
+from werkzeug.exceptions import HTTPException
+
+from ml_api.core.codecs import dumps
+from ml_api.core.errors import InternalError, ServingError, from_http_status, to_payload
+from ml_api.core.service import PredictionService, request_id_from
+from ml_api.settings import Settings
+
+log = logging.getLogger("ml_api.flask")
+bp = Blueprint("ml_api", __name__)
+
+
+def _service() -> PredictionService:
+    return current_app.extensions["ml_api.service"]
+
+
+def _json(body: Any, status: int = 200) -> Response:
+    return Response(dumps(body), status=status, mimetype="application/json")
+
+
+@bp.post("/predict")
+@bp.post("/predict/")
+def predict() -> Response:
+    """``POST /predict``: predictions for one instance or a batch (see ``ml_api.core.codecs``)."""
+    body = _service().predict_http(
+        request.headers.get("Content-Type"),
+        request.content_length,
+        lambda: request.get_data(cache=False),
+    )
+    return _json(body)
+
+
+@bp.get("/health")
+def health() -> Response:
+    """``GET /health``: liveness; never touches the model."""
+    return _json(PredictionService.liveness())
+
+
+@bp.get("/ready")
+def ready() -> Response:
+    """``GET /ready``: readiness; 503 while draining before shutdown."""
+    return _json(_service().readiness())
+
+
+@bp.get("/metadata")
+def metadata() -> Response:
+    """``GET /metadata``: the model card."""
+    return _json(_service().metadata())
+
+
+def _render_error(exc: ServingError) -> Response:
+    response = _json(to_payload(exc, g.get("request_id")), exc.status.value)
+    response.headers.update(exc.headers)
+    return response
+
+
+def _on_serving_error(exc: ServingError) -> Response:
+    return _render_error(exc)
+
+
+def _on_http_exception(exc: HTTPException) -> Response:
+    err = from_http_status(exc.code or 500, _describe(exc))
+    if exc.code == 405 and exc.valid_methods:
+        err.headers["Allow"] = ", ".join(sorted(exc.valid_methods))
+    return _render_error(err)
+
+
+def _describe(exc: HTTPException) -> str | None:
+    if exc.code == 404:
+        return f"no route {request.method} {request.path}; see GET /openapi.json"
+    if exc.code == 405:
+        return f"method {request.method} is not allowed on {request.path}"
+    if exc.code == 413:
+        limit = current_app.config["MAX_CONTENT_LENGTH"]
+        return f"request body is larger than the limit of {limit} bytes"
+    return None
+
+
+def _on_unexpected(exc: Exception) -> Response:
+    log.exception("unhandled error on %s %s", request.method, request.path)
+    return _render_error(InternalError())
+
+
+def create_app(settings: Settings | None = None, service: PredictionService | None = None) -> Flask:
+    """Build the Flask application.
+
+    Args:
+        settings: Configuration; read from the environment when ``None``.
+        service: A ready service (tests, or a gunicorn master that already loaded the model);
+            built from ``settings`` when ``None``.
+
+    Returns:
+        The WSGI application.
+
+    Raises:
+        ArtifactError: ``service`` is ``None`` and the configured model cannot be loaded.
+    """
+    settings = settings or Settings()
+    service = service or PredictionService.from_settings(settings)
+    app = Flask("ml_api")
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    app.json.sort_keys = False
+    app.extensions["ml_api.service"] = service
+    app.register_blueprint(bp)
+    app.register_error_handler(ServingError, _on_serving_error)
+    app.register_error_handler(HTTPException, _on_http_exception)
+    app.register_error_handler(Exception, _on_unexpected)
+
+    @app.before_request
+    def _assign_request_id() -> None:
+        g.request_id = request_id_from(request.headers.get("X-Request-ID"))
+
+    @app.after_request
+    def _echo_request_id(response: Response) -> Response:
+        response.headers["X-Request-ID"] = g.get("request_id", "")
+        return response
+
+    return app

@@ -1,0 +1,294 @@
+"""The ``ml-api`` command: ``train``, ``serve``, ``predict``, ``info``.
+
+Run ``ml-api COMMAND --help`` for each command's options. Every command reads the same settings
+(``ML_API_*`` variables, ``.env``) as the server; options given here override them.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ml_api.artifact import ArtifactError, list_versions
+from ml_api.core.errors import ServingError
+from ml_api.settings import Settings, project_root
+
+FRAMEWORKS = ("flask", "django")
+
+
+def _settings(**overrides: Any) -> Settings:
+    values = {k: v for k, v in overrides.items() if v is not None}
+    return Settings(**values)
+
+
+def _fail(message: str, code: int = 2) -> None:
+    click.echo(f"ml-api: error: {message}", err=True)
+    sys.exit(code)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """Train a scikit-learn model and serve it as a prediction API."""
+
+
+@main.command()
+@click.option(
+    "--data",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="Training CSV (default: the bundled Palmer penguins data).",
+)
+@click.option("--target", default=None, help="Target column (default for penguins: species).")
+@click.option(
+    "--name",
+    "model_name",
+    default=None,
+    help="Model name (default: ML_API_MODEL_NAME, i.e. penguins).",
+)
+@click.option(
+    "--task",
+    type=click.Choice(["classification", "regression"]),
+    default=None,
+    help="Override the task inferred from the target.",
+)
+@click.option(
+    "--estimator",
+    type=click.Choice(["linear", "random_forest", "hist_gradient_boosting"]),
+    default="linear",
+    show_default=True,
+    help="linear = logistic regression (classification) or ridge (regression).",
+)
+@click.option("--drop", multiple=True, help="Column to leave out of the features (repeatable).")
+@click.option("--test-size", type=click.FloatRange(0.05, 0.5), default=0.2, show_default=True)
+@click.option("--seed", type=int, default=42, show_default=True)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["joblib", "skops"]),
+    default="joblib",
+    show_default=True,
+    help="skops files load without executing code.",
+)
+@click.option(
+    "--model-root",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Where artifacts go (default: ML_API_MODEL_ROOT or ./models of the checkout).",
+)
+@click.option("--if-missing", is_flag=True, help="Do nothing when the model already has a version.")
+def train(
+    data: Path | None,
+    target: str | None,
+    model_name: str | None,
+    task: str | None,
+    estimator: str,
+    drop: tuple[str, ...],
+    test_size: float,
+    seed: int,
+    fmt: str,
+    model_root: Path | None,
+    if_missing: bool,
+) -> None:
+    """Train a model on a CSV file and save it as a new artifact version."""
+    from ml_api import preprocess
+    from ml_api.train import train as run_training
+
+    settings = _settings(model_root=model_root, model_name=model_name)
+    root = settings.resolved_model_root()
+    if data is None:
+        data = preprocess.PENGUINS_CSV
+        target = target or preprocess.PENGUINS_TARGET
+        drop = drop or preprocess.PENGUINS_DROP
+    if target is None:
+        _fail("--target is required with --data")
+    if if_missing and list_versions(root, settings.model_name):
+        click.echo(f"model {settings.model_name!r} already exists in {root}; not retraining")
+        return
+    try:
+        result = run_training(
+            data,
+            target,
+            model_root=root,
+            name=settings.model_name,
+            processed_dir=project_root() / "data" / "processed" / settings.model_name,
+            task=task,
+            estimator=estimator,
+            drop=drop,
+            test_size=test_size,
+            seed=seed,
+            fmt=fmt,  # type: ignore[arg-type]
+        )
+    except (KeyError, ValueError) as exc:
+        _fail(str(exc).strip("'\""))
+    meta = result.metadata
+    click.echo(f"trained {meta['estimator_class']} ({meta['task']}) on {data}")
+    click.echo("held-out metrics: " + ", ".join(f"{k}={v:.4f}" for k, v in result.metrics.items()))
+    click.echo(f"saved {result.path}")
+
+
+@main.command()
+@click.option("--framework", type=click.Choice(FRAMEWORKS), default="flask", show_default=True)
+@click.option("--host", default="0.0.0.0", show_default=True, help="Interface to bind.")
+@click.option(
+    "--port",
+    type=int,
+    default=None,
+    help="Port (default: PORT, else 5000 for Flask and 8000 for Django).",
+)
+@click.option(
+    "--workers",
+    type=int,
+    default=None,
+    help="gunicorn workers (default: WEB_CONCURRENCY, else the usable CPU count).",
+)
+@click.option("--name", "model_name", default=None, help="Model to serve.")
+@click.option("--version", "model_version", default=None, help="Version (default: newest).")
+@click.option("--model-root", type=click.Path(file_okay=False, path_type=Path), default=None)
+@click.option(
+    "--dev",
+    is_flag=True,
+    help="Use the framework's development server (not for "
+    "production: one process, auto-reload off, no graceful shutdown).",
+)
+def serve(
+    framework: str,
+    host: str,
+    port: int | None,
+    workers: int | None,
+    model_name: str | None,
+    model_version: str | None,
+    model_root: Path | None,
+    dev: bool,
+) -> None:
+    """Serve the model over HTTP with gunicorn (or a development server with --dev)."""
+    from ml_api.core.service import PredictionService
+    from ml_api.serving.gunicorn_app import DEFAULT_PORTS, GunicornApplication, gunicorn_options
+
+    settings = _settings(
+        model_root=model_root,
+        model_name=model_name,
+        model_version=model_version,
+        port=port,
+        web_concurrency=workers,
+    )
+    try:
+        service = PredictionService.from_settings(settings)
+    except ArtifactError as exc:
+        _fail(str(exc), code=1)
+    factory = _app_factory(framework, settings, service)
+    bound_port = settings.port or DEFAULT_PORTS[framework]
+    click.echo(
+        f"ml-api: serving model {service.artifact.name} version {service.artifact.version} "
+        f"({service.artifact.path}) with {framework} on http://{host}:{bound_port}",
+        err=True,
+    )
+    if dev:
+        _serve_dev(framework, factory, host, bound_port)
+        return
+    GunicornApplication(factory, gunicorn_options(settings, framework, host)).run()
+
+
+def _app_factory(framework: str, settings: Settings, service: Any) -> Any:
+    if framework == "flask":
+        from ml_api.api.flask_app import create_app
+
+        return lambda: create_app(settings, service)
+    from ml_api.api.django_app import get_wsgi_application
+
+    return lambda: get_wsgi_application(settings, service)
+
+
+def _serve_dev(framework: str, factory: Any, host: str, port: int) -> None:
+    click.echo(
+        "ml-api: WARNING: development server; use 'ml-api serve' without --dev in production",
+        err=True,
+    )
+    if framework == "flask":
+        factory().run(host=host, port=port, debug=False, use_reloader=False)
+        return
+    from wsgiref.simple_server import make_server
+
+    make_server(host, port, factory()).serve_forever()
+
+
+@main.command()
+@click.option(
+    "--input",
+    "input_path",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+)
+@click.option(
+    "--output",
+    "output_path",
+    required=True,
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+)
+@click.option("--name", "model_name", default=None)
+@click.option("--version", "model_version", default=None)
+@click.option("--model-root", type=click.Path(file_okay=False, path_type=Path), default=None)
+@click.option("--chunk-rows", type=click.IntRange(1), default=5000, show_default=True)
+def predict(
+    input_path: Path,
+    output_path: Path,
+    model_name: str | None,
+    model_version: str | None,
+    model_root: Path | None,
+    chunk_rows: int,
+) -> None:
+    """Score a CSV file (same validation as the API; errors name 1-based data rows)."""
+    import pandas as pd
+
+    from ml_api.core.service import PredictionService
+    from ml_api.predict import score_csv
+
+    settings = _settings(model_root=model_root, model_name=model_name, model_version=model_version)
+    try:
+        service = PredictionService.from_settings(settings)
+    except ArtifactError as exc:
+        _fail(str(exc), code=1)
+    with open(input_path, "rb") as fh:
+        n_rows = max(0, sum(1 for _ in fh) - 1)
+    try:
+        with click.progressbar(length=n_rows, label="scoring", file=sys.stderr) as bar:
+            scored = score_csv(
+                service, input_path, output_path, chunk_rows=chunk_rows, on_chunk=bar.update
+            )
+    except ServingError as exc:
+        lines = [exc.message] + [
+            f"  row {p.instance}, column {p.field}: {p.problem}"
+            if p.instance is not None
+            else f"  column {p.field}: {p.problem}"
+            for p in exc.details
+        ]
+        _fail("\n".join(lines), code=1)
+    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+        _fail(f"cannot read {input_path}: {exc}", code=1)
+    click.echo(
+        f"scored {scored} rows with {service.artifact.name} version "
+        f"{service.artifact.version}; wrote {output_path}"
+    )
+
+
+@main.command()
+@click.option("--name", "model_name", default=None)
+@click.option("--version", "model_version", default=None)
+@click.option("--model-root", type=click.Path(file_okay=False, path_type=Path), default=None)
+def info(model_name: str | None, model_version: str | None, model_root: Path | None) -> None:
+    """Verify a model version and print its card as JSON."""
+    from ml_api.core.service import PredictionService
+
+    settings = _settings(model_root=model_root, model_name=model_name, model_version=model_version)
+    try:
+        service = PredictionService.from_settings(settings)
+    except ArtifactError as exc:
+        _fail(str(exc), code=1)
+    click.echo(json.dumps(service.metadata(), indent=2))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

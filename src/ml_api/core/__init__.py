@@ -1,0 +1,1 @@
+"""The framework-free prediction core: schema, codecs, predictor, service, errors."""

@@ -1,0 +1,199 @@
+"""Decoding request bodies and encoding results: strict JSON in, plain JSON types out.
+
+Accepted ``POST /predict`` bodies (DESIGN.md section 3)::
+
+    {"features": [f1, f2, ...]}              one instance, positional (the seed guide's form)
+    {"features": [[...], [...]]}             a batch of positional instances
+    {"features": {"name": value, ...}}       one named instance
+    {"features": [{...}, {...}]}             a batch of named instances
+    {"instances": [{...} or [...], ...]}     a batch of records (TF-Serving / KServe V1 style)
+
+JSON is parsed strictly: ``NaN``, ``Infinity`` and ``-Infinity`` tokens are refused, and encoders
+never emit them (non-finite floats become ``null``).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from ml_api.core.errors import BadRequest, PayloadTooLarge, Problem, UnsupportedMediaType
+
+ENVELOPE_KEYS = ("features", "instances")
+
+
+def check_content_type(content_type: str | None) -> None:
+    """Require a JSON media type (``application/json`` or any ``application/*+json``).
+
+    Args:
+        content_type: The request's ``Content-Type`` header, parameters included, or ``None``.
+
+    Raises:
+        UnsupportedMediaType: (415) missing or not JSON.
+    """
+    media = (content_type or "").split(";", 1)[0].strip().lower()
+    if media == "application/json" or (
+        media.startswith("application/") and media.endswith("+json")
+    ):
+        return
+    shown = f"{media!r}" if media else "none"
+    raise UnsupportedMediaType(
+        f"Content-Type must be application/json, got {shown}",
+        [Problem("send the header 'Content-Type: application/json'", field="Content-Type")],
+    )
+
+
+def _reject_constant(token: str) -> Any:
+    raise ValueError(f"{token} is not valid JSON; send null for a missing value")
+
+
+def parse_json(body: bytes | str) -> Any:
+    """Parse a request body as strict JSON (RFC 8259).
+
+    Args:
+        body: The raw body, UTF-8 encoded (or already decoded).
+
+    Returns:
+        The decoded value.
+
+    Raises:
+        BadRequest: (400) empty body, invalid UTF-8, malformed JSON, or a ``NaN``/``Infinity``
+            token; the message gives the position of the first error.
+    """
+    if isinstance(body, bytes | bytearray):
+        try:
+            body = body.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise BadRequest(f"request body is not valid UTF-8 (byte {exc.start})") from None
+    if not body.strip():
+        raise BadRequest('request body is empty; send a JSON object such as {"features": [...]}')
+    try:
+        return json.loads(body, parse_constant=_reject_constant)
+    except json.JSONDecodeError as exc:
+        raise BadRequest(
+            f"malformed JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+        ) from None
+    except ValueError as exc:  # from _reject_constant
+        raise BadRequest(f"malformed JSON: {exc}") from None
+    except RecursionError:
+        raise BadRequest("malformed JSON: nested too deeply") from None
+
+
+def extract_instances(payload: Any, max_instances: int) -> list[Any]:
+    """Unwrap the envelope into a list of instances (each a list or a mapping).
+
+    Args:
+        payload: The parsed JSON body.
+        max_instances: Most instances accepted in one request.
+
+    Returns:
+        The instances, at least one; each is still unvalidated (see ``FeatureSchema.validate``).
+
+    Raises:
+        BadRequest: (400) not an object, neither or both envelope keys, an unknown top-level key,
+            an empty or mis-shaped ``features``/``instances`` value.
+        PayloadTooLarge: (413) more than ``max_instances`` instances.
+    """
+    if not isinstance(payload, Mapping):
+        raise BadRequest(
+            'the body must be a JSON object with a "features" or an "instances" key',
+        )
+    present = [k for k in ENVELOPE_KEYS if k in payload]
+    unknown = [k for k in payload if k not in ENVELOPE_KEYS]
+    if unknown:
+        raise BadRequest(
+            f'unknown key {unknown[0]!r} in the body; expected "features" or "instances"',
+            [Problem("unknown key", field=str(k)) for k in unknown],
+        )
+    if len(present) != 1:
+        msg = (
+            'the body needs a "features" or an "instances" key'
+            if not present
+            else 'send either "features" or "instances", not both'
+        )
+        raise BadRequest(msg)
+    key = present[0]
+    value = payload[key]
+    rows = _rows_from_features(value) if key == "features" else _rows_from_instances(value)
+    if not rows:
+        raise BadRequest(
+            f'"{key}" is empty: send at least one instance', [Problem("empty", field=key)]
+        )
+    if len(rows) > max_instances:
+        raise PayloadTooLarge(
+            f"{len(rows)} instances in one request; the limit is {max_instances}",
+            [Problem(f"at most {max_instances} instances per request", field=key)],
+        )
+    return rows
+
+
+def _rows_from_features(value: Any) -> list[Any]:
+    if isinstance(value, Mapping):
+        return [value]
+    if not isinstance(value, list):
+        raise BadRequest(
+            '"features" must be an array (one instance, or a batch of arrays or objects) '
+            "or an object keyed by feature name",
+            [Problem(f"got {type(value).__name__}", field="features")],
+        )
+    if not value:
+        return []
+    nested = [isinstance(v, list | Mapping) for v in value]
+    if all(nested):
+        return value
+    if not any(nested):
+        return [value]  # the seed guide's single positional instance
+    first = nested.index(not nested[0])
+    raise BadRequest(
+        '"features" mixes values and nested instances; send one flat array (one instance) '
+        "or an array of arrays/objects (a batch)",
+        [Problem("mixes scalars and arrays/objects", instance=first, field="features")],
+    )
+
+
+def _rows_from_instances(value: Any) -> list[Any]:
+    if not isinstance(value, list):
+        raise BadRequest(
+            '"instances" must be an array of instances',
+            [Problem(f"got {type(value).__name__}", field="instances")],
+        )
+    return value
+
+
+def to_jsonable(values: np.ndarray | list[Any]) -> list[Any]:
+    """Convert a 1-D array of predictions into plain JSON values.
+
+    numpy integers, floats and booleans become ``int``, ``float`` and ``bool``; non-finite floats
+    become ``None`` (JSON ``null``), never bare ``NaN``.
+
+    Args:
+        values: Shape ``(n_instances,)``.
+
+    Returns:
+        A list of length ``n_instances``.
+    """
+    return [_scalar(v) for v in (values.tolist() if isinstance(values, np.ndarray) else values)]
+
+
+def _scalar(v: Any) -> Any:
+    if isinstance(v, np.generic):
+        v = v.item()
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    if isinstance(v, bool | int | float | str) or v is None:
+        return v
+    return str(v)
+
+
+def dumps(payload: Any) -> bytes:
+    """Serialize a response body as compact strict JSON (UTF-8).
+
+    Raises:
+        ValueError: ``payload`` holds a non-finite float (a bug upstream: encoders map those to
+            ``None``).
+    """
+    return json.dumps(payload, allow_nan=False, separators=(",", ":"), ensure_ascii=False).encode()

@@ -1,0 +1,170 @@
+"""The one error hierarchy of ml-api and its JSON rendering.
+
+Every error a client can cause is a :class:`ServingError` subclass carrying its HTTP status, a
+one-line message and, where it concerns the request's content, a list of :class:`Problem` records
+naming the instance and the field. Adapters (Flask, Django) render them with :func:`to_payload`, so
+both frameworks return the same body for the same request::
+
+    {"error": "<one line>", "details": [{"instance": 0, "field": "sex", "problem": "..."}],
+     "request_id": "..."}
+
+``error`` stays a string, as in the seed guide and the Open Inference Protocol.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from http import HTTPStatus
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One thing wrong with a request.
+
+    Attributes:
+        problem: What is wrong, in words a client can act on.
+        instance: 0-based index of the instance in the request (``None`` when it concerns the whole
+            request). The batch CLI reports 1-based row numbers instead.
+        field: Name of the feature or envelope key concerned (``None`` when none applies).
+    """
+
+    problem: str
+    instance: int | None = None
+    field: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return the JSON form, with keys ``instance``, ``field``, ``problem`` in that order."""
+        d = asdict(self)
+        return {"instance": d["instance"], "field": d["field"], "problem": d["problem"]}
+
+
+class ServingError(Exception):
+    """Base of every error ml-api reports to a client.
+
+    Attributes:
+        status: The HTTP status the adapters answer with (class attribute).
+        message: One line for the ``error`` field.
+        details: Per-instance, per-field problems (may be empty).
+        headers: Extra response headers the adapters must send (``Allow`` on 405,
+            ``WWW-Authenticate`` on 401).
+    """
+
+    status: HTTPStatus = HTTPStatus.INTERNAL_SERVER_ERROR
+
+    def __init__(
+        self,
+        message: str,
+        details: list[Problem] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = list(details or [])
+        self.headers = dict(headers or {})
+
+
+class BadRequest(ServingError):
+    """Malformed JSON or a body whose envelope is not one the contract accepts (400)."""
+
+    status = HTTPStatus.BAD_REQUEST
+
+
+class UnsupportedMediaType(ServingError):
+    """The request body is not declared as JSON (415)."""
+
+    status = HTTPStatus.UNSUPPORTED_MEDIA_TYPE
+
+
+class PayloadTooLarge(ServingError):
+    """The body exceeds the byte limit or carries more instances than allowed (413)."""
+
+    status = HTTPStatus.REQUEST_ENTITY_TOO_LARGE
+
+
+class InvalidInput(ServingError):
+    """Well-formed JSON whose values break the model's feature schema (422)."""
+
+    status = HTTPStatus.UNPROCESSABLE_ENTITY
+
+
+class NotFound(ServingError):
+    """No such route, model or model version (404)."""
+
+    status = HTTPStatus.NOT_FOUND
+
+
+class MethodNotAllowed(ServingError):
+    """The route exists but not for this HTTP method (405)."""
+
+    status = HTTPStatus.METHOD_NOT_ALLOWED
+
+
+class ModelNotReady(ServingError):
+    """The model is not loaded yet, or the process is draining before shutdown (503)."""
+
+    status = HTTPStatus.SERVICE_UNAVAILABLE
+
+
+class InternalError(ServingError):
+    """A bug of ours (500). The message never carries the exception's text or a traceback."""
+
+    status = HTTPStatus.INTERNAL_SERVER_ERROR
+
+    def __init__(self, message: str = "internal server error") -> None:
+        super().__init__(message)
+
+
+def to_payload(exc: ServingError, request_id: str | None = None) -> dict[str, Any]:
+    """Render an error as the contract's JSON body.
+
+    Args:
+        exc: The error.
+        request_id: The request's id, echoed so a client can quote it; omitted when ``None``.
+
+    Returns:
+        ``{"error": str, "details": [...], "request_id": str}`` (``details`` always present,
+        possibly empty).
+    """
+    payload: dict[str, Any] = {
+        "error": exc.message,
+        "details": [p.as_dict() for p in exc.details],
+    }
+    if request_id is not None:
+        payload["request_id"] = request_id
+    return payload
+
+
+def from_http_status(code: int, description: str | None = None) -> ServingError:
+    """Map a framework's own HTTP error (routing, method, size) onto the hierarchy.
+
+    Args:
+        code: The HTTP status the framework chose (404, 405, 413, ...).
+        description: Optional text; the standard reason phrase is used when ``None``.
+
+    Returns:
+        A :class:`ServingError` whose ``status`` is ``code``.
+    """
+    classes: dict[int, type[ServingError]] = {
+        c.status.value: c
+        for c in (
+            BadRequest,
+            UnsupportedMediaType,
+            PayloadTooLarge,
+            InvalidInput,
+            NotFound,
+            MethodNotAllowed,
+            ModelNotReady,
+        )
+    }
+    try:
+        status = HTTPStatus(code)
+    except ValueError:
+        status = HTTPStatus.INTERNAL_SERVER_ERROR
+    cls = classes.get(status.value)
+    message = description or status.phrase.lower()
+    if cls is None:
+        err = ServingError(message)
+        err.status = status
+        return err
+    return cls(message)

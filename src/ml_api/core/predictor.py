@@ -1,0 +1,76 @@
+"""The predictor: one fitted pipeline, batch-first, results as plain JSON types."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ml_api.artifact import Artifact
+from ml_api.core.codecs import to_jsonable
+from ml_api.core.errors import InvalidInput
+
+
+@dataclass(frozen=True, slots=True)
+class Prediction:
+    """Results for a batch.
+
+    Attributes:
+        labels: One prediction per instance (class label or regression value), JSON types.
+        probabilities: For classifiers, one ``{class label: probability}`` per instance (labels as
+            strings, in the model's class order); ``None`` for regressors.
+    """
+
+    labels: list[Any]
+    probabilities: list[dict[str, float | None]] | None
+
+
+class Predictor:
+    """Runs a verified artifact's pipeline on validated frames.
+
+    Args:
+        artifact: The loaded model version.
+    """
+
+    def __init__(self, artifact: Artifact) -> None:
+        self.artifact = artifact
+        self.model = artifact.model
+        self.schema = artifact.schema
+        classes = getattr(self.model, "classes_", None)
+        self._has_proba = classes is not None and hasattr(self.model, "predict_proba")
+        self.class_keys: list[str] = (
+            [str(c) for c in to_jsonable(np.asarray(classes))] if self._has_proba else []
+        )
+
+    @property
+    def is_classifier(self) -> bool:
+        """Whether the model has classes and class probabilities."""
+        return self._has_proba
+
+    def predict(self, frame: pd.DataFrame) -> Prediction:
+        """Predict a batch.
+
+        Args:
+            frame: Validated instances, shape ``(n_instances, n_features)``, in schema order.
+
+        Returns:
+            ``n_instances`` labels and, for classifiers, probabilities.
+
+        Raises:
+            InvalidInput: (422) the pipeline itself refused the values (a ``ValueError`` or
+                ``TypeError`` from scikit-learn, e.g. a missing value for a model fitted without
+                imputation); the message quotes scikit-learn's reason.
+        """
+        try:
+            labels = self.model.predict(frame)
+            proba = self.model.predict_proba(frame) if self._has_proba else None
+        except (ValueError, TypeError) as exc:
+            reason = str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
+            raise InvalidInput(f"the model could not use these values: {reason}") from exc
+        probabilities = None
+        if proba is not None:
+            keys = self.class_keys
+            probabilities = [dict(zip(keys, to_jsonable(row), strict=True)) for row in proba]
+        return Prediction(labels=to_jsonable(np.asarray(labels)), probabilities=probabilities)

@@ -1,0 +1,1 @@
+"""Process model: gunicorn configuration, logging."""

@@ -1,0 +1,66 @@
+"""Shared fixtures: tiny models fitted into tmp directories (no binary model is committed)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from sklearn.datasets import load_diabetes
+
+from ml_api import preprocess
+from ml_api.core.service import PredictionService
+from ml_api.settings import Settings
+from ml_api.train import train
+
+ROOT = Path(__file__).resolve().parents[1]
+TESTDATA = ROOT / "tests" / "testdata"
+
+VALID_ROW = ["Biscoe", 50.0, 15.0, 220.0, 5500.0, "male"]
+VALID_NAMED = dict(
+    zip(
+        ["island", "bill_length_mm", "bill_depth_mm", "flipper_length_mm", "body_mass_g", "sex"],
+        VALID_ROW,
+        strict=True,
+    )
+)
+
+
+@pytest.fixture(scope="session")
+def model_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A model root holding one penguins classifier (logistic regression), version 1."""
+    root = tmp_path_factory.mktemp("models")
+    train(
+        preprocess.PENGUINS_CSV,
+        "species",
+        model_root=root,
+        name="penguins",
+        drop=preprocess.PENGUINS_DROP,
+    )
+    return root
+
+
+@pytest.fixture(scope="session")
+def diabetes_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """scikit-learn's bundled diabetes data (442 rows, 10 numeric features) as a CSV file."""
+    bunch = load_diabetes(as_frame=True)
+    path = tmp_path_factory.mktemp("data") / "diabetes.csv"
+    bunch.frame.to_csv(path, index=False)
+    return path
+
+
+@pytest.fixture(scope="session")
+def settings(model_root: Path) -> Settings:
+    return Settings(
+        model_root=model_root, model_name="penguins", max_body_bytes=65_536, max_instances=50
+    )
+
+
+@pytest.fixture(scope="session")
+def service(settings: Settings) -> PredictionService:
+    return PredictionService.from_settings(settings)
+
+
+@pytest.fixture(scope="session")
+def penguins_frame() -> pd.DataFrame:
+    return pd.read_csv(preprocess.PENGUINS_CSV)

@@ -1,0 +1,106 @@
+"""Start ``ml-api serve`` as a real process on a free loopback port and stop it with SIGTERM."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import requests
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class LiveServer:
+    """A real ``ml-api serve`` process bound to 127.0.0.1 on a free port.
+
+    Args:
+        model_root: Where the model is.
+        framework: ``flask`` or ``django``.
+        workers: gunicorn workers.
+        env: Extra environment variables.
+    """
+
+    def __init__(
+        self,
+        model_root: Path,
+        framework: str = "flask",
+        workers: int = 2,
+        env: dict[str, str] | None = None,
+        args: tuple[str, ...] = (),
+    ) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = Path(os.environ.get("TMPDIR", "/tmp")) / f"ml-api-live-{self.port}.log"
+        cmd = [
+            sys.executable,
+            "-m",
+            "ml_api.cli",
+            "serve",
+            "--framework",
+            framework,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--workers",
+            str(workers),
+            "--model-root",
+            str(model_root),
+            *args,
+        ]
+        # The same limits as the ``settings`` fixture, so the request table means the same here.
+        full_env = {
+            **os.environ,
+            "PYTHONUNBUFFERED": "1",
+            "ML_API_MAX_INSTANCES": "50",
+            "ML_API_MAX_BODY_BYTES": "65536",
+            **(env or {}),
+        }
+        self.log = open(self.log_path, "wb")  # noqa: SIM115 - closed in terminate()
+        self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT, env=full_env)
+
+    def wait_ready(self, timeout: float = 60.0) -> None:
+        """Poll ``/ready`` until it answers 200; raise with the server's log if it never does."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited with {self.proc.returncode}:\n{self.output()}")
+            try:
+                if requests.get(self.url + "/ready", timeout=1).status_code == 200:
+                    return
+            except requests.ConnectionError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"server not ready after {timeout}s:\n{self.output()}")
+
+    def terminate(self, timeout: float = 30.0) -> int:
+        """Send SIGTERM and wait for the exit code."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout)
+        finally:
+            if self.proc.poll() is None:
+                self.proc.kill()
+                self.proc.wait()
+            self.log.close()
+
+    def output(self) -> str:
+        self.log.flush()
+        return self.log_path.read_text(errors="replace")
+
+    def __enter__(self) -> LiveServer:
+        self.wait_ready()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.terminate()
