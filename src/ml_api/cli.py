@@ -131,7 +131,12 @@ def train(
 
 
 @main.command()
-@click.option("--framework", type=click.Choice(FRAMEWORKS), default="flask", show_default=True)
+@click.option(
+    "--framework",
+    type=click.Choice(FRAMEWORKS),
+    default=None,
+    help="Web framework (default: ML_API_FRAMEWORK, else flask).",
+)
 @click.option("--host", default="0.0.0.0", show_default=True, help="Interface to bind.")
 @click.option(
     "--port",

@@ -63,6 +63,9 @@ class Settings(BaseSettings):
     max_instances: int = Field(default=1_000, gt=0)
     """Most instances one request may carry; more get 413."""
 
+    framework: Literal["flask", "django"] = "flask"
+    """Web framework ``ml-api serve`` runs (``ML_API_FRAMEWORK``); the container image reads it."""
+
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     """Level for the application's loggers."""
 
