@@ -160,7 +160,7 @@ def train(
     "production: one process, auto-reload off, no graceful shutdown).",
 )
 def serve(
-    framework: str,
+    framework: str | None,
     host: str,
     port: int | None,
     workers: int | None,
@@ -179,7 +179,9 @@ def serve(
         model_version=model_version,
         port=port,
         web_concurrency=workers,
+        framework=framework,
     )
+    framework = settings.framework
     try:
         service = PredictionService.from_settings(settings)
     except ArtifactError as exc:
