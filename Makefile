@@ -16,6 +16,10 @@ $(VENV)/.installed-test: $(VENV)/.installed
 	$(PIP) -e '.[test]'
 	@touch $@
 
+$(VENV)/.installed-bench: $(VENV)/.installed
+	$(PIP) -e '.[bench]'
+	@touch $@
+
 .PHONY: help
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -47,6 +51,22 @@ test: $(VENV)/.installed-test ## Run the test suite
 lint: $(VENV)/.installed-test ## Lint and check formatting with ruff
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+
+.PHONY: bench-deps
+bench-deps: $(VENV)/.installed-bench ## Install the benchmark's needs (psutil; wrk from Debian if missing)
+	@command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
+
+.PHONY: bench
+bench: bench-deps ## Benchmark ml-api vs the seed app and MLServer (~15 min; BENCH_ARGS=--help)
+	$(BIN)/python -m bench $(BENCH_ARGS)
+
+.PHONY: bench-smoke
+bench-smoke: bench-deps ## The benchmark's plumbing in ~20 s (few targets, 2 s cells; no timing claims)
+	$(BIN)/python -m bench --smoke $(BENCH_ARGS)
+
+.PHONY: bench-soak
+bench-soak: bench-deps ## 64 clients for 60 s on each ml-api target: errors and RSS growth
+	$(BIN)/python -m bench --soak $(BENCH_ARGS)
 
 .PHONY: clean
 clean: ## Remove the virtualenv, caches and processed data (models are kept)

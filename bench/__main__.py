@@ -1,0 +1,261 @@
+"""``python -m bench``: run the benchmark and write ``bench/results/<timestamp>.{md,json}``.
+
+Modes: the full run (default), ``--smoke`` (a few seconds per cell on few targets: checks the
+plumbing, not the speed) and ``--soak`` (64 clients for 60 s on the ml-api targets: errors and
+memory growth). ``--list`` prints the target table. Every option is in ``--help``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from dataclasses import asdict
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from bench import inprocess, mlserver_env, report
+from bench.load import wrk_version
+from bench.models import ALL_MODELS, prepare_models
+from bench.procs import plan_pinning
+from bench.runner import Plan, run_model
+from bench.targets import TARGETS, Context, needs_mlserver, select
+
+ROOT = Path(__file__).resolve().parents[1]
+NOISE_NOTE = (
+    "Loopback benchmark on one machine. Numbers from a machine shared with other users are noisy: "
+    "compare rows of the same run, look at 'others on server CPU %', and rerun at a quiet time "
+    "before quoting any figure."
+)
+SMOKE = {
+    "targets": "seed-gunicorn,ml-api-flask,ml-api-flask-v2",
+    "models": "lr",
+    "concurrency": "8",
+    "duration": 2,
+    "warmup": 1,
+    "rounds": 2,
+    "inprocess_budget": 0.05,
+}
+
+
+def _log(message: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Command-line options (``--smoke`` fills in small defaults for the options not given)."""
+    p = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--smoke", action="store_true", help="seconds, not minutes: plumbing only")
+    mode.add_argument("--soak", action="store_true", help="long run at high concurrency")
+    mode.add_argument("--list", action="store_true", help="print the targets and exit")
+    p.add_argument("--targets", help="comma-separated names, or 'all' (default: default rows)")
+    p.add_argument("--models", help=f"comma-separated, from {','.join(ALL_MODELS)} (default all)")
+    p.add_argument("--concurrency", help="comma-separated connections per cell (default 1,8,64)")
+    p.add_argument("--duration", type=int, help="seconds per cell (default 10)")
+    p.add_argument("--warmup", type=int, help="warm-up seconds per target (default 3)")
+    p.add_argument("--rounds", type=int, help="interleaved rounds (default 2)")
+    p.add_argument("--soak-seconds", type=int, default=60, help="soak duration (default 60)")
+    p.add_argument("--soak-concurrency", type=int, default=64, help="soak connections (64)")
+    p.add_argument("--timeout", type=int, default=10, help="wrk request timeout, s (10)")
+    p.add_argument("--no-pin", action="store_true", help="do not pin wrk and servers to CPUs")
+    p.add_argument("--no-in-process", action="store_true", help="skip the in-process timings")
+    p.add_argument("--inprocess-budget", type=float, help="seconds per in-process timing (0.5)")
+    p.add_argument("--workdir", type=Path, default=ROOT / "tmp" / "bench", help="scratch dir")
+    p.add_argument("--results-dir", type=Path, default=ROOT / "bench" / "results")
+    args = p.parse_args(argv)
+    defaults: dict[str, Any] = {
+        "targets": None,
+        "models": ",".join(ALL_MODELS),
+        "concurrency": "1,8,64",
+        "duration": 10,
+        "warmup": 3,
+        "rounds": 2,
+        "inprocess_budget": 0.5,
+    }
+    if args.soak:
+        defaults["targets"] = ",".join(
+            t.name for t in TARGETS if t.default and t.name.startswith("ml-api")
+        )
+    for key, value in {**defaults, **(SMOKE if args.smoke else {})}.items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
+    return args
+
+
+def _versions(mlserver: str | None) -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for dist in ("ml-api", "scikit-learn", "numpy", "flask", "werkzeug", "gunicorn", "django"):
+        try:
+            out[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            continue
+    if mlserver:
+        out["mlserver"] = mlserver.removeprefix("mlserver ")
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+        ).stdout.strip()
+        out["ml-api commit"] = commit or "?"
+    except OSError:
+        pass
+    return out
+
+
+def _print_targets() -> None:
+    for t in TARGETS:
+        flag = "" if t.default else "  (not run by default)"
+        print(f"{t.name:<24} {t.path:<28} {','.join(t.models):<16} {t.description}{flag}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark; returns the process exit status (2 for unusable options)."""
+    args = parse_args(argv)
+    if args.list:
+        _print_targets()
+        return 0
+    wrk = wrk_version()
+    if wrk is None:
+        _log("wrk is not installed: apt-get update && apt-get install -y wrk")
+        return 2
+    try:
+        targets = select(args.targets)
+        models_wanted = tuple(m.strip() for m in args.models.split(",") if m.strip())
+        unknown = [m for m in models_wanted if m not in ALL_MODELS]
+        if unknown:
+            raise ValueError(f"unknown model(s) {unknown}; known: {', '.join(ALL_MODELS)}")
+        concurrency = tuple(int(c) for c in args.concurrency.split(","))
+    except ValueError as exc:
+        _log(str(exc))
+        return 2
+    mode = "soak" if args.soak else "smoke" if args.smoke else "full"
+    plan = Plan(
+        concurrency=concurrency,
+        duration_s=args.duration,
+        warmup_s=args.warmup,
+        rounds=args.rounds,
+        timeout_s=args.timeout,
+        soak_s=args.soak_seconds,
+        soak_concurrency=args.soak_concurrency,
+    )
+    results = run(args, mode, plan, targets, models_wanted, wrk)
+    write(results, args.results_dir, mode)
+    return 0
+
+
+def run(
+    args: argparse.Namespace,
+    mode: str,
+    plan: Plan,
+    targets: list[Any],
+    models_wanted: tuple[str, ...],
+    wrk: str,
+) -> dict[str, Any]:
+    """Prepare models and servers, run every model, and assemble the results document."""
+    started = datetime.now(UTC)
+    loadavg_before = [round(x, 2) for x in os.getloadavg()]
+    pinning = plan_pinning(not args.no_pin)
+    if pinning:
+        os.sched_setaffinity(0, pinning.load_cpus)
+    _log(pinning.describe() if pinning else "no CPU pinning")
+    workdir = args.workdir.resolve()
+    _log(f"training models {', '.join(models_wanted)} into {workdir}")
+    models = prepare_models(workdir, models_wanted)
+    mlserver_exe, mlserver_version = None, None
+    if needs_mlserver(targets):
+        exe, mlserver_version = mlserver_env.ensure(_log)
+        mlserver_exe = str(exe) if exe else None
+        if exe is None:
+            _log(f"MLServer not available: {mlserver_version}")
+    ctx = Context(workdir=workdir, python=sys.executable, mlserver=mlserver_exe)
+    in_process: list[dict[str, Any]] = []
+    if not args.no_in_process:
+        _log("in-process limit (model.predict, no HTTP)")
+        cpus = pinning.server_cpus if pinning else None
+        in_process = inprocess.measure(models, args.inprocess_budget, cpus)
+    statuses, cells, servers, soak = [], [], [], []
+    logdir = workdir / "logs" / started.strftime("%Y%m%dT%H%M%SZ")
+    for key, model in models.items():
+        _log(f"model {key} ({model.name})")
+        run_ = run_model(model, targets, ctx, pinning, plan, logdir, _log, soak=args.soak)
+        for t in targets:
+            if key in t.models:
+                reason = run_.status.get(t.name)
+                statuses.append(
+                    {
+                        "target": t.name,
+                        "model": key,
+                        "available": reason is None,
+                        "reason": reason,
+                        "description": t.description,
+                    }
+                )
+        cells += run_.cells
+        servers += run_.servers
+        soak += run_.soak
+    summary = report.summarize(cells)
+    available_ml_api = sorted(
+        {s["target"] for s in statuses if s["available"] and s["target"].startswith("ml-api")}
+    )
+    goals = [] if args.soak else report.ratios(summary, in_process, available_ml_api)
+    goals += report.soak_goals(soak)
+    notes = []
+    for m in models.values():
+        if m.agreement:
+            notes.append(
+                f"{m.key}: the numpy pipeline (seed app, MLServer) and the ml-api artifact agree "
+                f"on {m.agreement[0]}/{m.agreement[1]} held-out rows"
+            )
+    return {
+        "meta": {
+            "mode": mode,
+            "started": started.isoformat(timespec="seconds"),
+            "finished": datetime.now(UTC).isoformat(timespec="seconds"),
+            "cpus": os.cpu_count(),
+            "loadavg_before": loadavg_before,
+            "loadavg_after": [round(x, 2) for x in os.getloadavg()],
+            "pinning": pinning.describe() if pinning else "none",
+            "pinning_cpus": asdict(pinning) if pinning else None,
+            "wrk": wrk,
+            "versions": _versions(mlserver_version if mlserver_exe else None),
+            "config": {
+                **asdict(plan),
+                "targets": [t.name for t in targets],
+                "models": list(models_wanted),
+            },
+            "noise_note": NOISE_NOTE,
+            "workdir": str(workdir),
+        },
+        "targets": statuses,
+        "in_process": in_process,
+        "cells": cells,
+        "summary": summary,
+        "servers": servers,
+        "soak": soak,
+        "goals": goals,
+        "notes": notes,
+    }
+
+
+def write(results: dict[str, Any], results_dir: Path, mode: str) -> tuple[Path, Path]:
+    """Print the markdown and write ``<timestamp>[-mode].md`` and ``.json``."""
+    text = report.markdown(results)
+    print(text)
+    results_dir.mkdir(parents=True, exist_ok=True)
+    stamp = results["meta"]["started"].replace(":", "").replace("-", "").replace("+0000", "Z")
+    stem = stamp + ("" if mode == "full" else f"-{mode}")
+    md, js = results_dir / f"{stem}.md", results_dir / f"{stem}.json"
+    md.write_text(text)
+    js.write_text(json.dumps(results, indent=2) + "\n")
+    _log(f"wrote {md} and {js}")
+    return md, js
+
+
+if __name__ == "__main__":
+    sys.exit(main())
