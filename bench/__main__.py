@@ -33,6 +33,15 @@ NOISE_NOTE = (
     "compare rows of the same run, look at 'others on server CPU %', and rerun at a quiet time "
     "before quoting any figure."
 )
+FAIRNESS_NOTES = (
+    "Work per request differs: ml-api validates the instance against the model card and returns "
+    "labels and class probabilities (predict and predict_proba); the seed app and MLServer return "
+    "predict only (MLServer's default output).",
+    "MLServer runs with debug=false (no per-request access log); the seed app under gunicorn has "
+    "no access log either; ml-api logs what its logging configuration logs.",
+    "Servers pinned to one CPU hide how requests spread over workers (e.g. gthread's uneven "
+    "spread under kept-alive connections); rerun with --no-pin to see it.",
+)
 SMOKE = {
     "targets": "seed-gunicorn,ml-api-flask,ml-api-flask-v2",
     "models": "lr",
@@ -205,7 +214,7 @@ def run(
     )
     goals = [] if args.soak else report.ratios(summary, in_process, available_ml_api)
     goals += report.soak_goals(soak)
-    notes = []
+    notes = list(FAIRNESS_NOTES)
     for m in models.values():
         if m.agreement:
             notes.append(

@@ -155,7 +155,7 @@ class MLServer:
             "grpc_port": free_port(),
             "metrics_port": free_port(),
             "parallel_workers": self.parallel_workers,
-            "debug": False,
+            "debug": False,  # no per-request access log
             "metrics_dir": str(repo / ".metrics"),
             "environments_dir": str(repo / ".envs"),
         }
