@@ -13,7 +13,7 @@ from typing import Any
 from flask import Blueprint, Flask, Response, current_app, g, request
 from werkzeug.exceptions import HTTPException
 
-from ml_api.core.codecs import dumps
+from ml_api.core.codecs import dumps, read_capped
 from ml_api.core.errors import InternalError, ServingError, from_http_status, to_payload
 from ml_api.core.service import PredictionService, request_id_from
 from ml_api.settings import Settings
@@ -34,12 +34,20 @@ def _json(body: Any, status: int = 200) -> Response:
 @bp.post("/predict/")
 def predict() -> Response:
     """``POST /predict``: predictions for one instance or a batch (see ``ml_api.core.codecs``)."""
-    body = _service().predict_http(
+    service = _service()
+    body = service.predict_http(
         request.headers.get("Content-Type"),
         request.content_length,
-        lambda: request.get_data(cache=False),
+        lambda: _read_body(service.settings.max_body_bytes),
     )
     return _json(body)
+
+
+def _read_body(limit: int) -> bytes:
+    if request.content_length is None and request.environ.get("wsgi.input_terminated"):
+        # Chunked: Werkzeug's capped stream would silently truncate a body over the limit.
+        return read_capped(request.environ["wsgi.input"], limit)
+    return request.get_data(cache=False)
 
 
 @bp.get("/health")
