@@ -8,10 +8,10 @@ the request path reads ``os.environ``. Standard variable names that other tools 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AliasChoices, Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 
@@ -78,6 +78,29 @@ class Settings(BaseSettings):
     )
     """Number of gunicorn worker processes (standard ``WEB_CONCURRENCY`` variable); ``None`` uses
     the number of CPUs this process may run on (cgroup limits included)."""
+
+    debug: bool = False
+    """Django's ``DEBUG`` (``ML_API_DEBUG``), for development only: it allows a built-in insecure
+    ``SECRET_KEY`` (with a warning). Never set it in production; errors stay JSON either way."""
+
+    secret_key: SecretStr | None = None
+    """Django's ``SECRET_KEY`` (``ML_API_SECRET_KEY``): at least 50 random characters, e.g. from
+    ``python -c 'import secrets; print(secrets.token_urlsafe(50))'``. Required to start Django
+    unless ``debug`` is on. The API signs nothing with it (no sessions, no CSRF), so a new random
+    value per deployment is fine."""
+
+    allowed_hosts: Annotated[list[str], NoDecode] = ["localhost", "127.0.0.1", "[::1]"]
+    """Django's ``ALLOWED_HOSTS`` (``ML_API_ALLOWED_HOSTS``, comma-separated, e.g.
+    ``ml-api.example.com,.svc.cluster.local``): the ``Host`` headers the Django API answers; other
+    hosts get 400. ``/health`` and ``/ready`` answer any host (the kubelet sends the pod IP). The
+    default allows local calls only."""
+
+    @field_validator("allowed_hosts", mode="before")
+    @classmethod
+    def _split_hosts(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [h.strip() for h in value.split(",") if h.strip()]
+        return value
 
     def resolved_model_root(self) -> Path:
         """Return ``model_root`` as an absolute path (relative values are resolved once, here)."""

@@ -121,6 +121,7 @@ def create_app(settings: Settings | None = None, service: PredictionService | No
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.json.sort_keys = False
     app.extensions["ml_api.service"] = service
+    app.url_map.merge_slashes = False  # POST /predict// is a JSON 404, not an HTML 308 redirect
     app.register_blueprint(bp)
     app.register_error_handler(ServingError, _on_serving_error)
     app.register_error_handler(HTTPException, _on_http_exception)
