@@ -261,3 +261,14 @@ def test_django_cannot_be_reconfigured_with_other_settings_in_one_process(django
     other = django_settings.model_copy(update={"allowed_hosts": ["elsewhere.example"]})
     with pytest.raises(RuntimeError, match="already configured"):
         get_wsgi_application(other)
+
+
+def test_requests_never_load_the_model(client, monkeypatch):
+    def refuse(*args, **kwargs):
+        raise AssertionError("a request tried to load the model")
+
+    monkeypatch.setattr(PredictionService, "from_settings", refuse)
+    monkeypatch.setattr("ml_api.artifact.load_artifact", refuse)
+    for _ in range(3):
+        assert post(client).status == 200
+    assert client.get("/ready").status_code == 200
