@@ -50,7 +50,11 @@ def test_health_ready_metadata(client):
     meta = client.get("/metadata").json()
     assert meta["model"] == {"name": "penguins", "version": "1"}
     assert meta["features"][0]["name"] == "island"
-    assert meta["limits"] == {"max_body_bytes": 65_536, "max_instances": 50}
+    assert meta["limits"] == {
+        "max_body_bytes": 65_536,
+        "max_instances": 50,
+        "request_timeout_seconds": 10.0,
+    }
 
 
 def test_both_spellings_reach_the_view_without_redirect(client):

@@ -1,5 +1,6 @@
 """The Django project as a user runs it: manage.py, the production settings, check --deploy."""
 
+import json
 import os
 import subprocess
 import sys
@@ -55,8 +56,11 @@ def test_serve_django_without_secret_key_exits_1_with_one_message(model_root, tm
         env=env_for(model_root),
     )
     assert proc.returncode == 1
-    assert "ML_API_SECRET_KEY is not set" in proc.stderr
-    assert "Traceback" not in proc.stderr
+    lines = (proc.stdout + proc.stderr).splitlines()
+    assert len(lines) == 1, lines  # one clear JSON line, no traceback
+    record = json.loads(lines[0])
+    assert record["level"] == "CRITICAL" and record["logger"] == "ml_api.serve"
+    assert "ML_API_SECRET_KEY is not set" in record["message"]
 
 
 def test_debug_mode_uses_a_development_key_with_a_warning(model_root, tmp_path):
