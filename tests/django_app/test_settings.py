@@ -121,7 +121,11 @@ def test_manage_py_works_from_its_own_directory(model_root):
 def test_missing_model_is_one_clear_error(tmp_path):
     proc = manage(tmp_path, "check", cwd=tmp_path, ML_API_SECRET_KEY=DJANGO_SECRET_KEY)
     assert proc.returncode != 0
-    assert "ImproperlyConfigured" in proc.stderr and str(tmp_path.resolve()) in proc.stderr
+    (line,) = (proc.stdout + proc.stderr).splitlines()  # ml-api's JSON logging, one record
+    record = json.loads(line)
+    assert record["level"] == "CRITICAL"
+    assert "ImproperlyConfigured: no model 'penguins'" in record["exc_info"]
+    assert str(tmp_path.resolve()) in record["exc_info"]
 
 
 @pytest.mark.live

@@ -1,7 +1,9 @@
 """Django under gunicorn, started as ``ml-api serve --framework django``, over real HTTP."""
 
 import json
+import signal
 import sys
+import time
 
 import pytest
 import requests
@@ -121,3 +123,52 @@ def test_plain_gunicorn_on_the_wsgi_module_loads_the_model_in_app_ready(model_ro
     r = requests.post(srv.url + "/predict/", json={"features": VALID_ROW}, timeout=10)
     assert r.status_code == 200 and r.json()["model"]["version"] == "1"
     assert srv.terminate() == 0, srv.output()
+
+
+def test_every_output_line_is_json_with_request_ids(model_root):
+    srv = LiveServer(
+        model_root, "django", workers=2, env={**DJANGO_ENV, "ML_API_DRAIN_SECONDS": "0"}
+    )
+    srv.wait_ready()
+    sent = []
+    for body in (json.dumps({"features": VALID_ROW}), "{", '{"features": [1]}'):
+        r = requests.post(
+            srv.url + "/predict/",
+            data=body,
+            headers={"Content-Type": "application/json"},
+            timeout=10,
+        )
+        sent.append((r.headers["X-Request-ID"], r.status_code))
+    requests.post(srv.url + "/predict", data="x", headers={"X-Request-ID": "mine-1"}, timeout=10)
+    requests.get(srv.url + "/nope", timeout=10)
+    requests.get(srv.url + "/metadata", headers={"Host": "evil.example"}, timeout=10)
+    assert srv.terminate() == 0
+    records = [json.loads(line) for line in srv.output().splitlines()]  # any non-JSON line fails
+    for record in records:
+        assert {"timestamp", "level", "logger", "message"} <= set(record)
+    access = {r["request_id"]: r for r in records if r["logger"] == "ml_api.access"}
+    for rid, status in sent:
+        rec = access[rid]
+        assert (rec["status"], rec["path"], rec["route"]) == (status, "/predict/", "/predict")
+    assert access[sent[0][0]]["instances"] == 1 and access[sent[0][0]]["model_version"] == "1"
+    assert access["mine-1"]["status"] == 415
+    statuses = {(r["route"], r["status"]) for r in access.values()}
+    assert {("<unmatched>", 404), ("<unmatched>", 400)} <= statuses
+    assert any("Shutting down" in r["message"] for r in records)  # gunicorn's own lines too
+
+
+def test_sigterm_drains_readiness_first_then_exits_zero(model_root):
+    srv = LiveServer(
+        model_root, "django", workers=2, env={**DJANGO_ENV, "ML_API_DRAIN_SECONDS": "3"}
+    )
+    srv.wait_ready()
+    srv.proc.send_signal(signal.SIGTERM)
+    with requests.Session() as s:
+        deadline = time.monotonic() + 3
+        ready = 200
+        while ready == 200 and time.monotonic() < deadline:
+            ready = s.get(srv.url + "/ready", timeout=5).status_code
+        assert ready == 503  # out of rotation while still serving
+        r = s.post(srv.url + "/predict", json={"features": VALID_ROW}, timeout=5)
+        assert r.status_code == 200
+    assert srv.terminate() == 0

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import threading
 
+from ml_api.core.open_inference import OpenInferenceProtocol
 from ml_api.core.service import PredictionService
 from ml_api.settings import Settings
 
@@ -18,6 +19,7 @@ _lock = threading.Lock()
 _settings: Settings | None = None
 _service: PredictionService | None = None
 _django_configured_from: Settings | None = None
+_v2: tuple[PredictionService, OpenInferenceProtocol] | None = None
 
 
 def _django_view(settings: Settings) -> tuple[object, ...]:
@@ -93,3 +95,17 @@ def service() -> PredictionService:
 
         raise ModelNotReady("the model is not loaded")
     return _service
+
+
+def open_inference() -> OpenInferenceProtocol:
+    """Return the Open Inference Protocol (V2) endpoints over the loaded service.
+
+    Raises:
+        ModelNotReady: (503) no service was loaded.
+    """
+    global _v2
+    svc = service()
+    current = _v2
+    if current is None or current[0] is not svc:
+        current = _v2 = (svc, OpenInferenceProtocol(svc))
+    return current[1]

@@ -6,8 +6,9 @@ host, see :mod:`ml_api.api.django_app.middleware`). It is a stateless machine-to
 no database, no sessions, no CSRF, no authentication classes, no templates. Every error, DRF's
 included, is rendered as the core's JSON envelope (``EXCEPTION_HANDLER`` and ``handler4xx/500``).
 
-``manage.py check --deploy`` passes with these settings; the checks silenced below do not apply
-because TLS ends at the Kubernetes Ingress (see the README, "Django").
+Logging is ml-api's JSON logging for every entry point (``ml-api serve``, plain gunicorn,
+``manage.py``). ``manage.py check --deploy`` passes with these settings; the checks silenced below
+do not apply because TLS ends at the Kubernetes Ingress (see the README, "Django").
 """
 
 from __future__ import annotations
@@ -47,9 +48,10 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    "ml_api.api.django_app.middleware.RequestIdMiddleware",
+    "ml_api.api.django_app.middleware.TelemetryMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "ml_api.api.django_app.middleware.CommonMiddleware",
+    "ml_api.api.django_app.middleware.ApiKeyMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
@@ -98,10 +100,8 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "ml_api.api.django_app.ml_api.rendering.exception_handler",
 }
 
-# Logging is the application's (one JSON object per line); Django adds its defaults and only
-# 5xx responses from django.request (4xx are the client's, answered and counted elsewhere).
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "loggers": {"django.request": {"level": "ERROR"}},
-}
+# One JSON object per line, as everywhere in ml-api (ml_api.serving.logging): Django applies its
+# defaults, then calls configure_logging(LOGGING), which routes Django's loggers to the same
+# JSON handler (and django.request only for 5xx: ml-api's access record covers every request).
+LOGGING_CONFIG = "ml_api.serving.logging.configure_logging"
+LOGGING = _ours.log_level

@@ -16,6 +16,8 @@ from rest_framework.views import APIView
 from ml_api.api.django_app import runtime
 from ml_api.api.django_app.ml_api.rendering import error_response, route_not_found
 from ml_api.api.django_app.ml_api.request_body import content_length, read_body
+from ml_api.core import metrics
+from ml_api.core.open_inference import server_metadata
 from ml_api.core.service import PredictionService
 
 
@@ -76,6 +78,91 @@ class MetadataView(JSONView):
     def get(self, request: Request) -> Response:
         """Return the model card (schema, classes, metrics, versions, limits)."""
         return Response(runtime.service().metadata())
+
+
+class MetricsView(JSONView):
+    """``GET /metrics``: Prometheus text format, merged across gunicorn workers."""
+
+    def get(self, request: Request) -> HttpResponse:
+        """Return every ``ml_api_*`` series (and the process collectors')."""
+        body, content_type = metrics.render()
+        return HttpResponse(body, content_type=content_type)
+
+
+# ---- Open Inference Protocol (KServe V2), on the same core ---------------------------------
+
+
+class V2ServerMetadataView(JSONView):
+    """``GET /v2``: server metadata."""
+
+    def get(self, request: Request) -> Response:
+        """Return name, version and extensions."""
+        return Response(server_metadata())
+
+
+class V2LiveView(JSONView):
+    """``GET /v2/health/live``: liveness."""
+
+    def get(self, request: Request) -> Response:
+        """Return ``{"live": true}``."""
+        return Response({"live": True})
+
+
+class V2ReadyView(JSONView):
+    """``GET /v2/health/ready``: readiness (503 while draining)."""
+
+    def get(self, request: Request) -> Response:
+        """Return ``{"ready": true}``.
+
+        Raises:
+            ModelNotReady: (503) draining.
+        """
+        return Response(runtime.open_inference().server_ready())
+
+
+class V2ModelMetadataView(JSONView):
+    """``GET /v2/models/{name}[/versions/{version}]``: model metadata (tensors)."""
+
+    def get(self, request: Request, name: str, version: str | None = None) -> Response:
+        """Return the model's inputs and outputs as tensors.
+
+        Raises:
+            NotFound: (404) another model or version.
+        """
+        return Response(runtime.open_inference().model_metadata(name, version))
+
+
+class V2ModelReadyView(JSONView):
+    """``GET /v2/models/{name}[/versions/{version}]/ready``: model readiness."""
+
+    def get(self, request: Request, name: str, version: str | None = None) -> Response:
+        """Return ``{"name", "ready"}``.
+
+        Raises:
+            NotFound: (404) another model or version.
+        """
+        return Response(runtime.open_inference().model_ready(name, version))
+
+
+class V2InferView(JSONView):
+    """``POST /v2/models/{name}[/versions/{version}]/infer``: inference on tensors."""
+
+    def post(self, request: Request, name: str, version: str | None = None) -> Response:
+        """Return the inference response (``model_name``, ``outputs``, ...).
+
+        Raises:
+            ServingError: 400, 404, 413 or 504 from the core.
+        """
+        v2 = runtime.open_inference()
+        body = v2.infer_http(
+            name,
+            version,
+            request.META.get("CONTENT_TYPE"),
+            content_length(request.META),
+            lambda: read_body(request._request, v2.service.settings.max_body_bytes),
+            request.headers.get("Inference-Header-Content-Length"),
+        )
+        return Response(body)
 
 
 def not_found(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
