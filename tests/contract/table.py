@@ -97,6 +97,11 @@ def _table() -> dict[str, Call]:
         ("GET", "/v2/models/penguins/infer"),
         ("HEAD", "/v2/models/penguins"),
         ("OPTIONS", "/v2/models/penguins/infer"),
+        ("GET", "/openapi.json"),
+        ("GET", "/docs"),
+        ("HEAD", "/docs"),
+        ("POST", "/openapi.json"),
+        ("GET", "/docs/"),
     ]
     for method, path in routes:
         calls[f"{method} {path}"] = Call(method, path)

@@ -18,6 +18,7 @@ from ml_api.api.django_app.ml_api.rendering import error_response, route_not_fou
 from ml_api.api.django_app.ml_api.request_body import content_length, read_body
 from ml_api.core import metrics
 from ml_api.core.open_inference import server_metadata
+from ml_api.core.openapi import docs_page
 from ml_api.core.service import PredictionService
 
 
@@ -78,6 +79,22 @@ class MetadataView(JSONView):
     def get(self, request: Request) -> Response:
         """Return the model card (schema, classes, metrics, versions, limits)."""
         return Response(runtime.service().metadata())
+
+
+class OpenAPIView(JSONView):
+    """``GET /openapi.json``: this API described for tools, features included."""
+
+    def get(self, request: Request) -> Response:
+        """Return the OpenAPI 3.1 document."""
+        return Response(runtime.openapi())
+
+
+class DocsView(JSONView):
+    """``GET /docs``: the OpenAPI document as a self-contained HTML page."""
+
+    def get(self, request: Request) -> HttpResponse:
+        """Return the HTML page."""
+        return HttpResponse(docs_page(runtime.openapi()), content_type="text/html; charset=utf-8")
 
 
 class MetricsView(JSONView):
