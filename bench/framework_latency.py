@@ -1,10 +1,11 @@
 """Median /predict latency of the Flask and the Django adapter over loopback, measured alike.
 
-Each framework is started the production way (``ml-api serve --workers 1``, gunicorn, sync
-worker) on a free 127.0.0.1 port with a model trained into a temporary directory, warmed up, and
-sent the same sequential requests from one ``requests.Session``. Frameworks run one after the
-other, ROUNDS times alternately, so drift on a noisy machine hits both. Prints a table; asserts
-nothing (numbers from a shared machine are indications, not facts).
+Each framework is started the production way (``ml-api serve --workers 1``: one gunicorn worker
+with ml-api's default threads and batching) on a free 127.0.0.1 port with a model trained into a
+temporary directory, warmed up, and sent the same sequential requests from one
+``requests.Session``. Frameworks run one after the other, ROUNDS times alternately, so drift on a
+noisy machine hits both. Prints a table; asserts nothing (numbers from a shared machine are
+indications, not facts).
 
     .venv/bin/python bench/framework_latency.py [--requests 500] [--rounds 2]
 """
@@ -119,7 +120,7 @@ def main() -> None:
                 proc.wait(60)
 
     print(
-        f"\n{args.rounds} rounds x {args.requests} sequential requests, 1 gunicorn sync worker, "
+        f"\n{args.rounds} rounds x {args.requests} sequential requests, ml-api serve --workers 1, "
         "loopback; milliseconds"
     )
     print(f"{'endpoint':32} {'framework':9} {'median':>8} {'p90':>8} {'p99':>8}")
