@@ -42,6 +42,8 @@ FAIRNESS_NOTES = (
     "Servers pinned to one CPU hide how requests spread over workers (e.g. gthread's uneven "
     "spread under kept-alive connections); rerun with --no-pin to see it.",
 )
+SOAK_TARGETS = "ml-api-flask,ml-api-django"
+"""The soak's default rows: each framework's simple API (the V2 rows hit the same servers)."""
 SMOKE = {
     "targets": "seed-gunicorn,ml-api-flask,ml-api-flask-v2",
     "models": "lr",
@@ -89,9 +91,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "inprocess_budget": 0.5,
     }
     if args.soak:
-        defaults["targets"] = ",".join(
-            t.name for t in TARGETS if t.default and t.name.startswith("ml-api")
-        )
+        defaults["targets"] = SOAK_TARGETS
     for key, value in {**defaults, **(SMOKE if args.smoke else {})}.items():
         if getattr(args, key) is None:
             setattr(args, key, value)

@@ -1,9 +1,9 @@
 """What the benchmark measures: a table of targets, each a server, a URL path and a request body.
 
-To add a target, add one row to :data:`TARGETS`. Examples for what is coming in ml-api:
+To add a target, add one row to :data:`TARGETS`, for example ml-api with 4 threads per worker:
 
-    Target("ml-api-flask-nobatch", MlApi("flask", env=(("ML_API_BATCHING", "false"),)),
-           "/predict", "seed", ALL_MODELS, "ml-api Flask, adaptive batching off"),
+    Target("ml-api-flask-4t", MlApi("flask", env=(("ML_API_THREADS", "4"),)),
+           "/predict", "seed", ALL_MODELS, "ml-api Flask, 4 threads per worker"),
 
 Rows whose server is equal (same class, same fields) share one server process per model, so
 ``ml-api-flask`` and ``ml-api-flask-v2`` hit the same gunicorn. A row whose server does not start
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import shutil
 import sys
 from dataclasses import dataclass
@@ -102,22 +103,31 @@ class MlApi:
 
     Attributes:
         framework: ``flask`` or ``django``.
-        workers: gunicorn workers (``--workers``; the same count as the seed under gunicorn).
+        workers: gunicorn workers; ``None`` keeps ml-api's default (one per CPU the process may
+            use, so one when the servers are pinned to one CPU).
         env: Extra ``ML_API_*`` settings, as ``((name, value), ...)``.
     """
 
     framework: str = "flask"
-    workers: int = 2
+    workers: int | None = None
     env: tuple[tuple[str, str], ...] = ()
 
     def launch(self, ctx: Context, model: BenchModel, port: int) -> Launch:
-        """Build the ``ml-api serve`` command for one model."""
+        """Build the ``ml-api serve`` command for one model.
+
+        The drain period after SIGTERM is set to 0 (it only delays the stop between models);
+        Django gets a random ``ML_API_SECRET_KEY``, which it requires.
+        """
         argv = [
             *(ctx.python, "-m", "ml_api.cli", "serve", "--framework", self.framework),
-            *("--host", "127.0.0.1", "--port", str(port), "--workers", str(self.workers)),
+            *("--host", "127.0.0.1", "--port", str(port)),
+            *(("--workers", str(self.workers)) if self.workers else ()),
             *("--model-root", str(model.model_root), "--name", model.name),
         ]
-        return Launch(argv, dict(self.env), ctx.workdir, "/ready")
+        env = {"ML_API_DRAIN_SECONDS": "0", **dict(self.env)}
+        if self.framework == "django":
+            env.setdefault("ML_API_SECRET_KEY", secrets.token_urlsafe(50))
+        return Launch(argv, env, ctx.workdir, "/ready")
 
 
 @dataclass(frozen=True)
@@ -229,9 +239,12 @@ TARGETS: tuple[Target, ...] = (
     Target("mlserver-inline", MLServer(parallel_workers=0), V2_INFER, "v2", NUMERIC_MODELS,
            "MLServer, inference in the HTTP process (parallel_workers 0)", default=False),
     Target("ml-api-flask", MlApi("flask"), "/predict", "seed", ALL_MODELS,
-           "ml-api serve --framework flask (gunicorn, 2 workers), simple API"),
+           "ml-api serve --framework flask, its defaults (workers = usable CPUs, threads, "
+           "adaptive batching), simple API"),
+    Target("ml-api-flask-nobatch", MlApi("flask", env=(("ML_API_BATCHING", "false"),)),
+           "/predict", "seed", ALL_MODELS, "the same with ML_API_BATCHING=false"),
     Target("ml-api-django", MlApi("django"), "/predict", "seed", ALL_MODELS,
-           "ml-api serve --framework django (gunicorn, 2 workers), simple API"),
+           "ml-api serve --framework django, its defaults, simple API"),
     Target("ml-api-flask-v2", MlApi("flask"), V2_INFER, "v2", ALL_MODELS,
            "ml-api Flask, Open Inference Protocol (V2) infer endpoint"),
     Target("ml-api-django-v2", MlApi("django"), V2_INFER, "v2", ALL_MODELS,

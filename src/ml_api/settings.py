@@ -8,10 +8,10 @@ the request path reads ``os.environ``. Standard variable names that other tools 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import AliasChoices, Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 
@@ -66,6 +66,41 @@ class Settings(BaseSettings):
     framework: Literal["flask", "django"] = "flask"
     """Web framework ``ml-api serve`` runs (``ML_API_FRAMEWORK``); the container image reads it."""
 
+    request_timeout_seconds: float = Field(default=10.0, gt=0)
+    """Longest a ``/predict`` call may run, in seconds, before it is answered 504 in JSON (the
+    gunicorn worker timeout is set above it, as the hard backstop)."""
+
+    drain_seconds: float = Field(default=5.0, ge=0)
+    """After SIGTERM, how long (seconds) the server keeps accepting requests while ``/ready``
+    answers 503, so load balancers take it out of rotation before it stops listening. Then
+    in-flight requests finish (gunicorn's graceful timeout) and the process exits 0."""
+
+    batching: bool = True
+    """Merge concurrent requests of a worker into one model call (adaptive batching; see
+    ``ml_api.core.batching``). A request that arrives alone is still predicted at once."""
+
+    batch_max_rows: int = Field(default=64, ge=1)
+    """Most rows in one batched model call; a larger request runs alone, never split."""
+
+    batch_max_wait_ms: float = Field(default=0.0, ge=0)
+    """How long a batch may wait for more rows, in milliseconds, only when other requests are
+    already queued (0: never wait; batches still grow under load)."""
+
+    threads: int = Field(default=8, ge=1)
+    """Request threads per gunicorn worker (``gthread`` workers when > 1, plain ``sync`` workers
+    when 1). Threads are what gives batching concurrent requests to merge."""
+
+    api_keys: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
+    """API keys accepted (``ML_API_API_KEYS``, comma-separated); none means no authentication."""
+
+    api_keys_file: Path | None = None
+    """File with one API key per line (e.g. a mounted Kubernetes Secret); read once at start."""
+
+    public_paths: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["/health", "/ready", "/metrics"]
+    )
+    """Paths that stay open when API keys are configured (comma-separated)."""
+
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     """Level for the application's loggers."""
 
@@ -78,6 +113,41 @@ class Settings(BaseSettings):
     )
     """Number of gunicorn worker processes (standard ``WEB_CONCURRENCY`` variable); ``None`` uses
     the number of CPUs this process may run on (cgroup limits included)."""
+
+    debug: bool = False
+    """Django's ``DEBUG`` (``ML_API_DEBUG``), for development only: it allows a built-in insecure
+    ``SECRET_KEY`` (with a warning). Never set it in production; errors stay JSON either way."""
+
+    secret_key: SecretStr | None = None
+    """Django's ``SECRET_KEY`` (``ML_API_SECRET_KEY``): at least 50 random characters, e.g. from
+    ``python -c 'import secrets; print(secrets.token_urlsafe(50))'``. Required to start Django
+    unless ``debug`` is on. The API signs nothing with it (no sessions, no CSRF), so a new random
+    value per deployment is fine."""
+
+    allowed_hosts: Annotated[list[str], NoDecode] = ["localhost", "127.0.0.1", "[::1]"]
+    """Django's ``ALLOWED_HOSTS`` (``ML_API_ALLOWED_HOSTS``, comma-separated, e.g.
+    ``ml-api.example.com,.svc.cluster.local``): the ``Host`` headers the Django API answers; other
+    hosts get 400. ``/health`` and ``/ready`` answer any host (the kubelet sends the pod IP). The
+    default allows local calls only."""
+
+    @field_validator("api_keys", "public_paths", "allowed_hosts", mode="before")
+    @classmethod
+    def _split_commas(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    def all_api_keys(self) -> list[str]:
+        """Return the configured keys: ``api_keys`` plus the lines of ``api_keys_file``.
+
+        Raises:
+            OSError: ``api_keys_file`` is set but cannot be read.
+        """
+        keys = [k.get_secret_value() for k in self.api_keys]
+        if self.api_keys_file is not None:
+            lines = self.api_keys_file.read_text().splitlines()
+            keys += [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+        return keys
 
     def resolved_model_root(self) -> Path:
         """Return ``model_root`` as an absolute path (relative values are resolved once, here)."""

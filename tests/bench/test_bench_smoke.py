@@ -91,7 +91,7 @@ def test_in_process_limit_and_memory_reported(smoke):
     assert all(r["ms_per_call"] > 0 for r in results["in_process"])
     (server,) = results["servers"]
     assert server["targets"] == ["ml-api-flask", "ml-api-flask-v2"]
-    assert server["processes"] == 3  # gunicorn master + 2 workers
+    assert server["processes"] >= 2  # gunicorn master + its workers
     assert 0 < server["rss_mib"]["start"] <= server["rss_mib"]["end"] * 2
     assert server["exit_status"] == 0  # stopped with SIGTERM, exited cleanly
     assert not psutil.pid_exists(server["pid"])
