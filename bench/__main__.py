@@ -11,6 +11,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import time
@@ -189,6 +190,7 @@ def run(
         cpus = pinning.server_cpus if pinning else None
         in_process = inprocess.measure(models, args.inprocess_budget, cpus)
     statuses, cells, servers, soak = [], [], [], []
+    shutil.rmtree(workdir / "logs", ignore_errors=True)  # access logs grow fast: keep one run's
     logdir = workdir / "logs" / started.strftime("%Y%m%dT%H%M%SZ")
     for key, model in models.items():
         _log(f"model {key} ({model.name})")
