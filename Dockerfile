@@ -41,9 +41,13 @@ COPY data/raw ./data/raw
 RUN ml-api train --model-root /app/models \
     && ml-api info --model-root /app/models > /dev/null
 
-# 4. Nothing the runtime does not run: installers and the libraries' own test suites.
+# 4. Nothing the runtime does not run: installers and the libraries' own test suites (directories
+#    named tests, joblib's test, the pytest conftest.py files; django/test is a runtime module).
 RUN pip uninstall --yes pip setuptools wheel \
-    && find /opt/venv/lib -depth -type d -name tests -path '*/site-packages/*' -exec rm -rf {} + \
+    && site=$(python -c "import sysconfig; print(sysconfig.get_path('purelib'))") \
+    && find "$site" -depth -type d -name tests -exec rm -rf {} + \
+    && rm -rf "$site/joblib/test" \
+    && find "$site" -name conftest.py -delete \
     && chmod -R g=u /app
 
 
