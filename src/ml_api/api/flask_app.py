@@ -13,9 +13,10 @@ from typing import Any
 from flask import Blueprint, Flask, Response, current_app, g, request
 from werkzeug.exceptions import HTTPException
 
+from ml_api.core import metrics, telemetry
 from ml_api.core.codecs import dumps
 from ml_api.core.errors import InternalError, ServingError, from_http_status, to_payload
-from ml_api.core.service import PredictionService, request_id_from
+from ml_api.core.service import PredictionService
 from ml_api.settings import Settings
 
 log = logging.getLogger("ml_api.flask")
@@ -60,8 +61,16 @@ def metadata() -> Response:
     return _json(_service().metadata())
 
 
+@bp.get("/metrics")
+def prometheus_metrics() -> Response:
+    """``GET /metrics``: Prometheus text format, merged across gunicorn workers."""
+    body, content_type = metrics.render()
+    return Response(body, status=200, content_type=content_type)
+
+
 def _render_error(exc: ServingError) -> Response:
-    response = _json(to_payload(exc, g.get("request_id")), exc.status.value)
+    ctx = g.get("ml_api_request")
+    response = _json(to_payload(exc, ctx.request_id if ctx else None), exc.status.value)
     response.headers.update(exc.headers)
     return response
 
@@ -119,12 +128,21 @@ def create_app(settings: Settings | None = None, service: PredictionService | No
     app.register_error_handler(Exception, _on_unexpected)
 
     @app.before_request
-    def _assign_request_id() -> None:
-        g.request_id = request_id_from(request.headers.get("X-Request-ID"))
+    def _begin() -> None:
+        g.ml_api_request = telemetry.begin_request(
+            request.method, request.path, request.headers.get("X-Request-ID")
+        )
+        service.authenticate(
+            request.path, request.headers.get("Authorization"), request.headers.get("X-API-Key")
+        )
 
     @app.after_request
-    def _echo_request_id(response: Response) -> Response:
-        response.headers["X-Request-ID"] = g.get("request_id", "")
+    def _end(response: Response) -> Response:
+        ctx = g.pop("ml_api_request", None)
+        if ctx is not None:
+            response.headers["X-Request-ID"] = ctx.request_id
+            rule = request.url_rule.rule if request.url_rule is not None else None
+            telemetry.end_request(ctx, response.status_code, rule)
         return response
 
     return app

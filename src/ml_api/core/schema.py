@@ -168,6 +168,21 @@ class FeatureSchema:
                 )
         return cls(features)
 
+    def example(self) -> dict[str, Any]:
+        """Return one valid named instance (midpoint of each numeric range, first category).
+
+        Used to warm the model up before the first request, and as the example in API docs.
+        """
+        out: dict[str, Any] = {}
+        for f in self.features:
+            if f.kind == "categorical":
+                out[f.name] = f.categories[0] if f.categories else None
+            elif f.minimum is not None and f.maximum is not None:
+                out[f.name] = round((f.minimum + f.maximum) / 2, 6)
+            else:
+                out[f.name] = 0.0
+        return out
+
     def to_list(self) -> list[dict[str, Any]]:
         """Return the JSON form (a list of feature dicts in column order)."""
         return [f.to_dict() for f in self.features]
