@@ -6,8 +6,9 @@ from __future__ import annotations
 import subprocess
 
 import pytest
+import requests
 
-from tests.container.engine import ROOT, docker, inspect_image
+from tests.container.engine import ROOT, SESSION_ID, Container, docker, free_port, inspect_image
 
 pytestmark = pytest.mark.container
 
@@ -77,3 +78,17 @@ def test_build_context_is_only_what_the_dockerfile_needs(docker_engine, tmp_path
     assert top == {"pyproject.toml", "constraints.txt", "README.md", "src", "data"}
     assert "./data/processed" not in listing
     assert not any("__pycache__" in p or p.endswith(".egg-info") for p in listing)
+
+
+def test_an_arbitrary_uid_in_group_zero_can_serve(image):
+    # OpenShift-style: a random UID with no passwd entry, group 0, read-only root filesystem.
+    name = f"ml_api-test-{SESSION_ID}-arbitrary-uid"
+    with Container(image.ref, name, free_port(), extra_args=["--user", "1234567:0"]) as container:
+        container.wait_ready()
+        assert container.exec("id", "-u").stdout.strip() == "1234567"
+        r = requests.post(
+            container.url + "/predict",
+            json={"features": ["Torgersen", 39.1, 18.7, 181.0, 3750.0, "male"]},
+            timeout=10,
+        )
+        assert r.status_code == 200 and r.json()["prediction"] == ["Adelie"]
