@@ -3,6 +3,7 @@ missing or wrong: the container exits non-zero with one clear log line, never se
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from pathlib import Path
@@ -88,7 +89,9 @@ def test_a_missing_or_wrong_model_stops_the_container_with_one_line(
         lines = container.log_lines()
     assert state["ExitCode"] == 1, lines
     assert len(lines) == 1, lines
-    assert expected in lines[0]
+    record = json.loads(lines[0])  # every log line is JSON, this one too
+    assert record["level"] in ("ERROR", "CRITICAL")
+    assert expected in record["message"]
     assert "Traceback" not in lines[0]
 
 

@@ -143,7 +143,8 @@ def test_served_by_gunicorn_as_the_unprivileged_user(served):
     uid_line = next(line for line in status.splitlines() if line.startswith("Uid:"))
     assert uid_line.split()[1:] == [APP_UID] * 4  # real, effective, saved, filesystem
     cmdline = container.exec("cat", "/proc/1/cmdline").stdout.split("\0")
-    assert cmdline[1:3] == ["/opt/venv/bin/ml-api", "serve"]  # exec form: PID 1 is the master
+    # exec form: PID 1 is the Python process that becomes the gunicorn master, not a shell
+    assert cmdline[:3] == ["/opt/venv/bin/python", "/opt/ml-api/bin/ml-api", "serve"]
     assert f"with {framework} on http://0.0.0.0:{container.port}" in container.logs()
 
 
