@@ -17,7 +17,7 @@ from pathlib import Path
 import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from tests.live.server import LiveServer  # noqa: E402
+from tests.live.server import LiveServer
 
 ROW = {"features": ["Biscoe", 50.0, 15.0, 220.0, 5500.0, "male"]}
 
@@ -36,8 +36,9 @@ def _children(pid: int) -> list[int]:
 
 def measure(model_root: Path, framework: str, workers: int) -> dict[str, float]:
     """Start a server, warm every worker, and return its memory in MiB."""
-    with LiveServer(model_root, framework, workers=workers,
-                    env={"ML_API_DRAIN_SECONDS": "0"}) as srv:
+    with LiveServer(
+        model_root, framework, workers=workers, env={"ML_API_DRAIN_SECONDS": "0"}
+    ) as srv:
         for _ in range(200):
             assert requests.post(srv.url + "/predict", json=ROW, timeout=10).status_code == 200
         master = srv.proc.pid
@@ -57,8 +58,12 @@ def measure(model_root: Path, framework: str, workers: int) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--framework", default="flask", choices=["flask", "django"])
-    parser.add_argument("--model-root", type=Path, default=None,
-                        help="default: a fresh penguins model in a temporary directory")
+    parser.add_argument(
+        "--model-root",
+        type=Path,
+        default=None,
+        help="default: a fresh penguins model in a temporary directory",
+    )
     args = parser.parse_args()
     root = args.model_root
     if root is None:
@@ -68,20 +73,32 @@ def main() -> None:
         from ml_api.train import train
 
         root = Path(tempfile.mkdtemp(prefix="ml-api-mem-"))
-        train(preprocess.PENGUINS_CSV, "species", model_root=root, name="penguins",
-              drop=preprocess.PENGUINS_DROP)
+        train(
+            preprocess.PENGUINS_CSV,
+            "species",
+            model_root=root,
+            name="penguins",
+            drop=preprocess.PENGUINS_DROP,
+        )
     rows = [measure(root, args.framework, n) for n in (1, 2, 4)]
-    print(f"| {args.framework} workers | master RSS MiB | worker RSS MiB (mean) "
-          "| total RSS MiB | total PSS MiB |")
+    print(
+        f"| {args.framework} workers | master RSS MiB | worker RSS MiB (mean) "
+        "| total RSS MiB | total PSS MiB |"
+    )
     print("|---:|---:|---:|---:|---:|")
     for r in rows:
-        print(f"| {r['workers']} | {r['master_rss']:.1f} | {r['worker_rss_mean']:.1f} "
-              f"| {r['total_rss']:.1f} | {r['total_pss']:.1f} |")
+        print(
+            f"| {r['workers']} | {r['master_rss']:.1f} | {r['worker_rss_mean']:.1f} "
+            f"| {r['total_rss']:.1f} | {r['total_pss']:.1f} |"
+        )
     if len(rows) >= 2:
         per_worker = (rows[-1]["total_pss"] - rows[0]["total_pss"]) / (
-            rows[-1]["workers"] - rows[0]["workers"])
+            rows[-1]["workers"] - rows[0]["workers"]
+        )
         base = rows[0]["total_pss"] - per_worker
-        print(f"\nPSS fit: {base:.1f} MiB (master + shared model) + {per_worker:.1f} MiB per worker")
+        print(
+            f"\nPSS fit: {base:.1f} MiB (master + shared model) + {per_worker:.1f} MiB per worker"
+        )
 
 
 if __name__ == "__main__":

@@ -16,6 +16,8 @@ from werkzeug.exceptions import HTTPException
 from ml_api.core import metrics, telemetry
 from ml_api.core.codecs import dumps
 from ml_api.core.errors import InternalError, ServingError, from_http_status, to_payload
+from ml_api.core.open_inference import OpenInferenceProtocol, server_metadata
+from ml_api.core.openapi import docs_page, openapi_document
 from ml_api.core.service import PredictionService
 from ml_api.settings import Settings
 
@@ -61,11 +63,75 @@ def metadata() -> Response:
     return _json(_service().metadata())
 
 
+@bp.get("/openapi.json")
+def openapi() -> Response:
+    """``GET /openapi.json``: this API described for tools, features included."""
+    return _json(current_app.extensions["ml_api.openapi"])
+
+
+@bp.get("/docs")
+def docs() -> Response:
+    """``GET /docs``: the same, as a self-contained HTML page."""
+    return Response(docs_page(current_app.extensions["ml_api.openapi"]), mimetype="text/html")
+
+
 @bp.get("/metrics")
 def prometheus_metrics() -> Response:
     """``GET /metrics``: Prometheus text format, merged across gunicorn workers."""
     body, content_type = metrics.render()
     return Response(body, status=200, content_type=content_type)
+
+
+def _v2() -> OpenInferenceProtocol:
+    return current_app.extensions["ml_api.v2"]
+
+
+@bp.get("/v2")
+@bp.get("/v2/")
+def v2_server_metadata() -> Response:
+    """``GET /v2``: Open Inference Protocol server metadata."""
+    return _json(server_metadata())
+
+
+@bp.get("/v2/health/live")
+def v2_live() -> Response:
+    """``GET /v2/health/live``: liveness."""
+    return _json({"live": True})
+
+
+@bp.get("/v2/health/ready")
+def v2_ready() -> Response:
+    """``GET /v2/health/ready``: readiness (503 while draining)."""
+    return _json(_v2().server_ready())
+
+
+@bp.get("/v2/models/<name>")
+@bp.get("/v2/models/<name>/versions/<version>")
+def v2_model_metadata(name: str, version: str | None = None) -> Response:
+    """``GET /v2/models/{name}[/versions/{version}]``: model metadata (tensors)."""
+    return _json(_v2().model_metadata(name, version))
+
+
+@bp.get("/v2/models/<name>/ready")
+@bp.get("/v2/models/<name>/versions/<version>/ready")
+def v2_model_ready(name: str, version: str | None = None) -> Response:
+    """``GET /v2/models/{name}[/versions/{version}]/ready``: model readiness."""
+    return _json(_v2().model_ready(name, version))
+
+
+@bp.post("/v2/models/<name>/infer")
+@bp.post("/v2/models/<name>/versions/<version>/infer")
+def v2_infer(name: str, version: str | None = None) -> Response:
+    """``POST /v2/models/{name}[/versions/{version}]/infer``: inference on tensors."""
+    body = _v2().infer_http(
+        name,
+        version,
+        request.headers.get("Content-Type"),
+        request.content_length,
+        lambda: request.get_data(cache=False),
+        request.headers.get("Inference-Header-Content-Length"),
+    )
+    return _json(body)
 
 
 def _render_error(exc: ServingError) -> Response:
@@ -122,6 +188,8 @@ def create_app(settings: Settings | None = None, service: PredictionService | No
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.json.sort_keys = False
     app.extensions["ml_api.service"] = service
+    app.extensions["ml_api.v2"] = OpenInferenceProtocol(service)
+    app.extensions["ml_api.openapi"] = openapi_document(service)
     app.register_blueprint(bp)
     app.register_error_handler(ServingError, _on_serving_error)
     app.register_error_handler(HTTPException, _on_http_exception)

@@ -221,14 +221,34 @@ class FeatureSchema:
     ) -> pd.DataFrame:
         """Check instances against the schema and assemble them into a frame.
 
+        Same as ``frame(validate_columns(rows, first_index))``.
+
+        Args:
+            rows: See :meth:`validate_columns`.
+            first_index: See :meth:`validate_columns`.
+
+        Returns:
+            Shape ``(len(rows), n_features)``; see :meth:`frame`.
+
+        Raises:
+            InvalidInput: (422) see :meth:`validate_columns`.
+        """
+        return self.frame(self.validate_columns(rows, first_index))
+
+    def validate_columns(
+        self, rows: Sequence[Sequence[Any] | Mapping[str, Any]], first_index: int = 0
+    ) -> list[list[Any]]:
+        """Check instances against the schema and return their values column by column.
+
         Args:
             rows: Instances, each a list of ``n_features`` values in schema order (positional) or
                 a mapping from feature name to value (named; key order does not matter).
             first_index: Index reported for ``rows[0]`` in problems (0 for HTTP, 1 for CSV rows).
 
         Returns:
-            Shape ``(len(rows), n_features)``: ``float64`` numeric columns (``NaN`` for null) and
-            ``object`` categorical columns, in schema order.
+            ``n_features`` lists of ``len(rows)`` values, in schema order: floats (``NaN`` for
+            null) for numeric features, strings (``NaN`` for null) for categorical ones. Columns
+            of several requests can be concatenated before :meth:`frame` (batching).
 
         Raises:
             InvalidInput: (422) listing every problem found, up to :data:`MAX_PROBLEMS`.
@@ -256,13 +276,19 @@ class FeatureSchema:
             if len(problems) >= MAX_PROBLEMS:
                 break
         if problems:
-            n = len(problems)
-            more = f" (first {MAX_PROBLEMS} shown)" if n >= MAX_PROBLEMS else ""
-            raise InvalidInput(
-                f"{n} problem{'s' if n > 1 else ''} with the instances{more}; "
-                f"see details. Expected features: {', '.join(self.names)}",
-                problems[:MAX_PROBLEMS],
-            )
+            raise InvalidInput(_summary(problems), problems[:MAX_PROBLEMS])
+        return columns
+
+    def frame(self, columns: Sequence[Sequence[Any]]) -> pd.DataFrame:
+        """Assemble validated columns into the frame the pipeline takes.
+
+        Args:
+            columns: ``n_features`` equally long sequences from :meth:`validate_columns`.
+
+        Returns:
+            Shape ``(n_instances, n_features)``: ``float64`` numeric columns and ``object``
+            categorical columns, in schema order.
+        """
         data = {}
         for f, col in zip(self.features, columns, strict=True):
             data[f.name] = (
@@ -357,6 +383,29 @@ class FeatureSchema:
             )
             return np.nan
         return value
+
+
+def _summary(problems: Sequence[Problem]) -> str:
+    """Return one line for the ``error`` field that stands on its own.
+
+    Clients that read only ``error`` (as Open Inference Protocol clients do) still learn what to
+    fix: the first problem is given in full.
+    """
+    first = problems[0]
+    where = ", ".join(
+        part
+        for part in (
+            f"instance {first.instance}" if first.instance is not None else None,
+            f"field {first.field!r}" if first.field is not None else None,
+        )
+        if part
+    )
+    head = f"{where}: {first.problem}" if where else first.problem
+    n = len(problems)
+    if n == 1:
+        return f"invalid instance: {head}"
+    counted = f"{n}+" if n >= MAX_PROBLEMS else str(n)
+    return f"{counted} problems in the instances (all in details); first: {head}"
 
 
 def _json_type(value: Any) -> str:
