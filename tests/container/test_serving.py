@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import secrets
 import time
 
 import pytest
@@ -25,7 +26,7 @@ FRAMEWORK_ENV = {
     "flask": {},
     "django": {
         "ML_API_FRAMEWORK": "django",
-        "ML_API_SECRET_KEY": "container-test-secret-key-not-for-production",
+        "ML_API_SECRET_KEY": secrets.token_urlsafe(50),
         "ML_API_ALLOWED_HOSTS": "127.0.0.1,localhost",
     },
 }

