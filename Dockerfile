@@ -2,7 +2,9 @@
 #
 #   docker build -t ml_api .                                  # classic builder; BuildKit not needed
 #   docker run --rm -p 5000:5000 --read-only --tmpfs /tmp ml_api
-#   docker run --rm -p 8000:8000 --read-only --tmpfs /tmp -e ML_API_FRAMEWORK=django ml_api
+#   docker run --rm -p 8000:8000 --read-only --tmpfs /tmp -e ML_API_FRAMEWORK=django \
+#       -e ML_API_SECRET_KEY=<50+ random characters> ml_api
+#   docker run ... -v "$PWD/my-models:/models:ro" -e ML_API_MODEL_ROOT=/models ml_api  # own model
 #
 # Stages: `builder` makes a virtualenv of the dependencies (pinned by constraints.txt, without their
 # test suites), installs the package next to it, and trains the default penguins model into

@@ -66,7 +66,8 @@ def engine_unavailable_reason() -> str | None:
     except subprocess.TimeoutExpired:
         return "docker version did not answer within 20 s"
     if proc.returncode != 0:
-        return f"docker version failed: {proc.stderr.strip().splitlines()[-1:]}"
+        last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+        return f"docker version failed: {last}"
     return None
 
 
