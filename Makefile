@@ -44,7 +44,9 @@ run: model ## Train if needed, then serve with Flask + gunicorn on 0.0.0.0:$${PO
 
 .PHONY: run-django
 run-django: model ## Train if needed, then serve with Django + gunicorn on 0.0.0.0:$${PORT:-8000}
-	exec $(BIN)/ml-api serve --framework django
+	@[ -n "$${ML_API_SECRET_KEY:-}" ] || echo "make: ML_API_SECRET_KEY is not set; using a random key for this run" >&2
+	ML_API_SECRET_KEY="$${ML_API_SECRET_KEY:-$$($(BIN)/python -c 'import secrets; print(secrets.token_urlsafe(50))')}" \
+		exec $(BIN)/ml-api serve --framework django
 
 .PHONY: train
 train: $(VENV)/.installed ## Train a new version of the default model

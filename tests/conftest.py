@@ -64,3 +64,28 @@ def service(settings: Settings) -> PredictionService:
 @pytest.fixture(scope="session")
 def penguins_frame() -> pd.DataFrame:
     return pd.read_csv(preprocess.PENGUINS_CSV)
+
+
+DJANGO_SECRET_KEY = "test-only-" + "x1Y2z3" * 10
+"""A SECRET_KEY long and varied enough for ``manage.py check --deploy``; tests only."""
+
+
+@pytest.fixture(scope="session")
+def django_settings(settings: Settings) -> Settings:
+    """The ``settings`` fixture plus what Django needs (its test client sends Host: testserver)."""
+    from pydantic import SecretStr
+
+    return settings.model_copy(
+        update={
+            "secret_key": SecretStr(DJANGO_SECRET_KEY),
+            "allowed_hosts": ["testserver", "localhost"],
+        }
+    )
+
+
+@pytest.fixture(scope="session")
+def django_app(django_settings: Settings, service: PredictionService):
+    """The Django WSGI application around the shared ``service`` (configured once per process)."""
+    from ml_api.api.django_app import get_wsgi_application
+
+    return get_wsgi_application(django_settings, service)

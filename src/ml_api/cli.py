@@ -228,9 +228,18 @@ def _app_factory(framework: str, settings: Settings, service: Any) -> Any:
         from ml_api.api.flask_app import create_app
 
         return lambda: create_app(settings, service)
+    import logging
+
+    from django.core.exceptions import ImproperlyConfigured
+
     from ml_api.api.django_app import get_wsgi_application
 
-    return lambda: get_wsgi_application(settings, service)
+    try:  # built now, in the future gunicorn master, so a bad setting stops before binding
+        app = get_wsgi_application(settings, service)
+    except ImproperlyConfigured as exc:
+        logging.getLogger("ml_api.serve").critical("cannot serve: %s", exc)
+        sys.exit(1)
+    return lambda: app
 
 
 def _serve_dev(framework: str, factory: Any, host: str, port: int) -> None:

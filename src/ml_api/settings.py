@@ -114,7 +114,23 @@ class Settings(BaseSettings):
     """Number of gunicorn worker processes (standard ``WEB_CONCURRENCY`` variable); ``None`` uses
     the number of CPUs this process may run on (cgroup limits included)."""
 
-    @field_validator("api_keys", "public_paths", mode="before")
+    debug: bool = False
+    """Django's ``DEBUG`` (``ML_API_DEBUG``), for development only: it allows a built-in insecure
+    ``SECRET_KEY`` (with a warning). Never set it in production; errors stay JSON either way."""
+
+    secret_key: SecretStr | None = None
+    """Django's ``SECRET_KEY`` (``ML_API_SECRET_KEY``): at least 50 random characters, e.g. from
+    ``python -c 'import secrets; print(secrets.token_urlsafe(50))'``. Required to start Django
+    unless ``debug`` is on. The API signs nothing with it (no sessions, no CSRF), so a new random
+    value per deployment is fine."""
+
+    allowed_hosts: Annotated[list[str], NoDecode] = ["localhost", "127.0.0.1", "[::1]"]
+    """Django's ``ALLOWED_HOSTS`` (``ML_API_ALLOWED_HOSTS``, comma-separated, e.g.
+    ``ml-api.example.com,.svc.cluster.local``): the ``Host`` headers the Django API answers; other
+    hosts get 400. ``/health`` and ``/ready`` answer any host (the kubelet sends the pod IP). The
+    default allows local calls only."""
+
+    @field_validator("api_keys", "public_paths", "allowed_hosts", mode="before")
     @classmethod
     def _split_commas(cls, value: object) -> object:
         if isinstance(value, str):

@@ -30,10 +30,8 @@ class Client:
             self._c = create_app(settings, service).test_client()
         else:
             from django.test import Client as DjangoClient
-            from ml_api.api.django_app import get_wsgi_application
 
-            get_wsgi_application(settings, service)
-            self._c = DjangoClient()
+            self._c = DjangoClient()  # the app: the django_app fixture (Django settings)
 
     def call(self, method, path, body=None, content_type="application/json"):
         data = json.dumps(body) if body is not None and not isinstance(body, str) else body
@@ -52,6 +50,8 @@ class Client:
 
 @pytest.fixture(params=FRAMEWORKS)
 def client(request, settings, service):
+    if request.param == "django":
+        request.getfixturevalue("django_app")  # configured once, with a SECRET_KEY and hosts
     return Client(request.param, settings, service)
 
 

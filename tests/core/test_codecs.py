@@ -1,3 +1,4 @@
+import io
 import json
 import math
 
@@ -9,6 +10,7 @@ from ml_api.core.codecs import (
     dumps,
     extract_instances,
     parse_json,
+    read_capped,
     to_jsonable,
 )
 from ml_api.core.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
@@ -96,3 +98,31 @@ def test_dumps_is_strict():
     assert json.loads(dumps({"a": [1, "é"]})) == {"a": [1, "é"]}
     with pytest.raises(ValueError):
         dumps({"a": float("nan")})
+
+
+class _Trickle(io.RawIOBase):
+    """A stream that hands out at most 7 bytes per read, like a socket."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data = io.BytesIO(data)
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        return self._data.read(min(size, 7) if size >= 0 else 7)
+
+
+@pytest.mark.parametrize("size", [0, 1, 99, 100])
+def test_read_capped_returns_bodies_up_to_the_limit(size):
+    data = bytes(range(256))[:size]
+    assert read_capped(_Trickle(data), 100) == data
+
+
+@pytest.mark.parametrize("size", [101, 10_000])
+def test_read_capped_refuses_past_the_limit_reading_at_most_one_byte_more(size):
+    stream = _Trickle(b"x" * size)
+    with pytest.raises(PayloadTooLarge, match="larger than the limit of 100 bytes") as info:
+        read_capped(stream, 100)
+    assert info.value.status == 413
+    assert stream._data.tell() == 101

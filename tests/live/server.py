@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import requests
@@ -27,6 +28,8 @@ class LiveServer:
         framework: ``flask`` or ``django``.
         workers: gunicorn workers.
         env: Extra environment variables.
+        argv: Runs this command (given the port) instead of ``ml-api serve``, e.g. gunicorn
+            on a WSGI module.
     """
 
     def __init__(
@@ -36,30 +39,36 @@ class LiveServer:
         workers: int = 2,
         env: dict[str, str] | None = None,
         args: tuple[str, ...] = (),
+        argv: Callable[[int], list[str]] | None = None,
     ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = Path(os.environ.get("TMPDIR", "/tmp")) / f"ml-api-live-{self.port}.log"
-        cmd = [
-            sys.executable,
-            "-m",
-            "ml_api.cli",
-            "serve",
-            "--framework",
-            framework,
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(self.port),
-            "--workers",
-            str(workers),
-            "--model-root",
-            str(model_root),
-            *args,
-        ]
+        cmd = (
+            argv(self.port)
+            if argv
+            else [
+                sys.executable,
+                "-m",
+                "ml_api.cli",
+                "serve",
+                "--framework",
+                framework,
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--workers",
+                str(workers),
+                "--model-root",
+                str(model_root),
+                *args,
+            ]
+        )
         # The same limits as the ``settings`` fixture, so the request table means the same here.
         full_env = {
-            **os.environ,
+            **{k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"},
+            "ML_API_MODEL_ROOT": str(model_root),
             "PYTHONUNBUFFERED": "1",
             "ML_API_MAX_INSTANCES": "50",
             "ML_API_MAX_BODY_BYTES": "65536",
@@ -77,8 +86,8 @@ class LiveServer:
             try:
                 if requests.get(self.url + "/ready", timeout=1).status_code == 200:
                     return
-            except requests.ConnectionError:
-                pass
+            except (requests.ConnectionError, requests.Timeout):
+                pass  # not listening yet, or a worker still loading
             time.sleep(0.1)
         raise RuntimeError(f"server not ready after {timeout}s:\n{self.output()}")
 

@@ -14,7 +14,7 @@ from flask import Blueprint, Flask, Response, current_app, g, request
 from werkzeug.exceptions import HTTPException
 
 from ml_api.core import metrics, telemetry
-from ml_api.core.codecs import dumps
+from ml_api.core.codecs import dumps, read_capped
 from ml_api.core.errors import InternalError, ServingError, from_http_status, to_payload
 from ml_api.core.open_inference import OpenInferenceProtocol, server_metadata
 from ml_api.core.openapi import docs_page, openapi_document
@@ -37,12 +37,20 @@ def _json(body: Any, status: int = 200) -> Response:
 @bp.post("/predict/")
 def predict() -> Response:
     """``POST /predict``: predictions for one instance or a batch (see ``ml_api.core.codecs``)."""
-    body = _service().predict_http(
+    service = _service()
+    body = service.predict_http(
         request.headers.get("Content-Type"),
         request.content_length,
-        lambda: request.get_data(cache=False),
+        lambda: _read_body(service.settings.max_body_bytes),
     )
     return _json(body)
+
+
+def _read_body(limit: int) -> bytes:
+    if request.content_length is None and request.environ.get("wsgi.input_terminated"):
+        # Chunked: Werkzeug's capped stream would silently truncate a body over the limit.
+        return read_capped(request.environ["wsgi.input"], limit)
+    return request.get_data(cache=False)
 
 
 @bp.get("/health")
@@ -128,7 +136,7 @@ def v2_infer(name: str, version: str | None = None) -> Response:
         version,
         request.headers.get("Content-Type"),
         request.content_length,
-        lambda: request.get_data(cache=False),
+        lambda: _read_body(_service().settings.max_body_bytes),
         request.headers.get("Inference-Header-Content-Length"),
     )
     return _json(body)
@@ -190,6 +198,7 @@ def create_app(settings: Settings | None = None, service: PredictionService | No
     app.extensions["ml_api.service"] = service
     app.extensions["ml_api.v2"] = OpenInferenceProtocol(service)
     app.extensions["ml_api.openapi"] = openapi_document(service)
+    app.url_map.merge_slashes = False  # POST /predict// is a JSON 404, not an HTML 308 redirect
     app.register_blueprint(bp)
     app.register_error_handler(ServingError, _on_serving_error)
     app.register_error_handler(HTTPException, _on_http_exception)

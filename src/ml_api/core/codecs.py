@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 
@@ -45,6 +45,37 @@ def check_content_type(content_type: str | None) -> None:
         f"Content-Type must be application/json, got {shown}",
         [Problem("send the header 'Content-Type: application/json'", field="Content-Type")],
     )
+
+
+def read_capped(stream: BinaryIO, limit: int) -> bytes:
+    """Read a body of undeclared length (``Transfer-Encoding: chunked``); 413 past ``limit``.
+
+    Servers mark such bodies with the WSGI extension ``wsgi.input_terminated`` (gunicorn and
+    Werkzeug do) and end the stream at the body's end. At most ``limit + 1`` bytes are read, so
+    an endless body is never held in memory. (Werkzeug's own capped stream stops at the limit
+    without an error, and Django's reads nothing without a ``Content-Length``.)
+
+    Args:
+        stream: The server's input stream (``environ["wsgi.input"]``).
+        limit: Most bytes accepted (``Settings.max_body_bytes``).
+
+    Returns:
+        The whole body, at most ``limit`` bytes.
+
+    Raises:
+        PayloadTooLarge: (413) the body is longer than ``limit``.
+    """
+    chunks: list[bytes] = []
+    size = 0
+    while size <= limit:
+        chunk = stream.read(limit + 1 - size)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    if size > limit:
+        raise PayloadTooLarge(f"request body is larger than the limit of {limit} bytes")
+    return b"".join(chunks)
 
 
 def _reject_constant(token: str) -> Any:

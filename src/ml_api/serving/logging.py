@@ -72,6 +72,7 @@ def logging_dict(level: str = "INFO") -> dict[str, Any]:
             "ml_api": {"level": level, "propagate": True},
             "django": {"level": "INFO", "propagate": True},
             "django.request": {"level": "ERROR", "propagate": True},
+            "django.server": {"level": "INFO", "propagate": True},  # runserver: JSON too
             "werkzeug": {"level": "INFO", "propagate": True},
             "py.warnings": {"level": "WARNING", "propagate": True},
         },

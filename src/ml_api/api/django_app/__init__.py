@@ -1,0 +1,49 @@
+"""The Django + Django REST Framework adapter: HTTP in, ``PredictionService`` calls, JSON out.
+
+Layout (the seed guide's ``api/django_app/``): ``settings.py``, ``urls.py``, ``wsgi.py``,
+``manage.py``, ``middleware.py`` for the project, and the ``ml_api`` app (``apps.py``,
+``views.py``, ``urls.py``, ``rendering.py``) holding the DRF views. The wire contract is the Flask
+adapter's, byte for byte (``tests/contract/``).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ml_api.core.service import PredictionService
+    from ml_api.settings import Settings
+
+SETTINGS_MODULE = "ml_api.api.django_app.settings"
+
+
+def get_wsgi_application(
+    settings: Settings | None = None, service: PredictionService | None = None
+) -> Any:
+    """Configure Django from ml-api's settings (once per process) and return the WSGI app.
+
+    Args:
+        settings: Configuration; ``Settings()`` from the environment when ``None``. Django's
+            ``DEBUG``, ``SECRET_KEY``, ``ALLOWED_HOSTS`` and ``DATA_UPLOAD_MAX_MEMORY_SIZE``
+            derive from it.
+        service: The already loaded service (``ml-api serve`` loads it in the gunicorn master
+            before forking); when ``None``, ``AppConfig.ready()`` loads it from ``settings``.
+
+    Returns:
+        Django's ``WSGIHandler``.
+
+    Raises:
+        ImproperlyConfigured: ``ML_API_SECRET_KEY`` is missing outside debug mode, or the model
+            cannot be loaded.
+        RuntimeError: Django was configured earlier in this process from different settings.
+    """
+    from ml_api.api.django_app import runtime
+
+    runtime.use(settings, service)
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", SETTINGS_MODULE)
+    from django.core.wsgi import get_wsgi_application as django_wsgi_application
+
+    application = django_wsgi_application()  # django.setup(): AppConfig.ready() loads the model
+    runtime.load_service()  # Django set up earlier in this process: ready() will not run again
+    return application

@@ -1,0 +1,111 @@
+"""Django middleware of the ml-api Django adapter, the Flask adapter's request hooks in Django form.
+
+In ``MIDDLEWARE`` order:
+
+1. :class:`TelemetryMiddleware`: request id, access record and HTTP metrics (``core.telemetry``);
+2. Django's ``SecurityMiddleware``;
+3. :class:`CommonMiddleware`: the ``ALLOWED_HOSTS`` check, except on the probe and scrape paths;
+4. :class:`ApiKeyMiddleware`: the core's API-key check (before routing, as in Flask).
+
+None of them touches the request body, so the core and DRF's exception handling decide every
+400/413/415.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from django.core.exceptions import DisallowedHost
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
+from django.middleware import common
+
+from ml_api.api.django_app import runtime
+from ml_api.api.django_app.ml_api.rendering import error_response
+from ml_api.core import telemetry
+from ml_api.core.errors import BadRequest, Problem, ServingError
+
+ANY_HOST_PATHS = frozenset({"/health", "/ready", "/metrics", "/v2/health/live", "/v2/health/ready"})
+"""Paths exempt from ``ALLOWED_HOSTS``: the kubelet probes and Prometheus scrapes a pod by its IP,
+which no host list can name in advance."""
+
+GetResponse = Callable[[HttpRequest], HttpResponseBase]
+
+
+def route_template(request: HttpRequest, status: int) -> str | None:
+    """The matched route template for metrics, ``None`` as Flask has none (no match, or 405)."""
+    match = getattr(request, "resolver_match", None)
+    if match is None or status == 405 or match.url_name == "not-found":
+        return None
+    return match.route
+
+
+class TelemetryMiddleware:
+    """Track each request like the Flask adapter does: id, access record, HTTP metrics.
+
+    First in ``MIDDLEWARE``, so every response, those of later middleware and of Django's error
+    handlers included, carries ``X-Request-ID`` and is counted.
+    """
+
+    def __init__(self, get_response: GetResponse) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
+        """Begin the request, call the rest of the stack, echo the id, end the request."""
+        ctx = telemetry.begin_request(
+            request.method or "", request.path_info, request.headers.get("X-Request-ID")
+        )
+        request.request_id = ctx.request_id  # type: ignore[attr-defined]
+        response = self.get_response(request)  # never raises: Django converts exceptions
+        response["X-Request-ID"] = ctx.request_id
+        telemetry.end_request(
+            ctx, response.status_code, route_template(request, response.status_code)
+        )
+        return response
+
+
+class CommonMiddleware(common.CommonMiddleware):
+    """Django's ``CommonMiddleware`` with an explicit ``ALLOWED_HOSTS`` check that skips probes.
+
+    ``/health``, ``/ready``, ``/metrics`` and the V2 health paths answer any ``Host`` (the kubelet
+    and Prometheus use the pod IP); every other path keeps the check and answers 400 (the JSON
+    envelope) for a host not allowed.
+    """
+
+    def process_request(self, request: HttpRequest) -> HttpResponse | None:
+        """Validate ``Host`` except on :data:`ANY_HOST_PATHS`, then Django's own processing.
+
+        Returns:
+            A 400 JSON response for a disallowed host, else whatever Django's middleware returns.
+        """
+        if request.path_info in ANY_HOST_PATHS:
+            return None  # Django's process_request would call get_host() and refuse the pod IP
+        try:
+            request.get_host()
+        except DisallowedHost:
+            return error_response(
+                request,
+                BadRequest(
+                    "the Host header names a host this server does not answer for",
+                    [Problem("not in the allowed hosts", field="Host")],
+                ),
+            )
+        return super().process_request(request)
+
+
+class ApiKeyMiddleware:
+    """The core's optional API-key check, before routing (so it answers 401 first, as Flask)."""
+
+    def __init__(self, get_response: GetResponse) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
+        """Answer 401 (``WWW-Authenticate``) without a valid key, unless the path is public."""
+        try:
+            runtime.service().authenticate(
+                request.path_info,
+                request.headers.get("Authorization"),
+                request.headers.get("X-API-Key"),
+            )
+        except ServingError as exc:
+            return error_response(request, exc)
+        return self.get_response(request)

@@ -1,0 +1,187 @@
+"""The DRF views: parse the request, call the core's ``PredictionService``, render the result.
+
+Errors are raised, never rendered here: ``rendering.exception_handler`` turns them into the JSON
+envelope, with the same status and body as the Flask adapter.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import HttpRequest, HttpResponse
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from ml_api.api.django_app import runtime
+from ml_api.api.django_app.ml_api.rendering import error_response, route_not_found
+from ml_api.api.django_app.ml_api.request_body import content_length, read_body
+from ml_api.core import metrics
+from ml_api.core.open_inference import server_metadata
+from ml_api.core.openapi import docs_page
+from ml_api.core.service import PredictionService
+
+
+class JSONView(APIView):
+    """A DRF view that answers like the Flask adapter: no ``Allow`` on success, plain OPTIONS."""
+
+    @property
+    def default_response_headers(self) -> dict[str, str]:
+        """No extra headers (DRF adds ``Allow`` to every response; Flask only to 405/OPTIONS)."""
+        return {}
+
+    def options(self, request: Request, *args: Any, **kwargs: Any) -> HttpResponse:
+        """``OPTIONS``: an empty 200 with ``Allow``, as Flask answers it."""
+        return HttpResponse(headers={"Allow": ", ".join(sorted(self.allowed_methods))})
+
+
+class PredictView(JSONView):
+    """``POST /predict`` and ``POST /predict/``."""
+
+    def post(self, request: Request) -> Response:
+        """Predictions for one instance or a batch (see ``ml_api.core.codecs``).
+
+        Raises:
+            ServingError: 400, 413, 415 or 422 from the core (rendered by the exception handler).
+        """
+        service = runtime.service()
+        body = service.predict_http(
+            request.META.get("CONTENT_TYPE"),
+            content_length(request.META),
+            lambda: read_body(request._request, service.settings.max_body_bytes),
+        )
+        return Response(body)
+
+
+class HealthView(JSONView):
+    """``GET /health``: liveness; never touches the model."""
+
+    def get(self, request: Request) -> Response:
+        """Return ``{"status": "ok"}``."""
+        return Response(PredictionService.liveness())
+
+
+class ReadyView(JSONView):
+    """``GET /ready``: readiness; 503 while draining before shutdown."""
+
+    def get(self, request: Request) -> Response:
+        """Return ``{"status": "ready", "model": {...}}``.
+
+        Raises:
+            ModelNotReady: (503) draining, or no model loaded.
+        """
+        return Response(runtime.service().readiness())
+
+
+class MetadataView(JSONView):
+    """``GET /metadata``: the model card."""
+
+    def get(self, request: Request) -> Response:
+        """Return the model card (schema, classes, metrics, versions, limits)."""
+        return Response(runtime.service().metadata())
+
+
+class OpenAPIView(JSONView):
+    """``GET /openapi.json``: this API described for tools, features included."""
+
+    def get(self, request: Request) -> Response:
+        """Return the OpenAPI 3.1 document."""
+        return Response(runtime.openapi())
+
+
+class DocsView(JSONView):
+    """``GET /docs``: the OpenAPI document as a self-contained HTML page."""
+
+    def get(self, request: Request) -> HttpResponse:
+        """Return the HTML page."""
+        return HttpResponse(docs_page(runtime.openapi()), content_type="text/html; charset=utf-8")
+
+
+class MetricsView(JSONView):
+    """``GET /metrics``: Prometheus text format, merged across gunicorn workers."""
+
+    def get(self, request: Request) -> HttpResponse:
+        """Return every ``ml_api_*`` series (and the process collectors')."""
+        body, content_type = metrics.render()
+        return HttpResponse(body, content_type=content_type)
+
+
+# ---- Open Inference Protocol (KServe V2), on the same core ---------------------------------
+
+
+class V2ServerMetadataView(JSONView):
+    """``GET /v2``: server metadata."""
+
+    def get(self, request: Request) -> Response:
+        """Return name, version and extensions."""
+        return Response(server_metadata())
+
+
+class V2LiveView(JSONView):
+    """``GET /v2/health/live``: liveness."""
+
+    def get(self, request: Request) -> Response:
+        """Return ``{"live": true}``."""
+        return Response({"live": True})
+
+
+class V2ReadyView(JSONView):
+    """``GET /v2/health/ready``: readiness (503 while draining)."""
+
+    def get(self, request: Request) -> Response:
+        """Return ``{"ready": true}``.
+
+        Raises:
+            ModelNotReady: (503) draining.
+        """
+        return Response(runtime.open_inference().server_ready())
+
+
+class V2ModelMetadataView(JSONView):
+    """``GET /v2/models/{name}[/versions/{version}]``: model metadata (tensors)."""
+
+    def get(self, request: Request, name: str, version: str | None = None) -> Response:
+        """Return the model's inputs and outputs as tensors.
+
+        Raises:
+            NotFound: (404) another model or version.
+        """
+        return Response(runtime.open_inference().model_metadata(name, version))
+
+
+class V2ModelReadyView(JSONView):
+    """``GET /v2/models/{name}[/versions/{version}]/ready``: model readiness."""
+
+    def get(self, request: Request, name: str, version: str | None = None) -> Response:
+        """Return ``{"name", "ready"}``.
+
+        Raises:
+            NotFound: (404) another model or version.
+        """
+        return Response(runtime.open_inference().model_ready(name, version))
+
+
+class V2InferView(JSONView):
+    """``POST /v2/models/{name}[/versions/{version}]/infer``: inference on tensors."""
+
+    def post(self, request: Request, name: str, version: str | None = None) -> Response:
+        """Return the inference response (``model_name``, ``outputs``, ...).
+
+        Raises:
+            ServingError: 400, 404, 413 or 504 from the core.
+        """
+        v2 = runtime.open_inference()
+        body = v2.infer_http(
+            name,
+            version,
+            request.META.get("CONTENT_TYPE"),
+            content_length(request.META),
+            lambda: read_body(request._request, v2.service.settings.max_body_bytes),
+            request.headers.get("Inference-Header-Content-Length"),
+        )
+        return Response(body)
+
+
+def not_found(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    """Any path no other route matches, any method: the JSON 404 (also with ``DEBUG`` on)."""
+    return error_response(request, route_not_found(request))

@@ -1,0 +1,128 @@
+"""The two ml-api objects a Django process serves with: one ``Settings``, one ``PredictionService``.
+
+Django reads its settings module once per process, so the ``Settings`` it is built from are fixed
+here before that happens: either handed over by :func:`ml_api.api.django_app.get_wsgi_application`
+(``ml-api serve``, where the gunicorn master already loaded the model) or read from the
+environment on first use (``manage.py``, ``gunicorn ml_api.api.django_app.wsgi:application``).
+The service is loaded at most once per process, by ``AppConfig.ready()``, never per request.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from ml_api.core.open_inference import OpenInferenceProtocol
+from ml_api.core.openapi import openapi_document
+from ml_api.core.service import PredictionService
+from ml_api.settings import Settings
+
+_lock = threading.Lock()
+_settings: Settings | None = None
+_service: PredictionService | None = None
+_django_configured_from: Settings | None = None
+_v2: tuple[PredictionService, OpenInferenceProtocol] | None = None
+_openapi: tuple[PredictionService, dict[str, Any]] | None = None
+
+
+def _django_view(settings: Settings) -> tuple[object, ...]:
+    """The fields the Django settings module is derived from."""
+    secret = settings.secret_key.get_secret_value() if settings.secret_key else None
+    return (settings.debug, secret, tuple(settings.allowed_hosts), settings.max_body_bytes)
+
+
+def use(settings: Settings | None = None, service: PredictionService | None = None) -> None:
+    """Install the settings (and optionally an already loaded service) for this process.
+
+    Args:
+        settings: Configuration; ``Settings()`` from the environment when ``None``.
+        service: A loaded service, e.g. from the gunicorn master; when ``None`` the service is
+            loaded by ``AppConfig.ready()`` (or kept, if one with these settings is loaded).
+
+    Raises:
+        RuntimeError: Django was already configured in this process from settings that differ
+            in ``debug``, ``secret_key``, ``allowed_hosts`` or ``max_body_bytes`` (Django reads
+            its settings once per process).
+    """
+    global _settings, _service
+    with _lock:
+        new = settings or _settings or Settings()
+        if _django_configured_from is not None and _django_view(new) != _django_view(
+            _django_configured_from
+        ):
+            raise RuntimeError(
+                "Django is already configured in this process with other debug, secret_key, "
+                "allowed_hosts or max_body_bytes settings; start a new process"
+            )
+        if service is not None or new is not _settings:
+            _service = service
+        _settings = new
+
+
+def settings_for_django() -> Settings:
+    """Return the settings the Django settings module is built from, and remember them.
+
+    Returns:
+        The installed settings, or ``Settings()`` read from the environment if none were.
+    """
+    global _settings, _django_configured_from
+    with _lock:
+        if _settings is None:
+            _settings = Settings()
+        _django_configured_from = _settings
+        return _settings
+
+
+def load_service() -> PredictionService:
+    """Return the process's service, loading the configured model the first time.
+
+    Raises:
+        ArtifactError: The configured model cannot be loaded.
+    """
+    global _settings, _service
+    with _lock:
+        if _service is None:
+            _settings = _settings or Settings()
+            _service = PredictionService.from_settings(_settings)
+        return _service
+
+
+def service() -> PredictionService:
+    """Return the loaded service (the views' only way to reach the model).
+
+    Raises:
+        ModelNotReady: (503) no service was loaded (``AppConfig.ready()`` did not run).
+    """
+    if _service is None:
+        from ml_api.core.errors import ModelNotReady
+
+        raise ModelNotReady("the model is not loaded")
+    return _service
+
+
+def open_inference() -> OpenInferenceProtocol:
+    """Return the Open Inference Protocol (V2) endpoints over the loaded service.
+
+    Raises:
+        ModelNotReady: (503) no service was loaded.
+    """
+    global _v2
+    svc = service()
+    current = _v2
+    if current is None or current[0] is not svc:
+        current = _v2 = (svc, OpenInferenceProtocol(svc))
+    return current[1]
+
+
+def openapi() -> dict[str, Any]:
+    """Return the OpenAPI document of the API around the loaded service (built once per service).
+
+    Raises:
+        ModelNotReady: (503) no service was loaded.
+    """
+    global _openapi
+    svc = service()
+    current = _openapi
+    if current is None or current[0] is not svc:
+        current = _openapi = (svc, openapi_document(svc))
+    return current[1]

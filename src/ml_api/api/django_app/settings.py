@@ -1,0 +1,107 @@
+"""Django settings for the ml-api Django adapter, derived from :class:`ml_api.settings.Settings`.
+
+Production-safe by default: ``DEBUG`` off, ``SECRET_KEY`` required (``ML_API_SECRET_KEY``),
+``ALLOWED_HOSTS`` from ``ML_API_ALLOWED_HOSTS`` (the probes ``/health`` and ``/ready`` answer any
+host, see :mod:`ml_api.api.django_app.middleware`). It is a stateless machine-to-machine JSON API:
+no database, no sessions, no CSRF, no authentication classes, no templates. Every error, DRF's
+included, is rendered as the core's JSON envelope (``EXCEPTION_HANDLER`` and ``handler4xx/500``).
+
+Logging is ml-api's JSON logging for every entry point (``ml-api serve``, plain gunicorn,
+``manage.py``). ``manage.py check --deploy`` passes with these settings; the checks silenced below
+do not apply because TLS ends at the Kubernetes Ingress (see the README, "Django").
+"""
+
+from __future__ import annotations
+
+import warnings
+
+from django.core.exceptions import ImproperlyConfigured
+
+from ml_api.api.django_app import runtime
+
+_ours = runtime.settings_for_django()
+
+DEBUG = _ours.debug
+
+if _ours.secret_key is not None:
+    SECRET_KEY = _ours.secret_key.get_secret_value()
+elif DEBUG:
+    # "django-insecure-" makes `check --deploy` flag it too.
+    SECRET_KEY = "django-insecure-ml-api-development-only-never-use-this-key-in-production"
+    warnings.warn(
+        "ML_API_SECRET_KEY is not set: using a development SECRET_KEY (ML_API_DEBUG is on)",
+        RuntimeWarning,
+        stacklevel=1,
+    )
+else:
+    raise ImproperlyConfigured(
+        "ML_API_SECRET_KEY is not set: the Django API needs a secret key in production "
+        "(50+ random characters, e.g. from: python -c 'import secrets; "
+        "print(secrets.token_urlsafe(50))'), or set ML_API_DEBUG=true for development"
+    )
+
+ALLOWED_HOSTS = list(_ours.allowed_hosts)
+
+INSTALLED_APPS = [
+    "rest_framework",
+    "ml_api.api.django_app.ml_api.apps.MlApiConfig",
+]
+
+MIDDLEWARE = [
+    "ml_api.api.django_app.middleware.TelemetryMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "ml_api.api.django_app.middleware.CommonMiddleware",
+    "ml_api.api.django_app.middleware.ApiKeyMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "ml_api.api.django_app.urls"
+WSGI_APPLICATION = "ml_api.api.django_app.wsgi.application"
+
+DATABASES: dict[str, dict[str, str]] = {}
+TEMPLATES: list[dict[str, object]] = []
+
+# Both spellings, /predict and /predict/, are routed explicitly: never redirect (a redirected
+# POST loses its body).
+APPEND_SLASH = False
+
+# The core refuses a declared Content-Length over the limit before reading; Django enforces the
+# same number on what it reads (RequestDataTooBig, rendered as the same 413).
+DATA_UPLOAD_MAX_MEMORY_SIZE = _ours.max_body_bytes
+
+USE_I18N = False
+USE_TZ = True
+TIME_ZONE = "UTC"
+LANGUAGE_CODE = "en-us"
+DEFAULT_CHARSET = "utf-8"
+
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
+
+SILENCED_SYSTEM_CHECKS = [
+    # CSRF protects cookie-authenticated browser forms; this API has neither cookies nor
+    # sessions nor forms, and callers are machines.
+    "security.W003",
+    # HSTS and the HTTP->HTTPS redirect belong to the Ingress that terminates TLS; pods are
+    # reached over plain HTTP by the Ingress, in-cluster callers and the kubelet's probes.
+    "security.W004",
+    "security.W008",
+]
+
+REST_FRAMEWORK = {
+    "DEFAULT_RENDERER_CLASSES": ["ml_api.api.django_app.ml_api.rendering.CoreJSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "ml_api.api.django_app.ml_api.rendering.AlwaysJSON",
+    "DEFAULT_AUTHENTICATION_CLASSES": [],
+    "DEFAULT_PERMISSION_CLASSES": [],
+    "DEFAULT_THROTTLE_CLASSES": [],
+    "UNAUTHENTICATED_USER": None,
+    "UNAUTHENTICATED_TOKEN": None,
+    "EXCEPTION_HANDLER": "ml_api.api.django_app.ml_api.rendering.exception_handler",
+}
+
+# One JSON object per line, as everywhere in ml-api (ml_api.serving.logging): Django applies its
+# defaults, then calls configure_logging(LOGGING), which routes Django's loggers to the same
+# JSON handler (and django.request only for 5xx: ml-api's access record covers every request).
+LOGGING_CONFIG = "ml_api.serving.logging.configure_logging"
+LOGGING = _ours.log_level
