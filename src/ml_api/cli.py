@@ -169,9 +169,14 @@ def serve(
     model_root: Path | None,
     dev: bool,
 ) -> None:
-    """Serve the model over HTTP with gunicorn (or a development server with --dev)."""
-    from ml_api.core.service import PredictionService
-    from ml_api.serving.gunicorn_app import DEFAULT_PORTS, GunicornApplication, gunicorn_options
+    """Serve the model over HTTP with gunicorn (or a development server with --dev).
+
+    Every line the server writes is JSON (see ml_api.serving.logging). A model that cannot be
+    loaded ends the command with status 1 and one log line naming the path; no port is bound.
+    """
+    import logging
+
+    from ml_api.serving.gunicorn_app import prepare_metrics_dir
 
     settings = _settings(
         model_root=model_root,
@@ -181,22 +186,41 @@ def serve(
         web_concurrency=workers,
         framework=framework,
     )
+    if not dev:
+        prepare_metrics_dir()  # before anything imports prometheus_client
+    from ml_api.core.service import PredictionService
+    from ml_api.serving.gunicorn_app import DEFAULT_PORTS, GunicornApplication, gunicorn_options
+    from ml_api.serving.logging import configure_logging
+
+    configure_logging(settings.log_level)
+    log = logging.getLogger("ml_api.serve")
     framework = settings.framework
     try:
         service = PredictionService.from_settings(settings)
-    except ArtifactError as exc:
-        _fail(str(exc), code=1)
+    except (ArtifactError, OSError) as exc:
+        log.critical("cannot serve: %s", exc)
+        sys.exit(1)
     factory = _app_factory(framework, settings, service)
     bound_port = settings.port or DEFAULT_PORTS[framework]
-    click.echo(
-        f"ml-api: serving model {service.artifact.name} version {service.artifact.version} "
-        f"({service.artifact.path}) with {framework} on http://{host}:{bound_port}",
-        err=True,
+    log.info(
+        "serving model %s version %s (%s) with %s on http://%s:%d%s",
+        service.artifact.name,
+        service.artifact.version,
+        service.artifact.path,
+        framework,
+        host,
+        bound_port,
+        "; API keys required" if service.auth.enabled else "",
     )
     if dev:
         _serve_dev(framework, factory, host, bound_port)
         return
-    GunicornApplication(factory, gunicorn_options(settings, framework, host)).run()
+    GunicornApplication(
+        factory,
+        gunicorn_options(settings, framework, host),
+        on_drain=service.start_draining,
+        drain_seconds=settings.drain_seconds,
+    ).run()
 
 
 def _app_factory(framework: str, settings: Settings, service: Any) -> Any:
@@ -210,9 +234,10 @@ def _app_factory(framework: str, settings: Settings, service: Any) -> Any:
 
 
 def _serve_dev(framework: str, factory: Any, host: str, port: int) -> None:
-    click.echo(
-        "ml-api: WARNING: development server; use 'ml-api serve' without --dev in production",
-        err=True,
+    import logging
+
+    logging.getLogger("ml_api.serve").warning(
+        "development server: use 'ml-api serve' without --dev in production"
     )
     if framework == "flask":
         factory().run(host=host, port=port, debug=False, use_reloader=False)

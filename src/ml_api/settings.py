@@ -8,10 +8,10 @@ the request path reads ``os.environ``. Standard variable names that other tools 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import AliasChoices, Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 
@@ -66,6 +66,26 @@ class Settings(BaseSettings):
     framework: Literal["flask", "django"] = "flask"
     """Web framework ``ml-api serve`` runs (``ML_API_FRAMEWORK``); the container image reads it."""
 
+    request_timeout_seconds: float = Field(default=10.0, gt=0)
+    """Longest a ``/predict`` call may run, in seconds, before it is answered 504 in JSON (the
+    gunicorn worker timeout is set above it, as the hard backstop)."""
+
+    drain_seconds: float = Field(default=5.0, ge=0)
+    """After SIGTERM, how long (seconds) the server keeps accepting requests while ``/ready``
+    answers 503, so load balancers take it out of rotation before it stops listening. Then
+    in-flight requests finish (gunicorn's graceful timeout) and the process exits 0."""
+
+    api_keys: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
+    """API keys accepted (``ML_API_API_KEYS``, comma-separated); none means no authentication."""
+
+    api_keys_file: Path | None = None
+    """File with one API key per line (e.g. a mounted Kubernetes Secret); read once at start."""
+
+    public_paths: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["/health", "/ready", "/metrics"]
+    )
+    """Paths that stay open when API keys are configured (comma-separated)."""
+
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     """Level for the application's loggers."""
 
@@ -78,6 +98,25 @@ class Settings(BaseSettings):
     )
     """Number of gunicorn worker processes (standard ``WEB_CONCURRENCY`` variable); ``None`` uses
     the number of CPUs this process may run on (cgroup limits included)."""
+
+    @field_validator("api_keys", "public_paths", mode="before")
+    @classmethod
+    def _split_commas(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    def all_api_keys(self) -> list[str]:
+        """Return the configured keys: ``api_keys`` plus the lines of ``api_keys_file``.
+
+        Raises:
+            OSError: ``api_keys_file`` is set but cannot be read.
+        """
+        keys = [k.get_secret_value() for k in self.api_keys]
+        if self.api_keys_file is not None:
+            lines = self.api_keys_file.read_text().splitlines()
+            keys += [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+        return keys
 
     def resolved_model_root(self) -> Path:
         """Return ``model_root`` as an absolute path (relative values are resolved once, here)."""

@@ -95,6 +95,12 @@ def evaluate(task: Task, y_true: pd.Series, y_pred: np.ndarray) -> dict[str, flo
     }
 
 
+def _class_distribution(y: pd.Series) -> dict[str, float]:
+    """Share of each class among the training rows, keyed by the label as a string."""
+    shares = y.value_counts(normalize=True).sort_index()
+    return {str(label): float(share) for label, share in shares.items()}
+
+
 @dataclass(frozen=True)
 class TrainResult:
     """What :func:`train` produced.
@@ -184,6 +190,9 @@ def train(
             "test_size": test_size,
             "seed": seed,
             "dropped_columns": [c for c in drop if c in frame.columns],
+            "class_distribution": _class_distribution(y_train)
+            if task == "classification"
+            else None,
         },
     }
     path = save_artifact(pipeline, model_root=model_root, name=name, metadata=card, fmt=fmt)

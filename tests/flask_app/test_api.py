@@ -29,7 +29,11 @@ def test_health_ready_metadata(client):
     meta = client.get("/metadata").get_json()
     assert meta["model"] == {"name": "penguins", "version": "1"}
     assert meta["features"][0]["name"] == "island"
-    assert meta["limits"] == {"max_body_bytes": 65_536, "max_instances": 50}
+    assert meta["limits"] == {
+        "max_body_bytes": 65_536,
+        "max_instances": 50,
+        "request_timeout_seconds": 10.0,
+    }
 
 
 def test_unknown_route_and_wrong_method_answer_json(client):
@@ -95,3 +99,18 @@ def test_create_app_without_model_fails_loudly(tmp_path):
 
     with pytest.raises(ArtifactError, match=str(tmp_path)):
         create_app(Settings(model_root=tmp_path))
+
+
+def test_api_keys_in_the_flask_app(model_root):
+    from ml_api.core.service import PredictionService
+    from ml_api.settings import Settings
+
+    settings = Settings(model_root=model_root, api_keys="k-1,k-2")
+    client = create_app(settings, PredictionService.from_settings(settings)).test_client()
+    row = {"features": ["Biscoe", 50.0, 15.0, 220.0, 5500.0, "male"]}
+    r = client.post("/predict", json=row)
+    assert r.status_code == 401 and r.headers["WWW-Authenticate"] == 'Bearer realm="ml-api"'
+    assert set(r.get_json()) == {"error", "details", "request_id"}
+    assert client.post("/predict", json=row, headers={"X-API-Key": "k-2"}).status_code == 200
+    assert client.get("/health").status_code == 200
+    assert client.get("/nope", headers={"X-API-Key": "k-1"}).status_code == 404

@@ -95,7 +95,8 @@ class LiveServer:
             self.log.close()
 
     def output(self) -> str:
-        self.log.flush()
+        if not self.log.closed:
+            self.log.flush()
         return self.log_path.read_text(errors="replace")
 
     def __enter__(self) -> LiveServer:

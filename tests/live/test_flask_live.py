@@ -84,5 +84,8 @@ def test_serve_without_model_exits_nonzero_with_one_message(tmp_path):
         timeout=60,
     )
     assert proc.returncode == 1
-    assert str(tmp_path.resolve()) in proc.stderr and "ml-api train" in proc.stderr
-    assert "Traceback" not in proc.stderr
+    lines = (proc.stdout + proc.stderr).splitlines()
+    assert len(lines) == 1, lines  # one clear line, no traceback
+    record = json.loads(lines[0])
+    assert record["level"] == "CRITICAL" and record["logger"] == "ml_api.serve"
+    assert str(tmp_path.resolve()) in record["message"] and "ml-api train" in record["message"]

@@ -13,9 +13,11 @@ from typing import Any
 from flask import Blueprint, Flask, Response, current_app, g, request
 from werkzeug.exceptions import HTTPException
 
+from ml_api.core import metrics, telemetry
 from ml_api.core.codecs import dumps
 from ml_api.core.errors import InternalError, ServingError, from_http_status, to_payload
-from ml_api.core.service import PredictionService, request_id_from
+from ml_api.core.open_inference import OpenInferenceProtocol, server_metadata
+from ml_api.core.service import PredictionService
 from ml_api.settings import Settings
 
 log = logging.getLogger("ml_api.flask")
@@ -60,8 +62,68 @@ def metadata() -> Response:
     return _json(_service().metadata())
 
 
+@bp.get("/metrics")
+def prometheus_metrics() -> Response:
+    """``GET /metrics``: Prometheus text format, merged across gunicorn workers."""
+    body, content_type = metrics.render()
+    return Response(body, status=200, content_type=content_type)
+
+
+def _v2() -> OpenInferenceProtocol:
+    return current_app.extensions["ml_api.v2"]
+
+
+@bp.get("/v2")
+@bp.get("/v2/")
+def v2_server_metadata() -> Response:
+    """``GET /v2``: Open Inference Protocol server metadata."""
+    return _json(server_metadata())
+
+
+@bp.get("/v2/health/live")
+def v2_live() -> Response:
+    """``GET /v2/health/live``: liveness."""
+    return _json({"live": True})
+
+
+@bp.get("/v2/health/ready")
+def v2_ready() -> Response:
+    """``GET /v2/health/ready``: readiness (503 while draining)."""
+    return _json(_v2().server_ready())
+
+
+@bp.get("/v2/models/<name>")
+@bp.get("/v2/models/<name>/versions/<version>")
+def v2_model_metadata(name: str, version: str | None = None) -> Response:
+    """``GET /v2/models/{name}[/versions/{version}]``: model metadata (tensors)."""
+    return _json(_v2().model_metadata(name, version))
+
+
+@bp.get("/v2/models/<name>/ready")
+@bp.get("/v2/models/<name>/versions/<version>/ready")
+def v2_model_ready(name: str, version: str | None = None) -> Response:
+    """``GET /v2/models/{name}[/versions/{version}]/ready``: model readiness."""
+    return _json(_v2().model_ready(name, version))
+
+
+@bp.post("/v2/models/<name>/infer")
+@bp.post("/v2/models/<name>/versions/<version>/infer")
+def v2_infer(name: str, version: str | None = None) -> Response:
+    """``POST /v2/models/{name}[/versions/{version}]/infer``: inference on tensors."""
+    body = _v2().infer_http(
+        name,
+        version,
+        request.headers.get("Content-Type"),
+        request.content_length,
+        lambda: request.get_data(cache=False),
+        request.headers.get("Inference-Header-Content-Length"),
+    )
+    return _json(body)
+
+
 def _render_error(exc: ServingError) -> Response:
-    response = _json(to_payload(exc, g.get("request_id")), exc.status.value)
+    ctx = g.get("ml_api_request")
+    response = _json(to_payload(exc, ctx.request_id if ctx else None), exc.status.value)
     response.headers.update(exc.headers)
     return response
 
@@ -113,18 +175,28 @@ def create_app(settings: Settings | None = None, service: PredictionService | No
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.json.sort_keys = False
     app.extensions["ml_api.service"] = service
+    app.extensions["ml_api.v2"] = OpenInferenceProtocol(service)
     app.register_blueprint(bp)
     app.register_error_handler(ServingError, _on_serving_error)
     app.register_error_handler(HTTPException, _on_http_exception)
     app.register_error_handler(Exception, _on_unexpected)
 
     @app.before_request
-    def _assign_request_id() -> None:
-        g.request_id = request_id_from(request.headers.get("X-Request-ID"))
+    def _begin() -> None:
+        g.ml_api_request = telemetry.begin_request(
+            request.method, request.path, request.headers.get("X-Request-ID")
+        )
+        service.authenticate(
+            request.path, request.headers.get("Authorization"), request.headers.get("X-API-Key")
+        )
 
     @app.after_request
-    def _echo_request_id(response: Response) -> Response:
-        response.headers["X-Request-ID"] = g.get("request_id", "")
+    def _end(response: Response) -> Response:
+        ctx = g.pop("ml_api_request", None)
+        if ctx is not None:
+            response.headers["X-Request-ID"] = ctx.request_id
+            rule = request.url_rule.rule if request.url_rule is not None else None
+            telemetry.end_request(ctx, response.status_code, rule)
         return response
 
     return app

@@ -88,6 +88,18 @@ class InvalidInput(ServingError):
     status = HTTPStatus.UNPROCESSABLE_ENTITY
 
 
+class Unauthorized(ServingError):
+    """No API key, or a wrong one, when keys are configured (401, with ``WWW-Authenticate``)."""
+
+    status = HTTPStatus.UNAUTHORIZED
+
+
+class RequestTimeout(ServingError):
+    """The request ran past ``request_timeout_seconds`` and was abandoned (504)."""
+
+    status = HTTPStatus.GATEWAY_TIMEOUT
+
+
 class NotFound(ServingError):
     """No such route, model or model version (404)."""
 
@@ -152,9 +164,11 @@ def from_http_status(code: int, description: str | None = None) -> ServingError:
             UnsupportedMediaType,
             PayloadTooLarge,
             InvalidInput,
+            Unauthorized,
             NotFound,
             MethodNotAllowed,
             ModelNotReady,
+            RequestTimeout,
         )
     }
     try:

@@ -168,6 +168,21 @@ class FeatureSchema:
                 )
         return cls(features)
 
+    def example(self) -> dict[str, Any]:
+        """Return one valid named instance (midpoint of each numeric range, first category).
+
+        Used to warm the model up before the first request, and as the example in API docs.
+        """
+        out: dict[str, Any] = {}
+        for f in self.features:
+            if f.kind == "categorical":
+                out[f.name] = f.categories[0] if f.categories else None
+            elif f.minimum is not None and f.maximum is not None:
+                out[f.name] = round((f.minimum + f.maximum) / 2, 6)
+            else:
+                out[f.name] = 0.0
+        return out
+
     def to_list(self) -> list[dict[str, Any]]:
         """Return the JSON form (a list of feature dicts in column order)."""
         return [f.to_dict() for f in self.features]
@@ -206,14 +221,34 @@ class FeatureSchema:
     ) -> pd.DataFrame:
         """Check instances against the schema and assemble them into a frame.
 
+        Same as ``frame(validate_columns(rows, first_index))``.
+
+        Args:
+            rows: See :meth:`validate_columns`.
+            first_index: See :meth:`validate_columns`.
+
+        Returns:
+            Shape ``(len(rows), n_features)``; see :meth:`frame`.
+
+        Raises:
+            InvalidInput: (422) see :meth:`validate_columns`.
+        """
+        return self.frame(self.validate_columns(rows, first_index))
+
+    def validate_columns(
+        self, rows: Sequence[Sequence[Any] | Mapping[str, Any]], first_index: int = 0
+    ) -> list[list[Any]]:
+        """Check instances against the schema and return their values column by column.
+
         Args:
             rows: Instances, each a list of ``n_features`` values in schema order (positional) or
                 a mapping from feature name to value (named; key order does not matter).
             first_index: Index reported for ``rows[0]`` in problems (0 for HTTP, 1 for CSV rows).
 
         Returns:
-            Shape ``(len(rows), n_features)``: ``float64`` numeric columns (``NaN`` for null) and
-            ``object`` categorical columns, in schema order.
+            ``n_features`` lists of ``len(rows)`` values, in schema order: floats (``NaN`` for
+            null) for numeric features, strings (``NaN`` for null) for categorical ones. Columns
+            of several requests can be concatenated before :meth:`frame` (batching).
 
         Raises:
             InvalidInput: (422) listing every problem found, up to :data:`MAX_PROBLEMS`.
@@ -248,6 +283,18 @@ class FeatureSchema:
                 f"see details. Expected features: {', '.join(self.names)}",
                 problems[:MAX_PROBLEMS],
             )
+        return columns
+
+    def frame(self, columns: Sequence[Sequence[Any]]) -> pd.DataFrame:
+        """Assemble validated columns into the frame the pipeline takes.
+
+        Args:
+            columns: ``n_features`` equally long sequences from :meth:`validate_columns`.
+
+        Returns:
+            Shape ``(n_instances, n_features)``: ``float64`` numeric columns and ``object``
+            categorical columns, in schema order.
+        """
         data = {}
         for f, col in zip(self.features, columns, strict=True):
             data[f.name] = (

@@ -10,52 +10,63 @@ The order of checks, and so the status a bad request gets, lives here and nowher
 3. the body is strict JSON, else 400;
 4. the envelope is one the contract accepts, else 400 (413 past ``max_instances``);
 5. every value fits the feature schema, else 422 naming instance and field;
-6. the model predicts.
+6. the model predicts; all of 3 to 6 within ``request_timeout_seconds``, else 504.
 """
 
 from __future__ import annotations
 
-import re
-import threading
-import uuid
+import ctypes
+import multiprocessing
+import time
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from ml_api.artifact import Artifact, load_artifact
+from ml_api.artifact import Artifact, library_versions, load_artifact
+from ml_api.core import context, metrics
+from ml_api.core.auth import ApiKeyAuth
 from ml_api.core.codecs import check_content_type, extract_instances, parse_json
+from ml_api.core.context import request_id_from
+from ml_api.core.deadline import deadline
 from ml_api.core.errors import ModelNotReady, PayloadTooLarge, Problem
 from ml_api.core.predictor import Predictor
 from ml_api.settings import Settings
 
-_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:/+=-]{1,128}$")
-
-
-def request_id_from(header: str | None) -> str:
-    """Return the caller's ``X-Request-ID`` if it is safe to echo, else a new random id.
-
-    A caller's id is kept when it is 1 to 128 characters of ``[A-Za-z0-9._:/+=-]`` (enough for
-    UUIDs, W3C trace ids and most gateways' ids, never a log-injection vector).
-    """
-    if header and _REQUEST_ID.match(header):
-        return header
-    return uuid.uuid4().hex
+__all__ = ["PredictionService", "request_id_from"]
 
 
 class PredictionService:
-    """Validation, prediction and encoding for one loaded model version.
+    """Validation, prediction, encoding and their metrics for one loaded model version.
 
     Args:
         artifact: The verified model version to serve.
-        settings: Limits (``max_body_bytes``, ``max_instances``).
+        settings: Limits (``max_body_bytes``, ``max_instances``, ``request_timeout_seconds``) and
+            API keys.
+        load_seconds: How long loading the artifact took, in seconds (published as a metric).
+
+    Raises:
+        OSError: ``settings.api_keys_file`` is set but unreadable.
     """
 
-    def __init__(self, artifact: Artifact, settings: Settings) -> None:
+    def __init__(self, artifact: Artifact, settings: Settings, load_seconds: float = 0.0) -> None:
         self.artifact = artifact
         self.settings = settings
         self.predictor = Predictor(artifact)
         self.schema = artifact.schema
         self.model_ref = {"name": artifact.name, "version": artifact.version}
-        self._draining = threading.Event()
+        self.auth = ApiKeyAuth(settings.all_api_keys(), settings.public_paths)
+        # Shared memory, created before gunicorn forks its workers: the master flips it on
+        # SIGTERM and every worker's /ready sees it.
+        self._draining = multiprocessing.RawValue(ctypes.c_bool, False)
+        self._labels = (artifact.name, artifact.version)
+        self.predictor.predict(self.schema.validate([self.schema.example()]))  # warm-up
+        metrics.record_model(
+            artifact.name,
+            artifact.version,
+            load_seconds,
+            library_versions().get("scikit-learn", ""),
+            artifact.metadata.get("training", {}).get("class_distribution"),
+        )
 
     @classmethod
     def from_settings(cls, settings: Settings) -> PredictionService:
@@ -64,30 +75,31 @@ class PredictionService:
         Raises:
             ArtifactError: The artifact is missing, tampered with or incompatible.
         """
+        started = time.perf_counter()
         artifact = load_artifact(
             settings.resolved_model_root(),
             settings.model_name,
             settings.model_version,
             allow_version_mismatch=settings.allow_version_mismatch,
         )
-        return cls(artifact, settings)
+        return cls(artifact, settings, load_seconds=time.perf_counter() - started)
 
     # ---- lifecycle -------------------------------------------------------------------------
 
     def start_draining(self) -> None:
-        """Mark the process as shutting down: readiness answers 503 from now on."""
-        self._draining.set()
+        """Mark the server as shutting down: readiness answers 503 from now on, in every worker."""
+        self._draining.value = True
 
     @property
     def draining(self) -> bool:
-        """Whether :meth:`start_draining` was called."""
-        return self._draining.is_set()
+        """Whether :meth:`start_draining` was called (in this process or the gunicorn master)."""
+        return bool(self._draining.value)
 
     def readiness(self) -> dict[str, Any]:
         """Body for ``GET /ready``.
 
         Raises:
-            ModelNotReady: (503) the process is draining before shutdown.
+            ModelNotReady: (503) the server is draining before shutdown.
         """
         if self.draining:
             raise ModelNotReady("shutting down: not accepting new traffic")
@@ -116,8 +128,17 @@ class PredictionService:
             "limits": {
                 "max_body_bytes": self.settings.max_body_bytes,
                 "max_instances": self.settings.max_instances,
+                "request_timeout_seconds": self.settings.request_timeout_seconds,
             },
         }
+
+    def authenticate(self, path: str, authorization: str | None, api_key: str | None) -> None:
+        """Check API keys for a request (no-op when none are configured).
+
+        Raises:
+            Unauthorized: (401) see :meth:`ml_api.core.auth.ApiKeyAuth.check`.
+        """
+        self.auth.check(path, authorization, api_key)
 
     # ---- inference -------------------------------------------------------------------------
 
@@ -140,7 +161,7 @@ class PredictionService:
             (``probabilities`` for classifiers only).
 
         Raises:
-            ServingError: 400, 413, 415 or 422 as listed above.
+            ServingError: 400, 413, 415, 422 as listed above; 504 past the time limit.
         """
         check_content_type(content_type)
         limit = self.settings.max_body_bytes
@@ -149,8 +170,10 @@ class PredictionService:
                 f"request body is {content_length} bytes; the limit is {limit}",
                 [Problem(f"at most {limit} bytes", field="Content-Length")],
             )
-        payload = parse_json(read_body())
-        return self.predict_instances(extract_instances(payload, self.settings.max_instances))
+        with deadline(self.settings.request_timeout_seconds):
+            payload = parse_json(read_body())
+            rows = extract_instances(payload, self.settings.max_instances)
+            return self.predict_instances(rows)
 
     def predict_instances(
         self, rows: Sequence[Sequence[Any] | Mapping[str, Any]], first_index: int = 0
@@ -167,8 +190,20 @@ class PredictionService:
         Raises:
             InvalidInput: (422) a value breaks the schema or the model refused it.
         """
+        ctx = context.current()
+        if ctx is not None:
+            ctx.instances = len(rows)
+            ctx.model_version = self.artifact.version
         frame = self.schema.validate(rows, first_index=first_index)
+        started = time.perf_counter()
         result = self.predictor.predict(frame)
+        metrics.PREDICTION_DURATION.labels(*self._labels).observe(time.perf_counter() - started)
+        metrics.REQUEST_INSTANCES.labels(*self._labels).observe(len(rows))
+        if self.predictor.is_classifier:
+            for label, count in Counter(map(str, result.labels)).items():
+                metrics.PREDICTIONS.labels(*self._labels, label).inc(count)
+        else:
+            metrics.PREDICTIONS.labels(*self._labels, "").inc(len(rows))
         body: dict[str, Any] = {"prediction": result.labels}
         if result.probabilities is not None:
             body["probabilities"] = result.probabilities

@@ -1,25 +1,43 @@
-"""Running a WSGI app under gunicorn, with the model loaded once in the master.
+"""Running a WSGI app under gunicorn: one configuration for Flask and Django.
 
-``ml-api serve`` loads and verifies the model in the process that becomes gunicorn's master, builds
-the Flask or Django application around it, and hands that object to gunicorn. Workers are forked
-from the master and share the model's memory pages (copy-on-write), which is what gunicorn's
-``preload_app`` does; a model that fails to load stops the command before any port is bound.
+Process model: ``ml-api serve`` loads and verifies the model in the process that becomes gunicorn's
+master, builds the Flask or Django application around it, and hands that object to gunicorn, which
+forks ``WEB_CONCURRENCY`` sync workers (default: the CPUs this process may use). Workers share the
+model's memory pages copy-on-write (what ``preload_app`` does), so resident memory is roughly
+``master + workers x per-worker overhead`` with one copy of the model, not one per worker. Sync
+workers handle one request at a time each: a scikit-learn prediction is CPU-bound and holds the GIL,
+so threads inside a worker would only queue behind each other, and processes give one core each.
+
+Shutdown (SIGTERM, what ``docker stop`` and Kubernetes send): readiness turns 503 in every worker at
+once; the server keeps accepting for ``drain_seconds`` so load balancers take it out of rotation;
+then it stops listening, lets in-flight requests finish (``graceful_timeout``), and exits 0. SIGINT
+(Ctrl-C) and a second SIGTERM skip the drain.
 """
 
 from __future__ import annotations
 
+import math
 import os
+import shutil
+import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
+from gunicorn.arbiter import Arbiter
 from gunicorn.config import Config
 
+from ml_api.serving.logging import logging_dict
 from ml_api.settings import Settings
 
 DEFAULT_PORTS = {"flask": 5000, "django": 8000}
 """The seed guide's ports: Flask's default 5000, Django's 8000."""
+
+GRACEFUL_TIMEOUT_SECONDS = 20
+"""How long in-flight requests get after the server stops listening. Kubernetes'
+``terminationGracePeriodSeconds`` must exceed preStop + ``drain_seconds`` + this."""
 
 
 def available_cpus() -> int:
@@ -35,17 +53,46 @@ def available_cpus() -> int:
     try:
         quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()
         if quota != "max":
-            cpus = min(cpus, max(1, int(-(-int(quota) // int(period)))))
+            cpus = min(cpus, max(1, math.ceil(int(quota) / int(period))))
     except (OSError, ValueError):
         pass
     return max(1, cpus)
+
+
+def prepare_metrics_dir() -> Path:
+    """Give prometheus_client's multiprocess mode an empty directory, before it is imported.
+
+    Uses ``PROMETHEUS_MULTIPROC_DIR`` when set (its old ``*.db`` files are removed: samples of a
+    previous run would otherwise be added to this one's), else a new directory under the system
+    temporary directory, and exports it for the workers.
+
+    Returns:
+        The directory.
+    """
+    configured = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if configured:
+        path = Path(configured)
+        path.mkdir(parents=True, exist_ok=True)
+        for stale in path.glob("*.db"):
+            stale.unlink()
+    else:
+        path = Path(tempfile.mkdtemp(prefix="ml-api-metrics-"))
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(path)
+    return path
+
+
+def _child_exit(server: Any, worker: Any) -> None:
+    from ml_api.core.metrics import mark_process_dead
+
+    mark_process_dead(worker.pid)
 
 
 def gunicorn_options(settings: Settings, framework: str, host: str = "0.0.0.0") -> dict[str, Any]:
     """The gunicorn configuration shared by both frameworks.
 
     Args:
-        settings: Supplies ``port`` (``PORT``) and ``web_concurrency`` (``WEB_CONCURRENCY``).
+        settings: Supplies ``port`` (``PORT``), ``web_concurrency`` (``WEB_CONCURRENCY``),
+            ``request_timeout_seconds`` and ``log_level``.
         framework: ``"flask"`` or ``"django"`` (picks the default port).
         host: Interface to bind (all interfaces by default, as a container needs).
 
@@ -58,16 +105,55 @@ def gunicorn_options(settings: Settings, framework: str, host: str = "0.0.0.0") 
         "workers": settings.web_concurrency or available_cpus(),
         "worker_class": "sync",
         "preload_app": True,
-        "timeout": 30,
-        "graceful_timeout": 20,
+        # Hard backstop above the per-request limit (which answers 504 in JSON); model loading
+        # happens in the master before workers exist, so a slow load never trips this.
+        "timeout": max(30, math.ceil(settings.request_timeout_seconds) + 10),
+        "graceful_timeout": GRACEFUL_TIMEOUT_SECONDS,
+        # Longer than common load balancers' idle timeouts (AWS ALB 60 s, nginx 60 s), so the
+        # server never closes a connection the balancer is about to reuse.
         "keepalive": 75,
         "proc_name": f"ml-api-{framework}",
+        "logconfig_dict": logging_dict(settings.log_level),
+        "accesslog": None,
+        "child_exit": _child_exit,
     }
+    tmp = Path("/dev/shm")
+    options["worker_tmp_dir"] = str(tmp) if tmp.is_dir() else tempfile.gettempdir()
     if "control_socket_disable" in Config().settings:  # gunicorn >= 24: no ~/.gunicorn socket,
         options["control_socket_disable"] = True  # which a read-only root filesystem refuses
-    if Path("/dev/shm").is_dir():
-        options["worker_tmp_dir"] = "/dev/shm"  # heartbeat files off a read-only root fs
     return options
+
+
+class DrainingArbiter(Arbiter):
+    """gunicorn's master, with a drain period between SIGTERM and closing the listeners.
+
+    Args:
+        app: The gunicorn application.
+        on_drain: Called once when SIGTERM arrives (flips readiness to 503 in every worker).
+        drain_seconds: How long to keep serving after SIGTERM, in seconds.
+    """
+
+    def __init__(self, app: Any, on_drain: Callable[[], None], drain_seconds: float) -> None:
+        super().__init__(app)
+        self._on_drain = on_drain
+        self._drain_seconds = drain_seconds
+        self._drain_until: float | None = None
+
+    def handle_term(self) -> None:
+        """First SIGTERM: start draining; a second one: stop now (gracefully)."""
+        if self._drain_until is not None or self._drain_seconds <= 0:
+            self._on_drain()
+            raise StopIteration
+        self._on_drain()
+        self._drain_until = time.monotonic() + self._drain_seconds
+        self.log.info("SIGTERM: readiness is 503; draining for %.1f s", self._drain_seconds)
+
+    def murder_workers(self) -> None:
+        """Also ends the drain period: called by the main loop at least once a second."""
+        if self._drain_until is not None and time.monotonic() >= self._drain_until:
+            self.log.info("drain period over: closing listeners, finishing in-flight requests")
+            raise StopIteration
+        super().murder_workers()
 
 
 class GunicornApplication(BaseApplication):
@@ -76,11 +162,21 @@ class GunicornApplication(BaseApplication):
     Args:
         app_factory: Returns the WSGI application (called once, in the master).
         options: gunicorn settings by name (see :func:`gunicorn_options`).
+        on_drain: Called when SIGTERM starts the drain.
+        drain_seconds: Drain period after SIGTERM, in seconds.
     """
 
-    def __init__(self, app_factory: Callable[[], Any], options: dict[str, Any]) -> None:
+    def __init__(
+        self,
+        app_factory: Callable[[], Any],
+        options: dict[str, Any],
+        on_drain: Callable[[], None] = lambda: None,
+        drain_seconds: float = 0.0,
+    ) -> None:
         self._factory = app_factory
         self._options = options
+        self._on_drain = on_drain
+        self._drain_seconds = drain_seconds
         super().__init__()
 
     def load_config(self) -> None:
@@ -91,3 +187,12 @@ class GunicornApplication(BaseApplication):
     def load(self) -> Any:
         """Return the WSGI application."""
         return self._factory()
+
+    def run(self) -> None:
+        """Run the master loop until shutdown; exits the process (0 after a graceful stop)."""
+        DrainingArbiter(self, self._on_drain, self._drain_seconds).run()
+
+
+def remove_metrics_dir(path: Path) -> None:
+    """Delete a metrics directory this process created (best effort)."""
+    shutil.rmtree(path, ignore_errors=True)

@@ -1,0 +1,138 @@
+"""Prometheus metrics, defined once here and recorded by the core.
+
+Flask and Django therefore emit the same series.
+
+Under gunicorn, ``ml-api serve`` points ``PROMETHEUS_MULTIPROC_DIR`` at an empty directory before
+this module is first imported; every worker then writes its samples there and :func:`render` merges
+them (prometheus_client's multiprocess mode), so a scrape that lands on any worker sees the whole
+server. Without that variable (tests, the development server) the default registry is used.
+
+Names and units follow the Prometheus conventions (``_total`` counters, ``_seconds`` durations);
+every label has a bounded set of values (route templates, not raw paths; model classes, not inputs).
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+from collections.abc import Mapping
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+from prometheus_client import multiprocess as _multiprocess
+
+LATENCY_BUCKETS = (
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+)  # fmt: skip
+"""Seconds. Finer at the low end than prometheus_client's defaults: a scikit-learn prediction of a
+few rows takes well under 5 ms, the smallest default bucket."""
+
+INSTANCE_BUCKETS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 5000)
+"""Instances per request; the top matches the largest sensible ``max_instances``."""
+
+MODEL_LABELS = ("model_name", "model_version")
+
+HTTP_REQUESTS = Counter(
+    "ml_api_http_requests",
+    "HTTP requests answered, by method, route template and status code.",
+    ("method", "route", "status"),
+)
+HTTP_DURATION = Histogram(
+    "ml_api_http_request_duration_seconds",
+    "Time from the request reaching the app to the response leaving it, in seconds.",
+    ("method", "route", "status"),
+    buckets=LATENCY_BUCKETS,
+)
+IN_FLIGHT = Gauge(
+    "ml_api_http_requests_in_flight",
+    "HTTP requests being handled right now, across all workers.",
+    multiprocess_mode="livesum",
+)
+PREDICTIONS = Counter(
+    "ml_api_predictions",
+    "Instances predicted, by model and predicted class (empty class for regressors).",
+    (*MODEL_LABELS, "predicted_class"),
+)
+REQUEST_INSTANCES = Histogram(
+    "ml_api_request_instances",
+    "Instances per successful prediction request.",
+    MODEL_LABELS,
+    buckets=INSTANCE_BUCKETS,
+)
+PREDICTION_DURATION = Histogram(
+    "ml_api_prediction_duration_seconds",
+    "Time spent in the model's predict/predict_proba for one request, in seconds.",
+    MODEL_LABELS,
+    buckets=LATENCY_BUCKETS,
+)
+MODEL_LOAD_DURATION = Gauge(
+    "ml_api_model_load_duration_seconds",
+    "Time the model took to load and verify, in seconds.",
+    MODEL_LABELS,
+    multiprocess_mode="max",
+)
+MODEL_INFO = Gauge(
+    "ml_api_model_info",
+    "The model being served (always 1), with the library versions it runs on.",
+    (*MODEL_LABELS, "sklearn_version", "python_version"),
+    multiprocess_mode="max",
+)
+TRAINING_CLASS_RATIO = Gauge(
+    "ml_api_model_training_class_ratio",
+    "Share of each class in the training data; compare with the predictions' class mix.",
+    (*MODEL_LABELS, "class"),
+    multiprocess_mode="max",
+)
+
+
+def multiprocess_enabled() -> bool:
+    """Whether samples go to ``PROMETHEUS_MULTIPROC_DIR`` (set before this module was imported)."""
+    return bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
+
+
+def record_model(
+    name: str,
+    version: str,
+    load_seconds: float,
+    sklearn_version: str,
+    class_ratios: Mapping[str, float] | None,
+) -> None:
+    """Publish the served model's identity, load time and training class mix.
+
+    Args:
+        name: Model name.
+        version: Model version.
+        load_seconds: Load and verification time, in seconds.
+        sklearn_version: scikit-learn version the model runs on.
+        class_ratios: Class label to its share of the training rows (sums to 1), or ``None``.
+    """
+    MODEL_INFO.labels(name, version, sklearn_version, platform.python_version()).set(1)
+    MODEL_LOAD_DURATION.labels(name, version).set(load_seconds)
+    for label, ratio in (class_ratios or {}).items():
+        TRAINING_CLASS_RATIO.labels(name, version, label).set(ratio)
+
+
+def render() -> tuple[bytes, str]:
+    """Return the exposition body and its content type for ``GET /metrics``.
+
+    Returns:
+        ``(body, content_type)`` in the Prometheus text format (version 0.0.4).
+    """
+    if multiprocess_enabled():
+        registry = CollectorRegistry()
+        _multiprocess.MultiProcessCollector(registry)
+        return generate_latest(registry), CONTENT_TYPE_LATEST
+    return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
+
+
+def mark_process_dead(pid: int) -> None:
+    """Drop a dead worker's live gauges (gunicorn's ``child_exit`` hook calls this)."""
+    if multiprocess_enabled():
+        _multiprocess.mark_process_dead(pid)

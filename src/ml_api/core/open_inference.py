@@ -1,0 +1,415 @@
+"""The Open Inference Protocol (KServe V2) REST data plane, on the same core as ``/predict``.
+
+Specification: https://github.com/kserve/open-inference-protocol (``inference_rest.md``); its
+OpenAPI file is in ``shared/specs/open_inference_rest.yaml`` and the conformance tests check every
+response against it.
+
+How a tabular model is sent as tensors (also described by the model metadata endpoint):
+
+- one input tensor per feature column, named after the feature: ``FP64`` (or ``FP32``/``INT*``) for
+  numeric features, ``BYTES`` for categorical ones, shape ``[n]`` or ``[n, 1]``; ``null`` is
+  accepted where the feature is nullable;
+- for all-numeric models, alternatively one ``FP32``/``FP64`` tensor of shape
+  ``[n, n_features]`` in feature order (any name; ``input-0`` in the metadata), as MLServer's and
+  Triton's scikit-learn backends take it.
+
+Outputs: ``predict`` (shape ``[n]``; ``BYTES`` for string class labels, ``INT64`` for integer ones,
+``FP64`` for regression) and, for classifiers, ``predict_proba`` (``FP64``, ``[n, n_classes]``,
+classes in the order of the metadata's ``classes`` parameter). A request's ``outputs`` selects
+among them; without it both are returned. ``id`` is echoed, ``parameters`` are accepted.
+
+Errors follow the protocol: ``{"error": "..."}`` (plus ml-api's ``details`` and ``request_id``),
+400 for any bad request (schema violations included), 404 for an unknown model or version, 413 for
+bodies or batches over the limits, 503 when not ready.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from importlib import metadata as importlib_metadata
+from typing import Any
+
+from ml_api.core.codecs import check_content_type, parse_json
+from ml_api.core.errors import (
+    BadRequest,
+    ModelNotReady,
+    NotFound,
+    PayloadTooLarge,
+    Problem,
+    ServingError,
+)
+
+NUMERIC_TYPES = {"FP16", "FP32", "FP64", "INT8", "INT16", "INT32", "INT64", "UINT8", "UINT16",
+                 "UINT32", "UINT64"}  # fmt: skip
+INTEGER_TYPES = {t for t in NUMERIC_TYPES if "INT" in t}
+KNOWN_TYPES = NUMERIC_TYPES | {"BOOL", "BYTES"}
+OUTPUT_LABEL = "predict"
+OUTPUT_PROBA = "predict_proba"
+TENSOR_INPUT = "input-0"
+
+
+def server_metadata() -> dict[str, Any]:
+    """Body for ``GET /v2``: server name, version and supported extensions (none)."""
+    try:
+        version = importlib_metadata.version("ml-api")
+    except importlib_metadata.PackageNotFoundError:  # pragma: no cover - running from source
+        version = "0"
+    return {"name": "ml-api", "version": version, "extensions": []}
+
+
+class OpenInferenceProtocol:
+    """V2 endpoints for one served model, delegating to a :class:`PredictionService`.
+
+    Args:
+        service: The prediction service (``ml_api.core.service.PredictionService``).
+    """
+
+    def __init__(self, service: Any) -> None:
+        self.service = service
+        self.schema = service.schema
+        self.name = service.artifact.name
+        self.version = service.artifact.version
+        self.classes = service.predictor.class_keys
+        self.all_numeric = all(f.kind == "numeric" for f in self.schema.features)
+        labels = service.artifact.classes or []
+        if not service.predictor.is_classifier:
+            self.label_type = "FP64"
+        elif labels and all(isinstance(c, int) and not isinstance(c, bool) for c in labels):
+            self.label_type = "INT64"
+        else:
+            self.label_type = "BYTES"
+
+    # ---- resolution, health, metadata -----------------------------------------------------
+
+    def resolve(self, name: str, version: str | None) -> None:
+        """Check that ``name`` (and ``version``, if given) is the served model.
+
+        Raises:
+            NotFound: (404) another name or version.
+        """
+        if name != self.name:
+            raise NotFound(f"unknown model {name!r}; this server serves {self.name!r}")
+        if version is not None and version != self.version:
+            raise NotFound(
+                f"unknown version {version!r} of model {name!r}; served version: {self.version}"
+            )
+
+    def server_ready(self) -> dict[str, Any]:
+        """Body for ``GET /v2/health/ready``.
+
+        Raises:
+            ModelNotReady: (503) draining before shutdown.
+        """
+        self.service.readiness()
+        return {"ready": True}
+
+    def model_ready(self, name: str, version: str | None = None) -> dict[str, Any]:
+        """Body for ``GET /v2/models/{name}[/versions/{version}]/ready``.
+
+        Raises:
+            NotFound: (404) unknown model or version.
+            ModelNotReady: (503) draining before shutdown.
+        """
+        self.resolve(name, version)
+        self.service.readiness()
+        return {"name": self.name, "ready": True}
+
+    def model_metadata(self, name: str, version: str | None = None) -> dict[str, Any]:
+        """Body for ``GET /v2/models/{name}[/versions/{version}]``.
+
+        Raises:
+            NotFound: (404) unknown model or version.
+        """
+        self.resolve(name, version)
+        if self.all_numeric:
+            inputs = [{"name": TENSOR_INPUT, "datatype": "FP64", "shape": [-1, len(self.schema)]}]
+        else:
+            inputs = [
+                {
+                    "name": f.name,
+                    "datatype": "FP64" if f.kind == "numeric" else "BYTES",
+                    "shape": [-1],
+                }
+                for f in self.schema.features
+            ]
+        outputs = [{"name": OUTPUT_LABEL, "datatype": self.label_type, "shape": [-1]}]
+        if self.classes:
+            outputs.append(
+                {"name": OUTPUT_PROBA, "datatype": "FP64", "shape": [-1, len(self.classes)]}
+            )
+        return {
+            "name": self.name,
+            "versions": [self.version],
+            "platform": "scikit-learn",
+            "inputs": inputs,
+            "outputs": outputs,
+            "parameters": {
+                "feature_names": ",".join(self.schema.names),
+                "classes": ",".join(self.classes),
+                "input_layout": "one tensor [n, n_features]"
+                if self.all_numeric
+                else "one tensor per feature",
+            },
+        }
+
+    # ---- inference -------------------------------------------------------------------------
+
+    def infer_http(
+        self,
+        name: str,
+        version: str | None,
+        content_type: str | None,
+        content_length: int | None,
+        read_body: Callable[[], bytes],
+        binary_header: str | None = None,
+    ) -> dict[str, Any]:
+        """Answer ``POST /v2/models/{name}[/versions/{version}]/infer``.
+
+        Args:
+            name: Model name from the path.
+            version: Model version from the path, or ``None``.
+            content_type: ``Content-Type`` header; a missing one is taken as JSON (Triton's client
+                sends none), anything else must be JSON.
+            content_length: Declared body length in bytes, or ``None``.
+            read_body: Reads the body.
+            binary_header: The ``Inference-Header-Content-Length`` header (binary tensor
+                extension), refused when present.
+
+        Returns:
+            The inference response object.
+
+        Raises:
+            NotFound: (404) unknown model or version.
+            BadRequest: (400) malformed request, tensors that do not match the model, or values
+                that break the feature schema.
+            PayloadTooLarge: (413) body or instance count over the limits.
+            RequestTimeout: (504) past the per-request time limit.
+        """
+        self.resolve(name, version)
+        if binary_header is not None:
+            raise BadRequest(
+                "the binary tensor data extension is not supported; send JSON tensors "
+                "(tritonclient: binary_data=False)"
+            )
+        if content_type:
+            _as_bad_request(check_content_type, content_type)
+        service = self.service
+        limit = service.settings.max_body_bytes
+        if content_length is not None and content_length > limit:
+            raise PayloadTooLarge(f"request body is {content_length} bytes; the limit is {limit}")
+        from ml_api.core.deadline import deadline
+
+        with deadline(service.settings.request_timeout_seconds):
+            request = _as_bad_request(parse_json, read_body())
+            rows, requested = self._decode(request)
+            body = _as_bad_request(service.predict_instances, rows)
+        return self._encode(request, body, requested)
+
+    def _decode(self, request: Any) -> tuple[list[list[Any]], list[str]]:
+        if not isinstance(request, Mapping):
+            raise BadRequest("the inference request must be a JSON object")
+        inputs = request.get("inputs")
+        if not isinstance(inputs, list) or not inputs:
+            raise BadRequest(
+                '"inputs" must be a non-empty array of tensors',
+                [Problem("required", field="inputs")],
+            )
+        if "id" in request and not isinstance(request["id"], str):
+            raise BadRequest('"id" must be a string', [Problem("not a string", field="id")])
+        if "parameters" in request and not isinstance(request["parameters"], Mapping):
+            raise BadRequest('"parameters" must be an object')
+        requested = self._requested_outputs(request.get("outputs"))
+        tensors = [_read_tensor(t, i) for i, t in enumerate(inputs)]
+        if len(tensors) == 1 and self.all_numeric and len(self.schema) > 1:
+            rows = _rows_from_matrix(tensors[0], len(self.schema))
+        else:
+            rows = self._rows_from_columns(tensors)
+        max_instances = self.service.settings.max_instances
+        if len(rows) > max_instances:
+            raise PayloadTooLarge(
+                f"{len(rows)} instances in one request; the limit is {max_instances}"
+            )
+        if not rows:
+            raise BadRequest("the input tensors hold no instances")
+        return rows, requested
+
+    def _requested_outputs(self, outputs: Any) -> list[str]:
+        available = [OUTPUT_LABEL] + ([OUTPUT_PROBA] if self.classes else [])
+        if outputs is None:
+            return available
+        if not isinstance(outputs, list):
+            raise BadRequest('"outputs" must be an array')
+        names = []
+        for i, out in enumerate(outputs):
+            name = out.get("name") if isinstance(out, Mapping) else None
+            if name not in available:
+                raise BadRequest(
+                    f"unknown output {name!r}; available: {', '.join(available)}",
+                    [Problem("unknown output", instance=i, field="outputs")],
+                )
+            names.append(name)
+        return names
+
+    def _rows_from_columns(self, tensors: list[tuple[str, str, list[int], list[Any]]]) -> list:
+        by_name = {}
+        for name, datatype, shape, data in tensors:
+            if name in by_name:
+                raise BadRequest(
+                    f"input {name!r} is given twice", [Problem("duplicate", field=name)]
+                )
+            if (len(shape) == 2 and shape[1] != 1) or len(shape) not in (1, 2):
+                raise BadRequest(
+                    f"input {name!r} must have shape [n] or [n, 1] (one feature column), "
+                    f"got {shape}",
+                    [Problem("wrong shape", field=name)],
+                )
+            by_name[name] = (datatype, data)
+        unknown = [n for n in by_name if n not in self.schema.names]
+        missing = [n for n in self.schema.names if n not in by_name]
+        if unknown or missing:
+            problems = [Problem("unknown input", field=n) for n in unknown]
+            problems += [Problem("missing input", field=n) for n in missing]
+            raise BadRequest(
+                "inputs must be one tensor per feature: " + ", ".join(self.schema.names),
+                problems,
+            )
+        lengths = {len(by_name[n][1]) for n in self.schema.names}
+        if len(lengths) != 1:
+            raise BadRequest("all input tensors must hold the same number of instances")
+        for f in self.schema.features:
+            datatype, _ = by_name[f.name]
+            wanted = "BYTES" if f.kind == "categorical" else "a numeric type (FP64, FP32, INT64)"
+            ok = datatype == "BYTES" if f.kind == "categorical" else datatype in NUMERIC_TYPES
+            if not ok:
+                raise BadRequest(
+                    f"input {f.name!r} has datatype {datatype}; this feature takes {wanted}",
+                    [Problem(f"datatype {datatype}", field=f.name)],
+                )
+        columns = [by_name[n][1] for n in self.schema.names]
+        return [list(values) for values in zip(*columns, strict=True)]
+
+    def _encode(self, request: Mapping[str, Any], body: dict[str, Any], requested: list[str]):
+        labels = body["prediction"]
+        n = len(labels)
+        outputs = []
+        for name in requested:
+            if name == OUTPUT_LABEL:
+                data = [str(v) for v in labels] if self.label_type == "BYTES" else labels
+                outputs.append(
+                    {"name": OUTPUT_LABEL, "datatype": self.label_type, "shape": [n], "data": data}
+                )
+            else:
+                flat = [p[c] for p in body["probabilities"] for c in self.classes]
+                outputs.append(
+                    {
+                        "name": OUTPUT_PROBA,
+                        "datatype": "FP64",
+                        "shape": [n, len(self.classes)],
+                        "data": flat,
+                    }
+                )
+        response: dict[str, Any] = {"model_name": self.name, "model_version": self.version}
+        if "id" in request:
+            response["id"] = request["id"]
+        response["outputs"] = outputs
+        return response
+
+
+def _as_bad_request(fn: Callable[..., Any], *args: Any) -> Any:
+    """Call ``fn``; client errors other than 404/413/503/504 become 400, as V2 prescribes."""
+    try:
+        return fn(*args)
+    except (NotFound, PayloadTooLarge, ModelNotReady):
+        raise
+    except ServingError as exc:
+        if exc.status.value >= 500 or exc.status.value == 400:
+            raise
+        raise BadRequest(exc.message, exc.details) from exc
+
+
+def _read_tensor(tensor: Any, index: int) -> tuple[str, str, list[int], list[Any]]:
+    if not isinstance(tensor, Mapping):
+        raise BadRequest(
+            f"inputs[{index}] must be an object",
+            [Problem("not an object", instance=index, field="inputs")],
+        )
+    missing = [k for k in ("name", "shape", "datatype", "data") if k not in tensor]
+    if missing:
+        raise BadRequest(
+            f"inputs[{index}] lacks {', '.join(missing)}",
+            [Problem(f"missing {k}", instance=index, field="inputs") for k in missing],
+        )
+    name, datatype, shape, data = (tensor[k] for k in ("name", "datatype", "shape", "data"))
+    if not isinstance(name, str):
+        raise BadRequest(f"inputs[{index}].name must be a string")
+    if datatype not in KNOWN_TYPES:
+        raise BadRequest(
+            f"input {name!r}: unknown datatype {datatype!r}",
+            [Problem(f"one of {', '.join(sorted(KNOWN_TYPES))}", field=name)],
+        )
+    if (
+        not isinstance(shape, list)
+        or not shape
+        or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape)
+    ):
+        raise BadRequest(f"input {name!r}: shape must be a list of non-negative integers")
+    flat = _flatten(data, name)
+    if math.prod(shape) != len(flat):
+        raise BadRequest(
+            f"input {name!r}: shape {shape} needs {math.prod(shape)} values, data has {len(flat)}",
+            [Problem("shape does not match data", field=name)],
+        )
+    for value in flat:
+        _check_datatype(name, datatype, value)
+    return name, datatype, shape, flat
+
+
+def _flatten(data: Any, name: str) -> list[Any]:
+    if not isinstance(data, list):
+        raise BadRequest(f"input {name!r}: data must be an array")
+    if not any(isinstance(v, list) for v in data):
+        return data
+    out: list[Any] = []
+    stack: list[Any] = [iter(data)]
+    while stack:
+        for v in stack[-1]:
+            if isinstance(v, list):
+                stack.append(iter(v))
+                break
+            out.append(v)
+        else:
+            stack.pop()
+    return out
+
+
+def _check_datatype(name: str, datatype: str, value: Any) -> None:
+    if value is None:
+        return  # the feature schema decides whether null is allowed
+    if datatype == "BYTES":
+        ok = isinstance(value, str)
+    elif datatype == "BOOL":
+        ok = isinstance(value, bool)
+    elif datatype in INTEGER_TYPES:
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    else:
+        ok = isinstance(value, int | float) and not isinstance(value, bool)
+    if not ok:
+        raise BadRequest(
+            f"input {name!r}: {value!r} is not a valid {datatype} value",
+            [Problem(f"not {datatype}", field=name)],
+        )
+
+
+def _rows_from_matrix(tensor: tuple[str, str, list[int], list[Any]], width: int) -> list:
+    name, datatype, shape, flat = tensor
+    if datatype not in NUMERIC_TYPES:
+        raise BadRequest(f"input {name!r}: this model takes numbers, got datatype {datatype}")
+    if len(shape) == 1 and shape[0] == width:
+        shape = [1, width]
+    if len(shape) != 2 or shape[1] != width:
+        raise BadRequest(
+            f"input {name!r} must have shape [n, {width}] (features in order), got {shape}",
+            [Problem(f"shape [n, {width}]", field=name)],
+        )
+    return [flat[i : i + width] for i in range(0, len(flat), width)]

@@ -1,0 +1,42 @@
+from pathlib import Path
+
+from ml_api.serving import gunicorn_app
+from ml_api.serving.gunicorn_app import available_cpus, gunicorn_options, prepare_metrics_dir
+from ml_api.settings import Settings
+
+
+def test_options_per_framework():
+    flask = gunicorn_options(Settings(), "flask")
+    django = gunicorn_options(Settings(), "django")
+    assert flask["bind"] == "0.0.0.0:5000" and django["bind"] == "0.0.0.0:8000"
+    assert flask["preload_app"] is True and flask["worker_class"] == "sync"
+    assert flask["timeout"] > Settings().request_timeout_seconds
+    assert flask["keepalive"] > 60
+    assert flask["accesslog"] is None
+
+
+def test_port_and_workers_from_standard_variables(monkeypatch):
+    monkeypatch.setenv("PORT", "9123")
+    monkeypatch.setenv("WEB_CONCURRENCY", "3")
+    opts = gunicorn_options(Settings(), "django", host="127.0.0.1")
+    assert opts["bind"] == "127.0.0.1:9123" and opts["workers"] == 3
+
+
+def test_cpu_count_respects_cgroup_quota(monkeypatch, tmp_path):
+    real_read = Path.read_text
+
+    def fake_read(self, *a, **kw):
+        if str(self) == "/sys/fs/cgroup/cpu.max":
+            return "150000 100000\n"
+        return real_read(self, *a, **kw)
+
+    monkeypatch.setattr(gunicorn_app.os, "sched_getaffinity", lambda pid: set(range(16)))
+    monkeypatch.setattr(Path, "read_text", fake_read)
+    assert available_cpus() == 2  # 1.5 CPUs of quota -> 2 workers
+
+
+def test_metrics_dir_is_emptied(monkeypatch, tmp_path):
+    (tmp_path / "counter_123.db").write_bytes(b"stale")
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
+    assert prepare_metrics_dir() == tmp_path
+    assert list(tmp_path.iterdir()) == []
