@@ -7,6 +7,17 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt
 
+IMAGE ?= ml_api
+TAG ?= latest
+REGISTRY ?=
+# Host networking for the build's RUN steps (pip); the classic builder is enough, no BuildKit.
+DOCKER_BUILD_FLAGS ?= --network host
+ifneq ($(filter push,$(MAKECMDGOALS)),)
+ifeq ($(REGISTRY),)
+$(error usage: make push REGISTRY=<registry host>/<namespace> [TAG=...], e.g. REGISTRY=docker.io/alice)
+endif
+endif
+
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) -e .
@@ -62,6 +73,15 @@ tools: $(TOOLS_VENV)/.installed ## Install checkov and the prometheus-operator C
 .PHONY: deploy-check
 deploy-check: $(VENV)/.installed-test tools ## Render and check the Kubernetes kit (kustomize, schemas, checkov, promtool)
 	$(BIN)/python -m pytest tests/deploy -m "not container" -q
+
+.PHONY: image
+image: ## Build the container image $(IMAGE):$(TAG) (Flask and Django; default model inside)
+	docker build $(DOCKER_BUILD_FLAGS) -t $(IMAGE):$(TAG) .
+
+.PHONY: push
+push: image ## Tag $(IMAGE):$(TAG) as $(REGISTRY)/$(IMAGE):$(TAG) and push it (REGISTRY=docker.io/<user>)
+	docker tag $(IMAGE):$(TAG) $(REGISTRY)/$(IMAGE):$(TAG)
+	docker push $(REGISTRY)/$(IMAGE):$(TAG)
 
 .PHONY: clean
 clean: ## Remove the virtualenv, caches and processed data (models are kept)
