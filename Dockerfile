@@ -9,6 +9,7 @@
 # need; `runtime` is the bare base image plus that virtualenv, the model and a non-root user.
 
 ARG PYTHON_IMAGE=python:3.11-slim
+# checkov:skip=CKV_DOCKER_7:FROM uses the ARG above, whose default python:3.11-slim is a version tag; checkov does not resolve ARGs
 
 FROM ${PYTHON_IMAGE} AS builder
 
