@@ -14,6 +14,7 @@ from __future__ import annotations
 import copy
 import functools
 import json
+import re
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,7 @@ from ml_api.settings import Settings
 from .kit import (
     APP_VARIANTS,
     KUBERNETES_VERSION,
+    ROOT,
     TOOLS_PYTHON,
     VARIANTS,
     Variant,
@@ -168,6 +170,10 @@ def test_service_port_chain_matches_the_server(variant: Variant) -> None:
     framework = config["ML_API_FRAMEWORK"]
     assert target == int(config["PORT"]) == DEFAULT_PORTS[framework]
     assert framework == ("django" if "django" in variant.name else "flask")
+    dockerfile = ROOT / "Dockerfile"
+    if dockerfile.is_file():  # the image declares the port it listens on
+        exposed = re.findall(r"^EXPOSE\s+(.+)$", dockerfile.read_text(), flags=re.M)
+        assert str(target) in " ".join(exposed).split()
     template = _deployment(docs)["spec"]["template"]
     assert template["metadata"]["annotations"]["prometheus.io/port"] == str(target)
     assert service["spec"]["selector"] == template["metadata"]["labels"] == {"app": "ml-api"}
@@ -229,12 +235,27 @@ def test_pod_hardening(variant: Variant) -> None:
 
 def test_minikube_overlay_runs_the_local_image_once() -> None:
     docs = rendered("minikube")
-    assert _deployment(docs)["spec"]["replicas"] == 1
+    hpa = find(docs, "HorizontalPodAutoscaler", "ml-api-hpa")
+    assert (hpa["spec"]["minReplicas"], hpa["spec"]["maxReplicas"]) == (1, 3)
     container = _container(docs)
     assert container["imagePullPolicy"] == "Never"
     assert container["image"] == "ml_api:0.1.0"
     assert find(docs, "Service", "ml-api-service")["spec"]["type"] == "LoadBalancer"
-    assert not [d for d in docs if d["kind"] in ("HorizontalPodAutoscaler", "Ingress")]
+    assert not [d for d in docs if d["kind"] == "Ingress"]
+
+
+@pytest.mark.parametrize("variant", APP_VARIANTS, ids=_ids(APP_VARIANTS))
+def test_the_hpa_owns_the_replica_count(variant: Variant) -> None:
+    """A Deployment under an HPA has no replicas field, or every apply would reset the count."""
+    docs = rendered(variant.name)
+    deployment = _deployment(docs)
+    target = find(docs, "HorizontalPodAutoscaler", "ml-api-hpa")["spec"]["scaleTargetRef"]
+    assert (target["apiVersion"], target["kind"], target["name"]) == (
+        deployment["apiVersion"],
+        deployment["kind"],
+        deployment["metadata"]["name"],
+    )
+    assert "replicas" not in deployment["spec"]
 
 
 def test_production_overlay() -> None:
