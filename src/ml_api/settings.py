@@ -75,6 +75,21 @@ class Settings(BaseSettings):
     answers 503, so load balancers take it out of rotation before it stops listening. Then
     in-flight requests finish (gunicorn's graceful timeout) and the process exits 0."""
 
+    batching: bool = True
+    """Merge concurrent requests of a worker into one model call (adaptive batching; see
+    ``ml_api.core.batching``). A request that arrives alone is still predicted at once."""
+
+    batch_max_rows: int = Field(default=64, ge=1)
+    """Most rows in one batched model call; a larger request runs alone, never split."""
+
+    batch_max_wait_ms: float = Field(default=0.0, ge=0)
+    """How long a batch may wait for more rows, in milliseconds, only when other requests are
+    already queued (0: never wait; batches still grow under load)."""
+
+    threads: int = Field(default=8, ge=1)
+    """Request threads per gunicorn worker (``gthread`` workers when > 1, plain ``sync`` workers
+    when 1). Threads are what gives batching concurrent requests to merge."""
+
     api_keys: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
     """API keys accepted (``ML_API_API_KEYS``, comma-separated); none means no authentication."""
 

@@ -17,6 +17,7 @@ from ml_api.core import metrics, telemetry
 from ml_api.core.codecs import dumps
 from ml_api.core.errors import InternalError, ServingError, from_http_status, to_payload
 from ml_api.core.open_inference import OpenInferenceProtocol, server_metadata
+from ml_api.core.openapi import docs_page, openapi_document
 from ml_api.core.service import PredictionService
 from ml_api.settings import Settings
 
@@ -60,6 +61,18 @@ def ready() -> Response:
 def metadata() -> Response:
     """``GET /metadata``: the model card."""
     return _json(_service().metadata())
+
+
+@bp.get("/openapi.json")
+def openapi() -> Response:
+    """``GET /openapi.json``: this API described for tools, features included."""
+    return _json(current_app.extensions["ml_api.openapi"])
+
+
+@bp.get("/docs")
+def docs() -> Response:
+    """``GET /docs``: the same, as a self-contained HTML page."""
+    return Response(docs_page(current_app.extensions["ml_api.openapi"]), mimetype="text/html")
 
 
 @bp.get("/metrics")
@@ -176,6 +189,7 @@ def create_app(settings: Settings | None = None, service: PredictionService | No
     app.json.sort_keys = False
     app.extensions["ml_api.service"] = service
     app.extensions["ml_api.v2"] = OpenInferenceProtocol(service)
+    app.extensions["ml_api.openapi"] = openapi_document(service)
     app.register_blueprint(bp)
     app.register_error_handler(ServingError, _on_serving_error)
     app.register_error_handler(HTTPException, _on_http_exception)

@@ -1,28 +1,61 @@
 """A per-request time limit that answers in JSON instead of a killed worker.
 
 gunicorn's own worker ``timeout`` kills a stuck worker with SIGABRT: the client gets a dropped
-connection. :func:`deadline` arms a ``SIGALRM`` timer around the work instead, so an overrun raises
-:class:`~ml_api.core.errors.RequestTimeout` (504) in the request's own thread, which the adapters
-render like any other error. Signals are delivered to the main thread only, which is where
-gunicorn's sync workers run requests; in other threads (development servers, tests) the limit is
-not enforced and gunicorn's timeout remains the backstop. The alarm interrupts Python code between
-bytecodes, so a single long C call (one huge ``predict``) finishes before the 504 is raised.
+connection. :func:`deadline` instead sets a time limit for the block it wraps, enforced two ways:
+
+- cooperatively, in every thread: the core calls :func:`check` between stages (after parsing,
+  after validation) and :func:`remaining` bounds the wait for a batched model call; an overrun
+  raises :class:`~ml_api.core.errors.RequestTimeout` (504);
+- preemptively, in the main thread only (where gunicorn's sync workers run requests), with a
+  ``SIGALRM`` timer that raises the same error between any two Python bytecodes.
+
+Neither can interrupt a single long C call (one huge ``predict``): it finishes first, then the 504
+is raised instead of the response. gunicorn's worker timeout stays above the limit as the backstop.
 """
 
 from __future__ import annotations
 
+import contextvars
 import signal
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from ml_api.core.errors import RequestTimeout
 
+_deadline: contextvars.ContextVar[tuple[float, float] | None] = contextvars.ContextVar(
+    "ml_api_deadline", default=None
+)
+
+
+def _expired_error(limit: float) -> RequestTimeout:
+    return RequestTimeout(
+        f"the request took longer than {limit:g} s and was abandoned; send fewer instances or retry"
+    )
+
+
+def remaining() -> float | None:
+    """Seconds left before the current deadline (``None`` when no deadline is set)."""
+    current = _deadline.get()
+    return None if current is None else current[0] - time.monotonic()
+
+
+def check() -> None:
+    """Raise if the current deadline has passed.
+
+    Raises:
+        RequestTimeout: (504) the time limit of the enclosing :func:`deadline` is over.
+    """
+    current = _deadline.get()
+    if current is not None and time.monotonic() >= current[0]:
+        raise _expired_error(current[1])
+
 
 @contextmanager
 def deadline(seconds: float) -> Iterator[None]:
-    """Raise :class:`RequestTimeout` (504) if the block runs longer than ``seconds``.
+    """Limit the block to ``seconds``; overruns raise :class:`RequestTimeout` (504).
 
     Args:
         seconds: The limit, in seconds (> 0).
@@ -30,20 +63,20 @@ def deadline(seconds: float) -> Iterator[None]:
     Raises:
         RequestTimeout: (504) the block overran; raised inside the block.
     """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
+    token = _deadline.set((time.monotonic() + seconds, seconds))
+    in_main = threading.current_thread() is threading.main_thread()
+    previous: Any = None
+    if in_main:
 
-    def _expired(signum: int, frame: Any) -> None:
-        raise RequestTimeout(
-            f"the request took longer than {seconds:g} s and was abandoned; send fewer instances "
-            f"or retry"
-        )
+        def _expired(signum: int, frame: Any) -> None:
+            raise _expired_error(seconds)
 
-    previous = signal.signal(signal.SIGALRM, _expired)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
+        previous = signal.signal(signal.SIGALRM, _expired)
+        signal.setitimer(signal.ITIMER_REAL, seconds)
     try:
         yield
     finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
+        if in_main:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, previous)
+        _deadline.reset(token)

@@ -72,6 +72,18 @@ PREDICTION_DURATION = Histogram(
     MODEL_LABELS,
     buckets=LATENCY_BUCKETS,
 )
+BATCH_ROWS = Histogram(
+    "ml_api_batch_rows",
+    "Rows per model call (adaptive batching merges concurrent requests of a worker).",
+    MODEL_LABELS,
+    buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024),
+)
+BATCH_QUEUE_WAIT = Histogram(
+    "ml_api_batch_queue_wait_seconds",
+    "Time a request waited for its model call after validation, in seconds.",
+    MODEL_LABELS,
+    buckets=LATENCY_BUCKETS,
+)
 MODEL_LOAD_DURATION = Gauge(
     "ml_api_model_load_duration_seconds",
     "Time the model took to load and verify, in seconds.",

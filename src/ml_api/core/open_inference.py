@@ -31,6 +31,7 @@ from importlib import metadata as importlib_metadata
 from typing import Any
 
 from ml_api.core.codecs import check_content_type, parse_json
+from ml_api.core.deadline import deadline
 from ml_api.core.errors import (
     BadRequest,
     ModelNotReady,
@@ -198,8 +199,6 @@ class OpenInferenceProtocol:
         limit = service.settings.max_body_bytes
         if content_length is not None and content_length > limit:
             raise PayloadTooLarge(f"request body is {content_length} bytes; the limit is {limit}")
-        from ml_api.core.deadline import deadline
-
         with deadline(service.settings.request_timeout_seconds):
             request = _as_bad_request(parse_json, read_body())
             rows, requested = self._decode(request)

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from sklearn.pipeline import Pipeline
 
 from ml_api.artifact import Artifact
 from ml_api.core.codecs import to_jsonable
@@ -40,6 +41,15 @@ class Predictor:
         self.schema = artifact.schema
         classes = getattr(self.model, "classes_", None)
         self._has_proba = classes is not None and hasattr(self.model, "predict_proba")
+        # A Pipeline's preprocessing is run once and both predict and predict_proba of the final
+        # estimator use it (the Pipeline's own methods would each transform again: twice the cost
+        # for the same numbers).
+        if isinstance(self.model, Pipeline) and len(self.model.steps) > 1:
+            self._transform = self.model[:-1].transform
+            self._estimator = self.model[-1]
+        else:
+            self._transform = None
+            self._estimator = self.model
         self.class_keys: list[str] = (
             [str(c) for c in to_jsonable(np.asarray(classes))] if self._has_proba else []
         )
@@ -64,8 +74,9 @@ class Predictor:
                 imputation); the message quotes scikit-learn's reason.
         """
         try:
-            labels = self.model.predict(frame)
-            proba = self.model.predict_proba(frame) if self._has_proba else None
+            features = self._transform(frame) if self._transform is not None else frame
+            labels = self._estimator.predict(features)
+            proba = self._estimator.predict_proba(features) if self._has_proba else None
         except (ValueError, TypeError) as exc:
             reason = str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
             raise InvalidInput(f"the model could not use these values: {reason}") from exc

@@ -276,13 +276,7 @@ class FeatureSchema:
             if len(problems) >= MAX_PROBLEMS:
                 break
         if problems:
-            n = len(problems)
-            more = f" (first {MAX_PROBLEMS} shown)" if n >= MAX_PROBLEMS else ""
-            raise InvalidInput(
-                f"{n} problem{'s' if n > 1 else ''} with the instances{more}; "
-                f"see details. Expected features: {', '.join(self.names)}",
-                problems[:MAX_PROBLEMS],
-            )
+            raise InvalidInput(_summary(problems), problems[:MAX_PROBLEMS])
         return columns
 
     def frame(self, columns: Sequence[Sequence[Any]]) -> pd.DataFrame:
@@ -389,6 +383,29 @@ class FeatureSchema:
             )
             return np.nan
         return value
+
+
+def _summary(problems: Sequence[Problem]) -> str:
+    """Return one line for the ``error`` field that stands on its own.
+
+    Clients that read only ``error`` (as Open Inference Protocol clients do) still learn what to
+    fix: the first problem is given in full.
+    """
+    first = problems[0]
+    where = ", ".join(
+        part
+        for part in (
+            f"instance {first.instance}" if first.instance is not None else None,
+            f"field {first.field!r}" if first.field is not None else None,
+        )
+        if part
+    )
+    head = f"{where}: {first.problem}" if where else first.problem
+    n = len(problems)
+    if n == 1:
+        return f"invalid instance: {head}"
+    counted = f"{n}+" if n >= MAX_PROBLEMS else str(n)
+    return f"{counted} problems in the instances (all in details); first: {head}"
 
 
 def _json_type(value: Any) -> str:

@@ -24,12 +24,13 @@ from typing import Any
 
 from ml_api.artifact import Artifact, library_versions, load_artifact
 from ml_api.core import context, metrics
+from ml_api.core import deadline as time_limit
 from ml_api.core.auth import ApiKeyAuth
+from ml_api.core.batching import Batcher
 from ml_api.core.codecs import check_content_type, extract_instances, parse_json
 from ml_api.core.context import request_id_from
-from ml_api.core.deadline import deadline
-from ml_api.core.errors import ModelNotReady, PayloadTooLarge, Problem
-from ml_api.core.predictor import Predictor
+from ml_api.core.errors import ModelNotReady, PayloadTooLarge, Problem, RequestTimeout
+from ml_api.core.predictor import Prediction, Predictor
 from ml_api.settings import Settings
 
 __all__ = ["PredictionService", "request_id_from"]
@@ -60,6 +61,16 @@ class PredictionService:
         self._draining = multiprocessing.RawValue(ctypes.c_bool, False)
         self._labels = (artifact.name, artifact.version)
         self.predictor.predict(self.schema.validate([self.schema.example()]))  # warm-up
+        self.batcher = (
+            Batcher(
+                self._predict_columns,
+                settings.batch_max_rows,
+                settings.batch_max_wait_ms / 1000,
+                self._labels,
+            )
+            if settings.batching
+            else None
+        )
         metrics.record_model(
             artifact.name,
             artifact.version,
@@ -170,8 +181,9 @@ class PredictionService:
                 f"request body is {content_length} bytes; the limit is {limit}",
                 [Problem(f"at most {limit} bytes", field="Content-Length")],
             )
-        with deadline(self.settings.request_timeout_seconds):
+        with time_limit.deadline(self.settings.request_timeout_seconds):
             payload = parse_json(read_body())
+            time_limit.check()
             rows = extract_instances(payload, self.settings.max_instances)
             return self.predict_instances(rows)
 
@@ -194,10 +206,19 @@ class PredictionService:
         if ctx is not None:
             ctx.instances = len(rows)
             ctx.model_version = self.artifact.version
-        frame = self.schema.validate(rows, first_index=first_index)
-        started = time.perf_counter()
-        result = self.predictor.predict(frame)
-        metrics.PREDICTION_DURATION.labels(*self._labels).observe(time.perf_counter() - started)
+        columns = self.schema.validate_columns(rows, first_index=first_index)
+        time_limit.check()
+        if self.batcher is None:
+            result = self._predict_columns(columns, [len(rows)])[0]
+        else:
+            left = time_limit.remaining()
+            try:
+                result = self.batcher.submit(columns, len(rows), timeout=left)
+            except TimeoutError:
+                raise RequestTimeout(
+                    f"the request waited longer than {self.settings.request_timeout_seconds:g} s "
+                    f"for the model; the server is overloaded, retry later"
+                ) from None
         metrics.REQUEST_INSTANCES.labels(*self._labels).observe(len(rows))
         if self.predictor.is_classifier:
             for label, count in Counter(map(str, result.labels)).items():
@@ -209,3 +230,34 @@ class PredictionService:
             body["probabilities"] = result.probabilities
         body["model"] = self.model_ref
         return body
+
+    def _predict_columns(self, columns: list[list[Any]], sizes: list[int]) -> list[Prediction]:
+        """One model call on (possibly merged) validated columns, split back per request.
+
+        Args:
+            columns: ``n_features`` lists of ``sum(sizes)`` values.
+            sizes: Instances of each merged request, in order.
+
+        Returns:
+            One :class:`Prediction` per request.
+
+        Raises:
+            InvalidInput: (422) the pipeline refused the values.
+        """
+        frame = self.schema.frame(columns)
+        started = time.perf_counter()
+        result = self.predictor.predict(frame)
+        metrics.PREDICTION_DURATION.labels(*self._labels).observe(time.perf_counter() - started)
+        if len(sizes) == 1:
+            return [result]
+        out, start = [], 0
+        for n in sizes:
+            probs = result.probabilities
+            out.append(
+                Prediction(
+                    labels=result.labels[start : start + n],
+                    probabilities=probs[start : start + n] if probs is not None else None,
+                )
+            )
+            start += n
+        return out

@@ -103,7 +103,8 @@ def gunicorn_options(settings: Settings, framework: str, host: str = "0.0.0.0") 
     options: dict[str, Any] = {
         "bind": f"{host}:{port}",
         "workers": settings.web_concurrency or available_cpus(),
-        "worker_class": "sync",
+        "worker_class": "gthread" if settings.threads > 1 else "sync",
+        "threads": settings.threads,
         "preload_app": True,
         # Hard backstop above the per-request limit (which answers 504 in JSON); model loading
         # happens in the master before workers exist, so a slow load never trips this.
