@@ -11,6 +11,7 @@
 # /app/models; `runtime` is the bare base image plus those three and a non-root user.
 
 ARG PYTHON_IMAGE=python:3.11-slim
+# checkov:skip=CKV_DOCKER_7:FROM uses the ARG above, whose default python:3.11-slim is a version tag; checkov does not resolve ARGs
 
 FROM ${PYTHON_IMAGE} AS builder
 

@@ -27,6 +27,14 @@ $(VENV)/.installed-test: $(VENV)/.installed
 	$(PIP) -e '.[test]'
 	@touch $@
 
+# Deployment checkers that conflict with the project's pins live in their own virtualenv.
+TOOLS_VENV ?= .venv-tools
+$(TOOLS_VENV)/.installed: constraints-tools.txt
+	$(PYTHON) -m venv $(TOOLS_VENV)
+	$(TOOLS_VENV)/bin/python -m pip install --quiet --disable-pip-version-check \
+		-c constraints-tools.txt checkov cloudcoil-models-prometheus-operator
+	@touch $@
+
 .PHONY: help
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -61,6 +69,13 @@ lint: $(VENV)/.installed-test ## Lint and check formatting with ruff
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+.PHONY: tools
+tools: $(TOOLS_VENV)/.installed ## Install checkov and the prometheus-operator CRD models into .venv-tools
+
+.PHONY: deploy-check
+deploy-check: $(VENV)/.installed-test tools ## Render and check the Kubernetes kit (kustomize, schemas, checkov, promtool)
+	$(BIN)/python -m pytest tests/deploy -m "not container" -q
+
 .PHONY: image
 image: ## Build the container image $(IMAGE):$(TAG) (Flask and Django; default model inside)
 	docker build $(DOCKER_BUILD_FLAGS) -t $(IMAGE):$(TAG) .
@@ -72,4 +87,4 @@ push: image ## Tag $(IMAGE):$(TAG) as $(REGISTRY)/$(IMAGE):$(TAG) and push it (R
 
 .PHONY: clean
 clean: ## Remove the virtualenv, caches and processed data (models are kept)
-	rm -rf $(VENV) .pytest_cache .ruff_cache data/processed/*/
+	rm -rf $(VENV) $(TOOLS_VENV) .pytest_cache .ruff_cache data/processed/*/
