@@ -47,11 +47,11 @@ model: $(VENV)/.installed ## Train the default penguins model unless one exists
 	$(BIN)/ml-api train --if-missing
 
 .PHONY: run
-run: model ## Train if needed, then serve with Flask + gunicorn on 0.0.0.0:$${PORT:-5000}
+run: model ## Train if needed, then serve with Flask + gunicorn on 0.0.0.0:5000 (PORT=...)
 	exec $(BIN)/ml-api serve --framework flask
 
 .PHONY: run-django
-run-django: model ## Train if needed, then serve with Django + gunicorn on 0.0.0.0:$${PORT:-8000}
+run-django: model ## Train if needed, then serve with Django + gunicorn on 0.0.0.0:8000 (PORT=...)
 	@[ -n "$${ML_API_SECRET_KEY:-}" ] || echo "make: ML_API_SECRET_KEY is not set; using a random key for this run" >&2
 	ML_API_SECRET_KEY="$${ML_API_SECRET_KEY:-$$($(BIN)/python -c 'import secrets; print(secrets.token_urlsafe(50))')}" \
 		exec $(BIN)/ml-api serve --framework django
