@@ -7,6 +7,17 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt
 
+IMAGE ?= ml_api
+TAG ?= latest
+REGISTRY ?=
+# Host networking for the build's RUN steps (pip); the classic builder is enough, no BuildKit.
+DOCKER_BUILD_FLAGS ?= --network host
+ifneq ($(filter push,$(MAKECMDGOALS)),)
+ifeq ($(REGISTRY),)
+$(error usage: make push REGISTRY=<registry host>/<namespace> [TAG=...], e.g. REGISTRY=docker.io/alice)
+endif
+endif
+
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) -e .
@@ -18,6 +29,14 @@ $(VENV)/.installed-test: $(VENV)/.installed
 
 $(VENV)/.installed-bench: $(VENV)/.installed
 	$(PIP) -e '.[bench]'
+	@touch $@
+
+# Deployment checkers that conflict with the project's pins live in their own virtualenv.
+TOOLS_VENV ?= .venv-tools
+$(TOOLS_VENV)/.installed: constraints-tools.txt
+	$(PYTHON) -m venv $(TOOLS_VENV)
+	$(TOOLS_VENV)/bin/python -m pip install --quiet --disable-pip-version-check \
+		-c constraints-tools.txt checkov cloudcoil-models-prometheus-operator
 	@touch $@
 
 .PHONY: help
@@ -32,11 +51,11 @@ model: $(VENV)/.installed ## Train the default penguins model unless one exists
 	$(BIN)/ml-api train --if-missing
 
 .PHONY: run
-run: model ## Train if needed, then serve with Flask + gunicorn on 0.0.0.0:$${PORT:-5000}
+run: model ## Train if needed, then serve with Flask + gunicorn on 0.0.0.0:5000 (PORT=...)
 	exec $(BIN)/ml-api serve --framework flask
 
 .PHONY: run-django
-run-django: model ## Train if needed, then serve with Django + gunicorn on 0.0.0.0:$${PORT:-8000}
+run-django: model ## Train if needed, then serve with Django + gunicorn on 0.0.0.0:8000 (PORT=...)
 	@[ -n "$${ML_API_SECRET_KEY:-}" ] || echo "make: ML_API_SECRET_KEY is not set; using a random key for this run" >&2
 	ML_API_SECRET_KEY="$${ML_API_SECRET_KEY:-$$($(BIN)/python -c 'import secrets; print(secrets.token_urlsafe(50))')}" \
 		exec $(BIN)/ml-api serve --framework django
@@ -67,9 +86,25 @@ bench-smoke: bench-deps ## The benchmark's plumbing in ~20 s (few targets, 2 s c
 	$(BIN)/python -m bench --smoke $(BENCH_ARGS)
 
 .PHONY: bench-soak
-bench-soak: bench-deps ## 64 clients for 60 s on each ml-api target: errors and RSS growth
+bench-soak: bench-deps ## 64 clients for 60 s on ml-api Flask and Django, each model: errors, RSS growth
 	$(BIN)/python -m bench --soak $(BENCH_ARGS)
+
+.PHONY: tools
+tools: $(TOOLS_VENV)/.installed ## Install checkov and the prometheus-operator CRD models into .venv-tools
+
+.PHONY: deploy-check
+deploy-check: $(VENV)/.installed-test tools ## Render and check the Kubernetes kit (kustomize, schemas, checkov, promtool)
+	$(BIN)/python -m pytest tests/deploy -m "not container" -q
+
+.PHONY: image
+image: ## Build the container image $(IMAGE):$(TAG) (Flask and Django; default model inside)
+	docker build $(DOCKER_BUILD_FLAGS) -t $(IMAGE):$(TAG) .
+
+.PHONY: push
+push: image ## Tag $(IMAGE):$(TAG) as $(REGISTRY)/$(IMAGE):$(TAG) and push it (REGISTRY=docker.io/<user>)
+	docker tag $(IMAGE):$(TAG) $(REGISTRY)/$(IMAGE):$(TAG)
+	docker push $(REGISTRY)/$(IMAGE):$(TAG)
 
 .PHONY: clean
 clean: ## Remove the virtualenv, caches and processed data (models are kept)
-	rm -rf $(VENV) .pytest_cache .ruff_cache data/processed/*/
+	rm -rf $(VENV) $(TOOLS_VENV) .pytest_cache .ruff_cache data/processed/*/

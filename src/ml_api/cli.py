@@ -300,7 +300,15 @@ def predict(
                 service, input_path, output_path, chunk_rows=chunk_rows, on_chunk=bar.update
             )
     except ServingError as exc:
-        lines = [exc.message] + [
+        n = len(exc.details)
+        capped = " (the first 50)" if n >= 50 else ""
+        by_row = any(p.instance is not None for p in exc.details)
+        headline = (
+            f"{n} problem{'s' if n != 1 else ''}{capped} in {input_path}:"
+            if by_row
+            else exc.message
+        )
+        lines = [headline] + [
             f"  row {p.instance}, column {p.field}: {p.problem}"
             if p.instance is not None
             else f"  column {p.field}: {p.problem}"

@@ -17,16 +17,36 @@ from typing import Any
 import pandas as pd
 
 from ml_api.core.errors import InvalidInput, Problem
+from ml_api.core.schema import FeatureSchema
 from ml_api.core.service import PredictionService
 
 DEFAULT_CHUNK_ROWS = 5_000
 """Rows read, validated and predicted at a time: bounds memory for files of any size."""
 
 
-def _records(chunk: pd.DataFrame, names: tuple[str, ...]) -> list[dict[str, Any]]:
-    features = chunk[list(names)].astype(object)
-    features = features.where(features.notna(), None)
-    return features.to_dict("records")
+def _csv_number(value: Any) -> Any:
+    """Turn a numeric cell that was read as text back into a float.
+
+    A CSV has no types: once one cell of a column is not a number, pandas reads the whole column
+    as text. Cells that parse as numbers become floats again; the rest are left for validation to
+    report, by row.
+    """
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return value
+    return value
+
+
+def _records(chunk: pd.DataFrame, schema: FeatureSchema) -> list[dict[str, Any]]:
+    features = chunk[list(schema.names)].astype(object)
+    records = features.where(features.notna(), None).to_dict("records")
+    numeric = [f.name for f in schema.features if f.kind == "numeric"]
+    for record in records:
+        for name in numeric:
+            record[name] = _csv_number(record[name])
+    return records
 
 
 def score_csv(
@@ -72,7 +92,8 @@ def score_csv(
                     f"{input_path} lacks feature columns: {', '.join(missing)}",
                     [Problem("missing column", field=n) for n in missing],
                 )
-            body = service.predict_instances(_records(chunk, names), first_index=total + 1)
+            rows = _records(chunk, service.schema)
+            body = service.predict_instances(rows, first_index=total + 1)
             out = chunk.copy()
             out["prediction"] = body["prediction"]
             for key in service.predictor.class_keys:

@@ -112,3 +112,43 @@ def test_info_prints_the_card(model_root):
     assert r.exit_code == 0
     card = json.loads(r.output)
     assert card["model"] == {"name": "penguins", "version": "1"}
+
+
+def test_predict_one_bad_number_names_only_its_row(model_root, tmp_path, penguins_frame):
+    """One non-numeric cell makes pandas read its whole column as text; only that row is wrong."""
+    bad = penguins_frame.head(120).copy()
+    bad["bill_length_mm"] = bad["bill_length_mm"].astype(object)
+    bad.loc[110, "bill_length_mm"] = "5O"  # a typo in data row 111
+    src = tmp_path / "typo.csv"
+    bad.to_csv(src, index=False)
+    r = CliRunner().invoke(
+        main,
+        [
+            "predict",
+            "--input",
+            str(src),
+            "--output",
+            str(tmp_path / "o.csv"),
+            "--model-root",
+            str(model_root),
+        ],
+    )
+    assert r.exit_code == 1
+    assert f"1 problem in {src}:" in r.output
+    assert "row 111, column bill_length_mm: expected a number, got a string '5O'" in r.output
+    assert "row 1," not in r.output and "without quotes" not in r.output
+    bad.loc[110, "bill_length_mm"] = "51.5"  # text that is a number scores as a number
+    bad.to_csv(src, index=False)
+    r = CliRunner().invoke(
+        main,
+        [
+            "predict",
+            "--input",
+            str(src),
+            "--output",
+            str(tmp_path / "o.csv"),
+            "--model-root",
+            str(model_root),
+        ],
+    )
+    assert r.exit_code == 0, r.output

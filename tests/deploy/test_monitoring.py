@@ -1,0 +1,186 @@
+"""The alerting rules and the dashboard: promtool checks them, and they ask for real metrics.
+
+- ``promtool check rules`` and ``promtool test rules`` on the PrometheusRule's groups, with the
+  unit tests in ``deploy/monitoring/tests`` (each alert fires when it should and only then).
+- The dashboard's queries parse as PromQL (promtool checks them as recording rules), and every
+  metric they name appears in a live scrape of ``GET /metrics`` from a real server that has
+  answered a few requests.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+import yaml
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.conftest import VALID_ROW
+from tests.live.server import LiveServer
+
+from .kit import DEPLOY, VARIANTS, documents, find, render, require
+
+RULE_TESTS = DEPLOY / "monitoring" / "tests" / "ml-api-rules.test.yaml"
+DASHBOARD = DEPLOY / "monitoring" / "dashboards" / "ml-api.json"
+GRAFANA_VARIABLES = {"$__rate_interval": "5m", "$namespace": "ml-api"}
+
+
+def promtool() -> str:
+    return require("promtool", hint="Debian package `prometheus` (apt-get install prometheus)")
+
+
+def run_promtool(*args: str, cwd: Path) -> str:
+    proc = subprocess.run(
+        [promtool(), *args], cwd=cwd, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return proc.stdout
+
+
+def rule_groups() -> list[dict[str, Any]]:
+    monitoring = next(v for v in VARIANTS if v.name == "monitoring")
+    return find(documents(render(monitoring)), "PrometheusRule")["spec"]["groups"]
+
+
+def test_rules_check_and_unit_tests(tmp_path: Path) -> None:
+    (tmp_path / "ml-api.rules.yaml").write_text(yaml.safe_dump({"groups": rule_groups()}))
+    shutil.copy(RULE_TESTS, tmp_path / RULE_TESTS.name)
+    run_promtool("check", "rules", "ml-api.rules.yaml", cwd=tmp_path)
+    output = run_promtool("test", "rules", RULE_TESTS.name, cwd=tmp_path)
+    assert "SUCCESS" in output
+
+
+def test_every_alert_has_a_firing_unit_test() -> None:
+    alerts = {r["alert"] for g in rule_groups() for r in g["rules"] if "alert" in r}
+    assert len(alerts) == 5
+    tests = yaml.safe_load(RULE_TESTS.read_text())["tests"]
+    fired = {
+        case["alertname"]
+        for test in tests
+        for case in test.get("alert_rule_test", [])
+        if case.get("exp_alerts")
+    }
+    silent = {
+        case["alertname"]
+        for test in tests
+        for case in test.get("alert_rule_test", [])
+        if not case.get("exp_alerts")
+    }
+    assert alerts == fired == silent
+
+
+# --- the dashboard -------------------------------------------------------------------------------
+
+PROMQL_KEYWORDS = {
+    "by", "without", "on", "ignoring", "group_left", "group_right", "bool", "and", "or",
+    "unless", "offset", "inf", "nan",
+    # aggregation operators, which may stand before their `by (...)` clause
+    "sum", "min", "max", "avg", "group", "stddev", "stdvar", "count", "count_values", "bottomk",
+    "topk", "quantile", "limitk", "limit_ratio",
+}  # fmt: skip
+
+
+def dashboard_queries() -> list[str]:
+    """Every PromQL query in the dashboard: panel targets and template variables."""
+    dashboard = json.loads(DASHBOARD.read_text())
+    exprs = [t["expr"] for p in dashboard["panels"] for t in p.get("targets", [])]
+    for variable in dashboard["templating"]["list"]:
+        query = variable.get("query")
+        if isinstance(query, dict):
+            exprs.append(query["query"])
+    return exprs
+
+
+def substitute(expr: str) -> str:
+    for name, value in GRAFANA_VARIABLES.items():
+        expr = expr.replace(name, value)
+    return expr
+
+
+def metric_names(expr: str) -> set[str]:
+    """The metric names a PromQL expression selects (functions, labels and keywords removed).
+
+    Grafana's ``label_values(metric, label)`` counts its first argument as a metric.
+    """
+    expr = substitute(expr)
+    label_values = re.fullmatch(r"\s*label_values\(\s*([a-zA-Z_:][\w:]*)\s*,.*\)\s*", expr)
+    if label_values:
+        return {label_values.group(1)}
+    expr = re.sub(r'"(?:[^"\\]|\\.)*"', '""', expr)  # string literals (label values, regexes)
+    expr = re.sub(r"\{[^}]*\}", "", expr)  # label matchers
+    expr = re.sub(r"\[[^\]]*\]", "", expr)  # range and subquery selectors
+    expr = re.sub(
+        r"\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)", r"\1", expr
+    )  # label lists
+    names = set()
+    for match in re.finditer(r"(?<![\w:.])([a-zA-Z_:][\w:]*)(\s*\()?", expr):
+        word, is_call = match.group(1), match.group(2)
+        if not is_call and word.lower() not in PROMQL_KEYWORDS:
+            names.add(word)
+    return names
+
+
+def test_metric_name_extraction() -> None:
+    assert metric_names(
+        'sum by (le, route) (rate(a_bucket{route="/x", b="c"}[5m])) / on (route) group_left '
+        "sum(rate(b_total[$__rate_interval] offset 5m)) > bool 0.5 and c unless d"
+    ) == {"a_bucket", "b_total", "c", "d"}
+    assert metric_names("label_values(ml_api_model_info, namespace)") == {"ml_api_model_info"}
+    assert metric_names('label_replace(x, "dst", "$1", "src", "(.+)")') == {"x"}
+
+
+def test_dashboard_queries_are_valid_promql(tmp_path: Path) -> None:
+    rules = [
+        {"record": f"dashboard:query_{i}", "expr": substitute(e)}
+        for i, e in enumerate(dashboard_queries())
+        if not e.startswith("label_values(")
+    ]
+    assert len(rules) >= 8
+    (tmp_path / "dashboard.rules.yaml").write_text(
+        yaml.safe_dump({"groups": [{"name": "dashboard", "rules": rules}]})
+    )
+    run_promtool("check", "rules", "dashboard.rules.yaml", cwd=tmp_path)
+
+
+def test_dashboard_panels_cover_the_issue() -> None:
+    titles = " | ".join(p["title"].lower() for p in json.loads(DASHBOARD.read_text())["panels"])
+    for topic in ("request rate", "error ratio", "latency", "by class", "instances", "replicas"):
+        assert topic in titles
+
+
+@pytest.fixture(scope="module")
+def scraped_names(model_root: Path) -> Iterator[set[str]]:
+    """Sample names from ``GET /metrics`` of a real server after valid and invalid predictions."""
+    with LiveServer(model_root, workers=2) as server, requests.Session() as http:
+        for body in ({"features": VALID_ROW}, {"features": [VALID_ROW, VALID_ROW]}, {"x": 1}):
+            http.post(server.url + "/predict", json=body, timeout=10)
+        http.get(server.url + "/ready", timeout=10)
+        response = http.get(server.url + "/metrics", timeout=10)
+        if response.status_code == 404:
+            pytest.skip("this checkout's server has no GET /metrics yet (issue 4 adds it)")
+        assert response.status_code == 200
+        names = {s.name for f in text_string_to_metric_families(response.text) for s in f.samples}
+        yield names
+
+
+@pytest.mark.live
+def test_dashboard_uses_only_exported_metrics(scraped_names: set[str]) -> None:
+    wanted = set().union(*(metric_names(e) for e in dashboard_queries()))
+    assert {"ml_api_http_requests_total", "ml_api_predictions_total"} <= wanted
+    missing = wanted - scraped_names
+    assert not missing, f"the dashboard queries metrics the app does not export: {missing}"
+
+
+@pytest.mark.live
+def test_alerts_use_exported_metrics_or_kube_state_metrics(scraped_names: set[str]) -> None:
+    wanted = set().union(*(metric_names(r["expr"]) for g in rule_groups() for r in g["rules"]))
+    from_kube_state_metrics = {n for n in wanted if n.startswith("kube_")}
+    missing = wanted - from_kube_state_metrics - scraped_names
+    assert not missing, f"the alerts query metrics the app does not export: {missing}"
