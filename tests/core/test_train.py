@@ -89,3 +89,30 @@ def test_unknown_target_and_estimator(tmp_path):
         train(preprocess.PENGUINS_CSV, "nope", model_root=tmp_path, name="p")
     with pytest.raises(ValueError, match="unknown estimator"):
         train(preprocess.PENGUINS_CSV, "species", model_root=tmp_path, name="p", estimator="svm")
+
+
+@pytest.mark.parametrize("estimator", ESTIMATORS)
+def test_served_labels_equal_the_pipelines_own_predict(tmp_path, estimator, penguins_frame):
+    """The predictor takes shortcuts (one transform; labels from probabilities for forests and
+    boosting): the labels must still be exactly the pipeline's predict()."""
+    train(
+        preprocess.PENGUINS_CSV,
+        "species",
+        model_root=tmp_path,
+        name="p",
+        drop=preprocess.PENGUINS_DROP,
+        estimator=estimator,
+    )
+    service = PredictionService.from_settings(
+        Settings(model_root=tmp_path, model_name="p", batching=False)
+    )
+    names = list(service.schema.names)
+    raw = penguins_frame[names].astype(object)
+    rows = raw.where(raw.notna(), None).values.tolist()
+    frame = service.schema.coerce_training_frame(penguins_frame[names])
+    pipeline = service.artifact.model
+    body = service.predict_instances(rows)
+    assert body["prediction"] == pipeline.predict(frame).tolist()
+    proba = pipeline.predict_proba(frame)
+    for got, want in zip(body["probabilities"], proba, strict=True):
+        assert list(got.values()) == want.tolist()

@@ -7,6 +7,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from sklearn.ensemble import (
+    ExtraTreesClassifier,
+    HistGradientBoostingClassifier,
+    RandomForestClassifier,
+)
 from sklearn.pipeline import Pipeline
 
 from ml_api.artifact import Artifact
@@ -50,6 +55,17 @@ class Predictor:
         else:
             self._transform = None
             self._estimator = self.model
+        # For these, scikit-learn's own predict() is classes_.take(argmax(predict_proba(X))):
+        # taking the labels from the probabilities already computed gives the same labels for
+        # half the work (a forest's predict would run every tree again).
+        self._labels_from_proba = (
+            self._has_proba
+            and isinstance(
+                self._estimator,
+                RandomForestClassifier | ExtraTreesClassifier | HistGradientBoostingClassifier,
+            )
+            and getattr(self._estimator, "n_outputs_", 1) == 1
+        )
         self.class_keys: list[str] = (
             [str(c) for c in to_jsonable(np.asarray(classes))] if self._has_proba else []
         )
@@ -75,8 +91,12 @@ class Predictor:
         """
         try:
             features = self._transform(frame) if self._transform is not None else frame
-            labels = self._estimator.predict(features)
-            proba = self._estimator.predict_proba(features) if self._has_proba else None
+            if self._labels_from_proba:
+                proba = self._estimator.predict_proba(features)
+                labels = self._estimator.classes_.take(np.argmax(proba, axis=1), axis=0)
+            else:
+                labels = self._estimator.predict(features)
+                proba = self._estimator.predict_proba(features) if self._has_proba else None
         except (ValueError, TypeError) as exc:
             reason = str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
             raise InvalidInput(f"the model could not use these values: {reason}") from exc
