@@ -65,7 +65,7 @@ def split_features_target(
     return features.reset_index(drop=True), kept[target].reset_index(drop=True)
 
 
-def build_preprocessor(schema: FeatureSchema, *, scale: bool) -> ColumnTransformer:
+def build_preprocessor(schema: FeatureSchema, *, scale: bool) -> ColumnTransformer | Pipeline:
     """Build the column transformer for a schema.
 
     Args:
@@ -73,13 +73,18 @@ def build_preprocessor(schema: FeatureSchema, *, scale: bool) -> ColumnTransform
         scale: Standardize numeric features (needed by linear models, not by trees).
 
     Returns:
-        An unfitted transformer whose output has the numeric then the one-hot columns.
+        An unfitted transformer whose output has the numeric then the one-hot columns; for an
+        all-numeric schema, a plain imputer (+ scaler) pipeline that needs no column names.
     """
     numeric = [f.name for f in schema.features if f.kind == "numeric"]
     categorical = [f.name for f in schema.features if f.kind == "categorical"]
     num_steps: list[tuple[str, object]] = [("impute", SimpleImputer(strategy="median"))]
     if scale:
         num_steps.append(("scale", StandardScaler()))
+    if not categorical:
+        # All numeric: no column selection needed; the pipeline then takes a float matrix
+        # (n_instances, n_features) in schema order as well as a frame.
+        return Pipeline(num_steps)
     transformers = []
     if numeric:
         transformers.append(("numeric", Pipeline(num_steps), numeric))

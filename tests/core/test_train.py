@@ -116,3 +116,34 @@ def test_served_labels_equal_the_pipelines_own_predict(tmp_path, estimator, peng
     proba = pipeline.predict_proba(frame)
     for got, want in zip(body["probabilities"], proba, strict=True):
         assert list(got.values()) == want.tolist()
+
+
+@pytest.mark.parametrize("estimator", ESTIMATORS)
+def test_all_numeric_models_take_a_matrix(tmp_path, diabetes_csv, estimator):
+    import warnings
+
+    import numpy as np
+
+    frame = pd.read_csv(diabetes_csv)
+    frame["target"] = (frame["target"] > 140).astype(int)  # a classifier too
+    path = tmp_path / "d.csv"
+    frame.to_csv(path, index=False)
+    result = train(path, "target", model_root=tmp_path, name="d", estimator=estimator)
+    assert result.metadata["input"] == "array"
+    service = PredictionService.from_settings(Settings(model_root=tmp_path, model_name="d"))
+    X = frame.drop(columns="target")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # e.g. "X does not have valid feature names"
+        body = service.predict_instances(X.head(50).to_dict("records"))
+    assert body["prediction"] == service.artifact.model.predict(X.head(50).to_numpy()).tolist()
+    proba = service.artifact.model.predict_proba(X.head(50).to_numpy())
+    got = np.array([list(p.values()) for p in body["probabilities"]])
+    # equal to the last bits only: a C-ordered matrix may take another BLAS path than pandas'
+    assert np.allclose(got, proba, rtol=1e-12, atol=1e-15)
+
+
+def test_mixed_models_keep_the_frame(model_root):
+    import json
+
+    card = json.loads((model_root / "penguins" / "1" / "metadata.json").read_text())
+    assert card["input"] == "frame"

@@ -75,11 +75,13 @@ class Predictor:
         """Whether the model has classes and class probabilities."""
         return self._has_proba
 
-    def predict(self, frame: pd.DataFrame) -> Prediction:
+    def predict(self, frame: pd.DataFrame | np.ndarray) -> Prediction:
         """Predict a batch.
 
         Args:
-            frame: Validated instances, shape ``(n_instances, n_features)``, in schema order.
+            frame: Validated instances, shape ``(n_instances, n_features)``, in schema order: a
+                DataFrame, or a float matrix for models fitted on one (``"input": "array"`` in the
+                model card).
 
         Returns:
             ``n_instances`` labels and, for classifiers, probabilities.

@@ -279,6 +279,17 @@ class FeatureSchema:
             raise InvalidInput(_summary(problems), problems[:MAX_PROBLEMS])
         return columns
 
+    def matrix(self, columns: Sequence[Sequence[Any]]) -> np.ndarray:
+        """Assemble validated all-numeric columns into a float matrix.
+
+        Args:
+            columns: ``n_features`` equally long sequences of floats (``NaN`` for null).
+
+        Returns:
+            Shape ``(n_instances, n_features)``, ``float64``, C-contiguous, in schema order.
+        """
+        return np.ascontiguousarray(np.asarray(columns, dtype="float64").T)
+
     def frame(self, columns: Sequence[Sequence[Any]]) -> pd.DataFrame:
         """Assemble validated columns into the frame the pipeline takes.
 

@@ -60,7 +60,13 @@ class PredictionService:
         # SIGTERM and every worker's /ready sees it.
         self._draining = multiprocessing.RawValue(ctypes.c_bool, False)
         self._labels = (artifact.name, artifact.version)
-        self.predictor.predict(self.schema.validate([self.schema.example()]))  # warm-up
+        self._assemble = (
+            self.schema.matrix if artifact.metadata.get("input") == "array" else self.schema.frame
+        )
+        # Warm-up in the master, before workers fork: the first request pays no lazy imports.
+        self.predictor.predict(
+            self._assemble(self.schema.validate_columns([self.schema.example()]))
+        )
         self.batcher = (
             Batcher(
                 self._predict_columns,
@@ -244,9 +250,9 @@ class PredictionService:
         Raises:
             InvalidInput: (422) the pipeline refused the values.
         """
-        frame = self.schema.frame(columns)
+        features = self._assemble(columns)
         started = time.perf_counter()
-        result = self.predictor.predict(frame)
+        result = self.predictor.predict(features)
         metrics.PREDICTION_DURATION.labels(*self._labels).observe(time.perf_counter() - started)
         if len(sizes) == 1:
             return [result]
