@@ -86,9 +86,11 @@ class Settings(BaseSettings):
     """How long a batch may wait for more rows, in milliseconds, only when other requests are
     already queued (0: never wait; batches still grow under load)."""
 
-    threads: int = Field(default=8, ge=1)
+    threads: int = Field(default=64, ge=1)
     """Request threads per gunicorn worker (``gthread`` workers when > 1, plain ``sync`` workers
-    when 1). Threads are what gives batching concurrent requests to merge."""
+    when 1). Threads are what gives batching concurrent requests to merge: a worker's batches
+    can hold at most this many requests. 64 measured best of 8, 32 and 64 (bench/, 1 CPU, 64
+    clients: random forest 353, 578, 709 req/s)."""
 
     api_keys: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
     """API keys accepted (``ML_API_API_KEYS``, comma-separated); none means no authentication."""

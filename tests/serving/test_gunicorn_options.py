@@ -10,7 +10,7 @@ def test_options_per_framework():
     django = gunicorn_options(Settings(), "django")
     assert flask["bind"] == "0.0.0.0:5000" and django["bind"] == "0.0.0.0:8000"
     assert flask["preload_app"] is True and flask["worker_class"] == "gthread"
-    assert flask["threads"] == 8
+    assert flask["threads"] == 64
     assert gunicorn_options(Settings(threads=1), "flask")["worker_class"] == "sync"
     assert flask["timeout"] > Settings().request_timeout_seconds
     assert flask["keepalive"] > 60
