@@ -189,7 +189,12 @@ def serve(
     if not dev:
         prepare_metrics_dir()  # before anything imports prometheus_client
     from ml_api.core.service import PredictionService
-    from ml_api.serving.gunicorn_app import DEFAULT_PORTS, GunicornApplication, gunicorn_options
+    from ml_api.serving.gunicorn_app import (
+        DEFAULT_PORTS,
+        GunicornApplication,
+        gunicorn_options,
+        remove_own_metrics_dir,
+    )
     from ml_api.serving.logging import configure_logging
 
     configure_logging(settings.log_level)
@@ -199,6 +204,7 @@ def serve(
         service = PredictionService.from_settings(settings)
     except (ArtifactError, OSError) as exc:
         log.critical("cannot serve: %s", exc)
+        remove_own_metrics_dir()
         sys.exit(1)
     factory = _app_factory(framework, settings, service)
     bound_port = settings.port or DEFAULT_PORTS[framework]

@@ -1,6 +1,7 @@
 """Flask under gunicorn, started as ``ml-api serve``, over real HTTP on loopback."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -69,19 +70,31 @@ def test_no_traceback_in_any_response(server):
         assert "Traceback" not in r.text and json.loads(r.text)["error"]
 
 
-def test_sigterm_exits_zero(model_root):
-    srv = LiveServer(model_root, "flask", workers=1)
+def test_sigterm_exits_zero_and_removes_its_metrics_dir(model_root, tmp_path):
+    srv = LiveServer(model_root, "flask", workers=1, env={"TMPDIR": str(tmp_path)})
     srv.wait_ready()
     assert requests.get(srv.url + "/health", timeout=5).status_code == 200
+    assert len(list(tmp_path.glob("ml-api-metrics-*"))) == 1
     assert srv.terminate() == 0
+    assert list(tmp_path.glob("ml-api-metrics-*")) == []
 
 
 def test_serve_without_model_exits_nonzero_with_one_message(tmp_path):
     proc = subprocess.run(
-        [sys.executable, "-m", "ml_api.cli", "serve", "--model-root", str(tmp_path), "--port", "1"],
+        [
+            sys.executable,
+            "-m",
+            "ml_api.cli",
+            "serve",
+            "--model-root",
+            str(tmp_path / "none"),
+            "--port",
+            "1",
+        ],
         capture_output=True,
         text=True,
         timeout=60,
+        env={**os.environ, "TMPDIR": str(tmp_path)},
     )
     assert proc.returncode == 1
     lines = (proc.stdout + proc.stderr).splitlines()
@@ -89,3 +102,4 @@ def test_serve_without_model_exits_nonzero_with_one_message(tmp_path):
     record = json.loads(lines[0])
     assert record["level"] == "CRITICAL" and record["logger"] == "ml_api.serve"
     assert str(tmp_path.resolve()) in record["message"] and "ml-api train" in record["message"]
+    assert list(tmp_path.glob("ml-api-metrics-*")) == []  # nothing left behind

@@ -78,9 +78,23 @@ def prepare_metrics_dir() -> Path:
         for stale in path.glob("*.db"):
             stale.unlink()
     else:
-        path = Path(tempfile.mkdtemp(prefix="ml-api-metrics-"))
+        path = Path(tempfile.mkdtemp(prefix=METRICS_DIR_PREFIX))
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(path)
     return path
+
+
+METRICS_DIR_PREFIX = "ml-api-metrics-"
+
+
+def remove_own_metrics_dir() -> None:
+    """Remove the metrics directory if :func:`prepare_metrics_dir` created it (not a user's)."""
+    path = os.environ.get("PROMETHEUS_MULTIPROC_DIR", "")
+    if Path(path).name.startswith(METRICS_DIR_PREFIX):
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def _on_exit(server: Any) -> None:
+    remove_own_metrics_dir()
 
 
 def _child_exit(server: Any, worker: Any) -> None:
@@ -139,6 +153,7 @@ def gunicorn_options(settings: Settings, framework: str, host: str = "0.0.0.0") 
         "accesslog": None,
         "child_exit": _child_exit,
         "worker_exit": _worker_exit,
+        "on_exit": _on_exit,
     }
     tmp = Path("/dev/shm")
     options["worker_tmp_dir"] = str(tmp) if tmp.is_dir() else tempfile.gettempdir()
@@ -214,8 +229,3 @@ class GunicornApplication(BaseApplication):
     def run(self) -> None:
         """Run the master loop until shutdown; exits the process (0 after a graceful stop)."""
         DrainingArbiter(self, self._on_drain, self._drain_seconds).run()
-
-
-def remove_metrics_dir(path: Path) -> None:
-    """Delete a metrics directory this process created (best effort)."""
-    shutil.rmtree(path, ignore_errors=True)
