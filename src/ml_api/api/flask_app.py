@@ -17,7 +17,6 @@ from ml_api.core import metrics, telemetry
 from ml_api.core.codecs import dumps, read_capped
 from ml_api.core.errors import InternalError, ServingError, from_http_status, to_payload
 from ml_api.core.open_inference import OpenInferenceProtocol, server_metadata
-from ml_api.core.openapi import docs_page, openapi_document
 from ml_api.core.service import PredictionService
 from ml_api.settings import Settings
 
@@ -74,13 +73,13 @@ def metadata() -> Response:
 @bp.get("/openapi.json")
 def openapi() -> Response:
     """``GET /openapi.json``: this API described for tools, features included."""
-    return _json(current_app.extensions["ml_api.openapi"])
+    return _json(_service().openapi)
 
 
 @bp.get("/docs")
 def docs() -> Response:
     """``GET /docs``: the same, as a self-contained HTML page."""
-    return Response(docs_page(current_app.extensions["ml_api.openapi"]), mimetype="text/html")
+    return Response(_service().docs_html, mimetype="text/html")
 
 
 @bp.get("/metrics")
@@ -91,7 +90,7 @@ def prometheus_metrics() -> Response:
 
 
 def _v2() -> OpenInferenceProtocol:
-    return current_app.extensions["ml_api.v2"]
+    return _service().open_inference
 
 
 @bp.get("/v2")
@@ -196,8 +195,6 @@ def create_app(settings: Settings | None = None, service: PredictionService | No
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.json.sort_keys = False
     app.extensions["ml_api.service"] = service
-    app.extensions["ml_api.v2"] = OpenInferenceProtocol(service)
-    app.extensions["ml_api.openapi"] = openapi_document(service)
     app.url_map.merge_slashes = False  # POST /predict// is a JSON 404, not an HTML 308 redirect
     app.register_blueprint(bp)
     app.register_error_handler(ServingError, _on_serving_error)

@@ -30,6 +30,8 @@ from ml_api.core.batching import Batcher
 from ml_api.core.codecs import check_content_type, extract_instances, parse_json
 from ml_api.core.context import request_id_from
 from ml_api.core.errors import ModelNotReady, PayloadTooLarge, Problem, RequestTimeout
+from ml_api.core.open_inference import OpenInferenceProtocol
+from ml_api.core.openapi import docs_page, openapi_document
 from ml_api.core.predictor import Prediction, Predictor
 from ml_api.settings import Settings
 
@@ -77,6 +79,11 @@ class PredictionService:
             if settings.batching
             else None
         )
+        # Built once here, before workers fork, so no request builds them: the Open Inference
+        # Protocol endpoints, the OpenAPI document and its HTML rendering (both adapters use these).
+        self.open_inference = OpenInferenceProtocol(self)
+        self.openapi = openapi_document(self)
+        self.docs_html = docs_page(self.openapi)
         metrics.record_model(
             artifact.name,
             artifact.version,

@@ -10,10 +10,7 @@ The service is loaded at most once per process, by ``AppConfig.ready()``, never 
 from __future__ import annotations
 
 import threading
-from typing import Any
 
-from ml_api.core.open_inference import OpenInferenceProtocol
-from ml_api.core.openapi import openapi_document
 from ml_api.core.service import PredictionService
 from ml_api.settings import Settings
 
@@ -21,8 +18,6 @@ _lock = threading.Lock()
 _settings: Settings | None = None
 _service: PredictionService | None = None
 _django_configured_from: Settings | None = None
-_v2: tuple[PredictionService, OpenInferenceProtocol] | None = None
-_openapi: tuple[PredictionService, dict[str, Any]] | None = None
 
 
 def _django_view(settings: Settings) -> tuple[object, ...]:
@@ -98,31 +93,3 @@ def service() -> PredictionService:
 
         raise ModelNotReady("the model is not loaded")
     return _service
-
-
-def open_inference() -> OpenInferenceProtocol:
-    """Return the Open Inference Protocol (V2) endpoints over the loaded service.
-
-    Raises:
-        ModelNotReady: (503) no service was loaded.
-    """
-    global _v2
-    svc = service()
-    current = _v2
-    if current is None or current[0] is not svc:
-        current = _v2 = (svc, OpenInferenceProtocol(svc))
-    return current[1]
-
-
-def openapi() -> dict[str, Any]:
-    """Return the OpenAPI document of the API around the loaded service (built once per service).
-
-    Raises:
-        ModelNotReady: (503) no service was loaded.
-    """
-    global _openapi
-    svc = service()
-    current = _openapi
-    if current is None or current[0] is not svc:
-        current = _openapi = (svc, openapi_document(svc))
-    return current[1]

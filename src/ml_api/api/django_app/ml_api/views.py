@@ -18,7 +18,6 @@ from ml_api.api.django_app.ml_api.rendering import error_response, route_not_fou
 from ml_api.api.django_app.ml_api.request_body import content_length, read_body
 from ml_api.core import metrics
 from ml_api.core.open_inference import server_metadata
-from ml_api.core.openapi import docs_page
 from ml_api.core.service import PredictionService
 
 
@@ -86,7 +85,7 @@ class OpenAPIView(JSONView):
 
     def get(self, request: Request) -> Response:
         """Return the OpenAPI 3.1 document."""
-        return Response(runtime.openapi())
+        return Response(runtime.service().openapi)
 
 
 class DocsView(JSONView):
@@ -94,7 +93,7 @@ class DocsView(JSONView):
 
     def get(self, request: Request) -> HttpResponse:
         """Return the HTML page."""
-        return HttpResponse(docs_page(runtime.openapi()), content_type="text/html; charset=utf-8")
+        return HttpResponse(runtime.service().docs_html, content_type="text/html; charset=utf-8")
 
 
 class MetricsView(JSONView):
@@ -134,7 +133,7 @@ class V2ReadyView(JSONView):
         Raises:
             ModelNotReady: (503) draining.
         """
-        return Response(runtime.open_inference().server_ready())
+        return Response(runtime.service().open_inference.server_ready())
 
 
 class V2ModelMetadataView(JSONView):
@@ -146,7 +145,7 @@ class V2ModelMetadataView(JSONView):
         Raises:
             NotFound: (404) another model or version.
         """
-        return Response(runtime.open_inference().model_metadata(name, version))
+        return Response(runtime.service().open_inference.model_metadata(name, version))
 
 
 class V2ModelReadyView(JSONView):
@@ -158,7 +157,7 @@ class V2ModelReadyView(JSONView):
         Raises:
             NotFound: (404) another model or version.
         """
-        return Response(runtime.open_inference().model_ready(name, version))
+        return Response(runtime.service().open_inference.model_ready(name, version))
 
 
 class V2InferView(JSONView):
@@ -170,7 +169,7 @@ class V2InferView(JSONView):
         Raises:
             ServingError: 400, 404, 413 or 504 from the core.
         """
-        v2 = runtime.open_inference()
+        v2 = runtime.service().open_inference
         body = v2.infer_http(
             name,
             version,
