@@ -78,6 +78,23 @@ def read_capped(stream: BinaryIO, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+def check_declared_length(content_length: int | None, limit: int) -> None:
+    """Refuse a body by its declared ``Content-Length`` before a byte of it is read.
+
+    Args:
+        content_length: The declared length in bytes, or ``None`` (chunked: the reader caps it).
+        limit: Largest body accepted, in bytes.
+
+    Raises:
+        PayloadTooLarge: (413) the declared length is over ``limit``.
+    """
+    if content_length is not None and content_length > limit:
+        raise PayloadTooLarge(
+            f"request body is {content_length} bytes; the limit is {limit}",
+            [Problem(f"at most {limit} bytes", field="Content-Length")],
+        )
+
+
 def _reject_constant(token: str) -> Any:
     raise ValueError(f"{token} is not valid JSON; send null for a missing value")
 

@@ -30,7 +30,7 @@ from collections.abc import Callable, Mapping
 from importlib import metadata as importlib_metadata
 from typing import Any
 
-from ml_api.core.codecs import check_content_type, parse_json
+from ml_api.core.codecs import check_content_type, check_declared_length, parse_json
 from ml_api.core.deadline import deadline
 from ml_api.core.errors import (
     BadRequest,
@@ -196,9 +196,7 @@ class OpenInferenceProtocol:
         if content_type:
             _as_bad_request(check_content_type, content_type)
         service = self.service
-        limit = service.settings.max_body_bytes
-        if content_length is not None and content_length > limit:
-            raise PayloadTooLarge(f"request body is {content_length} bytes; the limit is {limit}")
+        check_declared_length(content_length, service.settings.max_body_bytes)
         with deadline(service.settings.request_timeout_seconds):
             request = _as_bad_request(parse_json, read_body())
             rows, requested = self._decode(request)

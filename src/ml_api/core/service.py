@@ -27,9 +27,14 @@ from ml_api.core import context, metrics
 from ml_api.core import deadline as time_limit
 from ml_api.core.auth import ApiKeyAuth
 from ml_api.core.batching import Batcher
-from ml_api.core.codecs import check_content_type, extract_instances, parse_json
+from ml_api.core.codecs import (
+    check_content_type,
+    check_declared_length,
+    extract_instances,
+    parse_json,
+)
 from ml_api.core.context import request_id_from
-from ml_api.core.errors import ModelNotReady, PayloadTooLarge, Problem, RequestTimeout
+from ml_api.core.errors import ModelNotReady, RequestTimeout
 from ml_api.core.open_inference import OpenInferenceProtocol
 from ml_api.core.openapi import docs_page, openapi_document
 from ml_api.core.predictor import Prediction, Predictor
@@ -188,12 +193,7 @@ class PredictionService:
             ServingError: 400, 413, 415, 422 as listed above; 504 past the time limit.
         """
         check_content_type(content_type)
-        limit = self.settings.max_body_bytes
-        if content_length is not None and content_length > limit:
-            raise PayloadTooLarge(
-                f"request body is {content_length} bytes; the limit is {limit}",
-                [Problem(f"at most {limit} bytes", field="Content-Length")],
-            )
+        check_declared_length(content_length, self.settings.max_body_bytes)
         with time_limit.deadline(self.settings.request_timeout_seconds):
             payload = parse_json(read_body())
             time_limit.check()
