@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from bench.models import BenchModel
-from ml_api.artifact import load_artifact
+from ml_api.core.artifact import load_artifact
 from ml_api.core.service import PredictionService
 from ml_api.settings import Settings
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from ml_api.artifact import ArtifactError, list_versions
+from ml_api.core.artifact import ArtifactError, list_versions
 from ml_api.core.errors import ServingError
 from ml_api.settings import Settings, project_root
 

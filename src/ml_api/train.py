@@ -30,7 +30,7 @@ from sklearn.metrics import (
 from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
 
-from ml_api.artifact import Format, save_artifact, sha256_file
+from ml_api.core.artifact import Format, save_artifact, sha256_file
 from ml_api.core.schema import FeatureSchema
 from ml_api.preprocess import build_preprocessor, load_csv, split_features_target, write_splits
 

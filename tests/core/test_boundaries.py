@@ -7,7 +7,8 @@ import sys
 def test_core_imports_no_web_framework():
     code = (
         "import sys, ml_api.core.service, ml_api.core.schema, ml_api.core.codecs, "
-        "ml_api.core.errors, ml_api.core.predictor, ml_api.artifact, ml_api.train, ml_api.predict\n"
+        "ml_api.core.errors, ml_api.core.predictor, ml_api.core.artifact, ml_api.train, "
+        "ml_api.predict\n"
         "bad = sorted(m for m in sys.modules if m.split('.')[0] in "
         "{'flask', 'django', 'rest_framework', 'werkzeug', 'gunicorn'})\n"
         "print(','.join(bad))"

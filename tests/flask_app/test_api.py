@@ -94,7 +94,7 @@ def test_unexpected_error_is_a_json_500_without_traceback(settings, service, mon
 
 
 def test_create_app_without_model_fails_loudly(tmp_path):
-    from ml_api.artifact import ArtifactError
+    from ml_api.core.artifact import ArtifactError
     from ml_api.settings import Settings
 
     with pytest.raises(ArtifactError, match=str(tmp_path)):

@@ -14,7 +14,7 @@ from sklearn.ensemble import (
 )
 from sklearn.pipeline import Pipeline
 
-from ml_api.artifact import Artifact
+from ml_api.core.artifact import Artifact
 from ml_api.core.codecs import to_jsonable
 from ml_api.core.errors import InvalidInput
 

@@ -22,9 +22,9 @@ from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from ml_api.artifact import Artifact, library_versions, load_artifact
 from ml_api.core import context, metrics
 from ml_api.core import deadline as time_limit
+from ml_api.core.artifact import Artifact, library_versions, load_artifact
 from ml_api.core.auth import ApiKeyAuth
 from ml_api.core.batching import Batcher
 from ml_api.core.codecs import (

@@ -6,7 +6,7 @@ from django.apps import AppConfig
 from django.core.exceptions import ImproperlyConfigured
 
 from ml_api.api.django_app import runtime
-from ml_api.artifact import ArtifactError
+from ml_api.core.artifact import ArtifactError
 
 
 class MlApiConfig(AppConfig):
