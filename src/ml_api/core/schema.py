@@ -37,6 +37,10 @@ MAX_CATEGORIES_SHOWN = 20
 """Most allowed categories quoted in one problem message."""
 
 Kind = Literal["numeric", "categorical"]
+CATEGORY_DTYPE = "category"
+"""The ``dtype`` of a categorical feature the model takes as a pandas ``category`` column
+(LightGBM's and XGBoost's native categorical support); its ``categories`` are in the model's
+own order."""
 _MISSING = object()
 
 
@@ -210,6 +214,8 @@ class FeatureSchema:
             col = frame[f.name]
             if f.kind == "numeric":
                 out[f.name] = col.astype("float64")
+            elif f.dtype == CATEGORY_DTYPE:
+                out[f.name] = pd.Series(native_categorical(col, f), index=frame.index)
             else:
                 out[f.name] = pd.Series(
                     [np.nan if pd.isna(v) else str(v) for v in col], index=frame.index, dtype=object
@@ -302,11 +308,12 @@ class FeatureSchema:
         """
         data = {}
         for f, col in zip(self.features, columns, strict=True):
-            data[f.name] = (
-                np.asarray(col, dtype="float64")
-                if f.kind == "numeric"
-                else np.asarray(col, dtype=object)
-            )
+            if f.kind == "numeric":
+                data[f.name] = np.asarray(col, dtype="float64")
+            elif f.dtype == CATEGORY_DTYPE:
+                data[f.name] = native_categorical(col, f)
+            else:
+                data[f.name] = np.asarray(col, dtype=object)
         return pd.DataFrame(data, columns=list(self.names))
 
     def _from_named(self, row: Mapping[str, Any], idx: int, problems: list[Problem]) -> list[Any]:
@@ -394,6 +401,24 @@ class FeatureSchema:
             )
             return np.nan
         return value
+
+
+def native_categorical(values: Sequence[Any] | pd.Series, feature: Feature) -> pd.Categorical:
+    """Assemble one validated column as a pandas ``category`` column with the model's categories.
+
+    Models with native categorical support (LightGBM, XGBoost) were fitted on ``category`` columns
+    and refuse ``object`` ones; the categories are fixed to the feature's own (in the card's
+    order), so a batch that happens to hold only some of them still maps each to the same code.
+
+    Args:
+        values: ``n_instances`` strings (``NaN`` for null), already validated.
+        feature: A categorical feature whose ``dtype`` is :data:`CATEGORY_DTYPE`.
+
+    Returns:
+        A categorical of ``n_instances`` values (missing values have code -1).
+    """
+    strings = [v if isinstance(v, str) or pd.isna(v) else str(v) for v in values]
+    return pd.Categorical(strings, categories=list(feature.categories or ()))
 
 
 def _summary(problems: Sequence[Problem]) -> str:
