@@ -178,7 +178,6 @@ def _import(
             **data_info,
             "ignored_columns": [c for c in frame if c not in {*names, target}],
         },
-        "training": None,
     }
     # The model's own predictions are taken on the data as given (an array for a model fitted
     # without names), so a column type the server would pass differently shows up as a difference.

@@ -140,14 +140,14 @@ def _walk(est: Any, columns: list[str], where: str, out: Categories) -> None:
                 continue
             if isinstance(step, SimpleImputer) and not step.add_indicator:
                 continue  # keeps its columns: the next step still sees the raw ones
-            _walk(step, columns, f"pipeline step {step_name!r}", out)
+            _walk(step, columns, f"{where}, step {step_name!r}", out)
             return
     elif isinstance(est, ColumnTransformer):
         for name, transformer, cols in est.transformers_:
             picked = _column_names(cols, columns)
             if picked is None or isinstance(transformer, str):
                 continue
-            _walk(transformer, picked, f"ColumnTransformer {name!r}", out)
+            _walk(transformer, picked, f"{where}, ColumnTransformer {name!r}", out)
     elif isinstance(est, OneHotEncoder | OrdinalEncoder):
         cats = getattr(est, "categories_", None)
         if cats is None or len(cats) != len(columns):
