@@ -30,8 +30,9 @@ import numpy as np
 import pandas as pd
 
 from ml_api.core.artifact import TRUSTED_SKOPS_PREFIXES, Artifact, Format, save_artifact
+from ml_api.core.card import ModelCard
 from ml_api.core.errors import InvalidInput
-from ml_api.core.predictor import Predictor
+from ml_api.core.predictor import load_predictor
 from ml_api.core.schema import CATEGORY_DTYPE, FeatureSchema
 from ml_api.importing import inspection
 from ml_api.importing.sources import ImportRefused, Source, from_object, read_source
