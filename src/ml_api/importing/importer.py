@@ -32,7 +32,7 @@ import pandas as pd
 from ml_api.core.artifact import TRUSTED_SKOPS_PREFIXES, Artifact, Format, save_artifact
 from ml_api.core.card import ModelCard
 from ml_api.core.errors import InvalidInput
-from ml_api.core.predictor import load_predictor
+from ml_api.core.predictor import PredictionResult, load_predictor
 from ml_api.core.schema import CATEGORY_DTYPE, FeatureSchema
 from ml_api.importing import inspection
 from ml_api.importing.sources import ImportRefused, Source, from_object, read_source
@@ -330,17 +330,11 @@ def _serve_check(
 ) -> None:
     """Predict the first rows through the server's path and compare with the model's own."""
     n = min(len(X), SERVE_CHECK_ROWS)
-    artifact = Artifact(
-        model=model,
-        metadata={**card, "name": "import", "version": "0"},
-        schema=schema,
-        path=Path("."),
-    )
+    unsaved = {"name": "import", "version": "0", "model_file": {"name": "", "sha256": ""}}
+    artifact = Artifact(model=model, card=ModelCard.from_dict({**card, **unsaved}), path=Path())
     try:
-        predictor = Predictor(artifact)
-        columns = schema.validate_columns(_json_rows(X.iloc[:n]), first_index=1)
-        assemble = schema.matrix if card["input"] == "array" else schema.frame
-        served = predictor.predict(assemble(columns))
+        predictor = load_predictor(artifact)
+        served = predictor.predict(schema.validate_columns(_json_rows(X.iloc[:n]), first_index=1))
     except InvalidInput as exc:
         first = exc.details[0] if exc.details else None
         where = (
@@ -360,7 +354,7 @@ def _serve_check(
     card["import_data"]["served_check_rows"] = n
 
 
-def _compare(served: Any, own: Any, own_proba: Any, task: str) -> None:
+def _compare(served: PredictionResult, own: Any, own_proba: Any, task: str) -> None:
     labels = np.asarray(served.labels, dtype=object)
     own = np.asarray(own)
     if task == "regression":
@@ -368,8 +362,7 @@ def _compare(served: Any, own: Any, own_proba: Any, task: str) -> None:
     else:
         same = np.array([str(a) == str(b) for a, b in zip(labels, own.tolist(), strict=True)])
     if own_proba is not None and served.probabilities is not None:
-        served_proba = np.array([list(p.values()) for p in served.probabilities], dtype=float)
-        same &= np.isclose(served_proba, own_proba, rtol=1e-6, atol=1e-9).all(axis=1)
+        same &= np.isclose(served.probabilities, own_proba, rtol=1e-6, atol=1e-9).all(axis=1)
     if not same.all():
         row = int(np.flatnonzero(~same)[0])
         raise ImportRefused(
