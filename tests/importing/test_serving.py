@@ -133,11 +133,9 @@ def test_metadata_says_where_it_came_from(case: Case, served):
     service, flask, django = served
     flask_body = flask.get("/metadata").get_json()
     assert flask_body == json.loads(django.get("/metadata").content)
-    assert flask_body["source"]["format"] == (
-        "python"
-        if case.path is None
-        else ("mlflow" if case.path.is_dir() else case.path.suffix[1:])
-    )
+    formats = {".pkl": "pickle", ".joblib": "joblib", ".skops": "skops"}
+    fmt = "python" if case.path is None else formats.get(case.path.suffix, "mlflow")
+    assert flask_body["source"]["format"] == fmt
     assert set(flask_body["provenance"]) >= {"feature_names_and_order", "categories"}
     assert flask_body["task"] == (
         "classification" if hasattr(case.model, "classes_") else "regression"
