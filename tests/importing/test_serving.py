@@ -218,3 +218,19 @@ def test_the_version_gate_covers_the_models_own_library(tmp_path: Path, xgboost_
     with pytest.raises(ArtifactError, match=r"fitted with xgboost 0\.90\.0 but .* is installed"):
         load_artifact(root, "xgb")
     assert load_artifact(root, "xgb", allow_version_mismatch=True).card.library_versions
+
+
+def test_mlflow_input_example_and_signature_make_the_schema(tmp_path: Path, mlflow_case: Case):
+    root = tmp_path / "models"
+    import_case(mlflow_case, root, "mlf")  # no --data: the 5-row input example is the sample
+    card = load_artifact(root, "mlf").metadata
+    by_name = {f["name"]: f for f in card["features"]}
+    assert (
+        card["import_data"]["file"] == "MLflow input example" and card["import_data"]["rows"] == 5
+    )
+    assert card["source"]["format"] == "mlflow" and card["source"]["flavor"] == "sklearn"
+    # not null in the 5 rows, but optional in the signature: null is accepted (the pipeline imputes)
+    assert by_name["bill_length_mm"]["nullable"] and not by_name["island"]["nullable"]
+    assert "signature" in card["provenance"]["kinds_ranges_nullability"]
+    assert by_name["island"]["categories"] == ["Biscoe", "Dream", "Torgersen"]  # the encoder's
+    assert card["metrics"] is None and card["metrics_on"] is None

@@ -152,7 +152,9 @@ def _import(
     X = X[names]
     native = inspection.native_categories(model, names, X)
     X = _as_native_categoricals(X, native)
-    schema, categories_from = _schema(X, {**inspection.encoder_categories(model, names), **native})
+    schema, categories_from = _schema(
+        X, {**inspection.encoder_categories(model, names), **native}, source.optional
+    )
     array_input = inspection.feature_names(model) is None and all(
         f.kind == "numeric" for f in schema.features
     )
@@ -169,7 +171,10 @@ def _import(
         "source": source.info,
         "provenance": {
             "feature_names_and_order": names_from,
-            "kinds_ranges_nullability": "the import data",
+            "kinds_ranges_nullability": "the import data"
+            + (
+                " (and null for the MLflow signature's optional columns)" if source.optional else ""
+            ),
             "categories": categories_from,
             "task": "the model (classes_ and predict_proba)"
             if task == "classification"
@@ -292,24 +297,23 @@ def _as_native_categoricals(X: pd.DataFrame, native: inspection.Categories) -> p
 
 
 def _schema(
-    X: pd.DataFrame, model_categories: inspection.Categories
+    X: pd.DataFrame, model_categories: inspection.Categories, optional: frozenset[str]
 ) -> tuple[FeatureSchema, dict[str, str]]:
-    inferred = FeatureSchema.infer(X)
+    """The data's schema with the model's own categories, and where each feature's came from."""
     features, origins = [], {}
-    for f in inferred.features:
-        if f.kind == "categorical" and f.name in model_categories:
-            cats, origin = model_categories[f.name]
-            f = dataclasses.replace(f, categories=tuple(cats))
-        elif f.kind == "categorical":
-            origin = "the import data (no encoder of the model names them)"
-        else:
-            continue
-        if f.dtype != CATEGORY_DTYPE and isinstance(X[f.name].dtype, pd.CategoricalDtype):
-            f = dataclasses.replace(f, dtype=CATEGORY_DTYPE)
+    for f in FeatureSchema.infer(X).features:
+        if f.name in optional and not f.nullable:
+            f = dataclasses.replace(f, nullable=True)
+        if f.kind == "categorical":
+            if f.name in model_categories:
+                cats, origins[f.name] = model_categories[f.name]
+                f = dataclasses.replace(f, categories=tuple(cats))
+            else:
+                origins[f.name] = "the import data (no encoder of the model names them)"
+            if isinstance(X[f.name].dtype, pd.CategoricalDtype):
+                f = dataclasses.replace(f, dtype=CATEGORY_DTYPE)
         features.append(f)
-        origins[f.name] = origin
-    by_name = {f.name: f for f in features}
-    return FeatureSchema([by_name.get(f.name, f) for f in inferred.features]), origins
+    return FeatureSchema(features), origins
 
 
 def _json_rows(X: pd.DataFrame) -> list[dict[str, Any]]:

@@ -54,12 +54,14 @@ class Source:
         model: The fitted estimator or pipeline.
         info: The card's ``source`` section (``format``, ``file``, ``sha256``, ...).
         signature: Column names from an MLflow signature, in order, or ``None``.
+        optional: Columns the MLflow signature marks as not required (they accept ``null``).
         example: An MLflow input example as a frame, or ``None``.
     """
 
     model: Any
     info: dict[str, Any]
     signature: tuple[str, ...] | None = None
+    optional: frozenset[str] = frozenset()
     example: pd.DataFrame | None = field(default=None, compare=False)
 
 
@@ -200,6 +202,7 @@ def _from_mlflow(path: Path) -> Source:
         model=model,
         info=info,
         signature=_signature_names(meta),
+        optional=_signature_optional(meta),
         example=_input_example(meta, path),
     )
 
@@ -210,6 +213,13 @@ def _signature_names(meta: Any) -> tuple[str, ...] | None:
     if inputs is None or not inputs.has_input_names():
         return None
     return tuple(str(n) for n in inputs.input_names())
+
+
+def _signature_optional(meta: Any) -> frozenset[str]:
+    inputs = getattr(getattr(meta, "signature", None), "inputs", None)
+    if inputs is None or not inputs.has_input_names():
+        return frozenset()
+    return frozenset(str(c.name) for c in inputs.inputs if not getattr(c, "required", True))
 
 
 def _input_example(meta: Any, path: Path) -> pd.DataFrame | None:
