@@ -32,10 +32,9 @@ from gunicorn.arbiter import Arbiter
 from gunicorn.config import Config
 
 from ml_api.serving.logging import logging_dict
-from ml_api.settings import Settings
+from ml_api.settings import DEFAULT_PORTS, Settings
 
-DEFAULT_PORTS = {"flask": 5000, "django": 8000}
-"""The seed guide's ports: Flask's default 5000, Django's 8000."""
+__all__ = ["DEFAULT_PORTS", "GunicornApplication", "gunicorn_options"]
 
 GRACEFUL_TIMEOUT_SECONDS = 20
 """How long in-flight requests get after the server stops listening. Kubernetes'
@@ -134,7 +133,7 @@ def gunicorn_options(settings: Settings, framework: str, host: str = "0.0.0.0") 
     Returns:
         Options for :class:`GunicornApplication`.
     """
-    port = settings.port or DEFAULT_PORTS[framework]
+    port = settings.bind_port(framework)
     options: dict[str, Any] = {
         "bind": f"{host}:{port}",
         "workers": settings.web_concurrency or available_cpus(),
