@@ -10,7 +10,7 @@ import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn, cast
 
 import click
 
@@ -29,7 +29,7 @@ def _settings(**overrides: Any) -> Settings:
     return Settings(**values)
 
 
-def _fail(message: str, code: int = 2) -> None:
+def _fail(message: str, code: int = 2) -> NoReturn:
     click.echo(f"ml-api: error: {message}", err=True)
     sys.exit(code)
 
@@ -99,6 +99,7 @@ def train(
 ) -> None:
     """Train a model on a CSV file and save it as a new artifact version."""
     from ml_api import preprocess
+    from ml_api.train import Task
     from ml_api.train import train as run_training
 
     settings = _settings(model_root=model_root, model_name=model_name)
@@ -119,7 +120,7 @@ def train(
             model_root=root,
             name=settings.model_name,
             processed_dir=project_root() / "data" / "processed" / settings.model_name,
-            task=task,
+            task=cast("Task | None", task),
             estimator=estimator,
             drop=drop,
             test_size=test_size,

@@ -12,7 +12,7 @@ import os
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pandas as pd
 
@@ -43,7 +43,9 @@ def _csv_number(value: Any) -> Any:
 
 def _records(chunk: pd.DataFrame, schema: FeatureSchema) -> list[dict[str, Any]]:
     features = chunk[list(schema.names)].astype(object)
-    records = features.where(features.notna(), None).to_dict("records")
+    records = cast(
+        "list[dict[str, Any]]", features.where(features.notna(), None).to_dict("records")
+    )
     numeric = [f.name for f in schema.features if f.kind is FeatureKind.NUMERIC]
     for record in records:
         for name in numeric:

@@ -88,6 +88,7 @@ class Validator:
         columns: list[list[Any]] = [[] for _ in self.features]
         for i, row in enumerate(rows):
             idx = i + first_index
+            values: list[Any] | None
             if isinstance(row, Mapping):
                 values = self._from_named(row, idx, problems)
             elif isinstance(row, list | tuple):

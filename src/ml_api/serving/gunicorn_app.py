@@ -176,6 +176,10 @@ class DrainingArbiter(Arbiter):
         self._drain_seconds = drain_seconds
         self._drain_until: float | None = None
 
+    def _log(self, message: str, *args: Any) -> None:
+        if self.log is not None:  # set up by Arbiter.__init__; typed optional by the stubs
+            self.log.info(message, *args)
+
     def handle_term(self) -> None:
         """First SIGTERM: start draining; a second one: stop now (gracefully)."""
         if self._drain_until is not None or self._drain_seconds <= 0:
@@ -183,12 +187,12 @@ class DrainingArbiter(Arbiter):
             raise StopIteration
         self._on_drain()
         self._drain_until = time.monotonic() + self._drain_seconds
-        self.log.info("SIGTERM: readiness is 503; draining for %.1f s", self._drain_seconds)
+        self._log("SIGTERM: readiness is 503; draining for %.1f s", self._drain_seconds)
 
     def murder_workers(self) -> None:
         """Also ends the drain period: called by the main loop at least once a second."""
         if self._drain_until is not None and time.monotonic() >= self._drain_until:
-            self.log.info("drain period over: closing listeners, finishing in-flight requests")
+            self._log("drain period over: closing listeners, finishing in-flight requests")
             raise StopIteration
         super().murder_workers()
 

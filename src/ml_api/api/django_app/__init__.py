@@ -50,6 +50,6 @@ def get_wsgi_application(
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", SETTINGS_MODULE)
     from django.core.wsgi import get_wsgi_application as django_wsgi_application
 
-    application = django_wsgi_application()  # django.setup(): AppConfig.ready() loads the model
+    handler = django_wsgi_application()  # django.setup(): AppConfig.ready() loads the model
     runtime.load_service()  # Django set up earlier in this process: ready() will not run again
-    return application
+    return handler
