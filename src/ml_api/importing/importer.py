@@ -34,6 +34,7 @@ from ml_api.core.card import ModelCard
 from ml_api.core.errors import InvalidInput
 from ml_api.core.predictor import PredictionResult, load_predictor
 from ml_api.core.schema import CATEGORY_DTYPE, FeatureSchema
+from ml_api.core.validation import validate_columns
 from ml_api.importing import inspection
 from ml_api.importing.sources import ImportRefused, Source, from_object, read_source
 
@@ -318,11 +319,11 @@ def _schema(
 
 def _json_rows(X: pd.DataFrame) -> list[dict[str, Any]]:
     """The rows as a client would send them: JSON numbers and strings, ``null`` for missing."""
-    out = []
+    out: list[dict[str, Any]] = []
     for record in X.astype(object).to_dict(orient="records"):
         out.append(
             {
-                k: None if pd.isna(v) else v.item() if isinstance(v, np.generic) else v
+                str(k): None if pd.isna(v) else v.item() if isinstance(v, np.generic) else v
                 for k, v in record.items()
             }
         )
@@ -338,7 +339,7 @@ def _serve_check(
     artifact = Artifact(model=model, card=ModelCard.from_dict({**card, **unsaved}), path=Path())
     try:
         predictor = load_predictor(artifact)
-        served = predictor.predict(schema.validate_columns(_json_rows(X.iloc[:n]), first_index=1))
+        served = predictor.predict(validate_columns(schema, _json_rows(X.iloc[:n]), first_index=1))
     except InvalidInput as exc:
         first = exc.details[0] if exc.details else None
         where = (

@@ -149,7 +149,7 @@ def _from_skops(path: Path, trust: Sequence[str]) -> Source:
         model = sio.load(path, trusted=untrusted)
     except ModuleNotFoundError as exc:
         raise _missing_module(exc, path) from None
-    info = {"format": "skops", "file": path.name, "sha256": sha256_file(path)}
+    info: dict[str, Any] = {"format": "skops", "file": path.name, "sha256": sha256_file(path)}
     if untrusted:
         info["trusted_types"] = sorted(untrusted)
     return Source(model=model, info=info)
