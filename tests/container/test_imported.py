@@ -5,23 +5,26 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import requests
 
 from tests.container.engine import SESSION_ID, Container, docker, free_port
 from tests.container.test_models import readable_by_anyone
-from tests.importing.conftest import (  # noqa: F401 - fixtures used by this module
-    Case,
-    json_rows,
-    models_dir,
-    penguins,
-    penguins_csv,
-    pipeline_case,
-)
+from ml_api import preprocess
+from tests.importing.conftest import Case, fit_pipeline, json_rows
 from tests.importing.test_serving import expected, import_case
 
 pytestmark = pytest.mark.container
 ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def pipeline_case(tmp_path_factory) -> Case:
+    fitted = tmp_path_factory.mktemp("fitted")
+    penguins = pd.read_csv(preprocess.PENGUINS_CSV).drop(columns=["year"])
+    penguins.to_csv(fitted / "penguins.csv", index=False)
+    return fit_pipeline(fitted, penguins, fitted / "penguins.csv")
 
 
 @pytest.fixture(scope="module")

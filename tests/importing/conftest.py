@@ -111,8 +111,7 @@ def as_category(rows: pd.DataFrame) -> pd.DataFrame:
     return rows[["a", "b", "c"]].assign(c=pd.Categorical(rows["c"], categories=["x", "y", "z"]))
 
 
-@pytest.fixture(scope="session")
-def pipeline_case(models_dir: Path, penguins: pd.DataFrame, penguins_csv: Path) -> Case:
+def fit_pipeline(directory: Path, penguins: pd.DataFrame, penguins_csv: Path) -> Case:
     """The seed guide's notebook: a Pipeline with a ColumnTransformer, joblib.dump'ed."""
     X, y = penguins.drop(columns="species"), penguins["species"]
     pre = ColumnTransformer(
@@ -128,9 +127,14 @@ def pipeline_case(models_dir: Path, penguins: pd.DataFrame, penguins_csv: Path) 
         ]
     )
     model = Pipeline([("pre", pre), ("clf", LogisticRegression(max_iter=1000))]).fit(X, y)
-    path = models_dir / "pipeline.joblib"
+    path = directory / "pipeline.joblib"
     joblib.dump(model, path)
     return Case(model, penguins, penguins_csv, "species", path)
+
+
+@pytest.fixture(scope="session")
+def pipeline_case(models_dir: Path, penguins: pd.DataFrame, penguins_csv: Path) -> Case:
+    return fit_pipeline(models_dir, penguins, penguins_csv)
 
 
 @pytest.fixture(scope="session")
