@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 import requests
 
+from ml_api import preprocess
 from tests.container.engine import SESSION_ID, Container, docker, free_port
 from tests.container.test_models import readable_by_anyone
-from ml_api import preprocess
 from tests.importing.conftest import Case, fit_pipeline, json_rows
 from tests.importing.test_serving import expected, import_case
 
