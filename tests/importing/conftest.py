@@ -194,6 +194,16 @@ def mlflow_case(models_dir: Path, pipeline_case: Case) -> Case:
 
 
 @pytest.fixture(scope="session")
+def mlflow_xgboost_case(models_dir: Path, xgboost_case: Case) -> Case:
+    """The XGBoost classifier saved with MLflow's xgboost flavor (no signature, no example)."""
+    import mlflow.xgboost
+
+    path = models_dir / "mlflow_xgboost"
+    mlflow.xgboost.save_model(xgboost_case.model, str(path))
+    return Case(xgboost_case.model, xgboost_case.frame, xgboost_case.data, "k", path, as_category)
+
+
+@pytest.fixture(scope="session")
 def skops_case(models_dir: Path, mixed: pd.DataFrame, mixed_csv: Path) -> Case:
     import skops.io as sio
 
@@ -215,7 +225,7 @@ def python_case(mixed: pd.DataFrame) -> Case:
     return Case(model, frame, None, "k", None)
 
 
-CASES = ["pipeline", "numpy", "xgboost", "lightgbm", "mlflow", "skops", "python"]
+CASES = ["pipeline", "numpy", "xgboost", "lightgbm", "mlflow", "mlflow_xgboost", "skops", "python"]
 
 
 @pytest.fixture(params=CASES)
