@@ -214,3 +214,27 @@ def test_importing_ml_api_stays_cheap():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_served_predictions_that_differ_from_the_models_own_are_refused(tmp_path):
+    """A boolean column: the schema takes it as the strings "True"/"False", but the model's
+    encoder was fitted on the booleans themselves, so served predictions would differ."""
+    import numpy as np
+    from sklearn.compose import make_column_transformer
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"flag": rng.random(200) > 0.5, "x": rng.normal(size=200)})
+    y = (frame.flag & (frame.x > 0)).astype(int)
+    encode = make_column_transformer(
+        (OneHotEncoder(handle_unknown="ignore"), ["flag"]), remainder="passthrough"
+    )
+    model = make_pipeline(encode, LogisticRegression()).fit(frame, y)
+    with pytest.raises(
+        ImportRefused,
+        match=r"^served predictions differ from the model's own on data row \d+ \(served .*, "
+        r"model .*\): the data's column types are not the ones the model was fitted on$",
+    ):
+        ml_api.save_model(model, frame, name="flags", model_root=tmp_path)
+    assert not (tmp_path / "flags").exists()

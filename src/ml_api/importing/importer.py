@@ -317,16 +317,24 @@ def _schema(
     return FeatureSchema(features), origins
 
 
-def _json_rows(X: pd.DataFrame) -> list[dict[str, Any]]:
-    """The rows as a client would send them: JSON numbers and strings, ``null`` for missing."""
+def _json_rows(X: pd.DataFrame, schema: FeatureSchema) -> list[dict[str, Any]]:
+    """The rows as a client following the schema sends them.
+
+    Numbers for numeric features, strings for categorical ones (a boolean column's ``True`` is
+    ``"True"``), ``null`` for missing values.
+    """
+    categorical = {f.name for f in schema.features if f.kind == "categorical"}
     out: list[dict[str, Any]] = []
     for record in X.astype(object).to_dict(orient="records"):
-        out.append(
-            {
-                str(k): None if pd.isna(v) else v.item() if isinstance(v, np.generic) else v
-                for k, v in record.items()
-            }
-        )
+        row: dict[str, Any] = {}
+        for k, v in record.items():
+            if pd.isna(v):
+                row[str(k)] = None
+            elif k in categorical:
+                row[str(k)] = str(v)
+            else:
+                row[str(k)] = v.item() if isinstance(v, np.generic) else v
+        out.append(row)
     return out
 
 
@@ -339,7 +347,9 @@ def _serve_check(
     artifact = Artifact(model=model, card=ModelCard.from_dict({**card, **unsaved}), path=Path())
     try:
         predictor = load_predictor(artifact)
-        served = predictor.predict(validate_columns(schema, _json_rows(X.iloc[:n]), first_index=1))
+        served = predictor.predict(
+            validate_columns(schema, _json_rows(X.iloc[:n], schema), first_index=1)
+        )
     except InvalidInput as exc:
         first = exc.details[0] if exc.details else None
         where = (
