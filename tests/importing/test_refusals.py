@@ -238,3 +238,23 @@ def test_served_predictions_that_differ_from_the_models_own_are_refused(tmp_path
     ):
         ml_api.save_model(model, frame, name="flags", model_root=tmp_path)
     assert not (tmp_path / "flags").exists()
+
+
+def test_skops_artifact_format_only_for_scikit_learn_types(tmp_path, pipeline_case, xgboost_case):
+    root = tmp_path / "models"
+    code, out, err = run_import(
+        pipeline_case.path,
+        "--data",
+        pipeline_case.data,
+        "--name",
+        "p",
+        "--format",
+        "skops",
+        "--model-root",
+        root,
+    )
+    assert code == 0, out + err
+    assert (root / "p" / "1" / "model.skops").is_file()
+    message = refused(root, xgboost_case.path, "--data", xgboost_case.data, "--format", "skops")
+    assert message.startswith("the skops format loads only scikit-learn, numpy and scipy types")
+    assert message.endswith("use the joblib format")
