@@ -80,3 +80,4 @@ def app_around(app, django_settings, service) -> Iterator[Callable[..., App]]:
     yield around
     if app.framework == "django":
         get_wsgi_application(django_settings, service)
+    assert app.get("/ready").status == 200  # the app under test has its own service again
