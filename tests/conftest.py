@@ -1,4 +1,7 @@
-"""Shared fixtures: tiny models fitted into tmp directories (no binary model is committed)."""
+"""What many test folders share: tiny models fitted into tmp directories (no binary model is
+committed), the settings and service around them, and the Django app (Django is configured once
+per process). Each folder's own fixtures are in its ``conftest.py``.
+"""
 
 from __future__ import annotations
 
@@ -17,13 +20,6 @@ ROOT = Path(__file__).resolve().parents[1]
 TESTDATA = ROOT / "tests" / "testdata"
 
 VALID_ROW = ["Biscoe", 50.0, 15.0, 220.0, 5500.0, "male"]
-VALID_NAMED = dict(
-    zip(
-        ["island", "bill_length_mm", "bill_depth_mm", "flipper_length_mm", "body_mass_g", "sex"],
-        VALID_ROW,
-        strict=True,
-    )
-)
 
 
 @pytest.fixture(scope="session")

@@ -88,9 +88,9 @@ def error_response(request: Any, err: ServingError) -> HttpResponse:
     """
     raw = _django_request(request)
     request_id = getattr(raw, "request_id", None)
-    if request_id is None:  # an error before RequestIdMiddleware ran
+    if request_id is None:  # an error before TelemetryMiddleware ran
         request_id = request_id_from(raw.headers.get(shared.REQUEST_ID_HEADER))
-        raw.request_id = request_id  # type: ignore[attr-defined]  # as RequestIdMiddleware sets it
+        raw.request_id = request_id  # type: ignore[attr-defined]  # as TelemetryMiddleware sets it
     response = HttpResponse(
         dumps(to_payload(err, request_id)),
         status=err.status.value,
