@@ -20,6 +20,13 @@ ROOT = Path(__file__).resolve().parents[1]
 TESTDATA = ROOT / "tests" / "testdata"
 
 VALID_ROW = ["Biscoe", 50.0, 15.0, 220.0, 5500.0, "male"]
+VALID_NAMED = dict(
+    zip(
+        ["island", "bill_length_mm", "bill_depth_mm", "flipper_length_mm", "body_mass_g", "sex"],
+        VALID_ROW,
+        strict=True,
+    )
+)
 
 
 @pytest.fixture(scope="session")
