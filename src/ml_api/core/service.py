@@ -148,6 +148,10 @@ class PredictionService:
             "created_at": card.created_at,
             "model_file": raw.get("model_file"),
             "versions": raw.get("versions"),
+            # imported models (ml-api import): where the model and its schema came from
+            **{
+                k: raw[k] for k in ("metrics_on", "source", "provenance", "import_data") if k in raw
+            },
             "limits": self.limits.as_dict(),
         }
 
