@@ -2,11 +2,13 @@
 
 Process model: ``ml-api serve`` loads and verifies the model in the process that becomes gunicorn's
 master, builds the Flask or Django application around it, and hands that object to gunicorn, which
-forks ``WEB_CONCURRENCY`` sync workers (default: the CPUs this process may use). Workers share the
+forks ``WEB_CONCURRENCY`` workers (default: the CPUs this process may use). Workers share the
 model's memory pages copy-on-write (what ``preload_app`` does), so resident memory is roughly
-``master + workers x per-worker overhead`` with one copy of the model, not one per worker. Sync
-workers handle one request at a time each: a scikit-learn prediction is CPU-bound and holds the GIL,
-so threads inside a worker would only queue behind each other, and processes give one core each.
+``master + workers x per-worker overhead`` with one copy of the model, not one per worker. Each
+worker runs ``ML_API_THREADS`` request threads (default 64, ``gthread``), which gives adaptive
+batching concurrent requests to merge; ``/health``, ``/ready`` and ``/metrics`` are answered by a
+small separate pool (:mod:`ml_api.serving.probe_lane`) so probes never queue behind predictions.
+With ``ML_API_THREADS=1`` the workers are plain ``sync`` workers, one request at a time each.
 
 Shutdown (SIGTERM, what ``docker stop`` and Kubernetes send): readiness turns 503 in every worker at
 once; the server keeps accepting for ``drain_seconds`` so load balancers take it out of rotation;
@@ -36,6 +38,9 @@ from ml_api.settings import Settings
 
 DEFAULT_PORTS = {"flask": 5000, "django": 8000}
 """The seed guide's ports: Flask's default 5000, Django's 8000."""
+
+PROBE_LANE_WORKER = "ml_api.serving.probe_lane.ProbeLaneWorker"
+"""gunicorn's ``gthread`` worker plus a separate pool for probes and scrapes (see probe_lane)."""
 
 GRACEFUL_TIMEOUT_SECONDS = 20
 """How long in-flight requests get after the server stops listening. Kubernetes'
@@ -138,7 +143,8 @@ def gunicorn_options(settings: Settings, framework: str, host: str = "0.0.0.0") 
     options: dict[str, Any] = {
         "bind": f"{host}:{port}",
         "workers": settings.web_concurrency or available_cpus(),
-        "worker_class": "gthread" if settings.threads > 1 else "sync",
+        # gthread, with /health, /ready and /metrics answered off the request pool (probe_lane).
+        "worker_class": PROBE_LANE_WORKER if settings.threads > 1 else "sync",
         "threads": settings.threads,
         "preload_app": True,
         # Hard backstop above the per-request limit (which answers 504 in JSON); model loading
