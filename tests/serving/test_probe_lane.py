@@ -77,9 +77,7 @@ def test_probes_answer_within_their_timeout_under_overload(model_root: Path) -> 
                 for _ in range(MAX_REQUESTS_PER_CLIENT):
                     if done.is_set():
                         return
-                    conn.request(
-                        "POST", "/predict", body, {"Content-Type": "application/json"}
-                    )
+                    conn.request("POST", "/predict", body, {"Content-Type": "application/json"})
                     response = conn.getresponse()
                     response.read()
                     predicted.append(response.status)

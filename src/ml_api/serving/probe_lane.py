@@ -115,7 +115,7 @@ class ProbeLaneWorker(ThreadWorker):
         super().handle_quit(sig, frame)
 
     def run(self) -> None:
-        """gunicorn's loop; the lane pool is shut down when it ends."""
+        """Run gunicorn's loop; the lane pool is shut down when it ends."""
         try:
             super().run()
         finally:
