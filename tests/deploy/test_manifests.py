@@ -496,7 +496,7 @@ def test_logging_ships_to_the_elasticsearch_it_deploys() -> None:
     secrets = {v["secret"]["secretName"] for v in pod["volumes"] if "secret" in v}
     env = {e["valueFrom"]["secretKeyRef"]["name"] for e in pod["containers"][0]["env"]}
     assert secrets == {f"{name}-es-http-certs-public"}
-    assert env == {f"{name}-es-elastic-user"}
+    assert env == {f"{name}-fluent-bit-user"}  # the writer in ECK's file realm, not `elastic`
     config_volume = next(v for v in pod["volumes"] if "configMap" in v)
     assert config_volume["configMap"]["name"] == find(docs, "ConfigMap")["metadata"]["name"]
 
