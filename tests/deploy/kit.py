@@ -51,11 +51,14 @@ VARIANTS = (
         K8S / "overlays" / "production",
         (COMPONENTS / "monitoring", COMPONENTS / "keda", COMPONENTS / "model-volume"),
     ),
+    Variant("canary", K8S / "overlays" / "canary"),
     Variant("bootstrap", K8S / "bootstrap"),
     Variant("monitoring", DEPLOY / "monitoring"),
     Variant("logging", DEPLOY / "logging"),
 )
-APP_VARIANTS = tuple(v for v in VARIANTS if v.name not in ("monitoring", "logging", "bootstrap"))
+APP_VARIANTS = tuple(
+    v for v in VARIANTS if v.name not in ("monitoring", "logging", "bootstrap", "canary")
+)
 
 
 def tool(name: str, *fallbacks: Path) -> str | None:

@@ -518,3 +518,62 @@ def test_configured_variables_are_settings_the_app_reads(variant: Variant) -> No
     assert not unknown
     values = {k.removeprefix("ML_API_").lower(): v for k, v in _config(docs).items()}
     Settings(_env_file=None, **{k: v for k, v in values.items() if k not in ("port",)})
+
+
+def _selects(selector: dict[str, str], labels: dict[str, str]) -> bool:
+    return selector.items() <= labels.items()
+
+
+def test_canary_runs_apart_and_gets_traffic_only_through_the_canary_ingress() -> None:
+    stable, canary = rendered("production"), rendered("canary")
+    canary_pod = find(canary, "Deployment")["spec"]["template"]["metadata"]["labels"]
+    stable_pod = _deployment(stable)["spec"]["template"]["metadata"]["labels"]
+    # Neither side's Service, Deployment, PDB or NetworkPolicy selects the other's pods.
+    for docs, own, other in ((stable, stable_pod, canary_pod), (canary, canary_pod, stable_pod)):
+        service = next(d for d in docs if d["kind"] == "Service")
+        deployment = next(d for d in docs if d["kind"] == "Deployment")
+        pdb = next(d for d in docs if d["kind"] == "PodDisruptionBudget")
+        for selector in (
+            service["spec"]["selector"],
+            deployment["spec"]["selector"]["matchLabels"],
+            pdb["spec"]["selector"]["matchLabels"],
+        ):
+            assert _selects(selector, own) and not _selects(selector, other)
+        for spread in deployment["spec"]["template"]["spec"]["topologySpreadConstraints"]:
+            assert (
+                spread["labelSelector"]["matchLabels"]
+                == deployment["spec"]["selector"]["matchLabels"]
+            )
+        policy = next(d for d in docs if d["kind"] == "NetworkPolicy")
+        assert _selects(policy["spec"]["podSelector"]["matchLabels"], own)
+    # The NetworkPolicy still admits the same peers (ingress-nginx, Prometheus).
+    peers = [
+        [r["from"] for r in find(docs, "NetworkPolicy")["spec"]["ingress"]]
+        for docs in (stable, canary)
+    ]
+    assert peers[0] == peers[1]
+    # The canary Ingress mirrors production's host and paths, to the canary Service.
+    main, alt = find(stable, "Ingress"), find(canary, "Ingress")
+    notes = alt["metadata"]["annotations"]
+    assert notes["nginx.ingress.kubernetes.io/canary"] == "true"
+    assert notes["nginx.ingress.kubernetes.io/canary-by-header"] == "X-Canary"
+    assert 0 <= int(notes["nginx.ingress.kubernetes.io/canary-weight"]) <= 100
+    assert "nginx.ingress.kubernetes.io/canary" not in main["metadata"]["annotations"]
+
+    def routes(ingress: dict[str, Any]) -> list[tuple[str, str, str]]:
+        return [
+            (rule["host"], p["path"], p["pathType"])
+            for rule in ingress["spec"]["rules"]
+            for p in rule["http"]["paths"]
+        ]
+
+    assert routes(main) == routes(alt)
+    canary_service = find(canary, "Service")["metadata"]["name"]
+    assert {
+        p["backend"]["service"]["name"] for r in alt["spec"]["rules"] for p in r["http"]["paths"]
+    } == {canary_service}
+    assert not ingress_routes(alt, "/metrics")
+    # Its own autoscaler, small; the stable one's name is untouched.
+    hpa = find(canary, "HorizontalPodAutoscaler")
+    assert hpa["spec"]["scaleTargetRef"]["name"] == find(canary, "Deployment")["metadata"]["name"]
+    assert hpa["metadata"]["name"] != "ml-api-hpa"
