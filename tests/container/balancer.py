@@ -57,7 +57,7 @@ http {{
 
     server {{
         listen 127.0.0.1:{port};
-        client_max_body_size 1m;
+        client_max_body_size 2m;
 
         location / {{
             proxy_pass http://ml_api;
