@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import secrets
 import threading
 import time
 from pathlib import Path
@@ -62,14 +63,19 @@ def _get(port: int, path: str, timeout: float) -> tuple[int, float]:
 
 
 @pytest.mark.live
-def test_probes_answer_within_their_timeout_under_overload(model_root: Path) -> None:
+@pytest.mark.parametrize("framework", ["flask", "django"])
+def test_probes_answer_within_their_timeout_under_overload(
+    model_root: Path, framework: str
+) -> None:
     timeouts = probe_timeouts()
     body = json.dumps({"features": [VALID_ROW] * 1000}).encode()
     env = {"ML_API_MAX_INSTANCES": "1000", "ML_API_MAX_BODY_BYTES": "1048576"}
+    if framework == "django":
+        env |= {"ML_API_SECRET_KEY": secrets.token_urlsafe(50)}
     done = threading.Event()
     predicted: list[int] = []
 
-    with LiveServer(model_root, workers=1, env=env) as server:
+    with LiveServer(model_root, framework=framework, workers=1, env=env) as server:
 
         def client() -> None:
             conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=120)
@@ -109,7 +115,7 @@ def test_probes_answer_within_their_timeout_under_overload(model_root: Path) -> 
             for thread in clients:
                 thread.join(timeout=180)
     latencies = ", ".join(f"{p} {s} {d:.2f}s" for p, s, d in results)
-    print(f"\nprobes under overload ({still_loaded} clients still sending): {latencies}")
+    print(f"\n{framework} probes under overload ({still_loaded} clients sending): {latencies}")
     assert still_loaded > 64, "the load ended before the probes: no overload was tested"
     assert all(status == 200 for _, status, _ in results), latencies
     assert set(predicted) == {200}
