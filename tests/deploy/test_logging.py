@@ -137,7 +137,7 @@ def test_successful_probe_and_scrape_records_are_dropped_but_failures_kept() -> 
     conf, _ = _config_and_daemonset()
     greps = [keys for name, keys in sections(conf) if name == "FILTER" and keys["name"] == ["grep"]]
     (grep,) = greps
-    assert grep["logical_op"] == ["and"]  # both rules must match to drop a record
+    assert [op.lower() for op in grep["logical_op"]] == ["and"]  # both rules must match to drop
     rules = dict(rule.split(None, 1) for rule in grep["exclude"])
     path = re.compile(rules["path"])
     assert all(path.search(p) for p in ("/health", "/ready", "/metrics"))
