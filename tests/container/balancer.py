@@ -187,6 +187,8 @@ class Balancer:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        if self.proc.stderr is not None:
+            self.proc.stderr.close()  # or the pipe is left to the garbage collector (a warning)
 
 
 class Load:
