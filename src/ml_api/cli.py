@@ -7,6 +7,7 @@ Run ``ml-api COMMAND --help`` for each command's options. Every command reads th
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,16 @@ FRAMEWORKS = ("flask", "django")
 def _settings(**overrides: Any) -> Settings:
     values = {k: v for k, v in overrides.items() if v is not None}
     return Settings(**values)
+
+
+def model_name_for(data: Path) -> str:
+    """The model name ``train --data FILE`` uses without ``--name``: the file's stem.
+
+    Characters an artifact name cannot hold become ``-`` (``My Houses.csv`` -> ``My-Houses``), so
+    a model trained on another file never lands under the default name by accident.
+    """
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "-", Path(data).stem).strip("-.")
+    return name or "model"
 
 
 def _fail(message: str, code: int = 2) -> None:
@@ -47,7 +58,8 @@ def main() -> None:
     "--name",
     "model_name",
     default=None,
-    help="Model name (default: ML_API_MODEL_NAME, i.e. penguins).",
+    help="Model name (default: the --data file's name without .csv, so my-houses.csv trains "
+    "'my-houses'; without --data, ML_API_MODEL_NAME, i.e. penguins).",
 )
 @click.option(
     "--task",
@@ -97,6 +109,8 @@ def train(
     from ml_api import preprocess
     from ml_api.train import train as run_training
 
+    if data is not None and model_name is None:
+        model_name = model_name_for(data)
     settings = _settings(model_root=model_root, model_name=model_name)
     root = settings.resolved_model_root()
     if data is None:
@@ -128,6 +142,7 @@ def train(
     click.echo(f"trained {meta['estimator_class']} ({meta['task']}) on {data}")
     click.echo("held-out metrics: " + ", ".join(f"{k}={v:.4f}" for k, v in result.metrics.items()))
     click.echo(f"saved {result.path}")
+    click.echo(f"serve it with: ml-api serve --name {settings.model_name}")
 
 
 @main.command()
