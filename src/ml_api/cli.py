@@ -75,6 +75,13 @@ def main() -> None:
     help="linear = logistic regression (classification) or ridge (regression).",
 )
 @click.option("--drop", multiple=True, help="Column to leave out of the features (repeatable).")
+@click.option(
+    "--keep",
+    multiple=True,
+    help="Keep a column train would leave out as an identifier or a date (repeatable).",
+)
+@click.option("--categorical", multiple=True, help="Treat a column as categorical (repeatable).")
+@click.option("--numeric", multiple=True, help="Treat a column as numeric; every value must parse.")
 @click.option("--test-size", type=click.FloatRange(0.05, 0.5), default=0.2, show_default=True)
 @click.option("--seed", type=int, default=42, show_default=True)
 @click.option(
@@ -99,13 +106,21 @@ def train(
     task: str | None,
     estimator: str,
     drop: tuple[str, ...],
+    keep: tuple[str, ...],
+    categorical: tuple[str, ...],
+    numeric: tuple[str, ...],
     test_size: float,
     seed: int,
     fmt: str,
     model_root: Path | None,
     if_missing: bool,
 ) -> None:
-    """Train a model on a CSV file and save it as a new artifact version."""
+    """Train a model on a CSV file and save it as a new artifact version.
+
+    Prints the features it used (kind, categories or range, missing share), the columns it left
+    out and why (identifiers and date/time strings are left out unless --keep), and the rows
+    dropped for a missing target.
+    """
     from ml_api import preprocess
     from ml_api.train import train as run_training
 
@@ -132,6 +147,9 @@ def train(
             task=task,
             estimator=estimator,
             drop=drop,
+            keep=keep,
+            categorical=categorical,
+            numeric=numeric,
             test_size=test_size,
             seed=seed,
             fmt=fmt,  # type: ignore[arg-type]
@@ -139,10 +157,43 @@ def train(
     except (KeyError, ValueError) as exc:
         _fail(str(exc).strip("'\""))
     meta = result.metadata
+    _echo_columns(result)
     click.echo(f"trained {meta['estimator_class']} ({meta['task']}) on {data}")
     click.echo("held-out metrics: " + ", ".join(f"{k}={v:.4f}" for k, v in result.metrics.items()))
     click.echo(f"saved {result.path}")
     click.echo(f"serve it with: ml-api serve --name {settings.model_name}")
+
+
+def _echo_columns(result: Any) -> None:
+    """The feature table, the columns left out and why, and the rows without a target."""
+    training = result.metadata["training"]
+    missing = training["missing_share"]
+    rows = []
+    for f in result.metadata["features"]:
+        if f["kind"] == "categorical":
+            cats = f["categories"]
+            shown = ", ".join(cats[:6]) + (f", ... ({len(cats)} in all)" if len(cats) > 6 else "")
+        else:
+            shown = f"{f['minimum']:g} to {f['maximum']:g}"
+        rows.append((f["name"], f["kind"], shown, f"{100 * missing[f['name']]:.1f}%"))
+    widths = [
+        max(len(r[i]) for r in [("feature", "kind", "values", "missing"), *rows]) for i in (0, 1)
+    ]
+    click.echo(f"features ({len(rows)}):")
+    click.echo(f"  {'name':<{widths[0]}}  {'kind':<{widths[1]}}  missing  values")
+    for name, kind, shown, miss in rows:
+        click.echo(f"  {name:<{widths[0]}}  {kind:<{widths[1]}}  {miss:>7}  {shown}")
+    left = training["left_out"]
+    if left:
+        click.echo(f"left out ({len(left)}):")
+        for c in left:
+            click.echo(f"  {c['name']}: {c['reason']}")
+    n = training["rows_without_target"]
+    click.echo(
+        f"rows dropped for a missing target {result.metadata['target']!r}: {n}"
+        if n
+        else "rows dropped for a missing target: none"
+    )
 
 
 @main.command()
