@@ -14,7 +14,14 @@ from typing import Any
 
 import click
 
-from ml_api.core.artifact import ArtifactError, list_versions
+from ml_api.core.artifact import (
+    DEFAULT_ALIAS,
+    ArtifactError,
+    list_versions,
+    read_aliases,
+    resolve_version_dir,
+    set_alias,
+)
 from ml_api.core.errors import ServingError
 from ml_api.settings import Settings, project_root
 
@@ -137,6 +144,7 @@ def train(
     if if_missing and list_versions(root, settings.model_name):
         click.echo(f"model {settings.model_name!r} already exists in {root}; not retraining")
         return
+    serving_before = _serving_card(root, settings.model_name, settings.model_version)
     try:
         result = run_training(
             data,
@@ -161,7 +169,51 @@ def train(
     click.echo(f"trained {meta['estimator_class']} ({meta['task']}) on {data}")
     click.echo("held-out metrics: " + ", ".join(f"{k}={v:.4f}" for k, v in result.metrics.items()))
     click.echo(f"saved {result.path}")
-    click.echo(f"serve it with: ml-api serve --name {settings.model_name}")
+    serves = _echo_comparison(
+        result, serving_before, root, settings.model_name, settings.model_version
+    )
+    pin = "" if serves else f" --version {result.path.name}"
+    click.echo(f"serve it with: ml-api serve --name {settings.model_name}{pin}")
+
+
+def _serving_card(root: Path, name: str, version: str | None) -> dict[str, Any] | None:
+    """The card of the version ``serve`` would load now (alias or newest), if there is one."""
+    try:
+        return json.loads((resolve_version_dir(root, name, version) / "metadata.json").read_text())
+    except (ArtifactError, OSError, ValueError):
+        return None
+
+
+def _echo_comparison(
+    result: Any, before: dict[str, Any] | None, root: Path, name: str, version: str | None
+) -> bool:
+    """Print how the new version compares with the one that was serving; return if it serves."""
+    new = result.metadata
+    new_version = result.path.name
+    if before is None:
+        click.echo(f"version {new_version} is the first of {name!r}: it serves")
+        return True
+    old = before.get("metrics") or {}
+    deltas = [
+        f"{k} {old[k]:.4f} -> {v:.4f} ({v - old[k]:+.4f})"
+        for k, v in result.metrics.items()
+        if isinstance(old.get(k), int | float)
+    ]
+    same_data = before.get("training", {}).get("data_sha256") == new["training"]["data_sha256"]
+    note = "" if same_data else " (trained on other data: metrics are not comparable)"
+    click.echo(
+        f"compared with version {before.get('version')}, which was serving{note}: "
+        + ("; ".join(deltas) or "no common metric")
+    )
+    now = _serving_card(root, name, version)
+    if now is None or str(now.get("version")) == new_version:
+        click.echo(f"version {new_version} serves now (newest; no production alias is set)")
+        return True
+    click.echo(
+        f"version {now.get('version')} still serves (the production alias or "
+        f"ML_API_MODEL_VERSION); to serve this one: ml-api promote {name} {new_version}"
+    )
+    return False
 
 
 def _echo_columns(result: Any) -> None:
@@ -409,6 +461,105 @@ def info(model_name: str | None, model_version: str | None, model_root: Path | N
     except ArtifactError as exc:
         _fail(str(exc), code=1)
     click.echo(json.dumps(service.metadata(), indent=2))
+
+
+def _size(n: int) -> str:
+    for unit in ("B", "kB", "MB", "GB"):
+        if n < 1000 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return ""  # pragma: no cover
+
+
+def _runtime(card: dict[str, Any]) -> str:
+    if card.get("runtime"):
+        return str(card["runtime"])
+    fmt = card.get("model_file", {}).get("format", "joblib")
+    return f"scikit-learn {card.get('versions', {}).get('scikit-learn', '?')} ({fmt})"
+
+
+def _metrics(card: dict[str, Any]) -> str:
+    return " ".join(f"{k}={v:.4f}" for k, v in (card.get("metrics") or {}).items())
+
+
+@main.command()
+@click.argument("name", required=False)
+@click.option("--model-root", type=click.Path(file_okay=False, path_type=Path), default=None)
+def versions(name: str | None, model_root: Path | None) -> None:
+    """List a model's versions side by side, and which one serves by default.
+
+    NAME defaults to ML_API_MODEL_NAME. Columns: version, created (UTC), estimator, held-out
+    metrics, runtime, model file size, aliases ("serves" marks what ``serve`` loads without
+    --version: the ``production`` alias if set, else the newest).
+    """
+    settings = _settings(model_root=model_root, model_name=name)
+    root, name = settings.resolved_model_root(), settings.model_name
+    try:
+        found = list_versions(root, name)
+        aliases = read_aliases(root, name)
+        serving = resolve_version_dir(root, name).name if found else None
+    except ArtifactError as exc:
+        _fail(str(exc), code=1)
+    if not found:
+        _fail(f"no model {name!r} in {root / name}: train one with 'ml-api train'", code=1)
+    header = ("version", "created", "estimator", "metrics", "runtime", "size", "aliases")
+    rows = []
+    for v in found:
+        card = json.loads((root / name / str(v) / "metadata.json").read_text())
+        marks = sorted(a for a, t in aliases.items() if t == v)
+        if str(v) == serving:
+            marks.append("serves")
+        rows.append(
+            (
+                str(v),
+                str(card.get("created_at", "")).replace("+00:00", "Z"),
+                str(card.get("estimator_class", card.get("estimator", ""))),
+                _metrics(card),
+                _runtime(card),
+                _size(int(card.get("model_file", {}).get("bytes", 0))),
+                ", ".join(marks),
+            )
+        )
+    widths = [max(len(r[i]) for r in (header, *rows)) for i in range(len(header))]
+    for row in (header, *rows):
+        click.echo("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+
+
+@main.command()
+@click.argument("name")
+@click.argument("version", required=False)
+@click.option(
+    "--alias",
+    default=DEFAULT_ALIAS,
+    show_default=True,
+    help="Alias to set (serve honours production).",
+)
+@click.option("--unset", is_flag=True, help="Remove the alias (then the newest version serves).")
+@click.option("--model-root", type=click.Path(file_okay=False, path_type=Path), default=None)
+def promote(
+    name: str, version: str | None, alias: str, unset: bool, model_root: Path | None
+) -> None:
+    """Make VERSION of model NAME the one that serves (sets the ``production`` alias).
+
+    ``serve``, the image and the Kubernetes kit load the version the ``production`` alias names
+    (``models/NAME/aliases.json``, replaced atomically); ``ML_API_MODEL_VERSION`` may name any
+    alias. A running server keeps its model: restart it (or roll the Deployment) to switch.
+    """
+    if (version is None) != unset:
+        _fail("give a VERSION, or --unset to remove the alias")
+    if version is not None and not version.isdigit():
+        _fail(f"VERSION must be a version number (see 'ml-api versions {name}'), got {version!r}")
+    root = _settings(model_root=model_root).resolved_model_root()
+    try:
+        before = read_aliases(root, name).get(alias)
+        set_alias(root, name, alias, None if version is None else int(version))
+    except (ArtifactError, ValueError) as exc:
+        _fail(str(exc), code=1)
+    was = f"was version {before}" if before is not None else "was unset"
+    if unset:
+        click.echo(f"{name}: removed alias {alias} ({was}); the newest version serves")
+    else:
+        click.echo(f"{name}: {alias} -> version {version} ({was})")
 
 
 if __name__ == "__main__":  # pragma: no cover
