@@ -78,9 +78,10 @@ test-container: $(VENV)/.installed-test ## Only the container tests (a Docker En
 	ML_API_TEST_CONTAINERS=1 $(BIN)/python -m pytest -m container
 
 .PHONY: lint
-lint: $(VENV)/.installed-test ## Lint and check formatting with ruff
+lint: $(VENV)/.installed-test ## ruff (lint, format), import-linter (layers), mypy (types)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports --no-cache
 
 .PHONY: bench-deps
 bench-deps: $(VENV)/.installed-bench ## Install the benchmark's needs (psutil; wrk from Debian if missing)
