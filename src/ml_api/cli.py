@@ -10,27 +10,35 @@ import json
 import re
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from ml_api.core.artifact import (
-    DEFAULT_ALIAS,
-    ArtifactError,
-    list_versions,
-    read_aliases,
-    resolve_version_dir,
-    set_alias,
-)
-from ml_api.core.errors import ServingError
-from ml_api.settings import Settings, project_root
+if TYPE_CHECKING:
+    from ml_api.settings import Settings
+
+# Imports of ml_api's own modules, pydantic, pandas and scikit-learn are made inside the commands
+# that need them: `ml-api --help` loads click alone, and `train --if-missing` with a model
+# present returns before pandas or scikit-learn are imported (README: Development).
 
 FRAMEWORKS = ("flask", "django")
+DEFAULT_ALIAS = "production"
+"""``ml_api.core.artifact.DEFAULT_ALIAS``, repeated so ``--help`` need not import the core."""
 
 
 def _settings(**overrides: Any) -> Settings:
+    from ml_api.settings import Settings
+
     values = {k: v for k, v in overrides.items() if v is not None}
     return Settings(**values)
+
+
+def _has_version(root: Path, name: str) -> bool:
+    """``bool(ml_api.core.artifact.list_versions(root, name))`` without importing the core."""
+    base = root / name
+    return base.is_dir() and any(
+        p.name.isdigit() and (p / "metadata.json").is_file() for p in base.iterdir()
+    )
 
 
 def model_name_for(data: Path) -> str:
@@ -128,22 +136,23 @@ def train(
     out and why (identifiers and date/time strings are left out unless --keep), and the rows
     dropped for a missing target.
     """
-    from ml_api import preprocess
-    from ml_api.train import train as run_training
-
     if data is not None and model_name is None:
         model_name = model_name_for(data)
     settings = _settings(model_root=model_root, model_name=model_name)
     root = settings.resolved_model_root()
+    if data is not None and target is None:
+        _fail("--target is required with --data")
+    if if_missing and _has_version(root, settings.model_name):
+        click.echo(f"model {settings.model_name!r} already exists in {root}; not retraining")
+        return
+    from ml_api import preprocess
+    from ml_api.settings import project_root
+    from ml_api.train import train as run_training
+
     if data is None:
         data = preprocess.PENGUINS_CSV
         target = target or preprocess.PENGUINS_TARGET
         drop = drop or preprocess.PENGUINS_DROP
-    if target is None:
-        _fail("--target is required with --data")
-    if if_missing and list_versions(root, settings.model_name):
-        click.echo(f"model {settings.model_name!r} already exists in {root}; not retraining")
-        return
     serving_before = _serving_card(root, settings.model_name, settings.model_version)
     try:
         result = run_training(
@@ -178,6 +187,8 @@ def train(
 
 def _serving_card(root: Path, name: str, version: str | None) -> dict[str, Any] | None:
     """The card of the version ``serve`` would load now (alias or newest), if there is one."""
+    from ml_api.core.artifact import ArtifactError, resolve_version_dir
+
     try:
         return json.loads((resolve_version_dir(root, name, version) / "metadata.json").read_text())
     except (ArtifactError, OSError, ValueError):
@@ -306,6 +317,7 @@ def serve(
     )
     if not dev:
         prepare_metrics_dir()  # before anything imports prometheus_client
+    from ml_api.core.artifact import ArtifactError
     from ml_api.core.service import PredictionService
     from ml_api.serving.gunicorn_app import (
         DEFAULT_PORTS,
@@ -318,6 +330,11 @@ def serve(
     configure_logging(settings.log_level)
     log = logging.getLogger("ml_api.serve")
     framework = settings.framework
+    busy = _port_in_use(host, settings.port or DEFAULT_PORTS[framework])
+    if busy:
+        log.critical("cannot serve: %s", busy)
+        remove_own_metrics_dir()
+        sys.exit(1)
     try:
         service = PredictionService.from_settings(settings)
     except (ArtifactError, OSError) as exc:
@@ -345,6 +362,35 @@ def serve(
         on_drain=service.start_draining,
         drain_seconds=settings.drain_seconds,
     ).run()
+
+
+def _port_in_use(host: str, port: int) -> str | None:
+    """One line saying ``port`` is taken (and how to pick another), or ``None`` if it is free.
+
+    Probes with the options gunicorn binds with (``SO_REUSEADDR``), so a port held only by
+    connections in TIME_WAIT counts as free, as it does for gunicorn. Without this, gunicorn logs
+    a retry every second for five seconds and exits with no hint.
+    """
+    import errno
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror:
+        return None  # let the server report an unknown host itself
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            if exc.errno != errno.EADDRINUSE:
+                return None
+            return (
+                f"port {port} on {host} is already in use (macOS: AirPlay Receiver takes 5000); "
+                f"stop what uses it or choose another port: PORT=8080 make run, or --port 8080"
+            )
+    return None
 
 
 def _app_factory(framework: str, settings: Settings, service: Any) -> Any:
@@ -408,6 +454,8 @@ def predict(
     """Score a CSV file (same validation as the API; errors name 1-based data rows)."""
     import pandas as pd
 
+    from ml_api.core.artifact import ArtifactError
+    from ml_api.core.errors import ServingError
     from ml_api.core.service import PredictionService
     from ml_api.predict import score_csv
 
@@ -453,6 +501,7 @@ def predict(
 @click.option("--model-root", type=click.Path(file_okay=False, path_type=Path), default=None)
 def info(model_name: str | None, model_version: str | None, model_root: Path | None) -> None:
     """Verify a model version and print its card as JSON."""
+    from ml_api.core.artifact import ArtifactError
     from ml_api.core.service import PredictionService
 
     settings = _settings(model_root=model_root, model_name=model_name, model_version=model_version)
@@ -492,6 +541,8 @@ def versions(name: str | None, model_root: Path | None) -> None:
     metrics, runtime, model file size, aliases ("serves" marks what ``serve`` loads without
     --version: the ``production`` alias if set, else the newest).
     """
+    from ml_api.core.artifact import ArtifactError, list_versions, read_aliases, resolve_version_dir
+
     settings = _settings(model_root=model_root, model_name=name)
     root, name = settings.resolved_model_root(), settings.model_name
     try:
@@ -545,6 +596,8 @@ def promote(
     (``models/NAME/aliases.json``, replaced atomically); ``ML_API_MODEL_VERSION`` may name any
     alias. A running server keeps its model: restart it (or roll the Deployment) to switch.
     """
+    from ml_api.core.artifact import ArtifactError, read_aliases, set_alias
+
     if (version is None) != unset:
         _fail("give a VERSION, or --unset to remove the alias")
     if version is not None and not version.isdigit():
