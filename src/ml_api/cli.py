@@ -9,12 +9,14 @@ from __future__ import annotations
 import json
 import re
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn, cast
 
 import click
 
 if TYPE_CHECKING:
+    from ml_api.composition import Application
     from ml_api.settings import Settings
 
 # Imports of ml_api's own modules, pydantic, pandas and scikit-learn are made inside the commands
@@ -51,7 +53,7 @@ def model_name_for(data: Path) -> str:
     return name or "model"
 
 
-def _fail(message: str, code: int = 2) -> None:
+def _fail(message: str, code: int = 2) -> NoReturn:
     click.echo(f"ml-api: error: {message}", err=True)
     sys.exit(code)
 
@@ -147,6 +149,7 @@ def train(
         return
     from ml_api import preprocess
     from ml_api.settings import project_root
+    from ml_api.train import Task
     from ml_api.train import train as run_training
 
     if data is None:
@@ -161,7 +164,7 @@ def train(
             model_root=root,
             name=settings.model_name,
             processed_dir=project_root() / "data" / "processed" / settings.model_name,
-            task=task,
+            task=cast("Task | None", task),
             estimator=estimator,
             drop=drop,
             keep=keep,
@@ -317,10 +320,9 @@ def serve(
     )
     if not dev:
         prepare_metrics_dir()  # before anything imports prometheus_client
+    from ml_api.composition import build
     from ml_api.core.artifact import ArtifactError
-    from ml_api.core.service import PredictionService
     from ml_api.serving.gunicorn_app import (
-        DEFAULT_PORTS,
         GunicornApplication,
         gunicorn_options,
         remove_own_metrics_dir,
@@ -330,19 +332,20 @@ def serve(
     configure_logging(settings.log_level)
     log = logging.getLogger("ml_api.serve")
     framework = settings.framework
-    busy = _port_in_use(host, settings.port or DEFAULT_PORTS[framework])
+    busy = _port_in_use(host, settings.bind_port(framework))
     if busy:
         log.critical("cannot serve: %s", busy)
         remove_own_metrics_dir()
         sys.exit(1)
     try:
-        service = PredictionService.from_settings(settings)
+        application = build(settings)
     except (ArtifactError, OSError) as exc:
         log.critical("cannot serve: %s", exc)
         remove_own_metrics_dir()
         sys.exit(1)
-    factory = _app_factory(framework, settings, service)
-    bound_port = settings.port or DEFAULT_PORTS[framework]
+    service = application.service
+    factory = _app_factory(framework, application)
+    bound_port = settings.bind_port(framework)
     log.info(
         "serving model %s version %s (%s) with %s on http://%s:%d%s",
         service.artifact.name,
@@ -393,11 +396,12 @@ def _port_in_use(host: str, port: int) -> str | None:
     return None
 
 
-def _app_factory(framework: str, settings: Settings, service: Any) -> Any:
+def _app_factory(framework: str, application: Application) -> Callable[[], Any]:
+    settings = application.settings
     if framework == "flask":
         from ml_api.api.flask_app import create_app
 
-        return lambda: create_app(settings, service)
+        return lambda: create_app(settings, application=application)
     import logging
 
     from django.core.exceptions import ImproperlyConfigured
@@ -405,14 +409,14 @@ def _app_factory(framework: str, settings: Settings, service: Any) -> Any:
     from ml_api.api.django_app import get_wsgi_application
 
     try:  # built now, in the future gunicorn master, so a bad setting stops before binding
-        app = get_wsgi_application(settings, service)
+        app = get_wsgi_application(settings, application=application)
     except ImproperlyConfigured as exc:
         logging.getLogger("ml_api.serve").critical("cannot serve: %s", exc)
         sys.exit(1)
     return lambda: app
 
 
-def _serve_dev(framework: str, factory: Any, host: str, port: int) -> None:
+def _serve_dev(framework: str, factory: Callable[[], Any], host: str, port: int) -> None:
     import logging
 
     logging.getLogger("ml_api.serve").warning(
@@ -454,14 +458,14 @@ def predict(
     """Score a CSV file (same validation as the API; errors name 1-based data rows)."""
     import pandas as pd
 
+    from ml_api.composition import build
     from ml_api.core.artifact import ArtifactError
     from ml_api.core.errors import ServingError
-    from ml_api.core.service import PredictionService
     from ml_api.predict import score_csv
 
     settings = _settings(model_root=model_root, model_name=model_name, model_version=model_version)
     try:
-        service = PredictionService.from_settings(settings)
+        service = build(settings).service
     except ArtifactError as exc:
         _fail(str(exc), code=1)
     with open(input_path, "rb") as fh:
@@ -501,12 +505,12 @@ def predict(
 @click.option("--model-root", type=click.Path(file_okay=False, path_type=Path), default=None)
 def info(model_name: str | None, model_version: str | None, model_root: Path | None) -> None:
     """Verify a model version and print its card as JSON."""
+    from ml_api.composition import build
     from ml_api.core.artifact import ArtifactError
-    from ml_api.core.service import PredictionService
 
     settings = _settings(model_root=model_root, model_name=model_name, model_version=model_version)
     try:
-        service = PredictionService.from_settings(settings)
+        service = build(settings).service
     except ArtifactError as exc:
         _fail(str(exc), code=1)
     click.echo(json.dumps(service.metadata(), indent=2))

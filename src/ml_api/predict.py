@@ -1,6 +1,6 @@
 """Batch scoring: a CSV file in, the same CSV with predictions out, through the serving core.
 
-Rows go through the same validation as HTTP requests (``FeatureSchema.validate``), so a file that
+Rows go through the same validation as HTTP requests (``ml_api.core.validation``), so a file that
 scores here would be accepted by the API and vice versa; problems are reported by 1-based data row
 number (the header is not counted). The input's columns, used by the model or not (ids, the
 target), are carried through to the output as written: cells are read as text, never re-typed.
@@ -19,7 +19,7 @@ import pandas as pd
 from ml_api.core.codecs import to_jsonable
 from ml_api.core.errors import InvalidInput, Problem
 from ml_api.core.predictor import PredictionResult
-from ml_api.core.schema import FeatureSchema
+from ml_api.core.schema import FeatureKind, FeatureSchema
 from ml_api.core.service import PredictionService
 
 DEFAULT_CHUNK_ROWS = 5_000
@@ -47,7 +47,7 @@ def _records(chunk: pd.DataFrame, schema: FeatureSchema) -> list[dict[str, Any]]
     Missing cells become ``None``; numeric features' cells become floats where they parse;
     categorical features keep the text as written (``02134`` stays a zip code).
     """
-    numeric = {f.name for f in schema.features if f.kind == "numeric"}
+    numeric = {f.name for f in schema.features if f.kind is FeatureKind.NUMERIC}
     columns = {name: chunk[name].tolist() for name in schema.names}
     records: list[dict[str, Any]] = [{} for _ in range(len(chunk))]
     for name, cells in columns.items():
