@@ -156,6 +156,7 @@ def train(
         data = preprocess.PENGUINS_CSV
         target = target or preprocess.PENGUINS_TARGET
         drop = drop or preprocess.PENGUINS_DROP
+    assert target is not None  # given with --data, defaulted without it
     serving_before = _serving_card(root, settings.model_name, settings.model_version)
     try:
         result = run_training(
@@ -516,12 +517,13 @@ def info(model_name: str | None, model_version: str | None, model_root: Path | N
     click.echo(json.dumps(service.metadata(), indent=2))
 
 
-def _size(n: int) -> str:
-    for unit in ("B", "kB", "MB", "GB"):
-        if n < 1000 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1000
-    return ""  # pragma: no cover
+def _size(n_bytes: int) -> str:
+    size = float(n_bytes)
+    for unit in ("B", "kB", "MB"):
+        if size < 1000:
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1000
+    return f"{size:.1f} GB"
 
 
 def _runtime(card: dict[str, Any]) -> str:

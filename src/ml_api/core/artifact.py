@@ -296,7 +296,7 @@ def resolve_version_dir(model_root: Path, name: str, version: str | None = None)
                 f"{root / name}; point it at another with 'ml-api promote {name} VERSION'"
             )
         return root / name / str(target)
-    if not version.isdigit() or int(version) not in versions:
+    if version is None or not version.isdigit() or int(version) not in versions:
         named = f"; aliases: {', '.join(sorted(aliases))}" if aliases else ""
         raise ArtifactError(
             f"no version {version!r} of model {name!r} in {root / name}; "
