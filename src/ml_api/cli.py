@@ -1,4 +1,4 @@
-"""The ``ml-api`` command: ``train``, ``serve``, ``predict``, ``info``.
+"""The ``ml-api`` command: ``train``, ``serve``, ``predict``, ``info``, ``versions``, ``promote``.
 
 Run ``ml-api COMMAND --help`` for each command's options. Every command reads the same settings
 (``ML_API_*`` variables, ``.env``) as the server; options given here override them.
