@@ -8,7 +8,7 @@ both frameworks return the same body for the same request::
     {"error": "<one line>", "details": [{"instance": 0, "field": "sex", "problem": "..."}],
      "request_id": "..."}
 
-``error`` stays a string, as in the seed guide and the Open Inference Protocol.
+``error`` stays a string, as the Open Inference Protocol's error responses have it.
 """
 
 from __future__ import annotations

@@ -23,6 +23,7 @@ its model.
 from __future__ import annotations
 
 from flask import Flask, Response, g, request
+from flask.json.provider import DefaultJSONProvider
 from werkzeug.exceptions import HTTPException
 
 from ml_api.api import shared
@@ -63,7 +64,8 @@ def create_app(
     service = application.service
     app = Flask(shared.APP_NAME)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
-    app.json.sort_keys = False
+    if isinstance(app.json, DefaultJSONProvider):  # Flask's default provider, always here
+        app.json.sort_keys = False
     app.extensions["ml_api.application"] = application
     app.extensions["ml_api.service"] = service
     app.url_map.merge_slashes = False  # POST /predict// is a JSON 404, not an HTML 308 redirect
