@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import collections
 import os
-import shutil
 import signal
 import subprocess
 import threading
@@ -27,6 +26,7 @@ from typing import Any
 import requests
 
 from tests.container.engine import free_port
+from tests.tools import find_tool
 
 CONFIG = """\
 worker_processes 1;
@@ -88,7 +88,7 @@ class Balancer:
     """
 
     def __init__(self, prefix: Path, upstreams: Iterable[int]) -> None:
-        self.exe = shutil.which("nginx") or "/usr/sbin/nginx"
+        self.exe = find_tool("nginx") or "/usr/sbin/nginx"
         self.prefix = prefix
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"

@@ -24,8 +24,9 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import VALID_ROW
 from tests.live.server import LiveServer
+from tests.tools import require_tool
 
-from .kit import DEPLOY, VARIANTS, documents, find, render, require
+from .kit import DEPLOY, VARIANTS, documents, find, render
 
 RULE_TESTS = DEPLOY / "monitoring" / "tests" / "ml-api-rules.test.yaml"
 DASHBOARD = DEPLOY / "monitoring" / "dashboards" / "ml-api.json"
@@ -33,7 +34,7 @@ GRAFANA_VARIABLES = {"$__rate_interval": "5m", "$namespace": "ml-api"}
 
 
 def promtool() -> str:
-    return require("promtool", hint="Debian package `prometheus` (apt-get install prometheus)")
+    return require_tool("promtool")
 
 
 def run_promtool(*args: str, cwd: Path) -> str:
