@@ -18,7 +18,12 @@ $(error usage: make push REGISTRY=<registry host>/<namespace> [TAG=...], e.g. RE
 endif
 endif
 
+# ml-api needs Python 3.11+: say so before pip tries (and fails) to resolve the dependencies.
 $(VENV)/.installed: pyproject.toml constraints.txt
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null || { \
+		echo "make: ml-api needs Python 3.11 or newer; '$(PYTHON)' is $$($(PYTHON) --version 2>&1 || echo missing)." >&2; \
+		echo "      Install one (3.12 works too) and run e.g. 'make PYTHON=python3.12 $(MAKECMDGOALS)'." >&2; \
+		exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) -e .
 	@touch $@
@@ -65,8 +70,12 @@ train: $(VENV)/.installed ## Train a new version of the default model
 	$(BIN)/ml-api train
 
 .PHONY: test
-test: $(VENV)/.installed-test ## Run the test suite
+test: $(VENV)/.installed-test ## Run the test suite (tools it cannot find are skipped with the reason)
 	$(BIN)/python -m pytest
+
+.PHONY: test-container
+test-container: $(VENV)/.installed-test ## Only the container tests (a Docker Engine builds the image, runs it)
+	ML_API_TEST_CONTAINERS=1 $(BIN)/python -m pytest -m container
 
 .PHONY: lint
 lint: $(VENV)/.installed-test ## ruff (lint, format), import-linter (layers), mypy (types)
