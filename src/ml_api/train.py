@@ -32,6 +32,7 @@ from sklearn.pipeline import Pipeline
 
 from ml_api.core.artifact import Format, save_artifact, sha256_file
 from ml_api.core.schema import FeatureSchema
+from ml_api.onnx_export import export_onnx
 from ml_api.preprocess import build_preprocessor, load_csv, split_features_target, write_splits
 
 Task = Literal["classification", "regression"]
@@ -200,5 +201,18 @@ def train(
             else None,
         },
     }
-    path = save_artifact(pipeline, model_root=model_root, name=name, metadata=card, fmt=fmt)
+    # ONNX form, served where it passed the gate on every row (ml_api.onnx_export; issue 11).
+    onnx = export_onnx(
+        pipeline, schema, X.to_numpy() if array_input else X, array_input=array_input
+    )
+    card["onnx"] = onnx.card()
+    card["runtime"] = "onnx" if onnx.passed else "sklearn"
+    path = save_artifact(
+        pipeline,
+        model_root=model_root,
+        name=name,
+        metadata=card,
+        fmt=fmt,
+        onnx_model=onnx.model_bytes,
+    )
     return TrainResult(path=path, metrics=metrics, metadata=card)

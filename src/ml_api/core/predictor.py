@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,16 +35,25 @@ class Prediction:
 
 
 class Predictor:
-    """Runs a verified artifact's pipeline on validated frames.
+    """Runs a verified artifact's pipeline on validated frames (the scikit-learn runtime).
+
+    The ONNX Runtime predictor (:class:`ml_api.core.onnx_runtime.OnnxPredictor`) has the same
+    interface: ``runtime``, ``schema``, ``class_keys``, ``is_classifier``, ``assemble`` and
+    ``predict``.
 
     Args:
         artifact: The loaded model version.
     """
 
+    runtime = "sklearn"
+
     def __init__(self, artifact: Artifact) -> None:
         self.artifact = artifact
         self.model = artifact.model
         self.schema = artifact.schema
+        self._assemble = (
+            self.schema.matrix if artifact.metadata.get("input") == "array" else self.schema.frame
+        )
         classes = getattr(self.model, "classes_", None)
         self._has_proba = classes is not None and hasattr(self.model, "predict_proba")
         # A Pipeline's preprocessing is run once and both predict and predict_proba of the final
@@ -74,6 +84,18 @@ class Predictor:
     def is_classifier(self) -> bool:
         """Whether the model has classes and class probabilities."""
         return self._has_proba
+
+    def assemble(self, columns: Sequence[Sequence[Any]]) -> pd.DataFrame | np.ndarray:
+        """Turn validated columns into what the pipeline takes.
+
+        Args:
+            columns: ``n_features`` lists of ``n_instances`` values (``validate_columns``).
+
+        Returns:
+            A float matrix ``(n_instances, n_features)`` for models fitted on one (``"input":
+            "array"`` in the card), else the frame (:meth:`FeatureSchema.frame`).
+        """
+        return self._assemble(columns)
 
     def predict(self, frame: pd.DataFrame | np.ndarray) -> Prediction:
         """Predict a batch.

@@ -35,6 +35,7 @@ from ml_api.core.codecs import (
 )
 from ml_api.core.context import request_id_from
 from ml_api.core.errors import ModelNotReady, RequestTimeout
+from ml_api.core.onnx_runtime import OnnxPredictor, choose_runtime
 from ml_api.core.open_inference import OpenInferenceProtocol
 from ml_api.core.openapi import docs_page, openapi_document
 from ml_api.core.predictor import Prediction, Predictor
@@ -59,17 +60,18 @@ class PredictionService:
     def __init__(self, artifact: Artifact, settings: Settings, load_seconds: float = 0.0) -> None:
         self.artifact = artifact
         self.settings = settings
-        self.predictor = Predictor(artifact)
+        self.runtime = choose_runtime(artifact, settings.runtime)
+        self.predictor: Predictor | OnnxPredictor = (
+            OnnxPredictor(artifact) if self.runtime == "onnx" else Predictor(artifact)
+        )
         self.schema = artifact.schema
         self.model_ref = {"name": artifact.name, "version": artifact.version}
         self.auth = ApiKeyAuth(settings.all_api_keys(), settings.public_paths)
         # Shared memory, created before gunicorn forks its workers: the master flips it on
         # SIGTERM and every worker's /ready sees it.
         self._draining = multiprocessing.RawValue(ctypes.c_bool, False)
-        self._labels = (artifact.name, artifact.version)
-        self._assemble = (
-            self.schema.matrix if artifact.metadata.get("input") == "array" else self.schema.frame
-        )
+        self._labels = (artifact.name, artifact.version, self.runtime)
+        self._assemble = self.predictor.assemble
         # Warm-up in the master, before workers fork: the first request pays no lazy imports.
         self.predictor.predict(
             self._assemble(self.schema.validate_columns([self.schema.example()]))
@@ -95,6 +97,7 @@ class PredictionService:
             load_seconds,
             library_versions().get("scikit-learn", ""),
             artifact.metadata.get("training", {}).get("class_distribution"),
+            self.runtime,
         )
 
     @classmethod
@@ -140,7 +143,12 @@ class PredictionService:
         return {"status": "ok"}
 
     def metadata(self) -> dict[str, Any]:
-        """Body for ``GET /metadata``: the model card (schema, classes, metrics, versions)."""
+        """Body for ``GET /metadata``: the model card (schema, classes, metrics, versions).
+
+        ``runtime`` is the runtime serving this process (``sklearn`` or ``onnx``, from
+        ``ML_API_RUNTIME`` and the card); ``onnx`` is the card's ONNX section (gate result, file
+        hash), ``null`` for versions saved before models were converted.
+        """
         meta = self.artifact.metadata
         return {
             "model": self.model_ref,
@@ -153,6 +161,8 @@ class PredictionService:
             "training": meta.get("training"),
             "created_at": meta.get("created_at"),
             "model_file": meta.get("model_file"),
+            "runtime": self.runtime,
+            "onnx": meta.get("onnx"),
             "versions": meta.get("versions"),
             "limits": {
                 "max_body_bytes": self.settings.max_body_bytes,
