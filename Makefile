@@ -69,9 +69,10 @@ test: $(VENV)/.installed-test ## Run the test suite
 	$(BIN)/python -m pytest
 
 .PHONY: lint
-lint: $(VENV)/.installed-test ## Lint and check formatting with ruff
+lint: $(VENV)/.installed-test ## ruff (lint, format), import-linter (layers), mypy (types)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports --no-cache
 
 .PHONY: bench-deps
 bench-deps: $(VENV)/.installed-bench ## Install the benchmark's needs (psutil; wrk from Debian if missing)

@@ -12,7 +12,8 @@ Only a model that passes is written into the artifact (``model.onnx``, its sha25
 otherwise the card says why (the converter's error, or the worst row and its difference) and the
 version is served by scikit-learn. Nothing is approximated silently.
 
-How the inputs are typed (the serving runtime, :mod:`ml_api.core.onnx_runtime`, feeds the same):
+How the inputs are typed (the serving runtime, :mod:`ml_api.core.runtimes.onnx_runtime`, feeds
+the same):
 
 - an all-numeric model fitted on a float matrix (``"input": "array"`` in the card) takes one
   ``float32`` tensor ``X`` of shape ``(n_instances, n_features)``;
@@ -213,7 +214,7 @@ def check(
     Raises:
         Exception: Whatever ONNX Runtime raises for a graph it cannot load or run.
     """
-    from ml_api.core.onnx_runtime import OnnxSession
+    from ml_api.core.runtimes.onnx_runtime import OnnxSession
 
     session = OnnxSession(model_bytes, schema, array_input=array_input, classes=_classes(model))
     onnx_labels, onnx_values = session.run(session.feed_from(X))

@@ -16,7 +16,9 @@ from typing import Any
 
 import pandas as pd
 
+from ml_api.core.codecs import to_jsonable
 from ml_api.core.errors import InvalidInput, Problem
+from ml_api.core.predictor import PredictionResult
 from ml_api.core.schema import FeatureSchema
 from ml_api.core.service import PredictionService
 
@@ -47,6 +49,24 @@ def _records(chunk: pd.DataFrame, schema: FeatureSchema) -> list[dict[str, Any]]
         for name in numeric:
             record[name] = _csv_number(record[name])
     return records
+
+
+def encode_csv_columns(result: PredictionResult) -> dict[str, list[Any]]:
+    """Encode a prediction as the scored CSV's added columns.
+
+    Args:
+        result: The neutral result for ``n_instances`` rows.
+
+    Returns:
+        ``{"prediction": [...]}`` and, for classifiers, one ``probability_<class>`` column per
+        class in the model's class order; each a list of ``n_instances`` plain values
+        (non-finite numbers as ``None``, an empty cell).
+    """
+    columns: dict[str, list[Any]] = {"prediction": to_jsonable(result.labels)}
+    if result.probabilities is not None:
+        for j, key in enumerate(result.class_keys):
+            columns[f"probability_{key}"] = to_jsonable(result.probabilities[:, j])
+    return columns
 
 
 def score_csv(
@@ -93,11 +113,10 @@ def score_csv(
                     [Problem("missing column", field=n) for n in missing],
                 )
             rows = _records(chunk, service.schema)
-            body = service.predict_instances(rows, first_index=total + 1)
+            result = service.predict_rows(rows, first_index=total + 1)
             out = chunk.copy()
-            out["prediction"] = body["prediction"]
-            for key in service.predictor.class_keys:
-                out[f"probability_{key}"] = [p[key] for p in body["probabilities"]]
+            for column, values in encode_csv_columns(result).items():
+                out[column] = values
             out.to_csv(tmp, mode="a", header=total == 0, index=False)
             total += len(chunk)
             if on_chunk:

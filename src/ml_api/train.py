@@ -31,6 +31,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
 
 from ml_api.core.artifact import Format, save_artifact, sha256_file
+from ml_api.core.predictor import ONNX_RUNTIME, SCIKIT_LEARN
 from ml_api.core.schema import FeatureSchema
 from ml_api.onnx_export import export_onnx
 from ml_api.preprocess import build_preprocessor, load_csv, split_features_target, write_splits
@@ -206,7 +207,7 @@ def train(
         pipeline, schema, X.to_numpy() if array_input else X, array_input=array_input
     )
     card["onnx"] = onnx.card()
-    card["runtime"] = "onnx" if onnx.passed else "sklearn"
+    card["runtime"] = ONNX_RUNTIME if onnx.passed else SCIKIT_LEARN
     path = save_artifact(
         pipeline,
         model_root=model_root,

@@ -112,7 +112,9 @@ def test_served_labels_equal_the_pipelines_own_predict(
     )
     # auto serves ONNX wherever the version passed the gate (HistGradientBoosting does not)
     passed = json.loads((tmp_path / "p" / "1" / "metadata.json").read_text())["onnx"]["passed"]
-    assert service.runtime == ("onnx" if runtime == "auto" and passed else "sklearn")
+    assert service.predictor.runtime == (
+        "onnxruntime" if runtime == "auto" and passed else "scikit-learn"
+    )
     names = list(service.schema.names)
     raw = penguins_frame[names].astype(object)
     rows = raw.where(raw.notna(), None).values.tolist()
@@ -121,7 +123,7 @@ def test_served_labels_equal_the_pipelines_own_predict(
     body = service.predict_instances(rows)
     assert body["prediction"] == pipeline.predict(frame).tolist()
     proba = pipeline.predict_proba(frame)
-    tol = 0 if service.runtime == "sklearn" else 1e-5
+    tol = 0 if service.predictor.runtime == "scikit-learn" else 1e-5
     for got, want in zip(body["probabilities"], proba, strict=True):
         assert list(got.values()) == pytest.approx(want.tolist(), rel=0, abs=tol)
 

@@ -27,7 +27,7 @@ def client(django_app):
 @pytest.fixture(scope="module")
 def rendering(django_app):
     # DRF modules read Django's settings when imported: only after the app is configured.
-    from ml_api.api.django_app.ml_api import rendering
+    from ml_api.api.django_app.ml_api_app import rendering
 
     return rendering
 
@@ -177,7 +177,7 @@ def test_probes_answer_any_host_but_the_api_keeps_the_host_check(client):
 def echo_view(django_app):
     from rest_framework.response import Response
 
-    from ml_api.api.django_app.ml_api.views import JSONView
+    from ml_api.api.django_app.ml_api_app.views import JSONView
 
     class Echo(JSONView):
         """A view that lets DRF parse the body, to exercise DRF's own parser errors."""

@@ -113,7 +113,8 @@ def test_settings_come_from_the_environment(model_root, tmp_path):
 
 
 def test_manage_py_works_from_its_own_directory(model_root):
-    # The script's directory holds the ``ml_api`` Django app, which must not shadow the package.
+    # Python puts the script's directory first on sys.path: nothing in it may shadow ``ml_api``
+    # (the Django app labelled ``ml_api`` lives in ``ml_api_app/`` for that reason).
     proc = manage(model_root, "check", cwd=PROJECT, ML_API_SECRET_KEY=DJANGO_SECRET_KEY)
     assert proc.returncode == 0, proc.stderr
 

@@ -29,6 +29,7 @@ from importlib import metadata as importlib_metadata
 from pathlib import Path
 from typing import Any, Literal
 
+from ml_api.core.card import ModelCard
 from ml_api.core.schema import FeatureSchema
 
 METADATA_FILE = "metadata.json"
@@ -75,33 +76,41 @@ class Artifact:
     """A loaded, verified model version.
 
     Attributes:
-        model: The fitted pipeline; ``predict`` takes a ``(n_instances, n_features)`` frame.
-        metadata: The parsed ``metadata.json``.
-        schema: The feature schema from the metadata.
+        model: The fitted model the card's runtime runs (a scikit-learn pipeline today).
+        card: The parsed ``metadata.json``.
         path: Absolute path of the version directory.
         onnx_model: The verified bytes of ``model.onnx`` when the card lists one, else ``None``.
     """
 
     model: Any
-    metadata: dict[str, Any]
-    schema: FeatureSchema
+    card: ModelCard
     path: Path
     onnx_model: bytes | None = None
 
     @property
+    def metadata(self) -> dict[str, Any]:
+        """The ``metadata.json`` as read (unknown keys included)."""
+        return self.card.raw
+
+    @property
+    def schema(self) -> FeatureSchema:
+        """The feature schema from the card."""
+        return self.card.schema
+
+    @property
     def name(self) -> str:
         """The model name."""
-        return str(self.metadata["name"])
+        return self.card.name
 
     @property
     def version(self) -> str:
         """The model version (a positive integer, as a string)."""
-        return str(self.metadata["version"])
+        return self.card.version
 
     @property
     def classes(self) -> list[Any] | None:
         """Target classes for a classifier, in the order of ``predict_proba``'s columns."""
-        return self.metadata.get("classes")
+        return list(self.card.classes) if self.card.classes is not None else None
 
 
 def list_versions(model_root: Path, name: str) -> list[int]:
@@ -260,14 +269,11 @@ def load_artifact(
     path = resolve_version_dir(model_root, name, version)
     meta_path = path / METADATA_FILE
     try:
-        metadata = json.loads(meta_path.read_text())
-        schema = FeatureSchema.from_list(metadata["features"])
-        file_info = metadata["model_file"]
-        model_path = path / file_info["name"]
-        expected_hash = file_info["sha256"]
-        fmt = file_info.get("format", "joblib")
+        card = ModelCard.from_dict(json.loads(meta_path.read_text()))
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise ArtifactError(f"unreadable model card {meta_path}: {exc!r}") from None
+    model_path = path / card.model_file.name
+    expected_hash = card.model_file.sha256
     if not model_path.is_file():
         raise ArtifactError(f"model file missing: {model_path}")
     actual_hash = sha256_file(model_path)
@@ -276,13 +282,13 @@ def load_artifact(
             f"model file {model_path} does not match its card (sha256 {actual_hash[:12]}..., "
             f"expected {expected_hash[:12]}...): refusing to load a modified file"
         )
-    _check_versions(metadata, path, allow_version_mismatch)
-    onnx_model = _read_onnx(metadata, path)
+    _check_versions(card, path, allow_version_mismatch)
+    onnx_model = _read_onnx(card.raw, path)
     try:
-        model = _load_model(model_path, fmt)
+        model = _load_model(model_path, card.model_file.format)
     except Exception as exc:
         raise ArtifactError(f"cannot load model file {model_path}: {exc!r}") from None
-    return Artifact(model=model, metadata=metadata, schema=schema, path=path, onnx_model=onnx_model)
+    return Artifact(model=model, card=card, path=path, onnx_model=onnx_model)
 
 
 def _read_onnx(metadata: dict[str, Any], path: Path) -> bytes | None:
@@ -315,8 +321,8 @@ def _read_onnx(metadata: dict[str, Any], path: Path) -> bytes | None:
     return data
 
 
-def _check_versions(metadata: dict[str, Any], path: Path, allow: bool) -> None:
-    trained = metadata.get("versions", {}).get("scikit-learn")
+def _check_versions(card: ModelCard, path: Path, allow: bool) -> None:
+    trained = card.library_versions.get("scikit-learn")
     current = library_versions().get("scikit-learn")
     if trained is None or current is None:
         return

@@ -22,6 +22,7 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from ml_api.core.errors import BadRequest, PayloadTooLarge, Problem, UnsupportedMediaType
+from ml_api.core.predictor import PredictionResult
 
 ENVELOPE_KEYS = ("features", "instances")
 
@@ -235,6 +236,29 @@ def _scalar(v: Any) -> Any:
     if isinstance(v, bool | int | float | str) or v is None:
         return v
     return str(v)
+
+
+def encode_v1(result: PredictionResult, model_ref: Mapping[str, str]) -> dict[str, Any]:
+    """Encode a prediction as the ``POST /predict`` response body.
+
+    Args:
+        result: The neutral result, ``n_instances`` of them.
+        model_ref: ``{"name": ..., "version": ...}`` of the model that predicted.
+
+    Returns:
+        ``{"prediction": [n_instances values], "probabilities": [n_instances {class: p}],
+        "model": model_ref}``; ``probabilities`` for classifiers only, keyed by the classes as
+        strings in the model's class order; non-finite numbers become ``null``.
+    """
+    body: dict[str, Any] = {"prediction": to_jsonable(result.labels)}
+    if result.probabilities is not None:
+        keys = result.class_keys
+        body["probabilities"] = [
+            dict(zip(keys, [_scalar(v) for v in row], strict=True))
+            for row in result.probabilities.tolist()
+        ]
+    body["model"] = model_ref
+    return body
 
 
 def dumps(payload: Any) -> bytes:

@@ -30,7 +30,7 @@ from collections.abc import Callable, Mapping
 from importlib import metadata as importlib_metadata
 from typing import Any
 
-from ml_api.core.codecs import check_content_type, check_declared_length, parse_json
+from ml_api.core.codecs import check_content_type, check_declared_length, parse_json, to_jsonable
 from ml_api.core.deadline import deadline
 from ml_api.core.errors import (
     BadRequest,
@@ -40,6 +40,7 @@ from ml_api.core.errors import (
     Problem,
     ServingError,
 )
+from ml_api.core.predictor import PredictionResult, class_keys
 
 NUMERIC_TYPES = {"FP16", "FP32", "FP64", "INT8", "INT16", "INT32", "INT64", "UINT8", "UINT16",
                  "UINT32", "UINT64"}  # fmt: skip
@@ -71,7 +72,7 @@ class OpenInferenceProtocol:
         self.schema = service.schema
         self.name = service.artifact.name
         self.version = service.artifact.version
-        self.classes = service.predictor.class_keys
+        self.classes = list(class_keys(service.predictor.classes))
         self.all_numeric = all(f.kind == "numeric" for f in self.schema.features)
         labels = service.artifact.classes or []
         if not service.predictor.is_classifier:
@@ -142,7 +143,7 @@ class OpenInferenceProtocol:
         return {
             "name": self.name,
             "versions": [self.version],
-            "platform": "scikit-learn",
+            "platform": self.service.predictor.runtime,
             "inputs": inputs,
             "outputs": outputs,
             "parameters": {
@@ -200,8 +201,8 @@ class OpenInferenceProtocol:
         with deadline(service.settings.request_timeout_seconds):
             request = _as_bad_request(parse_json, read_body())
             rows, requested = self._decode(request)
-            body = _as_bad_request(service.predict_instances, rows)
-        return self._encode(request, body, requested)
+            result = _as_bad_request(service.predict_rows, rows)
+        return self._encode(request, result, requested)
 
     def _decode(self, request: Any) -> tuple[list[list[Any]], list[str]]:
         if not isinstance(request, Mapping):
@@ -296,8 +297,10 @@ class OpenInferenceProtocol:
         columns = [by_name[n][1] for n in self.schema.names]
         return [list(values) for values in zip(*columns, strict=True)]
 
-    def _encode(self, request: Mapping[str, Any], body: dict[str, Any], requested: list[str]):
-        labels = body["prediction"]
+    def _encode(
+        self, request: Mapping[str, Any], result: PredictionResult, requested: list[str]
+    ) -> dict[str, Any]:
+        labels = to_jsonable(result.labels)
         n = len(labels)
         outputs = []
         for name in requested:
@@ -307,7 +310,8 @@ class OpenInferenceProtocol:
                     {"name": OUTPUT_LABEL, "datatype": self.label_type, "shape": [n], "data": data}
                 )
             else:
-                flat = [p[c] for p in body["probabilities"] for c in self.classes]
+                assert result.probabilities is not None  # requested only for classifiers
+                flat = to_jsonable(result.probabilities.reshape(-1))
                 outputs.append(
                     {
                         "name": OUTPUT_PROBA,

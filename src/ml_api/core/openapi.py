@@ -11,6 +11,7 @@ import html
 import json
 from typing import Any
 
+from ml_api.core.predictor import class_keys
 from ml_api.core.schema import Feature, FeatureSchema
 
 _ERROR = {"$ref": "#/components/schemas/Error"}
@@ -98,7 +99,9 @@ def openapi_document(service: Any) -> dict[str, Any]:
             "type": "array",
             "items": {
                 "type": "object",
-                "properties": {c: {"type": "number"} for c in service.predictor.class_keys},
+                "properties": {
+                    c: {"type": "number"} for c in class_keys(service.predictor.classes)
+                },
             },
         }
         prediction["required"].append("probabilities")

@@ -1,131 +1,221 @@
-"""The predictor: one fitted pipeline, batch-first, results as plain JSON types."""
+"""The predictor interface: validated columns in, one neutral :class:`PredictionResult` out.
+
+A *runtime* is one implementation of :class:`Predictor`: scikit-learn
+(``ml_api.core.runtimes.scikit_learn``) and ONNX Runtime (``ml_api.core.runtimes.onnx_runtime``).
+Nothing above this module knows which runtime runs: the service, the batcher and every protocol
+encoder (V1 JSON in ``ml_api.core.codecs``, V2 tensors in ``ml_api.core.open_inference``, CSV
+columns in ``ml_api.predict``) see only the interface and the result. :func:`load_predictor` picks
+the runtime from the model card (:attr:`ml_api.core.card.ModelCard.runtime`) and the
+``ML_API_RUNTIME`` setting (:func:`choose_runtime`).
+
+Adding a runtime: write a class with the attributes and method of :class:`Predictor` in
+``ml_api/core/runtimes/<name>.py``, teach ``ModelCard.runtime`` its card, and add its branch to
+:func:`load_predictor`.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from functools import lru_cache
+from typing import Any, Protocol
 
 import numpy as np
-import pandas as pd
-from sklearn.ensemble import (
-    ExtraTreesClassifier,
-    HistGradientBoostingClassifier,
-    RandomForestClassifier,
-)
-from sklearn.pipeline import Pipeline
 
-from ml_api.core.artifact import Artifact
-from ml_api.core.codecs import to_jsonable
-from ml_api.core.errors import InvalidInput
+from ml_api.core.artifact import Artifact, ArtifactError
+
+SCIKIT_LEARN = "scikit-learn"
+"""Runtime name of :class:`ml_api.core.runtimes.scikit_learn.SklearnPredictor` (also the V2
+metadata's ``platform``)."""
+
+ONNX_RUNTIME = "onnxruntime"
+"""Runtime name of :class:`ml_api.core.runtimes.onnx_runtime.OnnxPredictor`."""
+
+RUNTIME_SETTINGS = {"sklearn": SCIKIT_LEARN, "onnx": ONNX_RUNTIME}
+"""``ML_API_RUNTIME`` values that force a runtime (``auto``: what the card says)."""
 
 
-@dataclass(frozen=True, slots=True)
-class Prediction:
-    """Results for a batch.
+@dataclass(frozen=True, slots=True, eq=False)
+class PredictionResult:
+    """The predictions for a batch, in no protocol's wire form.
 
     Attributes:
-        labels: One prediction per instance (class label or regression value), JSON types.
-        probabilities: For classifiers, one ``{class label: probability}`` per instance (labels as
-            strings, in the model's class order); ``None`` for regressors.
+        labels: Shape ``(n_instances,)``: class labels (classifiers) or values (regressors), as
+            the runtime returned them (numpy scalars).
+        probabilities: Shape ``(n_instances, n_classes)``, ``float64``, columns in the order of
+            ``classes``; ``None`` for regressors.
+        classes: The class labels as plain JSON values (``str``, ``int``, ...), in column order of
+            ``probabilities``; empty for regressors.
     """
 
-    labels: list[Any]
-    probabilities: list[dict[str, float | None]] | None
+    labels: np.ndarray
+    probabilities: np.ndarray | None
+    classes: tuple[Any, ...] = ()
 
+    def __len__(self) -> int:
+        return len(self.labels)
 
-class Predictor:
-    """Runs a verified artifact's pipeline on validated frames (the scikit-learn runtime).
+    @property
+    def class_keys(self) -> tuple[str, ...]:
+        """The classes as strings: the keys of V1's probabilities and V2's ``classes``."""
+        return class_keys(self.classes)
 
-    The ONNX Runtime predictor (:class:`ml_api.core.onnx_runtime.OnnxPredictor`) has the same
-    interface: ``runtime``, ``schema``, ``class_keys``, ``is_classifier``, ``assemble`` and
-    ``predict``.
+    def split(self, sizes: Sequence[int]) -> list[PredictionResult]:
+        """Cut a merged batch's result back into one result per request (views, no copies).
 
-    Args:
-        artifact: The loaded model version.
-    """
+        Args:
+            sizes: Instances of each merged request, in order; they sum to ``len(self)``.
 
-    runtime = "sklearn"
-
-    def __init__(self, artifact: Artifact) -> None:
-        self.artifact = artifact
-        self.model = artifact.model
-        self.schema = artifact.schema
-        self._assemble = (
-            self.schema.matrix if artifact.metadata.get("input") == "array" else self.schema.frame
-        )
-        classes = getattr(self.model, "classes_", None)
-        self._has_proba = classes is not None and hasattr(self.model, "predict_proba")
-        # A Pipeline's preprocessing is run once and both predict and predict_proba of the final
-        # estimator use it (the Pipeline's own methods would each transform again: twice the cost
-        # for the same numbers).
-        if isinstance(self.model, Pipeline) and len(self.model.steps) > 1:
-            self._transform = self.model[:-1].transform
-            self._estimator = self.model[-1]
-        else:
-            self._transform = None
-            self._estimator = self.model
-        # For these, scikit-learn's own predict() is classes_.take(argmax(predict_proba(X))):
-        # taking the labels from the probabilities already computed gives the same labels for
-        # half the work (a forest's predict would run every tree again).
-        self._labels_from_proba = (
-            self._has_proba
-            and isinstance(
-                self._estimator,
-                RandomForestClassifier | ExtraTreesClassifier | HistGradientBoostingClassifier,
+        Returns:
+            ``len(sizes)`` results.
+        """
+        if len(sizes) == 1:
+            return [self]
+        out, start = [], 0
+        for n in sizes:
+            probs = self.probabilities
+            out.append(
+                PredictionResult(
+                    labels=self.labels[start : start + n],
+                    probabilities=probs[start : start + n] if probs is not None else None,
+                    classes=self.classes,
+                )
             )
-            and getattr(self._estimator, "n_outputs_", 1) == 1
-        )
-        self.class_keys: list[str] = (
-            [str(c) for c in to_jsonable(np.asarray(classes))] if self._has_proba else []
-        )
+            start += n
+        return out
+
+
+@lru_cache(maxsize=64)
+def class_keys(classes: tuple[Any, ...]) -> tuple[str, ...]:
+    """Return ``classes`` as strings (JSON object keys), computed once per tuple of classes."""
+    return tuple(str(c) for c in classes)
+
+
+class Predictor(Protocol):
+    """What a runtime provides: one model call on validated columns.
+
+    Attributes:
+        runtime: The runtime's name (``"scikit-learn"``); the V2 metadata's ``platform``.
+        runtime_version: The version of the library that runs the model.
+        classes: Class labels as JSON values in probability column order; ``()`` for regressors.
+        is_classifier: Whether results carry class probabilities.
+    """
+
+    @property
+    def runtime(self) -> str:
+        """The runtime's name."""
+        ...
+
+    @property
+    def runtime_version(self) -> str:
+        """The version of the library that runs the model."""
+        ...
+
+    @property
+    def classes(self) -> tuple[Any, ...]:
+        """Class labels (JSON values) in probability column order; ``()`` for regressors."""
+        ...
 
     @property
     def is_classifier(self) -> bool:
-        """Whether the model has classes and class probabilities."""
-        return self._has_proba
+        """Whether results carry class probabilities."""
+        ...
 
-    def assemble(self, columns: Sequence[Sequence[Any]]) -> pd.DataFrame | np.ndarray:
-        """Turn validated columns into what the pipeline takes.
-
-        Args:
-            columns: ``n_features`` lists of ``n_instances`` values (``validate_columns``).
-
-        Returns:
-            A float matrix ``(n_instances, n_features)`` for models fitted on one (``"input":
-            "array"`` in the card), else the frame (:meth:`FeatureSchema.frame`).
-        """
-        return self._assemble(columns)
-
-    def predict(self, frame: pd.DataFrame | np.ndarray) -> Prediction:
+    def predict(self, columns: Sequence[Sequence[Any]]) -> PredictionResult:
         """Predict a batch.
 
         Args:
-            frame: Validated instances, shape ``(n_instances, n_features)``, in schema order: a
-                DataFrame, or a float matrix for models fitted on one (``"input": "array"`` in the
-                model card).
+            columns: ``n_features`` equally long sequences of validated values in schema order
+                (``ml_api.core.validation.validate_columns``): floats (``NaN`` for null) for
+                numeric features, strings (``NaN`` for null) for categorical ones.
 
         Returns:
             ``n_instances`` labels and, for classifiers, probabilities.
 
         Raises:
-            InvalidInput: (422) the pipeline itself refused the values (a ``ValueError`` or
-                ``TypeError`` from scikit-learn, e.g. a missing value for a model fitted without
-                imputation); the message quotes scikit-learn's reason.
+            InvalidInput: (422) the model refused the values.
         """
-        try:
-            features = self._transform(frame) if self._transform is not None else frame
-            if self._labels_from_proba:
-                proba = self._estimator.predict_proba(features)
-                labels = self._estimator.classes_.take(np.argmax(proba, axis=1), axis=0)
-            else:
-                labels = self._estimator.predict(features)
-                proba = self._estimator.predict_proba(features) if self._has_proba else None
-        except (ValueError, TypeError) as exc:
-            reason = str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
-            raise InvalidInput(f"the model could not use these values: {reason}") from exc
-        probabilities = None
-        if proba is not None:
-            keys = self.class_keys
-            probabilities = [dict(zip(keys, to_jsonable(row), strict=True)) for row in proba]
-        return Prediction(labels=to_jsonable(np.asarray(labels)), probabilities=probabilities)
+        ...
+
+
+def onnx_status(artifact: Artifact) -> tuple[bool, str]:
+    """Whether an artifact can be served by ONNX Runtime, and if not, why (one line).
+
+    Args:
+        artifact: The loaded version.
+
+    Returns:
+        ``(True, "")`` when the card's ``onnx`` section records a passed gate and the verified
+        ONNX file was loaded; ``(False, reason)`` otherwise.
+    """
+    section = artifact.metadata.get("onnx")
+    if not isinstance(section, Mapping):
+        return False, "it was saved without an ONNX form (before ml-api converted models)"
+    if not section.get("passed"):
+        return False, f"its ONNX form did not pass the acceptance gate: {section.get('reason')}"
+    if artifact.onnx_model is None:
+        return False, "its card lists no ONNX file"
+    return True, ""
+
+
+def choose_runtime(artifact: Artifact, setting: str = "auto") -> str:
+    """Decide which runtime serves an artifact under ``ML_API_RUNTIME``.
+
+    Args:
+        artifact: The loaded version.
+        setting: ``auto`` (the card's runtime: ONNX Runtime where the version passed the gate,
+            scikit-learn elsewhere), ``sklearn`` or ``onnx``.
+
+    Returns:
+        A runtime name (:data:`SCIKIT_LEARN` or :data:`ONNX_RUNTIME`, or what an unknown card
+        names, which :func:`load_predictor` refuses).
+
+    Raises:
+        ArtifactError: ``setting`` is ``onnx`` and the artifact has no ONNX form that passed the
+            gate; one line naming the version directory and the reason.
+        ValueError: Unknown setting.
+    """
+    if setting not in ("auto", *RUNTIME_SETTINGS):
+        raise ValueError(f"unknown runtime setting {setting!r}; use auto, sklearn or onnx")
+    if setting == "sklearn":
+        return SCIKIT_LEARN
+    usable, why = onnx_status(artifact)
+    if setting == "onnx":
+        if not usable:
+            raise ArtifactError(
+                f"ML_API_RUNTIME=onnx but model {artifact.path} cannot be served by ONNX "
+                f"Runtime: {why} (set ML_API_RUNTIME=auto or sklearn, or retrain it)"
+            )
+        return ONNX_RUNTIME
+    runtime = artifact.card.runtime
+    if runtime == ONNX_RUNTIME and not usable:
+        return SCIKIT_LEARN
+    return runtime
+
+
+def load_predictor(artifact: Artifact, setting: str = "auto") -> Predictor:
+    """Build the runtime that serves a loaded artifact.
+
+    Args:
+        artifact: The verified model version.
+        setting: ``ML_API_RUNTIME`` (``auto``, ``sklearn`` or ``onnx``; see
+            :func:`choose_runtime`).
+
+    Returns:
+        The predictor.
+
+    Raises:
+        ArtifactError: The card names a runtime this installation does not have; or ``onnx``
+            was asked for a version without a passing ONNX form; or ONNX Runtime refused the
+            file (one line naming it).
+    """
+    runtime = choose_runtime(artifact, setting)
+    if runtime == SCIKIT_LEARN:
+        from ml_api.core.runtimes.scikit_learn import SklearnPredictor
+
+        return SklearnPredictor(artifact)
+    if runtime == ONNX_RUNTIME:
+        from ml_api.core.runtimes.onnx_runtime import OnnxPredictor
+
+        return OnnxPredictor(artifact)
+    raise ArtifactError(f"model {artifact.path} needs the runtime {runtime!r}, which is unknown")

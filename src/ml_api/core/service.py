@@ -30,15 +30,15 @@ from ml_api.core.batching import Batcher
 from ml_api.core.codecs import (
     check_content_type,
     check_declared_length,
+    encode_v1,
     extract_instances,
     parse_json,
 )
 from ml_api.core.context import request_id_from
 from ml_api.core.errors import ModelNotReady, RequestTimeout
-from ml_api.core.onnx_runtime import OnnxPredictor, choose_runtime
 from ml_api.core.open_inference import OpenInferenceProtocol
 from ml_api.core.openapi import docs_page, openapi_document
-from ml_api.core.predictor import Prediction, Predictor
+from ml_api.core.predictor import PredictionResult, Predictor, load_predictor
 from ml_api.settings import Settings
 
 __all__ = ["PredictionService", "request_id_from"]
@@ -60,22 +60,16 @@ class PredictionService:
     def __init__(self, artifact: Artifact, settings: Settings, load_seconds: float = 0.0) -> None:
         self.artifact = artifact
         self.settings = settings
-        self.runtime = choose_runtime(artifact, settings.runtime)
-        self.predictor: Predictor | OnnxPredictor = (
-            OnnxPredictor(artifact) if self.runtime == "onnx" else Predictor(artifact)
-        )
+        self.predictor: Predictor = load_predictor(artifact, settings.runtime)
         self.schema = artifact.schema
         self.model_ref = {"name": artifact.name, "version": artifact.version}
         self.auth = ApiKeyAuth(settings.all_api_keys(), settings.public_paths)
         # Shared memory, created before gunicorn forks its workers: the master flips it on
         # SIGTERM and every worker's /ready sees it.
         self._draining = multiprocessing.RawValue(ctypes.c_bool, False)
-        self._labels = (artifact.name, artifact.version, self.runtime)
-        self._assemble = self.predictor.assemble
+        self._labels = (artifact.name, artifact.version, self.predictor.runtime)
         # Warm-up in the master, before workers fork: the first request pays no lazy imports.
-        self.predictor.predict(
-            self._assemble(self.schema.validate_columns([self.schema.example()]))
-        )
+        self.predictor.predict(self.schema.validate_columns([self.schema.example()]))
         self.batcher = (
             Batcher(
                 self._predict_columns,
@@ -96,8 +90,8 @@ class PredictionService:
             artifact.version,
             load_seconds,
             library_versions().get("scikit-learn", ""),
-            artifact.metadata.get("training", {}).get("class_distribution"),
-            self.runtime,
+            artifact.card.class_distribution,
+            self.predictor.runtime,
         )
 
     @classmethod
@@ -145,9 +139,9 @@ class PredictionService:
     def metadata(self) -> dict[str, Any]:
         """Body for ``GET /metadata``: the model card (schema, classes, metrics, versions).
 
-        ``runtime`` is the runtime serving this process (``sklearn`` or ``onnx``, from
-        ``ML_API_RUNTIME`` and the card); ``onnx`` is the card's ONNX section (gate result, file
-        hash), ``null`` for versions saved before models were converted.
+        ``runtime`` is the runtime serving this process (``scikit-learn`` or ``onnxruntime``, from
+        ``ML_API_RUNTIME`` and the card); ``onnx`` is the card's ONNX section (the gate's result,
+        the file's hash), ``null`` for versions saved before models were converted.
         """
         meta = self.artifact.metadata
         return {
@@ -161,7 +155,7 @@ class PredictionService:
             "training": meta.get("training"),
             "created_at": meta.get("created_at"),
             "model_file": meta.get("model_file"),
-            "runtime": self.runtime,
+            "runtime": self.predictor.runtime,
             "onnx": meta.get("onnx"),
             "versions": meta.get("versions"),
             "limits": {
@@ -213,17 +207,39 @@ class PredictionService:
     def predict_instances(
         self, rows: Sequence[Sequence[Any] | Mapping[str, Any]], first_index: int = 0
     ) -> dict[str, Any]:
-        """Validate and predict instances already out of their envelope.
+        """Validate and predict instances already out of their envelope; V1 body out.
+
+        Args:
+            rows: See :meth:`predict_rows`.
+            first_index: See :meth:`predict_rows`.
+
+        Returns:
+            The ``POST /predict`` response body (see :meth:`predict_http`).
+
+        Raises:
+            InvalidInput: (422) a value breaks the schema or the model refused it.
+            RequestTimeout: (504) the request waited past its time limit for the model.
+        """
+        return encode_v1(self.predict_rows(rows, first_index), self.model_ref)
+
+    def predict_rows(
+        self, rows: Sequence[Sequence[Any] | Mapping[str, Any]], first_index: int = 0
+    ) -> PredictionResult:
+        """Validate and predict instances already out of their envelope; neutral result out.
+
+        Every protocol calls this (V1 through :meth:`predict_instances`, V2, the CSV scorer) and
+        encodes the result its own way.
 
         Args:
             rows: Positional lists or named mappings, ``n_instances`` of them.
             first_index: Index reported for ``rows[0]`` in errors (the CLI passes CSV row numbers).
 
         Returns:
-            The response body (see :meth:`predict_http`).
+            ``n_instances`` labels and, for classifiers, probabilities.
 
         Raises:
             InvalidInput: (422) a value breaks the schema or the model refused it.
+            RequestTimeout: (504) the request waited past its time limit for the model.
         """
         ctx = context.current()
         if ctx is not None:
@@ -244,17 +260,15 @@ class PredictionService:
                 ) from None
         metrics.REQUEST_INSTANCES.labels(*self._labels).observe(len(rows))
         if self.predictor.is_classifier:
-            for label, count in Counter(map(str, result.labels)).items():
+            for label, count in Counter(map(str, result.labels.tolist())).items():
                 metrics.PREDICTIONS.labels(*self._labels, label).inc(count)
         else:
             metrics.PREDICTIONS.labels(*self._labels, "").inc(len(rows))
-        body: dict[str, Any] = {"prediction": result.labels}
-        if result.probabilities is not None:
-            body["probabilities"] = result.probabilities
-        body["model"] = self.model_ref
-        return body
+        return result
 
-    def _predict_columns(self, columns: list[list[Any]], sizes: list[int]) -> list[Prediction]:
+    def _predict_columns(
+        self, columns: list[list[Any]], sizes: list[int]
+    ) -> list[PredictionResult]:
         """One model call on (possibly merged) validated columns, split back per request.
 
         Args:
@@ -262,25 +276,12 @@ class PredictionService:
             sizes: Instances of each merged request, in order.
 
         Returns:
-            One :class:`Prediction` per request.
+            One :class:`PredictionResult` per request.
 
         Raises:
-            InvalidInput: (422) the pipeline refused the values.
+            InvalidInput: (422) the model refused the values.
         """
-        features = self._assemble(columns)
         started = time.perf_counter()
-        result = self.predictor.predict(features)
+        result = self.predictor.predict(columns)
         metrics.PREDICTION_DURATION.labels(*self._labels).observe(time.perf_counter() - started)
-        if len(sizes) == 1:
-            return [result]
-        out, start = [], 0
-        for n in sizes:
-            probs = result.probabilities
-            out.append(
-                Prediction(
-                    labels=result.labels[start : start + n],
-                    probabilities=probs[start : start + n] if probs is not None else None,
-                )
-            )
-            start += n
-        return out
+        return result.split(sizes)

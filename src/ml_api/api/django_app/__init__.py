@@ -1,9 +1,9 @@
 """The Django + Django REST Framework adapter: HTTP in, ``PredictionService`` calls, JSON out.
 
-Layout (the seed guide's ``api/django_app/``): ``settings.py``, ``urls.py``, ``wsgi.py``,
-``manage.py``, ``middleware.py`` for the project, and the ``ml_api`` app (``apps.py``,
-``views.py``, ``urls.py``, ``rendering.py``) holding the DRF views. The wire contract is the Flask
-adapter's, byte for byte (``tests/contract/``).
+Layout: the project (``settings.py``, ``urls.py``, ``wsgi.py``, ``manage.py``, ``middleware.py``)
+and the Django app labelled ``ml_api`` in ``ml_api_app/`` (``apps.py``, ``urls.py``, ``views.py``,
+``rendering.py``, ``request_body.py``), the Flask adapter's :mod:`ml_api.api.flask_app` file for
+file. The wire contract is the Flask adapter's, byte for byte (``tests/contract/``).
 """
 
 from __future__ import annotations

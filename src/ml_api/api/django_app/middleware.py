@@ -20,7 +20,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.middleware import common
 
 from ml_api.api.django_app import runtime
-from ml_api.api.django_app.ml_api.rendering import error_response
+from ml_api.api.django_app.ml_api_app.rendering import error_response
 from ml_api.core import telemetry
 from ml_api.core.errors import BadRequest, Problem, ServingError
 

@@ -44,7 +44,7 @@ ALLOWED_HOSTS = list(_ours.allowed_hosts)
 
 INSTALLED_APPS = [
     "rest_framework",
-    "ml_api.api.django_app.ml_api.apps.MlApiConfig",
+    "ml_api.api.django_app.ml_api_app.apps.MlApiConfig",
 ]
 
 MIDDLEWARE = [
@@ -89,15 +89,15 @@ SILENCED_SYSTEM_CHECKS = [
 ]
 
 REST_FRAMEWORK = {
-    "DEFAULT_RENDERER_CLASSES": ["ml_api.api.django_app.ml_api.rendering.CoreJSONRenderer"],
+    "DEFAULT_RENDERER_CLASSES": ["ml_api.api.django_app.ml_api_app.rendering.CoreJSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
-    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "ml_api.api.django_app.ml_api.rendering.AlwaysJSON",
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "ml_api.api.django_app.ml_api_app.rendering.AlwaysJSON",
     "DEFAULT_AUTHENTICATION_CLASSES": [],
     "DEFAULT_PERMISSION_CLASSES": [],
     "DEFAULT_THROTTLE_CLASSES": [],
     "UNAUTHENTICATED_USER": None,
     "UNAUTHENTICATED_TOKEN": None,
-    "EXCEPTION_HANDLER": "ml_api.api.django_app.ml_api.rendering.exception_handler",
+    "EXCEPTION_HANDLER": "ml_api.api.django_app.ml_api_app.rendering.exception_handler",
 }
 
 # One JSON object per line, as everywhere in ml-api (ml_api.serving.logging): Django applies its

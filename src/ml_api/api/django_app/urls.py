@@ -6,14 +6,14 @@ envelope (never Django's HTML error pages).
 
 from django.urls import include, path, re_path
 
-from ml_api.api.django_app.ml_api import views
+from ml_api.api.django_app.ml_api_app import views
 
 urlpatterns = [
-    path("", include("ml_api.api.django_app.ml_api.urls")),
+    path("", include("ml_api.api.django_app.ml_api_app.urls")),
     re_path(r"^.*$", views.not_found, name="not-found"),
 ]
 
-handler400 = "ml_api.api.django_app.ml_api.rendering.bad_request"
-handler403 = "ml_api.api.django_app.ml_api.rendering.permission_denied"
-handler404 = "ml_api.api.django_app.ml_api.rendering.page_not_found"
-handler500 = "ml_api.api.django_app.ml_api.rendering.server_error"
+handler400 = "ml_api.api.django_app.ml_api_app.rendering.bad_request"
+handler403 = "ml_api.api.django_app.ml_api_app.rendering.permission_denied"
+handler404 = "ml_api.api.django_app.ml_api_app.rendering.page_not_found"
+handler500 = "ml_api.api.django_app.ml_api_app.rendering.server_error"

@@ -2,9 +2,10 @@
 
 A model version that passed the acceptance gate at training or import (``ml_api.onnx_export``)
 carries ``model.onnx`` beside the scikit-learn pipeline; its sha256 is in the card and is checked
-at load like the model file's. :class:`OnnxPredictor` serves it behind the same interface as the
-scikit-learn predictor: validation, batching, the V1/V2 encodings and the CLI do not know which
-runtime runs.
+at load like the model file's. :class:`OnnxPredictor` is one implementation of
+:class:`ml_api.core.predictor.Predictor`, beside scikit-learn's: validation, batching, the V1/V2
+encodings and the CLI do not know which runtime runs. ``ML_API_RUNTIME`` picks it
+(:func:`ml_api.core.predictor.load_predictor`).
 
 Inputs (the same as the gate fed): an all-numeric model fitted on a float matrix takes one
 ``float32`` tensor ``X`` ``(n_instances, n_features)``; a mixed-type model takes one
@@ -31,11 +32,8 @@ import pandas as pd
 from ml_api.core.artifact import Artifact, ArtifactError
 from ml_api.core.codecs import to_jsonable
 from ml_api.core.errors import InvalidInput
-from ml_api.core.predictor import Prediction
+from ml_api.core.predictor import ONNX_RUNTIME, PredictionResult, onnx_status
 from ml_api.core.schema import FeatureSchema
-
-RUNTIMES = ("auto", "sklearn", "onnx")
-"""Values of ``ML_API_RUNTIME``: ``auto`` serves ONNX where the version passed the gate."""
 
 MISSING_CATEGORY = ""
 """What a string input holds where the category is missing (ONNX string tensors have no NaN)."""
@@ -167,57 +165,8 @@ def _ort_errors() -> tuple[type[BaseException], ...]:
     return tuple(getattr(state, n) for n in names if hasattr(state, n))
 
 
-def onnx_status(artifact: Artifact) -> tuple[bool, str]:
-    """Whether an artifact can be served by ONNX Runtime, and if not, why (one line).
-
-    Args:
-        artifact: The loaded version.
-
-    Returns:
-        ``(True, "")`` when the card records a passed gate and the verified ONNX file is loaded;
-        ``(False, reason)`` otherwise.
-    """
-    section = artifact.metadata.get("onnx")
-    if not isinstance(section, Mapping):
-        return False, "it was saved without an ONNX model (before ml-api converted models)"
-    if not section.get("passed"):
-        return False, f"its ONNX model did not pass the gate: {section.get('reason')}"
-    if artifact.onnx_model is None:
-        return False, "its ONNX file was not loaded"
-    return True, ""
-
-
-def choose_runtime(artifact: Artifact, setting: str) -> str:
-    """Decide which runtime serves an artifact under ``ML_API_RUNTIME``.
-
-    Args:
-        artifact: The loaded version.
-        setting: ``auto`` (ONNX where the version passed the gate, else scikit-learn),
-            ``sklearn`` or ``onnx``.
-
-    Returns:
-        ``"onnx"`` or ``"sklearn"``.
-
-    Raises:
-        ArtifactError: ``setting`` is ``onnx`` and the artifact has no ONNX model that passed the
-            gate; one line naming the version directory and the reason.
-        ValueError: Unknown setting.
-    """
-    if setting not in RUNTIMES:
-        raise ValueError(f"unknown runtime {setting!r}; use one of {', '.join(RUNTIMES)}")
-    if setting == "sklearn":
-        return "sklearn"
-    usable, why = onnx_status(artifact)
-    if setting == "onnx" and not usable:
-        raise ArtifactError(
-            f"ML_API_RUNTIME=onnx but model {artifact.path} cannot be served by ONNX Runtime: "
-            f"{why} (set ML_API_RUNTIME=auto or sklearn, or retrain it)"
-        )
-    return "onnx" if usable else "sklearn"
-
-
 class OnnxPredictor:
-    """Serves a verified artifact's ``model.onnx`` (the scikit-learn predictor's interface).
+    """Serves a verified artifact's ``model.onnx`` with ONNX Runtime.
 
     Args:
         artifact: The loaded version; its ONNX model must have passed the gate.
@@ -227,63 +176,59 @@ class OnnxPredictor:
             line naming the file).
     """
 
-    runtime = "onnx"
+    runtime = ONNX_RUNTIME
 
     def __init__(self, artifact: Artifact) -> None:
         usable, why = onnx_status(artifact)
         if not usable or artifact.onnx_model is None:
             raise ArtifactError(f"model {artifact.path} cannot be served by ONNX Runtime: {why}")
-        self.artifact = artifact
-        self.schema = artifact.schema
         classes = artifact.classes
         try:
             self.session = OnnxSession(
                 artifact.onnx_model,
                 artifact.schema,
-                array_input=artifact.metadata.get("input") == "array",
+                array_input=artifact.card.input == "array",
                 classes=classes,
             )
         except Exception as exc:
             path = artifact.path / artifact.metadata["onnx"]["file"]["name"]
             first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else repr(exc)
             raise ArtifactError(f"cannot load ONNX model {path}: {first}") from None
-        self.class_keys: list[str] = (
-            [str(c) for c in to_jsonable(list(classes))] if classes is not None else []
+        self.classes: tuple[Any, ...] = (
+            tuple(to_jsonable(list(classes))) if classes is not None else ()
         )
+
+    @property
+    def runtime_version(self) -> str:
+        """The installed ONNX Runtime version."""
+        import onnxruntime
+
+        return str(onnxruntime.__version__)
 
     @property
     def is_classifier(self) -> bool:
         """Whether the model has classes and class probabilities."""
         return self.session.classes is not None
 
-    def assemble(self, columns: Sequence[Sequence[Any]]) -> dict[str, np.ndarray]:
-        """Turn validated columns into the session's inputs (:meth:`OnnxSession.feed_columns`)."""
-        return self.session.feed_columns(columns)
-
-    def predict(self, features: Mapping[str, np.ndarray] | pd.DataFrame | np.ndarray) -> Prediction:
-        """Predict a batch.
-
-        Args:
-            features: From :meth:`assemble`, or the frame / float matrix the scikit-learn pipeline
-                takes, shape ``(n_instances, n_features)``.
+    def predict(self, columns: Sequence[Sequence[Any]]) -> PredictionResult:
+        """Predict a batch (see :meth:`ml_api.core.predictor.Predictor.predict`).
 
         Returns:
-            ``n_instances`` labels (the model's classes, JSON types) and, for classifiers,
-            probabilities in class order.
+            Labels ``(n_instances,)`` (the model's classes in their original type, or regression
+            values) and, for classifiers, probabilities ``(n_instances, n_classes)`` ``float64``
+            (computed in ``float32``) in the card's class order.
 
         Raises:
             InvalidInput: (422) ONNX Runtime refused the values; the message quotes its reason.
         """
-        feed = features if isinstance(features, Mapping) else self.session.feed_from(features)
+        feed = self.session.feed_columns(columns)
         try:
             labels, values = self.session.run(feed)
         except self.session.errors as exc:
             reason = str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
             raise InvalidInput(f"the model could not use these values: {reason}") from exc
         if labels is None:
-            return Prediction(labels=to_jsonable(values.astype(np.float64)), probabilities=None)
-        keys = self.class_keys
-        probabilities = [
-            dict(zip(keys, to_jsonable(row), strict=True)) for row in values.astype(np.float64)
-        ]
-        return Prediction(labels=to_jsonable(labels), probabilities=probabilities)
+            return PredictionResult(labels=values.astype(np.float64), probabilities=None)
+        return PredictionResult(
+            labels=labels, probabilities=values.astype(np.float64), classes=self.classes
+        )

@@ -12,7 +12,7 @@ from ml_api.core.artifact import ArtifactError
 class MlApiConfig(AppConfig):
     """Loads the configured model when Django starts, before any request is answered."""
 
-    name = "ml_api.api.django_app.ml_api"
+    name = "ml_api.api.django_app.ml_api_app"
     label = "ml_api"
     verbose_name = "ml-api predictions"
 

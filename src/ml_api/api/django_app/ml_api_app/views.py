@@ -14,8 +14,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from ml_api.api.django_app import runtime
-from ml_api.api.django_app.ml_api.rendering import error_response, route_not_found
-from ml_api.api.django_app.ml_api.request_body import content_length, read_body
+from ml_api.api.django_app.ml_api_app.rendering import error_response, route_not_found
+from ml_api.api.django_app.ml_api_app.request_body import content_length, read_body
 from ml_api.core import metrics
 from ml_api.core.open_inference import server_metadata
 from ml_api.core.service import PredictionService

@@ -6,7 +6,7 @@ Both spellings of ``/predict`` (and of ``/v2``) are routes, so nothing redirects
 
 from django.urls import path
 
-from ml_api.api.django_app.ml_api import views
+from ml_api.api.django_app.ml_api_app import views
 
 predict = views.PredictView.as_view()
 v2_metadata = views.V2ModelMetadataView.as_view()

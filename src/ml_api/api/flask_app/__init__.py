@@ -1,0 +1,80 @@
+"""The Flask adapter: HTTP in, :class:`~ml_api.core.service.PredictionService` calls, JSON out.
+
+Laid out like the Django adapter beside it (:mod:`ml_api.api.django_app`), file for file:
+
+=============================  =====================================================
+Flask (``flask_app/``)         Django (``django_app/``)
+=============================  =====================================================
+``__init__.py``: create_app    ``__init__.py``, ``settings.py``, ``wsgi.py``
+request hooks in create_app    ``middleware.py``
+``routes.py``                  ``ml_api_app/urls.py`` and ``ml_api_app/views.py``
+``rendering.py``               ``ml_api_app/rendering.py``
+``request_body.py``            ``ml_api_app/request_body.py``
+=============================  =====================================================
+
+Run it in production with ``ml-api serve`` (gunicorn), or any WSGI server with
+``ml_api.api.flask_app:create_app()``; ``ml-api serve --dev`` uses Flask's development server.
+``create_app()`` loads the model once, before the app exists, so a process that answers at all has
+its model.
+"""
+
+from __future__ import annotations
+
+from flask import Flask, Response, g, request
+from werkzeug.exceptions import HTTPException
+
+from ml_api.api.flask_app import rendering
+from ml_api.api.flask_app.routes import bp
+from ml_api.core import telemetry
+from ml_api.core.errors import ServingError
+from ml_api.core.service import PredictionService
+from ml_api.settings import Settings
+
+__all__ = ["create_app"]
+
+
+def create_app(settings: Settings | None = None, service: PredictionService | None = None) -> Flask:
+    """Build the Flask application.
+
+    Args:
+        settings: Configuration; read from the environment when ``None``.
+        service: A ready service (tests, or a gunicorn master that already loaded the model);
+            built from ``settings`` when ``None``.
+
+    Returns:
+        The WSGI application.
+
+    Raises:
+        ArtifactError: ``service`` is ``None`` and the configured model cannot be loaded.
+    """
+    settings = settings or Settings()
+    service = service or PredictionService.from_settings(settings)
+    app = Flask("ml_api")
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    app.json.sort_keys = False
+    app.extensions["ml_api.service"] = service
+    app.url_map.merge_slashes = False  # POST /predict// is a JSON 404, not an HTML 308 redirect
+    app.register_blueprint(bp)
+    app.register_error_handler(ServingError, rendering.on_serving_error)
+    app.register_error_handler(HTTPException, rendering.on_http_exception)
+    app.register_error_handler(Exception, rendering.on_unexpected)
+
+    @app.before_request
+    def _begin() -> None:
+        g.ml_api_request = telemetry.begin_request(
+            request.method, request.path, request.headers.get("X-Request-ID")
+        )
+        service.authenticate(
+            request.path, request.headers.get("Authorization"), request.headers.get("X-API-Key")
+        )
+
+    @app.after_request
+    def _end(response: Response) -> Response:
+        ctx = g.pop("ml_api_request", None)
+        if ctx is not None:
+            response.headers["X-Request-ID"] = ctx.request_id
+            rule = request.url_rule.rule if request.url_rule is not None else None
+            telemetry.end_request(ctx, response.status_code, rule)
+        return response
+
+    return app

@@ -1,0 +1,72 @@
+"""JSON out of the Flask adapter, and every error as the core's envelope.
+
+Three error handlers, registered by :func:`ml_api.api.flask_app.create_app`, produce error
+responses, all through :func:`error_response`:
+
+* :func:`on_serving_error` for the core's :class:`~ml_api.core.errors.ServingError`;
+* :func:`on_http_exception` for Werkzeug's own HTTP errors (404, 405, 413, ...);
+* :func:`on_unexpected` for anything else, as a logged 500.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Response, current_app, g, request
+from werkzeug.exceptions import HTTPException
+
+from ml_api.core.codecs import dumps
+from ml_api.core.errors import InternalError, ServingError, from_http_status, to_payload
+
+log = logging.getLogger("ml_api.flask")
+
+
+def json_response(body: Any, status: int = 200) -> Response:
+    """Return ``body`` as compact JSON with the core's strict encoder (the bytes Django sends)."""
+    return Response(dumps(body), status=status, mimetype="application/json")
+
+
+def error_response(err: ServingError) -> Response:
+    """Render ``err`` as the contract's JSON body with its status and headers.
+
+    Args:
+        err: The error; ``err.headers`` (``Allow``, ``WWW-Authenticate``) are sent too.
+
+    Returns:
+        ``{"error", "details", "request_id"}`` with status ``err.status``.
+    """
+    ctx = g.get("ml_api_request")
+    response = json_response(to_payload(err, ctx.request_id if ctx else None), err.status.value)
+    response.headers.update(err.headers)
+    return response
+
+
+def on_serving_error(exc: ServingError) -> Response:
+    """Flask error handler for the core's errors: the envelope with the error's status."""
+    return error_response(exc)
+
+
+def on_http_exception(exc: HTTPException) -> Response:
+    """Flask error handler for Werkzeug's HTTP errors: the envelope, ``Allow`` on 405."""
+    err = from_http_status(exc.code or 500, _describe(exc))
+    if exc.code == 405 and exc.valid_methods:
+        err.headers["Allow"] = ", ".join(sorted(exc.valid_methods))
+    return error_response(err)
+
+
+def _describe(exc: HTTPException) -> str | None:
+    if exc.code == 404:
+        return f"no route {request.method} {request.path}; see GET /openapi.json"
+    if exc.code == 405:
+        return f"method {request.method} is not allowed on {request.path}"
+    if exc.code == 413:
+        limit = current_app.config["MAX_CONTENT_LENGTH"]
+        return f"request body is larger than the limit of {limit} bytes"
+    return None
+
+
+def on_unexpected(exc: Exception) -> Response:
+    """Flask error handler of last resort: log the traceback, answer 500 with no details."""
+    log.exception("unhandled error on %s %s", request.method, request.path)
+    return error_response(InternalError())

@@ -1,0 +1,127 @@
+"""The Flask routes: parse the request, call the core's ``PredictionService``, render the result.
+
+Errors are raised, never rendered here: :mod:`ml_api.api.flask_app.rendering` turns them into the
+JSON envelope, with the same status and body as the Django adapter.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, current_app, request
+
+from ml_api.api.flask_app.rendering import json_response
+from ml_api.api.flask_app.request_body import read_body
+from ml_api.core import metrics
+from ml_api.core.open_inference import OpenInferenceProtocol, server_metadata
+from ml_api.core.service import PredictionService
+
+bp = Blueprint("ml_api", __name__)
+
+
+def service() -> PredictionService:
+    """Return the app's service (the routes' only way to reach the model)."""
+    return current_app.extensions["ml_api.service"]
+
+
+def _v2() -> OpenInferenceProtocol:
+    return service().open_inference
+
+
+@bp.post("/predict")
+@bp.post("/predict/")
+def predict() -> Response:
+    """``POST /predict``: predictions for one instance or a batch (see ``ml_api.core.codecs``)."""
+    svc = service()
+    body = svc.predict_http(
+        request.headers.get("Content-Type"),
+        request.content_length,
+        lambda: read_body(svc.settings.max_body_bytes),
+    )
+    return json_response(body)
+
+
+@bp.get("/health")
+def health() -> Response:
+    """``GET /health``: liveness; never touches the model."""
+    return json_response(PredictionService.liveness())
+
+
+@bp.get("/ready")
+def ready() -> Response:
+    """``GET /ready``: readiness; 503 while draining before shutdown."""
+    return json_response(service().readiness())
+
+
+@bp.get("/metadata")
+def metadata() -> Response:
+    """``GET /metadata``: the model card."""
+    return json_response(service().metadata())
+
+
+@bp.get("/openapi.json")
+def openapi() -> Response:
+    """``GET /openapi.json``: this API described for tools, features included."""
+    return json_response(service().openapi)
+
+
+@bp.get("/docs")
+def docs() -> Response:
+    """``GET /docs``: the same, as a self-contained HTML page."""
+    return Response(service().docs_html, mimetype="text/html")
+
+
+@bp.get("/metrics")
+def prometheus_metrics() -> Response:
+    """``GET /metrics``: Prometheus text format, merged across gunicorn workers."""
+    body, content_type = metrics.render()
+    return Response(body, status=200, content_type=content_type)
+
+
+# ---- Open Inference Protocol (KServe V2), on the same core ---------------------------------
+
+
+@bp.get("/v2")
+@bp.get("/v2/")
+def v2_server_metadata() -> Response:
+    """``GET /v2``: Open Inference Protocol server metadata."""
+    return json_response(server_metadata())
+
+
+@bp.get("/v2/health/live")
+def v2_live() -> Response:
+    """``GET /v2/health/live``: liveness."""
+    return json_response({"live": True})
+
+
+@bp.get("/v2/health/ready")
+def v2_ready() -> Response:
+    """``GET /v2/health/ready``: readiness (503 while draining)."""
+    return json_response(_v2().server_ready())
+
+
+@bp.get("/v2/models/<name>")
+@bp.get("/v2/models/<name>/versions/<version>")
+def v2_model_metadata(name: str, version: str | None = None) -> Response:
+    """``GET /v2/models/{name}[/versions/{version}]``: model metadata (tensors)."""
+    return json_response(_v2().model_metadata(name, version))
+
+
+@bp.get("/v2/models/<name>/ready")
+@bp.get("/v2/models/<name>/versions/<version>/ready")
+def v2_model_ready(name: str, version: str | None = None) -> Response:
+    """``GET /v2/models/{name}[/versions/{version}]/ready``: model readiness."""
+    return json_response(_v2().model_ready(name, version))
+
+
+@bp.post("/v2/models/<name>/infer")
+@bp.post("/v2/models/<name>/versions/<version>/infer")
+def v2_infer(name: str, version: str | None = None) -> Response:
+    """``POST /v2/models/{name}[/versions/{version}]/infer``: inference on tensors."""
+    body = _v2().infer_http(
+        name,
+        version,
+        request.headers.get("Content-Type"),
+        request.content_length,
+        lambda: read_body(service().settings.max_body_bytes),
+        request.headers.get("Inference-Header-Content-Length"),
+    )
+    return json_response(body)

@@ -1,0 +1,1 @@
+"""Runtimes: implementations of :class:`ml_api.core.predictor.Predictor`, one module each."""
