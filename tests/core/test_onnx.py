@@ -15,10 +15,12 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 
 from ml_api import onnx_export, preprocess
 from ml_api import train as train_module
+from ml_api.composition import build
 from ml_api.core.artifact import ArtifactError, load_artifact, sha256_file
 from ml_api.core.predictor import choose_runtime, load_predictor
 from ml_api.core.runtimes.onnx_runtime import OnnxSession
 from ml_api.core.service import PredictionService
+from ml_api.core.validation import Validator
 from ml_api.settings import Settings
 from ml_api.train import train
 
@@ -246,7 +248,8 @@ def test_metadata_and_metrics_name_the_runtime(converted):
         meta = service.metadata()
         assert meta["runtime"] == name
         assert meta["onnx"]["passed"] is True and meta["onnx"]["file"]["name"] == "model.onnx"
-        assert service.open_inference.model_metadata("p")["platform"] == name
+        app = build(service.settings, service=service)
+        assert app.open_inference.model_metadata("p")["platform"] == name
         service.predict_instances([["Biscoe", 50.0, 15.0, 220.0, 5500.0, "male"]])
         labels = {"model_name": "p", "model_version": "1", "runtime": name}
         for family in (metrics.PREDICTION_DURATION, metrics.REQUEST_INSTANCES):
@@ -258,8 +261,28 @@ def test_metadata_and_metrics_name_the_runtime(converted):
 def test_onnx_probabilities_come_in_the_cards_class_order(converted):
     artifact = load_artifact(converted, "p")
     predictor = load_predictor(artifact, "onnx")
-    columns = artifact.schema.validate_columns([["Biscoe", 50.0, 15.0, 220.0, 5500.0, None]] * 3)
+    rows = [["Biscoe", 50.0, 15.0, 220.0, 5500.0, None]] * 3
+    columns = Validator(artifact.schema).validate_columns(rows)
     result = predictor.predict(columns)
     assert result.classes == ("Adelie", "Chinstrap", "Gentoo")
     assert result.probabilities.shape == (3, 3) and result.probabilities.dtype == np.float64
     assert result.labels.tolist() == ["Gentoo"] * 3
+
+
+def test_values_onnx_runtime_refuses_are_a_422(converted, monkeypatch):
+    from onnxruntime.capi.onnxruntime_pybind11_state import InvalidArgument
+
+    from ml_api.core.errors import InvalidInput
+
+    artifact = load_artifact(converted, "p")
+    predictor = load_predictor(artifact, "onnx")
+
+    def refuse(self, feed):
+        raise InvalidArgument("[ONNXRuntimeError] : 2 : INVALID_ARGUMENT : bad input\nmore")
+
+    monkeypatch.setattr(OnnxSession, "run", refuse)
+    columns = Validator(artifact.schema).validate_columns(
+        [["Biscoe", 50.0, 15.0, 220.0, 5500.0, None]]
+    )
+    with pytest.raises(InvalidInput, match=r"could not use these values: .*bad input$"):
+        predictor.predict(columns)

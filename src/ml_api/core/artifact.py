@@ -298,15 +298,15 @@ def _read_onnx(metadata: dict[str, Any], path: Path) -> bytes | None:
     if not info:
         return None
     try:
-        onnx_path = path / info["name"]
-        expected = info["sha256"]
+        name, expected = str(info["name"]), str(info["sha256"])
     except (KeyError, TypeError) as exc:
         raise ArtifactError(
             f"unreadable onnx.file entry in {path / METADATA_FILE}: {exc!r}"
         ) from None
-    if onnx_path.name != info["name"] or onnx_path.parent != path:
+    onnx_path = path / name
+    if onnx_path.name != name or onnx_path.parent != path:
         raise ArtifactError(
-            f"ONNX file name {info['name']!r} in {path / METADATA_FILE} is not a plain file name"
+            f"ONNX file name {name!r} in {path / METADATA_FILE} is not a plain file name"
         )
     try:
         data = onnx_path.read_bytes()

@@ -25,6 +25,7 @@ from werkzeug.exceptions import HTTPException
 
 from ml_api.api.flask_app import rendering
 from ml_api.api.flask_app.routes import bp
+from ml_api.composition import Application, build
 from ml_api.core import telemetry
 from ml_api.core.errors import ServingError
 from ml_api.core.service import PredictionService
@@ -33,13 +34,20 @@ from ml_api.settings import Settings
 __all__ = ["create_app"]
 
 
-def create_app(settings: Settings | None = None, service: PredictionService | None = None) -> Flask:
+def create_app(
+    settings: Settings | None = None,
+    service: PredictionService | None = None,
+    *,
+    application: Application | None = None,
+) -> Flask:
     """Build the Flask application.
 
     Args:
         settings: Configuration; read from the environment when ``None``.
-        service: A ready service (tests, or a gunicorn master that already loaded the model);
-            built from ``settings`` when ``None``.
+        service: A ready service (tests); wrapped by :func:`ml_api.composition.build`.
+        application: The composed application (``ml-api serve``: the gunicorn master built it);
+            built by :func:`ml_api.composition.build` from ``settings`` (and ``service``) when
+            ``None``.
 
     Returns:
         The WSGI application.
@@ -48,10 +56,12 @@ def create_app(settings: Settings | None = None, service: PredictionService | No
         ArtifactError: ``service`` is ``None`` and the configured model cannot be loaded.
     """
     settings = settings or Settings()
-    service = service or PredictionService.from_settings(settings)
+    application = application or build(settings, service=service)
+    service = application.service
     app = Flask("ml_api")
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.json.sort_keys = False
+    app.extensions["ml_api.application"] = application
     app.extensions["ml_api.service"] = service
     app.url_map.merge_slashes = False  # POST /predict// is a JSON 404, not an HTML 308 redirect
     app.register_blueprint(bp)

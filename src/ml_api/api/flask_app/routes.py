@@ -10,6 +10,7 @@ from flask import Blueprint, Response, current_app, request
 
 from ml_api.api.flask_app.rendering import json_response
 from ml_api.api.flask_app.request_body import read_body
+from ml_api.composition import Application
 from ml_api.core import metrics
 from ml_api.core.open_inference import OpenInferenceProtocol, server_metadata
 from ml_api.core.service import PredictionService
@@ -22,8 +23,13 @@ def service() -> PredictionService:
     return current_app.extensions["ml_api.service"]
 
 
+def application() -> Application:
+    """Return the app's composed application (V2 endpoints, OpenAPI document, docs page)."""
+    return current_app.extensions["ml_api.application"]
+
+
 def _v2() -> OpenInferenceProtocol:
-    return service().open_inference
+    return application().open_inference
 
 
 @bp.post("/predict")
@@ -60,13 +66,13 @@ def metadata() -> Response:
 @bp.get("/openapi.json")
 def openapi() -> Response:
     """``GET /openapi.json``: this API described for tools, features included."""
-    return json_response(service().openapi)
+    return json_response(application().openapi)
 
 
 @bp.get("/docs")
 def docs() -> Response:
     """``GET /docs``: the same, as a self-contained HTML page."""
-    return Response(service().docs_html, mimetype="text/html")
+    return Response(application().docs_html, mimetype="text/html")
 
 
 @bp.get("/metrics")

@@ -85,7 +85,7 @@ class OpenAPIView(JSONView):
 
     def get(self, request: Request) -> Response:
         """Return the OpenAPI 3.1 document."""
-        return Response(runtime.service().openapi)
+        return Response(runtime.application().openapi)
 
 
 class DocsView(JSONView):
@@ -93,7 +93,9 @@ class DocsView(JSONView):
 
     def get(self, request: Request) -> HttpResponse:
         """Return the HTML page."""
-        return HttpResponse(runtime.service().docs_html, content_type="text/html; charset=utf-8")
+        return HttpResponse(
+            runtime.application().docs_html, content_type="text/html; charset=utf-8"
+        )
 
 
 class MetricsView(JSONView):
@@ -133,7 +135,7 @@ class V2ReadyView(JSONView):
         Raises:
             ModelNotReady: (503) draining.
         """
-        return Response(runtime.service().open_inference.server_ready())
+        return Response(runtime.application().open_inference.server_ready())
 
 
 class V2ModelMetadataView(JSONView):
@@ -145,7 +147,7 @@ class V2ModelMetadataView(JSONView):
         Raises:
             NotFound: (404) another model or version.
         """
-        return Response(runtime.service().open_inference.model_metadata(name, version))
+        return Response(runtime.application().open_inference.model_metadata(name, version))
 
 
 class V2ModelReadyView(JSONView):
@@ -157,7 +159,7 @@ class V2ModelReadyView(JSONView):
         Raises:
             NotFound: (404) another model or version.
         """
-        return Response(runtime.service().open_inference.model_ready(name, version))
+        return Response(runtime.application().open_inference.model_ready(name, version))
 
 
 class V2InferView(JSONView):
@@ -169,13 +171,13 @@ class V2InferView(JSONView):
         Raises:
             ServingError: 400, 404, 413 or 504 from the core.
         """
-        v2 = runtime.service().open_inference
+        v2 = runtime.application().open_inference
         body = v2.infer_http(
             name,
             version,
             request.META.get("CONTENT_TYPE"),
             content_length(request.META),
-            lambda: read_body(request._request, v2.service.settings.max_body_bytes),
+            lambda: read_body(request._request, v2.limits.max_body_bytes),
             request.headers.get("Inference-Header-Content-Length"),
         )
         return Response(body)
