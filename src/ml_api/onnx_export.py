@@ -83,6 +83,28 @@ class OnnxExport:
     gate: dict[str, Any] | None
     versions: dict[str, Any] = field(default_factory=dict)
 
+    def apply(self, card: dict[str, Any]) -> bytes | None:
+        """Record the outcome in a model card and return what ``save_artifact`` should write.
+
+        Sets ``card["onnx"]`` (:meth:`card`) and ``card["runtime"]`` (``"onnxruntime"`` when the
+        gate passed, else ``"scikit-learn"``: the runtime ``ML_API_RUNTIME=auto`` serves). Train
+        and import both call it::
+
+            onnx_model = export_onnx(model, schema, X, array_input=...).apply(card)
+            save_artifact(model, ..., metadata=card, onnx_model=onnx_model)
+
+        Args:
+            card: The card being built (changed in place).
+
+        Returns:
+            The ONNX bytes to save as ``model.onnx``, or ``None`` when the gate did not pass.
+        """
+        from ml_api.core.predictor import ONNX_RUNTIME, SCIKIT_LEARN
+
+        card["onnx"] = self.card()
+        card["runtime"] = ONNX_RUNTIME if self.passed else SCIKIT_LEARN
+        return self.model_bytes
+
     def card(self) -> dict[str, Any]:
         """The card's ``onnx`` section (``save_artifact`` adds ``file`` when the model is written).
 

@@ -31,7 +31,6 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
 
 from ml_api.core.artifact import Format, save_artifact, sha256_file
-from ml_api.core.predictor import ONNX_RUNTIME, SCIKIT_LEARN
 from ml_api.core.schema import FeatureSchema
 from ml_api.onnx_export import export_onnx
 from ml_api.preprocess import build_preprocessor, load_csv, split_features_target, write_splits
@@ -203,17 +202,15 @@ def train(
         },
     }
     # ONNX form, served where it passed the gate on every row (ml_api.onnx_export; issue 11).
-    onnx = export_onnx(
+    onnx_model = export_onnx(
         pipeline, schema, X.to_numpy() if array_input else X, array_input=array_input
-    )
-    card["onnx"] = onnx.card()
-    card["runtime"] = ONNX_RUNTIME if onnx.passed else SCIKIT_LEARN
+    ).apply(card)
     path = save_artifact(
         pipeline,
         model_root=model_root,
         name=name,
         metadata=card,
         fmt=fmt,
-        onnx_model=onnx.model_bytes,
+        onnx_model=onnx_model,
     )
     return TrainResult(path=path, metrics=metrics, metadata=card)
