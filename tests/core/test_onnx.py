@@ -286,3 +286,15 @@ def test_values_onnx_runtime_refuses_are_a_422(converted, monkeypatch):
     )
     with pytest.raises(InvalidInput, match=r"could not use these values: .*bad input$"):
         predictor.predict(columns)
+
+
+def test_numbers_beyond_float32_are_predicted_by_scikit_learn(converted):
+    """ONNX Runtime takes float32: a batch with 1e39 gets scikit-learn's answer, not inf/NaN."""
+    artifact = load_artifact(converted, "p")
+    onnx, sklearn = load_predictor(artifact, "onnx"), load_predictor(artifact, "sklearn")
+    rows = [["Biscoe", 50.0, 15.0, 220.0, 1e39, "male"], ["Dream", 46.5, 17.9, 192.0, 3500.0, None]]
+    columns = Validator(artifact.schema).validate_columns(rows)
+    got, want = onnx.predict(columns), sklearn.predict(columns)
+    assert got.labels.tolist() == want.labels.tolist()
+    np.testing.assert_array_equal(got.probabilities, want.probabilities)  # exactly: same runtime
+    assert np.isfinite(got.probabilities).all()

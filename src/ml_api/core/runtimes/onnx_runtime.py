@@ -32,7 +32,7 @@ import pandas as pd
 from ml_api.core.artifact import Artifact, ArtifactError
 from ml_api.core.codecs import to_jsonable
 from ml_api.core.errors import InvalidInput
-from ml_api.core.predictor import ONNX_RUNTIME, PredictionResult, onnx_status
+from ml_api.core.predictor import ONNX_RUNTIME, PredictionResult, Predictor, onnx_status
 from ml_api.core.schema import FeatureSchema
 
 MISSING_CATEGORY = ""
@@ -110,17 +110,27 @@ class OnnxSession:
         Returns:
             Input name to array (see the module docstring for shapes and types).
         """
-        if self.array_input:
-            return {"X": np.ascontiguousarray(np.asarray(columns, dtype=np.float32).T)}
-        feed = {}
-        for (name, numeric), col in zip(self._features, columns, strict=True):
-            if numeric:
-                feed[name] = np.asarray(col, dtype=np.float32).reshape(-1, 1)
-            else:
-                strings = np.empty((len(col), 1), dtype=object)
-                strings[:, 0] = [v if isinstance(v, str) else MISSING_CATEGORY for v in col]
-                feed[name] = strings
+        with np.errstate(over="ignore"):  # beyond float32: inf, found by fits_float32()
+            if self.array_input:
+                return {"X": np.ascontiguousarray(np.asarray(columns, dtype=np.float32).T)}
+            feed = {}
+            for (name, numeric), col in zip(self._features, columns, strict=True):
+                if numeric:
+                    feed[name] = np.asarray(col, dtype=np.float32).reshape(-1, 1)
+                else:
+                    strings = np.empty((len(col), 1), dtype=object)
+                    strings[:, 0] = [v if isinstance(v, str) else MISSING_CATEGORY for v in col]
+                    feed[name] = strings
         return feed
+
+    @staticmethod
+    def fits_float32(feed: Mapping[str, np.ndarray]) -> bool:
+        """Whether every number of a feed survived the cast to ``float32`` (no ``inf``).
+
+        Validated numbers are finite, so an ``inf`` here is a value beyond float32's range
+        (about 3.4e38) that the cast could not hold.
+        """
+        return not any(a.dtype == np.float32 and np.isinf(a).any() for a in feed.values())
 
     def feed_from(self, features: pd.DataFrame | np.ndarray) -> dict[str, np.ndarray]:
         """Build the session's inputs from the frame or matrix the scikit-learn pipeline takes.
@@ -197,6 +207,15 @@ class OnnxPredictor:
         self.classes: tuple[Any, ...] = (
             tuple(to_jsonable(list(classes))) if classes is not None else ()
         )
+        self._artifact = artifact
+        self._fallback: Predictor | None = None  # for numbers beyond float32, built when needed
+
+    def _scikit_learn(self) -> Predictor:
+        if self._fallback is None:
+            from ml_api.core.runtimes.scikit_learn import SklearnPredictor
+
+            self._fallback = SklearnPredictor(self._artifact)
+        return self._fallback
 
     @property
     def runtime_version(self) -> str:
@@ -218,10 +237,17 @@ class OnnxPredictor:
             values) and, for classifiers, probabilities ``(n_instances, n_classes)`` ``float64``
             (computed in ``float32``) in the card's class order.
 
+        A batch holding a number beyond float32's range (about 3.4e38), which the ONNX model
+        cannot take, is predicted by the artifact's scikit-learn pipeline instead, so the answer
+        (or the 422 scikit-learn gives for it) is the same as under ``ML_API_RUNTIME=sklearn``.
+
         Raises:
-            InvalidInput: (422) ONNX Runtime refused the values; the message quotes its reason.
+            InvalidInput: (422) ONNX Runtime (or, for numbers beyond float32, scikit-learn)
+                refused the values; the message quotes its reason.
         """
         feed = self.session.feed_columns(columns)
+        if not self.session.fits_float32(feed):
+            return self._scikit_learn().predict(columns)
         try:
             labels, values = self.session.run(feed)
         except self.session.errors as exc:
