@@ -2,8 +2,8 @@
 
 Layout: the project (``settings.py``, ``urls.py``, ``wsgi.py``, ``manage.py``, ``middleware.py``)
 and the Django app labelled ``ml_api`` in ``ml_api_app/`` (``apps.py``, ``urls.py``, ``views.py``,
-``rendering.py``, ``request_body.py``), the Flask adapter's :mod:`ml_api.api.flask_app` file for
-file. The wire contract is the Flask adapter's, byte for byte (``tests/contract/``).
+``rendering.py``), the Flask adapter's :mod:`ml_api.api.flask_app` file for file. The wire
+contract is the Flask adapter's, byte for byte (``tests/contract/``).
 """
 
 from __future__ import annotations

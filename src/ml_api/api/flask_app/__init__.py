@@ -9,8 +9,10 @@ Flask (``flask_app/``)         Django (``django_app/``)
 request hooks in create_app    ``middleware.py``
 ``routes.py``                  ``ml_api_app/urls.py`` and ``ml_api_app/views.py``
 ``rendering.py``               ``ml_api_app/rendering.py``
-``request_body.py``            ``ml_api_app/request_body.py``
 =============================  =====================================================
+
+Both use :mod:`ml_api.api.shared` (header names, media type, wording) and
+:mod:`ml_api.api.request_body` (chunked bodies).
 
 Run it in production with ``ml-api serve`` (gunicorn), or any WSGI server with
 ``ml_api.api.flask_app:create_app()``; ``ml-api serve --dev`` uses Flask's development server.
@@ -21,8 +23,10 @@ its model.
 from __future__ import annotations
 
 from flask import Flask, Response, g, request
+from flask.json.provider import DefaultJSONProvider
 from werkzeug.exceptions import HTTPException
 
+from ml_api.api import shared
 from ml_api.api.flask_app import rendering
 from ml_api.api.flask_app.routes import bp
 from ml_api.composition import Application, build
@@ -58,9 +62,10 @@ def create_app(
     settings = settings or Settings()
     application = application or build(settings, service=service)
     service = application.service
-    app = Flask("ml_api")
+    app = Flask(shared.APP_NAME)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
-    app.json.sort_keys = False
+    if isinstance(app.json, DefaultJSONProvider):  # Flask's default provider, always here
+        app.json.sort_keys = False
     app.extensions["ml_api.application"] = application
     app.extensions["ml_api.service"] = service
     app.url_map.merge_slashes = False  # POST /predict// is a JSON 404, not an HTML 308 redirect
@@ -71,18 +76,14 @@ def create_app(
 
     @app.before_request
     def _begin() -> None:
-        g.ml_api_request = telemetry.begin_request(
-            request.method, request.path, request.headers.get("X-Request-ID")
-        )
-        service.authenticate(
-            request.path, request.headers.get("Authorization"), request.headers.get("X-API-Key")
-        )
+        g.ml_api_request = shared.begin_request(request.method, request.path, request.headers)
+        shared.authenticate(service, request.path, request.headers)
 
     @app.after_request
     def _end(response: Response) -> Response:
         ctx = g.pop("ml_api_request", None)
         if ctx is not None:
-            response.headers["X-Request-ID"] = ctx.request_id
+            response.headers[shared.REQUEST_ID_HEADER] = ctx.request_id
             rule = request.url_rule.rule if request.url_rule is not None else None
             telemetry.end_request(ctx, response.status_code, rule)
         return response

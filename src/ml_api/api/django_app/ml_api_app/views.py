@@ -6,6 +6,7 @@ envelope, with the same status and body as the Flask adapter.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse
@@ -13,12 +14,19 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from ml_api.api import shared
 from ml_api.api.django_app import runtime
 from ml_api.api.django_app.ml_api_app.rendering import error_response, route_not_found
-from ml_api.api.django_app.ml_api_app.request_body import content_length, read_body
+from ml_api.api.request_body import content_length, read_body
 from ml_api.core import metrics
+from ml_api.core.errors import allow_header
 from ml_api.core.open_inference import server_metadata
 from ml_api.core.service import PredictionService
+
+
+def _body_reader(request: Request, limit: int) -> Callable[[], bytes]:
+    raw = request._request  # Django's request under DRF's wrapper
+    return lambda: read_body(raw.META, content_length(raw.META), limit, lambda: raw.body)
 
 
 class JSONView(APIView):
@@ -29,9 +37,11 @@ class JSONView(APIView):
         """No extra headers (DRF adds ``Allow`` to every response; Flask only to 405/OPTIONS)."""
         return {}
 
-    def options(self, request: Request, *args: Any, **kwargs: Any) -> HttpResponse:
+    def options(  # type: ignore[override]  # a plain HttpResponse, as Django allows
+        self, request: Request, *args: Any, **kwargs: Any
+    ) -> HttpResponse:
         """``OPTIONS``: an empty 200 with ``Allow``, as Flask answers it."""
-        return HttpResponse(headers={"Allow": ", ".join(sorted(self.allowed_methods))})
+        return HttpResponse(headers={"Allow": allow_header(self.allowed_methods)})
 
 
 class PredictView(JSONView):
@@ -47,7 +57,7 @@ class PredictView(JSONView):
         body = service.predict_http(
             request.META.get("CONTENT_TYPE"),
             content_length(request.META),
-            lambda: read_body(request._request, service.settings.max_body_bytes),
+            _body_reader(request, service.settings.max_body_bytes),
         )
         return Response(body)
 
@@ -123,7 +133,7 @@ class V2LiveView(JSONView):
 
     def get(self, request: Request) -> Response:
         """Return ``{"live": true}``."""
-        return Response({"live": True})
+        return Response(shared.v2_live())
 
 
 class V2ReadyView(JSONView):
@@ -177,8 +187,8 @@ class V2InferView(JSONView):
             version,
             request.META.get("CONTENT_TYPE"),
             content_length(request.META),
-            lambda: read_body(request._request, v2.limits.max_body_bytes),
-            request.headers.get("Inference-Header-Content-Length"),
+            _body_reader(request, v2.limits.max_body_bytes),
+            request.headers.get(shared.INFERENCE_HEADER_LENGTH),
         )
         return Response(body)
 
