@@ -261,7 +261,7 @@ def check(
     worst = float(diff.flat[worst_flat]) if diff.size else 0.0
     gate["max_abs_diff"] = worst if math.isfinite(worst) else None
     gate["worst_row"] = worst_row
-    if differs.size:
+    if differs.size and onnx_labels is not None:
         i = int(differs[0])
         gate["failure"] = (
             f"labels differ on {differs.size} of {len(X)} rows; first row {i}: scikit-learn "
