@@ -298,3 +298,26 @@ def test_numbers_beyond_float32_are_predicted_by_scikit_learn(converted):
     assert got.labels.tolist() == want.labels.tolist()
     np.testing.assert_array_equal(got.probabilities, want.probabilities)  # exactly: same runtime
     assert np.isfinite(got.probabilities).all()
+
+
+def test_loading_onnx_runtime_writes_nothing_and_prints_nothing(converted, tmp_path):
+    """ONNX Runtime's telemetry would write a device id under $XDG_CACHE_HOME when imported (and
+    print a non-JSON warning on a read-only root); the runtime turns it off before the import."""
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "from pathlib import Path\n"
+        "from ml_api.core.artifact import load_artifact\n"
+        "from ml_api.core.predictor import load_predictor\n"
+        f"load_predictor(load_artifact(Path({str(converted)!r}), 'p'), 'onnx')\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "ORT_DISABLE_TELEMETRY"}
+    env["XDG_CACHE_HOME"] = str(tmp_path / "cache")
+    proc = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr == "" and proc.stdout == ""
+    assert not (tmp_path / "cache").exists()

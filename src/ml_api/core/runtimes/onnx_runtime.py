@@ -23,6 +23,9 @@ every training row.
 
 from __future__ import annotations
 
+import logging
+import os
+import threading
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -34,6 +37,42 @@ from ml_api.core.codecs import to_jsonable
 from ml_api.core.errors import InvalidInput
 from ml_api.core.predictor import ONNX_RUNTIME, PredictionResult, Predictor, onnx_status
 from ml_api.core.schema import FeatureSchema
+
+_ORT_LEVELS = {0: logging.DEBUG, 1: logging.INFO, 2: logging.WARNING, 3: logging.ERROR}
+_ort_logger = logging.getLogger("onnxruntime")
+_ort_lock = threading.Lock()
+_ort_ready = False
+
+
+def _log_ort(severity: int, category: str, logid: str, location: str, message: str) -> None:
+    _ort_logger.log(_ORT_LEVELS.get(severity, logging.CRITICAL), "%s", message)
+
+
+def import_onnxruntime() -> Any:
+    """Import ``onnxruntime`` the way a server needs it (once per process).
+
+    - ``ORT_DISABLE_TELEMETRY=1`` (unless set) before the import: ONNX Runtime otherwise writes
+      a device id and a telemetry store under ``$XDG_CACHE_HOME`` (``~/.cache``) when imported,
+      and prints a non-JSON warning where it cannot (the container's read-only root).
+    - Its own log lines go to the ``onnxruntime`` Python logger (warnings and above), so they
+      come out as JSON like every other line.
+
+    Returns:
+        The ``onnxruntime`` module.
+
+    Raises:
+        ImportError: ``onnxruntime`` is not installed.
+    """
+    global _ort_ready
+    with _ort_lock:
+        os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
+        import onnxruntime
+
+        if not _ort_ready:
+            onnxruntime.set_default_logger_callback(_log_ort, 2)
+            _ort_ready = True
+    return onnxruntime
+
 
 MISSING_CATEGORY = ""
 """What a string input holds where the category is missing (ONNX string tensors have no NaN)."""
@@ -62,8 +101,7 @@ class OnnxSession:
         array_input: bool,
         classes: Sequence[Any] | np.ndarray | None,
     ) -> None:
-        import onnxruntime as ort
-
+        ort = import_onnxruntime()
         options = ort.SessionOptions()
         # One thread each: a server runs one worker process per CPU, and the batcher already
         # runs requests concurrently; a pool per session would only contend.
@@ -169,6 +207,7 @@ class OnnxSession:
 
 
 def _ort_errors() -> tuple[type[BaseException], ...]:
+    import_onnxruntime()
     from onnxruntime.capi import onnxruntime_pybind11_state as state
 
     names = ("InvalidArgument", "Fail", "RuntimeException", "InvalidGraph")
@@ -220,9 +259,7 @@ class OnnxPredictor:
     @property
     def runtime_version(self) -> str:
         """The installed ONNX Runtime version."""
-        import onnxruntime
-
-        return str(onnxruntime.__version__)
+        return str(import_onnxruntime().__version__)
 
     @property
     def is_classifier(self) -> bool:
