@@ -2,8 +2,8 @@
 
 Rows go through the same validation as HTTP requests (``ml_api.core.validation``), so a file that
 scores here would be accepted by the API and vice versa; problems are reported by 1-based data row
-number (the header is not counted). Columns the model does not use (ids, the target) are carried
-through to the output unchanged.
+number (the header is not counted). The input's columns, used by the model or not (ids, the
+target), are carried through to the output as written: cells are read as text, never re-typed.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import os
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import pandas as pd
 
@@ -26,30 +26,36 @@ DEFAULT_CHUNK_ROWS = 5_000
 """Rows read, validated and predicted at a time: bounds memory for files of any size."""
 
 
-def _csv_number(value: Any) -> Any:
-    """Turn a numeric cell that was read as text back into a float.
+NA_CELLS = frozenset(
+    ["", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN",
+     "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null"]
+)  # fmt: skip
+"""Cells read as missing: pandas' default ``na_values``, as training reads its CSV."""
 
-    A CSV has no types: once one cell of a column is not a number, pandas reads the whole column
-    as text. Cells that parse as numbers become floats again; the rest are left for validation to
-    report, by row.
-    """
-    if isinstance(value, str):
-        try:
-            return float(value)
-        except ValueError:
-            return value
-    return value
+
+def _csv_number(value: str) -> Any:
+    """A numeric feature's cell as a float; text that is no number is left for validation."""
+    try:
+        return float(value)
+    except ValueError:
+        return value
 
 
 def _records(chunk: pd.DataFrame, schema: FeatureSchema) -> list[dict[str, Any]]:
-    features = chunk[list(schema.names)].astype(object)
-    records = cast(
-        "list[dict[str, Any]]", features.where(features.notna(), None).to_dict("records")
-    )
-    numeric = [f.name for f in schema.features if f.kind is FeatureKind.NUMERIC]
-    for record in records:
-        for name in numeric:
-            record[name] = _csv_number(record[name])
+    """The chunk's feature cells (strings as written) as JSON-like instances for validation.
+
+    Missing cells become ``None``; numeric features' cells become floats where they parse;
+    categorical features keep the text as written (``02134`` stays a zip code).
+    """
+    numeric = {f.name for f in schema.features if f.kind is FeatureKind.NUMERIC}
+    columns = {name: chunk[name].tolist() for name in schema.names}
+    records: list[dict[str, Any]] = [{} for _ in range(len(chunk))]
+    for name, cells in columns.items():
+        for record, cell in zip(records, cells, strict=True):
+            if cell in NA_CELLS:
+                record[name] = None
+            else:
+                record[name] = _csv_number(cell) if name in numeric else cell
     return records
 
 
@@ -130,5 +136,10 @@ def score_csv(
 
 
 def _chunks(path: Path, rows: int) -> Iterator[pd.DataFrame]:
-    with pd.read_csv(path, chunksize=rows) as reader:
+    """Read the file in chunks of text cells exactly as written (no type guessing, no NA parsing).
+
+    The output then repeats the input columns unchanged: an integer column with a gap stays
+    integers, ``02134`` keeps its zero.
+    """
+    with pd.read_csv(path, chunksize=rows, dtype=str, keep_default_na=False) as reader:
         yield from reader
