@@ -2,7 +2,9 @@
 
 Modes: the full run (default), ``--smoke`` (a few seconds per cell on few targets: checks the
 plumbing, not the speed) and ``--soak`` (64 clients for 60 s on the ml-api targets: errors and
-memory growth). ``--list`` prints the target table. Every option is in ``--help``.
+memory growth). ``--list`` prints the target table. ``--in-process-only`` prints the in-process
+limits alone (scikit-learn and ONNX Runtime, 1 and 64 rows, and the batcher's rows/s with 64
+threads, batching on and off), with no HTTP server and no wrk. Every option is in ``--help``.
 """
 
 from __future__ import annotations
@@ -53,6 +55,7 @@ SMOKE = {
     "warmup": 1,
     "rounds": 2,
     "inprocess_budget": 0.05,
+    "batching_seconds": 0.5,
 }
 
 
@@ -67,6 +70,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     mode.add_argument("--smoke", action="store_true", help="seconds, not minutes: plumbing only")
     mode.add_argument("--soak", action="store_true", help="long run at high concurrency")
     mode.add_argument("--list", action="store_true", help="print the targets and exit")
+    mode.add_argument(
+        "--in-process-only",
+        action="store_true",
+        help="only the in-process limits (scikit-learn and ONNX Runtime, 1 and 64 rows; the "
+        "batcher's rows/s with 64 threads, batching on and off): print the table and exit",
+    )
     p.add_argument("--targets", help="comma-separated names, or 'all' (default: default rows)")
     p.add_argument("--models", help=f"comma-separated, from {','.join(ALL_MODELS)} (default all)")
     p.add_argument("--concurrency", help="comma-separated connections per cell (default 1,8,64)")
@@ -79,6 +88,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--no-pin", action="store_true", help="do not pin wrk and servers to CPUs")
     p.add_argument("--no-in-process", action="store_true", help="skip the in-process timings")
     p.add_argument("--inprocess-budget", type=float, help="seconds per in-process timing (0.5)")
+    p.add_argument(
+        "--batching-seconds", type=float, help="seconds per in-process batching cell (3)"
+    )
     p.add_argument("--workdir", type=Path, default=ROOT / "tmp" / "bench", help="scratch dir")
     p.add_argument("--results-dir", type=Path, default=ROOT / "bench" / "results")
     args = p.parse_args(argv)
@@ -90,6 +102,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "warmup": 3,
         "rounds": 2,
         "inprocess_budget": 0.5,
+        "batching_seconds": 3.0,
     }
     if args.soak:
         defaults["targets"] = SOAK_TARGETS
@@ -130,6 +143,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.list:
         _print_targets()
         return 0
+    if args.in_process_only:
+        return in_process_only(args)
     wrk = wrk_version()
     if wrk is None:
         _log("wrk is not installed: apt-get update && apt-get install -y wrk")
@@ -156,6 +171,25 @@ def main(argv: list[str] | None = None) -> int:
     )
     results = run(args, mode, plan, targets, models_wanted, wrk)
     write(results, args.results_dir, mode)
+    return 0
+
+
+def in_process_only(args: argparse.Namespace) -> int:
+    """Train the models, time them in this process (no HTTP), print the markdown table."""
+    models_wanted = tuple(m.strip() for m in args.models.split(",") if m.strip())
+    unknown = [m for m in models_wanted if m not in ALL_MODELS]
+    if unknown:
+        _log(f"unknown model(s) {unknown}; known: {', '.join(ALL_MODELS)}")
+        return 2
+    pinning = plan_pinning(not args.no_pin)
+    cpus = pinning.server_cpus if pinning else None
+    _log(f"training models {', '.join(models_wanted)} into {args.workdir.resolve()}")
+    models = prepare_models(args.workdir.resolve(), models_wanted)
+    _log("in-process limit (no HTTP)")
+    rows = inprocess.measure(models, args.inprocess_budget, cpus)
+    _log(f"in-process batching ({inprocess.BATCH_THREADS} threads of 1-row requests)")
+    rows += inprocess.measure_batching(models, args.batching_seconds, cpus)
+    print(report.in_process_markdown(rows))
     return 0
 
 
@@ -189,6 +223,8 @@ def run(
         _log("in-process limit (model.predict, no HTTP)")
         cpus = pinning.server_cpus if pinning else None
         in_process = inprocess.measure(models, args.inprocess_budget, cpus)
+        _log(f"in-process batching ({inprocess.BATCH_THREADS} threads of 1-row requests)")
+        in_process += inprocess.measure_batching(models, args.batching_seconds, cpus)
     statuses, cells, servers, soak = [], [], [], []
     shutil.rmtree(workdir / "logs", ignore_errors=True)  # access logs grow fast: keep one run's
     logdir = workdir / "logs" / started.strftime("%Y%m%dT%H%M%SZ")

@@ -174,6 +174,20 @@ def _table(headers: list[str], rows: list[list[Any]]) -> list[str]:
     return [*lines, ""]
 
 
+def in_process_markdown(in_process: list[dict[str, Any]]) -> str:
+    """The in-process section: model calls without HTTP, and the batcher's rows/s."""
+    lines = ["## In-process limit (no HTTP)", ""]
+    lines += _table(
+        ["model", "callable", "rows", "ms/call", "rows/s"],
+        [
+            [r["model"], r["callable"], r["rows"], _fmt(r["ms_per_call"], 3),
+             _fmt(r["rows_per_s"], 0)]
+            for r in in_process
+        ],
+    )  # fmt: skip
+    return "\n".join(lines)
+
+
 def markdown(results: dict[str, Any]) -> str:
     """The results as a markdown document (also what the harness prints)."""
     meta = results["meta"]
@@ -214,15 +228,7 @@ def markdown(results: dict[str, Any]) -> str:
             ],
         )  # fmt: skip
     if results["in_process"]:
-        lines += ["## In-process limit (no HTTP)", ""]
-        lines += _table(
-            ["model", "callable", "rows", "ms/call", "rows/s"],
-            [
-                [r["model"], r["callable"], r["rows"], _fmt(r["ms_per_call"], 3),
-                 _fmt(r["rows_per_s"], 0)]
-                for r in results["in_process"]
-            ],
-        )  # fmt: skip
+        lines += in_process_markdown(results["in_process"]).split("\n")
     if results["servers"]:
         lines += ["## Memory (RSS of each server's process tree, MiB)", ""]
         lines += _table(

@@ -181,6 +181,15 @@ def train(
     _echo_columns(result)
     click.echo(f"trained {meta['estimator_class']} ({meta['task']}) on {data}")
     click.echo("held-out metrics: " + ", ".join(f"{k}={v:.4f}" for k, v in result.metrics.items()))
+    onnx = meta["onnx"]
+    if onnx["passed"]:
+        gate = onnx["gate"]
+        click.echo(
+            f"ONNX form passed the gate on all {gate['rows']} rows (largest difference "
+            f"{gate['max_abs_diff']:.1e}): served by ONNX Runtime (ML_API_RUNTIME=auto)"
+        )
+    else:
+        click.echo(f"ONNX form not used, served by scikit-learn: {onnx['reason']}")
     click.echo(f"saved {result.path}")
     serves = _echo_comparison(
         result, serving_before, root, settings.model_name, settings.model_version

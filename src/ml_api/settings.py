@@ -84,6 +84,12 @@ class Settings(BaseSettings):
     answers 503, so load balancers take it out of rotation before it stops listening. Then
     in-flight requests finish (gunicorn's graceful timeout) and the process exits 0."""
 
+    runtime: Literal["auto", "sklearn", "onnx"] = "auto"
+    """Which runtime predicts (``ML_API_RUNTIME``): ``auto`` runs ONNX Runtime where the model
+    version's ONNX form passed the acceptance gate at training or import (the card's ``onnx``
+    section) and scikit-learn elsewhere; ``sklearn`` always runs the scikit-learn pipeline;
+    ``onnx`` requires the ONNX form and refuses to start (one line) on a version without one."""
+
     batching: bool = True
     """Merge concurrent requests of a worker into one model call (adaptive batching; see
     ``ml_api.core.batching``). A request that arrives alone is still predicted at once."""

@@ -32,6 +32,7 @@ from sklearn.pipeline import Pipeline
 
 from ml_api.core.artifact import Format, save_artifact, sha256_file
 from ml_api.core.schema import FeatureSchema
+from ml_api.onnx_export import export_onnx
 from ml_api.preprocess import (
     ColumnDecision,
     build_preprocessor,
@@ -229,7 +230,18 @@ def train(
             else None,
         },
     }
-    path = save_artifact(pipeline, model_root=model_root, name=name, metadata=card, fmt=fmt)
+    # ONNX form, served where it passed the gate on every row (ml_api.onnx_export; issue 11).
+    onnx_model = export_onnx(
+        pipeline, schema, X.to_numpy() if array_input else X, array_input=array_input
+    ).apply(card)
+    path = save_artifact(
+        pipeline,
+        model_root=model_root,
+        name=name,
+        metadata=card,
+        fmt=fmt,
+        onnx_model=onnx_model,
+    )
     return TrainResult(
         path=path,
         metrics=metrics,

@@ -84,7 +84,15 @@ def test_target_status_and_v2_not_available_until_it_exists(smoke):
 def test_in_process_limit_and_memory_reported(smoke):
     _, results, _ = smoke
     timed = {(r["callable"], r["rows"]) for r in results["in_process"]}
-    assert {("numpy pipeline", 1), ("ml-api pipeline", 32), ("ml-api service", 1)} <= timed
+    assert {
+        ("numpy pipeline", 1),
+        ("ml-api pipeline", 64),
+        ("onnxruntime session", 64),
+        ("ml-api service, scikit-learn", 1),
+        ("ml-api service, onnxruntime", 1),
+        ("64 threads, batching on, onnxruntime", 1),
+        ("64 threads, batching off, scikit-learn", 1),
+    } <= timed
     assert all(r["ms_per_call"] > 0 for r in results["in_process"])
     (server,) = results["servers"]
     assert server["targets"] == ["ml-api-flask", "ml-api-flask-v2"]

@@ -18,6 +18,7 @@ def test_train_then_if_missing_is_a_noop(tmp_path):
     r = run("train", "--model-root", tmp_path)
     assert r.exit_code == 0, r.output
     assert "accuracy=" in r.output and "f1_macro=" in r.output
+    assert "ONNX form passed the gate on all 344 rows" in r.output
     r = run("train", "--model-root", tmp_path, "--if-missing")
     assert r.exit_code == 0 and "not retraining" in r.output
     assert [p.name for p in (tmp_path / "penguins").iterdir()] == ["1"]
@@ -39,6 +40,8 @@ def test_train_any_csv_regression(tmp_path, diabetes_csv):
     )
     assert r.exit_code == 0, r.output
     assert "r2=" in r.output and "RandomForestRegressor" in r.output
+    # float32 cannot hold the diabetes target (25 to 346) to 1e-5: the card says so, and the CLI
+    assert "ONNX form not used, served by scikit-learn: ONNX output differs" in r.output
 
 
 def test_train_bad_target_is_a_clear_error(tmp_path, diabetes_csv):

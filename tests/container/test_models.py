@@ -74,6 +74,11 @@ def tampered(root: Path) -> None:
         fh.write(b"\0")
 
 
+def tampered_onnx(root: Path) -> None:
+    with open(root / "penguins" / "1" / "model.onnx", "ab") as fh:
+        fh.write(b"\0")
+
+
 def unreadable_card(root: Path) -> None:
     (root / "penguins" / "1" / "metadata.json").write_text("{not json")
 
@@ -86,6 +91,7 @@ BROKEN = {
     # case: (change to a valid model root, extra env, text the one log line must contain)
     "empty-mount": (emptied, {}, "no model 'penguins' in /models/penguins"),
     "tampered-file": (tampered, {}, "/models/penguins/1/model.joblib does not match its card"),
+    "tampered-onnx": (tampered_onnx, {}, "/models/penguins/1/model.onnx does not match its card"),
     "unreadable-card": (unreadable_card, {}, "unreadable model card /models/penguins/1/metadata"),
     "missing-version": (None, {"ML_API_MODEL_VERSION": "7"}, "no version '7' of model 'penguins'"),
     "nothing-mounted": ("no-mount", {}, "no model 'penguins' in /models/penguins"),
@@ -117,4 +123,8 @@ def test_a_missing_or_wrong_model_stops_the_container_with_one_line(
 
 def test_model_fixture_is_a_real_artifact(model_root):
     # The broken cases above start from this valid root: without it they would prove nothing.
-    assert sorted(os.listdir(model_root / "penguins" / "1")) == ["metadata.json", "model.joblib"]
+    assert sorted(os.listdir(model_root / "penguins" / "1")) == [
+        "metadata.json",
+        "model.joblib",
+        "model.onnx",  # its ONNX form passed the gate
+    ]

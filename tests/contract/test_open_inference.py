@@ -95,7 +95,7 @@ def test_infer(client, path):
         "data": ["Gentoo", "Chinstrap"],
     }
     assert proba["shape"] == [2, 3] and len(proba["data"]) == 6
-    assert abs(sum(proba["data"][:3]) - 1) < 1e-9
+    assert abs(sum(proba["data"][:3]) - 1) < 1e-6  # float32 under ONNX Runtime
 
 
 def test_infer_agrees_with_predict(client):
@@ -104,7 +104,8 @@ def test_infer_agrees_with_predict(client):
     _, simple = client.call("POST", "/predict", {"features": rows})
     assert v2["outputs"][0]["data"] == simple["prediction"]
     flat = [p[c] for p in simple["probabilities"] for c in ("Adelie", "Chinstrap", "Gentoo")]
-    assert v2["outputs"][1]["data"] == pytest.approx(flat, rel=1e-12, abs=1e-15)
+    # float32 kernels under ONNX Runtime may sum a 2-row batch in another order than 1 row
+    assert v2["outputs"][1]["data"] == pytest.approx(flat, rel=0, abs=1e-6)
 
 
 def test_requested_outputs_and_nested_data(client):

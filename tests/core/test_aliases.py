@@ -86,7 +86,8 @@ def test_versions_table_and_promote(root):
     ]  # fmt: skip
     assert [line.split()[0] for line in lines[1:]] == ["1", "2", "3"]
     assert "RandomForestClassifier" in lines[2] and "accuracy=" in lines[2]
-    assert "scikit-learn" in lines[2] and "kB" in lines[2]
+    # the runtime ML_API_RUNTIME=auto serves: the forest's ONNX form passed the gate
+    assert "onnxruntime" in lines[2] and "kB" in lines[2]
     assert lines[3].endswith("serves") and not lines[2].endswith("serves")
     r = run("promote", "penguins", "2", "--model-root", root)
     assert r.exit_code == 0 and "production -> version 2 (was unset)" in r.output

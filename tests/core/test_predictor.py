@@ -20,8 +20,9 @@ def artifact(model_root):
     return load_artifact(model_root, "penguins")
 
 
-def test_the_card_picks_the_scikit_learn_runtime(artifact):
-    predictor = load_predictor(artifact)
+def test_the_sklearn_setting_picks_the_scikit_learn_runtime(artifact):
+    assert load_predictor(artifact).runtime == "onnxruntime"  # auto: its ONNX form passed
+    predictor = load_predictor(artifact, "sklearn")
     assert isinstance(predictor, SklearnPredictor)
     assert predictor.runtime == "scikit-learn" and predictor.runtime_version
     assert predictor.classes == ("Adelie", "Chinstrap", "Gentoo") and predictor.is_classifier
@@ -77,7 +78,7 @@ def test_forest_labels_from_probabilities_match_predict(tmp_path):
         estimator="random_forest",
     )
     artifact = load_artifact(tmp_path, "rf")
-    predictor = load_predictor(artifact)
+    predictor = load_predictor(artifact, "sklearn")
     assert predictor._labels_from_proba and predictor._transform is not None
     columns = validate_columns(artifact.schema, ROWS * 5)
     result = predictor.predict(columns)
@@ -86,7 +87,7 @@ def test_forest_labels_from_probabilities_match_predict(tmp_path):
 
 
 def test_values_the_model_refuses_are_a_422(artifact, monkeypatch):
-    predictor = load_predictor(artifact)
+    predictor = load_predictor(artifact, "sklearn")
 
     def refuse(features):
         raise ValueError("Input contains NaN\nmore")

@@ -51,7 +51,9 @@ def test_v2_encodes_the_same_result(application):
     outputs = {o["name"]: o for o in response["outputs"]}
     assert outputs["predict"]["data"] == v1["prediction"]
     assert outputs["predict_proba"]["data"] == list(v1["probabilities"][0].values())
-    assert v2.model_metadata("penguins")["platform"] == "scikit-learn"
+    # the runtime serving it: ONNX Runtime, since the default model's ONNX form passed the gate
+    assert v2.model_metadata("penguins")["platform"] == application.service.predictor.runtime
+    assert application.service.predictor.runtime == "onnxruntime"
 
 
 def test_metadata_shows_the_card_and_the_limits(application, model_root):

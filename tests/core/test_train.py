@@ -91,10 +91,14 @@ def test_unknown_target_and_estimator(tmp_path):
         train(preprocess.PENGUINS_CSV, "species", model_root=tmp_path, name="p", estimator="svm")
 
 
+@pytest.mark.parametrize("runtime", ["sklearn", "auto"])
 @pytest.mark.parametrize("estimator", ESTIMATORS)
-def test_served_labels_equal_the_pipelines_own_predict(tmp_path, estimator, penguins_frame):
+def test_served_labels_equal_the_pipelines_own_predict(
+    tmp_path, estimator, runtime, penguins_frame
+):
     """The predictor takes shortcuts (one transform; labels from probabilities for forests and
-    boosting): the labels must still be exactly the pipeline's predict()."""
+    boosting), or runs the ONNX form: the labels must still be exactly the pipeline's predict(),
+    the probabilities exactly its predict_proba() (within the ONNX gate's 1e-5 under ONNX)."""
     train(
         preprocess.PENGUINS_CSV,
         "species",
@@ -104,7 +108,12 @@ def test_served_labels_equal_the_pipelines_own_predict(tmp_path, estimator, peng
         estimator=estimator,
     )
     service = PredictionService.from_settings(
-        Settings(model_root=tmp_path, model_name="p", batching=False)
+        Settings(model_root=tmp_path, model_name="p", batching=False, runtime=runtime)
+    )
+    # auto serves ONNX wherever the version passed the gate (HistGradientBoosting does not)
+    passed = json.loads((tmp_path / "p" / "1" / "metadata.json").read_text())["onnx"]["passed"]
+    assert service.predictor.runtime == (
+        "onnxruntime" if runtime == "auto" and passed else "scikit-learn"
     )
     names = list(service.schema.names)
     raw = penguins_frame[names].astype(object)
@@ -114,8 +123,9 @@ def test_served_labels_equal_the_pipelines_own_predict(tmp_path, estimator, peng
     body = service.predict_instances(rows)
     assert body["prediction"] == pipeline.predict(frame).tolist()
     proba = pipeline.predict_proba(frame)
+    tol = 0 if service.predictor.runtime == "scikit-learn" else 1e-5
     for got, want in zip(body["probabilities"], proba, strict=True):
-        assert list(got.values()) == want.tolist()
+        assert list(got.values()) == pytest.approx(want.tolist(), rel=0, abs=tol)
 
 
 @pytest.mark.parametrize("estimator", ESTIMATORS)
@@ -130,7 +140,8 @@ def test_all_numeric_models_take_a_matrix(tmp_path, diabetes_csv, estimator):
     frame.to_csv(path, index=False)
     result = train(path, "target", model_root=tmp_path, name="d", estimator=estimator)
     assert result.metadata["input"] == "array"
-    service = PredictionService.from_settings(Settings(model_root=tmp_path, model_name="d"))
+    settings = Settings(model_root=tmp_path, model_name="d", runtime="sklearn")
+    service = PredictionService.from_settings(settings)
     X = frame.drop(columns="target")
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # e.g. "X does not have valid feature names"

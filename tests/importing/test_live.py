@@ -47,7 +47,9 @@ def test_served_over_http_equals_the_models_own(root, framework, name, request):
         assert [str(p) for p in body["prediction"]] == [str(v) for v in labels]
         classes = meta["classes"]
         served = np.array([[p[str(c)] for c in classes] for p in body["probabilities"]])
-        np.testing.assert_allclose(served, proba, rtol=1e-6, atol=1e-12)
+        np.testing.assert_allclose(
+            served, proba, rtol=1e-6, atol=1e-5
+        )  # 1e-5: the ONNX gate (ONNX Runtime serves)
         schema = FeatureSchema.from_list(meta["features"])
         r = requests.post(
             f"{server.url}/v2/models/{name}/infer", json=v2_request(schema, instances), timeout=30
@@ -56,7 +58,9 @@ def test_served_over_http_equals_the_models_own(root, framework, name, request):
         outputs = {o["name"]: o for o in r.json()["outputs"]}
         assert [str(p) for p in outputs["predict"]["data"]] == [str(v) for v in labels]
         v2_proba = np.asarray(outputs["predict_proba"]["data"], dtype=float).reshape(proba.shape)
-        np.testing.assert_allclose(v2_proba, proba, rtol=1e-6, atol=1e-12)
+        np.testing.assert_allclose(
+            v2_proba, proba, rtol=1e-6, atol=1e-5
+        )  # 1e-5: the ONNX gate (ONNX Runtime serves)
 
         bad = dict(instances[0], **({"island": "Atlantis"} if name == "notebook" else {"c": "w"}))
         r = requests.post(server.url + "/predict", json={"instances": [bad]}, timeout=10)

@@ -54,12 +54,14 @@ def expected(case: Case, rows: pd.DataFrame) -> tuple[list, np.ndarray | None]:
 
 def assert_v1(body: dict, labels: list, proba: np.ndarray | None, classes) -> None:
     if proba is None:
-        np.testing.assert_allclose(body["prediction"], labels, rtol=1e-6)
+        np.testing.assert_allclose(body["prediction"], labels, rtol=1e-6, atol=1e-5)
         assert "probabilities" not in body
         return
     assert [str(p) for p in body["prediction"]] == [str(v) for v in labels]
     served = np.array([[p[str(c)] for c in classes] for p in body["probabilities"]])
-    np.testing.assert_allclose(served, proba, rtol=1e-6, atol=1e-12)
+    np.testing.assert_allclose(
+        served, proba, rtol=1e-6, atol=1e-5
+    )  # 1e-5: the ONNX gate (ONNX Runtime serves)
 
 
 def v2_request(schema, rows: list[dict]) -> dict:
@@ -80,11 +82,13 @@ def v2_request(schema, rows: list[dict]) -> dict:
 def assert_v2(body: dict, labels: list, proba: np.ndarray | None) -> None:
     outputs = {o["name"]: o for o in body["outputs"]}
     if proba is None:
-        np.testing.assert_allclose(outputs["predict"]["data"], labels, rtol=1e-6)
+        np.testing.assert_allclose(outputs["predict"]["data"], labels, rtol=1e-6, atol=1e-5)
         return
     assert [str(p) for p in outputs["predict"]["data"]] == [str(v) for v in labels]
     served = np.asarray(outputs["predict_proba"]["data"], dtype=float).reshape(proba.shape)
-    np.testing.assert_allclose(served, proba, rtol=1e-6, atol=1e-12)
+    np.testing.assert_allclose(
+        served, proba, rtol=1e-6, atol=1e-5
+    )  # 1e-5: the ONNX gate (ONNX Runtime serves)
 
 
 @pytest.fixture
@@ -173,7 +177,7 @@ def test_batch_cli_scores_an_imported_model(tmp_path: Path, xgboost_case: Case):
     labels, proba = expected(xgboost_case, rows)
     assert out["prediction"].tolist() == labels
     np.testing.assert_allclose(
-        out[[f"probability_{c}" for c in (0, 1, 2)]].to_numpy(), proba, rtol=1e-6
+        out[[f"probability_{c}" for c in (0, 1, 2)]].to_numpy(), proba, rtol=1e-6, atol=1e-5
     )
 
 

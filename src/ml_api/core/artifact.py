@@ -8,9 +8,11 @@ Versions are positive integers; the newest is the highest.
 
 Loading verifies the model file's sha256 against the metadata (a tampered or truncated file is
 refused) and the scikit-learn major.minor version (pickled estimators are not portable across
-them), and fails with one message naming the absolute path. joblib/pickle execute code while
-loading, so only a file whose hash matches its card is opened; ``skops`` files are loaded with
-only scikit-learn, numpy and scipy types trusted.
+them), and fails with one message naming the absolute path. A version converted to ONNX (issue
+11) also holds ``model.onnx``, listed with its sha256 under the card's ``onnx.file``; it is
+verified the same way whenever the card lists it, whichever runtime will serve. joblib/pickle
+execute code while loading, so only a file whose hash matches its card is opened; ``skops`` files
+are loaded with only scikit-learn, numpy and scipy types trusted.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from ml_api.core.card import ModelCard
 from ml_api.core.schema import FeatureSchema
 
 METADATA_FILE = "metadata.json"
+ONNX_FILE = "model.onnx"
 FORMATS = {"joblib": "model.joblib", "skops": "model.skops"}
 SCHEMA_VERSION = 1
 Format = Literal["joblib", "skops"]
@@ -106,11 +109,13 @@ class Artifact:
         model: The fitted model the card's runtime runs (a scikit-learn pipeline today).
         card: The parsed ``metadata.json``.
         path: Absolute path of the version directory.
+        onnx_model: The verified bytes of ``model.onnx`` when the card lists one, else ``None``.
     """
 
     model: Any
     card: ModelCard
     path: Path
+    onnx_model: bytes | None = None
 
     @property
     def metadata(self) -> dict[str, Any]:
@@ -156,11 +161,13 @@ def save_artifact(
     metadata: dict[str, Any],
     fmt: Format = "joblib",
     model_libraries: Sequence[str] = (),
+    onnx_model: bytes | None = None,
 ) -> Path:
     """Write a new version of a model, atomically.
 
-    The model and ``metadata.json`` are written into a temporary directory beside the target and
-    renamed into place, so a reader never sees a half-written version.
+    The model (and its ONNX form, if given) and ``metadata.json`` are written into a temporary
+    directory beside the target and renamed into place, so a reader never sees a half-written
+    version.
 
     Args:
         model: The fitted pipeline.
@@ -172,6 +179,9 @@ def save_artifact(
         model_libraries: Libraries besides scikit-learn the model's classes come from
             (``"xgboost"``, ``"lightgbm"``): their versions go into the card and the version gate
             of :func:`load_artifact` applies to them.
+        onnx_model: The serialized ONNX model that passed the gate (``ml_api.onnx_export``),
+            written as ``model.onnx``; its name, sha256 and size go into the card's ``onnx``
+            section (``metadata["onnx"]``, which must then be present).
 
     Returns:
         The absolute path of the new version directory.
@@ -183,6 +193,8 @@ def save_artifact(
         raise ValueError(f"model name {name!r} must use only letters, digits, '-', '_', '.'")
     if fmt not in FORMATS:
         raise ValueError(f"unknown artifact format {fmt!r}; use one of {sorted(FORMATS)}")
+    if onnx_model is not None and not isinstance(metadata.get("onnx"), dict):
+        raise ValueError("an ONNX model needs the card's 'onnx' section (OnnxExport.card())")
     base = (model_root / name).resolve()
     base.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".incoming-", dir=base))
@@ -196,6 +208,18 @@ def save_artifact(
             import skops.io as sio
 
             sio.dump(model, model_path)
+        extra: dict[str, Any] = {}
+        if onnx_model is not None:
+            onnx_path = tmp / ONNX_FILE
+            onnx_path.write_bytes(onnx_model)
+            extra["onnx"] = {
+                **metadata["onnx"],
+                "file": {
+                    "name": ONNX_FILE,
+                    "sha256": sha256_file(onnx_path),
+                    "bytes": onnx_path.stat().st_size,
+                },
+            }
         while True:
             versions = list_versions(model_root, name)
             version = (versions[-1] + 1) if versions else 1
@@ -205,6 +229,7 @@ def save_artifact(
                 "version": str(version),
                 "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
                 **metadata,
+                **extra,
                 "model_file": {
                     "name": model_path.name,
                     "format": fmt,
@@ -379,11 +404,42 @@ def load_artifact(
             f"expected {expected_hash[:12]}...): refusing to load a modified file"
         )
     _check_versions(card, path, allow_version_mismatch)
+    onnx_model = _read_onnx(card.raw, path)
     try:
         model = _load_model(model_path, card.model_file.format)
     except Exception as exc:
         raise ArtifactError(f"cannot load model file {model_path}: {exc!r}") from None
-    return Artifact(model=model, card=card, path=path)
+    return Artifact(model=model, card=card, path=path, onnx_model=onnx_model)
+
+
+def _read_onnx(metadata: dict[str, Any], path: Path) -> bytes | None:
+    """Read and verify the ONNX file the card lists (``None`` when it lists none)."""
+    section = metadata.get("onnx")
+    info = section.get("file") if isinstance(section, dict) else None
+    if not info:
+        return None
+    try:
+        name, expected = str(info["name"]), str(info["sha256"])
+    except (KeyError, TypeError) as exc:
+        raise ArtifactError(
+            f"unreadable onnx.file entry in {path / METADATA_FILE}: {exc!r}"
+        ) from None
+    onnx_path = path / name
+    if onnx_path.name != name or onnx_path.parent != path:
+        raise ArtifactError(
+            f"ONNX file name {name!r} in {path / METADATA_FILE} is not a plain file name"
+        )
+    try:
+        data = onnx_path.read_bytes()
+    except OSError:
+        raise ArtifactError(f"ONNX file missing: {onnx_path}") from None
+    actual = hashlib.sha256(data).hexdigest()
+    if actual != expected:
+        raise ArtifactError(
+            f"ONNX file {onnx_path} does not match its card (sha256 {actual[:12]}..., "
+            f"expected {expected[:12]}...): refusing to load a modified file"
+        )
+    return data
 
 
 def _check_versions(card: ModelCard, path: Path, allow: bool) -> None:

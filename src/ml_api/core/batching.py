@@ -56,7 +56,7 @@ class Batcher:
         max_rows: Most rows in one model call (requests are never split).
         max_wait_seconds: How long a leader may wait for more rows when others are already queued
             (0: never wait).
-        labels: Metric labels ``(model_name, model_version)``.
+        labels: Metric labels ``(model_name, model_version, runtime)``.
     """
 
     def __init__(
@@ -64,7 +64,7 @@ class Batcher:
         predict: Callable[[list[list[Any]], list[int]], list[Any]],
         max_rows: int,
         max_wait_seconds: float = 0.0,
-        labels: tuple[str, str] = ("", ""),
+        labels: tuple[str, str, str] = ("", "", ""),
     ) -> None:
         self._predict = predict
         self.max_rows = max_rows

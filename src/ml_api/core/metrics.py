@@ -38,6 +38,8 @@ INSTANCE_BUCKETS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 5000)
 """Instances per request; the top matches the largest sensible ``max_instances``."""
 
 MODEL_LABELS = ("model_name", "model_version")
+PREDICTION_LABELS = (*MODEL_LABELS, "runtime")
+"""The prediction series also carry the runtime that served them (``sklearn`` or ``onnx``)."""
 
 HTTP_REQUESTS = Counter(
     "ml_api_http_requests",
@@ -58,30 +60,30 @@ IN_FLIGHT = Gauge(
 PREDICTIONS = Counter(
     "ml_api_predictions",
     "Instances predicted, by model and predicted class (empty class for regressors).",
-    (*MODEL_LABELS, "predicted_class"),
+    (*PREDICTION_LABELS, "predicted_class"),
 )
 REQUEST_INSTANCES = Histogram(
     "ml_api_request_instances",
     "Instances per successful prediction request.",
-    MODEL_LABELS,
+    PREDICTION_LABELS,
     buckets=INSTANCE_BUCKETS,
 )
 PREDICTION_DURATION = Histogram(
     "ml_api_prediction_duration_seconds",
     "Time spent in the model's predict/predict_proba for one request, in seconds.",
-    MODEL_LABELS,
+    PREDICTION_LABELS,
     buckets=LATENCY_BUCKETS,
 )
 BATCH_ROWS = Histogram(
     "ml_api_batch_rows",
     "Rows per model call (adaptive batching merges concurrent requests of a worker).",
-    MODEL_LABELS,
+    PREDICTION_LABELS,
     buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024),
 )
 BATCH_QUEUE_WAIT = Histogram(
     "ml_api_batch_queue_wait_seconds",
     "Time a request waited for its model call after validation, in seconds.",
-    MODEL_LABELS,
+    PREDICTION_LABELS,
     buckets=LATENCY_BUCKETS,
 )
 MODEL_LOAD_DURATION = Gauge(
@@ -92,8 +94,8 @@ MODEL_LOAD_DURATION = Gauge(
 )
 MODEL_INFO = Gauge(
     "ml_api_model_info",
-    "The model being served (always 1), with the library versions it runs on.",
-    (*MODEL_LABELS, "sklearn_version", "python_version"),
+    "The model being served (always 1), with its runtime and the library versions it runs on.",
+    (*PREDICTION_LABELS, "sklearn_version", "python_version"),
     multiprocess_mode="max",
 )
 TRAINING_CLASS_RATIO = Gauge(
@@ -115,6 +117,7 @@ def record_model(
     load_seconds: float,
     sklearn_version: str,
     class_ratios: Mapping[str, float] | None,
+    runtime: str = "sklearn",
 ) -> None:
     """Publish the served model's identity, load time and training class mix.
 
@@ -124,8 +127,9 @@ def record_model(
         load_seconds: Load and verification time, in seconds.
         sklearn_version: scikit-learn version the model runs on.
         class_ratios: Class label to its share of the training rows (sums to 1), or ``None``.
+        runtime: The runtime serving it (``sklearn`` or ``onnx``).
     """
-    MODEL_INFO.labels(name, version, sklearn_version, platform.python_version()).set(1)
+    MODEL_INFO.labels(name, version, runtime, sklearn_version, platform.python_version()).set(1)
     MODEL_LOAD_DURATION.labels(name, version).set(load_seconds)
     for label, ratio in (class_ratios or {}).items():
         TRAINING_CLASS_RATIO.labels(name, version, label).set(ratio)

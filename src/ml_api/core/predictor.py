@@ -1,11 +1,12 @@
 """The predictor interface: validated columns in, one neutral :class:`PredictionResult` out.
 
-A *runtime* is one implementation of :class:`Predictor` (scikit-learn today, in
-``ml_api.core.runtimes.scikit_learn``). Nothing above this module knows which runtime runs: the
-service, the batcher and every protocol encoder (V1 JSON in ``ml_api.core.codecs``, V2 tensors in
-``ml_api.core.open_inference``, CSV columns in ``ml_api.predict``) see only the interface and the
-result. :func:`load_predictor` picks the runtime named by the model card
-(:attr:`ml_api.core.card.ModelCard.runtime`).
+A *runtime* is one implementation of :class:`Predictor`: scikit-learn
+(``ml_api.core.runtimes.scikit_learn``) and ONNX Runtime (``ml_api.core.runtimes.onnx_runtime``).
+Nothing above this module knows which runtime runs: the service, the batcher and every protocol
+encoder (V1 JSON in ``ml_api.core.codecs``, V2 tensors in ``ml_api.core.open_inference``, CSV
+columns in ``ml_api.predict``) see only the interface and the result. :func:`load_predictor` picks
+the runtime from the model card (:attr:`ml_api.core.card.ModelCard.runtime`) and the
+``ML_API_RUNTIME`` setting (:func:`choose_runtime`).
 
 Adding a runtime: write a class with the attributes and method of :class:`Predictor` in
 ``ml_api/core/runtimes/<name>.py``, teach ``ModelCard.runtime`` its card, and add its branch to
@@ -14,7 +15,7 @@ Adding a runtime: write a class with the attributes and method of :class:`Predic
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Protocol
@@ -26,6 +27,12 @@ from ml_api.core.artifact import Artifact, ArtifactError
 SCIKIT_LEARN = "scikit-learn"
 """Runtime name of :class:`ml_api.core.runtimes.scikit_learn.SklearnPredictor` (also the V2
 metadata's ``platform``)."""
+
+ONNX_RUNTIME = "onnxruntime"
+"""Runtime name of :class:`ml_api.core.runtimes.onnx_runtime.OnnxPredictor`."""
+
+RUNTIME_SETTINGS = {"sklearn": SCIKIT_LEARN, "onnx": ONNX_RUNTIME}
+"""``ML_API_RUNTIME`` values that force a runtime (``auto``: what the card says)."""
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -131,21 +138,84 @@ class Predictor(Protocol):
         ...
 
 
-def load_predictor(artifact: Artifact) -> Predictor:
-    """Build the runtime the model card names, around a loaded artifact.
+def onnx_status(artifact: Artifact) -> tuple[bool, str]:
+    """Whether an artifact can be served by ONNX Runtime, and if not, why (one line).
+
+    Args:
+        artifact: The loaded version.
+
+    Returns:
+        ``(True, "")`` when the card's ``onnx`` section records a passed gate and the verified
+        ONNX file was loaded; ``(False, reason)`` otherwise.
+    """
+    section = artifact.metadata.get("onnx")
+    if not isinstance(section, Mapping):
+        return False, "it was saved without an ONNX form (before ml-api converted models)"
+    if not section.get("passed"):
+        return False, f"its ONNX form did not pass the acceptance gate: {section.get('reason')}"
+    if artifact.onnx_model is None:
+        return False, "its card lists no ONNX file"
+    return True, ""
+
+
+def choose_runtime(artifact: Artifact, setting: str = "auto") -> str:
+    """Decide which runtime serves an artifact under ``ML_API_RUNTIME``.
+
+    Args:
+        artifact: The loaded version.
+        setting: ``auto`` (the card's runtime: ONNX Runtime where the version passed the gate,
+            scikit-learn elsewhere), ``sklearn`` or ``onnx``.
+
+    Returns:
+        A runtime name (:data:`SCIKIT_LEARN` or :data:`ONNX_RUNTIME`, or what an unknown card
+        names, which :func:`load_predictor` refuses).
+
+    Raises:
+        ArtifactError: ``setting`` is ``onnx`` and the artifact has no ONNX form that passed the
+            gate; one line naming the version directory and the reason.
+        ValueError: Unknown setting.
+    """
+    if setting not in ("auto", *RUNTIME_SETTINGS):
+        raise ValueError(f"unknown runtime setting {setting!r}; use auto, sklearn or onnx")
+    if setting == "sklearn":
+        return SCIKIT_LEARN
+    usable, why = onnx_status(artifact)
+    if setting == "onnx":
+        if not usable:
+            raise ArtifactError(
+                f"ML_API_RUNTIME=onnx but model {artifact.path} cannot be served by ONNX "
+                f"Runtime: {why} (set ML_API_RUNTIME=auto or sklearn, or retrain it)"
+            )
+        return ONNX_RUNTIME
+    runtime = artifact.card.runtime
+    if runtime == ONNX_RUNTIME and not usable:
+        return SCIKIT_LEARN
+    return runtime
+
+
+def load_predictor(artifact: Artifact, setting: str = "auto") -> Predictor:
+    """Build the runtime that serves a loaded artifact.
 
     Args:
         artifact: The verified model version.
+        setting: ``ML_API_RUNTIME`` (``auto``, ``sklearn`` or ``onnx``; see
+            :func:`choose_runtime`).
 
     Returns:
         The predictor.
 
     Raises:
-        ArtifactError: The card names a runtime this installation does not have.
+        ArtifactError: The card names a runtime this installation does not have; or ``onnx``
+            was asked for a version without a passing ONNX form; or ONNX Runtime refused the
+            file (one line naming it).
     """
-    runtime = artifact.card.runtime
+    runtime = choose_runtime(artifact, setting)
     if runtime == SCIKIT_LEARN:
         from ml_api.core.runtimes.scikit_learn import SklearnPredictor
 
         return SklearnPredictor(artifact)
+    if runtime == ONNX_RUNTIME:
+        from ml_api.core.runtimes.onnx_runtime import OnnxPredictor
+
+        return OnnxPredictor(artifact)
     raise ArtifactError(f"model {artifact.path} needs the runtime {runtime!r}, which is unknown")

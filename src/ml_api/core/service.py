@@ -24,7 +24,7 @@ from typing import Any
 
 from ml_api.core import context, metrics
 from ml_api.core import deadline as time_limit
-from ml_api.core.artifact import Artifact, load_artifact
+from ml_api.core.artifact import Artifact, library_versions, load_artifact
 from ml_api.core.auth import ApiKeyAuth
 from ml_api.core.batching import Batcher
 from ml_api.core.codecs import (
@@ -60,7 +60,7 @@ class PredictionService:
     def __init__(self, artifact: Artifact, settings: Settings, load_seconds: float = 0.0) -> None:
         self.artifact = artifact
         self.settings = settings
-        self.predictor: Predictor = load_predictor(artifact)
+        self.predictor: Predictor = load_predictor(artifact, settings.runtime)
         self.schema = artifact.schema
         self.validator = Validator(self.schema)
         self.model_ref = {"name": artifact.name, "version": artifact.version}
@@ -69,7 +69,7 @@ class PredictionService:
         # Shared memory, created before gunicorn forks its workers: the master flips it on
         # SIGTERM and every worker's /ready sees it.
         self._draining = multiprocessing.RawValue(ctypes.c_bool, False)
-        self._labels = (artifact.name, artifact.version)
+        self._labels = (artifact.name, artifact.version, self.predictor.runtime)
         # Warm-up in the master, before workers fork: the first request pays no lazy imports.
         self.predictor.predict(self.validator.validate_columns([self.schema.example()]))
         self.batcher = (
@@ -86,8 +86,9 @@ class PredictionService:
             artifact.name,
             artifact.version,
             load_seconds,
-            self.predictor.runtime_version,
+            library_versions().get("scikit-learn", ""),
             artifact.card.class_distribution,
+            self.predictor.runtime,
         )
 
     @classmethod
@@ -133,7 +134,12 @@ class PredictionService:
         return {"status": "ok"}
 
     def metadata(self) -> dict[str, Any]:
-        """Body for ``GET /metadata``: the model card (schema, classes, metrics, versions)."""
+        """Body for ``GET /metadata``: the model card (schema, classes, metrics, versions).
+
+        ``runtime`` is the runtime serving this process (``scikit-learn`` or ``onnxruntime``, from
+        ``ML_API_RUNTIME`` and the card); ``onnx`` is the card's ONNX section (the gate's result,
+        the file's hash), ``null`` for versions saved before models were converted.
+        """
         card = self.artifact.card
         raw = card.raw  # the blocks exactly as stored, unknown keys inside them included
         return {
@@ -147,6 +153,8 @@ class PredictionService:
             "training": card.training,
             "created_at": card.created_at,
             "model_file": raw.get("model_file"),
+            "runtime": self.predictor.runtime,
+            "onnx": raw.get("onnx"),
             "versions": raw.get("versions"),
             # imported models (ml-api import): where the model and its schema came from
             **{

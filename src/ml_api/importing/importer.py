@@ -43,6 +43,7 @@ from ml_api.core.schema import CATEGORY_DTYPE, FeatureSchema
 from ml_api.core.validation import validate_columns
 from ml_api.importing import inspection
 from ml_api.importing.sources import ImportRefused, Source, from_object, read_source
+from ml_api.onnx_export import export_onnx
 
 SERVE_CHECK_ROWS = 1000
 """Data rows sent through the server's path before writing (all rows count for the metrics)."""
@@ -204,6 +205,8 @@ def _import(
         card["import_data"]["rows_with_target"] = int(frame[target].notna().sum())
     if fmt == "skops":
         _check_skops_format(model)
+    # ONNX form, served where it passes the gate on every import row (ml_api.onnx_export).
+    onnx_model = export_onnx(model, schema, reference, array_input=array_input).apply(card)
     root = Path(model_root) if model_root is not None else _default_model_root()
     try:
         path = save_artifact(
@@ -213,6 +216,7 @@ def _import(
             metadata=card,
             fmt=fmt,
             model_libraries=inspection.model_libraries(model),
+            onnx_model=onnx_model,
         )
     except ValueError as exc:
         raise ImportRefused(str(exc)) from None

@@ -1,0 +1,297 @@
+"""The ONNX Runtime predictor: the artifact's ``model.onnx``, run with one thread per worker.
+
+A model version that passed the acceptance gate at training or import (``ml_api.onnx_export``)
+carries ``model.onnx`` beside the scikit-learn pipeline; its sha256 is in the card and is checked
+at load like the model file's. :class:`OnnxPredictor` is one implementation of
+:class:`ml_api.core.predictor.Predictor`, beside scikit-learn's: validation, batching, the V1/V2
+encodings and the CLI do not know which runtime runs. ``ML_API_RUNTIME`` picks it
+(:func:`ml_api.core.predictor.load_predictor`).
+
+Inputs (the same as the gate fed): an all-numeric model fitted on a float matrix takes one
+``float32`` tensor ``X`` ``(n_instances, n_features)``; a mixed-type model takes one
+``(n_instances, 1)`` tensor per feature, ``float32`` for numbers (``NaN`` where missing) and
+``string`` for categories (``""`` where missing). Outputs: labels mapped back to the model's own
+classes (original type), and probabilities ``(n_instances, n_classes)`` in the model's class order,
+or regression values ``(n_instances,)``.
+
+ONNX Runtime computes in ``float32``: probabilities can differ from scikit-learn's in the 6th
+decimal (the gate bounds the difference at 1e-5 on every training row); labels were identical on
+every training row.
+
+``onnxruntime`` is imported when a session is built, never at module import.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ml_api.core.artifact import Artifact, ArtifactError
+from ml_api.core.codecs import to_jsonable
+from ml_api.core.errors import InvalidInput
+from ml_api.core.predictor import ONNX_RUNTIME, PredictionResult, Predictor, onnx_status
+from ml_api.core.schema import FeatureSchema
+
+_ORT_LEVELS = {0: logging.DEBUG, 1: logging.INFO, 2: logging.WARNING, 3: logging.ERROR}
+_ort_logger = logging.getLogger("onnxruntime")
+_ort_lock = threading.Lock()
+_ort_ready = False
+
+
+def _log_ort(severity: int, category: str, logid: str, location: str, message: str) -> None:
+    _ort_logger.log(_ORT_LEVELS.get(severity, logging.CRITICAL), "%s", message)
+
+
+def import_onnxruntime() -> Any:
+    """Import ``onnxruntime`` the way a server needs it (once per process).
+
+    - ``ORT_DISABLE_TELEMETRY=1`` (unless set) before the import: ONNX Runtime otherwise writes
+      a device id and a telemetry store under ``$XDG_CACHE_HOME`` (``~/.cache``) when imported,
+      and prints a non-JSON warning where it cannot (the container's read-only root).
+    - Its own log lines go to the ``onnxruntime`` Python logger (warnings and above), so they
+      come out as JSON like every other line.
+
+    Returns:
+        The ``onnxruntime`` module.
+
+    Raises:
+        ImportError: ``onnxruntime`` is not installed.
+    """
+    global _ort_ready
+    with _ort_lock:
+        os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
+        import onnxruntime
+
+        if not _ort_ready:
+            onnxruntime.set_default_logger_callback(_log_ort, 2)
+            _ort_ready = True
+    return onnxruntime
+
+
+MISSING_CATEGORY = ""
+"""What a string input holds where the category is missing (ONNX string tensors have no NaN)."""
+
+
+class OnnxSession:
+    """One ONNX Runtime session and the conversions in and out of it.
+
+    Args:
+        model_bytes: The serialized ONNX model.
+        schema: The feature schema (input names, kinds and order).
+        array_input: One ``X`` matrix input instead of one input per feature.
+        classes: The model's classes in probability-column order (their original types), or
+            ``None`` for a regressor.
+
+    Raises:
+        ImportError: ``onnxruntime`` is not installed.
+        Exception: ONNX Runtime refused the model (its own error types).
+    """
+
+    def __init__(
+        self,
+        model_bytes: bytes,
+        schema: FeatureSchema,
+        *,
+        array_input: bool,
+        classes: Sequence[Any] | np.ndarray | None,
+    ) -> None:
+        ort = import_onnxruntime()
+        options = ort.SessionOptions()
+        # One thread each: a server runs one worker process per CPU, and the batcher already
+        # runs requests concurrently; a pool per session would only contend.
+        options.intra_op_num_threads = 1
+        options.inter_op_num_threads = 1
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        self._session = ort.InferenceSession(
+            model_bytes, options, providers=["CPUExecutionProvider"]
+        )
+        self._errors: tuple[type[BaseException], ...] = _ort_errors()
+        self.schema = schema
+        self.array_input = array_input
+        self._features = [(f.name, f.kind == "numeric") for f in schema.features]
+        self._outputs = [o.name for o in self._session.get_outputs()]
+        if classes is None:
+            self.classes: np.ndarray | None = None
+            return
+        self.classes = np.empty(len(classes), dtype=object)
+        self.classes[:] = list(classes)
+        # The label output holds the classes as int64 or as strings; map them back by position.
+        label_type = self._session.get_outputs()[0].type
+        keys = (
+            np.asarray([int(c) for c in self.classes], dtype=np.int64)
+            if "int64" in label_type
+            else np.asarray([str(c) for c in self.classes], dtype=object)
+        )
+        self._key_order = np.argsort(keys, kind="stable")
+        self._sorted_keys = keys[self._key_order]
+
+    @property
+    def errors(self) -> tuple[type[BaseException], ...]:
+        """ONNX Runtime's exception types for a run that failed on its inputs."""
+        return self._errors
+
+    def feed_columns(self, columns: Sequence[Sequence[Any]]) -> dict[str, np.ndarray]:
+        """Build the session's inputs from validated columns.
+
+        Args:
+            columns: ``n_features`` lists of ``n_instances`` values from
+                :meth:`~ml_api.core.schema.FeatureSchema.validate_columns` (floats with ``NaN``,
+                strings with ``NaN`` where missing).
+
+        Returns:
+            Input name to array (see the module docstring for shapes and types).
+        """
+        with np.errstate(over="ignore"):  # beyond float32: inf, found by fits_float32()
+            if self.array_input:
+                return {"X": np.ascontiguousarray(np.asarray(columns, dtype=np.float32).T)}
+            feed = {}
+            for (name, numeric), col in zip(self._features, columns, strict=True):
+                if numeric:
+                    feed[name] = np.asarray(col, dtype=np.float32).reshape(-1, 1)
+                else:
+                    strings = np.empty((len(col), 1), dtype=object)
+                    strings[:, 0] = [v if isinstance(v, str) else MISSING_CATEGORY for v in col]
+                    feed[name] = strings
+        return feed
+
+    @staticmethod
+    def fits_float32(feed: Mapping[str, np.ndarray]) -> bool:
+        """Whether every number of a feed survived the cast to ``float32`` (no ``inf``).
+
+        Validated numbers are finite, so an ``inf`` here is a value beyond float32's range
+        (about 3.4e38) that the cast could not hold.
+        """
+        return not any(a.dtype == np.float32 and np.isinf(a).any() for a in feed.values())
+
+    def feed_from(self, features: pd.DataFrame | np.ndarray) -> dict[str, np.ndarray]:
+        """Build the session's inputs from the frame or matrix the scikit-learn pipeline takes.
+
+        Args:
+            features: Shape ``(n_instances, n_features)``, columns in schema order.
+
+        Returns:
+            Input name to array.
+        """
+        if isinstance(features, pd.DataFrame):
+            columns = [features[name].tolist() for name, _ in self._features]
+            return self.feed_columns(columns)
+        return {"X": np.ascontiguousarray(np.asarray(features, dtype=np.float32))}
+
+    def run(self, feed: Mapping[str, np.ndarray]) -> tuple[np.ndarray | None, np.ndarray]:
+        """Run the model.
+
+        Args:
+            feed: From :meth:`feed_columns` or :meth:`feed_from`.
+
+        Returns:
+            ``(labels, values)``: for a classifier, labels ``(n_instances,)`` (object array of the
+            model's classes) and probabilities ``(n_instances, n_classes)`` ``float32``; for a
+            regressor, ``None`` and the predictions ``(n_instances,)``.
+
+        Raises:
+            Exception: ONNX Runtime's error (see :attr:`errors`) for inputs it cannot run.
+        """
+        outputs = self._session.run(self._outputs, dict(feed))
+        if self.classes is None:
+            return None, np.asarray(outputs[0]).reshape(-1)
+        raw_labels, proba = outputs[0], outputs[1]
+        idx = self._key_order[np.searchsorted(self._sorted_keys, np.asarray(raw_labels))]
+        return self.classes[idx], np.asarray(proba)
+
+
+def _ort_errors() -> tuple[type[BaseException], ...]:
+    import_onnxruntime()
+    from onnxruntime.capi import onnxruntime_pybind11_state as state
+
+    names = ("InvalidArgument", "Fail", "RuntimeException", "InvalidGraph")
+    return tuple(getattr(state, n) for n in names if hasattr(state, n))
+
+
+class OnnxPredictor:
+    """Serves a verified artifact's ``model.onnx`` with ONNX Runtime.
+
+    Args:
+        artifact: The loaded version; its ONNX model must have passed the gate.
+
+    Raises:
+        ArtifactError: The artifact has no usable ONNX model, or ONNX Runtime refused it (one
+            line naming the file).
+    """
+
+    runtime = ONNX_RUNTIME
+
+    def __init__(self, artifact: Artifact) -> None:
+        usable, why = onnx_status(artifact)
+        if not usable or artifact.onnx_model is None:
+            raise ArtifactError(f"model {artifact.path} cannot be served by ONNX Runtime: {why}")
+        classes = artifact.classes
+        try:
+            self.session = OnnxSession(
+                artifact.onnx_model,
+                artifact.schema,
+                array_input=artifact.card.input == "array",
+                classes=classes,
+            )
+        except Exception as exc:
+            path = artifact.path / artifact.metadata["onnx"]["file"]["name"]
+            first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else repr(exc)
+            raise ArtifactError(f"cannot load ONNX model {path}: {first}") from None
+        self.classes: tuple[Any, ...] = (
+            tuple(to_jsonable(list(classes))) if classes is not None else ()
+        )
+        self._artifact = artifact
+        self._fallback: Predictor | None = None  # for numbers beyond float32, built when needed
+
+    def _scikit_learn(self) -> Predictor:
+        if self._fallback is None:
+            from ml_api.core.runtimes.scikit_learn import SklearnPredictor
+
+            self._fallback = SklearnPredictor(self._artifact)
+        return self._fallback
+
+    @property
+    def runtime_version(self) -> str:
+        """The installed ONNX Runtime version."""
+        return str(import_onnxruntime().__version__)
+
+    @property
+    def is_classifier(self) -> bool:
+        """Whether the model has classes and class probabilities."""
+        return self.session.classes is not None
+
+    def predict(self, columns: Sequence[Sequence[Any]]) -> PredictionResult:
+        """Predict a batch (see :meth:`ml_api.core.predictor.Predictor.predict`).
+
+        Returns:
+            Labels ``(n_instances,)`` (the model's classes in their original type, or regression
+            values) and, for classifiers, probabilities ``(n_instances, n_classes)`` ``float64``
+            (computed in ``float32``) in the card's class order.
+
+        A batch holding a number beyond float32's range (about 3.4e38), which the ONNX model
+        cannot take, is predicted by the artifact's scikit-learn pipeline instead, so the answer
+        (or the 422 scikit-learn gives for it) is the same as under ``ML_API_RUNTIME=sklearn``.
+
+        Raises:
+            InvalidInput: (422) ONNX Runtime (or, for numbers beyond float32, scikit-learn)
+                refused the values; the message quotes its reason.
+        """
+        feed = self.session.feed_columns(columns)
+        if not self.session.fits_float32(feed):
+            return self._scikit_learn().predict(columns)
+        try:
+            labels, values = self.session.run(feed)
+        except self.session.errors as exc:
+            reason = str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
+            raise InvalidInput(f"the model could not use these values: {reason}") from exc
+        if labels is None:
+            return PredictionResult(labels=values.astype(np.float64), probabilities=None)
+        return PredictionResult(
+            labels=labels, probabilities=values.astype(np.float64), classes=self.classes
+        )
