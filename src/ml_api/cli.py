@@ -194,8 +194,18 @@ def train(
     serves = _echo_comparison(
         result, serving_before, root, settings.model_name, settings.model_version
     )
-    pin = "" if serves else f" --version {result.path.name}"
-    click.echo(f"serve it with: ml-api serve --name {settings.model_name}{pin}")
+    pin = None if serves else result.path.name
+    click.echo(f"serve it with: {_serve_command(settings.model_name, model_root, pin)}")
+
+
+def _serve_command(name: str, model_root: Path | None, version: str | None = None) -> str:
+    """The ``ml-api serve`` line for a model just saved, with the options it was saved with."""
+    line = f"ml-api serve --name {name}"
+    if version is not None:
+        line += f" --version {version}"
+    if model_root is not None:
+        line += f" --model-root {model_root}"
+    return line
 
 
 def _serving_card(root: Path, name: str, version: str | None) -> dict[str, Any] | None:
@@ -321,7 +331,7 @@ def import_(
     from ml_api.importing import RUNS_CODE_WARNING, ImportRefused, import_model
 
     settings = _settings(model_root=model_root)
-    if not model_path.is_dir() and model_path.suffix != ".skops":
+    if model_path.suffix != ".skops":  # joblib/pickle files and MLflow directories
         click.echo(f"note: {RUNS_CODE_WARNING}", err=True)
     try:
         result = import_model(
@@ -351,7 +361,7 @@ def import_(
             + ", ".join(f"{k}={v:.4f}" for k, v in result.metrics.items())
         )
     click.echo(f"saved {result.path}")
-    click.echo(f"serve it: ml-api serve --name {model_name}")
+    click.echo(f"serve it with: {_serve_command(model_name, model_root)}")
 
 
 @main.command()
@@ -375,7 +385,12 @@ def import_(
     help="gunicorn workers (default: WEB_CONCURRENCY, else the usable CPU count).",
 )
 @click.option("--name", "model_name", default=None, help="Model to serve.")
-@click.option("--version", "model_version", default=None, help="Version (default: newest).")
+@click.option(
+    "--version",
+    "model_version",
+    default=None,
+    help="Version or alias (default: the 'production' alias if set, else the newest).",
+)
 @click.option("--model-root", type=click.Path(file_okay=False, path_type=Path), default=None)
 @click.option(
     "--dev",
