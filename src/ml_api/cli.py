@@ -188,6 +188,9 @@ def train(
         _fail(str(exc).strip("'\""))
     meta = result.metadata
     _echo_columns(result)
+    if meta["training"]["marked_nullable"]:
+        marked = ", ".join(meta["training"]["marked_nullable"])
+        click.echo(f"null accepted at serving (--nullable; the pipeline imputes it): {marked}")
     click.echo(f"trained {meta['estimator_class']} ({meta['task']}) on {data}")
     click.echo("held-out metrics: " + ", ".join(f"{k}={v:.4f}" for k, v in result.metrics.items()))
     click.echo(f"saved {result.path}")

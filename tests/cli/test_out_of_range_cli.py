@@ -92,6 +92,7 @@ def test_nullable_marks_a_feature_without_missing_values(tmp_path, diabetes_csv)
         ],
     )
     assert r.exit_code == 0, r.output
+    assert "null accepted at serving (--nullable; the pipeline imputes it): bmi, age" in r.output
     card = json.loads((root / "diabetes" / "1" / "metadata.json").read_text())
     nullable = {f["name"]: f["nullable"] for f in card["features"]}
     assert nullable["bmi"] and nullable["age"] and not nullable["bp"]
