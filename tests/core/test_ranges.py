@@ -43,7 +43,6 @@ def test_found_values_are_in_instance_order_with_counts_per_feature():
         (3, "rate"),
     ]
     assert found.counts == {"sqft": 2, "rate": 2}
-    assert found.summary() == "sqft 2, rate 2 (4 values)"
     assert found.problems()[1].problem == "0.3 is outside the training range -0.5 to 0.25"
 
 

@@ -126,11 +126,6 @@ class OutOfRange:
             )
         return out
 
-    def summary(self) -> str:
-        """One line of counts per feature, e.g. ``sqft 3, rooms 1 (4 values)``."""
-        per_feature = ", ".join(f"{name} {count}" for name, count in self.counts.items())
-        return f"{per_feature} ({self.total} value{'s' if self.total != 1 else ''})"
-
 
 class RangeCheck:
     """The training ranges of a schema's numeric features, as arrays built once.
