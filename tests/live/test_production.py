@@ -161,7 +161,10 @@ def test_sigterm_under_load_answers_everything_accepted(model_root):
     with ThreadPoolExecutor(4) as pool:
         for _ in range(4):
             pool.submit(client)
-        time.sleep(1.0)
+        # SIGTERM once traffic is flowing (a count, not a fixed sleep: the machine may be slow).
+        warm_until = time.monotonic() + 15
+        while stats["sent"] < 25 and time.monotonic() < warm_until:
+            time.sleep(0.05)
         srv.proc.send_signal(15)
         flipped_after = None
         t0 = time.monotonic()

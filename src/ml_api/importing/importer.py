@@ -29,7 +29,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ml_api.core.artifact import TRUSTED_SKOPS_PREFIXES, Artifact, Format, save_artifact
+from ml_api.core.artifact import (
+    TRUSTED_SKOPS_PREFIXES,
+    Artifact,
+    Format,
+    save_artifact,
+    sha256_file,
+)
 from ml_api.core.card import ModelCard
 from ml_api.core.errors import InvalidInput
 from ml_api.core.predictor import PredictionResult, load_predictor
@@ -246,8 +252,6 @@ def _read_data(
             ) from None
         except (pd.errors.ParserError, UnicodeDecodeError) as exc:
             raise ImportRefused(f"cannot read data file {path} as CSV: {exc}") from None
-        from ml_api.core.artifact import sha256_file
-
         info = {"file": path.name, "sha256": sha256_file(path)}
     if frame.empty:
         raise ImportRefused(
