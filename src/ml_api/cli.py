@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 import sys
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, cast
@@ -99,6 +100,12 @@ def main() -> None:
 )
 @click.option("--categorical", multiple=True, help="Treat a column as categorical (repeatable).")
 @click.option("--numeric", multiple=True, help="Treat a column as numeric; every value must parse.")
+@click.option(
+    "--nullable",
+    multiple=True,
+    help="Accept null for this feature at serving although the training data had no missing "
+    "value there; the pipeline imputes it (repeatable).",
+)
 @click.option("--test-size", type=click.FloatRange(0.05, 0.5), default=0.2, show_default=True)
 @click.option("--seed", type=int, default=42, show_default=True)
 @click.option(
@@ -126,6 +133,7 @@ def train(
     keep: tuple[str, ...],
     categorical: tuple[str, ...],
     numeric: tuple[str, ...],
+    nullable: tuple[str, ...],
     test_size: float,
     seed: int,
     fmt: str,
@@ -171,6 +179,7 @@ def train(
             keep=keep,
             categorical=categorical,
             numeric=numeric,
+            nullable=nullable,
             test_size=test_size,
             seed=seed,
             fmt=fmt,  # type: ignore[arg-type]
@@ -179,6 +188,9 @@ def train(
         _fail(str(exc).strip("'\""))
     meta = result.metadata
     _echo_columns(result)
+    if meta["training"]["marked_nullable"]:
+        marked = ", ".join(meta["training"]["marked_nullable"])
+        click.echo(f"null accepted at serving (--nullable; the pipeline imputes it): {marked}")
     click.echo(f"trained {meta['estimator_class']} ({meta['task']}) on {data}")
     click.echo("held-out metrics: " + ", ".join(f"{k}={v:.4f}" for k, v in result.metrics.items()))
     onnx = meta["onnx"]
@@ -576,6 +588,13 @@ def _serve_dev(framework: str, factory: Callable[[], Any], host: str, port: int)
 @click.option("--version", "model_version", default=None)
 @click.option("--model-root", type=click.Path(file_okay=False, path_type=Path), default=None)
 @click.option("--chunk-rows", type=click.IntRange(1), default=5000, show_default=True)
+@click.option(
+    "--out-of-range",
+    type=click.Choice(["accept", "warn", "reject"]),
+    default=None,
+    help="Values outside the training range: warn (one line on stderr), reject (refuse the "
+    "file) or accept (default: ML_API_OUT_OF_RANGE, else warn).",
+)
 def predict(
     input_path: Path,
     output_path: Path,
@@ -583,6 +602,7 @@ def predict(
     model_version: str | None,
     model_root: Path | None,
     chunk_rows: int,
+    out_of_range: str | None,
 ) -> None:
     """Score a CSV file (same validation as the API; errors name 1-based data rows)."""
     import pandas as pd
@@ -590,20 +610,43 @@ def predict(
     from ml_api.composition import build
     from ml_api.core.artifact import ArtifactError
     from ml_api.core.errors import ServingError
+    from ml_api.core.ranges import OutOfRangeInput
     from ml_api.predict import score_csv
 
-    settings = _settings(model_root=model_root, model_name=model_name, model_version=model_version)
+    settings = _settings(
+        model_root=model_root,
+        model_name=model_name,
+        model_version=model_version,
+        out_of_range=out_of_range,
+    )
     try:
         service = build(settings).service
     except ArtifactError as exc:
         _fail(str(exc), code=1)
     with open(input_path, "rb") as fh:
         n_rows = max(0, sum(1 for _ in fh) - 1)
+    outside: Counter[str] = Counter()
     try:
         with click.progressbar(length=n_rows, label="scoring", file=sys.stderr) as bar:
             scored = score_csv(
-                service, input_path, output_path, chunk_rows=chunk_rows, on_chunk=bar.update
+                service,
+                input_path,
+                output_path,
+                chunk_rows=chunk_rows,
+                on_chunk=bar.update,
+                on_out_of_range=lambda found: outside.update(found.counts),
             )
+    except OutOfRangeInput as exc:
+        rows = sorted({int(i) for i in exc.report.instances})
+        shown = ", ".join(map(str, rows[:10]))
+        if len(rows) > 10:
+            shown += f" and {len(rows) - 10} more"
+        first = exc.details[0]
+        _fail(
+            f"refused (out-of-range policy reject): values outside the training range in "
+            f"rows {shown}; first: row {first.instance}, column {first.field}: {first.problem}",
+            code=1,
+        )
     except ServingError as exc:
         n = len(exc.details)
         capped = " (the first 50)" if n >= 50 else ""
@@ -622,6 +665,14 @@ def predict(
         _fail("\n".join(lines), code=1)
     except (pd.errors.ParserError, UnicodeDecodeError) as exc:
         _fail(f"cannot read {input_path}: {exc}", code=1)
+    if outside:
+        per_feature = ", ".join(f"{name} {count}" for name, count in outside.items())
+        click.echo(
+            f"warning: values outside the training range (the model extrapolates): "
+            f"{per_feature} ({sum(outside.values())} in all); "
+            f"set ML_API_OUT_OF_RANGE=reject to refuse them, accept to stay silent",
+            err=True,
+        )
     click.echo(
         f"scored {scored} rows with {service.artifact.name} version "
         f"{service.artifact.version}; wrote {output_path}"

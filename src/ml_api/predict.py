@@ -19,6 +19,7 @@ import pandas as pd
 from ml_api.core.codecs import to_jsonable
 from ml_api.core.errors import InvalidInput, Problem
 from ml_api.core.predictor import PredictionResult
+from ml_api.core.ranges import OutOfRange
 from ml_api.core.schema import FeatureKind, FeatureSchema
 from ml_api.core.service import PredictionService
 
@@ -84,6 +85,7 @@ def score_csv(
     *,
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
     on_chunk: Callable[[int], None] | None = None,
+    on_out_of_range: Callable[[OutOfRange], None] | None = None,
 ) -> int:
     """Score every row of a CSV file and write the result atomically.
 
@@ -97,13 +99,18 @@ def score_csv(
         output_path: Where to write the scored CSV.
         chunk_rows: Rows per model call.
         on_chunk: Called with the number of rows after each chunk (progress bars).
+        on_out_of_range: Called with each chunk's values outside the training range, under
+            ``ML_API_OUT_OF_RANGE=warn`` (rows numbered from 1); ``ml-api predict`` sums them
+            into one line.
 
     Returns:
         The number of rows scored.
 
     Raises:
         InvalidInput: A feature column is missing, or a row breaks the schema (rows numbered from
-            1; every problem in the failing chunk is listed).
+            1; every problem in the failing chunk is listed);
+            :class:`~ml_api.core.ranges.OutOfRangeInput` a value is outside the training range
+            under ``ML_API_OUT_OF_RANGE=reject``.
         FileNotFoundError: ``input_path`` does not exist.
     """
     names = service.schema.names
@@ -122,6 +129,8 @@ def score_csv(
                 )
             rows = _records(chunk, service.schema)
             result = service.predict_rows(rows, first_index=total + 1)
+            if on_out_of_range is not None and result.out_of_range is not None:
+                on_out_of_range(result.out_of_range)
             out = chunk.copy()
             for column, values in encode_csv_columns(result).items():
                 out[column] = values

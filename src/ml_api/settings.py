@@ -17,6 +17,9 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 
 Framework = Literal["flask", "django"]
 
+OutOfRangePolicy = Literal["accept", "warn", "reject"]
+"""What serving does with a numeric value outside the training range (``ml_api.core.ranges``)."""
+
 DEFAULT_PORTS: dict[str, int] = {"flask": 5000, "django": 8000}
 """Each framework's customary port, used when ``PORT`` is unset: Flask's development server's
 5000 and Django's ``runserver``'s 8000."""
@@ -71,6 +74,14 @@ class Settings(BaseSettings):
 
     max_instances: int = Field(default=1_000, gt=0)
     """Most instances one request may carry; more get 413."""
+
+    out_of_range: OutOfRangePolicy = "warn"
+    """What to do with a numeric value outside its feature's training range (the card's
+    ``minimum``/``maximum``), where the model extrapolates (``ML_API_OUT_OF_RANGE``): ``warn``
+    answers and names each such instance and feature (V1: a ``warnings`` key; V2: the response's
+    ``parameters``; ``ml-api predict``: a summary line on stderr) and counts them in
+    ``ml_api_out_of_range_total``; ``reject`` refuses the request (422; 400 in V2) naming
+    instance, feature, value and range (counted too); ``accept`` does neither."""
 
     framework: Framework = "flask"
     """Web framework ``ml-api serve`` runs (``ML_API_FRAMEWORK``); the container image reads it."""

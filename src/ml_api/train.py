@@ -7,7 +7,7 @@ artifact version. The same data and options give the same metrics.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -105,6 +105,30 @@ def evaluate(task: Task, y_true: pd.Series, y_pred: np.ndarray) -> dict[str, flo
     }
 
 
+def mark_nullable(schema: FeatureSchema, names: tuple[str, ...]) -> FeatureSchema:
+    """Mark features as accepting ``null`` (``ml-api train --nullable COL``).
+
+    Args:
+        schema: The inferred schema.
+        names: Feature names to mark; already nullable ones stay so.
+
+    Returns:
+        The schema with those features' ``nullable`` set.
+
+    Raises:
+        ValueError: A name is not one of the features (a column left out, or no column at all).
+    """
+    unknown = [n for n in names if n not in schema.names]
+    if unknown:
+        raise ValueError(
+            f"--nullable {unknown[0]!r} is not a feature; features: {', '.join(schema.names)}"
+        )
+    wanted = set(names)
+    return FeatureSchema(
+        [replace(f, nullable=True) if f.name in wanted else f for f in schema.features]
+    )
+
+
 def _class_distribution(y: pd.Series) -> dict[str, float]:
     """Share of each class among the training rows, keyed by the label as a string."""
     shares = y.value_counts(normalize=True).sort_index()
@@ -143,6 +167,7 @@ def train(
     keep: tuple[str, ...] = (),
     categorical: tuple[str, ...] = (),
     numeric: tuple[str, ...] = (),
+    nullable: tuple[str, ...] = (),
     test_size: float = 0.2,
     seed: int = 42,
     fmt: Format = "joblib",
@@ -162,6 +187,9 @@ def train(
             :func:`ml_api.preprocess.infer_columns`, which decides every column's kind).
         categorical: Columns forced to be categorical features.
         numeric: Columns forced to be numeric features.
+        nullable: Features that accept ``null`` at serving although the training data had no
+            missing value there (the pipeline's imputer fills it in); by default ``null`` is
+            accepted only where training had missing values (``ml_api.core.schema``).
         test_size: Held-out fraction (0 < test_size < 1), stratified for classification.
         seed: Seed for the split and the estimator: the same inputs give the same metrics.
         fmt: Artifact format (``joblib`` or ``skops``).
@@ -182,7 +210,7 @@ def train(
         left = "; ".join(f"{c.name}: {c.reason}" for c in columns)
         raise ValueError(f"no feature left to train on ({left})")
     X, y = typed_frame(X, columns), typed_target(y)
-    schema = FeatureSchema.infer(X)
+    schema = mark_nullable(FeatureSchema.infer(X), nullable)
     X = schema.coerce_training_frame(X)
     task = task or infer_task(y)
     if task == "classification":
@@ -222,6 +250,7 @@ def train(
             "test_size": test_size,
             "seed": seed,
             "dropped_columns": [c for c in drop if c in frame.columns],
+            "marked_nullable": list(dict.fromkeys(nullable)),
             "left_out": [{"name": c.name, "reason": c.reason} for c in columns if not c.used],
             "rows_without_target": len(frame) - len(y),
             "missing_share": {str(k): float(v) for k, v in X.isna().mean().items()},

@@ -155,6 +155,13 @@ def _table() -> dict[str, Call]:
     calls["V2 infer unseen category"] = Call(
         "POST", infer, json.dumps(_v2_tensors(["Atlantis", *ROW[1:]])).encode(), JSON
     )
+    outside = [ROW[0], ROW[1], ROW[2], 900.0, 90000, ROW[5]]  # beyond the training ranges
+    calls["POST /predict outside the training range (warnings)"] = Call(
+        "POST", "/predict", json.dumps({"features": [ROW, outside]}).encode(), JSON
+    )
+    calls["V2 infer outside the training range (parameters)"] = Call(
+        "POST", infer, json.dumps(_v2_tensors(outside)).encode(), JSON
+    )
     calls["V2 infer string for a number"] = Call(
         "POST", infer, json.dumps(_v2_tensors([ROW[0], "50", *ROW[2:]])).encode(), JSON
     )

@@ -39,6 +39,7 @@ def test_health_ready_metadata(app):
         "max_body_bytes": 65_536,
         "max_instances": 50,
         "request_timeout_seconds": 10.0,
+        "out_of_range": "warn",
     }
 
 

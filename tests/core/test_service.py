@@ -66,6 +66,7 @@ def test_metadata_shows_the_card_and_the_limits(application, model_root):
         "max_body_bytes": 65_536,
         "max_instances": 50,
         "request_timeout_seconds": 10.0,
+        "out_of_range": "warn",
     }
 
 

@@ -254,7 +254,10 @@ def encode_v1(result: PredictionResult, model_ref: Mapping[str, str]) -> dict[st
     Returns:
         ``{"prediction": [n_instances values], "probabilities": [n_instances {class: p}],
         "model": model_ref}``; ``probabilities`` for classifiers only, keyed by the classes as
-        strings in the model's class order; non-finite numbers become ``null``.
+        strings in the model's class order; non-finite numbers become ``null``. When the
+        result carries values outside the training range (``ML_API_OUT_OF_RANGE=warn``), a last
+        key ``warnings`` names them (:meth:`ml_api.core.ranges.OutOfRange.warnings`); without
+        such values the key is absent.
     """
     body: dict[str, Any] = {"prediction": to_jsonable(result.labels)}
     if result.probabilities is not None:
@@ -264,6 +267,8 @@ def encode_v1(result: PredictionResult, model_ref: Mapping[str, str]) -> dict[st
             for row in result.probabilities.tolist()
         ]
     body["model"] = model_ref
+    if result.out_of_range is not None:
+        body["warnings"] = result.out_of_range.warnings()
     return body
 
 

@@ -74,6 +74,12 @@ PREDICTION_DURATION = Histogram(
     PREDICTION_LABELS,
     buckets=LATENCY_BUCKETS,
 )
+OUT_OF_RANGE = Counter(
+    "ml_api_out_of_range",
+    "Numeric values outside their feature's training range, warned about or refused "
+    "(ML_API_OUT_OF_RANGE), by model and feature.",
+    (*MODEL_LABELS, "feature"),
+)
 BATCH_ROWS = Histogram(
     "ml_api_batch_rows",
     "Rows per model call (adaptive batching merges concurrent requests of a worker).",

@@ -16,7 +16,10 @@ How a tabular model is sent as tensors (also described by the model metadata end
 Outputs: ``predict`` (shape ``[n]``; ``BYTES`` for string class labels, ``INT64`` for integer ones,
 ``FP64`` for regression) and, for classifiers, ``predict_proba`` (``FP64``, ``[n, n_classes]``,
 classes in the order of the metadata's ``classes`` parameter). A request's ``outputs`` selects
-among them; without it both are returned. ``id`` is echoed, ``parameters`` are accepted.
+among them; without it both are returned. ``id`` is echoed, ``parameters`` are accepted. Values
+outside the training range (``ML_API_OUT_OF_RANGE=warn``) are named in the response's
+``parameters``: ``out_of_range`` (V1's ``warnings`` list, JSON-encoded, as parameter values are
+scalars) and ``out_of_range_count``; under ``reject`` they are a 400.
 
 Errors follow the protocol: ``{"error": "..."}`` (plus ml-api's ``details`` and ``request_id``),
 400 for any bad request (schema violations included), 404 for an unknown model or version, 413 for
@@ -25,6 +28,7 @@ bodies or batches over the limits, 503 when not ready.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -375,6 +379,12 @@ class OpenInferenceProtocol:
         if "id" in request:
             response["id"] = request["id"]
         response["outputs"] = outputs
+        if result.out_of_range is not None:
+            # V2 parameter values are scalars: the V1 warnings list, JSON-encoded, and its count
+            response["parameters"] = {
+                "out_of_range": json.dumps(result.out_of_range.warnings(), ensure_ascii=False),
+                "out_of_range_count": result.out_of_range.total,
+            }
         return response
 
 

@@ -138,6 +138,7 @@ def _prediction_schema(keys: Sequence[str]) -> dict[str, Any]:
         "properties": {
             "prediction": {"type": "array", "items": label},
             "model": {"$ref": "#/components/schemas/ModelRef"},
+            "warnings": _WARNINGS,
         },
         "required": ["prediction", "model"],
     }
@@ -150,22 +151,30 @@ def _prediction_schema(keys: Sequence[str]) -> dict[str, Any]:
     return prediction
 
 
+_PROBLEM = {
+    "type": "object",
+    "properties": {
+        "instance": {"type": ["integer", "null"]},
+        "field": {"type": ["string", "null"]},
+        "problem": {"type": "string"},
+    },
+    "required": ["instance", "field", "problem"],
+}
+"""One entry of an error's ``details`` or a prediction's ``warnings``."""
+
+_WARNINGS = {
+    "type": "array",
+    "items": _PROBLEM,
+    "description": "Present only when a numeric value lies outside its feature's training range "
+    "and ML_API_OUT_OF_RANGE is warn (the default): one entry per instance and feature, "
+    "at most 50, then one entry (instance and field null) saying how many more.",
+}
+
 _ERROR_SCHEMA: dict[str, Any] = {
     "type": "object",
     "properties": {
         "error": {"type": "string"},
-        "details": {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "properties": {
-                    "instance": {"type": ["integer", "null"]},
-                    "field": {"type": ["string", "null"]},
-                    "problem": {"type": "string"},
-                },
-                "required": ["instance", "field", "problem"],
-            },
-        },
+        "details": {"type": "array", "items": _PROBLEM},
         "request_id": {"type": "string"},
     },
     "required": ["error", "details"],
@@ -327,6 +336,12 @@ def _v2_schemas() -> dict[str, Any]:
                 "model_version": {"type": "string"},
                 "id": {"type": "string"},
                 "outputs": {"type": "array", "items": _ref("V2Tensor")},
+                "parameters": {
+                    "type": "object",
+                    "description": "out_of_range (a JSON-encoded list like /predict's "
+                    "warnings) and out_of_range_count, when values lie outside the training "
+                    "range and ML_API_OUT_OF_RANGE is warn",
+                },
             },
             "required": ["model_name", "outputs"],
         },

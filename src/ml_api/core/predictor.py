@@ -18,11 +18,14 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
 from ml_api.core.artifact import Artifact, ArtifactError
+
+if TYPE_CHECKING:
+    from ml_api.core.ranges import OutOfRange
 
 SCIKIT_LEARN = "scikit-learn"
 """Runtime name of :class:`ml_api.core.runtimes.scikit_learn.SklearnPredictor` (also the V2
@@ -46,11 +49,15 @@ class PredictionResult:
             ``classes``; ``None`` for regressors.
         classes: The class labels as plain JSON values (``str``, ``int``, ...), in column order of
             ``probabilities``; empty for regressors.
+        out_of_range: The request's values outside the training range, attached by the service
+            under the ``warn`` policy for the encoders to name (``ml_api.core.ranges``); ``None``
+            when there are none or they were not checked.
     """
 
     labels: np.ndarray
     probabilities: np.ndarray | None
     classes: tuple[Any, ...] = ()
+    out_of_range: OutOfRange | None = None
 
     def __len__(self) -> int:
         return len(self.labels)

@@ -13,6 +13,9 @@ Checking instances against it is :mod:`ml_api.core.validation`'s job, under this
   imputes them); a missing key is an error, not an implicit null;
 - named instances may not carry fields the model does not know;
 - positional instances must carry exactly ``n_features`` values, in schema order.
+- numbers outside a feature's training range (``minimum`` to ``maximum``) pass validation; what
+  then happens (warn, reject, accept) is ``ML_API_OUT_OF_RANGE``'s policy, applied by
+  :mod:`ml_api.core.ranges` on the validated columns.
 
 Every problem found is reported (up to ``validation.MAX_PROBLEMS``), each naming its instance and
 field.
@@ -54,10 +57,13 @@ class Feature:
         kind: :attr:`FeatureKind.NUMERIC` (sent as a JSON number) or
             :attr:`FeatureKind.CATEGORICAL` (sent as a string).
         dtype: The pandas dtype the column had in training, for documentation (``"float64"``).
-        nullable: Whether the training data had missing values here (then ``null`` is accepted).
+        nullable: Whether ``null`` is accepted: the training data had missing values here, or
+            ``ml-api train --nullable`` said so.
         categories: Sorted categories seen in training (categorical features only).
-        minimum: Smallest value seen in training (numeric features only), informative.
-        maximum: Largest value seen in training (numeric features only), informative.
+        minimum: Smallest value seen in training (numeric features only); values below it are
+            out of range (:mod:`ml_api.core.ranges`). ``None`` when unknown (not checked).
+        maximum: Largest value seen in training (numeric features only); values above it are
+            out of range. ``None`` when unknown.
     """
 
     name: str

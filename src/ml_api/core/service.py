@@ -9,13 +9,16 @@ The order of checks, and so the status a bad request gets, lives here and nowher
 2. ``Content-Length`` is within ``max_body_bytes``, else 413 before a byte is read;
 3. the body is strict JSON, else 400;
 4. the envelope is one the contract accepts, else 400 (413 past ``max_instances``);
-5. every value fits the feature schema, else 422 naming instance and field;
+5. every value fits the feature schema, else 422 naming instance and field; numeric values
+   outside the training range are then warned about, or refused with 422, as
+   ``Settings.out_of_range`` says (``ml_api.core.ranges``);
 6. the model predicts; all of 3 to 6 within ``request_timeout_seconds``, else 504.
 """
 
 from __future__ import annotations
 
 import ctypes
+import dataclasses
 import multiprocessing
 import time
 from collections import Counter
@@ -38,6 +41,7 @@ from ml_api.core.context import request_id_from
 from ml_api.core.errors import ModelNotReady, RequestTimeout
 from ml_api.core.limits import Limits
 from ml_api.core.predictor import PredictionResult, Predictor, load_predictor
+from ml_api.core.ranges import OutOfRange, OutOfRangeInput, RangeCheck
 from ml_api.core.validation import Validator
 from ml_api.settings import Settings
 
@@ -63,6 +67,7 @@ class PredictionService:
         self.predictor: Predictor = load_predictor(artifact, settings.runtime)
         self.schema = artifact.schema
         self.validator = Validator(self.schema)
+        self.range_check = RangeCheck(self.schema)
         self.model_ref = {"name": artifact.name, "version": artifact.version}
         self.limits = Limits.from_settings(settings)
         self.auth = ApiKeyAuth.from_settings(settings)  # re-reads api_keys_file on change
@@ -233,10 +238,13 @@ class PredictionService:
             first_index: Index reported for ``rows[0]`` in errors (the CLI passes CSV row numbers).
 
         Returns:
-            ``n_instances`` labels and, for classifiers, probabilities.
+            ``n_instances`` labels and, for classifiers, probabilities; under the ``warn`` policy
+            the values outside the training range in ``out_of_range``.
 
         Raises:
-            InvalidInput: (422) a value breaks the schema or the model refused it.
+            InvalidInput: (422) a value breaks the schema or the model refused it;
+                :class:`~ml_api.core.ranges.OutOfRangeInput` (422) a value is outside the
+                training range under the ``reject`` policy.
             RequestTimeout: (504) the request waited past its time limit for the model.
         """
         ctx = context.current()
@@ -244,6 +252,7 @@ class PredictionService:
             ctx.instances = len(rows)
             ctx.model_version = self.artifact.version
         columns = self.validator.validate_columns(rows, first_index=first_index)
+        out_of_range = self._check_ranges(columns, first_index)
         time_limit.check()
         if self.batcher is None:
             result = self._predict_columns(columns, [len(rows)])[0]
@@ -262,7 +271,34 @@ class PredictionService:
                 metrics.PREDICTIONS.labels(*self._labels, label).inc(count)
         else:
             metrics.PREDICTIONS.labels(*self._labels, "").inc(len(rows))
+        if out_of_range is not None:
+            result = dataclasses.replace(result, out_of_range=out_of_range)
         return result
+
+    def _check_ranges(self, columns: list[list[Any]], first_index: int) -> OutOfRange | None:
+        """Apply the out-of-range policy (``Settings.out_of_range``) to validated columns.
+
+        Args:
+            columns: ``n_features`` validated columns of one request.
+            first_index: Index of the request's first instance in problems.
+
+        Returns:
+            The values outside the training range under ``warn`` (counted), else ``None``.
+
+        Raises:
+            OutOfRangeInput: (422; 400 in V2) under ``reject``, when any value is outside.
+        """
+        policy = self.limits.out_of_range
+        if policy == "accept":
+            return None
+        found = self.range_check.find(columns, first_index)
+        if found is None:
+            return None
+        for feature, count in found.counts.items():
+            metrics.OUT_OF_RANGE.labels(*self._labels, feature).inc(count)
+        if policy == "reject":
+            raise OutOfRangeInput(found)
+        return found
 
     def _predict_columns(
         self, columns: list[list[Any]], sizes: list[int]
