@@ -21,7 +21,7 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
-from ml_api.core.errors import BadRequest, PayloadTooLarge, Problem, UnsupportedMediaType
+from ml_api.core.errors import BadRequest, PayloadTooLarge, Problem, UnsupportedMediaType, quote
 from ml_api.core.predictor import PredictionResult
 
 ENVELOPE_KEYS = ("features", "instances")
@@ -41,7 +41,7 @@ def check_content_type(content_type: str | None) -> None:
         media.startswith("application/") and media.endswith("+json")
     ):
         return
-    shown = f"{media!r}" if media else "none"
+    shown = quote(media) if media else "none"
     raise UnsupportedMediaType(
         f"Content-Type must be application/json, got {shown}",
         [Problem("send the header 'Content-Type: application/json'", field="Content-Type")],
@@ -155,7 +155,7 @@ def extract_instances(payload: Any, max_instances: int) -> list[Any]:
     unknown = [k for k in payload if k not in ENVELOPE_KEYS]
     if unknown:
         raise BadRequest(
-            f'unknown key {unknown[0]!r} in the body; expected "features" or "instances"',
+            f'unknown key {quote(unknown[0])} in the body; expected "features" or "instances"',
             [Problem("unknown key", field=str(k)) for k in unknown],
         )
     if len(present) != 1:

@@ -26,6 +26,7 @@ bodies or batches over the limits, 503 when not ready.
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Callable, Mapping
 from importlib import metadata as importlib_metadata
 from typing import Any
@@ -39,6 +40,7 @@ from ml_api.core.errors import (
     PayloadTooLarge,
     Problem,
     ServingError,
+    quote,
 )
 from ml_api.core.predictor import PredictionResult, class_keys
 
@@ -91,10 +93,11 @@ class OpenInferenceProtocol:
             NotFound: (404) another name or version.
         """
         if name != self.name:
-            raise NotFound(f"unknown model {name!r}; this server serves {self.name!r}")
+            raise NotFound(f"unknown model {quote(name)}; this server serves {self.name!r}")
         if version is not None and version != self.version:
             raise NotFound(
-                f"unknown version {version!r} of model {name!r}; served version: {self.version}"
+                f"unknown version {quote(version)} of model {quote(name)}; "
+                f"served version: {self.version}"
             )
 
     def server_ready(self) -> dict[str, Any]:
@@ -130,7 +133,11 @@ class OpenInferenceProtocol:
             inputs = [
                 {
                     "name": f.name,
-                    "datatype": "FP64" if f.kind == "numeric" else "BYTES",
+                    "datatype": "FP64"
+                    if f.kind == "numeric"
+                    else "BOOL"
+                    if f.is_boolean
+                    else "BYTES",
                     "shape": [-1],
                 }
                 for f in self.schema.features
@@ -253,7 +260,7 @@ class OpenInferenceProtocol:
             name = out.get("name") if isinstance(out, Mapping) else None
             if name not in available:
                 raise BadRequest(
-                    f"unknown output {name!r}; available: {', '.join(available)}",
+                    f"unknown output {quote(name)}; available: {', '.join(available)}",
                     [Problem("unknown output", instance=i, field="outputs")],
                 )
             names.append(name)
@@ -264,12 +271,12 @@ class OpenInferenceProtocol:
         for name, datatype, shape, data in tensors:
             if name in by_name:
                 raise BadRequest(
-                    f"input {name!r} is given twice", [Problem("duplicate", field=name)]
+                    f"input {quote(name)} is given twice", [Problem("duplicate", field=name)]
                 )
             if (len(shape) == 2 and shape[1] != 1) or len(shape) not in (1, 2):
                 raise BadRequest(
-                    f"input {name!r} must have shape [n] or [n, 1] (one feature column), "
-                    f"got {shape}",
+                    f"input {quote(name)} must have shape [n] or [n, 1] (one feature column), "
+                    f"got {quote(shape)}",
                     [Problem("wrong shape", field=name)],
                 )
             by_name[name] = (datatype, data)
@@ -287,11 +294,15 @@ class OpenInferenceProtocol:
             raise BadRequest("all input tensors must hold the same number of instances")
         for f in self.schema.features:
             datatype, _ = by_name[f.name]
-            wanted = "BYTES" if f.kind == "categorical" else "a numeric type (FP64, FP32, INT64)"
-            ok = datatype == "BYTES" if f.kind == "categorical" else datatype in NUMERIC_TYPES
+            if f.is_boolean:
+                wanted, ok = "BOOL or BYTES", datatype in ("BOOL", "BYTES")
+            elif f.kind == "categorical":
+                wanted, ok = "BYTES", datatype == "BYTES"
+            else:
+                wanted, ok = "a numeric type (FP64, FP32, INT64)", datatype in NUMERIC_TYPES
             if not ok:
                 raise BadRequest(
-                    f"input {f.name!r} has datatype {datatype}; this feature takes {wanted}",
+                    f"input {quote(f.name)} has datatype {datatype}; this feature takes {wanted}",
                     [Problem(f"datatype {datatype}", field=f.name)],
                 )
         columns = [by_name[n][1] for n in self.schema.names]
@@ -356,7 +367,7 @@ def _read_tensor(tensor: Any, index: int) -> tuple[str, str, list[int], list[Any
         raise BadRequest(f"inputs[{index}].name must be a string")
     if datatype not in KNOWN_TYPES:
         raise BadRequest(
-            f"input {name!r}: unknown datatype {datatype!r}",
+            f"input {quote(name)}: unknown datatype {quote(datatype)}",
             [Problem(f"one of {', '.join(sorted(KNOWN_TYPES))}", field=name)],
         )
     if (
@@ -364,11 +375,12 @@ def _read_tensor(tensor: Any, index: int) -> tuple[str, str, list[int], list[Any
         or not shape
         or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape)
     ):
-        raise BadRequest(f"input {name!r}: shape must be a list of non-negative integers")
+        raise BadRequest(f"input {quote(name)}: shape must be a list of non-negative integers")
     flat = _flatten(data, name)
     if math.prod(shape) != len(flat):
         raise BadRequest(
-            f"input {name!r}: shape {shape} needs {math.prod(shape)} values, data has {len(flat)}",
+            f"input {quote(name)}: shape {quote(shape)} needs {math.prod(shape)} values, "
+            f"data has {len(flat)}",
             [Problem("shape does not match data", field=name)],
         )
     for value in flat:
@@ -378,7 +390,7 @@ def _read_tensor(tensor: Any, index: int) -> tuple[str, str, list[int], list[Any
 
 def _flatten(data: Any, name: str) -> list[Any]:
     if not isinstance(data, list):
-        raise BadRequest(f"input {name!r}: data must be an array")
+        raise BadRequest(f"input {quote(name)}: data must be an array")
     if not any(isinstance(v, list) for v in data):
         return data
     out: list[Any] = []
@@ -394,33 +406,77 @@ def _flatten(data: Any, name: str) -> list[Any]:
     return out
 
 
+INTEGER_RANGES = {
+    f"{'U' if unsigned else ''}INT{bits}": (0, 2**bits - 1)
+    if unsigned
+    else (-(2 ** (bits - 1)), 2 ** (bits - 1) - 1)
+    for bits in (8, 16, 32, 64)
+    for unsigned in (False, True)
+}
+"""Inclusive ``(minimum, maximum)`` of each integer datatype."""
+
+FLOAT_MAXIMA = {"FP16": 65504.0, "FP32": 3.4028234663852886e38, "FP64": sys.float_info.max}
+"""Largest finite magnitude of each floating-point datatype (IEEE 754 half, single, double)."""
+
+
 def _check_datatype(name: str, datatype: str, value: Any) -> None:
+    """Refuse a value that is not a value of the tensor's declared ``datatype`` (400).
+
+    Integer types take JSON integers within their range; ``FP16``/``FP32``/``FP64`` take JSON
+    numbers whose magnitude is at most the type's largest finite value; ``BOOL`` takes ``true`` and
+    ``false`` only; ``BYTES`` takes strings. ``null`` passes (the feature schema decides).
+    """
     if value is None:
         return  # the feature schema decides whether null is allowed
     if datatype == "BYTES":
         ok = isinstance(value, str)
     elif datatype == "BOOL":
         ok = isinstance(value, bool)
-    elif datatype in INTEGER_TYPES:
-        ok = isinstance(value, int) and not isinstance(value, bool)
+    elif datatype in INTEGER_RANGES:
+        low, high = INTEGER_RANGES[datatype]
+        ok = isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
     else:
-        ok = isinstance(value, int | float) and not isinstance(value, bool)
+        ok = (
+            isinstance(value, int | float)
+            and not isinstance(value, bool)
+            and _finite_within(value, FLOAT_MAXIMA[datatype])
+        )
     if not ok:
         raise BadRequest(
-            f"input {name!r}: {value!r} is not a valid {datatype} value",
-            [Problem(f"not {datatype}", field=name)],
+            f"input {quote(name)}: {quote(value)} is not a valid {datatype} value"
+            f"{_range_hint(datatype)}",
+            [Problem(f"not a {datatype} value{_range_hint(datatype)}", field=name)],
         )
+
+
+def _finite_within(value: int | float, maximum: float) -> bool:
+    try:
+        return math.isfinite(value) and abs(float(value)) <= maximum
+    except OverflowError:  # an integer beyond any float
+        return False
+
+
+def _range_hint(datatype: str) -> str:
+    if datatype in INTEGER_RANGES:
+        low, high = INTEGER_RANGES[datatype]
+        return f" (integers from {low} to {high})"
+    if datatype in FLOAT_MAXIMA:
+        return f" (finite numbers of magnitude at most {FLOAT_MAXIMA[datatype]:.8g})"
+    if datatype == "BOOL":
+        return " (true or false)"
+    return " (strings)"
 
 
 def _rows_from_matrix(tensor: tuple[str, str, list[int], list[Any]], width: int) -> list:
     name, datatype, shape, flat = tensor
     if datatype not in NUMERIC_TYPES:
-        raise BadRequest(f"input {name!r}: this model takes numbers, got datatype {datatype}")
+        raise BadRequest(f"input {quote(name)}: this model takes numbers, got datatype {datatype}")
     if len(shape) == 1 and shape[0] == width:
         shape = [1, width]
     if len(shape) != 2 or shape[1] != width:
         raise BadRequest(
-            f"input {name!r} must have shape [n, {width}] (features in order), got {shape}",
+            f"input {quote(name)} must have shape [n, {width}] (features in order), "
+            f"got {quote(shape)}",
             [Problem(f"shape [n, {width}]", field=name)],
         )
     return [flat[i : i + width] for i in range(0, len(flat), width)]

@@ -9,7 +9,8 @@ Validation policy (the same for HTTP and the batch CLI):
 - numeric features take JSON numbers only: booleans and numeric strings (``"42"``) are refused, as
   are non-finite values (``1e400`` overflows to infinity and is refused);
 - categorical features take strings seen in training; an unseen category is refused with the list
-  of allowed ones;
+  of allowed ones; a feature that held booleans in training (categories ``"False"``/``"True"``)
+  also takes JSON ``true``/``false``;
 - ``null`` is accepted only for features that had missing values in training (the fitted pipeline
   imputes them); a missing key is an error, not an implicit null;
 - named instances may not carry fields the model does not know;
@@ -28,13 +29,16 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from ml_api.core.errors import InvalidInput, Problem
+from ml_api.core.errors import InvalidInput, Problem, quote
 
 MAX_PROBLEMS = 50
 """Most problems listed in one error response, so a bad 1,000-row batch gets a bounded body."""
 
 MAX_CATEGORIES_SHOWN = 20
 """Most allowed categories quoted in one problem message."""
+
+BOOLEAN_CATEGORIES = frozenset({"False", "True"})
+"""The categories of a column that held booleans in training (``str`` of each value)."""
 
 Kind = Literal["numeric", "categorical"]
 _MISSING = object()
@@ -61,6 +65,19 @@ class Feature:
     categories: tuple[str, ...] | None = None
     minimum: float | None = None
     maximum: float | None = None
+
+    @property
+    def is_boolean(self) -> bool:
+        """Whether the column held booleans in training (categories ``False``/``True`` only).
+
+        Such a feature also takes JSON ``true``/``false`` (and V2 ``BOOL``), read as the strings
+        ``"True"``/``"False"`` the training data became; a CSV reads it as text the same way.
+        """
+        return (
+            self.kind == "categorical"
+            and bool(self.categories)
+            and set(self.categories or ()) <= BOOLEAN_CATEGORIES
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """Return the JSON form stored in ``metadata.json``."""
@@ -375,6 +392,8 @@ class FeatureSchema:
                 problems.append(Problem("expected a finite number", instance=idx, field=f.name))
                 return np.nan
             return number
+        if isinstance(value, bool) and f.is_boolean:
+            value = str(value)  # JSON true/false for a column of booleans, as in training
         if not isinstance(value, str):
             problems.append(
                 Problem(
@@ -387,7 +406,7 @@ class FeatureSchema:
         if value not in self._allowed[f.name]:
             problems.append(
                 Problem(
-                    f"unknown category {value!r}; allowed: {_quote(f.categories)}",
+                    f"unknown category {quote(value)}; allowed: {_quote(f.categories)}",
                     instance=idx,
                     field=f.name,
                 )
@@ -407,7 +426,7 @@ def _summary(problems: Sequence[Problem]) -> str:
         part
         for part in (
             f"instance {first.instance}" if first.instance is not None else None,
-            f"field {first.field!r}" if first.field is not None else None,
+            f"field {quote(first.field)}" if first.field is not None else None,
         )
         if part
     )
