@@ -31,7 +31,14 @@ from collections.abc import Callable, Mapping
 from importlib import metadata as importlib_metadata
 from typing import Any
 
-from ml_api.core.codecs import check_content_type, check_declared_length, parse_json, to_jsonable
+from ml_api.core.codecs import (
+    check_content_encoding,
+    check_content_type,
+    check_declared_length,
+    decode_content,
+    parse_json,
+    to_jsonable,
+)
 from ml_api.core.deadline import deadline
 from ml_api.core.errors import (
     BadRequest,
@@ -172,6 +179,7 @@ class OpenInferenceProtocol:
         content_length: int | None,
         read_body: Callable[[], bytes],
         binary_header: str | None = None,
+        content_encoding: str | None = None,
     ) -> dict[str, Any]:
         """Answer ``POST /v2/models/{name}[/versions/{version}]/infer``.
 
@@ -184,6 +192,8 @@ class OpenInferenceProtocol:
             read_body: Reads the body.
             binary_header: The ``Inference-Header-Content-Length`` header (binary tensor
                 extension), refused when present.
+            content_encoding: The ``Content-Encoding`` header (``gzip``, ``deflate``, ``identity``;
+                415 otherwise), decoded with ``max_body_bytes`` applied to the decoded size.
 
         Returns:
             The inference response object.
@@ -192,7 +202,8 @@ class OpenInferenceProtocol:
             NotFound: (404) unknown model or version.
             BadRequest: (400) malformed request, tensors that do not match the model, or values
                 that break the feature schema.
-            PayloadTooLarge: (413) body or instance count over the limits.
+            PayloadTooLarge: (413) body (decoded) or instance count over the limits.
+            UnsupportedMediaType: (415) an unknown ``Content-Encoding``.
             RequestTimeout: (504) past the per-request time limit.
         """
         self.resolve(name, version)
@@ -204,9 +215,12 @@ class OpenInferenceProtocol:
         if content_type:
             _as_bad_request(check_content_type, content_type)
         service = self.service
-        check_declared_length(content_length, service.settings.max_body_bytes)
+        codings = check_content_encoding(content_encoding)
+        limit = service.settings.max_body_bytes
+        check_declared_length(content_length, limit)
         with deadline(service.settings.request_timeout_seconds):
-            request = _as_bad_request(parse_json, read_body())
+            body = decode_content(read_body(), codings, limit)
+            request = _as_bad_request(parse_json, body)
             rows, requested = self._decode(request)
             result = _as_bad_request(service.predict_rows, rows)
         return self._encode(request, result, requested)

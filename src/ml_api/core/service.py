@@ -5,9 +5,10 @@ A view parses the request into ``(content type, content length, body reader)``, 
 :class:`~ml_api.core.errors.ServingError` it raises, with :func:`~ml_api.core.errors.to_payload`.
 The order of checks, and so the status a bad request gets, lives here and nowhere else:
 
-1. ``Content-Type`` is JSON, else 415;
+1. ``Content-Type`` is JSON, else 415; ``Content-Encoding`` is gzip, deflate or identity, else 415;
 2. ``Content-Length`` is within ``max_body_bytes``, else 413 before a byte is read;
-3. the body is strict JSON, else 400;
+3. the body decodes (``Content-Encoding``) to at most ``max_body_bytes`` (else 413; 400 if it is
+   not what its coding says) and is strict JSON, else 400;
 4. the envelope is one the contract accepts, else 400 (413 past ``max_instances``);
 5. every value fits the feature schema, else 422 naming instance and field;
 6. the model predicts; all of 3 to 6 within ``request_timeout_seconds``, else 504.
@@ -28,8 +29,10 @@ from ml_api.core.artifact import Artifact, load_artifact
 from ml_api.core.auth import ApiKeyAuth
 from ml_api.core.batching import Batcher
 from ml_api.core.codecs import (
+    check_content_encoding,
     check_content_type,
     check_declared_length,
+    decode_content,
     encode_v1,
     extract_instances,
     parse_json,
@@ -172,6 +175,7 @@ class PredictionService:
         content_type: str | None,
         content_length: int | None,
         read_body: Callable[[], bytes],
+        content_encoding: str | None = None,
     ) -> dict[str, Any]:
         """Answer ``POST /predict`` (see the module docstring for the order of checks).
 
@@ -180,6 +184,8 @@ class PredictionService:
             content_length: The declared ``Content-Length`` in bytes, or ``None`` (chunked).
             read_body: Reads the whole body; the framework enforces ``max_body_bytes`` on it for
                 bodies without a length (and raises its own 413, which the adapter maps).
+            content_encoding: The ``Content-Encoding`` header, or ``None``: ``gzip`` and
+                ``deflate`` bodies are decoded, ``max_body_bytes`` applying to the decoded size.
 
         Returns:
             ``{"prediction": [...], "probabilities": [...], "model": {...}}``
@@ -189,9 +195,11 @@ class PredictionService:
             ServingError: 400, 413, 415, 422 as listed above; 504 past the time limit.
         """
         check_content_type(content_type)
-        check_declared_length(content_length, self.settings.max_body_bytes)
+        codings = check_content_encoding(content_encoding)
+        limit = self.settings.max_body_bytes
+        check_declared_length(content_length, limit)
         with time_limit.deadline(self.settings.request_timeout_seconds):
-            payload = parse_json(read_body())
+            payload = parse_json(decode_content(read_body(), codings, limit))
             time_limit.check()
             rows = extract_instances(payload, self.settings.max_instances)
             return self.predict_instances(rows)

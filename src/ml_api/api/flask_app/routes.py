@@ -35,6 +35,7 @@ def predict() -> Response:
         request.headers.get("Content-Type"),
         request.content_length,
         lambda: read_body(svc.settings.max_body_bytes),
+        request.headers.get("Content-Encoding"),
     )
     return json_response(body)
 
@@ -123,5 +124,6 @@ def v2_infer(name: str, version: str | None = None) -> Response:
         request.content_length,
         lambda: read_body(service().settings.max_body_bytes),
         request.headers.get("Inference-Header-Content-Length"),
+        request.headers.get("Content-Encoding"),
     )
     return json_response(body)

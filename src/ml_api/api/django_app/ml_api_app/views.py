@@ -48,6 +48,7 @@ class PredictView(JSONView):
             request.META.get("CONTENT_TYPE"),
             content_length(request.META),
             lambda: read_body(request._request, service.settings.max_body_bytes),
+            request.headers.get("Content-Encoding"),
         )
         return Response(body)
 
@@ -177,6 +178,7 @@ class V2InferView(JSONView):
             content_length(request.META),
             lambda: read_body(request._request, v2.service.settings.max_body_bytes),
             request.headers.get("Inference-Header-Content-Length"),
+            request.headers.get("Content-Encoding"),
         )
         return Response(body)
 
