@@ -30,6 +30,32 @@ def _fail(message: str, code: int = 2) -> None:
     sys.exit(code)
 
 
+def _load_service(settings: Settings) -> Any:
+    """Load the configured model for ``info``/``predict``; one line and exit 1 if it cannot be.
+
+    An artifact that loads but is malformed (a model that fails its warm-up prediction, a card
+    that does not match the model) is reported like a missing one: one line naming the path, no
+    traceback.
+    """
+    from ml_api.core.service import PredictionService
+
+    try:
+        return PredictionService.from_settings(settings)
+    except ArtifactError as exc:
+        _fail(str(exc), code=1)
+    except Exception as exc:  # noqa: BLE001 - any fault of a malformed artifact is one line
+        _fail(_malformed(settings, exc), code=1)
+
+
+def _malformed(settings: Settings, exc: BaseException) -> str:
+    """One line for an artifact that loaded but cannot serve, naming its path."""
+    path = settings.resolved_model_root() / settings.model_name
+    if settings.model_version:
+        path = path / settings.model_version
+    first = (str(exc).strip().splitlines() or [""])[0][:300]
+    return f"the model in {path} is malformed and cannot predict: {type(exc).__name__}: {first}"
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 def main() -> None:
     """Train a scikit-learn model and serve it as a prediction API."""
@@ -206,6 +232,10 @@ def serve(
         log.critical("cannot serve: %s", exc)
         remove_own_metrics_dir()
         sys.exit(1)
+    except Exception as exc:  # noqa: BLE001 - a malformed artifact: one line, no traceback
+        log.critical("cannot serve: %s", _malformed(settings, exc))
+        remove_own_metrics_dir()
+        sys.exit(1)
     factory = _app_factory(framework, settings, service)
     bound_port = settings.port or DEFAULT_PORTS[framework]
     log.info(
@@ -290,14 +320,10 @@ def predict(
     """Score a CSV file (same validation as the API; errors name 1-based data rows)."""
     import pandas as pd
 
-    from ml_api.core.service import PredictionService
     from ml_api.predict import score_csv
 
     settings = _settings(model_root=model_root, model_name=model_name, model_version=model_version)
-    try:
-        service = PredictionService.from_settings(settings)
-    except ArtifactError as exc:
-        _fail(str(exc), code=1)
+    service = _load_service(settings)
     with open(input_path, "rb") as fh:
         n_rows = max(0, sum(1 for _ in fh) - 1)
     try:
@@ -335,13 +361,8 @@ def predict(
 @click.option("--model-root", type=click.Path(file_okay=False, path_type=Path), default=None)
 def info(model_name: str | None, model_version: str | None, model_root: Path | None) -> None:
     """Verify a model version and print its card as JSON."""
-    from ml_api.core.service import PredictionService
-
     settings = _settings(model_root=model_root, model_name=model_name, model_version=model_version)
-    try:
-        service = PredictionService.from_settings(settings)
-    except ArtifactError as exc:
-        _fail(str(exc), code=1)
+    service = _load_service(settings)
     click.echo(json.dumps(service.metadata(), indent=2))
 
 

@@ -4,6 +4,12 @@ Rows go through the same validation as HTTP requests (``FeatureSchema.validate``
 scores here would be accepted by the API and vice versa; problems are reported by 1-based data row
 number (the header is not counted). Columns the model does not use (ids, the target) are carried
 through to the output unchanged.
+
+The model's schema decides how each feature column is read, not pandas' guess: a categorical
+column is read as text (``01067`` keeps its leading zero, digit-only codes stay codes), a column
+that held booleans in training reads ``true``/``false`` in any case as ``"True"``/``"False"``, as
+training saw them, and numeric columns are numbers. So any file that trained a model scores with it.
+A file with a header and no rows writes a header-only output and reports 0 rows.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from ml_api.core.codecs import to_jsonable
@@ -45,10 +52,34 @@ def _records(chunk: pd.DataFrame, schema: FeatureSchema) -> list[dict[str, Any]]
     features = chunk[list(schema.names)].astype(object)
     records = features.where(features.notna(), None).to_dict("records")
     numeric = [f.name for f in schema.features if f.kind == "numeric"]
+    boolean = [f.name for f in schema.features if f.is_boolean]
     for record in records:
         for name in numeric:
             record[name] = _csv_number(record[name])
+        for name in boolean:
+            record[name] = _csv_boolean(record[name])
     return records
+
+
+def _csv_boolean(value: Any) -> Any:
+    """Read ``true``/``false`` in any case (as pandas did in training) as ``"True"``/``"False"``."""
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        return value.strip().capitalize()
+    return value
+
+
+def csv_dtypes(schema: FeatureSchema) -> dict[str, type]:
+    """How to read each feature column of a CSV: ``str`` for every categorical feature.
+
+    Numeric features are left to pandas (cells that are not numbers are reported by row).
+
+    Args:
+        schema: The model's feature schema.
+
+    Returns:
+        ``{column name: str}`` for ``pandas.read_csv(dtype=...)``.
+    """
+    return {f.name: str for f in schema.features if f.kind == "categorical"}
 
 
 def encode_csv_columns(result: PredictionResult) -> dict[str, list[Any]]:
@@ -105,13 +136,18 @@ def score_csv(
     tmp = Path(tmp_name)
     total = 0
     try:
-        for chunk in _chunks(input_path, chunk_rows):
+        for chunk in _chunks(input_path, chunk_rows, csv_dtypes(service.schema)):
             missing = [n for n in names if n not in chunk.columns]
             if missing:
                 raise InvalidInput(
                     f"{input_path} lacks feature columns: {', '.join(missing)}",
                     [Problem("missing column", field=n) for n in missing],
                 )
+            if chunk.empty:  # a header and no rows: a header-only output, 0 rows scored
+                if total == 0:
+                    columns = [*chunk.columns, *_output_columns(service)]
+                    pd.DataFrame(columns=columns).to_csv(tmp, index=False)
+                continue
             rows = _records(chunk, service.schema)
             result = service.predict_rows(rows, first_index=total + 1)
             out = chunk.copy()
@@ -127,6 +163,18 @@ def score_csv(
     return total
 
 
-def _chunks(path: Path, rows: int) -> Iterator[pd.DataFrame]:
-    with pd.read_csv(path, chunksize=rows) as reader:
+def _output_columns(service: PredictionService) -> list[str]:
+    """Names of the columns scoring adds (``prediction``, ``probability_<class>``...)."""
+    predictor = service.predictor
+    classes = tuple(predictor.classes) if predictor.is_classifier else ()
+    empty = PredictionResult(
+        labels=np.empty(0, dtype=object),
+        probabilities=np.empty((0, len(classes))) if predictor.is_classifier else None,
+        classes=classes,
+    )
+    return list(encode_csv_columns(empty))
+
+
+def _chunks(path: Path, rows: int, dtype: dict[str, type]) -> Iterator[pd.DataFrame]:
+    with pd.read_csv(path, chunksize=rows, dtype=dtype or None) as reader:
         yield from reader

@@ -21,14 +21,22 @@ its model.
 from __future__ import annotations
 
 from flask import Flask, Response, g, request
+from flask_cors import CORS
 from werkzeug.exceptions import HTTPException
 
 from ml_api.api.flask_app import rendering
 from ml_api.api.flask_app.routes import bp
 from ml_api.core import telemetry
+from ml_api.core.auth import is_preflight
 from ml_api.core.errors import ServingError
 from ml_api.core.service import PredictionService
-from ml_api.settings import Settings
+from ml_api.settings import (
+    CORS_ALLOW_HEADERS,
+    CORS_ALLOW_METHODS,
+    CORS_EXPOSE_HEADERS,
+    CORS_MAX_AGE_SECONDS,
+    Settings,
+)
 
 __all__ = ["create_app"]
 
@@ -59,11 +67,25 @@ def create_app(settings: Settings | None = None, service: PredictionService | No
     app.register_error_handler(HTTPException, rendering.on_http_exception)
     app.register_error_handler(Exception, rendering.on_unexpected)
 
+    cors = bool(settings.cors_origins)
+    if cors:
+        CORS(
+            app,
+            origins="*" if "*" in settings.cors_origins else list(settings.cors_origins),
+            allow_headers=list(CORS_ALLOW_HEADERS),
+            methods=list(CORS_ALLOW_METHODS),
+            expose_headers=list(CORS_EXPOSE_HEADERS),
+            max_age=CORS_MAX_AGE_SECONDS,
+            vary_header=True,
+        )
+
     @app.before_request
     def _begin() -> None:
         g.ml_api_request = telemetry.begin_request(
             request.method, request.path, request.headers.get("X-Request-ID")
         )
+        if cors and is_preflight(request.method, request.headers):
+            return  # a browser's preflight carries no credentials; the real request does
         service.authenticate(
             request.path, request.headers.get("Authorization"), request.headers.get("X-API-Key")
         )
