@@ -43,7 +43,7 @@ def _load_service(settings: Settings) -> Any:
         return PredictionService.from_settings(settings)
     except ArtifactError as exc:
         _fail(str(exc), code=1)
-    except Exception as exc:  # noqa: BLE001 - any fault of a malformed artifact is one line
+    except Exception as exc:  # any fault of a malformed artifact is one line
         _fail(_malformed(settings, exc), code=1)
 
 
@@ -232,7 +232,7 @@ def serve(
         log.critical("cannot serve: %s", exc)
         remove_own_metrics_dir()
         sys.exit(1)
-    except Exception as exc:  # noqa: BLE001 - a malformed artifact: one line, no traceback
+    except Exception as exc:  # a malformed artifact: one line, no traceback
         log.critical("cannot serve: %s", _malformed(settings, exc))
         remove_own_metrics_dir()
         sys.exit(1)
