@@ -210,3 +210,14 @@ def test_both_frameworks_answer_hostile_requests_alike(clients, name):
     d = django_call(clients["django"], "POST", path, body, JSON, headers)
     assert (f.status, f.body) == (d.status, d.body)
     assert f.status >= 400
+
+
+# ---- 7. CORS is off by default: no header changes for existing users ---------------------------
+
+
+@pytest.mark.parametrize("method", ["OPTIONS", "POST"])
+def test_no_cors_headers_by_default(call, method):
+    headers = {"Origin": "https://app.example.com", "Access-Control-Request-Method": "POST"}
+    r = call(method, "/predict", VALID, JSON, headers)
+    assert r.status == 200
+    assert not [h for h in r.headers if h.lower().startswith("access-control-")]

@@ -92,6 +92,8 @@ def create_app(settings: Settings | None = None, service: PredictionService | No
 
     @app.after_request
     def _end(response: Response) -> Response:
+        if cors:
+            response.vary.add("Origin")  # as django-cors-headers: the answer depends on Origin
         ctx = g.pop("ml_api_request", None)
         if ctx is not None:
             response.headers["X-Request-ID"] = ctx.request_id
