@@ -347,8 +347,12 @@ def predict(
             for p in exc.details
         ]
         _fail("\n".join(lines), code=1)
+    except pd.errors.EmptyDataError:
+        _fail(f"cannot read {input_path}: the file is empty (a CSV needs a header row)", code=1)
     except (pd.errors.ParserError, UnicodeDecodeError) as exc:
         _fail(f"cannot read {input_path}: {exc}", code=1)
+    except OSError as exc:  # e.g. the output's folder does not exist
+        _fail(f"cannot write {output_path}: {exc.strerror or exc}", code=1)
     click.echo(
         f"scored {scored} rows with {service.artifact.name} version "
         f"{service.artifact.version}; wrote {output_path}"

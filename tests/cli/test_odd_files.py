@@ -245,3 +245,21 @@ def test_a_malformed_model_is_one_line(malformed_root, tmp_path, command, member
     assert "Traceback" not in output
     lines = [line for line in output.splitlines() if str(malformed_root / "members") in line]
     assert len(lines) == 1, output
+
+
+# ---- found by fuzzing the CSV reader: files the CLI could not report in one line -------------
+
+
+@pytest.mark.parametrize(
+    ("content", "output", "expected"),
+    [(b"", "out.csv", "the file is empty"), (b"\xef\xbb\xbf", "out.csv", "the file is empty"),
+     (b"island\n", "missing-folder/out.csv", "cannot write")],
+)  # fmt: skip
+def test_files_the_cli_reports_in_one_line(model_root, tmp_path, content, output, expected):
+    path = tmp_path / "in.csv"
+    path.write_bytes(content)
+    r = run("predict", "--input", path, "--output", tmp_path / output, "--model-root", model_root)
+    assert r.exit_code == 1, r.output
+    assert r.exception is None or isinstance(r.exception, SystemExit)
+    errors = [line for line in r.output.splitlines() if line.startswith("ml-api: error:")]
+    assert len(errors) == 1 and expected in errors[0]
