@@ -145,3 +145,53 @@ def test_the_penguins_file_scores_the_same_in_any_chunking(service, tmp_path, ch
     path = tmp_path / "in.csv"
     frame.head(40).to_csv(path, index=False)
     assert score_csv(service, path, tmp_path / "out.csv", chunk_rows=chunk_rows) == 40
+
+
+# ---- raw requests, both frameworks: headers and bodies no document describes ----------------
+
+
+@pytest.fixture(scope="module")
+def both_apps(settings, service, django_app):
+    from django.test import Client
+
+    from ml_api.api.flask_app import create_app
+
+    return create_app(settings, service).test_client(), Client()
+
+
+def _encode(body: bytes, coding: str) -> bytes:
+    import gzip
+    import zlib
+
+    if coding.startswith("gzip"):
+        return gzip.compress(body)
+    if coding == "deflate":
+        return zlib.compress(body)
+    return body
+
+
+@BOUNDED
+@given(
+    path=st.sampled_from(["/predict", "/v2/models/penguins/infer"]),
+    payload=json_values | st.fixed_dictionaries({"features": json_values})
+    | st.fixed_dictionaries({"instances": json_values}) | st.binary(max_size=60).map(bytes.hex),
+    content_type=st.sampled_from(["application/json", "application/json; charset=latin-1",
+                                  "text/plain", "application/x+json", ""]),
+    coding=st.sampled_from(["", "identity", "gzip", "deflate", "br", "gzip, gzip", "GZIP"]),
+    really_encode=st.booleans(),
+)  # fmt: skip
+def test_raw_requests_get_the_same_clean_answer_from_both(
+    both_apps, path, payload, content_type, coding, really_encode
+):
+    from tests.clients import django_call, flask_call
+
+    body = json.dumps(payload).encode()
+    if really_encode:
+        body = _encode(body, coding.lower())
+    headers = {"X-Request-ID": "fuzz-1", **({"Content-Encoding": coding} if coding else {})}
+    flask, django = both_apps
+    f = flask_call(flask, "POST", path, body, content_type or None, headers)
+    d = django_call(django, "POST", path, body, content_type or None, headers)
+    assert f.status < 500 and (f.status, f.body) == (d.status, d.body)
+    if f.status >= 400:
+        assert len(f.body) <= MAX_ERROR_BODY_BYTES
