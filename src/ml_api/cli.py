@@ -8,14 +8,18 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, NoReturn, cast
 
 import click
 
 from ml_api.core.artifact import ArtifactError, list_versions
 from ml_api.core.errors import ServingError
 from ml_api.settings import Settings, project_root
+
+if TYPE_CHECKING:
+    from ml_api.composition import Application
 
 FRAMEWORKS = ("flask", "django")
 
@@ -25,7 +29,7 @@ def _settings(**overrides: Any) -> Settings:
     return Settings(**values)
 
 
-def _fail(message: str, code: int = 2) -> None:
+def _fail(message: str, code: int = 2) -> NoReturn:
     click.echo(f"ml-api: error: {message}", err=True)
     sys.exit(code)
 
@@ -37,10 +41,10 @@ def _load_service(settings: Settings) -> Any:
     that does not match the model) is reported like a missing one: one line naming the path, no
     traceback.
     """
-    from ml_api.core.service import PredictionService
+    from ml_api.composition import build
 
     try:
-        return PredictionService.from_settings(settings)
+        return build(settings).service
     except ArtifactError as exc:
         _fail(str(exc), code=1)
     except Exception as exc:  # any fault of a malformed artifact is one line
@@ -121,6 +125,7 @@ def train(
 ) -> None:
     """Train a model on a CSV file and save it as a new artifact version."""
     from ml_api import preprocess
+    from ml_api.train import Task
     from ml_api.train import train as run_training
 
     settings = _settings(model_root=model_root, model_name=model_name)
@@ -141,7 +146,7 @@ def train(
             model_root=root,
             name=settings.model_name,
             processed_dir=project_root() / "data" / "processed" / settings.model_name,
-            task=task,
+            task=cast("Task | None", task),
             estimator=estimator,
             drop=drop,
             test_size=test_size,
@@ -214,9 +219,8 @@ def serve(
     )
     if not dev:
         prepare_metrics_dir()  # before anything imports prometheus_client
-    from ml_api.core.service import PredictionService
+    from ml_api.composition import build
     from ml_api.serving.gunicorn_app import (
-        DEFAULT_PORTS,
         GunicornApplication,
         gunicorn_options,
         remove_own_metrics_dir,
@@ -227,7 +231,7 @@ def serve(
     log = logging.getLogger("ml_api.serve")
     framework = settings.framework
     try:
-        service = PredictionService.from_settings(settings)
+        application = build(settings)
     except (ArtifactError, OSError) as exc:
         log.critical("cannot serve: %s", exc)
         remove_own_metrics_dir()
@@ -236,8 +240,9 @@ def serve(
         log.critical("cannot serve: %s", _malformed(settings, exc))
         remove_own_metrics_dir()
         sys.exit(1)
-    factory = _app_factory(framework, settings, service)
-    bound_port = settings.port or DEFAULT_PORTS[framework]
+    service = application.service
+    factory = _app_factory(framework, application)
+    bound_port = settings.bind_port(framework)
     log.info(
         "serving model %s version %s (%s) with %s on http://%s:%d%s",
         service.artifact.name,
@@ -259,11 +264,12 @@ def serve(
     ).run()
 
 
-def _app_factory(framework: str, settings: Settings, service: Any) -> Any:
+def _app_factory(framework: str, application: Application) -> Callable[[], Any]:
+    settings = application.settings
     if framework == "flask":
         from ml_api.api.flask_app import create_app
 
-        return lambda: create_app(settings, service)
+        return lambda: create_app(settings, application=application)
     import logging
 
     from django.core.exceptions import ImproperlyConfigured
@@ -271,14 +277,14 @@ def _app_factory(framework: str, settings: Settings, service: Any) -> Any:
     from ml_api.api.django_app import get_wsgi_application
 
     try:  # built now, in the future gunicorn master, so a bad setting stops before binding
-        app = get_wsgi_application(settings, service)
+        app = get_wsgi_application(settings, application=application)
     except ImproperlyConfigured as exc:
         logging.getLogger("ml_api.serve").critical("cannot serve: %s", exc)
         sys.exit(1)
     return lambda: app
 
 
-def _serve_dev(framework: str, factory: Any, host: str, port: int) -> None:
+def _serve_dev(framework: str, factory: Callable[[], Any], host: str, port: int) -> None:
     import logging
 
     logging.getLogger("ml_api.serve").warning(

@@ -1,6 +1,6 @@
 """Batch scoring: a CSV file in, the same CSV with predictions out, through the serving core.
 
-Rows go through the same validation as HTTP requests (``FeatureSchema.validate``), so a file that
+Rows go through the same validation as HTTP requests (``ml_api.core.validation``), so a file that
 scores here would be accepted by the API and vice versa; problems are reported by 1-based data row
 number (the header is not counted). Columns the model does not use (ids, the target) are carried
 through to the output unchanged.
@@ -18,7 +18,7 @@ import os
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -26,7 +26,7 @@ import pandas as pd
 from ml_api.core.codecs import to_jsonable
 from ml_api.core.errors import InvalidInput, Problem
 from ml_api.core.predictor import PredictionResult
-from ml_api.core.schema import FeatureSchema
+from ml_api.core.schema import FeatureKind, FeatureSchema
 from ml_api.core.service import PredictionService
 
 DEFAULT_CHUNK_ROWS = 5_000
@@ -50,8 +50,10 @@ def _csv_number(value: Any) -> Any:
 
 def _records(chunk: pd.DataFrame, schema: FeatureSchema) -> list[dict[str, Any]]:
     features = chunk[list(schema.names)].astype(object)
-    records = features.where(features.notna(), None).to_dict("records")
-    numeric = [f.name for f in schema.features if f.kind == "numeric"]
+    records = cast(
+        "list[dict[str, Any]]", features.where(features.notna(), None).to_dict("records")
+    )
+    numeric = [f.name for f in schema.features if f.kind is FeatureKind.NUMERIC]
     boolean = [f.name for f in schema.features if f.is_boolean]
     for record in records:
         for name in numeric:
@@ -79,7 +81,7 @@ def csv_dtypes(schema: FeatureSchema) -> dict[str, type]:
     Returns:
         ``{column name: str}`` for ``pandas.read_csv(dtype=...)``.
     """
-    return {f.name: str for f in schema.features if f.kind == "categorical"}
+    return {f.name: str for f in schema.features if f.kind is FeatureKind.CATEGORICAL}
 
 
 def encode_csv_columns(result: PredictionResult) -> dict[str, list[Any]]:

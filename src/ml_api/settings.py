@@ -15,6 +15,14 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 
+Framework = Literal["flask", "django"]
+
+DEFAULT_PORTS: dict[str, int] = {"flask": 5000, "django": 8000}
+"""The seed guide's ports: Flask's default 5000, Django's 8000 (used when ``PORT`` is unset)."""
+
+DEFAULT_PUBLIC_PATHS = ("/health", "/ready", "/metrics")
+"""Paths that stay open without an API key unless ``ML_API_PUBLIC_PATHS`` says otherwise."""
+
 
 def project_root() -> Path:
     """Return the directory that holds ``data/`` and ``models/``.
@@ -63,7 +71,7 @@ class Settings(BaseSettings):
     max_instances: int = Field(default=1_000, gt=0)
     """Most instances one request may carry; more get 413."""
 
-    framework: Literal["flask", "django"] = "flask"
+    framework: Framework = "flask"
     """Web framework ``ml-api serve`` runs (``ML_API_FRAMEWORK``); the container image reads it."""
 
     request_timeout_seconds: float = Field(default=10.0, gt=0)
@@ -99,7 +107,7 @@ class Settings(BaseSettings):
     """File with one API key per line (e.g. a mounted Kubernetes Secret); read once at start."""
 
     public_paths: Annotated[list[str], NoDecode] = Field(
-        default_factory=lambda: ["/health", "/ready", "/metrics"]
+        default_factory=lambda: list(DEFAULT_PUBLIC_PATHS)
     )
     """Paths that stay open when API keys are configured (comma-separated)."""
 
@@ -108,7 +116,7 @@ class Settings(BaseSettings):
 
     port: int | None = Field(default=None, ge=1, le=65535, validation_alias=AliasChoices("PORT"))
     """TCP port to listen on (standard ``PORT`` variable); ``None`` uses the framework's default
-    from the seed guide: 5000 for Flask, 8000 for Django."""
+    from the seed guide (:data:`DEFAULT_PORTS`: 5000 for Flask, 8000 for Django)."""
 
     web_concurrency: int | None = Field(
         default=None, ge=1, validation_alias=AliasChoices("WEB_CONCURRENCY")
@@ -155,6 +163,14 @@ class Settings(BaseSettings):
             lines = self.api_keys_file.read_text().splitlines()
             keys += [line.strip() for line in lines if line.strip() and not line.startswith("#")]
         return keys
+
+    def bind_port(self, framework: str | None = None) -> int:
+        """Return the port to listen on: ``port``, else the framework's :data:`DEFAULT_PORTS` entry.
+
+        Args:
+            framework: ``"flask"`` or ``"django"``; ``None`` uses :attr:`framework`.
+        """
+        return self.port or DEFAULT_PORTS[framework or self.framework]
 
     def resolved_model_root(self) -> Path:
         """Return ``model_root`` as an absolute path (relative values are resolved once, here)."""

@@ -44,8 +44,10 @@ json_values = st.recursive(json_scalars, lambda inner: st.lists(inner, max_size=
 
 def _infer(service, body: bytes):
     """Call the V2 endpoint's core; return ``(status, payload)`` like an adapter would render."""
+    from ml_api.composition import build
+
     try:
-        return 200, service.open_inference.infer_http(
+        return 200, build(service.settings, service=service).open_inference.infer_http(
             "penguins", None, "application/json", len(body), lambda: body
         )
     except ServingError as exc:

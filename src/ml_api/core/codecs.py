@@ -22,7 +22,14 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
-from ml_api.core.errors import BadRequest, PayloadTooLarge, Problem, UnsupportedMediaType, quote
+from ml_api.core.errors import (
+    BadRequest,
+    BodyTooLarge,
+    PayloadTooLarge,
+    Problem,
+    UnsupportedMediaType,
+    quote,
+)
 from ml_api.core.predictor import PredictionResult
 
 ENVELOPE_KEYS = ("features", "instances")
@@ -76,7 +83,7 @@ def read_capped(stream: BinaryIO, limit: int) -> bytes:
         chunks.append(chunk)
         size += len(chunk)
     if size > limit:
-        raise PayloadTooLarge(f"request body is larger than the limit of {limit} bytes")
+        raise BodyTooLarge(limit)
     return b"".join(chunks)
 
 

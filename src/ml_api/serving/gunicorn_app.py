@@ -32,10 +32,9 @@ from gunicorn.arbiter import Arbiter
 from gunicorn.config import Config
 
 from ml_api.serving.logging import logging_dict
-from ml_api.settings import Settings
+from ml_api.settings import DEFAULT_PORTS, Settings
 
-DEFAULT_PORTS = {"flask": 5000, "django": 8000}
-"""The seed guide's ports: Flask's default 5000, Django's 8000."""
+__all__ = ["DEFAULT_PORTS", "GunicornApplication", "gunicorn_options"]
 
 GRACEFUL_TIMEOUT_SECONDS = 20
 """How long in-flight requests get after the server stops listening. Kubernetes'
@@ -134,7 +133,7 @@ def gunicorn_options(settings: Settings, framework: str, host: str = "0.0.0.0") 
     Returns:
         Options for :class:`GunicornApplication`.
     """
-    port = settings.port or DEFAULT_PORTS[framework]
+    port = settings.bind_port(framework)
     options: dict[str, Any] = {
         "bind": f"{host}:{port}",
         "workers": settings.web_concurrency or available_cpus(),
@@ -177,6 +176,10 @@ class DrainingArbiter(Arbiter):
         self._drain_seconds = drain_seconds
         self._drain_until: float | None = None
 
+    def _log(self, message: str, *args: Any) -> None:
+        if self.log is not None:  # set up by Arbiter.__init__; typed optional by the stubs
+            self.log.info(message, *args)
+
     def handle_term(self) -> None:
         """First SIGTERM: start draining; a second one: stop now (gracefully)."""
         if self._drain_until is not None or self._drain_seconds <= 0:
@@ -184,12 +187,12 @@ class DrainingArbiter(Arbiter):
             raise StopIteration
         self._on_drain()
         self._drain_until = time.monotonic() + self._drain_seconds
-        self.log.info("SIGTERM: readiness is 503; draining for %.1f s", self._drain_seconds)
+        self._log("SIGTERM: readiness is 503; draining for %.1f s", self._drain_seconds)
 
     def murder_workers(self) -> None:
         """Also ends the drain period: called by the main loop at least once a second."""
         if self._drain_until is not None and time.monotonic() >= self._drain_until:
-            self.log.info("drain period over: closing listeners, finishing in-flight requests")
+            self._log("drain period over: closing listeners, finishing in-flight requests")
             raise StopIteration
         super().murder_workers()
 

@@ -22,11 +22,14 @@ from rest_framework import exceptions as drf
 from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.renderers import BaseRenderer
 
+from ml_api.api import shared
 from ml_api.core.codecs import dumps
 from ml_api.core.errors import (
     BadRequest,
+    BodyTooLarge,
     InternalError,
-    NotFound,
+    RouteMethodNotAllowed,
+    RouteNotFound,
     ServingError,
     from_http_status,
     to_payload,
@@ -39,7 +42,7 @@ log = logging.getLogger("ml_api.django")
 class CoreJSONRenderer(BaseRenderer):
     """Renders with the core's strict, compact encoder: the same bytes Flask sends."""
 
-    media_type = "application/json"
+    media_type = shared.JSON
     format = "json"
     charset = None
 
@@ -84,20 +87,20 @@ def error_response(request: Any, err: ServingError) -> HttpResponse:
     raw = _django_request(request)
     request_id = getattr(raw, "request_id", None)
     if request_id is None:  # an error before RequestIdMiddleware ran
-        request_id = raw.request_id = request_id_from(raw.headers.get("X-Request-ID"))
+        request_id = raw.request_id = request_id_from(raw.headers.get(shared.REQUEST_ID_HEADER))
     response = HttpResponse(
         dumps(to_payload(err, request_id)),
         status=err.status.value,
-        content_type="application/json",
+        content_type=shared.JSON,
     )
     for name, value in err.headers.items():
         response[name] = value
     return response
 
 
-def route_not_found(request: Any) -> NotFound:
+def route_not_found(request: Any) -> RouteNotFound:
     """The 404 for a path no route matches (the same words Flask uses)."""
-    return NotFound(f"no route {request.method} {request.path_info}; see GET /openapi.json")
+    return RouteNotFound(request.method, request.path_info)
 
 
 def _one_line(detail: Any) -> str:
@@ -123,15 +126,10 @@ def as_serving_error(exc: Exception, request: Any, view: Any = None) -> ServingE
     if isinstance(exc, ServingError):
         return exc
     if isinstance(exc, RequestDataTooBig):
-        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
-        return from_http_status(413, f"request body is larger than the limit of {limit} bytes")
+        return BodyTooLarge(settings.DATA_UPLOAD_MAX_MEMORY_SIZE)
     if isinstance(exc, drf.MethodNotAllowed):
-        err = from_http_status(
-            405, f"method {request.method} is not allowed on {request.path_info}"
-        )
-        if view is not None:
-            err.headers["Allow"] = ", ".join(sorted(view.allowed_methods))
-        return err
+        allowed = view.allowed_methods if view is not None else None
+        return RouteMethodNotAllowed(request.method, request.path_info, allowed)
     if isinstance(exc, Http404 | drf.NotFound):
         return route_not_found(request)
     if isinstance(exc, drf.APIException):
@@ -143,7 +141,7 @@ def as_serving_error(exc: Exception, request: Any, view: Any = None) -> ServingE
         return from_http_status(403)
     if isinstance(exc, SuspiciousOperation):
         return BadRequest("bad request")
-    log.exception("unhandled error on %s %s", request.method, request.path_info, exc_info=exc)
+    shared.log_unhandled(log, request.method, request.path_info, exc)
     return InternalError()
 
 
