@@ -68,6 +68,10 @@ train: $(VENV)/.installed ## Train a new version of the default model
 test: $(VENV)/.installed-test ## Run the test suite
 	$(BIN)/python -m pytest
 
+.PHONY: fuzz
+fuzz: $(VENV)/.installed-test ## Longer fuzzing run (schemathesis, hypothesis): FUZZ_EXAMPLES=1000
+	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-1000} $(BIN)/python -m pytest -q tests/fuzz
+
 .PHONY: lint
 lint: $(VENV)/.installed-test ## ruff (lint, format), import-linter (layers), mypy (types)
 	$(BIN)/ruff check .

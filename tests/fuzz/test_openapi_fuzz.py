@@ -9,6 +9,8 @@ same run each time (and part of ``make test``).
 
 from __future__ import annotations
 
+import os
+
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
@@ -24,8 +26,9 @@ from schemathesis.specs.openapi.checks import (
 from ml_api.api.flask_app import create_app
 from ml_api.core.errors import MAX_ERROR_BODY_BYTES
 
-EXAMPLES_PER_OPERATION = 75
-"""Per operation and generation mode: a few hundred requests per framework in all."""
+EXAMPLES_PER_OPERATION = int(os.environ.get("FUZZ_EXAMPLES", "75"))
+"""Per operation and generation mode: a few hundred requests per framework in all (``make test``);
+``make fuzz`` runs more (``FUZZ_EXAMPLES``)."""
 
 CHECKS = [
     not_a_server_error,

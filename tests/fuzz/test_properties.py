@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import tempfile
 from pathlib import Path
 
@@ -25,7 +26,7 @@ from ml_api.predict import score_csv
 from tests.contract.table import FEATURES, ROW, _v2_tensors
 
 BOUNDED = settings(
-    max_examples=150,
+    max_examples=2 * int(os.environ.get("FUZZ_EXAMPLES", "75")),
     derandomize=True,
     deadline=None,
     database=None,
