@@ -205,8 +205,6 @@ def serve(
     Every line the server writes is JSON (see ml_api.serving.logging). A model that cannot be
     loaded ends the command with status 1 and one log line naming the path; no port is bound.
     """
-    import logging
-
     from ml_api.serving.gunicorn_app import prepare_metrics_dir
 
     settings = _settings(
@@ -219,47 +217,62 @@ def serve(
     )
     if not dev:
         prepare_metrics_dir()  # before anything imports prometheus_client
-    from ml_api.composition import build
-    from ml_api.serving.gunicorn_app import (
-        GunicornApplication,
-        gunicorn_options,
-        remove_own_metrics_dir,
-    )
     from ml_api.serving.logging import configure_logging
 
     configure_logging(settings.log_level)
-    log = logging.getLogger("ml_api.serve")
-    framework = settings.framework
+    application = _compose_or_exit(settings)
+    factory = _app_factory(settings.framework, application)
+    bound_port = settings.bind_port()
+    _log_start(application, host, bound_port)
+    if dev:
+        _serve_dev(settings.framework, factory, host, bound_port)
+        return
+    _serve_gunicorn(application, factory, host)
+
+
+def _compose_or_exit(settings: Settings) -> Application:
+    """Build the application in this (the future gunicorn master) process, or exit 1."""
+    import logging
+
+    from ml_api.composition import build
+    from ml_api.serving.gunicorn_app import remove_own_metrics_dir
+
     try:
-        application = build(settings)
+        return build(settings)
     except (ArtifactError, OSError) as exc:
-        log.critical("cannot serve: %s", exc)
+        logging.getLogger("ml_api.serve").critical("cannot serve: %s", exc)
         remove_own_metrics_dir()
         sys.exit(1)
     except Exception as exc:  # a malformed artifact: one line, no traceback
-        log.critical("cannot serve: %s", _malformed(settings, exc))
+        logging.getLogger("ml_api.serve").critical("cannot serve: %s", _malformed(settings, exc))
         remove_own_metrics_dir()
         sys.exit(1)
+
+
+def _log_start(application: Application, host: str, port: int) -> None:
+    import logging
+
     service = application.service
-    factory = _app_factory(framework, application)
-    bound_port = settings.bind_port(framework)
-    log.info(
+    logging.getLogger("ml_api.serve").info(
         "serving model %s version %s (%s) with %s on http://%s:%d%s",
         service.artifact.name,
         service.artifact.version,
         service.artifact.path,
-        framework,
+        application.settings.framework,
         host,
-        bound_port,
+        port,
         "; API keys required" if service.auth.enabled else "",
     )
-    if dev:
-        _serve_dev(framework, factory, host, bound_port)
-        return
+
+
+def _serve_gunicorn(application: Application, factory: Callable[[], Any], host: str) -> None:
+    from ml_api.serving.gunicorn_app import GunicornApplication, gunicorn_options
+
+    settings = application.settings
     GunicornApplication(
         factory,
-        gunicorn_options(settings, framework, host),
-        on_drain=service.start_draining,
+        gunicorn_options(settings, settings.framework, host),
+        on_drain=application.service.start_draining,
         drain_seconds=settings.drain_seconds,
     ).run()
 

@@ -18,7 +18,8 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 Framework = Literal["flask", "django"]
 
 DEFAULT_PORTS: dict[str, int] = {"flask": 5000, "django": 8000}
-"""The seed guide's ports: Flask's default 5000, Django's 8000 (used when ``PORT`` is unset)."""
+"""Each framework's customary port, used when ``PORT`` is unset: Flask's development server's
+5000 and Django's ``runserver``'s 8000."""
 
 DEFAULT_PUBLIC_PATHS = ("/health", "/ready", "/metrics")
 """Paths that stay open without an API key unless ``ML_API_PUBLIC_PATHS`` says otherwise."""
@@ -29,7 +30,7 @@ def project_root() -> Path:
 
     In a source checkout (an editable install) this is the checkout, found from this file's
     location, so the result does not depend on the working directory the process was started in
-    (the seed guide's ``open("../models/model.pkl")`` did). Anywhere else it is the working
+    (as a relative ``open("../models/model.pkl")`` would). Anywhere else it is the working
     directory at the time of the call.
 
     Returns:
@@ -97,8 +98,8 @@ class Settings(BaseSettings):
     threads: int = Field(default=64, ge=1)
     """Request threads per gunicorn worker (``gthread`` workers when > 1, plain ``sync`` workers
     when 1). Threads are what gives batching concurrent requests to merge: a worker's batches
-    can hold at most this many requests. 64 measured best of 8, 32 and 64 (bench/, 1 CPU, 64
-    clients: random forest 353, 578, 709 req/s)."""
+    can hold at most this many requests. 64 did best of 8, 32 and 64 in the benchmark
+    (``make bench``; the README's "Benchmark" section has the figures)."""
 
     api_keys: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
     """API keys accepted (``ML_API_API_KEYS``, comma-separated); none means no authentication."""
@@ -116,7 +117,7 @@ class Settings(BaseSettings):
 
     port: int | None = Field(default=None, ge=1, le=65535, validation_alias=AliasChoices("PORT"))
     """TCP port to listen on (standard ``PORT`` variable); ``None`` uses the framework's default
-    from the seed guide (:data:`DEFAULT_PORTS`: 5000 for Flask, 8000 for Django)."""
+    (:data:`DEFAULT_PORTS`: 5000 for Flask, 8000 for Django)."""
 
     web_concurrency: int | None = Field(
         default=None, ge=1, validation_alias=AliasChoices("WEB_CONCURRENCY")

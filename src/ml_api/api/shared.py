@@ -10,12 +10,23 @@ they answer alike.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
-from typing import Any
+from typing import Any, Protocol
 
 from ml_api.core import telemetry
 from ml_api.core.context import RequestContext
 from ml_api.core.service import PredictionService
+
+
+class Headers(Protocol):
+    """Request headers as both frameworks give them, looked up by name, case-insensitively.
+
+    Werkzeug's ``Headers`` (Flask) and Django's ``HttpHeaders`` both fit.
+    """
+
+    def get(self, key: str, /) -> str | None:
+        """Return the header's value, or ``None`` when absent."""
+        ...
+
 
 APP_NAME = "ml_api"
 """The Flask app's and blueprint's name, and the Django app's label."""
@@ -30,7 +41,27 @@ INFERENCE_HEADER_LENGTH = "Inference-Header-Content-Length"
 """The Open Inference Protocol's binary-extension header (refused: the extension is not served)."""
 
 
-def begin_request(method: str, path: str, headers: Mapping[str, str]) -> RequestContext:
+def is_preflight(method: str, headers: Headers) -> bool:
+    """Whether a request is a browser's CORS preflight (it carries no credentials).
+
+    With ``ML_API_CORS_ORIGINS`` set, the Flask adapter answers it without the API-key check;
+    in Django, django-cors-headers' middleware answers it before that check runs.
+
+    Args:
+        method: The HTTP method.
+        headers: The request headers.
+
+    Returns:
+        ``True`` for ``OPTIONS`` with ``Origin`` and ``Access-Control-Request-Method``.
+    """
+    return (
+        method == "OPTIONS"
+        and headers.get("Origin") is not None
+        and headers.get("Access-Control-Request-Method") is not None
+    )
+
+
+def begin_request(method: str, path: str, headers: Headers) -> RequestContext:
     """Start tracking a request (id, access record, metrics): :func:`telemetry.begin_request`.
 
     Args:
@@ -45,7 +76,7 @@ def begin_request(method: str, path: str, headers: Mapping[str, str]) -> Request
     return telemetry.begin_request(method, path, headers.get(REQUEST_ID_HEADER))
 
 
-def authenticate(service: PredictionService, path: str, headers: Mapping[str, str]) -> None:
+def authenticate(service: PredictionService, path: str, headers: Headers) -> None:
     """Apply the service's optional API-key check to a request, before routing.
 
     Args:

@@ -9,7 +9,7 @@ say which key nearly matched) and never logged.
 from __future__ import annotations
 
 import hmac
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 
 from ml_api.core.errors import Problem, Unauthorized
 
@@ -72,18 +72,3 @@ class ApiKeyAuth:
                 [Problem("not a valid key", field="Authorization")],
                 headers={"WWW-Authenticate": f'{CHALLENGE}, error="invalid_token"'},
             )
-
-
-def is_preflight(method: str, headers: Mapping[str, str]) -> bool:
-    """Whether a request is a browser's CORS preflight (no credentials; answered without a key).
-
-    Args:
-        method: The HTTP method.
-        headers: The request headers (case-insensitive mapping).
-
-    Returns:
-        ``True`` for ``OPTIONS`` with ``Origin`` and ``Access-Control-Request-Method``.
-    """
-    return (
-        method == "OPTIONS" and "Origin" in headers and "Access-Control-Request-Method" in headers
-    )

@@ -1,8 +1,8 @@
 """Decoding request bodies and encoding results: strict JSON in, plain JSON types out.
 
-Accepted ``POST /predict`` bodies (DESIGN.md section 3)::
+Accepted ``POST /predict`` bodies (the README's "Ask for a prediction" shows each)::
 
-    {"features": [f1, f2, ...]}              one instance, positional (the seed guide's form)
+    {"features": [f1, f2, ...]}              one instance, positional (the simplest form)
     {"features": [[...], [...]]}             a batch of positional instances
     {"features": {"name": value, ...}}       one named instance
     {"features": [{...}, {...}]}             a batch of named instances
@@ -300,7 +300,7 @@ def _rows_from_features(value: Any) -> list[Any]:
     if all(nested):
         return value
     if not any(nested):
-        return [value]  # the seed guide's single positional instance
+        return [value]  # one positional instance, the simplest form
     first = nested.index(not nested[0])
     raise BadRequest(
         '"features" mixes values and nested instances; send one flat array (one instance) '

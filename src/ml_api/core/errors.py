@@ -8,7 +8,7 @@ both frameworks return the same body for the same request::
     {"error": "<one line>", "details": [{"instance": 0, "field": "sex", "problem": "..."}],
      "request_id": "..."}
 
-``error`` stays a string, as in the seed guide and the Open Inference Protocol.
+``error`` stays a string, as the Open Inference Protocol's error responses have it.
 
 Error bodies are bounded whatever the request (:data:`MAX_ERROR_BODY_BYTES`): a message that quotes
 client input quotes it through :func:`quote` (the first :data:`QUOTE_CHARS` characters and the

@@ -2,11 +2,14 @@
 
 Process model: ``ml-api serve`` loads and verifies the model in the process that becomes gunicorn's
 master, builds the Flask or Django application around it, and hands that object to gunicorn, which
-forks ``WEB_CONCURRENCY`` sync workers (default: the CPUs this process may use). Workers share the
+forks ``WEB_CONCURRENCY`` workers (default: the CPUs this process may use). Workers share the
 model's memory pages copy-on-write (what ``preload_app`` does), so resident memory is roughly
-``master + workers x per-worker overhead`` with one copy of the model, not one per worker. Sync
-workers handle one request at a time each: a scikit-learn prediction is CPU-bound and holds the GIL,
-so threads inside a worker would only queue behind each other, and processes give one core each.
+``master + workers x per-worker overhead`` with one copy of the model, not one per worker. Each
+worker is a ``gthread`` worker with ``ML_API_THREADS`` request threads (default 64): a prediction is
+CPU-bound and holds the GIL, so the threads are not there to predict in parallel but to let
+concurrent requests meet in the worker's adaptive batcher (:mod:`ml_api.core.batching`), which
+predicts them in one model call; processes give one core each. ``ML_API_THREADS=1`` runs plain
+``sync`` workers, one request at a time.
 
 Shutdown (SIGTERM, what ``docker stop`` and Kubernetes send): readiness turns 503 in every worker at
 once; the server keeps accepting for ``drain_seconds`` so load balancers take it out of rotation;

@@ -70,7 +70,9 @@ class CommonMiddleware(common.CommonMiddleware):
     envelope) for a host not allowed.
     """
 
-    def process_request(self, request: HttpRequest) -> HttpResponse | None:
+    def process_request(  # type: ignore[override]  # a JSON 400, not only redirects
+        self, request: HttpRequest
+    ) -> HttpResponse | None:
         """Validate ``Host`` except on :data:`ANY_HOST_PATHS`, then Django's own processing.
 
         Returns:

@@ -23,6 +23,7 @@ its model.
 from __future__ import annotations
 
 from flask import Flask, Response, g, request
+from flask.json.provider import DefaultJSONProvider
 from flask_cors import CORS
 from werkzeug.exceptions import HTTPException
 
@@ -31,7 +32,6 @@ from ml_api.api.flask_app import rendering
 from ml_api.api.flask_app.routes import bp
 from ml_api.composition import Application, build
 from ml_api.core import telemetry
-from ml_api.core.auth import is_preflight
 from ml_api.core.errors import ServingError
 from ml_api.core.service import PredictionService
 from ml_api.settings import (
@@ -71,7 +71,8 @@ def create_app(
     service = application.service
     app = Flask(shared.APP_NAME)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
-    app.json.sort_keys = False
+    if isinstance(app.json, DefaultJSONProvider):  # Flask's default provider, always here
+        app.json.sort_keys = False
     app.extensions["ml_api.application"] = application
     app.extensions["ml_api.service"] = service
     app.url_map.merge_slashes = False  # POST /predict// is a JSON 404, not an HTML 308 redirect
@@ -95,7 +96,7 @@ def create_app(
     @app.before_request
     def _begin() -> None:
         g.ml_api_request = shared.begin_request(request.method, request.path, request.headers)
-        if cors and is_preflight(request.method, request.headers):
+        if cors and shared.is_preflight(request.method, request.headers):
             return  # a browser's preflight carries no credentials; the real request does
         shared.authenticate(service, request.path, request.headers)
 

@@ -13,6 +13,7 @@ Three entry points produce error responses, all through :func:`error_response`:
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from django.conf import settings
@@ -50,7 +51,7 @@ class CoreJSONRenderer(BaseRenderer):
         self,
         data: Any,
         accepted_media_type: str | None = None,
-        renderer_context: dict[str, Any] | None = None,
+        renderer_context: Mapping[str, Any] | None = None,
     ) -> bytes:
         """Return ``data`` as UTF-8 JSON (``b""`` for ``None``)."""
         return b"" if data is None else dumps(data)
@@ -64,10 +65,11 @@ class AlwaysJSON(DefaultContentNegotiation):
     """
 
     def select_renderer(
-        self, request: Any, renderers: list[Any], format_suffix: str | None = None
-    ) -> tuple[Any, str]:
+        self, request: Any, renderers: Iterable[BaseRenderer], format_suffix: str | None = None
+    ) -> tuple[BaseRenderer, str]:
         """Return the first configured renderer and its media type."""
-        return renderers[0], renderers[0].media_type
+        first = next(iter(renderers))
+        return first, first.media_type
 
 
 def _django_request(request: Any) -> HttpRequest:
@@ -86,8 +88,9 @@ def error_response(request: Any, err: ServingError) -> HttpResponse:
     """
     raw = _django_request(request)
     request_id = getattr(raw, "request_id", None)
-    if request_id is None:  # an error before RequestIdMiddleware ran
-        request_id = raw.request_id = request_id_from(raw.headers.get(shared.REQUEST_ID_HEADER))
+    if request_id is None:  # an error before TelemetryMiddleware ran
+        request_id = request_id_from(raw.headers.get(shared.REQUEST_ID_HEADER))
+        raw.request_id = request_id  # type: ignore[attr-defined]  # as TelemetryMiddleware sets it
     response = HttpResponse(
         dumps(to_payload(err, request_id)),
         status=err.status.value,
@@ -134,8 +137,9 @@ def as_serving_error(exc: Exception, request: Any, view: Any = None) -> ServingE
         return route_not_found(request)
     if isinstance(exc, drf.APIException):
         err = from_http_status(exc.status_code, _one_line(exc.detail))
-        if getattr(exc, "auth_header", None):
-            err.headers["WWW-Authenticate"] = exc.auth_header
+        auth_header = getattr(exc, "auth_header", None)  # NotAuthenticated, AuthenticationFailed
+        if auth_header:
+            err.headers["WWW-Authenticate"] = auth_header
         return err
     if isinstance(exc, PermissionDenied):
         return from_http_status(403)

@@ -37,7 +37,9 @@ class JSONView(APIView):
         """No extra headers (DRF adds ``Allow`` to every response; Flask only to 405/OPTIONS)."""
         return {}
 
-    def options(self, request: Request, *args: Any, **kwargs: Any) -> HttpResponse:
+    def options(  # type: ignore[override]  # a plain HttpResponse, as Django allows
+        self, request: Request, *args: Any, **kwargs: Any
+    ) -> HttpResponse:
         """``OPTIONS``: an empty 200 with ``Allow``, as Flask answers it."""
         return HttpResponse(headers={"Allow": allow_header(self.allowed_methods)})
 
