@@ -1,4 +1,4 @@
-"""The ``ml-api`` command: ``train``, ``serve``, ``predict``, ``info``.
+"""The ``ml-api`` command: ``train``, ``import``, ``serve``, ``predict``, ``info``.
 
 Run ``ml-api COMMAND --help`` for each command's options. Every command reads the same settings
 (``ML_API_*`` variables, ``.env``) as the server; options given here override them.
@@ -159,6 +159,88 @@ def train(
     click.echo(f"trained {meta['estimator_class']} ({meta['task']}) on {data}")
     click.echo("held-out metrics: " + ", ".join(f"{k}={v:.4f}" for k, v in result.metrics.items()))
     click.echo(f"saved {result.path}")
+
+
+@main.command("import")
+@click.argument("model_path", type=click.Path(path_type=Path))
+@click.option(
+    "--data",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Sample CSV with the model's feature columns (and the target); an MLflow model's input "
+    "example when omitted.",
+)
+@click.option("--target", default=None, help="Target column in --data: metrics go into the card.")
+@click.option("--name", "model_name", required=True, help="Model name to create a version of.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["joblib", "skops"]),
+    default="joblib",
+    show_default=True,
+    help="Artifact format (skops: scikit-learn-only models, loads without executing code).",
+)
+@click.option(
+    "--trust",
+    multiple=True,
+    metavar="TYPE",
+    help="A type a skops file may hold besides scikit-learn/numpy/scipy ones (repeatable).",
+)
+@click.option(
+    "--model-root",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Where artifacts go (default: ML_API_MODEL_ROOT or ./models of the checkout).",
+)
+def import_(
+    model_path: Path,
+    data: Path | None,
+    target: str | None,
+    model_name: str,
+    fmt: str,
+    trust: tuple[str, ...],
+    model_root: Path | None,
+) -> None:
+    """Import a fitted model (joblib/pickle, skops, MLflow directory) as a new version.
+
+    MODEL_PATH holds a fitted scikit-learn estimator or Pipeline, or an XGBoost or LightGBM
+    scikit-learn model. The model predicts on the data through the server's own path before
+    anything is written; a model the server could not serve is refused.
+    """
+    from ml_api.importing import RUNS_CODE_WARNING, ImportRefused, import_model
+
+    settings = _settings(model_root=model_root)
+    if not model_path.is_dir() and model_path.suffix != ".skops":
+        click.echo(f"note: {RUNS_CODE_WARNING}", err=True)
+    try:
+        result = import_model(
+            model_path,
+            data,
+            name=model_name,
+            target=target,
+            model_root=settings.resolved_model_root(),
+            fmt=fmt,  # type: ignore[arg-type]
+            trust=trust,
+        )
+    except ImportRefused as exc:
+        _fail(str(exc), code=1)
+    meta = result.metadata
+    click.echo(
+        f"imported {meta['estimator_class']} ({meta['task']}) from {model_path}: "
+        f"{len(meta['features'])} features "
+        f"(names from {meta['provenance']['feature_names_and_order']})"
+    )
+    click.echo(
+        f"checked: the server's predictions on {meta['import_data']['served_check_rows']} "
+        f"data rows equal the model's own"
+    )
+    if result.metrics:
+        click.echo(
+            "metrics on the import data (may include rows seen in training): "
+            + ", ".join(f"{k}={v:.4f}" for k, v in result.metrics.items())
+        )
+    click.echo(f"saved {result.path}")
+    click.echo(f"serve it: ml-api serve --name {model_name}")
 
 
 @main.command()

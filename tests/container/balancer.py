@@ -57,7 +57,7 @@ http {{
 
     server {{
         listen 127.0.0.1:{port};
-        client_max_body_size 1m;
+        client_max_body_size 2m;
 
         location / {{
             proxy_pass http://ml_api;
@@ -187,6 +187,8 @@ class Balancer:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        if self.proc.stderr is not None:
+            self.proc.stderr.close()  # or the pipe is left to the garbage collector (a warning)
 
 
 class Load:

@@ -21,6 +21,7 @@ import os
 import platform
 import shutil
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import metadata as importlib_metadata
@@ -34,7 +35,8 @@ METADATA_FILE = "metadata.json"
 FORMATS = {"joblib": "model.joblib", "skops": "model.skops"}
 SCHEMA_VERSION = 1
 Format = Literal["joblib", "skops"]
-_TRUSTED_SKOPS_PREFIXES = ("sklearn.", "numpy.", "scipy.", "builtins.")
+TRUSTED_SKOPS_PREFIXES = ("sklearn.", "numpy.", "scipy.", "builtins.")
+"""Type-name prefixes a skops file may hold and still be loaded without being trusted by hand."""
 
 
 class ArtifactError(RuntimeError):
@@ -53,14 +55,42 @@ def sha256_file(path: Path, chunk_bytes: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
-def library_versions() -> dict[str, str]:
-    """Return the versions of Python and of the libraries a fitted pipeline depends on."""
-    out = {"python": platform.python_version()}
-    for dist in ("scikit-learn", "numpy", "pandas", "scipy", "joblib", "ml-api"):
+GATED_LIBRARIES: dict[str, tuple[str, ...]] = {
+    "scikit-learn": ("scikit-learn",),
+    "xgboost": ("xgboost", "xgboost-cpu"),
+    "lightgbm": ("lightgbm",),
+}
+"""Libraries whose pickled models are not portable across major.minor versions: the card key and
+the distributions that install the library (xgboost-cpu installs the same ``xgboost`` module)."""
+
+
+def installed_version(library: str) -> str | None:
+    """Return the installed version of a library, or ``None`` when it is not installed.
+
+    Args:
+        library: A card key of :data:`GATED_LIBRARIES` (``"xgboost"``) or a distribution name.
+    """
+    for dist in GATED_LIBRARIES.get(library, (library,)):
         try:
-            out[dist] = importlib_metadata.version(dist)
+            return importlib_metadata.version(dist)
         except importlib_metadata.PackageNotFoundError:
             continue
+    return None
+
+
+def library_versions(model_libraries: Sequence[str] = ()) -> dict[str, str]:
+    """Return the versions of Python and of the libraries a fitted pipeline depends on.
+
+    Args:
+        model_libraries: Further libraries the model's own classes come from (``"xgboost"``,
+            ``"lightgbm"``); listed only when asked, so the version gate applies to them only for
+            the models that need them.
+    """
+    out = {"python": platform.python_version()}
+    for dist in ("scikit-learn", "numpy", "pandas", "scipy", "joblib", "ml-api", *model_libraries):
+        version = installed_version(dist)
+        if version is not None:
+            out[dist] = version
     return out
 
 
@@ -125,6 +155,7 @@ def save_artifact(
     name: str,
     metadata: dict[str, Any],
     fmt: Format = "joblib",
+    model_libraries: Sequence[str] = (),
 ) -> Path:
     """Write a new version of a model, atomically.
 
@@ -138,6 +169,9 @@ def save_artifact(
         metadata: The card: at least ``features`` (``FeatureSchema.to_list()``); name, version,
             created time, file hash and library versions are filled in here.
         fmt: ``"joblib"`` (fast to load) or ``"skops"`` (loads without executing code).
+        model_libraries: Libraries besides scikit-learn the model's classes come from
+            (``"xgboost"``, ``"lightgbm"``): their versions go into the card and the version gate
+            of :func:`load_artifact` applies to them.
 
     Returns:
         The absolute path of the new version directory.
@@ -177,7 +211,7 @@ def save_artifact(
                     "sha256": sha256_file(model_path),
                     "bytes": model_path.stat().st_size,
                 },
-                "versions": library_versions(),
+                "versions": library_versions(model_libraries),
             }
             (tmp / METADATA_FILE).write_text(json.dumps(card, indent=2, allow_nan=False) + "\n")
             target = base / str(version)
@@ -266,16 +300,30 @@ def load_artifact(
 
 
 def _check_versions(card: ModelCard, path: Path, allow: bool) -> None:
-    trained = card.library_versions.get("scikit-learn")
-    current = library_versions().get("scikit-learn")
-    if trained is None or current is None:
-        return
-    if _major_minor(trained) != _major_minor(current) and not allow:
-        raise ArtifactError(
-            f"model {path} was fitted with scikit-learn {trained} but {current} is installed; "
-            f"retrain it, install scikit-learn=={trained}, or set "
-            f"ML_API_ALLOW_VERSION_MISMATCH=true to load it anyway"
-        )
+    """The version gate: each gated library the card lists must be installed at its major.minor.
+
+    Applies to every library of :data:`GATED_LIBRARIES` the card lists. A library the model needs
+    but that is missing is refused even with ``allow``: unpickling would fail anyway, with a less
+    useful message.
+    """
+    for library in GATED_LIBRARIES:
+        trained = card.library_versions.get(library)
+        if trained is None:
+            continue
+        current = installed_version(library)
+        if current is None:
+            if library == "scikit-learn":
+                continue
+            raise ArtifactError(
+                f"model {path} needs {library} {trained}, which is not installed: "
+                f"pip install {library}=={trained}"
+            )
+        if _major_minor(trained) != _major_minor(current) and not allow:
+            raise ArtifactError(
+                f"model {path} was fitted with {library} {trained} but {current} is installed; "
+                f"retrain it, install {library}=={trained}, or set "
+                f"ML_API_ALLOW_VERSION_MISMATCH=true to load it anyway"
+            )
 
 
 def _load_model(model_path: Path, fmt: str) -> Any:
@@ -287,7 +335,7 @@ def _load_model(model_path: Path, fmt: str) -> Any:
         import skops.io as sio
 
         untrusted = sio.get_untrusted_types(file=model_path)
-        refused = [t for t in untrusted if not t.startswith(_TRUSTED_SKOPS_PREFIXES)]
+        refused = [t for t in untrusted if not t.startswith(TRUSTED_SKOPS_PREFIXES)]
         if refused:
             raise ArtifactError(f"{model_path} holds types outside scikit-learn/numpy: {refused}")
         return sio.load(model_path, trusted=untrusted)
