@@ -39,3 +39,24 @@ def test_the_worst_characters_still_fit(char):
 def test_a_path_in_a_404_is_shortened():
     err = RouteNotFound("GET", "/" + "p" * 100_000)
     assert len(err.message) < 400 and "(100001 characters)" in err.message
+
+
+def test_non_finite_predictions_are_refused_per_instance():
+    """Found by fuzzing: extreme finite inputs overflowed the model (a RuntimeWarning, a 500 under
+    -W error); the service now predicts under np.errstate and refuses non-finite outputs (422)."""
+    import numpy as np
+
+    from ml_api.core.predictor import PredictionResult
+    from ml_api.core.service import _refuse_overflow
+
+    ok = PredictionResult(np.array(["a", "b"]), np.array([[0.5, 0.5], [1.0, 0.0]]), ("a", "b"))
+    _refuse_overflow(ok, 0)
+    bad = PredictionResult(
+        np.array(["a", "b"]), np.array([[0.5, 0.5], [np.nan, np.nan]]), ("a", "b")
+    )
+    with pytest.raises(InvalidInput) as info:
+        _refuse_overflow(bad, 3)
+    assert [p.instance for p in info.value.details] == [4]
+    regression = PredictionResult(np.array([1.0, np.inf]), None, ())
+    with pytest.raises(InvalidInput):
+        _refuse_overflow(regression, 0)

@@ -23,6 +23,8 @@ from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+import numpy as np
+
 from ml_api.core import context, metrics
 from ml_api.core import deadline as time_limit
 from ml_api.core.artifact import Artifact, load_artifact
@@ -38,7 +40,7 @@ from ml_api.core.codecs import (
     parse_json,
 )
 from ml_api.core.context import request_id_from
-from ml_api.core.errors import ModelNotReady, RequestTimeout
+from ml_api.core.errors import InvalidInput, ModelNotReady, Problem, RequestTimeout
 from ml_api.core.limits import Limits
 from ml_api.core.predictor import PredictionResult, Predictor, load_predictor
 from ml_api.core.validation import Validator
@@ -256,6 +258,7 @@ class PredictionService:
                     f"the request waited longer than {self.limits.request_timeout_seconds:g} s "
                     f"for the model; the server is overloaded, retry later"
                 ) from None
+        _refuse_overflow(result, first_index)
         metrics.REQUEST_INSTANCES.labels(*self._labels).observe(len(rows))
         if self.predictor.is_classifier:
             for label, count in Counter(map(str, result.labels.tolist())).items():
@@ -280,6 +283,33 @@ class PredictionService:
             InvalidInput: (422) the model refused the values.
         """
         started = time.perf_counter()
-        result = self.predictor.predict(columns)
+        # Finite but extreme inputs (1e308) can overflow the model's arithmetic: no warning (an
+        # error under -W error), the non-finite outputs are refused per request instead.
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+            result = self.predictor.predict(columns)
         metrics.PREDICTION_DURATION.labels(*self._labels).observe(time.perf_counter() - started)
         return result.split(sizes)
+
+
+def _refuse_overflow(result: PredictionResult, first_index: int) -> None:
+    """Refuse instances whose prediction is not finite (their values overflowed the model).
+
+    Raises:
+        InvalidInput: (422) naming each such instance (up to ``MAX_DETAILS``).
+    """
+    bad = np.zeros(len(result), dtype=bool)
+    if result.probabilities is not None:
+        bad |= ~np.isfinite(result.probabilities).all(axis=1)
+    labels = result.labels
+    if labels.dtype.kind == "f":
+        bad |= ~np.isfinite(labels)
+    if bad.any():
+        where = [int(i) + first_index for i in np.flatnonzero(bad)]
+        problem = (
+            "the model's arithmetic overflows for these values (they are far outside the "
+            "range seen in training; see GET /metadata)"
+        )
+        raise InvalidInput(
+            f"instance {where[0]}: {problem}",
+            [Problem(problem, instance=i) for i in where],
+        )
