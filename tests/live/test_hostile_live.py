@@ -45,8 +45,19 @@ def server(request, servers):
     return servers[request.param]
 
 
+_OPEN: list[http.client.HTTPConnection] = []
+
+
+@pytest.fixture(autouse=True)
+def _close_connections():
+    yield
+    while _OPEN:
+        _OPEN.pop().close()
+
+
 def _connection(server) -> http.client.HTTPConnection:
     conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+    _OPEN.append(conn)
     conn.auto_open = 0  # never reconnect silently: a closed connection must show
     conn.connect()
     return conn
