@@ -77,6 +77,10 @@ test: $(VENV)/.installed-test ## Run the test suite (tools it cannot find are sk
 test-container: $(VENV)/.installed-test ## Only the container tests (a Docker Engine builds the image, runs it)
 	ML_API_TEST_CONTAINERS=1 $(BIN)/python -m pytest -m container
 
+.PHONY: fuzz
+fuzz: $(VENV)/.installed-test ## Longer fuzzing run (schemathesis, hypothesis): FUZZ_EXAMPLES=1000
+	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-1000} $(BIN)/python -m pytest -q tests/fuzz
+
 .PHONY: lint
 lint: $(VENV)/.installed-test ## ruff (lint, format), import-linter (layers), mypy (types)
 	$(BIN)/ruff check .

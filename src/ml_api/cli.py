@@ -59,6 +59,33 @@ def _fail(message: str, code: int = 2) -> NoReturn:
     sys.exit(code)
 
 
+def _load_service(settings: Settings) -> Any:
+    """Load the configured model for ``info``/``predict``; one line and exit 1 if it cannot be.
+
+    An artifact that loads but is malformed (a model that fails its warm-up prediction, a card
+    that does not match the model) is reported like a missing one: one line naming the path, no
+    traceback.
+    """
+    from ml_api.composition import build
+    from ml_api.core.artifact import ArtifactError
+
+    try:
+        return build(settings).service
+    except ArtifactError as exc:
+        _fail(str(exc), code=1)
+    except Exception as exc:  # any fault of a malformed artifact is one line
+        _fail(_malformed(settings, exc), code=1)
+
+
+def _malformed(settings: Settings, exc: BaseException) -> str:
+    """One line for an artifact that loaded but cannot serve, naming its path."""
+    path = settings.resolved_model_root() / settings.model_name
+    if settings.model_version:
+        path = path / settings.model_version
+    first = (str(exc).strip().splitlines() or [""])[0][:300]
+    return f"the model in {path} is malformed and cannot predict: {type(exc).__name__}: {first}"
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 def main() -> None:
     """Train a scikit-learn model and serve it as a prediction API."""
@@ -465,6 +492,10 @@ def _compose_or_exit(settings: Settings) -> Application:
         logging.getLogger("ml_api.serve").critical("cannot serve: %s", exc)
         remove_own_metrics_dir()
         sys.exit(1)
+    except Exception as exc:  # a malformed artifact: one line, no traceback
+        logging.getLogger("ml_api.serve").critical("cannot serve: %s", _malformed(settings, exc))
+        remove_own_metrics_dir()
+        sys.exit(1)
 
 
 def _log_start(application: Application, host: str, port: int) -> None:
@@ -607,8 +638,6 @@ def predict(
     """Score a CSV file (same validation as the API; errors name 1-based data rows)."""
     import pandas as pd
 
-    from ml_api.composition import build
-    from ml_api.core.artifact import ArtifactError
     from ml_api.core.errors import ServingError
     from ml_api.core.ranges import OutOfRangeInput
     from ml_api.predict import score_csv
@@ -619,10 +648,7 @@ def predict(
         model_version=model_version,
         out_of_range=out_of_range,
     )
-    try:
-        service = build(settings).service
-    except ArtifactError as exc:
-        _fail(str(exc), code=1)
+    service = _load_service(settings)
     with open(input_path, "rb") as fh:
         n_rows = max(0, sum(1 for _ in fh) - 1)
     outside: Counter[str] = Counter()
@@ -663,8 +689,12 @@ def predict(
             for p in exc.details
         ]
         _fail("\n".join(lines), code=1)
+    except pd.errors.EmptyDataError:
+        _fail(f"cannot read {input_path}: the file is empty (a CSV needs a header row)", code=1)
     except (pd.errors.ParserError, UnicodeDecodeError) as exc:
         _fail(f"cannot read {input_path}: {exc}", code=1)
+    except OSError as exc:  # e.g. the output's folder does not exist
+        _fail(f"cannot write {output_path}: {exc.strerror or exc}", code=1)
     if outside:
         per_feature = ", ".join(f"{name} {count}" for name, count in outside.items())
         click.echo(
@@ -685,14 +715,8 @@ def predict(
 @click.option("--model-root", type=click.Path(file_okay=False, path_type=Path), default=None)
 def info(model_name: str | None, model_version: str | None, model_root: Path | None) -> None:
     """Verify a model version and print its card as JSON."""
-    from ml_api.composition import build
-    from ml_api.core.artifact import ArtifactError
-
     settings = _settings(model_root=model_root, model_name=model_name, model_version=model_version)
-    try:
-        service = build(settings).service
-    except ArtifactError as exc:
-        _fail(str(exc), code=1)
+    service = _load_service(settings)
     click.echo(json.dumps(service.metadata(), indent=2))
 
 

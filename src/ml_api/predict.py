@@ -4,6 +4,12 @@ Rows go through the same validation as HTTP requests (``ml_api.core.validation``
 scores here would be accepted by the API and vice versa; problems are reported by 1-based data row
 number (the header is not counted). The input's columns, used by the model or not (ids, the
 target), are carried through to the output as written: cells are read as text, never re-typed.
+
+The model's schema, not pandas' guess, decides how each feature cell is taken: a categorical
+feature's cell is its text (``01067`` keeps its leading zero, digit-only codes stay codes), a
+feature that held booleans in training reads ``true``/``false`` in any case as ``"True"``/``"False"``
+(as training saw them), and numeric features' cells are numbers. So any file that trained a model
+scores with it. A file with a header and no rows writes a header-only output and reports 0 rows.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from ml_api.core.codecs import to_jsonable
@@ -49,15 +56,27 @@ def _records(chunk: pd.DataFrame, schema: FeatureSchema) -> list[dict[str, Any]]
     categorical features keep the text as written (``02134`` stays a zip code).
     """
     numeric = {f.name for f in schema.features if f.kind is FeatureKind.NUMERIC}
+    boolean = {f.name for f in schema.features if f.is_boolean}
     columns = {name: chunk[name].tolist() for name in schema.names}
     records: list[dict[str, Any]] = [{} for _ in range(len(chunk))]
     for name, cells in columns.items():
         for record, cell in zip(records, cells, strict=True):
             if cell in NA_CELLS:
                 record[name] = None
+            elif name in numeric:
+                record[name] = _csv_number(cell)
+            elif name in boolean:
+                record[name] = _csv_boolean(cell)
             else:
-                record[name] = _csv_number(cell) if name in numeric else cell
+                record[name] = cell
     return records
+
+
+def _csv_boolean(value: Any) -> Any:
+    """Read ``true``/``false`` in any case (as pandas did in training) as ``"True"``/``"False"``."""
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        return value.strip().capitalize()
+    return value
 
 
 def encode_csv_columns(result: PredictionResult) -> dict[str, list[Any]]:
@@ -127,6 +146,11 @@ def score_csv(
                     f"{input_path} lacks feature columns: {', '.join(missing)}",
                     [Problem("missing column", field=n) for n in missing],
                 )
+            if chunk.empty:  # a header and no rows: a header-only output, 0 rows scored
+                if total == 0:
+                    columns = [*chunk.columns, *_output_columns(service)]
+                    pd.DataFrame(columns=columns).to_csv(tmp, index=False)
+                continue
             rows = _records(chunk, service.schema)
             result = service.predict_rows(rows, first_index=total + 1)
             if on_out_of_range is not None and result.out_of_range is not None:
@@ -142,6 +166,18 @@ def score_csv(
     finally:
         tmp.unlink(missing_ok=True)
     return total
+
+
+def _output_columns(service: PredictionService) -> list[str]:
+    """Names of the columns scoring adds (``prediction``, ``probability_<class>``...)."""
+    predictor = service.predictor
+    classes = tuple(predictor.classes) if predictor.is_classifier else ()
+    empty = PredictionResult(
+        labels=np.empty(0, dtype=object),
+        probabilities=np.empty((0, len(classes))) if predictor.is_classifier else None,
+        classes=classes,
+    )
+    return list(encode_csv_columns(empty))
 
 
 def _chunks(path: Path, rows: int) -> Iterator[pd.DataFrame]:

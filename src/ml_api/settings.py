@@ -159,7 +159,12 @@ class Settings(BaseSettings):
     hosts get 400. ``/health`` and ``/ready`` answer any host (the kubelet sends the pod IP). The
     default allows local calls only."""
 
-    @field_validator("api_keys", "public_paths", "allowed_hosts", mode="before")
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    """Browser origins allowed to call the API (``ML_API_CORS_ORIGINS``, comma-separated, e.g.
+    ``https://app.example.com``; ``*`` for any). Default: none, no CORS headers are sent. Preflight
+    ``OPTIONS`` requests are answered without an API key; the actual request still needs one."""
+
+    @field_validator("api_keys", "public_paths", "allowed_hosts", "cors_origins", mode="before")
     @classmethod
     def _split_commas(cls, value: object) -> object:
         if isinstance(value, str):
@@ -189,3 +194,22 @@ class Settings(BaseSettings):
     def resolved_model_root(self) -> Path:
         """Return ``model_root`` as an absolute path (relative values are resolved once, here)."""
         return self.model_root.expanduser().resolve()
+
+
+CORS_ALLOW_HEADERS = (
+    "authorization",
+    "content-encoding",
+    "content-type",
+    "x-api-key",
+    "x-request-id",
+)
+"""Request headers a browser may send cross-origin (both adapters' CORS configuration)."""
+
+CORS_ALLOW_METHODS = ("GET", "HEAD", "OPTIONS", "POST")
+"""Methods allowed cross-origin."""
+
+CORS_EXPOSE_HEADERS = ("x-request-id",)
+"""Response headers a browser script may read."""
+
+CORS_MAX_AGE_SECONDS = 600
+"""How long a browser may cache a preflight answer, in seconds."""

@@ -7,6 +7,7 @@ artifact version. The same data and options give the same metrics.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
@@ -31,6 +32,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
 
 from ml_api.core.artifact import Format, save_artifact, sha256_file
+from ml_api.core.errors import quote
 from ml_api.core.schema import FeatureSchema
 from ml_api.onnx_export import export_onnx
 from ml_api.preprocess import (
@@ -135,6 +137,57 @@ def _class_distribution(y: pd.Series) -> dict[str, float]:
     return {str(label): float(share) for label, share in shares.items()}
 
 
+def check_trainable(X: pd.DataFrame, y: pd.Series, target: str, test_size: float) -> None:
+    """Refuse data no model can be fitted on, before anything is written.
+
+    Args:
+        X: Features, shape ``(n_rows, n_features)`` (rows with a target only).
+        y: Target, shape ``(n_rows,)``.
+        target: Target column name (for messages).
+        test_size: Held-out fraction.
+
+    Raises:
+        ValueError: (one line) the target column is entirely missing, or no feature column has
+            a value.
+    """
+    if len(y) == 0:
+        raise ValueError(f"target column {target!r} has no values: every row's target is missing")
+    usable = [str(c) for c in X.columns if X[c].notna().any()]
+    if not usable:
+        raise ValueError(
+            "no usable feature columns: every column other than the target is dropped or empty"
+        )
+    n_test = math.ceil(test_size * len(y))
+    if len(y) - n_test < 1 or n_test < 1:
+        raise ValueError(f"{len(y)} rows with a target are too few to hold out {test_size:g}")
+
+
+def check_classes(y: pd.Series, target: str, test_size: float) -> None:
+    """Refuse a classification target the seeded stratified split cannot handle.
+
+    Raises:
+        ValueError: (one line) a single class; a class with fewer than 2 rows (the stratified
+            split needs one on each side); or fewer held-out rows than classes.
+    """
+    counts = y.value_counts()
+    if len(counts) < 2:
+        raise ValueError(
+            f"target column {target!r} has a single class ({quote(str(counts.index[0]))}): "
+            "a classifier needs at least two"
+        )
+    if counts.min() < 2:
+        raise ValueError(
+            f"class {quote(str(counts.idxmin()))} of {target!r} has {counts.min()} row; "
+            "every class needs at least 2 for the stratified train/test split"
+        )
+    n_test = math.ceil(test_size * len(y))
+    if n_test < len(counts) or len(y) - n_test < len(counts):
+        raise ValueError(
+            f"{len(y)} rows are too few for a stratified split of {len(counts)} classes with "
+            f"test size {test_size:g}: each side needs a row of every class"
+        )
+
+
 @dataclass(frozen=True)
 class TrainResult:
     """What :func:`train` produced.
@@ -200,11 +253,14 @@ def train(
     Raises:
         FileNotFoundError: ``data`` does not exist.
         KeyError: ``target`` is not a column.
-        ValueError: Unknown estimator, too few rows or classes to split and fit, an option naming
-            no column, or no column left to use as a feature.
+        ValueError: (one line; nothing written) unknown estimator; a target entirely missing; no
+            usable feature column (every one empty or left out); a single class; a class with
+            fewer than 2 rows; too few rows to split (see :func:`check_trainable`,
+            :func:`check_classes`); an option naming no column.
     """
     frame = load_csv(data)
     X, y = split_features_target(frame, target)
+    check_trainable(X, y, target, test_size)
     columns = infer_columns(X, drop=drop, keep=keep, categorical=categorical, numeric=numeric)
     if not any(c.used for c in columns):
         left = "; ".join(f"{c.name}: {c.reason}" for c in columns)
@@ -215,8 +271,9 @@ def train(
     task = task or infer_task(y)
     if task == "classification":
         y = y.astype(str) if not pd.api.types.is_numeric_dtype(y) else y
+        check_classes(y, target, test_size)
     model, scale = make_estimator(task, estimator, seed)
-    stratify = y if task == "classification" and y.value_counts().min() >= 2 else None
+    stratify = y if task == "classification" else None
     X_train, X_test, y_train, y_test = train_test_split(
         X, y, test_size=test_size, random_state=seed, stratify=stratify
     )

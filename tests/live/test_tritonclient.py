@@ -86,3 +86,24 @@ def test_errors_surface_as_client_exceptions(client):
     with pytest.raises(InferenceServerException) as info:
         client.infer("nope", _inputs(rows))
     assert info.value.status() == "404"
+
+
+@pytest.mark.parametrize("algorithm", ["gzip", "deflate"])
+def test_compressed_requests(client, algorithm):
+    rows = [["Biscoe", 50.0, 15.0, 220.0, 5500.0, "male"]]
+    outputs = [httpclient.InferRequestedOutput("predict", binary_data=False)]
+    result = client.infer(
+        "penguins", _inputs(rows), outputs=outputs, request_compression_algorithm=algorithm
+    )
+    assert [v.decode() if isinstance(v, bytes) else v for v in result.as_numpy("predict")] == [
+        "Gentoo"
+    ]
+
+
+def test_compressed_errors_are_still_client_errors(client):
+    from tritonclient.utils import InferenceServerException
+
+    rows = [["Atlantis", 50.0, 15.0, 220.0, 5500.0, "male"]]
+    with pytest.raises(InferenceServerException) as info:
+        client.infer("penguins", _inputs(rows), request_compression_algorithm="gzip")
+    assert "Atlantis" in str(info.value) and info.value.status() == "400"

@@ -41,6 +41,26 @@ INFERENCE_HEADER_LENGTH = "Inference-Header-Content-Length"
 """The Open Inference Protocol's binary-extension header (refused: the extension is not served)."""
 
 
+def is_preflight(method: str, headers: Headers) -> bool:
+    """Whether a request is a browser's CORS preflight (it carries no credentials).
+
+    With ``ML_API_CORS_ORIGINS`` set, the Flask adapter answers it without the API-key check;
+    in Django, django-cors-headers' middleware answers it before that check runs.
+
+    Args:
+        method: The HTTP method.
+        headers: The request headers.
+
+    Returns:
+        ``True`` for ``OPTIONS`` with ``Origin`` and ``Access-Control-Request-Method``.
+    """
+    return (
+        method == "OPTIONS"
+        and headers.get("Origin") is not None
+        and headers.get("Access-Control-Request-Method") is not None
+    )
+
+
 def begin_request(method: str, path: str, headers: Headers) -> RequestContext:
     """Start tracking a request (id, access record, metrics): :func:`telemetry.begin_request`.
 

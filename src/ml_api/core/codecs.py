@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import math
+import zlib
 from collections.abc import Mapping
 from typing import Any, BinaryIO
 
@@ -27,6 +28,7 @@ from ml_api.core.errors import (
     PayloadTooLarge,
     Problem,
     UnsupportedMediaType,
+    quote,
 )
 from ml_api.core.predictor import PredictionResult
 
@@ -47,7 +49,7 @@ def check_content_type(content_type: str | None) -> None:
         media.startswith("application/") and media.endswith("+json")
     ):
         return
-    shown = f"{media!r}" if media else "none"
+    shown = quote(media) if media else "none"
     raise UnsupportedMediaType(
         f"Content-Type must be application/json, got {shown}",
         [Problem("send the header 'Content-Type: application/json'", field="Content-Type")],
@@ -100,6 +102,103 @@ def check_declared_length(content_length: int | None, limit: int) -> None:
             f"request body is {content_length} bytes; the limit is {limit}",
             [Problem(f"at most {limit} bytes", field="Content-Length")],
         )
+
+
+CONTENT_CODINGS = {"gzip": 31, "x-gzip": 31, "deflate": 15}
+"""Accepted ``Content-Encoding`` codings and their zlib ``wbits`` (``deflate`` is the zlib format,
+RFC 9110 section 8.4.1.2); ``identity`` is accepted too and means no coding."""
+
+_INFLATE_STEP = 64 * 1024
+"""Compressed bytes fed to the decompressor at a time."""
+
+
+def check_content_encoding(content_encoding: str | None) -> list[str]:
+    """Parse ``Content-Encoding`` into the codings to undo, in the order they were applied.
+
+    Args:
+        content_encoding: The header, e.g. ``"gzip"`` or ``"deflate, gzip"``, or ``None``.
+
+    Returns:
+        The codings other than ``identity`` (lower case), first applied first; empty for none.
+
+    Raises:
+        UnsupportedMediaType: (415) a coding other than ``gzip``, ``x-gzip``, ``deflate`` and
+            ``identity``; the problem names ``Content-Encoding``.
+    """
+    codings = [c.strip().lower() for c in (content_encoding or "").split(",") if c.strip()]
+    unknown = [c for c in codings if c != "identity" and c not in CONTENT_CODINGS]
+    if unknown:
+        raise UnsupportedMediaType(
+            f"Content-Encoding {quote(unknown[0])} is not supported; send gzip, deflate or "
+            "identity",
+            [Problem("one of gzip, deflate, identity", field="Content-Encoding")],
+        )
+    return [c for c in codings if c != "identity"]
+
+
+def decode_content(body: bytes, codings: list[str], limit: int) -> bytes:
+    """Undo ``Content-Encoding`` codings, capping the decoded size at ``limit`` bytes.
+
+    Decompression is incremental and never produces more than ``limit + 1`` bytes, so a small
+    body that would inflate to gigabytes (a "zip bomb") costs at most ``limit`` bytes of memory.
+
+    Args:
+        body: The body as received (already within ``limit``).
+        codings: From :func:`check_content_encoding`, in the order applied.
+        limit: Most decoded bytes accepted (``Settings.max_body_bytes``).
+
+    Returns:
+        The decoded body (``body`` itself when there are no codings).
+
+    Raises:
+        PayloadTooLarge: (413) the decoded body is longer than ``limit``.
+        BadRequest: (400) the body is not valid data of its declared coding (corrupt, truncated,
+            or not compressed at all).
+    """
+    for coding in reversed(codings):
+        body = _inflate(body, coding, limit)
+    return body
+
+
+def _inflate(data: bytes, coding: str, limit: int) -> bytes:
+    out: list[bytes] = []
+    size = 0
+    view = memoryview(data)
+    while True:  # one iteration per gzip member (a gzip body may hold several)
+        d = zlib.decompressobj(CONTENT_CODINGS[coding])
+        pending = b""
+        offset = 0
+        try:
+            while not d.eof:
+                if not pending and offset < len(view):
+                    pending = bytes(view[offset : offset + _INFLATE_STEP])
+                    offset += len(pending)
+                chunk = d.decompress(pending, limit + 1 - size)
+                pending = d.unconsumed_tail
+                size += len(chunk)
+                if size > limit:
+                    raise PayloadTooLarge(
+                        f"request body decodes (Content-Encoding: {coding}) to more than the "
+                        f"limit of {limit} bytes",
+                        [Problem(f"at most {limit} bytes once decoded", field="Content-Encoding")],
+                    )
+                out.append(chunk)
+                if not chunk and not pending and offset >= len(view):
+                    raise zlib.error("truncated")
+        except zlib.error:
+            raise BadRequest(
+                f"request body is not valid {coding} data, as its Content-Encoding says",
+                [Problem(f"not {coding} data", field="Content-Encoding")],
+            ) from None
+        rest = d.unused_data + bytes(view[offset:])
+        if not rest or coding == "deflate" or not rest.strip(b"\0"):
+            if rest and coding == "deflate":
+                raise BadRequest(
+                    "request body has data after its deflate stream",
+                    [Problem("trailing data", field="Content-Encoding")],
+                )
+            return b"".join(out)
+        view = memoryview(rest)
 
 
 def _reject_constant(token: str) -> Any:
@@ -161,7 +260,7 @@ def extract_instances(payload: Any, max_instances: int) -> list[Any]:
     unknown = [k for k in payload if k not in ENVELOPE_KEYS]
     if unknown:
         raise BadRequest(
-            f'unknown key {unknown[0]!r} in the body; expected "features" or "instances"',
+            f'unknown key {quote(unknown[0])} in the body; expected "features" or "instances"',
             [Problem("unknown key", field=str(k)) for k in unknown],
         )
     if len(present) != 1:

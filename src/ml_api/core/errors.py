@@ -9,14 +9,76 @@ both frameworks return the same body for the same request::
      "request_id": "..."}
 
 ``error`` stays a string, as the Open Inference Protocol's error responses have it.
+
+Error bodies are bounded whatever the request (:data:`MAX_ERROR_BODY_BYTES`): a message that quotes
+client input quotes it through :func:`quote` (the first :data:`QUOTE_CHARS` characters and the
+original length), and :class:`Problem`, :class:`ServingError` and :func:`to_payload` cap field
+names, messages and the number of details, so no call site can forget it.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from http import HTTPStatus
 from typing import Any
+
+MAX_ERROR_BODY_BYTES = 16 * 1024
+"""Largest error body ml-api sends, in bytes (UTF-8 JSON), whatever the request."""
+
+QUOTE_CHARS = 60
+"""Characters of client input a message quotes before shortening it (see :func:`quote`)."""
+
+MAX_FIELD_CHARS = 100
+"""Longest ``field`` in a problem (feature names, header names, client-sent keys), in characters."""
+
+MAX_PROBLEM_CHARS = 400
+"""Longest ``problem`` text, in characters."""
+
+MAX_MESSAGE_CHARS = 1_000
+"""Longest ``error`` message, in characters."""
+
+MAX_DETAILS = 50
+"""Most problems listed in one error body."""
+
+
+def shorten(text: str, limit: int = QUOTE_CHARS) -> str:
+    """Return ``text`` unchanged if it has at most ``limit`` characters, else a bounded stand-in.
+
+    The stand-in is the first ``limit`` characters, an ellipsis and the original length, e.g.
+    ``AAAA... (200000 characters)``, so a reader can still recognise the value.
+
+    Args:
+        text: Any string, possibly client input of any length.
+        limit: Characters kept (default :data:`QUOTE_CHARS`).
+
+    Returns:
+        At most ``limit + 30`` characters.
+    """
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}... ({len(text)} characters)"
+
+
+def quote(value: Any, limit: int = QUOTE_CHARS) -> str:
+    """Quote client input for a message: ``repr`` of a string, shortened past ``limit`` characters.
+
+    Every message that repeats what a client sent (a category, a key, a tensor name, a path)
+    goes through this, so an error body never grows with the input.
+
+    Args:
+        value: The value to quote; non-strings are quoted by their ``repr``.
+        limit: Characters of the value kept (default :data:`QUOTE_CHARS`).
+
+    Returns:
+        ``'abc'`` for short strings; ``'AAAA...' (200000 characters)`` for long ones.
+    """
+    if isinstance(value, str):
+        if len(value) <= limit:
+            return repr(value)
+        return f"{value[:limit]!r}... ({len(value)} characters)"
+    return shorten(repr(value), limit)
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +95,13 @@ class Problem:
     problem: str
     instance: int | None = None
     field: str | None = None
+
+    def __post_init__(self) -> None:
+        # Bounded here, once, for every call site: field names may be client-sent keys.
+        if self.field is not None and len(self.field) > MAX_FIELD_CHARS:
+            object.__setattr__(self, "field", shorten(self.field, MAX_FIELD_CHARS - 30))
+        if len(self.problem) > MAX_PROBLEM_CHARS:
+            object.__setattr__(self, "problem", shorten(self.problem, MAX_PROBLEM_CHARS - 30))
 
     def as_dict(self) -> dict[str, Any]:
         """Return the JSON form, with keys ``instance``, ``field``, ``problem`` in that order."""
@@ -59,9 +128,10 @@ class ServingError(Exception):
         details: list[Problem] | None = None,
         headers: dict[str, str] | None = None,
     ) -> None:
+        message = shorten(message, MAX_MESSAGE_CHARS - 30)
         super().__init__(message)
         self.message = message
-        self.details = list(details or [])
+        self.details = list(details or [])[:MAX_DETAILS]
         self.headers = dict(headers or {})
 
 
@@ -137,15 +207,23 @@ def to_payload(exc: ServingError, request_id: str | None = None) -> dict[str, An
 
     Returns:
         ``{"error": str, "details": [...], "request_id": str}`` (``details`` always present,
-        possibly empty).
+        possibly empty), at most :data:`MAX_ERROR_BODY_BYTES` once encoded: details past that
+        are dropped (the message still says how many problems there were).
     """
     payload: dict[str, Any] = {
-        "error": exc.message,
-        "details": [p.as_dict() for p in exc.details],
+        "error": shorten(exc.message, MAX_MESSAGE_CHARS - 30),
+        "details": [p.as_dict() for p in exc.details[:MAX_DETAILS]],
     }
     if request_id is not None:
         payload["request_id"] = request_id
+    while payload["details"] and _encoded_size(payload) > MAX_ERROR_BODY_BYTES:
+        payload["details"] = payload["details"][: len(payload["details"]) // 2]
     return payload
+
+
+def _encoded_size(payload: dict[str, Any]) -> int:
+    """Bytes of ``payload`` as the adapters send it (compact UTF-8 JSON; escapes counted)."""
+    return len(json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode())
 
 
 def from_http_status(code: int, description: str | None = None) -> ServingError:
@@ -197,7 +275,7 @@ class RouteNotFound(NotFound):
     """
 
     def __init__(self, method: str, path: str) -> None:
-        super().__init__(f"no route {method} {path}; see GET /openapi.json")
+        super().__init__(f"no route {method} {shorten(path, 200)}; see GET /openapi.json")
 
 
 class RouteMethodNotAllowed(MethodNotAllowed):
@@ -213,7 +291,7 @@ class RouteMethodNotAllowed(MethodNotAllowed):
     def __init__(self, method: str, path: str, allowed: Iterable[str] | None = None) -> None:
         methods = sorted(allowed or ())
         super().__init__(
-            f"method {method} is not allowed on {path}",
+            f"method {shorten(method, 20)} is not allowed on {shorten(path, 200)}",
             headers={"Allow": allow_header(methods)} if methods else None,
         )
 

@@ -30,13 +30,21 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import metadata as importlib_metadata
 from typing import Any
 
 from ml_api.core.card import ModelCard
-from ml_api.core.codecs import check_content_type, check_declared_length, parse_json, to_jsonable
+from ml_api.core.codecs import (
+    check_content_encoding,
+    check_content_type,
+    check_declared_length,
+    decode_content,
+    parse_json,
+    to_jsonable,
+)
 from ml_api.core.deadline import deadline
 from ml_api.core.errors import (
     BadRequest,
@@ -45,6 +53,7 @@ from ml_api.core.errors import (
     PayloadTooLarge,
     Problem,
     ServingError,
+    quote,
 )
 from ml_api.core.limits import Limits
 from ml_api.core.predictor import PredictionResult, class_keys
@@ -136,10 +145,11 @@ class OpenInferenceProtocol:
             NotFound: (404) another name or version.
         """
         if name != self.name:
-            raise NotFound(f"unknown model {name!r}; this server serves {self.name!r}")
+            raise NotFound(f"unknown model {quote(name)}; this server serves {self.name!r}")
         if version is not None and version != self.version:
             raise NotFound(
-                f"unknown version {version!r} of model {name!r}; served version: {self.version}"
+                f"unknown version {quote(version)} of model {quote(name)}; "
+                f"served version: {self.version}"
             )
 
     def server_ready(self) -> dict[str, Any]:
@@ -210,6 +220,7 @@ class OpenInferenceProtocol:
         content_length: int | None,
         read_body: Callable[[], bytes],
         binary_header: str | None = None,
+        content_encoding: str | None = None,
     ) -> dict[str, Any]:
         """Answer ``POST /v2/models/{name}[/versions/{version}]/infer``.
 
@@ -222,6 +233,8 @@ class OpenInferenceProtocol:
             read_body: Reads the body.
             binary_header: The ``Inference-Header-Content-Length`` header (binary tensor
                 extension), refused when present.
+            content_encoding: The ``Content-Encoding`` header (``gzip``, ``deflate``, ``identity``;
+                415 otherwise), decoded with ``max_body_bytes`` applied to the decoded size.
 
         Returns:
             The inference response object.
@@ -230,7 +243,8 @@ class OpenInferenceProtocol:
             NotFound: (404) unknown model or version.
             BadRequest: (400) malformed request, tensors that do not match the model, or values
                 that break the feature schema.
-            PayloadTooLarge: (413) body or instance count over the limits.
+            PayloadTooLarge: (413) body (decoded) or instance count over the limits.
+            UnsupportedMediaType: (415) an unknown ``Content-Encoding``.
             RequestTimeout: (504) past the per-request time limit.
         """
         self.resolve(name, version)
@@ -241,9 +255,12 @@ class OpenInferenceProtocol:
             )
         if content_type:
             _as_bad_request(check_content_type, content_type)
-        check_declared_length(content_length, self.limits.max_body_bytes)
+        codings = check_content_encoding(content_encoding)
+        limit = self.limits.max_body_bytes
+        check_declared_length(content_length, limit)
         with deadline(self.limits.request_timeout_seconds):
-            request = _as_bad_request(parse_json, read_body())
+            body = decode_content(read_body(), codings, limit)
+            request = _as_bad_request(parse_json, body)
             rows, requested = self._decode(request)
             result = _as_bad_request(self._predict, rows)
         return self._encode(request, result, requested)
@@ -306,7 +323,7 @@ class OpenInferenceProtocol:
             name = out.get("name") if isinstance(out, Mapping) else None
             if name not in available:
                 raise BadRequest(
-                    f"unknown output {name!r}; available: {', '.join(available)}",
+                    f"unknown output {quote(name)}; available: {', '.join(available)}",
                     [Problem("unknown output", instance=i, field="outputs")],
                 )
             names.append(name)
@@ -318,12 +335,12 @@ class OpenInferenceProtocol:
             name, datatype, shape, data = tensor.name, tensor.datatype, tensor.shape, tensor.data
             if name in by_name:
                 raise BadRequest(
-                    f"input {name!r} is given twice", [Problem("duplicate", field=name)]
+                    f"input {quote(name)} is given twice", [Problem("duplicate", field=name)]
                 )
             if (len(shape) == 2 and shape[1] != 1) or len(shape) not in (1, 2):
                 raise BadRequest(
-                    f"input {name!r} must have shape [n] or [n, 1] (one feature column), "
-                    f"got {shape}",
+                    f"input {quote(name)} must have shape [n] or [n, 1] (one feature column), "
+                    f"got {quote(shape)}",
                     [Problem("wrong shape", field=name)],
                 )
             by_name[name] = (datatype, data)
@@ -341,12 +358,15 @@ class OpenInferenceProtocol:
             raise BadRequest("all input tensors must hold the same number of instances")
         for f in self.schema.features:
             datatype, _ = by_name[f.name]
-            categorical = f.kind is FeatureKind.CATEGORICAL
-            wanted = "BYTES" if categorical else "a numeric type (FP64, FP32, INT64)"
-            ok = datatype == "BYTES" if categorical else datatype in NUMERIC_TYPES
+            if f.is_boolean:
+                wanted, ok = "BOOL or BYTES", datatype in ("BOOL", "BYTES")
+            elif f.kind is FeatureKind.CATEGORICAL:
+                wanted, ok = "BYTES", datatype == "BYTES"
+            else:
+                wanted, ok = "a numeric type (FP64, FP32, INT64)", datatype in NUMERIC_TYPES
             if not ok:
                 raise BadRequest(
-                    f"input {f.name!r} has datatype {datatype}; this feature takes {wanted}",
+                    f"input {quote(f.name)} has datatype {datatype}; this feature takes {wanted}",
                     [Problem(f"datatype {datatype}", field=f.name)],
                 )
         columns = [by_name[n][1] for n in self.schema.names]
@@ -401,8 +421,10 @@ def _as_bad_request(fn: Callable[..., Any], *args: Any) -> Any:
 
 
 def _datatype(feature: Feature) -> str:
-    """The datatype a feature's tensor is described with: ``FP64`` or ``BYTES``."""
-    return "FP64" if feature.kind is FeatureKind.NUMERIC else "BYTES"
+    """The datatype a feature's tensor is described with: ``FP64``, ``BOOL`` or ``BYTES``."""
+    if feature.kind is FeatureKind.NUMERIC:
+        return "FP64"
+    return "BOOL" if feature.is_boolean else "BYTES"
 
 
 def _read_tensor(tensor: Any, index: int) -> Tensor:
@@ -422,7 +444,7 @@ def _read_tensor(tensor: Any, index: int) -> Tensor:
         raise BadRequest(f"inputs[{index}].name must be a string")
     if datatype not in KNOWN_TYPES:
         raise BadRequest(
-            f"input {name!r}: unknown datatype {datatype!r}",
+            f"input {quote(name)}: unknown datatype {quote(datatype)}",
             [Problem(f"one of {', '.join(sorted(KNOWN_TYPES))}", field=name)],
         )
     if (
@@ -430,11 +452,12 @@ def _read_tensor(tensor: Any, index: int) -> Tensor:
         or not shape
         or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape)
     ):
-        raise BadRequest(f"input {name!r}: shape must be a list of non-negative integers")
+        raise BadRequest(f"input {quote(name)}: shape must be a list of non-negative integers")
     flat = _flatten(data, name)
     if math.prod(shape) != len(flat):
         raise BadRequest(
-            f"input {name!r}: shape {shape} needs {math.prod(shape)} values, data has {len(flat)}",
+            f"input {quote(name)}: shape {quote(shape)} needs {math.prod(shape)} values, "
+            f"data has {len(flat)}",
             [Problem("shape does not match data", field=name)],
         )
     for value in flat:
@@ -444,7 +467,7 @@ def _read_tensor(tensor: Any, index: int) -> Tensor:
 
 def _flatten(data: Any, name: str) -> list[Any]:
     if not isinstance(data, list):
-        raise BadRequest(f"input {name!r}: data must be an array")
+        raise BadRequest(f"input {quote(name)}: data must be an array")
     if not any(isinstance(v, list) for v in data):
         return data
     out: list[Any] = []
@@ -460,33 +483,77 @@ def _flatten(data: Any, name: str) -> list[Any]:
     return out
 
 
+INTEGER_RANGES = {
+    f"{'U' if unsigned else ''}INT{bits}": (0, 2**bits - 1)
+    if unsigned
+    else (-(2 ** (bits - 1)), 2 ** (bits - 1) - 1)
+    for bits in (8, 16, 32, 64)
+    for unsigned in (False, True)
+}
+"""Inclusive ``(minimum, maximum)`` of each integer datatype."""
+
+FLOAT_MAXIMA = {"FP16": 65504.0, "FP32": 3.4028234663852886e38, "FP64": sys.float_info.max}
+"""Largest finite magnitude of each floating-point datatype (IEEE 754 half, single, double)."""
+
+
 def _check_datatype(name: str, datatype: str, value: Any) -> None:
+    """Refuse a value that is not a value of the tensor's declared ``datatype`` (400).
+
+    Integer types take JSON integers within their range; ``FP16``/``FP32``/``FP64`` take JSON
+    numbers whose magnitude is at most the type's largest finite value; ``BOOL`` takes ``true`` and
+    ``false`` only; ``BYTES`` takes strings. ``null`` passes (the feature schema decides).
+    """
     if value is None:
         return  # the feature schema decides whether null is allowed
     if datatype == "BYTES":
         ok = isinstance(value, str)
     elif datatype == "BOOL":
         ok = isinstance(value, bool)
-    elif datatype in INTEGER_TYPES:
-        ok = isinstance(value, int) and not isinstance(value, bool)
+    elif datatype in INTEGER_RANGES:
+        low, high = INTEGER_RANGES[datatype]
+        ok = isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
     else:
-        ok = isinstance(value, int | float) and not isinstance(value, bool)
+        ok = (
+            isinstance(value, int | float)
+            and not isinstance(value, bool)
+            and _finite_within(value, FLOAT_MAXIMA[datatype])
+        )
     if not ok:
         raise BadRequest(
-            f"input {name!r}: {value!r} is not a valid {datatype} value",
-            [Problem(f"not {datatype}", field=name)],
+            f"input {quote(name)}: {quote(value)} is not a valid {datatype} value"
+            f"{_range_hint(datatype)}",
+            [Problem(f"not a {datatype} value{_range_hint(datatype)}", field=name)],
         )
+
+
+def _finite_within(value: int | float, maximum: float) -> bool:
+    try:
+        return math.isfinite(value) and abs(float(value)) <= maximum
+    except OverflowError:  # an integer beyond any float
+        return False
+
+
+def _range_hint(datatype: str) -> str:
+    if datatype in INTEGER_RANGES:
+        low, high = INTEGER_RANGES[datatype]
+        return f" (integers from {low} to {high})"
+    if datatype in FLOAT_MAXIMA:
+        return f" (finite numbers of magnitude at most {FLOAT_MAXIMA[datatype]:.8g})"
+    if datatype == "BOOL":
+        return " (true or false)"
+    return " (strings)"
 
 
 def _rows_from_matrix(tensor: Tensor, width: int) -> list[list[Any]]:
     name, datatype, shape, flat = tensor.name, tensor.datatype, tensor.shape, tensor.data
     if datatype not in NUMERIC_TYPES:
-        raise BadRequest(f"input {name!r}: this model takes numbers, got datatype {datatype}")
+        raise BadRequest(f"input {quote(name)}: this model takes numbers, got datatype {datatype}")
     if len(shape) == 1 and shape[0] == width:
         shape = [1, width]
     if len(shape) != 2 or shape[1] != width:
         raise BadRequest(
-            f"input {name!r} must have shape [n, {width}] (features in order), got {shape}",
+            f"input {quote(name)} must have shape [n, {width}] (features in order), "
+            f"got {quote(shape)}",
             [Problem(f"shape [n, {width}]", field=name)],
         )
     return [flat[i : i + width] for i in range(0, len(flat), width)]

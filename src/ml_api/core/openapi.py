@@ -196,6 +196,7 @@ def _v1_paths(schema: FeatureSchema, limits: Limits) -> dict[str, Any]:
         "/predict": {
             "post": {
                 "summary": "Predict one instance or a batch",
+                "parameters": [_CONTENT_ENCODING],
                 "requestBody": _predict_request(schema, limits),
                 "responses": _responses(_ref("Prediction"), 400, 401, 413, 415, 422, 504),
             }
@@ -230,6 +231,14 @@ def _docs_paths() -> dict[str, Any]:
 
 
 _NAME = {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}
+_CONTENT_ENCODING = {
+    "name": "Content-Encoding",
+    "in": "header",
+    "required": False,
+    "description": "gzip or deflate: the body is decoded, the byte limit applying to the decoded "
+    "size (413 past it; 400 if the body is not what the header says; 415 for other codings)",
+    "schema": {"type": "string", "enum": ["gzip", "deflate", "identity"]},
+}
 _VERSION = {"name": "version", "in": "path", "required": True, "schema": {"type": "string"}}
 
 
@@ -256,11 +265,12 @@ def _v2_paths() -> dict[str, Any]:
             "parameters": params,
             "post": {
                 "summary": "V2 inference on tensors",
+                "parameters": [_CONTENT_ENCODING],
                 "requestBody": {
                     "required": True,
                     "content": {"application/json": {"schema": _ref("V2InferenceRequest")}},
                 },
-                "responses": _responses(_ref("V2InferenceResponse"), 400, 401, 404, 413, 504),
+                "responses": _responses(_ref("V2InferenceResponse"), 400, 401, 404, 413, 415, 504),
             },
         }
     return paths

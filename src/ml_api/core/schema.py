@@ -8,7 +8,8 @@ Checking instances against it is :mod:`ml_api.core.validation`'s job, under this
 - numeric features take JSON numbers only: booleans and numeric strings (``"42"``) are refused, as
   are non-finite values (``1e400`` overflows to infinity and is refused);
 - categorical features take strings seen in training; an unseen category is refused with the list
-  of allowed ones;
+  of allowed ones; a feature that held booleans in training (categories ``"False"``/``"True"``)
+  also takes JSON ``true``/``false``;
 - ``null`` is accepted only for features that had missing values in training (the fitted pipeline
   imputes them); a missing key is an error, not an implicit null;
 - named instances may not carry fields the model does not know;
@@ -42,6 +43,9 @@ class FeatureKind(StrEnum):
     """Sent as a string seen in training; assembled as ``object``."""
 
 
+BOOLEAN_CATEGORIES = frozenset({"False", "True"})
+"""The categories of a column that held booleans in training (``str`` of each value)."""
+
 CATEGORY_DTYPE = "category"
 """The ``dtype`` of a categorical feature the model takes as a pandas ``category`` column
 (LightGBM's and XGBoost's native categorical support); its ``categories`` are in the model's
@@ -73,6 +77,19 @@ class Feature:
     categories: tuple[str, ...] | None = None
     minimum: float | None = None
     maximum: float | None = None
+
+    @property
+    def is_boolean(self) -> bool:
+        """Whether the column held booleans in training (categories ``False``/``True`` only).
+
+        Such a feature also takes JSON ``true``/``false`` (and V2 ``BOOL``), read as the strings
+        ``"True"``/``"False"`` the training data became; a CSV reads it as text the same way.
+        """
+        return (
+            self.kind is FeatureKind.CATEGORICAL
+            and bool(self.categories)
+            and set(self.categories or ()) <= BOOLEAN_CATEGORIES
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """Return the JSON form stored in ``metadata.json``."""

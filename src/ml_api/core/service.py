@@ -5,9 +5,10 @@ A view parses the request into ``(content type, content length, body reader)``, 
 :class:`~ml_api.core.errors.ServingError` it raises, with :func:`~ml_api.core.errors.to_payload`.
 The order of checks, and so the status a bad request gets, lives here and nowhere else:
 
-1. ``Content-Type`` is JSON, else 415;
+1. ``Content-Type`` is JSON, else 415; ``Content-Encoding`` is gzip, deflate or identity, else 415;
 2. ``Content-Length`` is within ``max_body_bytes``, else 413 before a byte is read;
-3. the body is strict JSON, else 400;
+3. the body decodes (``Content-Encoding``) to at most ``max_body_bytes`` (else 413; 400 if it is
+   not what its coding says) and is strict JSON, else 400;
 4. the envelope is one the contract accepts, else 400 (413 past ``max_instances``);
 5. every value fits the feature schema, else 422 naming instance and field; numeric values
    outside the training range are then warned about, or refused with 422, as
@@ -25,20 +26,24 @@ from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+import numpy as np
+
 from ml_api.core import context, metrics
 from ml_api.core import deadline as time_limit
 from ml_api.core.artifact import Artifact, library_versions, load_artifact
 from ml_api.core.auth import ApiKeyAuth
 from ml_api.core.batching import Batcher
 from ml_api.core.codecs import (
+    check_content_encoding,
     check_content_type,
     check_declared_length,
+    decode_content,
     encode_v1,
     extract_instances,
     parse_json,
 )
 from ml_api.core.context import request_id_from
-from ml_api.core.errors import ModelNotReady, RequestTimeout
+from ml_api.core.errors import InvalidInput, ModelNotReady, Problem, RequestTimeout
 from ml_api.core.limits import Limits
 from ml_api.core.predictor import PredictionResult, Predictor, load_predictor
 from ml_api.core.ranges import OutOfRange, OutOfRangeInput, RangeCheck
@@ -183,6 +188,7 @@ class PredictionService:
         content_type: str | None,
         content_length: int | None,
         read_body: Callable[[], bytes],
+        content_encoding: str | None = None,
     ) -> dict[str, Any]:
         """Answer ``POST /predict`` (see the module docstring for the order of checks).
 
@@ -191,6 +197,8 @@ class PredictionService:
             content_length: The declared ``Content-Length`` in bytes, or ``None`` (chunked).
             read_body: Reads the whole body; the framework enforces ``max_body_bytes`` on it for
                 bodies without a length (and raises its own 413, which the adapter maps).
+            content_encoding: The ``Content-Encoding`` header, or ``None``: ``gzip`` and
+                ``deflate`` bodies are decoded, ``max_body_bytes`` applying to the decoded size.
 
         Returns:
             ``{"prediction": [...], "probabilities": [...], "model": {...}}``
@@ -200,9 +208,11 @@ class PredictionService:
             ServingError: 400, 413, 415, 422 as listed above; 504 past the time limit.
         """
         check_content_type(content_type)
-        check_declared_length(content_length, self.limits.max_body_bytes)
+        codings = check_content_encoding(content_encoding)
+        limit = self.limits.max_body_bytes
+        check_declared_length(content_length, limit)
         with time_limit.deadline(self.limits.request_timeout_seconds):
-            payload = parse_json(read_body())
+            payload = parse_json(decode_content(read_body(), codings, limit))
             time_limit.check()
             rows = extract_instances(payload, self.limits.max_instances)
             return self.predict_instances(rows)
@@ -265,6 +275,7 @@ class PredictionService:
                     f"the request waited longer than {self.limits.request_timeout_seconds:g} s "
                     f"for the model; the server is overloaded, retry later"
                 ) from None
+        _refuse_overflow(result, first_index)
         metrics.REQUEST_INSTANCES.labels(*self._labels).observe(len(rows))
         if self.predictor.is_classifier:
             for label, count in Counter(map(str, result.labels.tolist())).items():
@@ -316,6 +327,33 @@ class PredictionService:
             InvalidInput: (422) the model refused the values.
         """
         started = time.perf_counter()
-        result = self.predictor.predict(columns)
+        # Finite but extreme inputs (1e308) can overflow the model's arithmetic: no warning (an
+        # error under -W error), the non-finite outputs are refused per request instead.
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+            result = self.predictor.predict(columns)
         metrics.PREDICTION_DURATION.labels(*self._labels).observe(time.perf_counter() - started)
         return result.split(sizes)
+
+
+def _refuse_overflow(result: PredictionResult, first_index: int) -> None:
+    """Refuse instances whose prediction is not finite (their values overflowed the model).
+
+    Raises:
+        InvalidInput: (422) naming each such instance (up to ``MAX_DETAILS``).
+    """
+    bad = np.zeros(len(result), dtype=bool)
+    if result.probabilities is not None:
+        bad |= ~np.isfinite(result.probabilities).all(axis=1)
+    labels = result.labels
+    if labels.dtype.kind == "f":
+        bad |= ~np.isfinite(labels)
+    if bad.any():
+        where = [int(i) + first_index for i in np.flatnonzero(bad)]
+        problem = (
+            "the model's arithmetic overflows for these values (they are far outside the "
+            "range seen in training; see GET /metadata)"
+        )
+        raise InvalidInput(
+            f"instance {where[0]}: {problem}",
+            [Problem(problem, instance=i) for i in where],
+        )

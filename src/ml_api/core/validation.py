@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ml_api.core.errors import InvalidInput, Problem
+from ml_api.core.errors import InvalidInput, Problem, quote
 from ml_api.core.schema import Feature, FeatureKind, FeatureSchema
 
 MAX_PROBLEMS = 50
@@ -177,6 +177,8 @@ class Validator:
                 problems.append(Problem("expected a finite number", instance=idx, field=f.name))
                 return np.nan
             return number
+        if isinstance(value, bool) and f.is_boolean:
+            value = str(value)  # JSON true/false for a column of booleans, as in training
         if not isinstance(value, str):
             problems.append(
                 Problem(
@@ -189,7 +191,7 @@ class Validator:
         if value not in self._allowed[f.name]:
             problems.append(
                 Problem(
-                    f"unknown category {value!r}; allowed: {_quote(f.categories)}",
+                    f"unknown category {quote(value)}; allowed: {_quote(f.categories)}",
                     instance=idx,
                     field=f.name,
                 )
@@ -209,7 +211,7 @@ def _summary(problems: Sequence[Problem]) -> str:
         part
         for part in (
             f"instance {first.instance}" if first.instance is not None else None,
-            f"field {first.field!r}" if first.field is not None else None,
+            f"field {quote(first.field)}" if first.field is not None else None,
         )
         if part
     )

@@ -235,8 +235,10 @@ class GunicornApplication(BaseApplication):
             self.cfg.set(key, value)
 
     def load(self) -> Any:
-        """Return the WSGI application."""
-        return self._factory()
+        """Return the WSGI application (closing connections whose refused body stays unread)."""
+        from ml_api.serving.keepalive import CloseUnreadBodies
+
+        return CloseUnreadBodies(self._factory())
 
     def run(self) -> None:
         """Run the master loop until shutdown; exits the process (0 after a graceful stop)."""

@@ -7,7 +7,10 @@ being handled (when there is one), any ``extra`` fields (access records add ``me
 ``route``, ``status``, ``duration_ms``, ``instances``, ``model_version``), and for an exception one
 ``exc_info`` field holding the whole stack: never a multi-line traceback.
 
-Formatting is python-json-logger's; this module only wires it up.
+Formatting is python-json-logger's; this module only wires it up, and bounds each line: every
+string field is shortened past :data:`MAX_FIELD_CHARS` characters (the first characters and the
+original length, as error bodies quote client input), so a request with a huge path or body
+cannot make a huge log line (:data:`MAX_LINE_BYTES` at most, as for error bodies).
 """
 
 from __future__ import annotations
@@ -20,6 +23,16 @@ from typing import Any
 from pythonjsonlogger.json import JsonFormatter
 
 from ml_api.core.context import current_request_id
+from ml_api.core.errors import MAX_ERROR_BODY_BYTES, shorten
+
+MAX_LINE_BYTES = MAX_ERROR_BODY_BYTES
+"""Longest log line, in bytes (the same bound as an error body)."""
+
+MAX_FIELD_CHARS = 2_000
+"""Longest string field of a log record (message, path, ...), in characters; ``exc_info``, the
+stack of an unexpected error, may take :data:`MAX_EXC_CHARS`."""
+
+MAX_EXC_CHARS = 8_000
 
 FORMAT = "%(levelname)s %(name)s %(message)s"
 RENAMED = {"levelname": "level", "name": "logger"}
@@ -37,9 +50,43 @@ class RequestIdFilter(logging.Filter):
         return True
 
 
+class BoundedJsonFormatter(JsonFormatter):
+    """python-json-logger's formatter, with every string field shortened (lines stay bounded)."""
+
+    _scale = 1
+
+    def format(self, record: logging.LogRecord) -> str:
+        """Format as one JSON line of at most :data:`MAX_LINE_BYTES` bytes.
+
+        A line still over the bound once fields are shortened (text that escapes to several
+        bytes per character) is formatted again with fields ten times shorter.
+        """
+        self._scale = 1
+        line = super().format(record)
+        if len(line.encode()) > MAX_LINE_BYTES:
+            self._scale = 10
+            line = super().format(record)
+        return line
+
+    def process_log_record(self, log_data: dict[str, Any]) -> dict[str, Any]:
+        """Shorten string fields past :data:`MAX_FIELD_CHARS` (``exc_info``: ``MAX_EXC_CHARS``)."""
+        for key, value in log_data.items():
+            if isinstance(value, str):
+                limit = (MAX_EXC_CHARS if key == "exc_info" else MAX_FIELD_CHARS) // self._scale
+                if len(value) > limit:
+                    log_data[key] = (
+                        value[: limit // 2] + " ... " + value[-limit // 2 :]
+                        if key == "exc_info"  # keep the top and the innermost frames
+                        else shorten(value, limit - 30)
+                    )
+        return super().process_log_record(log_data)
+
+
 def formatter() -> JsonFormatter:
     """The JSON formatter every handler uses (UTC ISO 8601 ``timestamp``, renamed fields)."""
-    return JsonFormatter(FORMAT, rename_fields=RENAMED, timestamp=True, json_ensure_ascii=False)
+    return BoundedJsonFormatter(
+        FORMAT, rename_fields=RENAMED, timestamp=True, json_ensure_ascii=False
+    )
 
 
 def logging_dict(level: str = "INFO") -> dict[str, Any]:

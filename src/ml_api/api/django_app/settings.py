@@ -23,6 +23,10 @@ from django.core.checks.security.base import (
 from django.core.exceptions import ImproperlyConfigured
 
 from ml_api.api.django_app import runtime
+from ml_api.settings import CORS_ALLOW_HEADERS as CORS_ALLOW_HEADERS_
+from ml_api.settings import CORS_ALLOW_METHODS as CORS_ALLOW_METHODS_
+from ml_api.settings import CORS_EXPOSE_HEADERS as CORS_EXPOSE_HEADERS_
+from ml_api.settings import CORS_MAX_AGE_SECONDS
 
 _ours = runtime.settings_for_django()
 
@@ -78,6 +82,20 @@ MIDDLEWARE = [
     "ml_api.api.django_app.middleware.ApiKeyMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
+
+# ML_API_CORS_ORIGINS: django-cors-headers, configured like flask-cors in the Flask adapter. Its
+# middleware answers a preflight itself, before the API-key check (a preflight has no key).
+if _ours.cors_origins:
+    INSTALLED_APPS.append("corsheaders")
+    MIDDLEWARE.insert(1, "corsheaders.middleware.CorsMiddleware")
+    if "*" in _ours.cors_origins:
+        CORS_ALLOW_ALL_ORIGINS = True
+    else:
+        CORS_ALLOWED_ORIGINS = list(_ours.cors_origins)
+    CORS_ALLOW_HEADERS = list(CORS_ALLOW_HEADERS_)
+    CORS_ALLOW_METHODS = list(CORS_ALLOW_METHODS_)
+    CORS_EXPOSE_HEADERS = list(CORS_EXPOSE_HEADERS_)
+    CORS_PREFLIGHT_MAX_AGE = CORS_MAX_AGE_SECONDS
 
 ROOT_URLCONF = "ml_api.api.django_app.urls"
 WSGI_APPLICATION = "ml_api.api.django_app.wsgi.application"

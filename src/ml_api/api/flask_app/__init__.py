@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from flask import Flask, Response, g, request
 from flask.json.provider import DefaultJSONProvider
+from flask_cors import CORS
 from werkzeug.exceptions import HTTPException
 
 from ml_api.api import shared
@@ -33,7 +34,13 @@ from ml_api.composition import Application, build
 from ml_api.core import telemetry
 from ml_api.core.errors import ServingError
 from ml_api.core.service import PredictionService
-from ml_api.settings import Settings
+from ml_api.settings import (
+    CORS_ALLOW_HEADERS,
+    CORS_ALLOW_METHODS,
+    CORS_EXPOSE_HEADERS,
+    CORS_MAX_AGE_SECONDS,
+    Settings,
+)
 
 __all__ = ["create_app"]
 
@@ -74,13 +81,29 @@ def create_app(
     app.register_error_handler(HTTPException, rendering.on_http_exception)
     app.register_error_handler(Exception, rendering.on_unexpected)
 
+    cors = bool(settings.cors_origins)
+    if cors:
+        CORS(
+            app,
+            origins="*" if "*" in settings.cors_origins else list(settings.cors_origins),
+            allow_headers=list(CORS_ALLOW_HEADERS),
+            methods=list(CORS_ALLOW_METHODS),
+            expose_headers=list(CORS_EXPOSE_HEADERS),
+            max_age=CORS_MAX_AGE_SECONDS,
+            vary_header=True,
+        )
+
     @app.before_request
     def _begin() -> None:
         g.ml_api_request = shared.begin_request(request.method, request.path, request.headers)
+        if cors and shared.is_preflight(request.method, request.headers):
+            return  # a browser's preflight carries no credentials; the real request does
         shared.authenticate(service, request.path, request.headers)
 
     @app.after_request
     def _end(response: Response) -> Response:
+        if cors:
+            response.vary.add("Origin")  # as django-cors-headers: the answer depends on Origin
         ctx = g.pop("ml_api_request", None)
         if ctx is not None:
             response.headers[shared.REQUEST_ID_HEADER] = ctx.request_id

@@ -47,7 +47,10 @@ def _read_body() -> bytes:
 def predict() -> Response:
     """``POST /predict``: predictions for one instance or a batch (see ``ml_api.core.codecs``)."""
     body = service().predict_http(
-        request.headers.get("Content-Type"), request.content_length, _read_body
+        request.headers.get("Content-Type"),
+        request.content_length,
+        _read_body,
+        request.headers.get("Content-Encoding"),
     )
     return json_response(body)
 
@@ -136,5 +139,6 @@ def v2_infer(name: str, version: str | None = None) -> Response:
         request.content_length,
         _read_body,
         request.headers.get(shared.INFERENCE_HEADER_LENGTH),
+        request.headers.get("Content-Encoding"),
     )
     return json_response(body)

@@ -58,6 +58,7 @@ class PredictView(JSONView):
             request.META.get("CONTENT_TYPE"),
             content_length(request.META),
             _body_reader(request, service.settings.max_body_bytes),
+            request.headers.get("Content-Encoding"),
         )
         return Response(body)
 
@@ -189,6 +190,7 @@ class V2InferView(JSONView):
             content_length(request.META),
             _body_reader(request, v2.limits.max_body_bytes),
             request.headers.get(shared.INFERENCE_HEADER_LENGTH),
+            request.headers.get("Content-Encoding"),
         )
         return Response(body)
 
