@@ -7,9 +7,10 @@ target), are carried through to the output as written: cells are read as text, n
 
 The model's schema, not pandas' guess, decides how each feature cell is taken: a categorical
 feature's cell is its text (``01067`` keeps its leading zero, digit-only codes stay codes), a
-feature that held booleans in training reads ``true``/``false`` in any case as ``"True"``/``"False"``
-(as training saw them), and numeric features' cells are numbers. So any file that trained a model
-scores with it. A file with a header and no rows writes a header-only output and reports 0 rows.
+feature that held booleans in training reads ``true``/``false`` in any case as
+``"True"``/``"False"`` (as training saw them), and numeric features' cells are numbers. So any
+file that trained a model scores with it. A file with a header and no rows writes a header-only
+output and reports 0 rows.
 """
 
 from __future__ import annotations

@@ -178,7 +178,13 @@ def _decide(
                 name, "categorical", f"digit codes with leading zeros (e.g. {example!r})"
             )
         ints = numbers.dropna()
-        if nearly_unique and not kept and (ints % 1 == 0).all():
+        # An identifier is written as an integer: "10.0" (a measured amount) is not one.
+        written_as_int = (
+            pd.api.types.is_integer_dtype(values)
+            if text is None
+            else not text.str.contains(r"[.eE]", regex=True).any()
+        )
+        if nearly_unique and not kept and written_as_int and (ints % 1 == 0).all():
             span = ints.max() - ints.min() + 1
             if _ID_NAME.search(name) or span <= 2 * distinct:
                 return ColumnDecision(

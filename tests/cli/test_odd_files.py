@@ -169,17 +169,19 @@ def _write(tmp_path, frame) -> Path:
     return path
 
 
+X30 = [i % 7 for i in range(30)]  # a feature, not an identifier (range(30) would be one)
+
 DEGENERATE = {
     "one class": (
-        pd.DataFrame({"x": range(30), "y": ["a"] * 30}),
+        pd.DataFrame({"x": X30, "y": ["a"] * 30}),
         "has a single class ('a')",
     ),
     "a class of one row": (
-        pd.DataFrame({"x": range(30), "y": ["a"] * 15 + ["b"] * 14 + ["c"]}),
+        pd.DataFrame({"x": X30, "y": ["a"] * 15 + ["b"] * 14 + ["c"]}),
         "class 'c' of 'y' has 1 row",
     ),
     "target entirely missing": (
-        pd.DataFrame({"x": range(30), "y": [None] * 30}),
+        pd.DataFrame({"x": X30, "y": [None] * 30}),
         "target column 'y' has no values",
     ),
     "no usable feature": (

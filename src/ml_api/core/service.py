@@ -79,6 +79,7 @@ class PredictionService:
         # Shared memory, created before gunicorn forks its workers: the master flips it on
         # SIGTERM and every worker's /ready sees it.
         self._draining = multiprocessing.RawValue(ctypes.c_bool, False)
+        # model_name, model_version, runtime (metrics.PREDICTION_LABELS; MODEL_LABELS is [:2])
         self._labels = (artifact.name, artifact.version, self.predictor.runtime)
         # Warm-up in the master, before workers fork: the first request pays no lazy imports.
         self.predictor.predict(self.validator.validate_columns([self.schema.example()]))
@@ -306,7 +307,7 @@ class PredictionService:
         if found is None:
             return None
         for feature, count in found.counts.items():
-            metrics.OUT_OF_RANGE.labels(*self._labels, feature).inc(count)
+            metrics.OUT_OF_RANGE.labels(*self._labels[:2], feature).inc(count)
         if policy == "reject":
             raise OutOfRangeInput(found)
         return found
