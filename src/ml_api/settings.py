@@ -99,9 +99,21 @@ class Settings(BaseSettings):
     """File with one API key per line (e.g. a mounted Kubernetes Secret); read once at start."""
 
     public_paths: Annotated[list[str], NoDecode] = Field(
-        default_factory=lambda: ["/health", "/ready", "/metrics"]
+        default_factory=lambda: [
+            "/health",
+            "/ready",
+            "/metrics",
+            # the interactive docs (ml_api.core.docs_ui.PUBLIC_PATHS): the page, its assets and
+            # the document it reads; "Authorize" on the page then sends the key to the API
+            "/docs",
+            "/docs/swagger-ui-bundle.js",
+            "/docs/swagger-ui.css",
+            "/docs/swagger-initializer.js",
+            "/openapi.json",
+        ]
     )
-    """Paths that stay open when API keys are configured (comma-separated)."""
+    """Paths that stay open when API keys are configured (comma-separated); by default the probes,
+    the metrics and the interactive docs."""
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     """Level for the application's loggers."""

@@ -35,9 +35,10 @@ from ml_api.core.codecs import (
     parse_json,
 )
 from ml_api.core.context import request_id_from
+from ml_api.core.docs_ui import DocsUI, complete_for_people
 from ml_api.core.errors import ModelNotReady, RequestTimeout
 from ml_api.core.open_inference import OpenInferenceProtocol
-from ml_api.core.openapi import docs_page, openapi_document
+from ml_api.core.openapi import openapi_document
 from ml_api.core.predictor import PredictionResult, Predictor, load_predictor
 from ml_api.settings import Settings
 
@@ -81,10 +82,11 @@ class PredictionService:
             else None
         )
         # Built once here, before workers fork, so no request builds them: the Open Inference
-        # Protocol endpoints, the OpenAPI document and its HTML rendering (both adapters use these).
+        # Protocol endpoints, the OpenAPI document and the Swagger UI page on it (both adapters
+        # use these).
         self.open_inference = OpenInferenceProtocol(self)
-        self.openapi = openapi_document(self)
-        self.docs_html = docs_page(self.openapi)
+        self.openapi = complete_for_people(openapi_document(self), self, settings.public_paths)
+        self.docs = DocsUI.build(self.openapi["info"]["title"])
         metrics.record_model(
             artifact.name,
             artifact.version,

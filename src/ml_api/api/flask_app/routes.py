@@ -65,8 +65,15 @@ def openapi() -> Response:
 
 @bp.get("/docs")
 def docs() -> Response:
-    """``GET /docs``: the same, as a self-contained HTML page."""
-    return Response(service().docs_html, mimetype="text/html")
+    """``GET /docs``: Swagger UI on ``/openapi.json`` (assets served below, no CDN)."""
+    return Response(service().docs.page, mimetype="text/html")
+
+
+@bp.get("/docs/<name>")
+def docs_asset(name: str) -> Response:
+    """``GET /docs/<name>``: a Swagger UI asset; 404 (JSON) for any other name."""
+    body, content_type = service().docs.asset(name)
+    return Response(body, content_type=content_type)
 
 
 @bp.get("/metrics")

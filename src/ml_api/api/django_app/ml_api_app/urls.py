@@ -22,6 +22,7 @@ urlpatterns = [
     path("metrics", views.MetricsView.as_view(), name="metrics"),
     path("openapi.json", views.OpenAPIView.as_view(), name="openapi"),
     path("docs", views.DocsView.as_view(), name="docs"),
+    path("docs/<name>", views.DocsAssetView.as_view(), name="docs-asset"),
     path("v2", views.V2ServerMetadataView.as_view(), name="v2"),
     path("v2/", views.V2ServerMetadataView.as_view(), name="v2-slash"),
     path("v2/health/live", views.V2LiveView.as_view(), name="v2-live"),

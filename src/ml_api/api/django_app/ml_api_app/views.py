@@ -89,11 +89,24 @@ class OpenAPIView(JSONView):
 
 
 class DocsView(JSONView):
-    """``GET /docs``: the OpenAPI document as a self-contained HTML page."""
+    """``GET /docs``: Swagger UI on ``/openapi.json`` (assets served below, no CDN)."""
 
     def get(self, request: Request) -> HttpResponse:
         """Return the HTML page."""
-        return HttpResponse(runtime.service().docs_html, content_type="text/html; charset=utf-8")
+        return HttpResponse(runtime.service().docs.page, content_type="text/html; charset=utf-8")
+
+
+class DocsAssetView(JSONView):
+    """``GET /docs/<name>``: a Swagger UI asset."""
+
+    def get(self, request: Request, name: str) -> HttpResponse:
+        """Return the asset's bytes.
+
+        Raises:
+            NotFound: (404) no such asset.
+        """
+        body, content_type = runtime.service().docs.asset(name)
+        return HttpResponse(body, content_type=content_type)
 
 
 class MetricsView(JSONView):

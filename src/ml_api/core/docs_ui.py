@@ -1,0 +1,232 @@
+"""``GET /docs``: Swagger UI on ``/openapi.json``, from assets a maintained Python package bundles.
+
+The assets come from ``drf-spectacular-sidecar`` (Swagger UI 5, released with each upstream
+Swagger UI release), read from the installed package, never from a CDN: pods have no internet.
+Swagger UI 5 is the first to render OpenAPI 3.1 (the document uses ``prefixItems`` and type
+lists); ``swagger-ui-bundle`` on PyPI still ships Swagger UI 4.15, which refuses 3.1 documents.
+The package is located with :func:`importlib.util.find_spec` and never imported (its
+``__init__`` imports Django, and the core imports no web framework).
+
+Both adapters serve :attr:`DocsUI.page` at ``/docs`` and :meth:`DocsUI.asset` at
+``/docs/<name>``; the document is completed here for people by :func:`complete_for_people`:
+request examples that "Try it out" sends as they are (V1 ``/predict`` and V2 ``infer``), and the
+API-key security schemes when keys are configured.
+"""
+
+from __future__ import annotations
+
+import html
+import importlib.util
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ml_api.core.errors import NotFound
+
+ASSET_PACKAGE = "drf_spectacular_sidecar"
+ASSET_DIR = ("static", "drf_spectacular_sidecar", "swagger-ui-dist")
+INITIALIZER = "swagger-initializer.js"
+ASSETS = {
+    "swagger-ui-bundle.js": "text/javascript; charset=utf-8",
+    "swagger-ui.css": "text/css; charset=utf-8",
+}
+"""Files of the Swagger UI distribution that the page loads, with their content types."""
+
+PUBLIC_PATHS = ("/docs", "/openapi.json", *(f"/docs/{n}" for n in (*ASSETS, INITIALIZER)))
+"""Paths the docs page needs without an API key (``Settings.public_paths`` lists them too)."""
+
+# Relative URLs, so the page also works behind a path prefix (``/docs`` -> ``openapi.json``).
+_INITIALIZER_JS = """\
+window.addEventListener("load", function () {
+  window.ui = SwaggerUIBundle({
+    url: "openapi.json",
+    dom_id: "#swagger-ui",
+    deepLinking: true,
+    presets: [SwaggerUIBundle.presets.apis],
+    layout: "BaseLayout",
+    validatorUrl: null,
+    persistAuthorization: false,
+    displayRequestDuration: true
+  });
+});
+"""
+
+
+def asset_directory() -> Path:
+    """Return the folder of the bundled Swagger UI distribution.
+
+    Raises:
+        RuntimeError: ``drf-spectacular-sidecar`` is not installed (it is a dependency of ml-api).
+    """
+    spec = importlib.util.find_spec(ASSET_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError(
+            f"{ASSET_PACKAGE} is not installed; `pip install drf-spectacular-sidecar` "
+            "(an ml-api dependency) provides the Swagger UI assets for /docs"
+        )
+    return Path(next(iter(spec.submodule_search_locations))).joinpath(*ASSET_DIR)
+
+
+@dataclass(frozen=True)
+class DocsUI:
+    """The ``/docs`` page and its assets, read once (before gunicorn forks its workers).
+
+    Attributes:
+        page: The HTML page, UTF-8 text.
+        assets: ``name -> (bytes, content type)`` for every file under ``/docs/``.
+    """
+
+    page: str
+    assets: dict[str, tuple[bytes, str]] = field(repr=False)
+
+    @classmethod
+    def build(cls, title: str) -> DocsUI:
+        """Read the assets and render the page.
+
+        Args:
+            title: The page title (the OpenAPI document's ``info.title``).
+
+        Raises:
+            RuntimeError: The asset package is missing.
+            OSError: An asset file cannot be read.
+        """
+        folder = asset_directory()
+        assets = {name: ((folder / name).read_bytes(), ctype) for name, ctype in ASSETS.items()}
+        assets[INITIALIZER] = (_INITIALIZER_JS.encode(), ASSETS["swagger-ui-bundle.js"])
+        page = (
+            "<!doctype html>\n<html lang='en'><head><meta charset='utf-8'>"
+            "<meta name='viewport' content='width=device-width, initial-scale=1'>"
+            f"<title>{html.escape(title)}</title>"
+            # An empty icon: the browser asks for no /favicon.ico (a 404 in the console).
+            "<link rel='icon' href='data:,'>"
+            "<link rel='stylesheet' href='docs/swagger-ui.css'></head>"
+            "<body><div id='swagger-ui'></div>"
+            "<noscript>This page needs JavaScript; the API is described in "
+            "<a href='openapi.json'>openapi.json</a>.</noscript>"
+            "<script src='docs/swagger-ui-bundle.js'></script>"
+            f"<script src='docs/{INITIALIZER}'></script></body></html>\n"
+        )
+        return cls(page=page, assets=assets)
+
+    def asset(self, name: str) -> tuple[bytes, str]:
+        """Return ``(body, content type)`` for ``GET /docs/<name>``.
+
+        Raises:
+            NotFound: (404) no such asset.
+        """
+        try:
+            return self.assets[name]
+        except KeyError:
+            raise NotFound(f"no docs asset {name!r}") from None
+
+
+def _v1_examples(schema: Any) -> dict[str, Any]:
+    example = schema.example()
+    names = list(schema.names)
+    return {
+        "positional": {
+            "summary": "one instance, values in feature order",
+            "value": {"features": [example[n] for n in names]},
+        },
+        "named": {"summary": "one named instance", "value": {"features": example}},
+        "records": {"summary": "a batch of records", "value": {"instances": [example, example]}},
+    }
+
+
+def _v2_example(schema: Any) -> dict[str, Any]:
+    example = schema.example()
+    return {
+        "inputs": [
+            {
+                "name": f.name,
+                "datatype": "FP64" if f.kind == "numeric" else "BYTES",
+                "shape": [1],
+                "data": [example[f.name]],
+            }
+            for f in schema.features
+        ]
+    }
+
+
+def _infer_operation(name: str, version: str, schema: Any) -> dict[str, Any]:
+    error = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+    return {
+        "summary": "Open Inference Protocol (KServe V2): infer on tensors",
+        "description": "One tensor per feature (BYTES for categorical, FP64 for numeric); "
+        "see GET /v2/models/{name} for the inputs and outputs.",
+        "parameters": [
+            {
+                "name": "name",
+                "in": "path",
+                "required": True,
+                "schema": {"type": "string", "enum": [name], "default": name},
+            }
+        ],
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {
+                    "schema": {
+                        "type": "object",
+                        "properties": {
+                            "id": {"type": "string"},
+                            "inputs": {"type": "array", "items": {"type": "object"}},
+                            "outputs": {"type": "array", "items": {"type": "object"}},
+                            "parameters": {"type": "object"},
+                        },
+                        "required": ["inputs"],
+                    },
+                    "example": _v2_example(schema),
+                }
+            },
+        },
+        "responses": {
+            "200": {
+                "description": f"outputs of {name} version {version}",
+                "content": {"application/json": {"schema": {"type": "object"}}},
+            },
+            **{str(c): {"description": "error", "content": error} for c in (400, 401, 404, 413)},
+        },
+    }
+
+
+def complete_for_people(
+    document: dict[str, Any], service: Any, public_paths: list[str]
+) -> dict[str, Any]:
+    """Add what Swagger UI needs to the OpenAPI document, in place, and return it.
+
+    - Request examples that "Try it out" sends unchanged, for ``POST /predict`` (one per body
+      form, named) and ``POST /v2/models/{name}/infer`` (the V2 operation, one tensor per feature).
+    - With API keys configured: the ``bearer`` (``Authorization: Bearer <key>``) and ``apiKey``
+      (``X-API-Key``) schemes, required by default, and ``security: []`` on the public paths,
+      so the "Authorize" button sends the key and the public operations work without one.
+
+    Args:
+        document: The document from :func:`ml_api.core.openapi.openapi_document`.
+        service: The ``PredictionService`` (schema, model name and version, auth).
+        public_paths: Paths open without a key (``Settings.public_paths``).
+
+    Returns:
+        ``document``, changed.
+    """
+    schema = service.schema
+    body = document["paths"]["/predict"]["post"]["requestBody"]["content"]["application/json"]
+    body["examples"] = _v1_examples(schema)
+    name, version = service.model_ref["name"], service.model_ref["version"]
+    document["paths"]["/v2/models/{name}/infer"] = {"post": _infer_operation(name, version, schema)}
+    if service.auth.enabled:
+        document.setdefault("components", {})["securitySchemes"] = {
+            "bearer": {
+                "type": "http",
+                "scheme": "bearer",
+                "description": "Authorization: Bearer <API key>",
+            },
+            "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
+        }
+        document["security"] = [{"bearer": []}, {"apiKey": []}]
+        public = {"/" + p.strip("/") for p in public_paths}
+        for path, ops in document["paths"].items():
+            if path in public:
+                for op in ops.values():
+                    op["security"] = []
+    return document
