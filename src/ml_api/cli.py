@@ -279,6 +279,7 @@ def _serve_dev(framework: str, factory: Any, host: str, port: int) -> None:
 @click.option("--version", "model_version", default=None)
 @click.option("--model-root", type=click.Path(file_okay=False, path_type=Path), default=None)
 @click.option("--chunk-rows", type=click.IntRange(1), default=5000, show_default=True)
+@click.option("--quiet", is_flag=True, help="No progress bar and no summary line; errors only.")
 def predict(
     input_path: Path,
     output_path: Path,
@@ -286,25 +287,46 @@ def predict(
     model_version: str | None,
     model_root: Path | None,
     chunk_rows: int,
+    quiet: bool,
 ) -> None:
-    """Score a CSV file (same validation as the API; errors name 1-based data rows)."""
+    """Score a CSV (also .csv.gz) or Parquet file; the output's name picks its format.
+
+    Same validation as the API; errors name 1-based data rows. On a terminal a progress bar shows
+    rows, rows/s and the time left; otherwise one summary line with rows/s is printed at the end.
+    """
+    import time
+
     import pandas as pd
 
     from ml_api.core.service import PredictionService
-    from ml_api.predict import score_csv
+    from ml_api.predict import count_rows, score_file
 
     settings = _settings(model_root=model_root, model_name=model_name, model_version=model_version)
     try:
         service = PredictionService.from_settings(settings)
     except ArtifactError as exc:
         _fail(str(exc), code=1)
-    with open(input_path, "rb") as fh:
-        n_rows = max(0, sum(1 for _ in fh) - 1)
+    bar = None
+    started = time.perf_counter()
     try:
-        with click.progressbar(length=n_rows, label="scoring", file=sys.stderr) as bar:
-            scored = score_csv(
-                service, input_path, output_path, chunk_rows=chunk_rows, on_chunk=bar.update
+        if not quiet and sys.stderr.isatty():
+            from tqdm import tqdm
+
+            bar = tqdm(
+                total=count_rows(input_path),
+                desc="scoring",
+                unit=" rows",
+                unit_scale=True,
+                file=sys.stderr,
+                dynamic_ncols=True,
             )
+        scored = score_file(
+            service,
+            input_path,
+            output_path,
+            chunk_rows=chunk_rows,
+            on_chunk=bar.update if bar is not None else None,
+        )
     except ServingError as exc:
         n = len(exc.details)
         capped = " (the first 50)" if n >= 50 else ""
@@ -321,12 +343,19 @@ def predict(
             for p in exc.details
         ]
         _fail("\n".join(lines), code=1)
-    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
-        _fail(f"cannot read {input_path}: {exc}", code=1)
-    click.echo(
-        f"scored {scored} rows with {service.artifact.name} version "
-        f"{service.artifact.version}; wrote {output_path}"
-    )
+    except (pd.errors.ParserError, UnicodeDecodeError, OSError, EOFError) as exc:
+        _fail(f"cannot score {input_path} into {output_path}: {exc}", code=1)
+    finally:
+        if bar is not None:
+            bar.close()
+    seconds = time.perf_counter() - started
+    if not quiet:
+        rate = scored / seconds if seconds > 0 else 0.0
+        click.echo(
+            f"scored {scored} rows with {service.artifact.name} version "
+            f"{service.artifact.version} in {seconds:.1f} s ({rate:,.0f} rows/s); "
+            f"wrote {output_path}"
+        )
 
 
 @main.command()
