@@ -3,7 +3,8 @@
 Modes: the full run (default), ``--smoke`` (a few seconds per cell on few targets: checks the
 plumbing, not the speed) and ``--soak`` (64 clients for 60 s on the ml-api targets: errors and
 memory growth). ``--list`` prints the target table. ``--scoring`` measures batch scoring
-(``ml-api predict``) against the model alone instead (bench/scoring.py). Every option is in ``--help``.
+(``ml-api predict``) against the model alone instead (bench/scoring.py). Every option is in
+``--help``.
 """
 
 from __future__ import annotations

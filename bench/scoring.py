@@ -137,7 +137,8 @@ def measure(
         growth = rows[-1]["peak_rss_mb"] / rows[0]["peak_rss_mb"]
         goals.append(
             {
-                "goal": f"peak RSS at {rows[-1]['rows']:,} rows <= 1.2x that at {rows[0]['rows']:,}",
+                "goal": f"peak RSS at {rows[-1]['rows']:,} rows <= 1.2x "
+                f"that at {rows[0]['rows']:,}",
                 "value": round(growth, 2),
                 "met": growth <= 1.2,
             }

@@ -44,7 +44,7 @@ PARQUET_SUFFIXES = (".parquet", ".pq")
 
 
 def is_parquet(path: Path) -> bool:
-    """Whether ``path`` is read or written as Parquet (by its name, see :data:`PARQUET_SUFFIXES`)."""
+    """Whether ``path`` is read or written as Parquet (by name: :data:`PARQUET_SUFFIXES`)."""
     return Path(path).suffix.lower() in PARQUET_SUFFIXES
 
 
