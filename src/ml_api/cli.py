@@ -374,5 +374,68 @@ def info(model_name: str | None, model_version: str | None, model_root: Path | N
     click.echo(json.dumps(service.metadata(), indent=2))
 
 
+@main.command()
+@click.option("--name", "model_name", default=None)
+@click.option("--version", "model_version", default=None, help="Default: the newest.")
+@click.option("--model-root", type=click.Path(file_okay=False, path_type=Path), default=None)
+@click.option(
+    "--output",
+    "output_path",
+    required=True,
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    help="The card file (card.html, or README.md with --format markdown).",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["html", "markdown"]),
+    default="html",
+    show_default=True,
+    help="markdown writes the charts as SVG files into <output stem>_charts/ beside it.",
+)
+def card(
+    model_name: str | None,
+    model_version: str | None,
+    model_root: Path | None,
+    output_path: Path,
+    fmt: str,
+) -> None:
+    """Write a model version's card for people: the GET /model page, or Markdown."""
+    from ml_api.core.artifact import load_artifact
+    from ml_api.core.card_page import CardContent, read_charts, render_html, render_markdown
+
+    settings = _settings(model_root=model_root, model_name=model_name, model_version=model_version)
+    try:
+        artifact = load_artifact(
+            settings.resolved_model_root(),
+            settings.model_name,
+            settings.model_version,
+            allow_version_mismatch=True,  # the card is read, the model is not run
+        )
+    except ArtifactError as exc:
+        _fail(str(exc), code=1)
+    charts = read_charts(artifact.card, artifact.path)
+    content = CardContent.from_card(artifact.card, charts)
+    if fmt == "html":
+        output_path.write_text(render_html(content), encoding="utf-8")
+        written = [output_path]
+    else:
+        folder = output_path.with_name(f"{output_path.stem}_charts")
+        paths = {}
+        written = []
+        for chart in charts:
+            target = folder / Path(chart.file).name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(chart.svg)
+            paths[chart.file] = f"{folder.name}/{target.name}"
+            written.append(target)
+        output_path.write_text(render_markdown(content, paths), encoding="utf-8")
+        written.insert(0, output_path)
+    click.echo(
+        f"wrote the card of {artifact.name} version {artifact.version}: "
+        + ", ".join(map(str, written))
+    )
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -200,5 +200,13 @@ def train(
             else None,
         },
     }
-    path = save_artifact(pipeline, model_root=model_root, name=name, metadata=card, fmt=fmt)
+    # The card's charts, drawn once here and stored (hashed) beside the model.
+    from ml_api.charts import training_charts
+
+    card["charts"], chart_files = training_charts(
+        pipeline, task, target, y_train, eval_X, y_test, schema.names, card["classes"], seed
+    )
+    path = save_artifact(
+        pipeline, model_root=model_root, name=name, metadata=card, fmt=fmt, files=chart_files
+    )
     return TrainResult(path=path, metrics=metrics, metadata=card)

@@ -21,6 +21,7 @@ import os
 import platform
 import shutil
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import metadata as importlib_metadata
@@ -125,6 +126,7 @@ def save_artifact(
     name: str,
     metadata: dict[str, Any],
     fmt: Format = "joblib",
+    files: Mapping[str, bytes] | None = None,
 ) -> Path:
     """Write a new version of a model, atomically.
 
@@ -138,17 +140,25 @@ def save_artifact(
         metadata: The card: at least ``features`` (``FeatureSchema.to_list()``); name, version,
             created time, file hash and library versions are filled in here.
         fmt: ``"joblib"`` (fast to load) or ``"skops"`` (loads without executing code).
+        files: Further files of the version (the card's charts), by path relative to the version
+            directory; their sha256 and size go into the card's ``files`` and loading verifies
+            them like the model file.
 
     Returns:
         The absolute path of the new version directory.
 
     Raises:
-        ValueError: ``name`` is not a plain directory name or ``fmt`` is unknown.
+        ValueError: ``name`` is not a plain directory name, ``fmt`` is unknown, or a path in
+            ``files`` leaves the version directory or names the model or card file.
     """
     if not name or name in {".", ".."} or not all(c.isalnum() or c in "-_." for c in name):
         raise ValueError(f"model name {name!r} must use only letters, digits, '-', '_', '.'")
     if fmt not in FORMATS:
         raise ValueError(f"unknown artifact format {fmt!r}; use one of {sorted(FORMATS)}")
+    for rel in files or {}:
+        parts = Path(rel).parts
+        if Path(rel).is_absolute() or ".." in parts or rel in (METADATA_FILE, *FORMATS.values()):
+            raise ValueError(f"artifact file {rel!r} must be a new path inside the version")
     base = (model_root / name).resolve()
     base.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".incoming-", dir=base))
@@ -162,6 +172,11 @@ def save_artifact(
             import skops.io as sio
 
             sio.dump(model, model_path)
+        extra = {}
+        for rel, data in (files or {}).items():
+            (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
+            (tmp / rel).write_bytes(data)
+            extra[rel] = {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
         while True:
             versions = list_versions(model_root, name)
             version = (versions[-1] + 1) if versions else 1
@@ -177,6 +192,7 @@ def save_artifact(
                     "sha256": sha256_file(model_path),
                     "bytes": model_path.stat().st_size,
                 },
+                **({"files": extra} if extra else {}),
                 "versions": library_versions(),
             }
             (tmp / METADATA_FILE).write_text(json.dumps(card, indent=2, allow_nan=False) + "\n")
@@ -257,12 +273,28 @@ def load_artifact(
             f"model file {model_path} does not match its card (sha256 {actual_hash[:12]}..., "
             f"expected {expected_hash[:12]}...): refusing to load a modified file"
         )
+    _check_files(card, path)
     _check_versions(card, path, allow_version_mismatch)
     try:
         model = _load_model(model_path, card.model_file.format)
     except Exception as exc:
         raise ArtifactError(f"cannot load model file {model_path}: {exc!r}") from None
     return Artifact(model=model, card=card, path=path)
+
+
+def _check_files(card: ModelCard, path: Path) -> None:
+    """Verify the card's further files (charts): present, inside the version, sha256 as recorded."""
+    files = card.raw.get("files") or {}
+    for rel, info in files.items():
+        file = (path / rel).resolve()
+        if path.resolve() not in file.parents or not file.is_file():
+            raise ArtifactError(f"artifact file missing: {path / rel}")
+        actual = sha256_file(file)
+        if actual != info.get("sha256"):
+            raise ArtifactError(
+                f"artifact file {file} does not match its card (sha256 {actual[:12]}...): "
+                "refusing to load a modified version"
+            )
 
 
 def _check_versions(card: ModelCard, path: Path, allow: bool) -> None:

@@ -195,6 +195,7 @@ def complete_for_people(
 ) -> dict[str, Any]:
     """Add what Swagger UI needs to the OpenAPI document, in place, and return it.
 
+    - ``GET /model``, the card page.
     - Request examples that "Try it out" sends unchanged, for ``POST /predict`` (one per body
       form, named) and ``POST /v2/models/{name}/infer`` (the V2 operation, one tensor per feature).
     - With API keys configured: the ``bearer`` (``Authorization: Bearer <key>``) and ``apiKey``
@@ -214,6 +215,23 @@ def complete_for_people(
     body["examples"] = _v1_examples(schema)
     name, version = service.model_ref["name"], service.model_ref["version"]
     document["paths"]["/v2/models/{name}/infer"] = {"post": _infer_operation(name, version, schema)}
+    document["paths"]["/model"] = {
+        "get": {
+            "summary": "The model card as a page for people (charts included)",
+            "responses": {
+                "200": {
+                    "description": "OK",
+                    "content": {"text/html": {"schema": {"type": "string"}}},
+                },
+                "401": {
+                    "description": "error",
+                    "content": {
+                        "application/json": {"schema": {"$ref": "#/components/schemas/Error"}}
+                    },
+                },
+            },
+        }
+    }
     if service.auth.enabled:
         document.setdefault("components", {})["securitySchemes"] = {
             "bearer": {

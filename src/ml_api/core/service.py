@@ -27,6 +27,7 @@ from ml_api.core import deadline as time_limit
 from ml_api.core.artifact import Artifact, load_artifact
 from ml_api.core.auth import ApiKeyAuth
 from ml_api.core.batching import Batcher
+from ml_api.core.card_page import CardContent, read_charts, render_html
 from ml_api.core.codecs import (
     check_content_type,
     check_declared_length,
@@ -87,6 +88,9 @@ class PredictionService:
         self.open_inference = OpenInferenceProtocol(self)
         self.openapi = complete_for_people(openapi_document(self), self, settings.public_paths)
         self.docs = DocsUI.build(self.openapi["info"]["title"])
+        self.card_html = render_html(
+            CardContent.from_card(artifact.card, read_charts(artifact.card, artifact.path))
+        )
         metrics.record_model(
             artifact.name,
             artifact.version,

@@ -57,6 +57,12 @@ def metadata() -> Response:
     return json_response(service().metadata())
 
 
+@bp.get("/model")
+def model_card() -> Response:
+    """``GET /model``: the model card as a page for people (charts included)."""
+    return Response(service().card_html, mimetype="text/html")
+
+
 @bp.get("/openapi.json")
 def openapi() -> Response:
     """``GET /openapi.json``: this API described for tools, features included."""

@@ -19,6 +19,7 @@ urlpatterns = [
     path("health", views.HealthView.as_view(), name="health"),
     path("ready", views.ReadyView.as_view(), name="ready"),
     path("metadata", views.MetadataView.as_view(), name="metadata"),
+    path("model", views.ModelCardView.as_view(), name="model"),
     path("metrics", views.MetricsView.as_view(), name="metrics"),
     path("openapi.json", views.OpenAPIView.as_view(), name="openapi"),
     path("docs", views.DocsView.as_view(), name="docs"),

@@ -80,6 +80,14 @@ class MetadataView(JSONView):
         return Response(runtime.service().metadata())
 
 
+class ModelCardView(JSONView):
+    """``GET /model``: the model card as a page for people (charts included)."""
+
+    def get(self, request: Request) -> HttpResponse:
+        """Return the HTML page."""
+        return HttpResponse(runtime.service().card_html, content_type="text/html; charset=utf-8")
+
+
 class OpenAPIView(JSONView):
     """``GET /openapi.json``: this API described for tools, features included."""
 
