@@ -73,6 +73,7 @@ lint: $(VENV)/.installed-test ## ruff (lint, format), import-linter (layers), my
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports --no-cache
+	$(BIN)/mypy
 
 .PHONY: bench-deps
 bench-deps: $(VENV)/.installed-bench ## Install the benchmark's needs (psutil; wrk from Debian if missing)

@@ -25,6 +25,7 @@ import numpy as np
 from bench.models import BenchModel
 from ml_api.core.artifact import load_artifact
 from ml_api.core.service import PredictionService
+from ml_api.core.validation import validate_columns
 from ml_api.settings import Settings
 
 ROWS = (1, 32)
@@ -48,7 +49,7 @@ def _callables(model: BenchModel, rows: int) -> dict[str, Callable[[], Any]]:
     artifact = load_artifact(model.model_root, model.name, None)
     service = PredictionService(artifact, Settings(model_root=model.model_root))
     instances = [list(model.row) for _ in range(rows)]
-    frame = artifact.schema.validate(instances)
+    frame = artifact.schema.frame(validate_columns(artifact.schema, instances))
     out: dict[str, Callable[[], Any]] = {}
     if model.seed_dir is not None:
         with open(model.seed_dir / "models" / "model.pkl", "rb") as fh:

@@ -78,7 +78,7 @@ class BenchModel:
 
 
 def seed_body(row: list[Any]) -> bytes:
-    """``{"features": [...]}``: the seed guide's body, which ml-api's ``/predict`` also takes."""
+    """``{"features": [...]}``: the seed app's body, which ml-api's ``/predict`` also takes."""
     return json.dumps({"features": row}).encode()
 
 
@@ -87,8 +87,8 @@ def v2_body(row: list[Any], columns: list[str], kinds: list[str]) -> bytes:
 
     All-numeric models get one ``FP64`` tensor of shape ``[1, n_features]`` (what MLServer's
     scikit-learn runtime decodes with its numpy codec). Mixed-type models get one input per column
-    (``BYTES`` for categorical, ``FP64`` for numeric, shape ``[1]``): the layout issue 7 suggests
-    for ml-api; adjust here if ml-api's V2 adapter settles on another.
+    (``BYTES`` for categorical, ``FP64`` for numeric, shape ``[1]``), the layout ml-api's V2
+    endpoint takes for mixed-type models.
     """
     if all(k == "numeric" for k in kinds):
         tensor = {"name": "input-0", "shape": [1, len(row)], "datatype": "FP64", "data": row}

@@ -1,8 +1,9 @@
-"""Medians, the issue's ratios, and the markdown and JSON results.
+"""Medians, the target ratios, and the markdown and JSON results.
 
 A cell's reported figures are the medians over its rounds of requests/s, p50, p99 and CPU time
 per request; errors are summed over the rounds (socket errors plus non-2xx responses). The ratios
-for issue 7's targets are computed from these medians, all from the same run.
+against the targets (ml-api at twice MLServer's throughput, at least the seed app's under gunicorn)
+are computed from these medians, all from the same run.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The seed guide's Flask app (Part 2, "Create flask_app.py"), as the tutorial writes it.
+"""The seed app: the Flask app of the tutorial ml-api grew from, as the tutorial writes it.
 
 The naive baseline of the benchmark. Kept as in the guide: the model is unpickled at import from
 ``../models/model.pkl`` relative to the working directory (the harness lays out

@@ -67,7 +67,7 @@ class Unavailable(RuntimeError):
 
 @dataclass(frozen=True)
 class SeedApp:
-    """The seed guide's app: ``app.run`` (Werkzeug) or, with ``workers``, gunicorn.
+    """The seed app (``bench/seed_app.py``): ``app.run`` (Werkzeug) or, with ``workers``, gunicorn.
 
     Attributes:
         workers: 0 runs ``python seed_app.py`` (Flask's ``app.run``); N runs gunicorn with N

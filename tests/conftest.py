@@ -1,4 +1,7 @@
-"""Shared fixtures: tiny models fitted into tmp directories (no binary model is committed)."""
+"""What many test folders share: tiny models fitted into tmp directories (no binary model is
+committed), the settings and service around them, and the Django app (Django is configured once
+per process). Each folder's own fixtures are in its ``conftest.py``.
+"""
 
 from __future__ import annotations
 

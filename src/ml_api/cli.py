@@ -8,14 +8,18 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, NoReturn, cast
 
 import click
 
 from ml_api.core.artifact import ArtifactError, list_versions
 from ml_api.core.errors import ServingError
 from ml_api.settings import Settings, project_root
+
+if TYPE_CHECKING:
+    from ml_api.composition import Application
 
 FRAMEWORKS = ("flask", "django")
 
@@ -25,7 +29,7 @@ def _settings(**overrides: Any) -> Settings:
     return Settings(**values)
 
 
-def _fail(message: str, code: int = 2) -> None:
+def _fail(message: str, code: int = 2) -> NoReturn:
     click.echo(f"ml-api: error: {message}", err=True)
     sys.exit(code)
 
@@ -95,6 +99,7 @@ def train(
 ) -> None:
     """Train a model on a CSV file and save it as a new artifact version."""
     from ml_api import preprocess
+    from ml_api.train import Task
     from ml_api.train import train as run_training
 
     settings = _settings(model_root=model_root, model_name=model_name)
@@ -115,7 +120,7 @@ def train(
             model_root=root,
             name=settings.model_name,
             processed_dir=project_root() / "data" / "processed" / settings.model_name,
-            task=task,
+            task=cast("Task | None", task),
             estimator=estimator,
             drop=drop,
             test_size=test_size,
@@ -174,8 +179,6 @@ def serve(
     Every line the server writes is JSON (see ml_api.serving.logging). A model that cannot be
     loaded ends the command with status 1 and one log line naming the path; no port is bound.
     """
-    import logging
-
     from ml_api.serving.gunicorn_app import prepare_metrics_dir
 
     settings = _settings(
@@ -188,52 +191,68 @@ def serve(
     )
     if not dev:
         prepare_metrics_dir()  # before anything imports prometheus_client
-    from ml_api.core.service import PredictionService
-    from ml_api.serving.gunicorn_app import (
-        DEFAULT_PORTS,
-        GunicornApplication,
-        gunicorn_options,
-        remove_own_metrics_dir,
-    )
     from ml_api.serving.logging import configure_logging
 
     configure_logging(settings.log_level)
-    log = logging.getLogger("ml_api.serve")
-    framework = settings.framework
+    application = _compose_or_exit(settings)
+    factory = _app_factory(settings.framework, application)
+    bound_port = settings.bind_port()
+    _log_start(application, host, bound_port)
+    if dev:
+        _serve_dev(settings.framework, factory, host, bound_port)
+        return
+    _serve_gunicorn(application, factory, host)
+
+
+def _compose_or_exit(settings: Settings) -> Application:
+    """Build the application in this (the future gunicorn master) process, or exit 1."""
+    import logging
+
+    from ml_api.composition import build
+    from ml_api.serving.gunicorn_app import remove_own_metrics_dir
+
     try:
-        service = PredictionService.from_settings(settings)
+        return build(settings)
     except (ArtifactError, OSError) as exc:
-        log.critical("cannot serve: %s", exc)
+        logging.getLogger("ml_api.serve").critical("cannot serve: %s", exc)
         remove_own_metrics_dir()
         sys.exit(1)
-    factory = _app_factory(framework, settings, service)
-    bound_port = settings.port or DEFAULT_PORTS[framework]
-    log.info(
+
+
+def _log_start(application: Application, host: str, port: int) -> None:
+    import logging
+
+    service = application.service
+    logging.getLogger("ml_api.serve").info(
         "serving model %s version %s (%s) with %s on http://%s:%d%s",
         service.artifact.name,
         service.artifact.version,
         service.artifact.path,
-        framework,
+        application.settings.framework,
         host,
-        bound_port,
+        port,
         "; API keys required" if service.auth.enabled else "",
     )
-    if dev:
-        _serve_dev(framework, factory, host, bound_port)
-        return
+
+
+def _serve_gunicorn(application: Application, factory: Callable[[], Any], host: str) -> None:
+    from ml_api.serving.gunicorn_app import GunicornApplication, gunicorn_options
+
+    settings = application.settings
     GunicornApplication(
         factory,
-        gunicorn_options(settings, framework, host),
-        on_drain=service.start_draining,
+        gunicorn_options(settings, settings.framework, host),
+        on_drain=application.service.start_draining,
         drain_seconds=settings.drain_seconds,
     ).run()
 
 
-def _app_factory(framework: str, settings: Settings, service: Any) -> Any:
+def _app_factory(framework: str, application: Application) -> Callable[[], Any]:
+    settings = application.settings
     if framework == "flask":
         from ml_api.api.flask_app import create_app
 
-        return lambda: create_app(settings, service)
+        return lambda: create_app(settings, application=application)
     import logging
 
     from django.core.exceptions import ImproperlyConfigured
@@ -241,14 +260,14 @@ def _app_factory(framework: str, settings: Settings, service: Any) -> Any:
     from ml_api.api.django_app import get_wsgi_application
 
     try:  # built now, in the future gunicorn master, so a bad setting stops before binding
-        app = get_wsgi_application(settings, service)
+        app = get_wsgi_application(settings, application=application)
     except ImproperlyConfigured as exc:
         logging.getLogger("ml_api.serve").critical("cannot serve: %s", exc)
         sys.exit(1)
     return lambda: app
 
 
-def _serve_dev(framework: str, factory: Any, host: str, port: int) -> None:
+def _serve_dev(framework: str, factory: Callable[[], Any], host: str, port: int) -> None:
     import logging
 
     logging.getLogger("ml_api.serve").warning(
@@ -298,12 +317,12 @@ def predict(
 
     import pandas as pd
 
-    from ml_api.core.service import PredictionService
+    from ml_api.composition import build
     from ml_api.predict import count_rows, score_file
 
     settings = _settings(model_root=model_root, model_name=model_name, model_version=model_version)
     try:
-        service = PredictionService.from_settings(settings)
+        service = build(settings).service
     except ArtifactError as exc:
         _fail(str(exc), code=1)
     bar = None
@@ -364,11 +383,11 @@ def predict(
 @click.option("--model-root", type=click.Path(file_okay=False, path_type=Path), default=None)
 def info(model_name: str | None, model_version: str | None, model_root: Path | None) -> None:
     """Verify a model version and print its card as JSON."""
-    from ml_api.core.service import PredictionService
+    from ml_api.composition import build
 
     settings = _settings(model_root=model_root, model_name=model_name, model_version=model_version)
     try:
-        service = PredictionService.from_settings(settings)
+        service = build(settings).service
     except ArtifactError as exc:
         _fail(str(exc), code=1)
     click.echo(json.dumps(service.metadata(), indent=2))

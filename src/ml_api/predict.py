@@ -1,6 +1,6 @@
 """Batch scoring: a CSV or Parquet file in, the same rows with predictions out, through the core.
 
-Rows are held to the same policy as HTTP requests (``FeatureSchema.validate_columns``), so a file
+Rows are held to the same policy as HTTP requests (``ml_api.core.validation``), so a file
 that scores here would be accepted by the API and vice versa; problems are reported by 1-based data
 row number (the header is not counted). Columns the model does not use (ids, the target) are carried
 through to the output unchanged, their types included (Parquet keeps them; CSV has none).
@@ -20,9 +20,9 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -33,7 +33,7 @@ import pyarrow.parquet as pq
 from ml_api.core.codecs import to_jsonable
 from ml_api.core.errors import InvalidInput, Problem
 from ml_api.core.predictor import PredictionResult
-from ml_api.core.schema import Feature, FeatureSchema
+from ml_api.core.schema import Feature, FeatureKind, FeatureSchema
 from ml_api.core.service import PredictionService
 
 DEFAULT_CHUNK_ROWS = 5_000
@@ -65,8 +65,10 @@ def _csv_number(value: Any) -> Any:
 
 def _records(chunk: pd.DataFrame, schema: FeatureSchema) -> list[dict[str, Any]]:
     features = chunk[list(schema.names)].astype(object)
-    records = features.where(features.notna(), None).to_dict("records")
-    numeric = [f.name for f in schema.features if f.kind == "numeric"]
+    records = cast(
+        "list[dict[str, Any]]", features.where(features.notna(), None).to_dict("records")
+    )
+    numeric = [f.name for f in schema.features if f.kind is FeatureKind.NUMERIC]
     for record in records:
         for name in numeric:
             record[name] = _csv_number(record[name])
@@ -76,11 +78,11 @@ def _records(chunk: pd.DataFrame, schema: FeatureSchema) -> list[dict[str, Any]]
 def _fast_column(col: pd.Series, f: Feature, allowed: frozenset[str]) -> np.ndarray | None:
     """One feature column checked vectorised; ``None`` when any cell needs the row-by-row path.
 
-    Returns exactly what ``FeatureSchema.validate_columns`` returns for a column it accepts:
+    Returns exactly what ``Validator.validate_columns`` returns for a column it accepts:
     ``float64`` with ``NaN`` for null (numeric), or ``object`` strings with ``NaN`` (categorical).
     """
     dtype = col.dtype
-    if f.kind == "numeric":
+    if f.kind is FeatureKind.NUMERIC:
         # Only real number columns: booleans are refused by the policy, and text (one odd cell
         # made pandas read the column as strings) is converted and judged cell by cell.
         if pd.api.types.is_bool_dtype(dtype) or not pd.api.types.is_numeric_dtype(dtype):
@@ -116,7 +118,7 @@ def fast_columns(chunk: pd.DataFrame, schema: FeatureSchema) -> list[np.ndarray]
         schema: The model's feature schema.
 
     Returns:
-        ``n_features`` arrays of ``n_rows`` values, as ``FeatureSchema.validate_columns`` would
+        ``n_features`` arrays of ``n_rows`` values, as ``Validator.validate_columns`` would
         return them, or ``None`` when some cell may break the schema (then the caller runs the
         row-by-row validation, which names each problem).
     """
@@ -186,7 +188,7 @@ def score_chunk(service: PredictionService, chunk: pd.DataFrame, first_row: int)
     if columns is None:
         result = service.predict_rows(_records(chunk, service.schema), first_index=first_row)
     else:
-        result = service.predictor.predict(columns)
+        result = service.predictor.predict(cast("list[Sequence[Any]]", columns))
     out = chunk.copy()
     for column, values in encode_csv_columns(result).items():
         out[column] = values

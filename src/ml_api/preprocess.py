@@ -18,7 +18,7 @@ from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from ml_api.core.schema import FeatureSchema
+from ml_api.core.schema import FeatureKind, FeatureSchema
 from ml_api.settings import project_root
 
 PENGUINS_CSV = project_root() / "data" / "raw" / "penguins.csv"
@@ -76,8 +76,8 @@ def build_preprocessor(schema: FeatureSchema, *, scale: bool) -> ColumnTransform
         An unfitted transformer whose output has the numeric then the one-hot columns; for an
         all-numeric schema, a plain imputer (+ scaler) pipeline that needs no column names.
     """
-    numeric = [f.name for f in schema.features if f.kind == "numeric"]
-    categorical = [f.name for f in schema.features if f.kind == "categorical"]
+    numeric = [f.name for f in schema.features if f.kind is FeatureKind.NUMERIC]
+    categorical = [f.name for f in schema.features if f.kind is FeatureKind.CATEGORICAL]
     num_steps: list[tuple[str, object]] = [("impute", SimpleImputer(strategy="median"))]
     if scale:
         num_steps.append(("scale", StandardScaler()))

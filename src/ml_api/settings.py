@@ -15,13 +15,33 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 
+Framework = Literal["flask", "django"]
+
+DEFAULT_PORTS: dict[str, int] = {"flask": 5000, "django": 8000}
+"""Each framework's customary port, used when ``PORT`` is unset: Flask's development server's
+5000 and Django's ``runserver``'s 8000."""
+
+DEFAULT_PUBLIC_PATHS = (
+    "/health",
+    "/ready",
+    "/metrics",
+    # the interactive docs (ml_api.core.docs_ui.PUBLIC_PATHS): the page, its assets and the
+    # document it reads; "Authorize" on the page then sends the key to the API
+    "/docs",
+    "/docs/swagger-ui-bundle.js",
+    "/docs/swagger-ui.css",
+    "/docs/swagger-initializer.js",
+    "/openapi.json",
+)
+"""Paths that stay open without an API key unless ``ML_API_PUBLIC_PATHS`` says otherwise."""
+
 
 def project_root() -> Path:
     """Return the directory that holds ``data/`` and ``models/``.
 
     In a source checkout (an editable install) this is the checkout, found from this file's
     location, so the result does not depend on the working directory the process was started in
-    (the seed guide's ``open("../models/model.pkl")`` did). Anywhere else it is the working
+    (as a relative ``open("../models/model.pkl")`` would). Anywhere else it is the working
     directory at the time of the call.
 
     Returns:
@@ -63,7 +83,7 @@ class Settings(BaseSettings):
     max_instances: int = Field(default=1_000, gt=0)
     """Most instances one request may carry; more get 413."""
 
-    framework: Literal["flask", "django"] = "flask"
+    framework: Framework = "flask"
     """Web framework ``ml-api serve`` runs (``ML_API_FRAMEWORK``); the container image reads it."""
 
     request_timeout_seconds: float = Field(default=10.0, gt=0)
@@ -89,8 +109,8 @@ class Settings(BaseSettings):
     threads: int = Field(default=64, ge=1)
     """Request threads per gunicorn worker (``gthread`` workers when > 1, plain ``sync`` workers
     when 1). Threads are what gives batching concurrent requests to merge: a worker's batches
-    can hold at most this many requests. 64 measured best of 8, 32 and 64 (bench/, 1 CPU, 64
-    clients: random forest 353, 578, 709 req/s)."""
+    can hold at most this many requests. 64 did best of 8, 32 and 64 in the benchmark
+    (``make bench``; the README's "Benchmark" section has the figures)."""
 
     api_keys: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
     """API keys accepted (``ML_API_API_KEYS``, comma-separated); none means no authentication."""
@@ -99,18 +119,7 @@ class Settings(BaseSettings):
     """File with one API key per line (e.g. a mounted Kubernetes Secret); read once at start."""
 
     public_paths: Annotated[list[str], NoDecode] = Field(
-        default_factory=lambda: [
-            "/health",
-            "/ready",
-            "/metrics",
-            # the interactive docs (ml_api.core.docs_ui.PUBLIC_PATHS): the page, its assets and
-            # the document it reads; "Authorize" on the page then sends the key to the API
-            "/docs",
-            "/docs/swagger-ui-bundle.js",
-            "/docs/swagger-ui.css",
-            "/docs/swagger-initializer.js",
-            "/openapi.json",
-        ]
+        default_factory=lambda: list(DEFAULT_PUBLIC_PATHS)
     )
     """Paths that stay open when API keys are configured (comma-separated); by default the probes,
     the metrics and the interactive docs."""
@@ -120,7 +129,7 @@ class Settings(BaseSettings):
 
     port: int | None = Field(default=None, ge=1, le=65535, validation_alias=AliasChoices("PORT"))
     """TCP port to listen on (standard ``PORT`` variable); ``None`` uses the framework's default
-    from the seed guide: 5000 for Flask, 8000 for Django."""
+    (:data:`DEFAULT_PORTS`: 5000 for Flask, 8000 for Django)."""
 
     web_concurrency: int | None = Field(
         default=None, ge=1, validation_alias=AliasChoices("WEB_CONCURRENCY")
@@ -162,6 +171,14 @@ class Settings(BaseSettings):
             lines = self.api_keys_file.read_text().splitlines()
             keys += [line.strip() for line in lines if line.strip() and not line.startswith("#")]
         return keys
+
+    def bind_port(self, framework: str | None = None) -> int:
+        """Return the port to listen on: ``port``, else the framework's :data:`DEFAULT_PORTS` entry.
+
+        Args:
+            framework: ``"flask"`` or ``"django"``; ``None`` uses :attr:`framework`.
+        """
+        return self.port or DEFAULT_PORTS[framework or self.framework]
 
     def resolved_model_root(self) -> Path:
         """Return ``model_root`` as an absolute path (relative values are resolved once, here)."""

@@ -168,7 +168,7 @@ def train(
     pipeline = Pipeline([("preprocess", build_preprocessor(schema, scale=scale)), ("model", model)])
     # All-numeric data is fitted on a float matrix, so serving can skip building a DataFrame and
     # the column selection (several times faster per call; see ml_api.core.predictor).
-    array_input = all(f.kind == "numeric" for f in schema.features)
+    array_input = schema.all_numeric
     fit_X, eval_X = (X_train.to_numpy(), X_test.to_numpy()) if array_input else (X_train, X_test)
     pipeline.fit(fit_X, y_train)
     metrics = evaluate(task, y_test, pipeline.predict(eval_X))

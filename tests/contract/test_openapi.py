@@ -70,9 +70,9 @@ def test_try_it_out_examples_predict_as_they_are(document, settings, service):
         r = client.post("/predict", json=example["value"])
         assert r.status_code == 200, r.get_json()
         assert r.get_json()["prediction"][0] in {"Adelie", "Chinstrap", "Gentoo"}
-    infer = document["paths"]["/v2/models/{name}/infer"]["post"]
+    infer = document["paths"]["/v2/models/{name}/infer"]
     name = infer["parameters"][0]["schema"]["default"]
-    example = infer["requestBody"]["content"]["application/json"]["example"]
+    example = infer["post"]["requestBody"]["content"]["application/json"]["example"]
     r = client.post(f"/v2/models/{name}/infer", json=example)
     assert r.status_code == 200, r.get_json()
     assert r.get_json()["outputs"][0]["data"][0] in {"Adelie", "Chinstrap", "Gentoo"}

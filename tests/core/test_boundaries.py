@@ -2,7 +2,7 @@
 
 Layers, bottom to top: ``ml_api.settings`` < ``ml_api.core`` < ``ml_api.composition`` (and
 ``ml_api.preprocess``) < transports and training (``api``, ``serving``, ``train``, ``predict``) <
-``ml_api.cli``; the core imports no web framework (DESIGN.md sections 2 and 8).
+``ml_api.cli``; the core imports no web framework.
 """
 
 import shutil

@@ -78,18 +78,22 @@ class LiveServer:
         self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT, env=full_env)
 
     def wait_ready(self, timeout: float = 60.0) -> None:
-        """Poll ``/ready`` until it answers 200; raise with the server's log if it never does."""
+        """Poll ``/ready`` until it answers 200; else stop the server, raise with its log."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited with {self.proc.returncode}:\n{self.output()}")
+                message = f"server exited with {self.proc.returncode}:\n{self.output()}"
+                self.terminate()  # closes the log file
+                raise RuntimeError(message)
             try:
                 if requests.get(self.url + "/ready", timeout=1).status_code == 200:
                     return
             except (requests.ConnectionError, requests.Timeout):
                 pass  # not listening yet, or a worker still loading
             time.sleep(0.1)
-        raise RuntimeError(f"server not ready after {timeout}s:\n{self.output()}")
+        message = f"server not ready after {timeout}s:\n{self.output()}"
+        self.terminate()
+        raise RuntimeError(message)
 
     def terminate(self, timeout: float = 30.0) -> int:
         """Send SIGTERM and wait for the exit code."""

@@ -1,4 +1,8 @@
-"""Django under gunicorn, started as ``ml-api serve --framework django``, over real HTTP."""
+"""What only Django does under gunicorn, over real HTTP (``test_both_live.py``: both apps).
+
+The ``ALLOWED_HOSTS`` check with the probes' exemption, plain gunicorn on the WSGI module, JSON
+logs from every source, and the drain on SIGTERM.
+"""
 
 import json
 import signal
@@ -8,83 +12,21 @@ import time
 import pytest
 import requests
 
-from tests.cases import body_bytes, check_response, headers, load_cases
-from tests.conftest import DJANGO_SECRET_KEY, VALID_ROW
+from tests.conftest import VALID_ROW
+from tests.live.conftest import DJANGO_ENV
 from tests.live.server import LiveServer
 
 pytestmark = pytest.mark.live
-CASES = load_cases()
-DJANGO_ENV = {"ML_API_SECRET_KEY": DJANGO_SECRET_KEY}
 
 
 @pytest.fixture(scope="module")
 def server(model_root):
+    """``ml-api serve --framework django`` with 2 workers (the shared ``server`` is both apps)."""
     srv = LiveServer(model_root, "django", workers=2, env=DJANGO_ENV)
     srv.wait_ready()
     yield srv
     code = srv.terminate()
     assert code == 0, srv.output()
-
-
-@pytest.mark.parametrize(("name", "case"), CASES, ids=[n for n, _ in CASES])
-@pytest.mark.parametrize("path", ["/predict", "/predict/"])
-def test_request_table_over_http(server, name, case, path):
-    r = requests.post(server.url + path, data=body_bytes(case), headers=headers(case), timeout=10)
-    assert r.headers["Content-Type"] == "application/json"
-    assert r.headers["X-Request-ID"]
-    assert not r.history  # no redirect, for either spelling
-    check_response(case, r.status_code, r.json())
-
-
-@pytest.mark.parametrize("path", ["/predict", "/predict/"])
-def test_seed_curl_form_and_readme_answer(server, path):
-    r = requests.post(server.url + path, json={"features": VALID_ROW}, timeout=10)
-    assert r.status_code == 200
-    assert r.json()["prediction"] == ["Gentoo"]
-
-
-def test_served_by_gunicorn_not_a_dev_server(server):
-    r = requests.get(server.url + "/health", timeout=5)
-    assert r.headers.get("Server", "").startswith("gunicorn")
-    assert "development server" not in server.output().lower()
-
-
-def test_large_body_refused_413(server):
-    big = b'{"features": [' + b"1," * 600_000 + b"1]}"
-    r = requests.post(
-        server.url + "/predict", data=big, headers={"Content-Type": "application/json"}, timeout=10
-    )
-    assert r.status_code == 413
-
-
-@pytest.mark.parametrize(("padding", "status"), [(0, 200), (70_000, 413)])
-def test_chunked_bodies_are_read_and_capped(server, padding, status):
-    body = json.dumps({"features": VALID_ROW}).encode() + b" " * padding
-
-    def chunks():
-        for i in range(0, len(body), 4096):
-            yield body[i : i + 4096]
-
-    r = requests.post(
-        server.url + "/predict",
-        data=chunks(),
-        headers={"Content-Type": "application/json"},
-        timeout=10,
-    )
-    assert r.request.headers.get("Transfer-Encoding") == "chunked"
-    assert r.status_code == status, r.text
-
-
-def test_no_traceback_in_any_response(server):
-    for body in (b"{", b"[]", b'{"features": {"a": 1}}', b'{"features": [[[[1]]]]}'):
-        r = requests.post(
-            server.url + "/predict",
-            data=body,
-            headers={"Content-Type": "application/json"},
-            timeout=10,
-        )
-        assert 400 <= r.status_code < 500
-        assert "Traceback" not in r.text and json.loads(r.text)["error"]
 
 
 def test_probes_answer_the_kubelets_pod_ip_host(server):
@@ -93,13 +35,6 @@ def test_probes_answer_the_kubelets_pod_ip_host(server):
     assert requests.get(server.url + "/ready", headers=pod_ip, timeout=5).status_code == 200
     r = requests.post(server.url + "/predict", json={"features": VALID_ROW}, headers=pod_ip)
     assert r.status_code == 400 and r.json()["details"][0]["field"] == "Host"
-
-
-def test_sigterm_exits_zero(model_root):
-    srv = LiveServer(model_root, "django", workers=1, env=DJANGO_ENV)
-    srv.wait_ready()
-    assert requests.get(srv.url + "/health", timeout=5).status_code == 200
-    assert srv.terminate() == 0
 
 
 def test_plain_gunicorn_on_the_wsgi_module_loads_the_model_in_app_ready(model_root):

@@ -1,4 +1,4 @@
-"""Production behaviour of the gunicorn server, over real HTTP on loopback (issue 4).
+"""Production behaviour of the gunicorn server, over real HTTP on loopback.
 
 Metrics merged across workers, promtool-valid exposition, JSON-only output, SIGTERM draining under
 load, concurrency correctness, the per-request time limit and API keys.

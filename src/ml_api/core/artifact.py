@@ -3,8 +3,8 @@
 A version directory holds the whole fitted :class:`sklearn.pipeline.Pipeline` (preprocessing
 included) as ``model.joblib`` or ``model.skops``, and ``metadata.json``: the ordered feature schema,
 target classes, held-out metrics, the training data's and the model file's sha256, the library
-versions it was fitted with, and its creation time (DESIGN.md section 4). Versions are positive
-integers; the newest is the highest.
+versions it was fitted with, and its creation time (the model card, :mod:`ml_api.core.card`).
+Versions are positive integers; the newest is the highest.
 
 Loading verifies the model file's sha256 against the metadata (a tampered or truncated file is
 refused) and the scikit-learn major.minor version (pickled estimators are not portable across

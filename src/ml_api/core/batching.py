@@ -79,7 +79,7 @@ class Batcher:
         """Predict one request's validated columns, possibly together with others.
 
         Args:
-            columns: ``n_features`` lists of ``rows`` values (``FeatureSchema.validate_columns``).
+            columns: ``n_features`` lists of ``rows`` values (``Validator.validate_columns``).
             rows: Instances in this request.
             timeout: Longest wait for a turn, in seconds (``None``: no limit).
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import html
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -176,7 +177,7 @@ _CSS = (
 )
 
 
-def _table(head: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
+def _table(head: tuple[str, ...], rows: Sequence[tuple[str, ...]]) -> str:
     esc = html.escape
     out = ["<table>"]
     if any(head):
@@ -237,7 +238,7 @@ def _md_cell(value: str) -> str:
     return value.replace("|", "\\|").replace("\n", " ")
 
 
-def _md_table(head: tuple[str, ...], rows: list[tuple[str, ...]]) -> list[str]:
+def _md_table(head: tuple[str, ...], rows: Sequence[tuple[str, ...]]) -> list[str]:
     lines = ["| " + " | ".join(h or " " for h in head) + " |", "|" + "---|" * len(head)]
     lines += ["| " + " | ".join(_md_cell(c) for c in row) + " |" for row in rows]
     return [*lines, ""]

@@ -1,8 +1,8 @@
 """Decoding request bodies and encoding results: strict JSON in, plain JSON types out.
 
-Accepted ``POST /predict`` bodies (DESIGN.md section 3)::
+Accepted ``POST /predict`` bodies (the README's "Ask for a prediction" shows each)::
 
-    {"features": [f1, f2, ...]}              one instance, positional (the seed guide's form)
+    {"features": [f1, f2, ...]}              one instance, positional (the simplest form)
     {"features": [[...], [...]]}             a batch of positional instances
     {"features": {"name": value, ...}}       one named instance
     {"features": [{...}, {...}]}             a batch of named instances
@@ -21,7 +21,13 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
-from ml_api.core.errors import BadRequest, PayloadTooLarge, Problem, UnsupportedMediaType
+from ml_api.core.errors import (
+    BadRequest,
+    BodyTooLarge,
+    PayloadTooLarge,
+    Problem,
+    UnsupportedMediaType,
+)
 from ml_api.core.predictor import PredictionResult
 
 ENVELOPE_KEYS = ("features", "instances")
@@ -75,7 +81,7 @@ def read_capped(stream: BinaryIO, limit: int) -> bytes:
         chunks.append(chunk)
         size += len(chunk)
     if size > limit:
-        raise PayloadTooLarge(f"request body is larger than the limit of {limit} bytes")
+        raise BodyTooLarge(limit)
     return b"".join(chunks)
 
 
@@ -195,7 +201,7 @@ def _rows_from_features(value: Any) -> list[Any]:
     if all(nested):
         return value
     if not any(nested):
-        return [value]  # the seed guide's single positional instance
+        return [value]  # one positional instance, the simplest form
     first = nested.index(not nested[0])
     raise BadRequest(
         '"features" mixes values and nested instances; send one flat array (one instance) '

@@ -45,7 +45,7 @@ class RequestContext:
     started: float = field(default_factory=time.perf_counter)
     instances: int | None = None
     model_version: str | None = None
-    token: contextvars.Token | None = None
+    token: contextvars.Token[RequestContext | None] | None = None
 
 
 _current: contextvars.ContextVar[RequestContext | None] = contextvars.ContextVar(

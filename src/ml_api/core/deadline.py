@@ -6,8 +6,9 @@ connection. :func:`deadline` instead sets a time limit for the block it wraps, e
 - cooperatively, in every thread: the core calls :func:`check` between stages (after parsing,
   after validation) and :func:`remaining` bounds the wait for a batched model call; an overrun
   raises :class:`~ml_api.core.errors.RequestTimeout` (504);
-- preemptively, in the main thread only (where gunicorn's sync workers run requests), with a
-  ``SIGALRM`` timer that raises the same error between any two Python bytecodes.
+- preemptively, in the main thread only (where gunicorn's sync workers, ``ML_API_THREADS=1``, run
+  requests; the default ``gthread`` workers answer in other threads), with a ``SIGALRM`` timer
+  that raises the same error between any two Python bytecodes.
 
 Neither can interrupt a single long C call (one huge ``predict``): it finishes first, then the 504
 is raised instead of the response. gunicorn's worker timeout stays above the limit as the backstop.

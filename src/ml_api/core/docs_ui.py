@@ -148,91 +148,58 @@ def _v2_example(schema: Any) -> dict[str, Any]:
     }
 
 
-def _infer_operation(name: str, version: str, schema: Any) -> dict[str, Any]:
-    error = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
-    return {
-        "summary": "Open Inference Protocol (KServe V2): infer on tensors",
-        "description": "One tensor per feature (BYTES for categorical, FP64 for numeric); "
-        "see GET /v2/models/{name} for the inputs and outputs.",
-        "parameters": [
-            {
-                "name": "name",
-                "in": "path",
-                "required": True,
-                "schema": {"type": "string", "enum": [name], "default": name},
-            }
-        ],
-        "requestBody": {
-            "required": True,
-            "content": {
-                "application/json": {
-                    "schema": {
-                        "type": "object",
-                        "properties": {
-                            "id": {"type": "string"},
-                            "inputs": {"type": "array", "items": {"type": "object"}},
-                            "outputs": {"type": "array", "items": {"type": "object"}},
-                            "parameters": {"type": "object"},
-                        },
-                        "required": ["inputs"],
-                    },
-                    "example": _v2_example(schema),
-                }
-            },
-        },
-        "responses": {
-            "200": {
-                "description": f"outputs of {name} version {version}",
-                "content": {"application/json": {"schema": {"type": "object"}}},
-            },
-            **{str(c): {"description": "error", "content": error} for c in (400, 401, 404, 413)},
-        },
-    }
+def _with_default(param: dict[str, Any], value: str) -> dict[str, Any]:
+    return {**param, "schema": {"type": "string", "enum": [value], "default": value}}
 
 
 def complete_for_people(
-    document: dict[str, Any], service: Any, public_paths: list[str]
+    document: dict[str, Any], *, card: Any, auth_enabled: bool, public_paths: list[str]
 ) -> dict[str, Any]:
     """Add what Swagger UI needs to the OpenAPI document, in place, and return it.
 
+    - Request examples that "Try it out" sends unchanged: ``POST /predict`` (one per body form,
+      named) and the V2 ``infer`` operations (one tensor per feature), whose ``name`` and
+      ``version`` parameters default to the served model.
     - ``GET /model``, the card page.
-    - Request examples that "Try it out" sends unchanged, for ``POST /predict`` (one per body
-      form, named) and ``POST /v2/models/{name}/infer`` (the V2 operation, one tensor per feature).
     - With API keys configured: the ``bearer`` (``Authorization: Bearer <key>``) and ``apiKey``
       (``X-API-Key``) schemes, required by default, and ``security: []`` on the public paths,
       so the "Authorize" button sends the key and the public operations work without one.
 
     Args:
         document: The document from :func:`ml_api.core.openapi.openapi_document`.
-        service: The ``PredictionService`` (schema, model name and version, auth).
+        card: The served model's card (``ModelCard``: name, version, feature schema).
+        auth_enabled: Whether API keys are configured.
         public_paths: Paths open without a key (``Settings.public_paths``).
 
     Returns:
         ``document``, changed.
     """
-    schema = service.schema
-    body = document["paths"]["/predict"]["post"]["requestBody"]["content"]["application/json"]
+    schema = card.schema
+    paths = document["paths"]
+    body = paths["/predict"]["post"]["requestBody"]["content"]["application/json"]
     body["examples"] = _v1_examples(schema)
-    name, version = service.model_ref["name"], service.model_ref["version"]
-    document["paths"]["/v2/models/{name}/infer"] = {"post": _infer_operation(name, version, schema)}
-    document["paths"]["/model"] = {
+    defaults = {"name": str(card.name), "version": str(card.version)}
+    for path, item in paths.items():
+        if not path.startswith("/v2/models/"):
+            continue
+        item["parameters"] = [
+            _with_default(p, defaults[p["name"]]) if p.get("name") in defaults else p
+            for p in item.get("parameters", [])
+        ]
+        if path.endswith("/infer"):
+            media = item["post"]["requestBody"]["content"]["application/json"]
+            media["example"] = _v2_example(schema)
+    error = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+    paths["/model"] = {
         "get": {
             "summary": "The model card as a page for people (charts included)",
             "responses": {
-                "200": {
-                    "description": "OK",
-                    "content": {"text/html": {"schema": {"type": "string"}}},
-                },
-                "401": {
-                    "description": "error",
-                    "content": {
-                        "application/json": {"schema": {"$ref": "#/components/schemas/Error"}}
-                    },
-                },
+                "200": {"description": "OK", "content": {"text/html": {"schema": {}}}},
+                "401": {"description": "error", "content": error},
             },
         }
     }
-    if service.auth.enabled:
+    if auth_enabled:
         document.setdefault("components", {})["securitySchemes"] = {
             "bearer": {
                 "type": "http",
@@ -243,8 +210,9 @@ def complete_for_people(
         }
         document["security"] = [{"bearer": []}, {"apiKey": []}]
         public = {"/" + p.strip("/") for p in public_paths}
-        for path, ops in document["paths"].items():
+        for path, item in paths.items():
             if path in public:
-                for op in ops.values():
-                    op["security"] = []
+                for method, op in item.items():
+                    if method != "parameters":
+                        op["security"] = []
     return document

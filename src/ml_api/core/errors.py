@@ -8,11 +8,12 @@ both frameworks return the same body for the same request::
     {"error": "<one line>", "details": [{"instance": 0, "field": "sex", "problem": "..."}],
      "request_id": "..."}
 
-``error`` stays a string, as in the seed guide and the Open Inference Protocol.
+``error`` stays a string, as the Open Inference Protocol's error responses have it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from http import HTTPStatus
 from typing import Any
@@ -182,3 +183,52 @@ def from_http_status(code: int, description: str | None = None) -> ServingError:
         err.status = status
         return err
     return cls(message)
+
+
+# ---- Errors that write their own message: one wording for both adapters --------------------
+
+
+class RouteNotFound(NotFound):
+    """No route matches the request's path (404); the message points to the route list.
+
+    Args:
+        method: The request's HTTP method, e.g. ``"POST"``.
+        path: The request's path, e.g. ``"/predict//"``.
+    """
+
+    def __init__(self, method: str, path: str) -> None:
+        super().__init__(f"no route {method} {path}; see GET /openapi.json")
+
+
+class RouteMethodNotAllowed(MethodNotAllowed):
+    """The path is a route, but not for this method (405, with ``Allow`` when it is known).
+
+    Args:
+        method: The request's HTTP method, e.g. ``"GET"``.
+        path: The request's path, e.g. ``"/predict"``.
+        allowed: The methods the route answers; sent sorted as the ``Allow`` header, which is left
+            out when ``allowed`` is empty or ``None`` (the framework did not say).
+    """
+
+    def __init__(self, method: str, path: str, allowed: Iterable[str] | None = None) -> None:
+        methods = sorted(allowed or ())
+        super().__init__(
+            f"method {method} is not allowed on {path}",
+            headers={"Allow": allow_header(methods)} if methods else None,
+        )
+
+
+class BodyTooLarge(PayloadTooLarge):
+    """The request body is longer than the byte limit (413), found while reading it.
+
+    Args:
+        limit: The largest body accepted, in bytes (``Settings.max_body_bytes``).
+    """
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"request body is larger than the limit of {limit} bytes")
+
+
+def allow_header(methods: Iterable[str]) -> str:
+    """Return the ``Allow`` header value for ``methods``: sorted, comma-separated (as Flask)."""
+    return ", ".join(sorted(methods))

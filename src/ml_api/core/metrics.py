@@ -139,7 +139,7 @@ def render() -> tuple[bytes, str]:
     """
     if multiprocess_enabled():
         registry = CollectorRegistry()
-        _multiprocess.MultiProcessCollector(registry)
+        _multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
         return generate_latest(registry), CONTENT_TYPE_LATEST
     return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
 
@@ -147,4 +147,4 @@ def render() -> tuple[bytes, str]:
 def mark_process_dead(pid: int) -> None:
     """Drop a dead worker's live gauges (gunicorn's ``child_exit`` hook calls this)."""
     if multiprocess_enabled():
-        _multiprocess.mark_process_dead(pid)
+        _multiprocess.mark_process_dead(pid)  # type: ignore[no-untyped-call]

@@ -26,10 +26,12 @@ bodies or batches over the limits, 503 when not ready.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from importlib import metadata as importlib_metadata
 from typing import Any
 
+from ml_api.core.card import ModelCard
 from ml_api.core.codecs import check_content_type, check_declared_length, parse_json, to_jsonable
 from ml_api.core.deadline import deadline
 from ml_api.core.errors import (
@@ -40,7 +42,10 @@ from ml_api.core.errors import (
     Problem,
     ServingError,
 )
+from ml_api.core.limits import Limits
 from ml_api.core.predictor import PredictionResult, class_keys
+from ml_api.core.schema import Feature, FeatureKind
+from ml_api.core.validation import Row
 
 NUMERIC_TYPES = {"FP16", "FP32", "FP64", "INT8", "INT16", "INT32", "INT64", "UINT8", "UINT16",
                  "UINT32", "UINT64"}  # fmt: skip
@@ -60,24 +65,60 @@ def server_metadata() -> dict[str, Any]:
     return {"name": "ml-api", "version": version, "extensions": []}
 
 
-class OpenInferenceProtocol:
-    """V2 endpoints for one served model, delegating to a :class:`PredictionService`.
+@dataclass(frozen=True, slots=True)
+class Tensor:
+    """One input tensor of an inference request, checked and flattened.
 
-    Args:
-        service: The prediction service (``ml_api.core.service.PredictionService``).
+    Attributes:
+        name: The tensor's name (a feature name, or any name for the one-matrix layout).
+        datatype: A V2 datatype (``FP64``, ``BYTES``, ...).
+        shape: The declared shape; ``prod(shape) == len(data)``.
+        data: The values, flattened in row-major order.
     """
 
-    def __init__(self, service: Any) -> None:
-        self.service = service
-        self.schema = service.schema
-        self.name = service.artifact.name
-        self.version = service.artifact.version
-        self.classes = list(class_keys(service.predictor.classes))
-        self.all_numeric = all(f.kind == "numeric" for f in self.schema.features)
-        labels = service.artifact.classes or []
-        if not service.predictor.is_classifier:
+    name: str
+    datatype: str
+    shape: list[int]
+    data: list[Any]
+
+
+class OpenInferenceProtocol:
+    """V2 endpoints for one served model.
+
+    Args:
+        card: The served model's card (name, version, classes, feature schema).
+        classes: Class labels in probability column order (``Predictor.classes``); empty for
+            regressors.
+        platform: The runtime's name, shown as the model metadata's ``platform``.
+        predict: Validates and predicts instances (``PredictionService.predict_rows``).
+        ready: Raises :class:`~ml_api.core.errors.ModelNotReady` (503) when the server is not
+            ready (``PredictionService.readiness``).
+        limits: Body size, instance count and time limits.
+    """
+
+    def __init__(
+        self,
+        *,
+        card: ModelCard,
+        classes: Sequence[Any],
+        platform: str,
+        predict: Callable[[Sequence[Row]], PredictionResult],
+        ready: Callable[[], object],
+        limits: Limits,
+    ) -> None:
+        self.schema = card.schema
+        self.names = card.schema.names
+        self.name = card.name
+        self.version = card.version
+        self.platform = platform
+        self.classes = list(class_keys(tuple(classes)))
+        self.all_numeric = self.schema.all_numeric
+        self.limits = limits
+        self._predict = predict
+        self._ready = ready
+        if not self.classes:
             self.label_type = "FP64"
-        elif labels and all(isinstance(c, int) and not isinstance(c, bool) for c in labels):
+        elif card.integer_classes:
             self.label_type = "INT64"
         else:
             self.label_type = "BYTES"
@@ -103,7 +144,7 @@ class OpenInferenceProtocol:
         Raises:
             ModelNotReady: (503) draining before shutdown.
         """
-        self.service.readiness()
+        self._ready()
         return {"ready": True}
 
     def model_ready(self, name: str, version: str | None = None) -> dict[str, Any]:
@@ -114,7 +155,7 @@ class OpenInferenceProtocol:
             ModelNotReady: (503) draining before shutdown.
         """
         self.resolve(name, version)
-        self.service.readiness()
+        self._ready()
         return {"name": self.name, "ready": True}
 
     def model_metadata(self, name: str, version: str | None = None) -> dict[str, Any]:
@@ -130,7 +171,7 @@ class OpenInferenceProtocol:
             inputs = [
                 {
                     "name": f.name,
-                    "datatype": "FP64" if f.kind == "numeric" else "BYTES",
+                    "datatype": _datatype(f),
                     "shape": [-1],
                 }
                 for f in self.schema.features
@@ -143,7 +184,7 @@ class OpenInferenceProtocol:
         return {
             "name": self.name,
             "versions": [self.version],
-            "platform": "scikit-learn",
+            "platform": self.platform,
             "inputs": inputs,
             "outputs": outputs,
             "parameters": {
@@ -196,12 +237,11 @@ class OpenInferenceProtocol:
             )
         if content_type:
             _as_bad_request(check_content_type, content_type)
-        service = self.service
-        check_declared_length(content_length, service.settings.max_body_bytes)
-        with deadline(service.settings.request_timeout_seconds):
+        check_declared_length(content_length, self.limits.max_body_bytes)
+        with deadline(self.limits.request_timeout_seconds):
             request = _as_bad_request(parse_json, read_body())
             rows, requested = self._decode(request)
-            result = _as_bad_request(service.predict_rows, rows)
+            result = _as_bad_request(self._predict, rows)
         return self._encode(request, result, requested)
 
     def _decode(self, request: Any) -> tuple[list[list[Any]], list[str]]:
@@ -221,19 +261,18 @@ class OpenInferenceProtocol:
         tensors = [_read_tensor(t, i) for i, t in enumerate(inputs)]
         if len(tensors) == 1 and self.all_numeric and len(self.schema) > 1:
             rows = _rows_from_matrix(tensors[0], len(self.schema))
-        elif len(tensors) == 1 and len(self.schema) > 1 and tensors[0][0] not in self.schema.names:
-            layout = ", ".join(
-                f"{f.name} ({'BYTES' if f.kind == 'categorical' else 'FP64'})"
-                for f in self.schema.features
-            )
+        elif (
+            len(tensors) == 1 and len(self.schema) > 1 and tensors[0].name not in self.schema.names
+        ):
+            layout = ", ".join(f"{f.name} ({_datatype(f)})" for f in self.schema.features)
             raise BadRequest(
                 f"this model mixes numeric and categorical features, so it takes one tensor per "
                 f"feature, shape [n]: {layout}",
-                [Problem("one tensor per feature", field=tensors[0][0])],
+                [Problem("one tensor per feature", field=tensors[0].name)],
             )
         else:
             rows = self._rows_from_columns(tensors)
-        max_instances = self.service.settings.max_instances
+        max_instances = self.limits.max_instances
         if len(rows) > max_instances:
             raise PayloadTooLarge(
                 f"{len(rows)} instances in one request; the limit is {max_instances}"
@@ -259,9 +298,10 @@ class OpenInferenceProtocol:
             names.append(name)
         return names
 
-    def _rows_from_columns(self, tensors: list[tuple[str, str, list[int], list[Any]]]) -> list:
-        by_name = {}
-        for name, datatype, shape, data in tensors:
+    def _rows_from_columns(self, tensors: list[Tensor]) -> list[list[Any]]:
+        by_name: dict[str, tuple[str, list[Any]]] = {}
+        for tensor in tensors:
+            name, datatype, shape, data = tensor.name, tensor.datatype, tensor.shape, tensor.data
             if name in by_name:
                 raise BadRequest(
                     f"input {name!r} is given twice", [Problem("duplicate", field=name)]
@@ -287,8 +327,9 @@ class OpenInferenceProtocol:
             raise BadRequest("all input tensors must hold the same number of instances")
         for f in self.schema.features:
             datatype, _ = by_name[f.name]
-            wanted = "BYTES" if f.kind == "categorical" else "a numeric type (FP64, FP32, INT64)"
-            ok = datatype == "BYTES" if f.kind == "categorical" else datatype in NUMERIC_TYPES
+            categorical = f.kind is FeatureKind.CATEGORICAL
+            wanted = "BYTES" if categorical else "a numeric type (FP64, FP32, INT64)"
+            ok = datatype == "BYTES" if categorical else datatype in NUMERIC_TYPES
             if not ok:
                 raise BadRequest(
                     f"input {f.name!r} has datatype {datatype}; this feature takes {wanted}",
@@ -339,7 +380,12 @@ def _as_bad_request(fn: Callable[..., Any], *args: Any) -> Any:
         raise BadRequest(exc.message, exc.details) from exc
 
 
-def _read_tensor(tensor: Any, index: int) -> tuple[str, str, list[int], list[Any]]:
+def _datatype(feature: Feature) -> str:
+    """The datatype a feature's tensor is described with: ``FP64`` or ``BYTES``."""
+    return "FP64" if feature.kind is FeatureKind.NUMERIC else "BYTES"
+
+
+def _read_tensor(tensor: Any, index: int) -> Tensor:
     if not isinstance(tensor, Mapping):
         raise BadRequest(
             f"inputs[{index}] must be an object",
@@ -373,7 +419,7 @@ def _read_tensor(tensor: Any, index: int) -> tuple[str, str, list[int], list[Any
         )
     for value in flat:
         _check_datatype(name, datatype, value)
-    return name, datatype, shape, flat
+    return Tensor(name=name, datatype=datatype, shape=shape, data=flat)
 
 
 def _flatten(data: Any, name: str) -> list[Any]:
@@ -412,8 +458,8 @@ def _check_datatype(name: str, datatype: str, value: Any) -> None:
         )
 
 
-def _rows_from_matrix(tensor: tuple[str, str, list[int], list[Any]], width: int) -> list:
-    name, datatype, shape, flat = tensor
+def _rows_from_matrix(tensor: Tensor, width: int) -> list[list[Any]]:
+    name, datatype, shape, flat = tensor.name, tensor.datatype, tensor.shape, tensor.data
     if datatype not in NUMERIC_TYPES:
         raise BadRequest(f"input {name!r}: this model takes numbers, got datatype {datatype}")
     if len(shape) == 1 and shape[0] == width:

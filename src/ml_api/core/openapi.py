@@ -1,22 +1,28 @@
 """The OpenAPI 3.1 description of the served API, generated from the model's feature schema.
 
 ``GET /openapi.json`` serves it (so Swagger UI, Postman or a client generator know the exact
-features, their types, allowed categories and nullability); ``GET /docs`` shows it in Swagger UI
-(:mod:`ml_api.core.docs_ui`).
+features, their types, allowed categories and nullability), and ``GET /docs`` renders it as a plain
+HTML page that needs no JavaScript and no network access.
 """
 
 from __future__ import annotations
 
+import html
+import json
+from collections.abc import Sequence
 from typing import Any
 
+from ml_api.core.card import ModelCard
+from ml_api.core.limits import Limits
 from ml_api.core.predictor import class_keys
-from ml_api.core.schema import Feature, FeatureSchema
+from ml_api.core.schema import Feature, FeatureKind, FeatureSchema
 
 _ERROR = {"$ref": "#/components/schemas/Error"}
+"""Every error response's body (``ml_api.core.errors.to_payload``)."""
 
 
 def _feature_schema(f: Feature) -> dict[str, Any]:
-    if f.kind == "numeric":
+    if f.kind is FeatureKind.NUMERIC:
         schema: dict[str, Any] = {"type": "number", "description": f"numeric ({f.dtype})"}
         if f.minimum is not None:
             schema["description"] += f", {f.minimum:g} to {f.maximum:g} in training"
@@ -37,16 +43,52 @@ def _responses(ok: dict[str, Any], *errors: int) -> dict[str, Any]:
     return out
 
 
-def openapi_document(service: Any) -> dict[str, Any]:
-    """Build the OpenAPI 3.1 document for a prediction service.
+def openapi_document(
+    *, card: ModelCard, classes: Sequence[Any], limits: Limits, platform: str = "scikit-learn"
+) -> dict[str, Any]:
+    """Build the OpenAPI 3.1 document for the served model: every route both adapters serve.
 
     Args:
-        service: The ``PredictionService`` (its schema, classes and limits are described).
+        card: The model card (name, version and feature schema are described).
+        classes: Class labels in probability column order (``Predictor.classes``); empty for
+            regressors.
+        limits: The request limits (``maxItems`` of a batch).
+        platform: The runtime's name, for the description.
 
     Returns:
         The document as a JSON-ready dict.
     """
-    schema: FeatureSchema = service.schema
+    keys = class_keys(tuple(classes))
+    return {
+        "openapi": "3.1.0",
+        "info": _info(card, platform),
+        "paths": {**_v1_paths(card.schema, limits), **_docs_paths(), **_v2_paths()},
+        "components": {
+            "schemas": {
+                **_instance_schemas(card.schema),
+                "Prediction": _prediction_schema(keys),
+                "ModelRef": {
+                    "type": "object",
+                    "properties": {"name": {"type": "string"}, "version": {"type": "string"}},
+                    "required": ["name", "version"],
+                },
+                "Error": _ERROR_SCHEMA,
+                **_v2_schemas(),
+            },
+        },
+    }
+
+
+def _info(card: ModelCard, platform: str) -> dict[str, Any]:
+    return {
+        "title": f"ml-api: {card.name} version {card.version}",
+        "version": card.version,
+        "description": f"Predictions from a {platform} model. Also speaks the Open Inference "
+        "Protocol under /v2 (see its specification).",
+    }
+
+
+def _instance_schemas(schema: FeatureSchema) -> dict[str, Any]:
     names = list(schema.names)
     named = {
         "type": "object",
@@ -61,12 +103,15 @@ def openapi_document(service: Any) -> dict[str, Any]:
         "minItems": len(names),
         "description": "values in this order: " + ", ".join(names),
     }
+    return {"NamedInstance": named, "PositionalInstance": positional}
+
+
+def _predict_request(schema: FeatureSchema, limits: Limits) -> dict[str, Any]:
     instance = {"oneOf": [{"$ref": "#/components/schemas/NamedInstance"},
                           {"$ref": "#/components/schemas/PositionalInstance"}]}  # fmt: skip
-    limit = service.settings.max_instances
-    batch = {"type": "array", "items": instance, "minItems": 1, "maxItems": limit}
+    batch = {"type": "array", "items": instance, "minItems": 1, "maxItems": limits.max_instances}
     example = schema.example()
-    request = {
+    body = {
         "oneOf": [
             {
                 "type": "object",
@@ -81,9 +126,13 @@ def openapi_document(service: Any) -> dict[str, Any]:
                 "additionalProperties": False,
             },
         ],
-        "examples": [{"features": [example[n] for n in names]}, {"instances": [example]}],
+        "examples": [{"features": [example[n] for n in schema.names]}, {"instances": [example]}],
     }
-    label = {"type": "string"} if service.predictor.is_classifier else {"type": ["number", "null"]}
+    return {"required": True, "content": {"application/json": {"schema": body}}}
+
+
+def _prediction_schema(keys: Sequence[str]) -> dict[str, Any]:
+    label = {"type": "string"} if keys else {"type": ["number", "null"]}
     prediction: dict[str, Any] = {
         "type": "object",
         "properties": {
@@ -92,84 +141,228 @@ def openapi_document(service: Any) -> dict[str, Any]:
         },
         "required": ["prediction", "model"],
     }
-    if service.predictor.is_classifier:
+    if keys:
         prediction["properties"]["probabilities"] = {
+            "type": "array",
+            "items": {"type": "object", "properties": {c: {"type": "number"} for c in keys}},
+        }
+        prediction["required"].append("probabilities")
+    return prediction
+
+
+_ERROR_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "error": {"type": "string"},
+        "details": {
             "type": "array",
             "items": {
                 "type": "object",
                 "properties": {
-                    c: {"type": "number"} for c in class_keys(service.predictor.classes)
+                    "instance": {"type": ["integer", "null"]},
+                    "field": {"type": ["string", "null"]},
+                    "problem": {"type": "string"},
                 },
+                "required": ["instance", "field", "problem"],
             },
-        }
-        prediction["required"].append("probabilities")
-    status_body = {"type": "object"}
-    ref = service.model_ref
+        },
+        "request_id": {"type": "string"},
+    },
+    "required": ["error", "details"],
+}
+
+_OBJECT = {"type": "object"}
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _get(summary: str, ok: dict[str, Any], *errors: int) -> dict[str, Any]:
+    return {"get": {"summary": summary, "responses": _responses(ok, *errors)}}
+
+
+def _v1_paths(schema: FeatureSchema, limits: Limits) -> dict[str, Any]:
     return {
-        "openapi": "3.1.0",
-        "info": {
-            "title": f"ml-api: {ref['name']} version {ref['version']}",
-            "version": ref["version"],
-            "description": "Predictions from a scikit-learn model. Also speaks the Open Inference "
-            "Protocol under /v2 (see its specification).",
+        "/predict": {
+            "post": {
+                "summary": "Predict one instance or a batch",
+                "requestBody": _predict_request(schema, limits),
+                "responses": _responses(_ref("Prediction"), 400, 401, 413, 415, 422, 504),
+            }
         },
-        "paths": {
-            "/predict": {
-                "post": {
-                    "summary": "Predict one instance or a batch",
-                    "requestBody": {
-                        "required": True,
-                        "content": {"application/json": {"schema": request}},
-                    },
-                    "responses": _responses(
-                        {"$ref": "#/components/schemas/Prediction"}, 400, 401, 413, 415, 422, 504
-                    ),
-                }
-            },
-            "/health": {"get": {"summary": "Liveness", "responses": _responses(status_body)}},
-            "/ready": {"get": {"summary": "Readiness", "responses": _responses(status_body, 503)}},
-            "/metadata": {
-                "get": {"summary": "The model card", "responses": _responses(status_body, 401)}
-            },
-            "/metrics": {
-                "get": {
-                    "summary": "Prometheus metrics",
-                    "responses": {
-                        "200": {"description": "OK", "content": {"text/plain": {"schema": {}}}}
-                    },
-                }
-            },
-        },
-        "components": {
-            "schemas": {
-                "NamedInstance": named,
-                "PositionalInstance": positional,
-                "Prediction": prediction,
-                "ModelRef": {
-                    "type": "object",
-                    "properties": {"name": {"type": "string"}, "version": {"type": "string"}},
-                    "required": ["name", "version"],
-                },
-                "Error": {
-                    "type": "object",
-                    "properties": {
-                        "error": {"type": "string"},
-                        "details": {
-                            "type": "array",
-                            "items": {
-                                "type": "object",
-                                "properties": {
-                                    "instance": {"type": ["integer", "null"]},
-                                    "field": {"type": ["string", "null"]},
-                                    "problem": {"type": "string"},
-                                },
-                                "required": ["instance", "field", "problem"],
-                            },
-                        },
-                        "request_id": {"type": "string"},
-                    },
-                    "required": ["error", "details"],
+        "/health": _get("Liveness", _OBJECT),
+        "/ready": _get("Readiness", _OBJECT, 503),
+        "/metadata": _get("The model card", _OBJECT, 401),
+        "/metrics": {
+            "get": {
+                "summary": "Prometheus metrics",
+                "responses": {
+                    "200": {"description": "OK", "content": {"text/plain": {"schema": {}}}}
                 },
             }
         },
     }
+
+
+def _docs_paths() -> dict[str, Any]:
+    return {
+        "/openapi.json": _get("This document", _OBJECT, 401),
+        "/docs": {
+            "get": {
+                "summary": "This document as an HTML page",
+                "responses": {
+                    "200": {"description": "OK", "content": {"text/html": {"schema": {}}}},
+                    "401": _responses(_OBJECT, 401)["401"],
+                },
+            }
+        },
+    }
+
+
+_NAME = {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}
+_VERSION = {"name": "version", "in": "path", "required": True, "schema": {"type": "string"}}
+
+
+def _v2_paths() -> dict[str, Any]:
+    """The Open Inference Protocol's REST paths, each model path also under ``/versions/{v}``."""
+    paths: dict[str, Any] = {
+        "/v2": _get("V2 server metadata", _ref("V2ServerMetadata"), 401),
+        "/v2/health/live": _get("V2 server liveness", _ref("V2Live"), 401),
+        "/v2/health/ready": _get("V2 server readiness", _ref("V2Ready"), 401, 503),
+    }
+    for base, params in (
+        ("/v2/models/{name}", [_NAME]),
+        ("/v2/models/{name}/versions/{version}", [_NAME, _VERSION]),
+    ):
+        paths[base] = {
+            "parameters": params,
+            **_get("V2 model metadata", _ref("V2ModelMetadata"), 401, 404),
+        }
+        paths[f"{base}/ready"] = {
+            "parameters": params,
+            **_get("V2 model readiness", _ref("V2ModelReady"), 401, 404, 503),
+        }
+        paths[f"{base}/infer"] = {
+            "parameters": params,
+            "post": {
+                "summary": "V2 inference on tensors",
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": _ref("V2InferenceRequest")}},
+                },
+                "responses": _responses(_ref("V2InferenceResponse"), 400, 401, 404, 413, 504),
+            },
+        }
+    return paths
+
+
+def _v2_schemas() -> dict[str, Any]:
+    tensor = {
+        "type": "object",
+        "properties": {
+            "name": {"type": "string"},
+            "datatype": {"type": "string"},
+            "shape": {"type": "array", "items": {"type": "integer", "minimum": 0}},
+            "data": {"type": "array"},
+            "parameters": {"type": "object"},
+        },
+        "required": ["name", "datatype", "shape", "data"],
+    }
+    described = {
+        "type": "object",
+        "properties": {
+            "name": {"type": "string"},
+            "datatype": {"type": "string"},
+            "shape": {"type": "array", "items": {"type": "integer"}},
+        },
+        "required": ["name", "datatype", "shape"],
+    }
+    return {
+        "V2Tensor": tensor,
+        "V2ServerMetadata": {
+            "type": "object",
+            "properties": {
+                "name": {"type": "string"},
+                "version": {"type": "string"},
+                "extensions": {"type": "array", "items": {"type": "string"}},
+            },
+            "required": ["name", "version", "extensions"],
+        },
+        "V2Live": {"type": "object", "properties": {"live": {"type": "boolean"}}},
+        "V2Ready": {"type": "object", "properties": {"ready": {"type": "boolean"}}},
+        "V2ModelReady": {
+            "type": "object",
+            "properties": {"name": {"type": "string"}, "ready": {"type": "boolean"}},
+        },
+        "V2ModelMetadata": {
+            "type": "object",
+            "properties": {
+                "name": {"type": "string"},
+                "versions": {"type": "array", "items": {"type": "string"}},
+                "platform": {"type": "string"},
+                "inputs": {"type": "array", "items": described},
+                "outputs": {"type": "array", "items": described},
+                "parameters": {"type": "object"},
+            },
+            "required": ["name", "platform", "inputs", "outputs"],
+        },
+        "V2InferenceRequest": {
+            "type": "object",
+            "properties": {
+                "id": {"type": "string"},
+                "parameters": {"type": "object"},
+                "inputs": {"type": "array", "items": _ref("V2Tensor"), "minItems": 1},
+                "outputs": {
+                    "type": "array",
+                    "items": {"type": "object", "properties": {"name": {"type": "string"}}},
+                },
+            },
+            "required": ["inputs"],
+        },
+        "V2InferenceResponse": {
+            "type": "object",
+            "properties": {
+                "model_name": {"type": "string"},
+                "model_version": {"type": "string"},
+                "id": {"type": "string"},
+                "outputs": {"type": "array", "items": _ref("V2Tensor")},
+            },
+            "required": ["model_name", "outputs"],
+        },
+    }
+
+
+def docs_page(document: dict[str, Any]) -> str:
+    """Render an OpenAPI document as a self-contained HTML page (no scripts, no network)."""
+    esc = html.escape
+    rows = []
+    for path, ops in document["paths"].items():
+        for method, op in ops.items():
+            if method == "parameters":
+                continue
+            codes = ", ".join(op["responses"])
+            rows.append(
+                f"<tr><td><code>{esc(method.upper())} {esc(path)}</code></td>"
+                f"<td>{esc(op.get('summary', ''))}</td><td>{esc(codes)}</td></tr>"
+            )
+    schemas = document["components"]["schemas"]
+    features = []
+    for name, spec in schemas["NamedInstance"]["properties"].items():
+        features.append(f"<tr><td><code>{esc(name)}</code></td>"
+                        f"<td><code>{esc(json.dumps(spec))}</code></td></tr>")  # fmt: skip
+    predict = document["paths"]["/predict"]["post"]["requestBody"]
+    example = predict["content"]["application/json"]["schema"]["examples"][0]
+    return (
+        "<!doctype html><html><head><meta charset='utf-8'>"
+        f"<title>{esc(document['info']['title'])}</title>"
+        "<style>body{font-family:sans-serif;max-width:60em;margin:2em auto}"
+        "td{border-bottom:1px solid #ddd;padding:.3em .6em;vertical-align:top}</style></head><body>"
+        f"<h1>{esc(document['info']['title'])}</h1><p>{esc(document['info']['description'])}</p>"
+        "<h2>Endpoints</h2><table>" + "".join(rows) + "</table>"
+        "<h2>Features, in positional order</h2><table>" + "".join(features) + "</table>"
+        "<h2>Example</h2><pre>curl -X POST -H 'Content-Type: application/json' \\\n  -d '"
+        + esc(json.dumps(example))
+        + "' \\\n  http://HOST/predict</pre>"
+        "<p>Machine-readable: <a href='/openapi.json'>/openapi.json</a></p></body></html>"
+    )

@@ -1,10 +1,9 @@
-"""The model's feature schema and the validation of instances against it.
+"""The model's feature schema: inferred in training, stored in the card, assembled into input.
 
 The schema is learnt from the training data (:meth:`FeatureSchema.infer`), stored in the artifact's
-``metadata.json`` and used at inference time to turn JSON instances into a
-``(n_instances, n_features)`` :class:`pandas.DataFrame` in training column order.
-
-Validation policy (the same for HTTP and the batch CLI):
+``metadata.json`` (:meth:`FeatureSchema.to_list`) and used at inference time to assemble validated
+columns into the ``(n_instances, n_features)`` input of the pipeline, in training column order.
+Checking instances against it is :mod:`ml_api.core.validation`'s job, under this policy:
 
 - numeric features take JSON numbers only: booleans and numeric strings (``"42"``) are refused, as
   are non-finite values (``1e400`` overflows to infinity and is refused);
@@ -15,29 +14,29 @@ Validation policy (the same for HTTP and the batch CLI):
 - named instances may not carry fields the model does not know;
 - positional instances must carry exactly ``n_features`` values, in schema order.
 
-Every problem found is reported (up to :data:`MAX_PROBLEMS`), each naming its instance and field.
+Every problem found is reported (up to ``validation.MAX_PROBLEMS``), each naming its instance and
+field.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from enum import StrEnum
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from ml_api.core.errors import InvalidInput, Problem
 
-MAX_PROBLEMS = 50
-"""Most problems listed in one error response, so a bad 1,000-row batch gets a bounded body."""
+class FeatureKind(StrEnum):
+    """How a feature is sent and checked; the value is its JSON spelling in the card."""
 
-MAX_CATEGORIES_SHOWN = 20
-"""Most allowed categories quoted in one problem message."""
+    NUMERIC = "numeric"
+    """Sent as a JSON number; assembled as ``float64``."""
 
-Kind = Literal["numeric", "categorical"]
-_MISSING = object()
+    CATEGORICAL = "categorical"
+    """Sent as a string seen in training; assembled as ``object``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,7 +45,8 @@ class Feature:
 
     Attributes:
         name: Column name in the training data.
-        kind: ``"numeric"`` (sent as a JSON number) or ``"categorical"`` (sent as a string).
+        kind: :attr:`FeatureKind.NUMERIC` (sent as a JSON number) or
+            :attr:`FeatureKind.CATEGORICAL` (sent as a string).
         dtype: The pandas dtype the column had in training, for documentation (``"float64"``).
         nullable: Whether the training data had missing values here (then ``null`` is accepted).
         categories: Sorted categories seen in training (categorical features only).
@@ -55,7 +55,7 @@ class Feature:
     """
 
     name: str
-    kind: Kind
+    kind: FeatureKind
     dtype: str
     nullable: bool
     categories: tuple[str, ...] | None = None
@@ -66,11 +66,11 @@ class Feature:
         """Return the JSON form stored in ``metadata.json``."""
         d: dict[str, Any] = {
             "name": self.name,
-            "kind": self.kind,
+            "kind": self.kind.value,
             "dtype": self.dtype,
             "nullable": self.nullable,
         }
-        if self.kind == "categorical":
+        if self.kind is FeatureKind.CATEGORICAL:
             d["categories"] = list(self.categories or ())
         else:
             d["minimum"] = self.minimum
@@ -85,9 +85,10 @@ class Feature:
             KeyError: A required key is missing.
             ValueError: ``kind`` is not ``numeric`` or ``categorical``.
         """
-        kind = d["kind"]
-        if kind not in ("numeric", "categorical"):
-            raise ValueError(f"feature {d.get('name')!r}: unknown kind {kind!r}")
+        try:
+            kind = FeatureKind(d["kind"])
+        except ValueError:
+            raise ValueError(f"feature {d.get('name')!r}: unknown kind {d['kind']!r}") from None
         cats = d.get("categories")
         return cls(
             name=str(d["name"]),
@@ -101,7 +102,7 @@ class Feature:
 
 
 class FeatureSchema:
-    """The ordered input features of a model, and the validator built from them.
+    """The ordered input features of a model.
 
     Args:
         features: The features in training column order.
@@ -117,13 +118,14 @@ class FeatureSchema:
         self.names: tuple[str, ...] = tuple(f.name for f in self.features)
         if len(set(self.names)) != len(self.names):
             raise ValueError(f"duplicate feature names in {self.names}")
-        self._by_name = {f.name: f for f in self.features}
-        self._allowed = {
-            f.name: frozenset(f.categories or ()) for f in self.features if f.kind == "categorical"
-        }
 
     def __len__(self) -> int:
         return len(self.features)
+
+    @property
+    def all_numeric(self) -> bool:
+        """Whether every feature is numeric (then the input can be one float matrix)."""
+        return all(f.kind is FeatureKind.NUMERIC for f in self.features)
 
     @classmethod
     def infer(cls, frame: pd.DataFrame) -> FeatureSchema:
@@ -148,7 +150,7 @@ class FeatureSchema:
                 features.append(
                     Feature(
                         name=str(name),
-                        kind="numeric",
+                        kind=FeatureKind.NUMERIC,
                         dtype=str(col.dtype),
                         nullable=nullable,
                         minimum=float(values.min()) if len(values) else None,
@@ -160,7 +162,7 @@ class FeatureSchema:
                 features.append(
                     Feature(
                         name=str(name),
-                        kind="categorical",
+                        kind=FeatureKind.CATEGORICAL,
                         dtype=str(col.dtype),
                         nullable=nullable,
                         categories=tuple(cats),
@@ -175,7 +177,7 @@ class FeatureSchema:
         """
         out: dict[str, Any] = {}
         for f in self.features:
-            if f.kind == "categorical":
+            if f.kind is FeatureKind.CATEGORICAL:
                 out[f.name] = f.categories[0] if f.categories else None
             elif f.minimum is not None and f.maximum is not None:
                 out[f.name] = round((f.minimum + f.maximum) / 2, 6)
@@ -208,76 +210,13 @@ class FeatureSchema:
         out = {}
         for f in self.features:
             col = frame[f.name]
-            if f.kind == "numeric":
+            if f.kind is FeatureKind.NUMERIC:
                 out[f.name] = col.astype("float64")
             else:
                 out[f.name] = pd.Series(
                     [np.nan if pd.isna(v) else str(v) for v in col], index=frame.index, dtype=object
                 )
         return pd.DataFrame(out, index=frame.index, columns=list(self.names))
-
-    def validate(
-        self, rows: Sequence[Sequence[Any] | Mapping[str, Any]], first_index: int = 0
-    ) -> pd.DataFrame:
-        """Check instances against the schema and assemble them into a frame.
-
-        Same as ``frame(validate_columns(rows, first_index))``.
-
-        Args:
-            rows: See :meth:`validate_columns`.
-            first_index: See :meth:`validate_columns`.
-
-        Returns:
-            Shape ``(len(rows), n_features)``; see :meth:`frame`.
-
-        Raises:
-            InvalidInput: (422) see :meth:`validate_columns`.
-        """
-        return self.frame(self.validate_columns(rows, first_index))
-
-    def validate_columns(
-        self, rows: Sequence[Sequence[Any] | Mapping[str, Any]], first_index: int = 0
-    ) -> list[list[Any]]:
-        """Check instances against the schema and return their values column by column.
-
-        Args:
-            rows: Instances, each a list of ``n_features`` values in schema order (positional) or
-                a mapping from feature name to value (named; key order does not matter).
-            first_index: Index reported for ``rows[0]`` in problems (0 for HTTP, 1 for CSV rows).
-
-        Returns:
-            ``n_features`` lists of ``len(rows)`` values, in schema order: floats (``NaN`` for
-            null) for numeric features, strings (``NaN`` for null) for categorical ones. Columns
-            of several requests can be concatenated before :meth:`frame` (batching).
-
-        Raises:
-            InvalidInput: (422) listing every problem found, up to :data:`MAX_PROBLEMS`.
-        """
-        problems: list[Problem] = []
-        columns: list[list[Any]] = [[] for _ in self.features]
-        for i, row in enumerate(rows):
-            idx = i + first_index
-            if isinstance(row, Mapping):
-                values = self._from_named(row, idx, problems)
-            elif isinstance(row, list | tuple):
-                values = self._from_positional(row, idx, problems)
-            else:
-                problems.append(
-                    Problem(
-                        f"an instance must be a list of {len(self)} values or an object keyed by "
-                        f"feature name, got {_json_type(row)}",
-                        instance=idx,
-                    )
-                )
-                values = None
-            if values is not None:
-                for j, (feature, value) in enumerate(zip(self.features, values, strict=True)):
-                    columns[j].append(self._check_value(feature, value, idx, problems))
-            if len(problems) >= MAX_PROBLEMS:
-                break
-        if problems:
-            raise InvalidInput(_summary(problems), problems[:MAX_PROBLEMS])
-        return columns
 
     def matrix(self, columns: Sequence[Sequence[Any]]) -> np.ndarray:
         """Assemble validated all-numeric columns into a float matrix.
@@ -294,7 +233,8 @@ class FeatureSchema:
         """Assemble validated columns into the frame the pipeline takes.
 
         Args:
-            columns: ``n_features`` equally long sequences from :meth:`validate_columns`.
+            columns: ``n_features`` equally long sequences from
+                :func:`ml_api.core.validation.validate_columns`.
 
         Returns:
             Shape ``(n_instances, n_features)``: ``float64`` numeric columns and ``object``
@@ -304,150 +244,7 @@ class FeatureSchema:
         for f, col in zip(self.features, columns, strict=True):
             data[f.name] = (
                 np.asarray(col, dtype="float64")
-                if f.kind == "numeric"
+                if f.kind is FeatureKind.NUMERIC
                 else np.asarray(col, dtype=object)
             )
         return pd.DataFrame(data, columns=list(self.names))
-
-    def _from_named(self, row: Mapping[str, Any], idx: int, problems: list[Problem]) -> list[Any]:
-        for key in row:
-            if key not in self._by_name:
-                problems.append(
-                    Problem(
-                        f"unknown feature; expected only: {', '.join(self.names)}",
-                        instance=idx,
-                        field=str(key),
-                    )
-                )
-        values = []
-        for name in self.names:
-            if name in row:
-                values.append(row[name])
-            else:
-                problems.append(Problem("missing feature", instance=idx, field=name))
-                values.append(_MISSING)
-        return values
-
-    def _from_positional(
-        self, row: Sequence[Any], idx: int, problems: list[Problem]
-    ) -> list[Any] | None:
-        if len(row) != len(self.features):
-            problems.append(
-                Problem(
-                    f"expected {len(self)} values in this order: {', '.join(self.names)}; "
-                    f"got {len(row)}",
-                    instance=idx,
-                )
-            )
-            return None
-        return list(row)
-
-    def _check_value(self, f: Feature, value: Any, idx: int, problems: list[Problem]) -> Any:
-        if value is _MISSING:
-            return np.nan
-        if value is None:
-            if f.nullable:
-                return np.nan
-            problems.append(
-                Problem(
-                    "null is not accepted: this feature had no missing values in training",
-                    instance=idx,
-                    field=f.name,
-                )
-            )
-            return np.nan
-        if f.kind == "numeric":
-            if isinstance(value, bool) or not isinstance(value, int | float):
-                hint = " (send the number without quotes)" if _is_numeric_string(value) else ""
-                problems.append(
-                    Problem(
-                        f"expected a number, got {_json_type(value)}{hint}",
-                        instance=idx,
-                        field=f.name,
-                    )
-                )
-                return np.nan
-            try:
-                number = float(value)
-            except OverflowError:  # a JSON integer beyond float range
-                number = math.inf
-            if not math.isfinite(number):
-                problems.append(Problem("expected a finite number", instance=idx, field=f.name))
-                return np.nan
-            return number
-        if not isinstance(value, str):
-            problems.append(
-                Problem(
-                    f"expected a string (one of {_quote(f.categories)}), got {_json_type(value)}",
-                    instance=idx,
-                    field=f.name,
-                )
-            )
-            return np.nan
-        if value not in self._allowed[f.name]:
-            problems.append(
-                Problem(
-                    f"unknown category {value!r}; allowed: {_quote(f.categories)}",
-                    instance=idx,
-                    field=f.name,
-                )
-            )
-            return np.nan
-        return value
-
-
-def _summary(problems: Sequence[Problem]) -> str:
-    """Return one line for the ``error`` field that stands on its own.
-
-    Clients that read only ``error`` (as Open Inference Protocol clients do) still learn what to
-    fix: the first problem is given in full.
-    """
-    first = problems[0]
-    where = ", ".join(
-        part
-        for part in (
-            f"instance {first.instance}" if first.instance is not None else None,
-            f"field {first.field!r}" if first.field is not None else None,
-        )
-        if part
-    )
-    head = f"{where}: {first.problem}" if where else first.problem
-    n = len(problems)
-    if n == 1:
-        return f"invalid instance: {head}"
-    counted = f"{n}+" if n >= MAX_PROBLEMS else str(n)
-    return f"{counted} problems in the instances (all in details); first: {head}"
-
-
-def _json_type(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int | float):
-        return "a number"
-    if isinstance(value, str):
-        return f"a string {value[:40]!r}" if len(value) <= 40 else "a string"
-    if isinstance(value, Mapping):
-        return "an object"
-    if isinstance(value, list | tuple):
-        return "an array"
-    return type(value).__name__
-
-
-def _is_numeric_string(value: Any) -> bool:
-    if not isinstance(value, str):
-        return False
-    try:
-        float(value)
-    except ValueError:
-        return False
-    return True
-
-
-def _quote(categories: Sequence[str] | None) -> str:
-    cats = list(categories or ())
-    shown = ", ".join(repr(c) for c in cats[:MAX_CATEGORIES_SHOWN])
-    if len(cats) > MAX_CATEGORIES_SHOWN:
-        shown += f", ... ({len(cats)} in all; see GET /metadata)"
-    return shown

@@ -27,7 +27,6 @@ from ml_api.core import deadline as time_limit
 from ml_api.core.artifact import Artifact, load_artifact
 from ml_api.core.auth import ApiKeyAuth
 from ml_api.core.batching import Batcher
-from ml_api.core.card_page import CardContent, read_charts, render_html
 from ml_api.core.codecs import (
     check_content_type,
     check_declared_length,
@@ -36,11 +35,10 @@ from ml_api.core.codecs import (
     parse_json,
 )
 from ml_api.core.context import request_id_from
-from ml_api.core.docs_ui import DocsUI, complete_for_people
 from ml_api.core.errors import ModelNotReady, RequestTimeout
-from ml_api.core.open_inference import OpenInferenceProtocol
-from ml_api.core.openapi import openapi_document
+from ml_api.core.limits import Limits
 from ml_api.core.predictor import PredictionResult, Predictor, load_predictor
+from ml_api.core.validation import Validator
 from ml_api.settings import Settings
 
 __all__ = ["PredictionService", "request_id_from"]
@@ -64,14 +62,16 @@ class PredictionService:
         self.settings = settings
         self.predictor: Predictor = load_predictor(artifact)
         self.schema = artifact.schema
+        self.validator = Validator(self.schema)
         self.model_ref = {"name": artifact.name, "version": artifact.version}
+        self.limits = Limits.from_settings(settings)
         self.auth = ApiKeyAuth(settings.all_api_keys(), settings.public_paths)
         # Shared memory, created before gunicorn forks its workers: the master flips it on
         # SIGTERM and every worker's /ready sees it.
         self._draining = multiprocessing.RawValue(ctypes.c_bool, False)
         self._labels = (artifact.name, artifact.version)
         # Warm-up in the master, before workers fork: the first request pays no lazy imports.
-        self.predictor.predict(self.schema.validate_columns([self.schema.example()]))
+        self.predictor.predict(self.validator.validate_columns([self.schema.example()]))
         self.batcher = (
             Batcher(
                 self._predict_columns,
@@ -81,15 +81,6 @@ class PredictionService:
             )
             if settings.batching
             else None
-        )
-        # Built once here, before workers fork, so no request builds them: the Open Inference
-        # Protocol endpoints, the OpenAPI document and the Swagger UI page on it (both adapters
-        # use these).
-        self.open_inference = OpenInferenceProtocol(self)
-        self.openapi = complete_for_people(openapi_document(self), self, settings.public_paths)
-        self.docs = DocsUI.build(self.openapi["info"]["title"])
-        self.card_html = render_html(
-            CardContent.from_card(artifact.card, read_charts(artifact.card, artifact.path))
         )
         metrics.record_model(
             artifact.name,
@@ -143,24 +134,21 @@ class PredictionService:
 
     def metadata(self) -> dict[str, Any]:
         """Body for ``GET /metadata``: the model card (schema, classes, metrics, versions)."""
-        meta = self.artifact.metadata
+        card = self.artifact.card
+        raw = card.raw  # the blocks exactly as stored, unknown keys inside them included
         return {
             "model": self.model_ref,
-            "task": meta.get("task"),
-            "estimator": meta.get("estimator_class"),
-            "target": meta.get("target"),
-            "features": meta.get("features"),
-            "classes": meta.get("classes"),
-            "metrics": meta.get("metrics"),
-            "training": meta.get("training"),
-            "created_at": meta.get("created_at"),
-            "model_file": meta.get("model_file"),
-            "versions": meta.get("versions"),
-            "limits": {
-                "max_body_bytes": self.settings.max_body_bytes,
-                "max_instances": self.settings.max_instances,
-                "request_timeout_seconds": self.settings.request_timeout_seconds,
-            },
+            "task": card.task,
+            "estimator": card.estimator_class,
+            "target": card.target,
+            "features": raw.get("features"),
+            "classes": raw.get("classes"),
+            "metrics": card.metrics,
+            "training": card.training,
+            "created_at": card.created_at,
+            "model_file": raw.get("model_file"),
+            "versions": raw.get("versions"),
+            "limits": self.limits.as_dict(),
         }
 
     def authenticate(self, path: str, authorization: str | None, api_key: str | None) -> None:
@@ -195,11 +183,11 @@ class PredictionService:
             ServingError: 400, 413, 415, 422 as listed above; 504 past the time limit.
         """
         check_content_type(content_type)
-        check_declared_length(content_length, self.settings.max_body_bytes)
-        with time_limit.deadline(self.settings.request_timeout_seconds):
+        check_declared_length(content_length, self.limits.max_body_bytes)
+        with time_limit.deadline(self.limits.request_timeout_seconds):
             payload = parse_json(read_body())
             time_limit.check()
-            rows = extract_instances(payload, self.settings.max_instances)
+            rows = extract_instances(payload, self.limits.max_instances)
             return self.predict_instances(rows)
 
     def predict_instances(
@@ -243,7 +231,7 @@ class PredictionService:
         if ctx is not None:
             ctx.instances = len(rows)
             ctx.model_version = self.artifact.version
-        columns = self.schema.validate_columns(rows, first_index=first_index)
+        columns = self.validator.validate_columns(rows, first_index=first_index)
         time_limit.check()
         if self.batcher is None:
             result = self._predict_columns(columns, [len(rows)])[0]
@@ -253,7 +241,7 @@ class PredictionService:
                 result = self.batcher.submit(columns, len(rows), timeout=left)
             except TimeoutError:
                 raise RequestTimeout(
-                    f"the request waited longer than {self.settings.request_timeout_seconds:g} s "
+                    f"the request waited longer than {self.limits.request_timeout_seconds:g} s "
                     f"for the model; the server is overloaded, retry later"
                 ) from None
         metrics.REQUEST_INSTANCES.labels(*self._labels).observe(len(rows))

@@ -2,11 +2,14 @@
 
 Process model: ``ml-api serve`` loads and verifies the model in the process that becomes gunicorn's
 master, builds the Flask or Django application around it, and hands that object to gunicorn, which
-forks ``WEB_CONCURRENCY`` sync workers (default: the CPUs this process may use). Workers share the
+forks ``WEB_CONCURRENCY`` workers (default: the CPUs this process may use). Workers share the
 model's memory pages copy-on-write (what ``preload_app`` does), so resident memory is roughly
-``master + workers x per-worker overhead`` with one copy of the model, not one per worker. Sync
-workers handle one request at a time each: a scikit-learn prediction is CPU-bound and holds the GIL,
-so threads inside a worker would only queue behind each other, and processes give one core each.
+``master + workers x per-worker overhead`` with one copy of the model, not one per worker. Each
+worker is a ``gthread`` worker with ``ML_API_THREADS`` request threads (default 64): a prediction is
+CPU-bound and holds the GIL, so the threads are not there to predict in parallel but to let
+concurrent requests meet in the worker's adaptive batcher (:mod:`ml_api.core.batching`), which
+predicts them in one model call; processes give one core each. ``ML_API_THREADS=1`` runs plain
+``sync`` workers, one request at a time.
 
 Shutdown (SIGTERM, what ``docker stop`` and Kubernetes send): readiness turns 503 in every worker at
 once; the server keeps accepting for ``drain_seconds`` so load balancers take it out of rotation;
@@ -32,10 +35,9 @@ from gunicorn.arbiter import Arbiter
 from gunicorn.config import Config
 
 from ml_api.serving.logging import logging_dict
-from ml_api.settings import Settings
+from ml_api.settings import DEFAULT_PORTS, Settings
 
-DEFAULT_PORTS = {"flask": 5000, "django": 8000}
-"""The seed guide's ports: Flask's default 5000, Django's 8000."""
+__all__ = ["DEFAULT_PORTS", "GunicornApplication", "gunicorn_options"]
 
 GRACEFUL_TIMEOUT_SECONDS = 20
 """How long in-flight requests get after the server stops listening. Kubernetes'
@@ -134,7 +136,7 @@ def gunicorn_options(settings: Settings, framework: str, host: str = "0.0.0.0") 
     Returns:
         Options for :class:`GunicornApplication`.
     """
-    port = settings.port or DEFAULT_PORTS[framework]
+    port = settings.bind_port(framework)
     options: dict[str, Any] = {
         "bind": f"{host}:{port}",
         "workers": settings.web_concurrency or available_cpus(),
@@ -177,6 +179,10 @@ class DrainingArbiter(Arbiter):
         self._drain_seconds = drain_seconds
         self._drain_until: float | None = None
 
+    def _log(self, message: str, *args: Any) -> None:
+        if self.log is not None:  # set up by Arbiter.__init__; typed optional by the stubs
+            self.log.info(message, *args)
+
     def handle_term(self) -> None:
         """First SIGTERM: start draining; a second one: stop now (gracefully)."""
         if self._drain_until is not None or self._drain_seconds <= 0:
@@ -184,12 +190,12 @@ class DrainingArbiter(Arbiter):
             raise StopIteration
         self._on_drain()
         self._drain_until = time.monotonic() + self._drain_seconds
-        self.log.info("SIGTERM: readiness is 503; draining for %.1f s", self._drain_seconds)
+        self._log("SIGTERM: readiness is 503; draining for %.1f s", self._drain_seconds)
 
     def murder_workers(self) -> None:
         """Also ends the drain period: called by the main loop at least once a second."""
         if self._drain_until is not None and time.monotonic() >= self._drain_until:
-            self.log.info("drain period over: closing listeners, finishing in-flight requests")
+            self._log("drain period over: closing listeners, finishing in-flight requests")
             raise StopIteration
         super().murder_workers()
 

@@ -14,10 +14,6 @@ import sys
 
 from ml_api.settings import Settings
 
-DEFAULT_PORTS = {"flask": 5000, "django": 8000}
-"""The seed guide's ports, as in :data:`ml_api.serving.gunicorn_app.DEFAULT_PORTS` (not imported
-from there so a probe does not import gunicorn)."""
-
 
 def probe_url(settings: Settings, path: str = "/ready") -> str:
     """Return the loopback URL the probe asks.
@@ -30,8 +26,7 @@ def probe_url(settings: Settings, path: str = "/ready") -> str:
     Returns:
         ``http://127.0.0.1:<port><path>``.
     """
-    port = settings.port or DEFAULT_PORTS[settings.framework]
-    return f"http://127.0.0.1:{port}{path}"
+    return f"http://127.0.0.1:{settings.bind_port()}{path}"
 
 
 def check(url: str, timeout: float = 4.0) -> tuple[bool, str]:

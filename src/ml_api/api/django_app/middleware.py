@@ -19,6 +19,7 @@ from django.core.exceptions import DisallowedHost
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.middleware import common
 
+from ml_api.api import shared
 from ml_api.api.django_app import runtime
 from ml_api.api.django_app.ml_api_app.rendering import error_response
 from ml_api.core import telemetry
@@ -51,12 +52,10 @@ class TelemetryMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponseBase:
         """Begin the request, call the rest of the stack, echo the id, end the request."""
-        ctx = telemetry.begin_request(
-            request.method or "", request.path_info, request.headers.get("X-Request-ID")
-        )
+        ctx = shared.begin_request(request.method or "", request.path_info, request.headers)
         request.request_id = ctx.request_id  # type: ignore[attr-defined]
         response = self.get_response(request)  # never raises: Django converts exceptions
-        response["X-Request-ID"] = ctx.request_id
+        response[shared.REQUEST_ID_HEADER] = ctx.request_id
         telemetry.end_request(
             ctx, response.status_code, route_template(request, response.status_code)
         )
@@ -71,7 +70,9 @@ class CommonMiddleware(common.CommonMiddleware):
     envelope) for a host not allowed.
     """
 
-    def process_request(self, request: HttpRequest) -> HttpResponse | None:
+    def process_request(  # type: ignore[override]  # a JSON 400, not only redirects
+        self, request: HttpRequest
+    ) -> HttpResponse | None:
         """Validate ``Host`` except on :data:`ANY_HOST_PATHS`, then Django's own processing.
 
         Returns:
@@ -103,11 +104,7 @@ class ApiKeyMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponseBase:
         """Answer 401 (``WWW-Authenticate``) without a valid key, unless the path is public."""
         try:
-            runtime.service().authenticate(
-                request.path_info,
-                request.headers.get("Authorization"),
-                request.headers.get("X-API-Key"),
-            )
+            shared.authenticate(runtime.service(), request.path_info, request.headers)
         except ServingError as exc:
             return error_response(request, exc)
         return self.get_response(request)

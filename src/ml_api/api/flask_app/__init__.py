@@ -9,8 +9,10 @@ Flask (``flask_app/``)         Django (``django_app/``)
 request hooks in create_app    ``middleware.py``
 ``routes.py``                  ``ml_api_app/urls.py`` and ``ml_api_app/views.py``
 ``rendering.py``               ``ml_api_app/rendering.py``
-``request_body.py``            ``ml_api_app/request_body.py``
 =============================  =====================================================
+
+Both use :mod:`ml_api.api.shared` (header names, media type, wording) and
+:mod:`ml_api.api.request_body` (chunked bodies).
 
 Run it in production with ``ml-api serve`` (gunicorn), or any WSGI server with
 ``ml_api.api.flask_app:create_app()``; ``ml-api serve --dev`` uses Flask's development server.
@@ -21,10 +23,13 @@ its model.
 from __future__ import annotations
 
 from flask import Flask, Response, g, request
+from flask.json.provider import DefaultJSONProvider
 from werkzeug.exceptions import HTTPException
 
+from ml_api.api import shared
 from ml_api.api.flask_app import rendering
 from ml_api.api.flask_app.routes import bp
+from ml_api.composition import Application, build
 from ml_api.core import telemetry
 from ml_api.core.errors import ServingError
 from ml_api.core.service import PredictionService
@@ -33,13 +38,20 @@ from ml_api.settings import Settings
 __all__ = ["create_app"]
 
 
-def create_app(settings: Settings | None = None, service: PredictionService | None = None) -> Flask:
+def create_app(
+    settings: Settings | None = None,
+    service: PredictionService | None = None,
+    *,
+    application: Application | None = None,
+) -> Flask:
     """Build the Flask application.
 
     Args:
         settings: Configuration; read from the environment when ``None``.
-        service: A ready service (tests, or a gunicorn master that already loaded the model);
-            built from ``settings`` when ``None``.
+        service: A ready service (tests); wrapped by :func:`ml_api.composition.build`.
+        application: The composed application (``ml-api serve``: the gunicorn master built it);
+            built by :func:`ml_api.composition.build` from ``settings`` (and ``service``) when
+            ``None``.
 
     Returns:
         The WSGI application.
@@ -48,10 +60,13 @@ def create_app(settings: Settings | None = None, service: PredictionService | No
         ArtifactError: ``service`` is ``None`` and the configured model cannot be loaded.
     """
     settings = settings or Settings()
-    service = service or PredictionService.from_settings(settings)
-    app = Flask("ml_api")
+    application = application or build(settings, service=service)
+    service = application.service
+    app = Flask(shared.APP_NAME)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
-    app.json.sort_keys = False
+    if isinstance(app.json, DefaultJSONProvider):  # Flask's default provider, always here
+        app.json.sort_keys = False
+    app.extensions["ml_api.application"] = application
     app.extensions["ml_api.service"] = service
     app.url_map.merge_slashes = False  # POST /predict// is a JSON 404, not an HTML 308 redirect
     app.register_blueprint(bp)
@@ -61,18 +76,14 @@ def create_app(settings: Settings | None = None, service: PredictionService | No
 
     @app.before_request
     def _begin() -> None:
-        g.ml_api_request = telemetry.begin_request(
-            request.method, request.path, request.headers.get("X-Request-ID")
-        )
-        service.authenticate(
-            request.path, request.headers.get("Authorization"), request.headers.get("X-API-Key")
-        )
+        g.ml_api_request = shared.begin_request(request.method, request.path, request.headers)
+        shared.authenticate(service, request.path, request.headers)
 
     @app.after_request
     def _end(response: Response) -> Response:
         ctx = g.pop("ml_api_request", None)
         if ctx is not None:
-            response.headers["X-Request-ID"] = ctx.request_id
+            response.headers[shared.REQUEST_ID_HEADER] = ctx.request_id
             rule = request.url_rule.rule if request.url_rule is not None else None
             telemetry.end_request(ctx, response.status_code, rule)
         return response

@@ -14,17 +14,26 @@ import logging
 from typing import Any
 
 from flask import Response, current_app, g, request
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound, RequestEntityTooLarge
 
+from ml_api.api import shared
 from ml_api.core.codecs import dumps
-from ml_api.core.errors import InternalError, ServingError, from_http_status, to_payload
+from ml_api.core.errors import (
+    BodyTooLarge,
+    InternalError,
+    RouteMethodNotAllowed,
+    RouteNotFound,
+    ServingError,
+    from_http_status,
+    to_payload,
+)
 
 log = logging.getLogger("ml_api.flask")
 
 
 def json_response(body: Any, status: int = 200) -> Response:
     """Return ``body`` as compact JSON with the core's strict encoder (the bytes Django sends)."""
-    return Response(dumps(body), status=status, mimetype="application/json")
+    return Response(dumps(body), status=status, mimetype=shared.JSON)
 
 
 def error_response(err: ServingError) -> Response:
@@ -48,25 +57,31 @@ def on_serving_error(exc: ServingError) -> Response:
 
 
 def on_http_exception(exc: HTTPException) -> Response:
-    """Flask error handler for Werkzeug's HTTP errors: the envelope, ``Allow`` on 405."""
-    err = from_http_status(exc.code or 500, _describe(exc))
-    if exc.code == 405 and exc.valid_methods:
-        err.headers["Allow"] = ", ".join(sorted(exc.valid_methods))
-    return error_response(err)
+    """Flask error handler for Werkzeug's HTTP errors (404, 405, 413, ...): the envelope."""
+    return error_response(as_serving_error(exc))
 
 
-def _describe(exc: HTTPException) -> str | None:
-    if exc.code == 404:
-        return f"no route {request.method} {request.path}; see GET /openapi.json"
-    if exc.code == 405:
-        return f"method {request.method} is not allowed on {request.path}"
-    if exc.code == 413:
-        limit = current_app.config["MAX_CONTENT_LENGTH"]
-        return f"request body is larger than the limit of {limit} bytes"
-    return None
+def as_serving_error(exc: HTTPException) -> ServingError:
+    """Map one of Werkzeug's HTTP errors onto the core's hierarchy, with the Django adapter's words.
+
+    Args:
+        exc: What Werkzeug raised while routing or reading the current request.
+
+    Returns:
+        :class:`~ml_api.core.errors.RouteNotFound` (404),
+        :class:`~ml_api.core.errors.RouteMethodNotAllowed` (405, with ``Allow``),
+        :class:`~ml_api.core.errors.BodyTooLarge` (413), else the status's reason phrase.
+    """
+    if isinstance(exc, NotFound):
+        return RouteNotFound(request.method, request.path)
+    if isinstance(exc, MethodNotAllowed):
+        return RouteMethodNotAllowed(request.method, request.path, exc.valid_methods)
+    if isinstance(exc, RequestEntityTooLarge):
+        return BodyTooLarge(current_app.config["MAX_CONTENT_LENGTH"])
+    return from_http_status(exc.code or 500)
 
 
 def on_unexpected(exc: Exception) -> Response:
     """Flask error handler of last resort: log the traceback, answer 500 with no details."""
-    log.exception("unhandled error on %s %s", request.method, request.path)
+    shared.log_unhandled(log, request.method, request.path, exc)
     return error_response(InternalError())

@@ -8,13 +8,15 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, current_app, request
 
+from ml_api.api import shared
 from ml_api.api.flask_app.rendering import json_response
-from ml_api.api.flask_app.request_body import read_body
+from ml_api.api.request_body import read_body
+from ml_api.composition import Application
 from ml_api.core import metrics
 from ml_api.core.open_inference import OpenInferenceProtocol, server_metadata
 from ml_api.core.service import PredictionService
 
-bp = Blueprint("ml_api", __name__)
+bp = Blueprint(shared.APP_NAME, __name__)
 
 
 def service() -> PredictionService:
@@ -22,19 +24,30 @@ def service() -> PredictionService:
     return current_app.extensions["ml_api.service"]
 
 
+def application() -> Application:
+    """Return the app's composed application (V2 endpoints, OpenAPI document, docs page)."""
+    return current_app.extensions["ml_api.application"]
+
+
 def _v2() -> OpenInferenceProtocol:
-    return service().open_inference
+    return application().open_inference
+
+
+def _read_body() -> bytes:
+    return read_body(
+        request.environ,
+        request.content_length,
+        service().settings.max_body_bytes,
+        lambda: request.get_data(cache=False),
+    )
 
 
 @bp.post("/predict")
 @bp.post("/predict/")
 def predict() -> Response:
     """``POST /predict``: predictions for one instance or a batch (see ``ml_api.core.codecs``)."""
-    svc = service()
-    body = svc.predict_http(
-        request.headers.get("Content-Type"),
-        request.content_length,
-        lambda: read_body(svc.settings.max_body_bytes),
+    body = service().predict_http(
+        request.headers.get("Content-Type"), request.content_length, _read_body
     )
     return json_response(body)
 
@@ -60,25 +73,25 @@ def metadata() -> Response:
 @bp.get("/model")
 def model_card() -> Response:
     """``GET /model``: the model card as a page for people (charts included)."""
-    return Response(service().card_html, mimetype="text/html")
+    return Response(application().card_html, mimetype="text/html")
 
 
 @bp.get("/openapi.json")
 def openapi() -> Response:
     """``GET /openapi.json``: this API described for tools, features included."""
-    return json_response(service().openapi)
+    return json_response(application().openapi)
 
 
 @bp.get("/docs")
 def docs() -> Response:
     """``GET /docs``: Swagger UI on ``/openapi.json`` (assets served below, no CDN)."""
-    return Response(service().docs.page, mimetype="text/html")
+    return Response(application().docs.page, mimetype="text/html")
 
 
 @bp.get("/docs/<name>")
 def docs_asset(name: str) -> Response:
     """``GET /docs/<name>``: a Swagger UI asset; 404 (JSON) for any other name."""
-    body, content_type = service().docs.asset(name)
+    body, content_type = application().docs.asset(name)
     return Response(body, content_type=content_type)
 
 
@@ -102,7 +115,7 @@ def v2_server_metadata() -> Response:
 @bp.get("/v2/health/live")
 def v2_live() -> Response:
     """``GET /v2/health/live``: liveness."""
-    return json_response({"live": True})
+    return json_response(shared.v2_live())
 
 
 @bp.get("/v2/health/ready")
@@ -134,7 +147,7 @@ def v2_infer(name: str, version: str | None = None) -> Response:
         version,
         request.headers.get("Content-Type"),
         request.content_length,
-        lambda: read_body(service().settings.max_body_bytes),
-        request.headers.get("Inference-Header-Content-Length"),
+        _read_body,
+        request.headers.get(shared.INFERENCE_HEADER_LENGTH),
     )
     return json_response(body)

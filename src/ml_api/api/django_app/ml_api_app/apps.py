@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.apps import AppConfig
 from django.core.exceptions import ImproperlyConfigured
 
+from ml_api.api import shared
 from ml_api.api.django_app import runtime
 from ml_api.core.artifact import ArtifactError
 
@@ -13,7 +14,7 @@ class MlApiConfig(AppConfig):
     """Loads the configured model when Django starts, before any request is answered."""
 
     name = "ml_api.api.django_app.ml_api_app"
-    label = "ml_api"
+    label = shared.APP_NAME
     verbose_name = "ml-api predictions"
 
     def ready(self) -> None:

@@ -13,6 +13,7 @@ Three entry points produce error responses, all through :func:`error_response`:
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from django.conf import settings
@@ -22,11 +23,14 @@ from rest_framework import exceptions as drf
 from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.renderers import BaseRenderer
 
+from ml_api.api import shared
 from ml_api.core.codecs import dumps
 from ml_api.core.errors import (
     BadRequest,
+    BodyTooLarge,
     InternalError,
-    NotFound,
+    RouteMethodNotAllowed,
+    RouteNotFound,
     ServingError,
     from_http_status,
     to_payload,
@@ -39,7 +43,7 @@ log = logging.getLogger("ml_api.django")
 class CoreJSONRenderer(BaseRenderer):
     """Renders with the core's strict, compact encoder: the same bytes Flask sends."""
 
-    media_type = "application/json"
+    media_type = shared.JSON
     format = "json"
     charset = None
 
@@ -47,7 +51,7 @@ class CoreJSONRenderer(BaseRenderer):
         self,
         data: Any,
         accepted_media_type: str | None = None,
-        renderer_context: dict[str, Any] | None = None,
+        renderer_context: Mapping[str, Any] | None = None,
     ) -> bytes:
         """Return ``data`` as UTF-8 JSON (``b""`` for ``None``)."""
         return b"" if data is None else dumps(data)
@@ -61,10 +65,11 @@ class AlwaysJSON(DefaultContentNegotiation):
     """
 
     def select_renderer(
-        self, request: Any, renderers: list[Any], format_suffix: str | None = None
-    ) -> tuple[Any, str]:
+        self, request: Any, renderers: Iterable[BaseRenderer], format_suffix: str | None = None
+    ) -> tuple[BaseRenderer, str]:
         """Return the first configured renderer and its media type."""
-        return renderers[0], renderers[0].media_type
+        first = next(iter(renderers))
+        return first, first.media_type
 
 
 def _django_request(request: Any) -> HttpRequest:
@@ -83,21 +88,22 @@ def error_response(request: Any, err: ServingError) -> HttpResponse:
     """
     raw = _django_request(request)
     request_id = getattr(raw, "request_id", None)
-    if request_id is None:  # an error before RequestIdMiddleware ran
-        request_id = raw.request_id = request_id_from(raw.headers.get("X-Request-ID"))
+    if request_id is None:  # an error before TelemetryMiddleware ran
+        request_id = request_id_from(raw.headers.get(shared.REQUEST_ID_HEADER))
+        raw.request_id = request_id  # type: ignore[attr-defined]  # as TelemetryMiddleware sets it
     response = HttpResponse(
         dumps(to_payload(err, request_id)),
         status=err.status.value,
-        content_type="application/json",
+        content_type=shared.JSON,
     )
     for name, value in err.headers.items():
         response[name] = value
     return response
 
 
-def route_not_found(request: Any) -> NotFound:
+def route_not_found(request: Any) -> RouteNotFound:
     """The 404 for a path no route matches (the same words Flask uses)."""
-    return NotFound(f"no route {request.method} {request.path_info}; see GET /openapi.json")
+    return RouteNotFound(request.method, request.path_info)
 
 
 def _one_line(detail: Any) -> str:
@@ -123,27 +129,23 @@ def as_serving_error(exc: Exception, request: Any, view: Any = None) -> ServingE
     if isinstance(exc, ServingError):
         return exc
     if isinstance(exc, RequestDataTooBig):
-        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
-        return from_http_status(413, f"request body is larger than the limit of {limit} bytes")
+        return BodyTooLarge(settings.DATA_UPLOAD_MAX_MEMORY_SIZE)
     if isinstance(exc, drf.MethodNotAllowed):
-        err = from_http_status(
-            405, f"method {request.method} is not allowed on {request.path_info}"
-        )
-        if view is not None:
-            err.headers["Allow"] = ", ".join(sorted(view.allowed_methods))
-        return err
+        allowed = view.allowed_methods if view is not None else None
+        return RouteMethodNotAllowed(request.method, request.path_info, allowed)
     if isinstance(exc, Http404 | drf.NotFound):
         return route_not_found(request)
     if isinstance(exc, drf.APIException):
         err = from_http_status(exc.status_code, _one_line(exc.detail))
-        if getattr(exc, "auth_header", None):
-            err.headers["WWW-Authenticate"] = exc.auth_header
+        auth_header = getattr(exc, "auth_header", None)  # NotAuthenticated, AuthenticationFailed
+        if auth_header:
+            err.headers["WWW-Authenticate"] = auth_header
         return err
     if isinstance(exc, PermissionDenied):
         return from_http_status(403)
     if isinstance(exc, SuspiciousOperation):
         return BadRequest("bad request")
-    log.exception("unhandled error on %s %s", request.method, request.path_info, exc_info=exc)
+    shared.log_unhandled(log, request.method, request.path_info, exc)
     return InternalError()
 
 

@@ -6,6 +6,7 @@ envelope, with the same status and body as the Flask adapter.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse
@@ -13,12 +14,19 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from ml_api.api import shared
 from ml_api.api.django_app import runtime
 from ml_api.api.django_app.ml_api_app.rendering import error_response, route_not_found
-from ml_api.api.django_app.ml_api_app.request_body import content_length, read_body
+from ml_api.api.request_body import content_length, read_body
 from ml_api.core import metrics
+from ml_api.core.errors import allow_header
 from ml_api.core.open_inference import server_metadata
 from ml_api.core.service import PredictionService
+
+
+def _body_reader(request: Request, limit: int) -> Callable[[], bytes]:
+    raw = request._request  # Django's request under DRF's wrapper
+    return lambda: read_body(raw.META, content_length(raw.META), limit, lambda: raw.body)
 
 
 class JSONView(APIView):
@@ -29,9 +37,11 @@ class JSONView(APIView):
         """No extra headers (DRF adds ``Allow`` to every response; Flask only to 405/OPTIONS)."""
         return {}
 
-    def options(self, request: Request, *args: Any, **kwargs: Any) -> HttpResponse:
+    def options(  # type: ignore[override]  # a plain HttpResponse, as Django allows
+        self, request: Request, *args: Any, **kwargs: Any
+    ) -> HttpResponse:
         """``OPTIONS``: an empty 200 with ``Allow``, as Flask answers it."""
-        return HttpResponse(headers={"Allow": ", ".join(sorted(self.allowed_methods))})
+        return HttpResponse(headers={"Allow": allow_header(self.allowed_methods)})
 
 
 class PredictView(JSONView):
@@ -47,7 +57,7 @@ class PredictView(JSONView):
         body = service.predict_http(
             request.META.get("CONTENT_TYPE"),
             content_length(request.META),
-            lambda: read_body(request._request, service.settings.max_body_bytes),
+            _body_reader(request, service.settings.max_body_bytes),
         )
         return Response(body)
 
@@ -85,7 +95,9 @@ class ModelCardView(JSONView):
 
     def get(self, request: Request) -> HttpResponse:
         """Return the HTML page."""
-        return HttpResponse(runtime.service().card_html, content_type="text/html; charset=utf-8")
+        return HttpResponse(
+            runtime.application().card_html, content_type="text/html; charset=utf-8"
+        )
 
 
 class OpenAPIView(JSONView):
@@ -93,7 +105,7 @@ class OpenAPIView(JSONView):
 
     def get(self, request: Request) -> Response:
         """Return the OpenAPI 3.1 document."""
-        return Response(runtime.service().openapi)
+        return Response(runtime.application().openapi)
 
 
 class DocsView(JSONView):
@@ -101,7 +113,9 @@ class DocsView(JSONView):
 
     def get(self, request: Request) -> HttpResponse:
         """Return the HTML page."""
-        return HttpResponse(runtime.service().docs.page, content_type="text/html; charset=utf-8")
+        return HttpResponse(
+            runtime.application().docs.page, content_type="text/html; charset=utf-8"
+        )
 
 
 class DocsAssetView(JSONView):
@@ -113,7 +127,7 @@ class DocsAssetView(JSONView):
         Raises:
             NotFound: (404) no such asset.
         """
-        body, content_type = runtime.service().docs.asset(name)
+        body, content_type = runtime.application().docs.asset(name)
         return HttpResponse(body, content_type=content_type)
 
 
@@ -142,7 +156,7 @@ class V2LiveView(JSONView):
 
     def get(self, request: Request) -> Response:
         """Return ``{"live": true}``."""
-        return Response({"live": True})
+        return Response(shared.v2_live())
 
 
 class V2ReadyView(JSONView):
@@ -154,7 +168,7 @@ class V2ReadyView(JSONView):
         Raises:
             ModelNotReady: (503) draining.
         """
-        return Response(runtime.service().open_inference.server_ready())
+        return Response(runtime.application().open_inference.server_ready())
 
 
 class V2ModelMetadataView(JSONView):
@@ -166,7 +180,7 @@ class V2ModelMetadataView(JSONView):
         Raises:
             NotFound: (404) another model or version.
         """
-        return Response(runtime.service().open_inference.model_metadata(name, version))
+        return Response(runtime.application().open_inference.model_metadata(name, version))
 
 
 class V2ModelReadyView(JSONView):
@@ -178,7 +192,7 @@ class V2ModelReadyView(JSONView):
         Raises:
             NotFound: (404) another model or version.
         """
-        return Response(runtime.service().open_inference.model_ready(name, version))
+        return Response(runtime.application().open_inference.model_ready(name, version))
 
 
 class V2InferView(JSONView):
@@ -190,14 +204,14 @@ class V2InferView(JSONView):
         Raises:
             ServingError: 400, 404, 413 or 504 from the core.
         """
-        v2 = runtime.service().open_inference
+        v2 = runtime.application().open_inference
         body = v2.infer_http(
             name,
             version,
             request.META.get("CONTENT_TYPE"),
             content_length(request.META),
-            lambda: read_body(request._request, v2.service.settings.max_body_bytes),
-            request.headers.get("Inference-Header-Content-Length"),
+            _body_reader(request, v2.limits.max_body_bytes),
+            request.headers.get(shared.INFERENCE_HEADER_LENGTH),
         )
         return Response(body)
 

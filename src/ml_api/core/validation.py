@@ -1,0 +1,268 @@
+"""Checking instances against the feature schema (the policy is in :mod:`ml_api.core.schema`).
+
+:class:`Validator` turns positional or named JSON instances into validated columns, ``n_features``
+lists in schema order, ready for a runtime (``ml_api.core.predictor``), or raises one
+:class:`~ml_api.core.errors.InvalidInput` (422) listing every problem (up to
+:data:`MAX_PROBLEMS`), each naming its instance and field. HTTP (V1 and V2) and the batch CLI all
+validate here.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ml_api.core.errors import InvalidInput, Problem
+from ml_api.core.schema import Feature, FeatureKind, FeatureSchema
+
+MAX_PROBLEMS = 50
+"""Most problems listed in one error response, so a bad 1,000-row batch gets a bounded body."""
+
+MAX_CATEGORIES_SHOWN = 20
+"""Most allowed categories quoted in one problem message."""
+
+_MISSING = object()
+Row = Sequence[Any] | Mapping[str, Any]
+"""One instance: values in schema order, or a mapping from feature name to value."""
+
+
+class Validator:
+    """The checks for one feature schema, with its lookups built once.
+
+    Args:
+        schema: The model's features.
+    """
+
+    def __init__(self, schema: FeatureSchema) -> None:
+        self.schema = schema
+        self.features = schema.features
+        self.names = schema.names
+        self._by_name = {f.name: f for f in self.features}
+        self._allowed = {
+            f.name: frozenset(f.categories or ())
+            for f in self.features
+            if f.kind is FeatureKind.CATEGORICAL
+        }
+
+    def __len__(self) -> int:
+        return len(self.features)
+
+    def validate(self, rows: Sequence[Row], first_index: int = 0) -> pd.DataFrame:
+        """Check instances against the schema and assemble them into a frame.
+
+        Same as ``schema.frame(validate_columns(rows, first_index))``.
+
+        Args:
+            rows: See :meth:`validate_columns`.
+            first_index: See :meth:`validate_columns`.
+
+        Returns:
+            Shape ``(len(rows), n_features)``; see :meth:`FeatureSchema.frame`.
+
+        Raises:
+            InvalidInput: (422) see :meth:`validate_columns`.
+        """
+        return self.schema.frame(self.validate_columns(rows, first_index))
+
+    def validate_columns(self, rows: Sequence[Row], first_index: int = 0) -> list[list[Any]]:
+        """Check instances against the schema and return their values column by column.
+
+        Args:
+            rows: Instances, each a list of ``n_features`` values in schema order (positional) or
+                a mapping from feature name to value (named; key order does not matter).
+            first_index: Index reported for ``rows[0]`` in problems (0 for HTTP, 1 for CSV rows).
+
+        Returns:
+            ``n_features`` lists of ``len(rows)`` values, in schema order: floats (``NaN`` for
+            null) for numeric features, strings (``NaN`` for null) for categorical ones. Columns
+            of several requests can be concatenated before assembly (batching).
+
+        Raises:
+            InvalidInput: (422) listing every problem found, up to :data:`MAX_PROBLEMS`.
+        """
+        problems: list[Problem] = []
+        columns: list[list[Any]] = [[] for _ in self.features]
+        for i, row in enumerate(rows):
+            idx = i + first_index
+            values: list[Any] | None
+            if isinstance(row, Mapping):
+                values = self._from_named(row, idx, problems)
+            elif isinstance(row, list | tuple):
+                values = self._from_positional(row, idx, problems)
+            else:
+                problems.append(
+                    Problem(
+                        f"an instance must be a list of {len(self)} values or an object keyed by "
+                        f"feature name, got {_json_type(row)}",
+                        instance=idx,
+                    )
+                )
+                values = None
+            if values is not None:
+                for j, (feature, value) in enumerate(zip(self.features, values, strict=True)):
+                    columns[j].append(self._check_value(feature, value, idx, problems))
+            if len(problems) >= MAX_PROBLEMS:
+                break
+        if problems:
+            raise InvalidInput(_summary(problems), problems[:MAX_PROBLEMS])
+        return columns
+
+    def _from_named(self, row: Mapping[str, Any], idx: int, problems: list[Problem]) -> list[Any]:
+        for key in row:
+            if key not in self._by_name:
+                problems.append(
+                    Problem(
+                        f"unknown feature; expected only: {', '.join(self.names)}",
+                        instance=idx,
+                        field=str(key),
+                    )
+                )
+        values = []
+        for name in self.names:
+            if name in row:
+                values.append(row[name])
+            else:
+                problems.append(Problem("missing feature", instance=idx, field=name))
+                values.append(_MISSING)
+        return values
+
+    def _from_positional(
+        self, row: Sequence[Any], idx: int, problems: list[Problem]
+    ) -> list[Any] | None:
+        if len(row) != len(self.features):
+            problems.append(
+                Problem(
+                    f"expected {len(self)} values in this order: {', '.join(self.names)}; "
+                    f"got {len(row)}",
+                    instance=idx,
+                )
+            )
+            return None
+        return list(row)
+
+    def _check_value(self, f: Feature, value: Any, idx: int, problems: list[Problem]) -> Any:
+        if value is _MISSING:
+            return np.nan
+        if value is None:
+            if f.nullable:
+                return np.nan
+            problems.append(
+                Problem(
+                    "null is not accepted: this feature had no missing values in training",
+                    instance=idx,
+                    field=f.name,
+                )
+            )
+            return np.nan
+        if f.kind is FeatureKind.NUMERIC:
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                hint = " (send the number without quotes)" if _is_numeric_string(value) else ""
+                problems.append(
+                    Problem(
+                        f"expected a number, got {_json_type(value)}{hint}",
+                        instance=idx,
+                        field=f.name,
+                    )
+                )
+                return np.nan
+            try:
+                number = float(value)
+            except OverflowError:  # a JSON integer beyond float range
+                number = math.inf
+            if not math.isfinite(number):
+                problems.append(Problem("expected a finite number", instance=idx, field=f.name))
+                return np.nan
+            return number
+        if not isinstance(value, str):
+            problems.append(
+                Problem(
+                    f"expected a string (one of {_quote(f.categories)}), got {_json_type(value)}",
+                    instance=idx,
+                    field=f.name,
+                )
+            )
+            return np.nan
+        if value not in self._allowed[f.name]:
+            problems.append(
+                Problem(
+                    f"unknown category {value!r}; allowed: {_quote(f.categories)}",
+                    instance=idx,
+                    field=f.name,
+                )
+            )
+            return np.nan
+        return value
+
+
+def _summary(problems: Sequence[Problem]) -> str:
+    """Return one line for the ``error`` field that stands on its own.
+
+    Clients that read only ``error`` (as Open Inference Protocol clients do) still learn what to
+    fix: the first problem is given in full.
+    """
+    first = problems[0]
+    where = ", ".join(
+        part
+        for part in (
+            f"instance {first.instance}" if first.instance is not None else None,
+            f"field {first.field!r}" if first.field is not None else None,
+        )
+        if part
+    )
+    head = f"{where}: {first.problem}" if where else first.problem
+    n = len(problems)
+    if n == 1:
+        return f"invalid instance: {head}"
+    counted = f"{n}+" if n >= MAX_PROBLEMS else str(n)
+    return f"{counted} problems in the instances (all in details); first: {head}"
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return f"a string {value[:40]!r}" if len(value) <= 40 else "a string"
+    if isinstance(value, Mapping):
+        return "an object"
+    if isinstance(value, list | tuple):
+        return "an array"
+    return type(value).__name__
+
+
+def _is_numeric_string(value: Any) -> bool:
+    if not isinstance(value, str):
+        return False
+    try:
+        float(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _quote(categories: Sequence[str] | None) -> str:
+    cats = list(categories or ())
+    shown = ", ".join(repr(c) for c in cats[:MAX_CATEGORIES_SHOWN])
+    if len(cats) > MAX_CATEGORIES_SHOWN:
+        shown += f", ... ({len(cats)} in all; see GET /metadata)"
+    return shown
+
+
+def validate_columns(
+    schema: FeatureSchema, rows: Sequence[Row], first_index: int = 0
+) -> list[list[Any]]:
+    """Check instances against ``schema``; see :meth:`Validator.validate_columns`.
+
+    Builds a :class:`Validator` per call: hold one where the same schema validates many times.
+
+    Raises:
+        InvalidInput: (422) listing every problem found, up to :data:`MAX_PROBLEMS`.
+    """
+    return Validator(schema).validate_columns(rows, first_index)
