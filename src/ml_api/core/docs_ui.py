@@ -160,7 +160,7 @@ def complete_for_people(
     - Request examples that "Try it out" sends unchanged: ``POST /predict`` (one per body form,
       named) and the V2 ``infer`` operations (one tensor per feature), whose ``name`` and
       ``version`` parameters default to the served model.
-    - ``GET /model``, the card page.
+    - ``GET /model``, the card page, and ``GET /docs/{name}``, the Swagger UI files.
     - With API keys configured: the ``bearer`` (``Authorization: Bearer <key>``) and ``apiKey``
       (``X-API-Key``) schemes, required by default, and ``security: []`` on the public paths,
       so the "Authorize" button sends the key and the public operations work without one.
@@ -190,6 +190,21 @@ def complete_for_people(
             media = item["post"]["requestBody"]["content"]["application/json"]
             media["example"] = _v2_example(schema)
     error = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+    assets = sorted((*ASSETS, INITIALIZER))
+    paths["/docs/{name}"] = {
+        "get": {
+            "summary": "A Swagger UI file the /docs page loads",
+            "parameters": [
+                {"name": "name", "in": "path", "required": True,
+                 "schema": {"type": "string", "enum": assets}}
+            ],
+            "responses": {
+                "200": {"description": "OK", "content": {"text/javascript": {"schema": {}},
+                                                         "text/css": {"schema": {}}}},
+                "404": {"description": "error", "content": error},
+            },
+        }
+    }  # fmt: skip
     paths["/model"] = {
         "get": {
             "summary": "The model card as a page for people (charts included)",
@@ -210,6 +225,8 @@ def complete_for_people(
         }
         document["security"] = [{"bearer": []}, {"apiKey": []}]
         public = {"/" + p.strip("/") for p in public_paths}
+        if {f"/docs/{name}" for name in assets} <= public:
+            public.add("/docs/{name}")
         for path, item in paths.items():
             if path in public:
                 for method, op in item.items():
