@@ -29,9 +29,12 @@ WORKDIR /build
 #    module), and a .pth file puts /opt/ml-api, where the package itself goes, on sys.path. The
 #    virtualenv has no pip or setuptools of its own: the base image's pip installs into it
 #    (pip --python), so no installer ends up in the runtime stage's copy.
+#    EXTRAS adds optional dependency groups of pyproject.toml, comma-separated (xgboost,lightgbm:
+#    what an imported XGBoost or LightGBM model needs; `make image MODEL=<name>` sets it).
+ARG EXTRAS=""
 COPY pyproject.toml constraints.txt ./
 RUN python -m venv --without-pip /opt/venv \
-    && python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" \
+    && python -c "import os, tomllib; p = tomllib.load(open('pyproject.toml', 'rb'))['project']; extras = [e for e in os.environ['EXTRAS'].split(',') if e]; print('\n'.join(p['dependencies'] + [d for e in extras for d in p['optional-dependencies'][e]]))" \
         > requirements.in \
     && python -m pip --python /opt/venv/bin/python install -c constraints.txt -r requirements.in \
     && site=$(/opt/venv/bin/python -c "import sysconfig; print(sysconfig.get_path('purelib'))") \
@@ -69,6 +72,14 @@ LABEL org.opencontainers.image.title="ml-api" \
 # group 0 with the owner's permissions, so platforms that run an arbitrary UID in group 0 work too.
 RUN useradd --no-log-init --uid 10001 --gid 0 --home-dir /app --no-create-home \
         --shell /usr/sbin/nologin ml-api
+
+# System libraries some model libraries load (LightGBM: libgomp1); none by default.
+ARG SYSTEM_PACKAGES=""
+# hadolint ignore=DL3008
+RUN if [ -n "$SYSTEM_PACKAGES" ]; then \
+        apt-get update && apt-get install -y --no-install-recommends $SYSTEM_PACKAGES \
+        && rm -rf /var/lib/apt/lists/*; \
+    fi
 
 ENV VIRTUAL_ENV=/opt/venv \
     PATH=/opt/ml-api/bin:/opt/venv/bin:$PATH \

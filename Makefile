@@ -18,7 +18,12 @@ $(error usage: make push REGISTRY=<registry host>/<namespace> [TAG=...], e.g. RE
 endif
 endif
 
+# ml-api needs Python 3.11+: say so before pip tries (and fails) to resolve the dependencies.
 $(VENV)/.installed: pyproject.toml constraints.txt
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null || { \
+		echo "make: ml-api needs Python 3.11 or newer; '$(PYTHON)' is $$($(PYTHON) --version 2>&1 || echo missing)." >&2; \
+		echo "      Install one (3.12 works too) and run e.g. 'make PYTHON=python3.12 $(MAKECMDGOALS)'." >&2; \
+		exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) -e .
 	@touch $@
@@ -65,8 +70,12 @@ train: $(VENV)/.installed ## Train a new version of the default model
 	$(BIN)/ml-api train
 
 .PHONY: test
-test: $(VENV)/.installed-test ## Run the test suite
+test: $(VENV)/.installed-test ## Run the test suite (tools it cannot find are skipped with the reason)
 	$(BIN)/python -m pytest
+
+.PHONY: test-container
+test-container: $(VENV)/.installed-test ## Only the container tests (a Docker Engine builds the image, runs it)
+	ML_API_TEST_CONTAINERS=1 $(BIN)/python -m pytest -m container
 
 .PHONY: lint
 lint: $(VENV)/.installed-test ## ruff (lint, format), import-linter (layers), mypy (types)
@@ -98,9 +107,25 @@ tools: $(TOOLS_VENV)/.installed ## Install checkov and the prometheus-operator C
 deploy-check: $(VENV)/.installed-test tools ## Render and check the Kubernetes kit (kustomize, schemas, checkov, promtool)
 	$(BIN)/python -m pytest tests/deploy -m "not container" -q
 
+# make image MODEL=<name>: also bake models/<name> (e.g. from `ml-api import`) into $(IMAGE):<name>,
+# which serves it by default. The model's own libraries (xgboost, lightgbm: read from its card) go
+# into the image as pyproject extras; EXTRAS=xgboost,lightgbm adds them by hand (for a mounted model).
+MODEL ?=
+MODEL_ROOT ?= models
+ifneq ($(MODEL),)
+MODEL_EXTRAS := $(shell $(PYTHON) -c "import json, pathlib; d = pathlib.Path('$(MODEL_ROOT)') / '$(MODEL)'; v = max((p for p in d.iterdir() if (p / 'metadata.json').is_file()), key=lambda p: int(p.name)); c = json.loads((v / 'metadata.json').read_text())['versions']; print(','.join(x for x in ('xgboost', 'lightgbm') if x in c))" 2>/dev/null)
+endif
+EXTRAS ?= $(MODEL_EXTRAS)
+SYSTEM_PACKAGES ?= $(if $(findstring lightgbm,$(EXTRAS)),libgomp1)
+
 .PHONY: image
-image: ## Build the container image $(IMAGE):$(TAG) (Flask and Django; default model inside)
-	docker build $(DOCKER_BUILD_FLAGS) -t $(IMAGE):$(TAG) .
+image: ## Build the image $(IMAGE):$(TAG) (default model inside); MODEL=<name> also builds $(IMAGE):<name> with models/<name>
+	@if [ -n "$(MODEL)" ] && [ ! -d "$(MODEL_ROOT)/$(MODEL)" ]; then \
+		echo "make: no model $(MODEL_ROOT)/$(MODEL): create it with ml-api import or ml-api train" >&2; exit 1; fi
+	docker build $(DOCKER_BUILD_FLAGS) --build-arg EXTRAS="$(EXTRAS)" \
+		--build-arg SYSTEM_PACKAGES="$(SYSTEM_PACKAGES)" -t $(IMAGE):$(TAG) .
+	$(if $(MODEL),docker build $(DOCKER_BUILD_FLAGS) -f Dockerfile.model --build-arg BASE_IMAGE=$(IMAGE):$(TAG) \
+		--build-arg MODEL=$(MODEL) -t $(IMAGE):$(MODEL) $(MODEL_ROOT))
 
 .PHONY: push
 push: image ## Tag $(IMAGE):$(TAG) as $(REGISTRY)/$(IMAGE):$(TAG) and push it (REGISTRY=docker.io/<user>)

@@ -15,6 +15,7 @@ from ml_api import preprocess
 from ml_api.core.service import PredictionService
 from ml_api.settings import Settings
 from ml_api.train import train
+from tests.tools import CONTAINER_SWITCH, containers_opted_in
 
 ROOT = Path(__file__).resolve().parents[1]
 TESTDATA = ROOT / "tests" / "testdata"
@@ -27,6 +28,25 @@ VALID_NAMED = dict(
         strict=True,
     )
 )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Container tests are opt-in: ``make test`` never builds images or starts containers.
+
+    A test that uses the ``docker_engine`` fixture (directly or through ``image``) gets the
+    ``container`` marker; without ``ML_API_TEST_CONTAINERS=1`` (``make test-container``,
+    ``.ci/run``) or ``-m container``, every ``container`` test is skipped with that reason.
+    """
+    opted_in = containers_opted_in(config)
+    skip = pytest.mark.skip(
+        reason=f"container tests are opt-in: make test-container (or {CONTAINER_SWITCH}=1, "
+        "or -m container); they build the image and start containers on a Docker Engine"
+    )
+    for item in items:
+        if "docker_engine" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.container)
+        if not opted_in and item.get_closest_marker("container") is not None:
+            item.add_marker(skip)
 
 
 @pytest.fixture(scope="session")

@@ -1,19 +1,21 @@
 """Batch scoring: a CSV or Parquet file in, the same rows with predictions out, through the core.
 
-Rows are held to the same policy as HTTP requests (``ml_api.core.validation``), so a file
-that scores here would be accepted by the API and vice versa; problems are reported by 1-based data
-row number (the header is not counted). Columns the model does not use (ids, the target) are carried
-through to the output unchanged, their types included (Parquet keeps them; CSV has none).
+Rows go through the same validation as HTTP requests (``ml_api.core.validation``), so a file that
+scores here would be accepted by the API and vice versa; problems are reported by 1-based data row
+number (the header is not counted). The input's columns, used by the model or not (ids, the
+target), are carried through to the output as written: CSV cells are read as text, never re-typed;
+Parquet columns keep their types.
 
-Speed: each chunk is first checked column-wise, vectorised with pandas/numpy (dtypes, nulls,
-categories, finite numbers). A chunk that passes goes to the model as arrays; a chunk with any
-doubt goes through the row-by-row validation, which either names every problem (rows, columns,
-allowed values, exactly as the API words them) or, for a doubt that was no problem, scores it.
+Speed: each chunk is first checked column-wise, vectorised with pandas/numpy (missing cells,
+numbers that parse and are finite, known categories). A chunk that passes goes to the model as
+arrays; a chunk with any doubt goes through the row-by-row validation, which either names every
+problem (rows, columns, allowed values, exactly as the API words them) or, for a doubt that was no
+problem, scores it.
 
 Formats, by file name: ``.parquet``/``.pq`` is Parquet (read and written with pyarrow); anything
-else is CSV, compressed if its name says so (``.gz``, ``.bz2``,
-``.zip``, ``.xz``, ``.zst``, as pandas infers it). The output is written to a temporary file and
-renamed into place only when every row scored, so a failed run leaves no partial output.
+else is CSV, compressed if its name says so (``.gz``, ``.bz2``, ``.zip``, ``.xz``, ``.zst``, as
+pandas infers it). The output is written to a temporary file and renamed into place only when
+every row scored, so a failed run leaves no partial output.
 """
 
 from __future__ import annotations
@@ -48,35 +50,73 @@ def is_parquet(path: Path) -> bool:
     return Path(path).suffix.lower() in PARQUET_SUFFIXES
 
 
-def _csv_number(value: Any) -> Any:
-    """Turn a numeric cell that was read as text back into a float.
+NA_CELLS = frozenset(
+    ["", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN",
+     "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null"]
+)  # fmt: skip
+"""Cells read as missing: pandas' default ``na_values``, as training reads its CSV."""
 
-    A CSV has no types: once one cell of a column is not a number, pandas reads the whole column
-    as text. Cells that parse as numbers become floats again; the rest are left for validation to
-    report, by row.
-    """
-    if isinstance(value, str):
-        try:
-            return float(value)
-        except ValueError:
-            return value
-    return value
+
+def _csv_number(value: str) -> Any:
+    """A numeric feature's cell as a float; text that is no number is left for validation."""
+    try:
+        return float(value)
+    except ValueError:
+        return value
+
+
+def _typed_records(chunk: pd.DataFrame, schema: FeatureSchema) -> list[dict[str, Any]]:
+    """A typed (Parquet) chunk's feature values as JSON-like instances; nulls become ``None``."""
+    features = chunk[list(schema.names)].astype(object)
+    return cast("list[dict[str, Any]]", features.where(features.notna(), None).to_dict("records"))
 
 
 def _records(chunk: pd.DataFrame, schema: FeatureSchema) -> list[dict[str, Any]]:
-    features = chunk[list(schema.names)].astype(object)
-    records = cast(
-        "list[dict[str, Any]]", features.where(features.notna(), None).to_dict("records")
-    )
-    numeric = [f.name for f in schema.features if f.kind is FeatureKind.NUMERIC]
-    for record in records:
-        for name in numeric:
-            record[name] = _csv_number(record[name])
+    """The chunk's feature cells (strings as written) as JSON-like instances for validation.
+
+    Missing cells become ``None``; numeric features' cells become floats where they parse;
+    categorical features keep the text as written (``02134`` stays a zip code).
+    """
+    numeric = {f.name for f in schema.features if f.kind is FeatureKind.NUMERIC}
+    columns = {name: chunk[name].tolist() for name in schema.names}
+    records: list[dict[str, Any]] = [{} for _ in range(len(chunk))]
+    for name, cells in columns.items():
+        for record, cell in zip(records, cells, strict=True):
+            if cell in NA_CELLS:
+                record[name] = None
+            else:
+                record[name] = _csv_number(cell) if name in numeric else cell
     return records
 
 
+def _fast_text_column(col: pd.Series, f: Feature, allowed: frozenset[str]) -> np.ndarray | None:
+    """A CSV column of text cells checked vectorised, as :func:`_records` plus the validator would.
+
+    Missing cells are :data:`NA_CELLS`; numeric cells convert with ``float()`` semantics (numpy's
+    object-to-float cast calls it), and must be finite; categorical cells must be known.
+    """
+    cells = col.to_numpy(dtype=object)
+    missing = col.isin(NA_CELLS).to_numpy()
+    if missing.any() and not f.nullable:
+        return None
+    present = ~missing
+    if f.kind is FeatureKind.NUMERIC:
+        values = np.full(len(cells), np.nan)
+        try:
+            values[present] = cells[present].astype("float64")
+        except (ValueError, TypeError):
+            return None  # text that is no number: the row path names it
+        if not np.isfinite(values[present]).all():
+            return None
+        return values
+    if not col[present].isin(allowed).all():
+        return None
+    cells[missing] = np.nan
+    return cells
+
+
 def _fast_column(col: pd.Series, f: Feature, allowed: frozenset[str]) -> np.ndarray | None:
-    """One feature column checked vectorised; ``None`` when any cell needs the row-by-row path.
+    """One typed (Parquet) column checked vectorised; ``None`` when a cell needs the row path.
 
     Returns exactly what ``Validator.validate_columns`` returns for a column it accepts:
     ``float64`` with ``NaN`` for null (numeric), or ``object`` strings with ``NaN`` (categorical).
@@ -110,12 +150,15 @@ def _fast_column(col: pd.Series, f: Feature, allowed: frozenset[str]) -> np.ndar
     return values if known else None
 
 
-def fast_columns(chunk: pd.DataFrame, schema: FeatureSchema) -> list[np.ndarray] | None:
+def fast_columns(
+    chunk: pd.DataFrame, schema: FeatureSchema, text: bool = True
+) -> list[np.ndarray] | None:
     """Validate a chunk column-wise, vectorised over its rows.
 
     Args:
         chunk: Shape ``(n_rows, >= n_features)``, every feature column present.
         schema: The model's feature schema.
+        text: The cells are CSV text as written (else typed values, from Parquet).
 
     Returns:
         ``n_features`` arrays of ``n_rows`` values, as ``Validator.validate_columns`` would
@@ -125,7 +168,8 @@ def fast_columns(chunk: pd.DataFrame, schema: FeatureSchema) -> list[np.ndarray]
     out = []
     for f in schema.features:
         allowed = frozenset(f.categories or ())
-        values = _fast_column(chunk[f.name], f, allowed)
+        check = _fast_text_column if text else _fast_column
+        values = check(chunk[f.name], f, allowed)
         if values is None:
             return None
         out.append(values)
@@ -168,13 +212,16 @@ def encode_csv_columns(result: PredictionResult) -> dict[str, np.ndarray | list[
     return columns
 
 
-def score_chunk(service: PredictionService, chunk: pd.DataFrame, first_row: int) -> pd.DataFrame:
+def score_chunk(
+    service: PredictionService, chunk: pd.DataFrame, first_row: int, text: bool = True
+) -> pd.DataFrame:
     """Score one chunk: the vectorised check, else the row-by-row validation; then the model.
 
     Args:
         service: The loaded prediction service.
         chunk: Shape ``(n_rows, n_columns)``, every feature column present.
         first_row: The 1-based data row number of ``chunk``'s first row (for messages).
+        text: The cells are CSV text as written (else typed values, from Parquet).
 
     Returns:
         ``chunk``'s columns unchanged, then ``prediction`` and, for classifiers, one
@@ -184,9 +231,10 @@ def score_chunk(service: PredictionService, chunk: pd.DataFrame, first_row: int)
         InvalidInput: A row breaks the schema (every problem of the chunk, up to 50, by row and
             column), or the model refused the values.
     """
-    columns = fast_columns(chunk, service.schema)
+    columns = fast_columns(chunk, service.schema, text)
     if columns is None:
-        result = service.predict_rows(_records(chunk, service.schema), first_index=first_row)
+        records = (_records if text else _typed_records)(chunk, service.schema)
+        result = service.predict_rows(records, first_index=first_row)
     else:
         result = service.predictor.predict(cast("list[Sequence[Any]]", columns))
     out = chunk.copy()
@@ -217,11 +265,16 @@ def count_rows(path: Path) -> int | None:
 
 
 def _chunks(path: Path, rows: int) -> Iterator[pd.DataFrame]:
+    """Read the file in chunks: Parquet with its types; CSV as text cells exactly as written.
+
+    CSV cells are not type-guessed and not NA-parsed, so the output repeats the input columns
+    unchanged: an integer column with a gap stays integers, ``02134`` keeps its zero.
+    """
     if is_parquet(path):
         for batch in pq.ParquetFile(path).iter_batches(batch_size=rows):
             yield batch.to_pandas()
         return
-    with pd.read_csv(path, chunksize=rows) as reader:
+    with pd.read_csv(path, chunksize=rows, dtype=str, keep_default_na=False) as reader:
         yield from reader
 
 
@@ -229,7 +282,7 @@ class _Writer:
     """Appends scored chunks to a CSV or Parquet file, through pyarrow's writers.
 
     pyarrow's CSV writer is several times faster than ``DataFrame.to_csv`` (which would cost
-    more than the model); cells are quoted only where needed. A Parquet file keeps the types of
+    more than the model); cells are written as read, unquoted. A Parquet file keeps the types of
     the first chunk: later chunks are cast to them.
     """
 
@@ -245,8 +298,18 @@ class _Writer:
             first = self._fh is None
             if first:
                 self._fh = open(self.path, "wb")  # noqa: SIM115 - closed in close()
-            options = pacsv.WriteOptions(include_header=first, quoting_style="needed")
-            pacsv.write_csv(table, self._fh, write_options=options)
+            # Cells as written, unquoted; a chunk with a comma, quote or line break in a cell
+            # (pyarrow refuses those unquoted) is written by pandas, which quotes just those.
+            buffer = pa.BufferOutputStream()
+            try:
+                options = pacsv.WriteOptions(
+                    include_header=first, quoting_style="none", quoting_header="none"
+                )
+                pacsv.write_csv(table, buffer, write_options=options)
+                self._fh.write(buffer.getvalue().to_pybytes())
+            except pa.ArrowInvalid:
+                text = frame.to_csv(index=False, header=first, lineterminator="\n")
+                self._fh.write(text.encode("utf-8"))
             return
         if self._parquet_writer is None:
             self._parquet_writer = pq.ParquetWriter(self.path, table.schema)
@@ -319,7 +382,7 @@ def score_file(
                     f"{input_path} lacks feature columns: {', '.join(missing)}",
                     [Problem("missing column", field=n) for n in missing],
                 )
-            writer.write(score_chunk(service, chunk, total + 1))
+            writer.write(score_chunk(service, chunk, total + 1, text=not is_parquet(input_path)))
             total += len(chunk)
             if on_chunk:
                 on_chunk(len(chunk))

@@ -10,7 +10,10 @@ as all zeros). The API refuses unseen categories before they reach the model (se
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import pandas as pd
 from sklearn.compose import ColumnTransformer
@@ -30,16 +33,218 @@ PENGUINS_DROP = ("year",)
 
 
 def load_csv(path: Path) -> pd.DataFrame:
-    """Read a CSV file; empty cells and ``NA`` / ``NaN`` / ``null`` become missing values.
+    """Read a CSV file as written: every cell a string, empty cells and ``NA`` etc. missing.
+
+    No column is typed here, so ``02134`` keeps its leading zero and ``H1000`` stays text; the
+    kinds are decided by :func:`infer_columns` (numbers are parsed by :func:`typed_frame`).
 
     Raises:
         FileNotFoundError: ``path`` does not exist.
         ValueError: The file has no rows.
     """
-    frame = pd.read_csv(path)
+    frame = pd.read_csv(path, dtype=str)
     if frame.empty:
         raise ValueError(f"{Path(path).resolve()} has no data rows")
     return frame
+
+
+ColumnKind = Literal["numeric", "categorical"]
+
+IDENTIFIER_SHARE = 0.95
+"""A column whose distinct values cover at least this share of its (non-missing) rows is
+identifier-like (text; integers also need an id-like name or a dense run of values)."""
+
+MIN_ROWS_FOR_IDENTIFIER = 20
+"""Below this many rows, nearly-distinct columns are too common to call identifiers."""
+
+_LEADING_ZERO = re.compile(r"^[+-]?0\d")
+_DATE = re.compile(
+    r"^(\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}[-/.]\d{1,2}[-/.]\d{2,4})"
+    r"([T ]\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$"
+    r"|^\d{1,2}:\d{2}(:\d{2})?$"
+)
+_ID_NAME = re.compile(r"(^|[_\s.-])(id|key|uuid|guid)$|^id[_\s.-]|[a-z]Id$|ID$", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class ColumnDecision:
+    """What training does with one column of the input.
+
+    Attributes:
+        name: Column name.
+        kind: ``"numeric"`` or ``"categorical"`` for a feature; ``None`` for a column left out.
+        reason: Why it has this kind, or why it was left out (one phrase, printed by ``train``).
+    """
+
+    name: str
+    kind: ColumnKind | None
+    reason: str
+
+    @property
+    def used(self) -> bool:
+        """Whether the column is a feature."""
+        return self.kind is not None
+
+
+def infer_columns(
+    frame: pd.DataFrame,
+    *,
+    drop: tuple[str, ...] = (),
+    keep: tuple[str, ...] = (),
+    categorical: tuple[str, ...] = (),
+    numeric: tuple[str, ...] = (),
+) -> list[ColumnDecision]:
+    """Decide each column's feature kind, or leave it out with the reason.
+
+    The rules, in order (the first that applies wins):
+
+    1. ``drop`` leaves a column out; ``categorical`` / ``numeric`` force a kind.
+    2. A column with no values is left out.
+    3. A column whose every value parses as a number is numeric, except: digit strings with a
+       leading zero (``02134``: codes such as zip codes) are categorical; integers distinct on
+       (almost) every row, with an id-like name (``customer_id``, ``key``) or forming a dense run
+       (``1001..1200`` in any order), are identifier-like and left out.
+    4. Date/time strings (``2024-05-01``, ``05/01/2024 13:45``) are left out: a date seen in
+       training rarely recurs, so as a category it can never score a new row. Derive numeric
+       parts (year, age in days) in the CSV if they matter, or ``keep`` it as a category.
+    5. Text distinct on (almost) every row (:data:`IDENTIFIER_SHARE`, at least
+       :data:`MIN_ROWS_FOR_IDENTIFIER` rows) is identifier-like and left out.
+    6. Anything else is categorical.
+
+    ``keep`` keeps a column rules 3-5 would leave out (as numeric if it is all numbers, else as
+    categorical). Training, and anything else that infers a schema from a table, calls this.
+
+    Args:
+        frame: The candidate features (target excluded), shape ``(n_rows, n_columns)``; cells as
+            read by :func:`load_csv` (strings) or already typed (numeric dtypes).
+        drop: Columns to leave out (ignored where absent).
+        keep: Columns to keep even if identifier-like or dates.
+        categorical: Columns forced to be categorical.
+        numeric: Columns forced to be numeric.
+
+    Returns:
+        One decision per column of ``frame``, in its order.
+
+    Raises:
+        ValueError: An option names a column ``frame`` does not have, a column is both
+            categorical and numeric, or a column forced numeric holds a value that is no number.
+    """
+    columns = [str(c) for c in frame.columns]
+    for option, names in (("--keep", keep), ("--categorical", categorical), ("--numeric", numeric)):
+        unknown = [n for n in names if n not in columns]
+        if unknown:
+            raise ValueError(f"{option}: no column {', '.join(map(repr, unknown))} in {columns}")
+    both = set(categorical) & set(numeric)
+    if both:
+        raise ValueError(f"{', '.join(sorted(both))}: both --categorical and --numeric")
+    return [
+        _decide(str(name), frame[name], drop=drop, keep=keep, cat=categorical, num=numeric)
+        for name in frame.columns
+    ]
+
+
+def _decide(
+    name: str,
+    col: pd.Series,
+    *,
+    drop: tuple[str, ...],
+    keep: tuple[str, ...],
+    cat: tuple[str, ...],
+    num: tuple[str, ...],
+) -> ColumnDecision:
+    if name in drop:
+        return ColumnDecision(name, None, "left out by --drop")
+    if name in cat:
+        return ColumnDecision(name, "categorical", "--categorical")
+    values = col.dropna()
+    numbers = _as_numbers(col)
+    if name in num:
+        bad = values[numbers[values.index].isna()]
+        if len(bad):
+            raise ValueError(f"--numeric {name}: {bad.iloc[0]!r} is not a number")
+        return ColumnDecision(name, "numeric", "--numeric")
+    if values.empty:
+        return ColumnDecision(name, None, "no values (every cell is empty)")
+    kept = name in keep
+    distinct = values.nunique()
+    nearly_unique = len(values) >= MIN_ROWS_FOR_IDENTIFIER and distinct >= IDENTIFIER_SHARE * len(
+        values
+    )
+    if numbers[values.index].notna().all():
+        text = None if pd.api.types.is_numeric_dtype(values) else values.astype(str)
+        if text is not None and text.str.match(_LEADING_ZERO).any():
+            example = text[text.str.match(_LEADING_ZERO)].iloc[0]
+            return ColumnDecision(
+                name, "categorical", f"digit codes with leading zeros (e.g. {example!r})"
+            )
+        ints = numbers.dropna()
+        if nearly_unique and not kept and (ints % 1 == 0).all():
+            span = ints.max() - ints.min() + 1
+            if _ID_NAME.search(name) or span <= 2 * distinct:
+                return ColumnDecision(
+                    name,
+                    None,
+                    f"identifier-like: {distinct} distinct integers in {len(values)} rows "
+                    "(--keep to use it)",
+                )
+        return ColumnDecision(name, "numeric", "numbers" + (" (--keep)" if kept else ""))
+    text = values.astype(str)
+    if not kept and text.str.match(_DATE).mean() >= IDENTIFIER_SHARE:
+        return ColumnDecision(
+            name,
+            None,
+            f"date/time strings (e.g. {text.iloc[0]!r}) cannot score new dates "
+            "(derive numeric parts in the CSV, or --keep as a category)",
+        )
+    if nearly_unique and not kept:
+        return ColumnDecision(
+            name,
+            None,
+            f"identifier-like: {distinct} distinct values in {len(values)} rows (--keep to use it)",
+        )
+    return ColumnDecision(name, "categorical", "text" + (" (--keep)" if kept else ""))
+
+
+def _as_numbers(col: pd.Series) -> pd.Series:
+    """``col`` as floats; ``NaN`` where a cell is missing or not a number (booleans are not)."""
+    if pd.api.types.is_bool_dtype(col):
+        return pd.Series(float("nan"), index=col.index)
+    if pd.api.types.is_numeric_dtype(col):
+        return col.astype("float64")
+    return pd.to_numeric(col.astype(str).str.strip(), errors="coerce").where(col.notna())
+
+
+def typed_frame(frame: pd.DataFrame, decisions: list[ColumnDecision]) -> pd.DataFrame:
+    """Keep the feature columns, typed as decided.
+
+    Args:
+        frame: As passed to :func:`infer_columns`, shape ``(n_rows, n_columns)``.
+        decisions: Its result.
+
+    Returns:
+        Shape ``(n_rows, n_features)``: numeric columns as numbers (``int64`` when every value is
+        an integer and none is missing, else ``float64``), categorical ones as ``object`` strings
+        with ``NaN`` for missing.
+    """
+    out = {}
+    for d in decisions:
+        col = frame[d.name]
+        if d.kind == "numeric":
+            numbers = _as_numbers(col)
+            whole = numbers.notna().all() and (numbers % 1 == 0).all()
+            out[d.name] = numbers.astype("int64") if whole else numbers
+        elif d.kind == "categorical":
+            out[d.name] = col.map(lambda v: v if pd.isna(v) else str(v)).astype(object)
+    return pd.DataFrame(out, index=frame.index)
+
+
+def typed_target(y: pd.Series) -> pd.Series:
+    """The target as numbers when every value is one (and no code has a leading zero), else text."""
+    numbers = _as_numbers(y)
+    text = y.astype(str)
+    if numbers.notna().all() and not text.str.match(_LEADING_ZERO).any():
+        return numbers.astype("int64") if (numbers % 1 == 0).all() else numbers
+    return text
 
 
 def split_features_target(
@@ -53,7 +258,8 @@ def split_features_target(
         drop: Columns to leave out of the features (ignored where absent).
 
     Returns:
-        ``(X, y)``: ``X`` shape ``(n_kept, n_features)``, ``y`` shape ``(n_kept,)``.
+        ``(X, y)``: ``X`` shape ``(n_kept, n_features)``, ``y`` shape ``(n_kept,)``; the number of
+        rows dropped is ``len(frame) - len(y)``.
 
     Raises:
         KeyError: ``target`` is not a column.

@@ -116,7 +116,8 @@ class Settings(BaseSettings):
     """API keys accepted (``ML_API_API_KEYS``, comma-separated); none means no authentication."""
 
     api_keys_file: Path | None = None
-    """File with one API key per line (e.g. a mounted Kubernetes Secret); read once at start."""
+    """File with one API key per line (e.g. a mounted Kubernetes Secret); re-read when it changes
+    (checked at most once a second, ``ml_api.core.auth``), so a revoked key stops working."""
 
     public_paths: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: list(DEFAULT_PUBLIC_PATHS)

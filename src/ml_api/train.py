@@ -32,7 +32,16 @@ from sklearn.pipeline import Pipeline
 
 from ml_api.core.artifact import Format, save_artifact, sha256_file
 from ml_api.core.schema import FeatureSchema
-from ml_api.preprocess import build_preprocessor, load_csv, split_features_target, write_splits
+from ml_api.preprocess import (
+    ColumnDecision,
+    build_preprocessor,
+    infer_columns,
+    load_csv,
+    split_features_target,
+    typed_frame,
+    typed_target,
+    write_splits,
+)
 
 Task = Literal["classification", "regression"]
 ESTIMATORS = ("linear", "random_forest", "hist_gradient_boosting")
@@ -109,11 +118,15 @@ class TrainResult:
         path: The new artifact version directory.
         metrics: Held-out metrics.
         metadata: The full model card written to ``metadata.json``'s inputs.
+        columns: What happened to each input column except the target (kind or reason left out).
+        rows_without_target: Rows dropped because their target cell was empty.
     """
 
     path: Path
     metrics: dict[str, float]
     metadata: dict[str, Any]
+    columns: tuple[ColumnDecision, ...] = ()
+    rows_without_target: int = 0
 
 
 def train(
@@ -126,6 +139,9 @@ def train(
     task: Task | None = None,
     estimator: str = "linear",
     drop: tuple[str, ...] = (),
+    keep: tuple[str, ...] = (),
+    categorical: tuple[str, ...] = (),
+    numeric: tuple[str, ...] = (),
     test_size: float = 0.2,
     seed: int = 42,
     fmt: Format = "joblib",
@@ -141,6 +157,10 @@ def train(
         task: Override the inferred task.
         estimator: One of :data:`ESTIMATORS`.
         drop: Columns to leave out of the features.
+        keep: Columns to keep although identifier-like or dates (see
+            :func:`ml_api.preprocess.infer_columns`, which decides every column's kind).
+        categorical: Columns forced to be categorical features.
+        numeric: Columns forced to be numeric features.
         test_size: Held-out fraction (0 < test_size < 1), stratified for classification.
         seed: Seed for the split and the estimator: the same inputs give the same metrics.
         fmt: Artifact format (``joblib`` or ``skops``).
@@ -151,10 +171,16 @@ def train(
     Raises:
         FileNotFoundError: ``data`` does not exist.
         KeyError: ``target`` is not a column.
-        ValueError: Unknown estimator, or too few rows or classes to split and fit.
+        ValueError: Unknown estimator, too few rows or classes to split and fit, an option naming
+            no column, or no column left to use as a feature.
     """
     frame = load_csv(data)
-    X, y = split_features_target(frame, target, drop)
+    X, y = split_features_target(frame, target)
+    columns = infer_columns(X, drop=drop, keep=keep, categorical=categorical, numeric=numeric)
+    if not any(c.used for c in columns):
+        left = "; ".join(f"{c.name}: {c.reason}" for c in columns)
+        raise ValueError(f"no feature left to train on ({left})")
+    X, y = typed_frame(X, columns), typed_target(y)
     schema = FeatureSchema.infer(X)
     X = schema.coerce_training_frame(X)
     task = task or infer_task(y)
@@ -195,6 +221,9 @@ def train(
             "test_size": test_size,
             "seed": seed,
             "dropped_columns": [c for c in drop if c in frame.columns],
+            "left_out": [{"name": c.name, "reason": c.reason} for c in columns if not c.used],
+            "rows_without_target": len(frame) - len(y),
+            "missing_share": {str(k): float(v) for k, v in X.isna().mean().items()},
             "class_distribution": _class_distribution(y_train)
             if task == "classification"
             else None,
@@ -209,4 +238,10 @@ def train(
     path = save_artifact(
         pipeline, model_root=model_root, name=name, metadata=card, fmt=fmt, files=chart_files
     )
-    return TrainResult(path=path, metrics=metrics, metadata=card)
+    return TrainResult(
+        path=path,
+        metrics=metrics,
+        metadata=card,
+        columns=tuple(columns),
+        rows_without_target=len(frame) - len(y),
+    )

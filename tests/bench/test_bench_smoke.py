@@ -6,8 +6,6 @@ needs ``wrk`` (installed by ``.ci/run``) and never MLServer.
 """
 
 import json
-import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -15,16 +13,15 @@ from pathlib import Path
 import psutil
 import pytest
 
+from tests.tools import require_tool
+
 pytestmark = pytest.mark.live
 ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
 def smoke(tmp_path_factory):
-    if shutil.which("wrk") is None:
-        if os.environ.get("CI"):
-            pytest.fail("wrk is missing: .ci/run installs it (apt-get install wrk)")
-        pytest.skip("wrk is not installed (apt-get install wrk)")
+    require_tool("wrk")
     tmp = tmp_path_factory.mktemp("bench")
     proc = subprocess.run(
         [

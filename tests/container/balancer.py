@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import collections
 import os
-import shutil
 import signal
 import subprocess
 import threading
@@ -27,6 +26,7 @@ from typing import Any
 import requests
 
 from tests.container.engine import free_port
+from tests.tools import find_tool
 
 CONFIG = """\
 worker_processes 1;
@@ -57,7 +57,7 @@ http {{
 
     server {{
         listen 127.0.0.1:{port};
-        client_max_body_size 1m;
+        client_max_body_size 2m;
 
         location / {{
             proxy_pass http://ml_api;
@@ -88,7 +88,7 @@ class Balancer:
     """
 
     def __init__(self, prefix: Path, upstreams: Iterable[int]) -> None:
-        self.exe = shutil.which("nginx") or "/usr/sbin/nginx"
+        self.exe = find_tool("nginx") or "/usr/sbin/nginx"
         self.prefix = prefix
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -187,6 +187,8 @@ class Balancer:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        if self.proc.stderr is not None:
+            self.proc.stderr.close()  # or the pipe is left to the garbage collector (a warning)
 
 
 class Load:

@@ -1,7 +1,9 @@
 """Session fixtures for the container tests: one image build per test session, reused by all.
 
-Tests that need the engine take the ``image`` fixture (or ``docker_engine``); they are skipped,
-with the reason, only when no Docker Engine answers. Tests of static files (Dockerfile lint,
+Tests that need the engine take the ``image`` fixture (or ``docker_engine``), which marks them
+``container``: they run only when asked for (``make test-container``, ``ML_API_TEST_CONTAINERS=1``,
+``-m container``; see tests/tools.py), and are then skipped with the reason when no Docker Engine
+answers, or fail when ``CI`` is set. Tests of static files (Dockerfile lint,
 compose file) need no engine and always run.
 """
 
@@ -22,6 +24,7 @@ from tests.container.engine import (
     engine_unavailable_reason,
     inspect_image,
 )
+from tests.tools import missing
 
 IMAGE_REPO = "ml_api-test"
 
@@ -44,7 +47,7 @@ class BuiltImage:
 def docker_engine() -> None:
     reason = engine_unavailable_reason()
     if reason is not None:
-        pytest.skip(f"no Docker Engine answers ({reason}); start one with container-engine start")
+        missing("docker", f"no Docker Engine answers ({reason})")
 
 
 @pytest.fixture(scope="session")

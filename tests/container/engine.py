@@ -8,7 +8,6 @@ per-session prefix so several people (or CI runs) sharing one engine do not coll
 from __future__ import annotations
 
 import json
-import shutil
 import socket
 import subprocess
 import time
@@ -18,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import requests
+
+from tests.tools import find_tool
 
 ROOT = Path(__file__).resolve().parents[2]
 SESSION_ID = uuid.uuid4().hex[:8]
@@ -59,7 +60,7 @@ def docker(*args: str, timeout: float = 120, check: bool = True) -> subprocess.C
 
 def engine_unavailable_reason() -> str | None:
     """Return why no Docker Engine can be used, or ``None`` when one answers."""
-    if shutil.which("docker") is None:
+    if find_tool("docker") is None:
         return "the docker CLI is not installed"
     try:
         proc = docker("version", "--format", "{{.Server.Version}}", timeout=20, check=False)

@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 import requests
 
+from ml_api.core.artifact import set_alias
 from ml_api.train import train
 from tests.container.engine import SESSION_ID, Container, free_port
 
@@ -47,6 +48,25 @@ def test_a_mounted_model_is_served_instead_of_the_default(image, own_model_root,
         assert r.status_code == 200, r.text
         assert isinstance(r.json()["prediction"][0], float)
         assert "(/models/diabetes/1)" in container.logs()
+
+
+def test_the_image_serves_the_production_alias(image, tmp_path_factory, diabetes_csv):
+    """Two versions, production -> 1: the image serves 1 by default and 2 when pinned."""
+    root = tmp_path_factory.mktemp("aliased-models")
+    for estimator in ("random_forest", "linear"):
+        train(diabetes_csv, "target", model_root=root, name="diabetes", estimator=estimator)
+    set_alias(root, "diabetes", "production", 1)
+    readable_by_anyone(root)
+    volume = f"{root}:/models:ro"
+    for pinned, served in ((None, "1"), ("2", "2"), ("production", "1")):
+        env = {"ML_API_MODEL_ROOT": "/models", "ML_API_MODEL_NAME": "diabetes"}
+        if pinned:
+            env["ML_API_MODEL_VERSION"] = pinned
+        name = f"ml_api-test-{SESSION_ID}-alias-{pinned or 'default'}"
+        with Container(image.ref, name, free_port(), env, volumes=[volume]) as container:
+            container.wait_ready()
+            card = requests.get(container.url + "/metadata", timeout=10).json()
+            assert card["model"] == {"name": "diabetes", "version": served}, pinned
 
 
 def tampered(root: Path) -> None:

@@ -6,7 +6,6 @@ as insecure, so no TLS is needed."""
 from __future__ import annotations
 
 import hashlib
-import shutil
 import subprocess
 import time
 from collections.abc import Iterator
@@ -15,6 +14,7 @@ import pytest
 import requests
 
 from tests.container.engine import ROOT, SESSION_ID, docker, free_port, image_exists, inspect_image
+from tests.tools import require_tool
 
 pytestmark = pytest.mark.container
 
@@ -24,9 +24,7 @@ MANIFEST_V2 = "application/vnd.docker.distribution.manifest.v2+json"
 @pytest.fixture(scope="module")
 def registry(docker_engine, tmp_path_factory) -> Iterator[str]:
     """A registry on 127.0.0.1:<free port>; yields ``host:port``."""
-    binary = shutil.which("docker-registry")
-    if binary is None:
-        pytest.fail("docker-registry is not installed: apt-get install docker-registry (.ci/run)")
+    binary = require_tool("docker-registry")
     work = tmp_path_factory.mktemp("registry")
     address = f"127.0.0.1:{free_port()}"
     config = work / "config.yml"

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import collections
 import re
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -28,6 +27,7 @@ import pytest
 from tests.conftest import VALID_ROW
 from tests.container.balancer import Balancer, Load
 from tests.container.engine import REPORT, SESSION_ID, Container, docker, free_port
+from tests.tools import find_tool, missing
 
 pytestmark = pytest.mark.container
 
@@ -40,8 +40,8 @@ ENV = {"WEB_CONCURRENCY": "2", "ML_API_DRAIN_SECONDS": str(DRAIN_SECONDS)}
 
 @pytest.fixture
 def nginx_prefix(tmp_path: Path) -> Path:
-    if shutil.which("nginx") is None and not Path("/usr/sbin/nginx").exists():
-        pytest.skip("nginx is not installed (Debian package nginx; .ci/run installs it)")
+    if find_tool("nginx") is None and not Path("/usr/sbin/nginx").exists():
+        missing("nginx")
     prefix = tmp_path / "nginx"
     prefix.mkdir()
     return prefix

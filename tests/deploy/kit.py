@@ -34,19 +34,31 @@ class Variant:
     components: tuple[Path, ...] = ()
 
 
+COMPONENTS = K8S / "components"
+
 VARIANTS = (
     Variant("minikube", K8S / "overlays" / "minikube"),
     Variant("production", K8S / "overlays" / "production"),
-    Variant("minikube+django", K8S / "overlays" / "minikube", (K8S / "components" / "django",)),
+    Variant("minikube+django", K8S / "overlays" / "minikube", (COMPONENTS / "django",)),
+    Variant("production+django", K8S / "overlays" / "production", (COMPONENTS / "django",)),
     Variant(
         "production+django+spot",
         K8S / "overlays" / "production",
-        (K8S / "components" / "django", K8S / "components" / "spot-nodes"),
+        (COMPONENTS / "django", COMPONENTS / "spot-nodes"),
     ),
+    Variant(
+        "production+monitoring+keda+model-volume",
+        K8S / "overlays" / "production",
+        (COMPONENTS / "monitoring", COMPONENTS / "keda", COMPONENTS / "model-volume"),
+    ),
+    Variant("canary", K8S / "overlays" / "canary"),
+    Variant("bootstrap", K8S / "bootstrap"),
     Variant("monitoring", DEPLOY / "monitoring"),
     Variant("logging", DEPLOY / "logging"),
 )
-APP_VARIANTS = tuple(v for v in VARIANTS if v.name not in ("monitoring", "logging"))
+APP_VARIANTS = tuple(
+    v for v in VARIANTS if v.name not in ("monitoring", "logging", "bootstrap", "canary")
+)
 
 
 def tool(name: str, *fallbacks: Path) -> str | None:

@@ -40,7 +40,10 @@ from .kit import (
 
 API = "monitoring.coreos.com/v1"
 CRD_KINDS = {API: ("ServiceMonitor", "PrometheusRule")}
-UNVALIDATED_KINDS = {("elasticsearch.k8s.elastic.co/v1", "Elasticsearch")}
+UNVALIDATED_KINDS = {
+    ("elasticsearch.k8s.elastic.co/v1", "Elasticsearch"),
+    ("keda.sh/v1alpha1", "ScaledObject"),  # checked field by field in test_keda_component
+}
 
 
 @functools.cache
@@ -114,8 +117,11 @@ def crd_schema(kind: str) -> dict[str, Any]:
     return _strict(_crd_schemas()[kind])
 
 
+MONITORED = "production+monitoring+keda+model-volume"
+
+
 def _crd_objects() -> list[dict[str, Any]]:
-    return [d for d in rendered("production") if d["kind"] in CRD_KINDS.get(d["apiVersion"], ())]
+    return [d for d in rendered(MONITORED) if d["kind"] in CRD_KINDS.get(d["apiVersion"], ())]
 
 
 def test_custom_resources_validate_against_their_crd_schemas() -> None:
@@ -132,7 +138,7 @@ def test_custom_resources_validate_against_their_crd_schemas() -> None:
 
 
 def test_crd_validation_catches_a_typo() -> None:
-    monitor = copy.deepcopy(find(rendered("production"), "ServiceMonitor"))
+    monitor = copy.deepcopy(find(rendered(MONITORED), "ServiceMonitor"))
     monitor["spec"]["endpoints"][0]["intervall"] = "30s"
     validator = jsonschema.Draft202012Validator(crd_schema("ServiceMonitor"))
     assert any("intervall" in e.message for e in validator.iter_errors(monitor))
@@ -205,6 +211,19 @@ def test_probes_and_shutdown_timing(variant: Variant) -> None:
     assert pod["terminationGracePeriodSeconds"] > budget
     rolling = _deployment(docs)["spec"]["strategy"]["rollingUpdate"]
     assert rolling["maxUnavailable"] == 0
+    assert _deployment(docs)["spec"]["minReadySeconds"] >= 5
+    # Probes are answered off the request pool (probe_lane); the timeouts still allow slack.
+    assert (
+        container["livenessProbe"]["timeoutSeconds"]
+        >= container["readinessProbe"]["timeoutSeconds"]
+        >= 3
+    )
+    assert container["livenessProbe"]["failureThreshold"] >= 3
+    if "spot" in variant.name:
+        # GKE gives non-system pods 15 s on preemption: preStop, drain and the longest request
+        # (ML_API_REQUEST_TIMEOUT_SECONDS) must fit it.
+        timeout = float(_config(docs)["ML_API_REQUEST_TIMEOUT_SECONDS"])
+        assert int(seconds) + drain.drain_seconds + timeout <= 15 - 2
 
 
 @pytest.mark.parametrize("variant", APP_VARIANTS, ids=_ids(APP_VARIANTS))
@@ -249,7 +268,9 @@ def test_the_hpa_owns_the_replica_count(variant: Variant) -> None:
     """A Deployment under an HPA has no replicas field, or every apply would reset the count."""
     docs = rendered(variant.name)
     deployment = _deployment(docs)
-    target = find(docs, "HorizontalPodAutoscaler", "ml-api-hpa")["spec"]["scaleTargetRef"]
+    scalers = [d for d in docs if d["kind"] in ("HorizontalPodAutoscaler", "ScaledObject")]
+    assert len(scalers) == 1, "exactly one autoscaler per Deployment (KEDA replaces the HPA)"
+    target = scalers[0]["spec"]["scaleTargetRef"]
     assert (target["apiVersion"], target["kind"], target["name"]) == (
         deployment["apiVersion"],
         deployment["kind"],
@@ -268,10 +289,10 @@ def test_production_overlay() -> None:
         deployment["kind"],
         deployment["metadata"]["name"],
     )
-    assert (hpa["spec"]["minReplicas"], hpa["spec"]["maxReplicas"]) == (3, 10)
+    assert (hpa["spec"]["minReplicas"], hpa["spec"]["maxReplicas"]) == (3, 20)
     (metric,) = hpa["spec"]["metrics"]
     assert metric["resource"]["name"] == "cpu"
-    assert metric["resource"]["target"]["averageUtilization"] == 50
+    assert metric["resource"]["target"]["averageUtilization"] == 70
     image = _container(docs)["image"]
     assert ":" in image.rsplit("/", 1)[-1] and not image.endswith(":latest")
     ingress = find(docs, "Ingress", "ml-api-ingress")
@@ -280,10 +301,22 @@ def test_production_overlay() -> None:
     (tls,) = ingress["spec"]["tls"]
     assert tls["hosts"] == ["ml-api.example.com"]
     (rule,) = ingress["spec"]["rules"]
-    backend = rule["http"]["paths"][0]["backend"]["service"]
-    service = find(docs, "Service", backend["name"])
-    assert backend["port"]["number"] == service["spec"]["ports"][0]["port"]
+    service = find(docs, "Service", "ml-api-service")
+    for path in rule["http"]["paths"]:
+        backend = path["backend"]["service"]
+        assert backend["name"] == service["metadata"]["name"]
+        assert backend["port"]["number"] == service["spec"]["ports"][0]["port"]
     assert service["spec"]["type"] == "ClusterIP"
+    # No Namespace and no RBAC: those are the bootstrap's, so `delete -k` keeps the namespace.
+    assert not {d["kind"] for d in docs} & {"Namespace", "Role", "RoleBinding"}
+    # No prometheus-operator kinds unless the monitoring component is added.
+    assert not [d for d in docs if d["apiVersion"] == API]
+    assert {d["metadata"]["namespace"] for d in docs if "namespace" in d["metadata"]} == {"ml-api"}
+
+
+def test_monitoring_component() -> None:
+    docs = rendered(MONITORED)
+    service = find(docs, "Service", "ml-api-service")
     monitor = find(docs, "ServiceMonitor")
     assert (
         monitor["spec"]["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items()
@@ -295,16 +328,141 @@ def test_production_overlay() -> None:
     assert {d["metadata"]["namespace"] for d in docs if "namespace" in d["metadata"]} == {"ml-api"}
 
 
+def ingress_routes(ingress: dict[str, Any], path: str) -> bool:
+    """Whether an Ingress routes ``path``, by the Kubernetes rules for Exact and Prefix paths.
+
+    Prefix matching is element by element on ``/``: ``/v2`` matches ``/v2`` and ``/v2/models``
+    but not ``/v2x``; ``/`` matches everything.
+    """
+    for rule in ingress["spec"]["rules"]:
+        for entry in rule["http"]["paths"]:
+            want, kind = entry["path"], entry["pathType"]
+            if kind == "Exact" and path == want:
+                return True
+            if kind == "Prefix":
+                parts = [p for p in want.split("/") if p]
+                if [p for p in path.split("/") if p][: len(parts)] == parts:
+                    return True
+            assert kind in ("Exact", "Prefix"), f"pathType {kind} is implementation-specific"
+    return False
+
+
+@pytest.mark.parametrize("variant", ["production", "production+django+spot"])
+def test_ingress_routes_the_api_but_not_metrics(variant: str) -> None:
+    ingress = find(rendered(variant), "Ingress", "ml-api-ingress")
+    for private in ("/metrics", "/metrics/", "/health", "/ready"):
+        assert not ingress_routes(ingress, private), private
+    for public in (
+        "/predict",
+        "/predict/",
+        "/v2/models/penguins/infer",
+        "/v2/models/penguins/versions/1/infer",
+        "/metadata",
+        "/openapi.json",
+        "/docs",
+    ):
+        assert ingress_routes(ingress, public), public
+    # The app, not nginx, answers an oversized body (with JSON): nginx's limit is above the app's.
+    size = ingress["metadata"]["annotations"]["nginx.ingress.kubernetes.io/proxy-body-size"]
+    assert size.endswith("m")
+    app_limit = int(_config(rendered(variant))["ML_API_MAX_BODY_BYTES"])
+    assert int(size[:-1]) * 1024 * 1024 > app_limit
+
+
+def test_ingress_route_check_would_catch_a_catch_all() -> None:
+    catch_all = {"spec": {"rules": [{"http": {"paths": [{"path": "/", "pathType": "Prefix"}]}}]}}
+    assert ingress_routes(catch_all, "/metrics")
+    prefix = {"spec": {"rules": [{"http": {"paths": [{"path": "/v2", "pathType": "Prefix"}]}}]}}
+    assert ingress_routes(prefix, "/v2/models/x/infer") and not ingress_routes(prefix, "/v2x")
+
+
+def _quantity_mib(value: str) -> int:
+    number, unit = re.fullmatch(r"(\d+)(Mi|Gi)", value).groups()
+    return int(number) * (1024 if unit == "Gi" else 1)
+
+
+@pytest.mark.parametrize("variant", APP_VARIANTS, ids=_ids(APP_VARIANTS))
+def test_sizing_rule_agrees(variant: Variant) -> None:
+    """Workers = CPU limit (downward API); requests = limits; autoscaler target below 100 %."""
+    docs = rendered(variant.name)
+    container = _container(docs)
+    resources = container["resources"]
+    assert resources["requests"] == resources["limits"]  # Guaranteed QoS, no unreserved burst
+    workers = next(e for e in container["env"] if e["name"] == "WEB_CONCURRENCY")
+    ref = workers["valueFrom"]["resourceFieldRef"]
+    assert (ref["resource"], ref["containerName"]) == ("limits.cpu", container["name"])
+    assert "WEB_CONCURRENCY" not in _config(docs)
+    framework = _config(docs)["ML_API_FRAMEWORK"]
+    readme = (ROOT / "README.md").read_text()
+    limit = resources["limits"]["memory"]
+    assert re.search(rf"\|\s*{framework.capitalize()}\s*\|.*\|\s*{limit}\s*\|", readme, re.I), (
+        f"the README's sizing table gives {framework} another memory limit than {limit}"
+    )
+    for hpa in (d for d in docs if d["kind"] == "HorizontalPodAutoscaler"):
+        (metric,) = hpa["spec"]["metrics"]
+        assert 50 <= metric["resource"]["target"]["averageUtilization"] < 100
+    assert _quantity_mib(limit) >= 256
+
+
 def test_spot_component_tolerates_without_requiring_spot_nodes() -> None:
     pod = _deployment(rendered("production+django+spot"))["spec"]["template"]["spec"]
     assert {t["key"] for t in pod["tolerations"]} >= {"cloud.google.com/gke-spot"}
     affinity = pod["affinity"]["nodeAffinity"]
     assert "requiredDuringSchedulingIgnoredDuringExecution" not in affinity
     assert affinity["preferredDuringSchedulingIgnoredDuringExecution"]
+    # The base's spread is kept (appended to, not replaced); the zone spread becomes hard.
+    spread = {(c["topologyKey"], c["whenUnsatisfiable"]) for c in pod["topologySpreadConstraints"]}
+    assert ("kubernetes.io/hostname", "ScheduleAnyway") in spread
+    assert ("topology.kubernetes.io/zone", "DoNotSchedule") in spread
+    # The Django component's env entry and the base's downward-API entry are both there.
+    names = {e["name"] for e in _container(rendered("production+django+spot"))["env"]}
+    assert {"WEB_CONCURRENCY", "ML_API_SECRET_KEY"} <= names
+
+
+def test_pdb_comment_does_not_claim_to_cover_reclaims() -> None:
+    text = (ROOT / "deploy" / "k8s" / "base" / "poddisruptionbudget.yaml").read_text()
+    assert "involuntary" in text and "spot-node reclaim handled" not in text
+
+
+def test_keda_component() -> None:
+    docs = rendered(MONITORED)
+    scaled = find(docs, "ScaledObject", "ml-api")
+    assert scaled["spec"]["scaleTargetRef"]["name"] == _deployment(docs)["metadata"]["name"]
+    assert not [d for d in docs if d["kind"] == "HorizontalPodAutoscaler"]
+    prometheus = next(t for t in scaled["spec"]["triggers"] if t["type"] == "prometheus")
+    assert "ml_api_http_requests_in_flight" in prometheus["metadata"]["query"]
+    threads = Settings(_env_file=None).threads
+    assert 0 < int(prometheus["metadata"]["threshold"]) < threads  # before the threads are full
+    assert set(scaled["spec"]) <= {
+        "scaleTargetRef", "minReplicaCount", "maxReplicaCount", "pollingInterval",
+        "cooldownPeriod", "advanced", "triggers", "fallback", "idleReplicaCount",
+    }  # fmt: skip
+
+
+def test_model_volume_component_mounts_the_model_root_read_only() -> None:
+    docs = rendered(MONITORED)
+    container = _container(docs)
+    root = _config(docs)["ML_API_MODEL_ROOT"]
+    mount = next(m for m in container["volumeMounts"] if m["mountPath"] == root)
+    assert mount["readOnly"] is True
+    volume = next(
+        v
+        for v in _deployment(docs)["spec"]["template"]["spec"]["volumes"]
+        if v["name"] == mount["name"]
+    )
+    claim = find(docs, "PersistentVolumeClaim", volume["persistentVolumeClaim"]["claimName"])
+    assert volume["persistentVolumeClaim"]["readOnly"] is True
+    assert claim["spec"]["accessModes"]
 
 
 def test_deployer_role_is_scoped_to_this_app() -> None:
-    docs = rendered("production")
+    docs = rendered("bootstrap")
+    assert (
+        find(docs, "Namespace", "ml-api")["metadata"]["labels"][
+            "pod-security.kubernetes.io/enforce"
+        ]
+        == "restricted"
+    )
     role = find(docs, "Role", "ml-api-deployer")
     binding = find(docs, "RoleBinding", "ml-api-deployer")
     assert binding["roleRef"]["name"] == role["metadata"]["name"]
@@ -338,7 +496,7 @@ def test_logging_ships_to_the_elasticsearch_it_deploys() -> None:
     secrets = {v["secret"]["secretName"] for v in pod["volumes"] if "secret" in v}
     env = {e["valueFrom"]["secretKeyRef"]["name"] for e in pod["containers"][0]["env"]}
     assert secrets == {f"{name}-es-http-certs-public"}
-    assert env == {f"{name}-es-elastic-user"}
+    assert env == {f"{name}-fluent-bit-user"}  # the writer in ECK's file realm, not `elastic`
     config_volume = next(v for v in pod["volumes"] if "configMap" in v)
     assert config_volume["configMap"]["name"] == find(docs, "ConfigMap")["metadata"]["name"]
 
@@ -350,6 +508,7 @@ def test_configured_variables_are_settings_the_app_reads(variant: Variant) -> No
     names = set(_config(docs)) | {e["name"] for e in _container(docs).get("env", [])}
     fields = {f"ML_API_{name.upper()}" for name in Settings.model_fields}
     standard = {"PORT", "WEB_CONCURRENCY", "PROMETHEUS_MULTIPROC_DIR"}
+    standard |= {"OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"}
     unknown = names - fields - standard
     django_only = {"ML_API_SECRET_KEY", "ML_API_ALLOWED_HOSTS"}
     if unknown and unknown <= django_only and "ML_API_SECRET_KEY" not in fields:
@@ -359,3 +518,62 @@ def test_configured_variables_are_settings_the_app_reads(variant: Variant) -> No
     assert not unknown
     values = {k.removeprefix("ML_API_").lower(): v for k, v in _config(docs).items()}
     Settings(_env_file=None, **{k: v for k, v in values.items() if k not in ("port",)})
+
+
+def _selects(selector: dict[str, str], labels: dict[str, str]) -> bool:
+    return selector.items() <= labels.items()
+
+
+def test_canary_runs_apart_and_gets_traffic_only_through_the_canary_ingress() -> None:
+    stable, canary = rendered("production"), rendered("canary")
+    canary_pod = find(canary, "Deployment")["spec"]["template"]["metadata"]["labels"]
+    stable_pod = _deployment(stable)["spec"]["template"]["metadata"]["labels"]
+    # Neither side's Service, Deployment, PDB or NetworkPolicy selects the other's pods.
+    for docs, own, other in ((stable, stable_pod, canary_pod), (canary, canary_pod, stable_pod)):
+        service = next(d for d in docs if d["kind"] == "Service")
+        deployment = next(d for d in docs if d["kind"] == "Deployment")
+        pdb = next(d for d in docs if d["kind"] == "PodDisruptionBudget")
+        for selector in (
+            service["spec"]["selector"],
+            deployment["spec"]["selector"]["matchLabels"],
+            pdb["spec"]["selector"]["matchLabels"],
+        ):
+            assert _selects(selector, own) and not _selects(selector, other)
+        for spread in deployment["spec"]["template"]["spec"]["topologySpreadConstraints"]:
+            assert (
+                spread["labelSelector"]["matchLabels"]
+                == deployment["spec"]["selector"]["matchLabels"]
+            )
+        policy = next(d for d in docs if d["kind"] == "NetworkPolicy")
+        assert _selects(policy["spec"]["podSelector"]["matchLabels"], own)
+    # The NetworkPolicy still admits the same peers (ingress-nginx, Prometheus).
+    peers = [
+        [r["from"] for r in find(docs, "NetworkPolicy")["spec"]["ingress"]]
+        for docs in (stable, canary)
+    ]
+    assert peers[0] == peers[1]
+    # The canary Ingress mirrors production's host and paths, to the canary Service.
+    main, alt = find(stable, "Ingress"), find(canary, "Ingress")
+    notes = alt["metadata"]["annotations"]
+    assert notes["nginx.ingress.kubernetes.io/canary"] == "true"
+    assert notes["nginx.ingress.kubernetes.io/canary-by-header"] == "X-Canary"
+    assert 0 <= int(notes["nginx.ingress.kubernetes.io/canary-weight"]) <= 100
+    assert "nginx.ingress.kubernetes.io/canary" not in main["metadata"]["annotations"]
+
+    def routes(ingress: dict[str, Any]) -> list[tuple[str, str, str]]:
+        return [
+            (rule["host"], p["path"], p["pathType"])
+            for rule in ingress["spec"]["rules"]
+            for p in rule["http"]["paths"]
+        ]
+
+    assert routes(main) == routes(alt)
+    canary_service = find(canary, "Service")["metadata"]["name"]
+    assert {
+        p["backend"]["service"]["name"] for r in alt["spec"]["rules"] for p in r["http"]["paths"]
+    } == {canary_service}
+    assert not ingress_routes(alt, "/metrics")
+    # Its own autoscaler, small; the stable one's name is untouched.
+    hpa = find(canary, "HorizontalPodAutoscaler")
+    assert hpa["spec"]["scaleTargetRef"]["name"] == find(canary, "Deployment")["metadata"]["name"]
+    assert hpa["metadata"]["name"] != "ml-api-hpa"

@@ -24,8 +24,9 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import VALID_ROW
 from tests.live.server import LiveServer
+from tests.tools import require_tool
 
-from .kit import DEPLOY, VARIANTS, documents, find, render, require
+from .kit import DEPLOY, VARIANTS, documents, find, render
 
 RULE_TESTS = DEPLOY / "monitoring" / "tests" / "ml-api-rules.test.yaml"
 DASHBOARD = DEPLOY / "monitoring" / "dashboards" / "ml-api.json"
@@ -33,7 +34,7 @@ GRAFANA_VARIABLES = {"$__rate_interval": "5m", "$namespace": "ml-api"}
 
 
 def promtool() -> str:
-    return require("promtool", hint="Debian package `prometheus` (apt-get install prometheus)")
+    return require_tool("promtool")
 
 
 def run_promtool(*args: str, cwd: Path) -> str:
@@ -59,7 +60,7 @@ def test_rules_check_and_unit_tests(tmp_path: Path) -> None:
 
 def test_every_alert_has_a_firing_unit_test() -> None:
     alerts = {r["alert"] for g in rule_groups() for r in g["rules"] if "alert" in r}
-    assert len(alerts) == 5
+    assert len(alerts) == 11
     tests = yaml.safe_load(RULE_TESTS.read_text())["tests"]
     fired = {
         case["alertname"]
@@ -74,6 +75,48 @@ def test_every_alert_has_a_firing_unit_test() -> None:
         if not case.get("exp_alerts")
     }
     assert alerts == fired == silent
+
+
+RUNBOOKS = DEPLOY.parent / "docs" / "runbooks.md"
+
+
+def _anchor(heading: str) -> str:
+    """GitHub's anchor for a Markdown heading: lower case, punctuation dropped, spaces to -."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def test_every_alert_links_a_runbook_section_that_exists() -> None:
+    anchors = {
+        _anchor(line.lstrip("#"))
+        for line in RUNBOOKS.read_text().splitlines()
+        if line.startswith("## ")
+    }
+    for group in rule_groups():
+        for rule in group["rules"]:
+            url = rule["annotations"]["runbook_url"]
+            assert url.startswith("https://") and "/docs/runbooks.md#" in url, rule["alert"]
+            anchor = url.rsplit("#", 1)[1]
+            assert anchor == rule["alert"].lower() and anchor in anchors, (rule["alert"], anchor)
+
+
+def test_aggregations_keep_the_namespace() -> None:
+    """Every ``by (...)`` keeps ``namespace`` (``exported_namespace`` for ingress-nginx's series),
+    so two installations, or a canary namespace, are never summed together."""
+    for group in rule_groups():
+        for rule in group["rules"]:
+            lists = re.findall(r"\bby\s*\(([^)]*)\)", rule["expr"])
+            for labels in lists:
+                names = {n.strip() for n in labels.split(",")}
+                assert names & {"namespace", "exported_namespace"}, (rule["alert"], labels)
+            if re.search(r"\b(sum|max|min|avg|count)\s*\(", rule["expr"]):
+                assert lists, f"{rule['alert']} aggregates without `by`, dropping namespace"
+
+
+def test_prediction_alerts_cover_the_v2_infer_routes() -> None:
+    exprs = {r["alert"]: r["expr"] for g in rule_groups() for r in g["rules"] if "alert" in r}
+    for alert in ("MlApiHighErrorRatio", "MlApiHighLatencyP99"):
+        assert "/v2/models/<name>/infer" in exprs[alert], alert
+        assert "/v2/models/<name>/versions/<version>/infer" in exprs[alert], alert
 
 
 # --- the dashboard -------------------------------------------------------------------------------
@@ -181,6 +224,9 @@ def test_dashboard_uses_only_exported_metrics(scraped_names: set[str]) -> None:
 @pytest.mark.live
 def test_alerts_use_exported_metrics_or_kube_state_metrics(scraped_names: set[str]) -> None:
     wanted = set().union(*(metric_names(r["expr"]) for g in rule_groups() for r in g["rules"]))
-    from_kube_state_metrics = {n for n in wanted if n.startswith("kube_")}
-    missing = wanted - from_kube_state_metrics - scraped_names
+    # kube-state-metrics, cAdvisor (the kubelet), ingress-nginx and Prometheus' own `up`.
+    cluster = {
+        n for n in wanted if n.startswith(("kube_", "container_", "nginx_ingress_controller_"))
+    }
+    missing = wanted - cluster - {"up"} - scraped_names
     assert not missing, f"the alerts query metrics the app does not export: {missing}"

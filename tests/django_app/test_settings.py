@@ -43,6 +43,23 @@ def test_production_settings_refuse_to_start_without_secret_key(model_root, tmp_
     assert "ML_API_SECRET_KEY is not set" in proc.stderr
 
 
+@pytest.mark.parametrize(
+    ("key", "reason"),
+    [
+        ("abc", "3 characters, fewer than 50"),
+        ("ab" * 30, "2 distinct characters, fewer than 5"),
+        ("django-insecure-" + "x1Y2z3" * 10, "it starts with 'django-insecure-'"),
+    ],
+)
+def test_production_refuses_a_weak_secret_key_with_the_reason(model_root, tmp_path, key, reason):
+    proc = manage(model_root, "check", cwd=tmp_path, ML_API_SECRET_KEY=key)
+    assert proc.returncode != 0
+    assert f"ML_API_SECRET_KEY is too weak for production: {reason}" in proc.stderr
+    assert key not in proc.stderr  # the reason, never the key
+    proc = manage(model_root, "check", cwd=tmp_path, ML_API_SECRET_KEY=key, ML_API_DEBUG="true")
+    assert proc.returncode == 0, proc.stderr  # development may use any key
+
+
 def test_serve_django_without_secret_key_exits_1_with_one_message(model_root, tmp_path):
     proc = subprocess.run(
         [

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import subprocess
 import threading
 import time
@@ -19,6 +18,7 @@ import requests
 
 from tests.conftest import VALID_ROW
 from tests.live.server import LiveServer
+from tests.tools import require_tool
 
 pytestmark = pytest.mark.live
 PREDICT = {"features": VALID_ROW}
@@ -88,15 +88,12 @@ def test_metric_names_and_labels_are_the_documented_ones(four_workers):
     assert 'route="<unmatched>"' in text
 
 
-@pytest.mark.skipif(
-    shutil.which("promtool") is None,
-    reason="promtool not installed (Debian package 'prometheus'; .ci/run installs it)",
-)
 def test_promtool_accepts_a_live_scrape(four_workers):
+    promtool = require_tool("promtool")
     requests.post(four_workers.url + "/predict", json=PREDICT, timeout=10)
     text = requests.get(four_workers.url + "/metrics", timeout=10).text
     proc = subprocess.run(
-        ["promtool", "check", "metrics"], input=text, capture_output=True, text=True, timeout=60
+        [promtool, "check", "metrics"], input=text, capture_output=True, text=True, timeout=60
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert proc.stdout.strip() == "" and proc.stderr.strip() == "", proc.stdout + proc.stderr

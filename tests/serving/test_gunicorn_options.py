@@ -1,7 +1,12 @@
 from pathlib import Path
 
 from ml_api.serving import gunicorn_app
-from ml_api.serving.gunicorn_app import available_cpus, gunicorn_options, prepare_metrics_dir
+from ml_api.serving.gunicorn_app import (
+    PROBE_LANE_WORKER,
+    available_cpus,
+    gunicorn_options,
+    prepare_metrics_dir,
+)
 from ml_api.settings import Settings
 
 
@@ -9,7 +14,7 @@ def test_options_per_framework():
     flask = gunicorn_options(Settings(), "flask")
     django = gunicorn_options(Settings(), "django")
     assert flask["bind"] == "0.0.0.0:5000" and django["bind"] == "0.0.0.0:8000"
-    assert flask["preload_app"] is True and flask["worker_class"] == "gthread"
+    assert flask["preload_app"] is True and flask["worker_class"] == PROBE_LANE_WORKER
     assert flask["threads"] == 64
     assert gunicorn_options(Settings(threads=1), "flask")["worker_class"] == "sync"
     assert flask["timeout"] > Settings().request_timeout_seconds

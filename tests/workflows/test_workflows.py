@@ -128,7 +128,12 @@ def test_release_pushes_on_tags_and_deploys_behind_an_approval():
     login = next(s for s in jobs["push"]["steps"] if s.get("uses", "").startswith("docker/login"))
     assert login["with"]["password"] == "${{ secrets.REGISTRY_PASSWORD }}"
     deploy_runs = " ".join(s.get("run", "") for s in jobs["deploy"]["steps"])
-    assert "kubectl apply -k" in deploy_runs and "digest" in deploy_runs
+    # Only what the narrow deployer Role allows: patch the one Deployment, watch its rollout.
+    assert "kubectl apply" not in deploy_runs and "kubectl delete" not in deploy_runs
+    assert "deploy/k8s/release/pin-image.sh" in deploy_runs
+    assert "kubectl -n ml-api patch deployment ml-api-deployment" in deploy_runs
+    assert "--patch-file release/pin-image.yaml" in deploy_runs
+    assert "rollout status deployment/ml-api-deployment" in deploy_runs
 
 
 def test_make_targets_the_workflows_call_exist():

@@ -21,7 +21,7 @@ import os
 import platform
 import shutil
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import metadata as importlib_metadata
@@ -35,7 +35,8 @@ METADATA_FILE = "metadata.json"
 FORMATS = {"joblib": "model.joblib", "skops": "model.skops"}
 SCHEMA_VERSION = 1
 Format = Literal["joblib", "skops"]
-_TRUSTED_SKOPS_PREFIXES = ("sklearn.", "numpy.", "scipy.", "builtins.")
+TRUSTED_SKOPS_PREFIXES = ("sklearn.", "numpy.", "scipy.", "builtins.")
+"""Type-name prefixes a skops file may hold and still be loaded without being trusted by hand."""
 
 
 class ArtifactError(RuntimeError):
@@ -54,14 +55,42 @@ def sha256_file(path: Path, chunk_bytes: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
-def library_versions() -> dict[str, str]:
-    """Return the versions of Python and of the libraries a fitted pipeline depends on."""
-    out = {"python": platform.python_version()}
-    for dist in ("scikit-learn", "numpy", "pandas", "scipy", "joblib", "ml-api"):
+GATED_LIBRARIES: dict[str, tuple[str, ...]] = {
+    "scikit-learn": ("scikit-learn",),
+    "xgboost": ("xgboost", "xgboost-cpu"),
+    "lightgbm": ("lightgbm",),
+}
+"""Libraries whose pickled models are not portable across major.minor versions: the card key and
+the distributions that install the library (xgboost-cpu installs the same ``xgboost`` module)."""
+
+
+def installed_version(library: str) -> str | None:
+    """Return the installed version of a library, or ``None`` when it is not installed.
+
+    Args:
+        library: A card key of :data:`GATED_LIBRARIES` (``"xgboost"``) or a distribution name.
+    """
+    for dist in GATED_LIBRARIES.get(library, (library,)):
         try:
-            out[dist] = importlib_metadata.version(dist)
+            return importlib_metadata.version(dist)
         except importlib_metadata.PackageNotFoundError:
             continue
+    return None
+
+
+def library_versions(model_libraries: Sequence[str] = ()) -> dict[str, str]:
+    """Return the versions of Python and of the libraries a fitted pipeline depends on.
+
+    Args:
+        model_libraries: Further libraries the model's own classes come from (``"xgboost"``,
+            ``"lightgbm"``); listed only when asked, so the version gate applies to them only for
+            the models that need them.
+    """
+    out = {"python": platform.python_version()}
+    for dist in ("scikit-learn", "numpy", "pandas", "scipy", "joblib", "ml-api", *model_libraries):
+        version = installed_version(dist)
+        if version is not None:
+            out[dist] = version
     return out
 
 
@@ -127,6 +156,7 @@ def save_artifact(
     metadata: dict[str, Any],
     fmt: Format = "joblib",
     files: Mapping[str, bytes] | None = None,
+    model_libraries: Sequence[str] = (),
 ) -> Path:
     """Write a new version of a model, atomically.
 
@@ -143,6 +173,9 @@ def save_artifact(
         files: Further files of the version (the card's charts), by path relative to the version
             directory; their sha256 and size go into the card's ``files`` and loading verifies
             them like the model file.
+        model_libraries: Libraries besides scikit-learn the model's classes come from
+            (``"xgboost"``, ``"lightgbm"``): their versions go into the card and the version gate
+            of :func:`load_artifact` applies to them.
 
     Returns:
         The absolute path of the new version directory.
@@ -193,7 +226,7 @@ def save_artifact(
                     "bytes": model_path.stat().st_size,
                 },
                 **({"files": extra} if extra else {}),
-                "versions": library_versions(),
+                "versions": library_versions(model_libraries),
             }
             (tmp / METADATA_FILE).write_text(json.dumps(card, indent=2, allow_nan=False) + "\n")
             target = base / str(version)
@@ -210,26 +243,113 @@ def save_artifact(
             shutil.rmtree(tmp, ignore_errors=True)
 
 
-def resolve_version_dir(model_root: Path, name: str, version: str | None = None) -> Path:
-    """Find the directory of a model version (the newest when ``version`` is ``None``).
+ALIASES_FILE = "aliases.json"
+"""``<model_root>/<name>/aliases.json``: ``{"production": 2}``, written by ``ml-api promote``."""
+
+DEFAULT_ALIAS = "production"
+"""The alias that serves when no version is asked for; the newest version serves without it."""
+
+
+def read_aliases(model_root: Path, name: str) -> dict[str, int]:
+    """Return a model's aliases (alias name -> version); empty when none is set.
 
     Raises:
-        ArtifactError: No such model or version; the message names the absolute path and the
-            command that creates one.
+        ArtifactError: ``aliases.json`` exists but is not a JSON object of integer versions.
+    """
+    path = model_root.expanduser().resolve() / name / ALIASES_FILE
+    try:
+        raw = json.loads(path.read_text())
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as exc:
+        raise ArtifactError(f"unreadable aliases file {path}: {exc}") from None
+    if not isinstance(raw, dict) or not all(
+        isinstance(v, int) and not isinstance(v, bool) for v in raw.values()
+    ):
+        raise ArtifactError(f"aliases file {path} must map alias names to version numbers")
+    return {str(k): int(v) for k, v in raw.items()}
+
+
+def set_alias(model_root: Path, name: str, alias: str, version: int | None) -> Path:
+    """Point ``alias`` at ``version`` (``None`` removes it); write ``aliases.json`` atomically.
+
+    Args:
+        model_root: Directory holding all models.
+        name: Model name.
+        alias: Letters, digits, ``-`` and ``_``, not only digits (``production``, ``staging``).
+        version: An existing complete version, or ``None`` to remove the alias.
+
+    Returns:
+        The path of the aliases file.
+
+    Raises:
+        ArtifactError: No such model or version.
+        ValueError: ``alias`` is not a valid alias name.
+    """
+    if not alias or alias.isdigit() or not all(c.isalnum() or c in "-_" for c in alias):
+        raise ValueError(f"alias {alias!r}: use letters, digits, '-', '_' (not only digits)")
+    root = model_root.expanduser().resolve()
+    if version is not None:
+        resolve_version_dir(root, name, str(version))
+    aliases = read_aliases(root, name)
+    if version is None:
+        aliases.pop(alias, None)
+    else:
+        aliases[alias] = int(version)
+    path = root / name / ALIASES_FILE
+    fd, tmp = tempfile.mkstemp(prefix=".aliases-", suffix=".json", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(json.dumps(dict(sorted(aliases.items())), indent=2) + "\n")
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)  # readers see the old file or the new one, never half of one
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+    return path
+
+
+def resolve_version_dir(model_root: Path, name: str, version: str | None = None) -> Path:
+    """Find the directory of a model version.
+
+    ``version`` is a version number, or an alias set by ``ml-api promote`` (``production``). With
+    ``None``: the version the ``production`` alias names when it is set, else the newest.
+
+    Raises:
+        ArtifactError: No such model, version or alias, or an alias naming a version that is gone;
+            the message names the absolute path and the command that fixes it.
     """
     root = model_root.expanduser().resolve()
     versions = list_versions(root, name)
     if not versions:
+        versionless = (root / name).is_dir() and any(
+            p.name.isdigit() and p.is_dir() for p in (root / name).iterdir()
+        )
+        if versionless:
+            raise ArtifactError(
+                f"model {name!r} in {root / name} has version directories but no model card "
+                f"({METADATA_FILE}): make one with 'ml-api import', or train with 'ml-api train'"
+            )
         raise ArtifactError(
             f"no model {name!r} in {root / name}: train one with 'ml-api train' "
             f"(or set ML_API_MODEL_ROOT / ML_API_MODEL_NAME to where it is)"
         )
-    if version is None:
+    aliases = read_aliases(root, name)
+    alias = DEFAULT_ALIAS if version is None else version
+    if version is None and alias not in aliases:
         return root / name / str(versions[-1])
-    if not version.isdigit() or int(version) not in versions:
+    if alias in aliases:
+        target = aliases[alias]
+        if target not in versions:
+            raise ArtifactError(
+                f"alias {alias!r} of model {name!r} names version {target}, which is not in "
+                f"{root / name}; point it at another with 'ml-api promote {name} VERSION'"
+            )
+        return root / name / str(target)
+    if version is None or not version.isdigit() or int(version) not in versions:
+        named = f"; aliases: {', '.join(sorted(aliases))}" if aliases else ""
         raise ArtifactError(
             f"no version {version!r} of model {name!r} in {root / name}; "
-            f"available: {', '.join(map(str, versions))}"
+            f"available: {', '.join(map(str, versions))}{named}"
         )
     return root / name / str(int(version))
 
@@ -298,16 +418,30 @@ def _check_files(card: ModelCard, path: Path) -> None:
 
 
 def _check_versions(card: ModelCard, path: Path, allow: bool) -> None:
-    trained = card.library_versions.get("scikit-learn")
-    current = library_versions().get("scikit-learn")
-    if trained is None or current is None:
-        return
-    if _major_minor(trained) != _major_minor(current) and not allow:
-        raise ArtifactError(
-            f"model {path} was fitted with scikit-learn {trained} but {current} is installed; "
-            f"retrain it, install scikit-learn=={trained}, or set "
-            f"ML_API_ALLOW_VERSION_MISMATCH=true to load it anyway"
-        )
+    """The version gate: each gated library the card lists must be installed at its major.minor.
+
+    Applies to every library of :data:`GATED_LIBRARIES` the card lists. A library the model needs
+    but that is missing is refused even with ``allow``: unpickling would fail anyway, with a less
+    useful message.
+    """
+    for library in GATED_LIBRARIES:
+        trained = card.library_versions.get(library)
+        if trained is None:
+            continue
+        current = installed_version(library)
+        if current is None:
+            if library == "scikit-learn":
+                continue
+            raise ArtifactError(
+                f"model {path} needs {library} {trained}, which is not installed: "
+                f"pip install {library}=={trained}"
+            )
+        if _major_minor(trained) != _major_minor(current) and not allow:
+            raise ArtifactError(
+                f"model {path} was fitted with {library} {trained} but {current} is installed; "
+                f"retrain it, install {library}=={trained}, or set "
+                f"ML_API_ALLOW_VERSION_MISMATCH=true to load it anyway"
+            )
 
 
 def _load_model(model_path: Path, fmt: str) -> Any:
@@ -319,7 +453,7 @@ def _load_model(model_path: Path, fmt: str) -> Any:
         import skops.io as sio
 
         untrusted = sio.get_untrusted_types(file=model_path)
-        refused = [t for t in untrusted if not t.startswith(_TRUSTED_SKOPS_PREFIXES)]
+        refused = [t for t in untrusted if not t.startswith(TRUSTED_SKOPS_PREFIXES)]
         if refused:
             raise ArtifactError(f"{model_path} holds types outside scikit-learn/numpy: {refused}")
         return sio.load(model_path, trusted=untrusted)

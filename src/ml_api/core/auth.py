@@ -4,34 +4,135 @@ Off when no key is configured. When on, every path except the public ones (healt
 metrics by default) needs ``Authorization: Bearer <key>`` or ``X-API-Key: <key>``. Keys are compared
 in constant time (:func:`hmac.compare_digest`, against every configured key, so the time does not
 say which key nearly matched) and never logged.
+
+Keys from a file (``ML_API_API_KEYS_FILE``, e.g. a mounted Kubernetes Secret) are re-read when the
+file changes: a request checks the file's modification time, size and inode at most once per
+second (:data:`RELOAD_INTERVAL_SECONDS`) and re-reads it when any of them changed, so a revoked key
+stops working within about a second of the file changing in the pod (the kubelet updates a mounted
+Secret within its sync period, about a minute) without a restart. A file that cannot be read for a
+moment (the kubelet swaps the Secret's directory atomically, but an editor may not) keeps the keys
+last read; a file emptied of keys refuses every request rather than turning authentication off.
 """
 
 from __future__ import annotations
 
 import hmac
-from collections.abc import Iterable
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ml_api.core.errors import Problem, Unauthorized
 
+if TYPE_CHECKING:
+    from ml_api.settings import Settings
+
 CHALLENGE = 'Bearer realm="ml-api"'
+
+RELOAD_INTERVAL_SECONDS = 1.0
+"""How often, at most, a request checks whether the keys file changed (seconds)."""
+
+log = logging.getLogger(__name__)
+
+
+def read_keys_file(path: Path) -> list[str]:
+    """Return the keys in a keys file: one per line, blank lines and ``#`` comments skipped.
+
+    Raises:
+        OSError: The file cannot be read.
+    """
+    lines = path.read_text().splitlines()
+    return [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+
+
+def _stamp(path: Path) -> tuple[int, int, int]:
+    st = os.stat(path)  # follows the Secret volume's symlinks to the current file
+    return st.st_mtime_ns, st.st_size, st.st_ino
 
 
 class ApiKeyAuth:
     """Checks request credentials against configured keys.
 
     Args:
-        keys: Accepted keys; empty disables authentication.
+        keys: Accepted keys, fixed for the process's life; empty (and no keys in ``keys_file``)
+            disables authentication.
         public_paths: Paths open without a key (compared with any trailing slash removed).
+        keys_file: File of more keys (:func:`read_keys_file`), re-read when it changes.
+        clock: Monotonic seconds (tests pass a fake one).
+
+    Raises:
+        OSError: ``keys_file`` is given but cannot be read at construction.
     """
 
-    def __init__(self, keys: Iterable[str], public_paths: Iterable[str] = ()) -> None:
-        self._keys = [k.encode() for k in keys if k]
+    def __init__(
+        self,
+        keys: Iterable[str],
+        public_paths: Iterable[str] = (),
+        keys_file: Path | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._static = [k.encode() for k in keys if k]
         self._public = {self._norm(p) for p in public_paths}
+        self._file = keys_file
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._next_check = 0.0
+        self._file_stamp: tuple[int, int, int] | None = None
+        file_keys: list[bytes] = []
+        if keys_file is not None:
+            self._file_stamp = _stamp(keys_file)
+            file_keys = [k.encode() for k in read_keys_file(keys_file)]
+            self._next_check = clock() + RELOAD_INTERVAL_SECONDS
+        self._keys = self._static + file_keys
+        # Decided once: a keys file that later loses every key locks the API, it never opens it.
+        self._enabled = bool(self._keys)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ApiKeyAuth:
+        """Build from ``api_keys``, ``public_paths`` and ``api_keys_file`` (re-read on change).
+
+        Raises:
+            OSError: ``settings.api_keys_file`` is set but unreadable.
+        """
+        return cls(
+            [k.get_secret_value() for k in settings.api_keys],
+            settings.public_paths,
+            keys_file=settings.api_keys_file,
+        )
 
     @property
     def enabled(self) -> bool:
-        """Whether any key is configured."""
-        return bool(self._keys)
+        """Whether any key was configured at start."""
+        return self._enabled
+
+    def _maybe_reload(self) -> None:
+        """Re-read the keys file if it changed; at most one check per interval, by one thread."""
+        if self._file is None or self._clock() < self._next_check:
+            return
+        if not self._lock.acquire(blocking=False):
+            return  # another request thread is checking; use the keys as they are
+        try:
+            self._next_check = self._clock() + RELOAD_INTERVAL_SECONDS
+            try:
+                stamp = _stamp(self._file)
+                if stamp == self._file_stamp:
+                    return
+                keys = [k.encode() for k in read_keys_file(self._file)]
+            except OSError as exc:
+                log.warning(
+                    "API keys file %s unreadable, keeping the keys read before: %s",
+                    self._file,
+                    exc.strerror or exc,
+                )
+                return
+            self._keys = self._static + keys
+            self._file_stamp = stamp
+            log.info("API keys file %s changed: %d keys now accepted", self._file, len(self._keys))
+        finally:
+            self._lock.release()
 
     @staticmethod
     def _norm(path: str) -> str:
@@ -49,8 +150,9 @@ class ApiKeyAuth:
             Unauthorized: (401, with ``WWW-Authenticate``) keys are configured, the path is not
                 public, and no presented credential matches.
         """
-        if not self._keys or self._norm(path) in self._public:
+        if not self._enabled or self._norm(path) in self._public:
             return
+        self._maybe_reload()
         presented = api_key
         if presented is None and authorization:
             scheme, _, token = authorization.partition(" ")
@@ -64,7 +166,7 @@ class ApiKeyAuth:
             )
         candidate = presented.encode()
         matched = False
-        for key in self._keys:
+        for key in self._keys:  # one list object: a reload swaps it whole
             matched |= hmac.compare_digest(candidate, key)
         if not matched:
             raise Unauthorized(

@@ -258,18 +258,28 @@ class OpenInferenceProtocol:
         if "parameters" in request and not isinstance(request["parameters"], Mapping):
             raise BadRequest('"parameters" must be an object')
         requested = self._requested_outputs(request.get("outputs"))
-        tensors = [_read_tensor(t, i) for i, t in enumerate(inputs)]
-        if len(tensors) == 1 and self.all_numeric and len(self.schema) > 1:
-            rows = _rows_from_matrix(tensors[0], len(self.schema))
-        elif (
-            len(tensors) == 1 and len(self.schema) > 1 and tensors[0].name not in self.schema.names
+        first = inputs[0]
+        width = len(self.schema)
+        if (  # checked before the values, whose datatype can only be wrong in such a tensor
+            len(inputs) == 1
+            and not self.all_numeric
+            and width > 1
+            and isinstance(first, Mapping)
+            and isinstance(first.get("name"), str)
+            and (
+                first["name"] not in self.schema.names
+                or (isinstance(first.get("shape"), list) and first["shape"][-1:] == [width])
+            )
         ):
             layout = ", ".join(f"{f.name} ({_datatype(f)})" for f in self.schema.features)
             raise BadRequest(
                 f"this model mixes numeric and categorical features, so it takes one tensor per "
                 f"feature, shape [n]: {layout}",
-                [Problem("one tensor per feature", field=tensors[0].name)],
+                [Problem("one tensor per feature", field=first["name"])],
             )
+        tensors = [_read_tensor(t, i) for i, t in enumerate(inputs)]
+        if len(tensors) == 1 and self.all_numeric and width > 1:
+            rows = _rows_from_matrix(tensors[0], width)
         else:
             rows = self._rows_from_columns(tensors)
         max_instances = self.limits.max_instances

@@ -39,6 +39,12 @@ class FeatureKind(StrEnum):
     """Sent as a string seen in training; assembled as ``object``."""
 
 
+CATEGORY_DTYPE = "category"
+"""The ``dtype`` of a categorical feature the model takes as a pandas ``category`` column
+(LightGBM's and XGBoost's native categorical support); its ``categories`` are in the model's
+own order."""
+
+
 @dataclass(frozen=True, slots=True)
 class Feature:
     """One input column of the model.
@@ -212,6 +218,8 @@ class FeatureSchema:
             col = frame[f.name]
             if f.kind is FeatureKind.NUMERIC:
                 out[f.name] = col.astype("float64")
+            elif f.dtype == CATEGORY_DTYPE:
+                out[f.name] = pd.Series(native_categorical(col, f), index=frame.index)
             else:
                 out[f.name] = pd.Series(
                     [np.nan if pd.isna(v) else str(v) for v in col], index=frame.index, dtype=object
@@ -240,11 +248,30 @@ class FeatureSchema:
             Shape ``(n_instances, n_features)``: ``float64`` numeric columns and ``object``
             categorical columns, in schema order.
         """
-        data = {}
+        data: dict[str, Any] = {}
         for f, col in zip(self.features, columns, strict=True):
-            data[f.name] = (
-                np.asarray(col, dtype="float64")
-                if f.kind is FeatureKind.NUMERIC
-                else np.asarray(col, dtype=object)
-            )
+            if f.kind is FeatureKind.NUMERIC:
+                data[f.name] = np.asarray(col, dtype="float64")
+            elif f.dtype == CATEGORY_DTYPE:
+                data[f.name] = native_categorical(col, f)
+            else:
+                data[f.name] = np.asarray(col, dtype=object)
         return pd.DataFrame(data, columns=list(self.names))
+
+
+def native_categorical(values: Sequence[Any] | pd.Series, feature: Feature) -> pd.Categorical:
+    """Assemble one validated column as a pandas ``category`` column with the model's categories.
+
+    Models with native categorical support (LightGBM, XGBoost) were fitted on ``category`` columns
+    and refuse ``object`` ones; the categories are fixed to the feature's own (in the card's
+    order), so a batch that happens to hold only some of them still maps each to the same code.
+
+    Args:
+        values: ``n_instances`` strings (``NaN`` for null), already validated.
+        feature: A categorical feature whose ``dtype`` is :data:`CATEGORY_DTYPE`.
+
+    Returns:
+        A categorical of ``n_instances`` values (missing values have code -1).
+    """
+    strings = [v if isinstance(v, str) or pd.isna(v) else str(v) for v in values]
+    return pd.Categorical(strings, categories=list(feature.categories or ()))

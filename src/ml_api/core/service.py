@@ -65,7 +65,7 @@ class PredictionService:
         self.validator = Validator(self.schema)
         self.model_ref = {"name": artifact.name, "version": artifact.version}
         self.limits = Limits.from_settings(settings)
-        self.auth = ApiKeyAuth(settings.all_api_keys(), settings.public_paths)
+        self.auth = ApiKeyAuth.from_settings(settings)  # re-reads api_keys_file on change
         # Shared memory, created before gunicorn forks its workers: the master flips it on
         # SIGTERM and every worker's /ready sees it.
         self._draining = multiprocessing.RawValue(ctypes.c_bool, False)
@@ -148,6 +148,10 @@ class PredictionService:
             "created_at": card.created_at,
             "model_file": raw.get("model_file"),
             "versions": raw.get("versions"),
+            # imported models (ml-api import): where the model and its schema came from
+            **{
+                k: raw[k] for k in ("metrics_on", "source", "provenance", "import_data") if k in raw
+            },
             "limits": self.limits.as_dict(),
         }
 

@@ -9,7 +9,9 @@ worker is a ``gthread`` worker with ``ML_API_THREADS`` request threads (default 
 CPU-bound and holds the GIL, so the threads are not there to predict in parallel but to let
 concurrent requests meet in the worker's adaptive batcher (:mod:`ml_api.core.batching`), which
 predicts them in one model call; processes give one core each. ``ML_API_THREADS=1`` runs plain
-``sync`` workers, one request at a time.
+``sync`` workers, one request at a time. ``/health``, ``/ready`` and ``/metrics`` are answered by a
+small separate pool in each worker (:mod:`ml_api.serving.probe_lane`), so probes never queue behind
+predictions.
 
 Shutdown (SIGTERM, what ``docker stop`` and Kubernetes send): readiness turns 503 in every worker at
 once; the server keeps accepting for ``drain_seconds`` so load balancers take it out of rotation;
@@ -38,6 +40,9 @@ from ml_api.serving.logging import logging_dict
 from ml_api.settings import DEFAULT_PORTS, Settings
 
 __all__ = ["DEFAULT_PORTS", "GunicornApplication", "gunicorn_options"]
+
+PROBE_LANE_WORKER = "ml_api.serving.probe_lane.ProbeLaneWorker"
+"""gunicorn's ``gthread`` worker plus a separate pool for probes and scrapes (see probe_lane)."""
 
 GRACEFUL_TIMEOUT_SECONDS = 20
 """How long in-flight requests get after the server stops listening. Kubernetes'
@@ -140,7 +145,8 @@ def gunicorn_options(settings: Settings, framework: str, host: str = "0.0.0.0") 
     options: dict[str, Any] = {
         "bind": f"{host}:{port}",
         "workers": settings.web_concurrency or available_cpus(),
-        "worker_class": "gthread" if settings.threads > 1 else "sync",
+        # gthread, with /health, /ready and /metrics answered off the request pool (probe_lane).
+        "worker_class": PROBE_LANE_WORKER if settings.threads > 1 else "sync",
         "threads": settings.threads,
         "preload_app": True,
         # Hard backstop above the per-request limit (which answers 504 in JSON); model loading

@@ -15,16 +15,40 @@ from __future__ import annotations
 
 import warnings
 
+from django.core.checks.security.base import (
+    SECRET_KEY_INSECURE_PREFIX,
+    SECRET_KEY_MIN_LENGTH,
+    SECRET_KEY_MIN_UNIQUE_CHARACTERS,
+)
 from django.core.exceptions import ImproperlyConfigured
 
 from ml_api.api.django_app import runtime
 
 _ours = runtime.settings_for_django()
 
+
+def _weak_secret_key_reason(key: str) -> str | None:
+    """Why ``manage.py check --deploy`` would call ``key`` weak (security.W009), or ``None``."""
+    if key.startswith(SECRET_KEY_INSECURE_PREFIX):
+        return f"it starts with {SECRET_KEY_INSECURE_PREFIX!r}"
+    if len(key) < SECRET_KEY_MIN_LENGTH:
+        return f"{len(key)} characters, fewer than {SECRET_KEY_MIN_LENGTH}"
+    if len(set(key)) < SECRET_KEY_MIN_UNIQUE_CHARACTERS:
+        return f"{len(set(key))} distinct characters, fewer than {SECRET_KEY_MIN_UNIQUE_CHARACTERS}"
+    return None
+
+
 DEBUG = _ours.debug
 
 if _ours.secret_key is not None:
     SECRET_KEY = _ours.secret_key.get_secret_value()
+    weak = _weak_secret_key_reason(SECRET_KEY)
+    if weak and not DEBUG:
+        raise ImproperlyConfigured(
+            f"ML_API_SECRET_KEY is too weak for production: {weak} (Django's deployment check, "
+            "security.W009); make one with: python -c 'import secrets; "
+            "print(secrets.token_urlsafe(50))'"
+        )
 elif DEBUG:
     # "django-insecure-" makes `check --deploy` flag it too.
     SECRET_KEY = "django-insecure-ml-api-development-only-never-use-this-key-in-production"

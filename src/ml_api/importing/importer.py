@@ -1,0 +1,420 @@
+"""Turn a model fitted elsewhere, plus sample data, into an ordinary verified artifact version.
+
+The steps, each of which can refuse the import (:class:`ImportRefused`, one line) before anything
+is written:
+
+1. the model is a fitted scikit-learn-interface estimator (``check_model``);
+2. the data has rows, the target column (if named) exists;
+3. the feature order and names come from the model's ``feature_names_in_`` (else an MLflow
+   signature, else the data's columns), and the data must hold them all (or, for a model without
+   names, exactly ``n_features_in_`` columns besides the target);
+4. kinds, ranges and nullability come from the data, categories from the model's own encoder
+   where it has one (:mod:`ml_api.importing.inspection`);
+5. up to :data:`SERVE_CHECK_ROWS` data rows go through the server's own path (JSON values, schema
+   validation, assembly, :class:`~ml_api.core.predictor.Predictor`) and must give what the model's
+   own ``predict``/``predict_proba`` give on the same rows;
+6. metrics on the import data when a target is given; then
+   :func:`~ml_api.core.artifact.save_artifact` writes the version atomically.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ml_api.core.artifact import TRUSTED_SKOPS_PREFIXES, Artifact, Format, save_artifact
+from ml_api.core.card import ModelCard
+from ml_api.core.errors import InvalidInput
+from ml_api.core.predictor import PredictionResult, load_predictor
+from ml_api.core.schema import CATEGORY_DTYPE, FeatureSchema
+from ml_api.core.validation import validate_columns
+from ml_api.importing import inspection
+from ml_api.importing.sources import ImportRefused, Source, from_object, read_source
+
+SERVE_CHECK_ROWS = 1000
+"""Data rows sent through the server's path before writing (all rows count for the metrics)."""
+
+METRICS_ON = (
+    "the import data: it may include rows the model was trained on, so these are not held-out "
+    "estimates"
+)
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    """What an import produced.
+
+    Attributes:
+        path: The new artifact version directory.
+        metadata: The model card's inputs (``metadata.json`` adds name, version, hashes).
+    """
+
+    path: Path
+    metadata: dict[str, Any]
+
+    @property
+    def metrics(self) -> dict[str, float] | None:
+        """Metrics on the import data (``None`` without a target column)."""
+        return self.metadata.get("metrics")
+
+
+def save_model(
+    model: Any,
+    data: pd.DataFrame | str | Path | None = None,
+    *,
+    name: str,
+    target: str | None = None,
+    model_root: str | Path | None = None,
+    fmt: Format = "joblib",
+) -> ImportResult:
+    """Save a fitted model as a new version of an ml-api model, ready for ``ml-api serve``.
+
+    For notebooks: ``ml_api.save_model(pipeline, df, name="churn", target="churned")``.
+
+    Args:
+        model: A fitted scikit-learn estimator or ``Pipeline``, or the scikit-learn interface of
+            an XGBoost or LightGBM model (classifier or regressor).
+        data: Sample rows, shape ``(n_rows, n_columns)``: a DataFrame or a CSV path. It gives the
+            kinds, ranges and nullability of the features (the model is never refitted).
+        name: Model name (letters, digits, ``-``, ``_``, ``.``).
+        target: Target column in ``data``; then metrics on it go into the card.
+        model_root: Where artifacts go (default: ``ML_API_MODEL_ROOT``, else ``./models`` of the
+            checkout; see :class:`ml_api.settings.Settings`).
+        fmt: Artifact format, ``"joblib"`` or ``"skops"`` (scikit-learn-only models).
+
+    Returns:
+        The new version's path and card.
+
+    Raises:
+        ImportRefused: The model or data cannot be served (see the module docstring); nothing
+            was written.
+    """
+    return _import(from_object(model), data, "the object", name, target, model_root, fmt)
+
+
+def import_model(
+    path: str | Path,
+    data: pd.DataFrame | str | Path | None = None,
+    *,
+    name: str,
+    target: str | None = None,
+    model_root: str | Path | None = None,
+    fmt: Format = "joblib",
+    trust: Sequence[str] = (),
+) -> ImportResult:
+    """Import a model file or MLflow model directory (what ``ml-api import`` runs).
+
+    Args:
+        path: A joblib/pickle file, a skops file or an MLflow model directory (``sklearn``,
+            ``xgboost`` or ``lightgbm`` flavor).
+        data: As in :func:`save_model`; for an MLflow model, its input example when ``None``.
+        name: See :func:`save_model`.
+        target: See :func:`save_model`.
+        model_root: See :func:`save_model`.
+        fmt: See :func:`save_model`.
+        trust: Type names a skops file may hold besides scikit-learn, numpy and scipy ones.
+
+    Returns:
+        The new version's path and card.
+
+    Raises:
+        ImportRefused: See :func:`save_model`, and a file that is missing, not a model, or needs
+            a module that is not installed.
+    """
+    source = read_source(Path(path), trust)
+    return _import(source, data, str(Path(path)), name, target, model_root, fmt)
+
+
+def _import(
+    source: Source,
+    data: pd.DataFrame | str | Path | None,
+    where: str,
+    name: str,
+    target: str | None,
+    model_root: str | Path | None,
+    fmt: Format,
+) -> ImportResult:
+    model = source.model
+    inspection.check_model(model, where)
+    task, classes = inspection.task_and_classes(model, where)
+    frame, data_info = _read_data(data, source)
+    if target is not None and target not in frame.columns:
+        columns = ", ".join(map(str, frame.columns))
+        raise ImportRefused(f"target column {target!r} is not in the data; its columns: {columns}")
+    X = frame.drop(columns=[target]) if target is not None else frame
+    names, names_from = _feature_names(model, source, X)
+    X = X[names]
+    native = inspection.native_categories(model, names, X)
+    X = _as_native_categoricals(X, native)
+    schema, categories_from = _schema(
+        X, {**inspection.encoder_categories(model, names), **native}, source.optional
+    )
+    array_input = inspection.feature_names(model) is None and all(
+        f.kind == "numeric" for f in schema.features
+    )
+    card: dict[str, Any] = {
+        "task": task,
+        "estimator": "imported",
+        "estimator_class": type(inspection.final_estimator(model)).__name__,
+        "target": target,
+        "input": "array" if array_input else "frame",
+        "features": schema.to_list(),
+        "classes": classes,
+        "metrics": None,
+        "metrics_on": None,
+        "source": source.info,
+        "provenance": {
+            "feature_names_and_order": names_from,
+            "kinds_ranges_nullability": "the import data"
+            + (
+                " (and null for the MLflow signature's optional columns)" if source.optional else ""
+            ),
+            "categories": categories_from,
+            "task": "the model (classes_ and predict_proba)"
+            if task == "classification"
+            else "the model (a regressor without classes_)",
+        },
+        "import_data": {
+            **data_info,
+            "ignored_columns": [c for c in frame if c not in {*names, target}],
+        },
+    }
+    # The model's own predictions are taken on the data as given (an array for a model fitted
+    # without names), so a column type the server would pass differently shows up as a difference.
+    reference = X.to_numpy() if array_input else X
+    _serve_check(model, schema, card, X, reference)
+    if target is not None:
+        card["metrics"], card["metrics_on"] = (
+            _metrics(model, task, classes, reference, frame[target]),
+            METRICS_ON,
+        )
+        card["import_data"]["rows_with_target"] = int(frame[target].notna().sum())
+    if fmt == "skops":
+        _check_skops_format(model)
+    root = Path(model_root) if model_root is not None else _default_model_root()
+    try:
+        path = save_artifact(
+            model,
+            model_root=root,
+            name=name,
+            metadata=card,
+            fmt=fmt,
+            model_libraries=inspection.model_libraries(model),
+        )
+    except ValueError as exc:
+        raise ImportRefused(str(exc)) from None
+    return ImportResult(path=path, metadata=card)
+
+
+def _default_model_root() -> Path:
+    from ml_api.settings import Settings
+
+    return Settings().resolved_model_root()
+
+
+def _read_data(
+    data: pd.DataFrame | str | Path | None, source: Source
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    if data is None:
+        if source.example is None:
+            raise ImportRefused(
+                "sample data is needed (--data CSV, or a DataFrame): it gives the features' kinds, "
+                "ranges and nullability"
+                + (", and this MLflow model has no input example" if source.signature else "")
+            )
+        frame = source.example
+        info: dict[str, Any] = {"file": "MLflow input example", "sha256": _frame_sha256(frame)}
+    elif isinstance(data, pd.DataFrame):
+        frame = data
+        info = {"file": None, "sha256": _frame_sha256(frame), "sha256_of": "the DataFrame's rows"}
+    else:
+        path = Path(data).expanduser().resolve()
+        if not path.is_file():
+            raise ImportRefused(f"data file {path}: no such file")
+        try:
+            frame = pd.read_csv(path)
+        except pd.errors.EmptyDataError:
+            raise ImportRefused(
+                f"data file {path} is empty: a header and data rows are needed"
+            ) from None
+        except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+            raise ImportRefused(f"cannot read data file {path} as CSV: {exc}") from None
+        from ml_api.core.artifact import sha256_file
+
+        info = {"file": path.name, "sha256": sha256_file(path)}
+    if frame.empty:
+        raise ImportRefused(
+            f"the data ({info['file'] or 'DataFrame'}) has no rows: sample rows are needed"
+        )
+    frame = frame.rename(columns=str)
+    return frame, {**info, "rows": len(frame)}
+
+
+def _frame_sha256(frame: pd.DataFrame) -> str:
+    hashes = pd.util.hash_pandas_object(frame, index=False).to_numpy()
+    return hashlib.sha256(
+        hashes.tobytes() + "\0".join(map(str, frame.columns)).encode()
+    ).hexdigest()
+
+
+def _feature_names(model: Any, source: Source, X: pd.DataFrame) -> tuple[list[str], str]:
+    names = inspection.feature_names(model)
+    origin = "the model's feature_names_in_"
+    if names is None and source.signature is not None:
+        names, origin = list(source.signature), "the MLflow model's signature"
+    if names is not None:
+        missing = [n for n in names if n not in X.columns]
+        if missing:
+            raise ImportRefused(
+                f"the data lacks {len(missing)} of the model's features ({origin}): "
+                f"{', '.join(missing)}"
+            )
+        return names, origin
+    names = [str(c) for c in X.columns]
+    expected = inspection.n_features(model)
+    if expected is not None and expected != len(names):
+        raise ImportRefused(
+            f"the model takes {expected} features but the data has {len(names)} columns besides "
+            f"the target ({', '.join(names)}); drop the extra ones or name the target"
+        )
+    return names, "the data's columns, in order (the model was fitted without feature names)"
+
+
+def _as_native_categoricals(X: pd.DataFrame, native: inspection.Categories) -> pd.DataFrame:
+    if not native:
+        return X
+    X = X.copy()
+    for column, (cats, _) in native.items():
+        values = [v if pd.isna(v) else str(v) for v in X[column].astype(object)]
+        X[column] = pd.Categorical(values, categories=cats)
+    return X
+
+
+def _schema(
+    X: pd.DataFrame, model_categories: inspection.Categories, optional: frozenset[str]
+) -> tuple[FeatureSchema, dict[str, str]]:
+    """The data's schema with the model's own categories, and where each feature's came from."""
+    features, origins = [], {}
+    for f in FeatureSchema.infer(X).features:
+        if f.name in optional and not f.nullable:
+            f = dataclasses.replace(f, nullable=True)
+        if f.kind == "categorical":
+            if f.name in model_categories:
+                cats, origins[f.name] = model_categories[f.name]
+                f = dataclasses.replace(f, categories=tuple(cats))
+            else:
+                origins[f.name] = "the import data (no encoder of the model names them)"
+            if isinstance(X[f.name].dtype, pd.CategoricalDtype):
+                f = dataclasses.replace(f, dtype=CATEGORY_DTYPE)
+        features.append(f)
+    return FeatureSchema(features), origins
+
+
+def _json_rows(X: pd.DataFrame, schema: FeatureSchema) -> list[dict[str, Any]]:
+    """The rows as a client following the schema sends them.
+
+    Numbers for numeric features, strings for categorical ones (a boolean column's ``True`` is
+    ``"True"``), ``null`` for missing values.
+    """
+    categorical = {f.name for f in schema.features if f.kind == "categorical"}
+    out: list[dict[str, Any]] = []
+    for record in X.astype(object).to_dict(orient="records"):
+        row: dict[str, Any] = {}
+        for k, v in record.items():
+            if pd.isna(v):
+                row[str(k)] = None
+            elif k in categorical:
+                row[str(k)] = str(v)
+            else:
+                row[str(k)] = v.item() if isinstance(v, np.generic) else v
+        out.append(row)
+    return out
+
+
+def _serve_check(
+    model: Any, schema: FeatureSchema, card: dict[str, Any], X: pd.DataFrame, reference: Any
+) -> None:
+    """Predict the first rows through the server's path and compare with the model's own."""
+    n = min(len(X), SERVE_CHECK_ROWS)
+    unsaved = {"name": "import", "version": "0", "model_file": {"name": "", "sha256": ""}}
+    artifact = Artifact(model=model, card=ModelCard.from_dict({**card, **unsaved}), path=Path())
+    try:
+        predictor = load_predictor(artifact)
+        served = predictor.predict(
+            validate_columns(schema, _json_rows(X.iloc[:n], schema), first_index=1)
+        )
+    except InvalidInput as exc:
+        first = exc.details[0] if exc.details else None
+        where = (
+            f"data row {first.instance}, column {first.field!r}: {first.problem}"
+            if first
+            else exc.message
+        )
+        raise ImportRefused(f"the server could not serve the import data ({where})") from None
+    try:
+        own = model.predict(reference[:n])
+        own_proba = model.predict_proba(reference[:n]) if predictor.is_classifier else None
+    except Exception as exc:
+        raise ImportRefused(
+            f"the model cannot predict on the import data: {type(exc).__name__}: {exc}"
+        ) from None
+    _compare(served, own, own_proba, card["task"])
+    card["import_data"]["served_check_rows"] = n
+
+
+def _compare(served: PredictionResult, own: Any, own_proba: Any, task: str) -> None:
+    labels = np.asarray(served.labels, dtype=object)
+    own = np.asarray(own)
+    if task == "regression":
+        same = np.isclose(labels.astype(float), own.astype(float), rtol=1e-6, atol=1e-9)
+    else:
+        same = np.array([str(a) == str(b) for a, b in zip(labels, own.tolist(), strict=True)])
+    if own_proba is not None and served.probabilities is not None:
+        same &= np.isclose(served.probabilities, own_proba, rtol=1e-6, atol=1e-9).all(axis=1)
+    if not same.all():
+        row = int(np.flatnonzero(~same)[0])
+        raise ImportRefused(
+            f"served predictions differ from the model's own on data row {row + 1} "
+            f"(served {labels[row]!r}, model {own[row]!r}): the data's column types are not the "
+            f"ones the model was fitted on"
+        )
+
+
+def _metrics(
+    model: Any, task: str, classes: list[Any] | None, reference: Any, y: pd.Series
+) -> dict[str, float]:
+    from ml_api.train import evaluate
+
+    known = y.notna().to_numpy()
+    rows = reference[known] if isinstance(reference, np.ndarray) else reference.loc[known]
+    y_true = y[known].reset_index(drop=True)
+    predicted = model.predict(rows)
+    if task == "classification":
+        allowed = {str(c) for c in classes or ()}
+        unknown = sorted({str(v) for v in y_true} - allowed)
+        if unknown:
+            raise ImportRefused(
+                f"the target column holds values that are not the model's classes "
+                f"({', '.join(unknown[:10])}; classes: {', '.join(sorted(allowed))})"
+            )
+        y_true, predicted = y_true.astype(str), np.asarray([str(p) for p in predicted])
+    return evaluate(task, y_true, predicted)  # type: ignore[arg-type]
+
+
+def _check_skops_format(model: Any) -> None:
+    import skops.io as sio
+
+    untrusted = sio.get_untrusted_types(data=sio.dumps(model))
+    outside = [t for t in untrusted if not t.startswith(TRUSTED_SKOPS_PREFIXES)]
+    if outside:
+        raise ImportRefused(
+            f"the skops format loads only scikit-learn, numpy and scipy types, and this model "
+            f"holds {', '.join(outside)}: use the joblib format"
+        )

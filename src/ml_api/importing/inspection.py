@@ -1,0 +1,261 @@
+"""What a fitted model says about itself: task, classes, feature names, categories, libraries.
+
+Everything here reads the model, never the data: the task from ``classes_``/``predict_proba``, the
+feature names from ``feature_names_in_``, the categories from the model's own encoders
+(``OneHotEncoder``/``OrdinalEncoder``, anywhere in a ``Pipeline``/``ColumnTransformer``) or from
+LightGBM's and XGBoost's native categorical support. Each result says where it came from, for the
+card's ``provenance``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import json
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.base import is_regressor
+from sklearn.compose import ColumnTransformer
+from sklearn.exceptions import NotFittedError
+from sklearn.impute import SimpleImputer
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder
+from sklearn.utils.validation import check_is_fitted
+
+from ml_api.importing.sources import ImportRefused
+
+MODEL_LIBRARIES = ("xgboost", "lightgbm")
+"""Libraries besides scikit-learn whose scikit-learn-interface models ml-api imports."""
+
+Categories = dict[str, tuple[list[str], str]]
+"""Feature name to (categories in the model's order, where they came from)."""
+
+
+def check_model(model: Any, where: str) -> None:
+    """Refuse an object that is not a fitted scikit-learn-interface model.
+
+    Args:
+        model: What was loaded.
+        where: The file or ``"the object"``, for the message.
+
+    Raises:
+        ImportRefused: No ``predict`` (a dict, a DataFrame, ...), no ``fit`` (not an estimator),
+            or not fitted.
+    """
+    kind = type(model).__name__
+    if not callable(getattr(model, "predict", None)) or isinstance(model, pd.DataFrame):
+        raise ImportRefused(
+            f"{where} holds a {kind}, not a fitted model (it has no predict method); save the "
+            f"estimator or pipeline itself"
+        )
+    if not callable(getattr(model, "fit", None)):
+        raise ImportRefused(f"{where} holds a {kind}, which is not a scikit-learn-style estimator")
+    try:
+        check_is_fitted(model)
+    except NotFittedError:
+        raise ImportRefused(
+            f"the {kind} in {where} is not fitted: call fit(X, y) before saving it"
+        ) from None
+
+
+def final_estimator(model: Any) -> Any:
+    """The last step of a (nested) Pipeline, else the model itself."""
+    while isinstance(model, Pipeline):
+        model = model.steps[-1][1]
+    return model
+
+
+def task_and_classes(model: Any, where: str) -> tuple[str, list[Any] | None]:
+    """Classification or regression, from the model itself.
+
+    Returns:
+        ``("classification", classes)`` for a model with ``classes_`` (in ``predict_proba``'s
+        column order, as JSON types), else ``("regression", None)``.
+
+    Raises:
+        ImportRefused: The model is neither a classifier nor a regressor (a clusterer, ...).
+    """
+    try:
+        classes = model.classes_
+    except AttributeError:
+        classes = None
+    if classes is not None:
+        return "classification", [c.item() if hasattr(c, "item") else c for c in classes]
+    if is_regressor(final_estimator(model)) or is_regressor(model):
+        return "regression", None
+    raise ImportRefused(
+        f"the {type(final_estimator(model)).__name__} in {where} is neither a classifier "
+        f"(classes_) nor a regressor: ml-api serves classification and regression models"
+    )
+
+
+def feature_names(model: Any) -> list[str] | None:
+    """The names the model was fitted with (``feature_names_in_``), or ``None`` (on arrays)."""
+    names = getattr(model, "feature_names_in_", None)
+    if names is None:
+        names = getattr(final_estimator(model), "feature_names_in_", None)
+        if names is not None and isinstance(model, Pipeline):
+            names = None  # a later step's names are not the pipeline's inputs
+    return [str(n) for n in names] if names is not None else None
+
+
+def n_features(model: Any) -> int | None:
+    """How many input columns the model takes (``n_features_in_``), if it says."""
+    n = getattr(model, "n_features_in_", None)
+    return int(n) if n is not None else None
+
+
+def model_libraries(model: Any) -> list[str]:
+    """Which of :data:`MODEL_LIBRARIES` the model's estimators come from (for the version gate)."""
+    objects = [model]
+    # get_params of a foreign estimator may fail: the top-level class still counts
+    with contextlib.suppress(Exception):
+        objects += list(model.get_params(deep=True).values())
+    found = {type(o).__module__.split(".")[0] for o in objects if hasattr(o, "fit")}
+    return sorted(found & set(MODEL_LIBRARIES))
+
+
+def encoder_categories(model: Any, columns: Sequence[str]) -> Categories:
+    """Categories of the model's own ``OneHotEncoder``/``OrdinalEncoder`` per input column.
+
+    An encoder counts when it sees the raw column: the first step of a pipeline (after imputers),
+    or a ``ColumnTransformer``'s transformer for that column.
+
+    Args:
+        model: The fitted model.
+        columns: The model's input columns, in order.
+    """
+    out: Categories = {}
+    _walk(model, list(columns), "the model", out)
+    return out
+
+
+def _walk(est: Any, columns: list[str], where: str, out: Categories) -> None:
+    if isinstance(est, Pipeline):
+        for step_name, step in est.steps:
+            if step is None or step == "passthrough":
+                continue
+            if isinstance(step, SimpleImputer) and not step.add_indicator:
+                continue  # keeps its columns: the next step still sees the raw ones
+            _walk(step, columns, f"{where}, step {step_name!r}", out)
+            return
+    elif isinstance(est, ColumnTransformer):
+        for name, transformer, cols in est.transformers_:
+            picked = _column_names(cols, columns)
+            if picked is None or isinstance(transformer, str):
+                continue
+            _walk(transformer, picked, f"{where}, ColumnTransformer {name!r}", out)
+    elif isinstance(est, OneHotEncoder | OrdinalEncoder):
+        cats = getattr(est, "categories_", None)
+        if cats is None or len(cats) != len(columns):
+            return
+        for column, values in zip(columns, cats, strict=True):
+            kept = [str(v) for v in values if not (isinstance(v, float) and np.isnan(v))]
+            out.setdefault(column, (kept, f"{type(est).__name__} in {where}"))
+
+
+def _column_names(cols: Any, columns: list[str]) -> list[str] | None:
+    if isinstance(cols, str):
+        return [cols]
+    if isinstance(cols, int | np.integer):
+        return [columns[int(cols)]]
+    if isinstance(cols, slice):
+        return columns[cols]
+    values = list(cols) if isinstance(cols, list | tuple | np.ndarray | pd.Index) else None
+    if not values:
+        return values
+    if all(isinstance(v, bool | np.bool_) for v in values) and len(values) == len(columns):
+        return [c for c, keep in zip(columns, values, strict=True) if keep]
+    if all(isinstance(v, int | np.integer) for v in values):
+        return [columns[int(v)] for v in values]
+    if all(isinstance(v, str) for v in values):
+        return [str(v) for v in values]
+    return None
+
+
+def native_categories(model: Any, columns: Sequence[str], data: pd.DataFrame) -> Categories:
+    """Features LightGBM or XGBoost take as pandas ``category`` columns, with their categories.
+
+    Args:
+        model: The fitted model (its final estimator is inspected).
+        columns: The model's input columns, in order.
+        data: The import data (its non-numeric columns are LightGBM's categoricals when the
+            model does not say which they were).
+
+    Raises:
+        ImportRefused: A LightGBM model with pandas categoricals whose columns cannot be told.
+    """
+    est = final_estimator(model)
+    module = type(est).__module__.split(".")[0]
+    if module == "lightgbm":
+        return _lightgbm_categories(est, list(columns), data)
+    if module == "xgboost":
+        return _xgboost_categories(est, list(columns), data)
+    return {}
+
+
+def _lightgbm_categories(est: Any, columns: list[str], data: pd.DataFrame) -> Categories:
+    booster = est.booster_
+    per_column = booster.pandas_categorical
+    if not per_column:
+        return {}
+    infos = booster.dump_model().get("feature_infos", {})
+    candidates = [c for c in columns if infos.get(c, {}).get("values")]
+    if len(candidates) != len(per_column):
+        candidates = [c for c in columns if not _is_numeric(data[c])]
+    if len(candidates) != len(per_column):
+        raise ImportRefused(
+            f"the LightGBM model was fitted on {len(per_column)} pandas category columns, but "
+            f"the data's non-numeric columns are {candidates}: pass the data as a DataFrame with "
+            f"those columns as dtype 'category'"
+        )
+    where = "LightGBM's pandas_categorical (native categorical support)"
+    return {
+        c: ([str(v) for v in cats], where) for c, cats in zip(candidates, per_column, strict=True)
+    }
+
+
+def _xgboost_categories(est: Any, columns: list[str], data: pd.DataFrame) -> Categories:
+    booster = est.get_booster()
+    types = booster.feature_types or []
+    categorical = [c for c, t in zip(columns, types, strict=False) if t == "c"]
+    if not categorical:
+        return {}
+    stored = _xgboost_stored_categories(booster, len(columns))
+    out: Categories = {}
+    for c in categorical:
+        i = columns.index(c)
+        if stored is not None and stored[i]:
+            out[c] = (stored[i], "XGBoost's model (native categorical support)")
+        else:
+            values = data[c].dropna()
+            cats = values.cat.categories if isinstance(values.dtype, pd.CategoricalDtype) else None
+            found = sorted({str(v) for v in (cats if cats is not None else values)})
+            out[c] = (found, "the data (the XGBoost model does not store its categories)")
+    return out
+
+
+def _xgboost_stored_categories(booster: Any, n: int) -> list[list[str]] | None:
+    """Categories XGBoost (3.1+) keeps in the model, decoded from its JSON form, else ``None``."""
+    try:
+        model = json.loads(booster.save_raw("json"))
+        enc = model["learner"]["gradient_booster"]["model"]["cats"]["enc"]
+    except (KeyError, TypeError, ValueError):
+        return None
+    if len(enc) != n:
+        return None
+    out = []
+    for feature in enc:
+        offsets, values = feature.get("offsets") or [], feature.get("values") or []
+        if offsets:  # strings: UTF-8 bytes, one slice per category
+            out.append([bytes(values[a:b]).decode("utf-8") for a, b in itertools.pairwise(offsets)])
+        else:
+            out.append([str(v) for v in values])
+    return out
+
+
+def _is_numeric(col: pd.Series) -> bool:
+    return pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col)

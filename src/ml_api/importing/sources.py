@@ -1,0 +1,249 @@
+"""Reading a fitted model from where it was saved: joblib/pickle, skops, or an MLflow directory.
+
+Each reader returns a :class:`Source`: the model object plus what the card records about where it
+came from (format, file, sha256) and, for MLflow, the signature's column names and the input
+example. Every failure is an :class:`ImportRefused` with one line that names the path.
+
+joblib and pickle files run code while they are loaded: the caller says so to the user once
+(``ml-api import`` prints it); the artifact made from the model is then pinned by its sha256.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import zipfile
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from ml_api.core.artifact import TRUSTED_SKOPS_PREFIXES, sha256_file
+
+RUNS_CODE_WARNING = (
+    "joblib, pickle and MLflow's scikit-learn models run code while they are loaded: import only "
+    "files you trust (the artifact made from it is pinned by its sha256 from then on)"
+)
+"""Said once by ``ml-api import`` (and in the README) before such a file is opened."""
+
+MLFLOW_FLAVORS = {
+    "sklearn": "mlflow.sklearn",
+    "xgboost": "mlflow.xgboost",
+    "lightgbm": "mlflow.lightgbm",
+}
+"""The MLflow flavors ml-api imports, and the module whose ``load_model`` reads each."""
+
+
+class ImportRefused(ValueError):
+    """The model or its data cannot become a servable artifact; the message is one line.
+
+    Nothing has been written when this is raised (``ml-api import`` exits with status 1).
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(" ".join(message.split()))
+
+
+@dataclass(frozen=True)
+class Source:
+    """A model read from its original form.
+
+    Attributes:
+        model: The fitted estimator or pipeline.
+        info: The card's ``source`` section (``format``, ``file``, ``sha256``, ...).
+        signature: Column names from an MLflow signature, in order, or ``None``.
+        optional: Columns the MLflow signature marks as not required (they accept ``null``).
+        example: An MLflow input example as a frame, or ``None``.
+    """
+
+    model: Any
+    info: dict[str, Any]
+    signature: tuple[str, ...] | None = None
+    optional: frozenset[str] = frozenset()
+    example: pd.DataFrame | None = field(default=None, compare=False)
+
+
+def from_object(model: Any) -> Source:
+    """Wrap a model handed over in Python (``ml_api.save_model``)."""
+    cls = type(model)
+    return Source(
+        model=model, info={"format": "python", "class": f"{cls.__module__}.{cls.__name__}"}
+    )
+
+
+def read_source(path: Path, trust: Sequence[str] = ()) -> Source:
+    """Read a model file or MLflow model directory.
+
+    Args:
+        path: A joblib/pickle file, a skops file (a zip holding ``schema.json``) or a directory
+            holding an ``MLmodel`` file.
+        trust: Type names (``"xgboost.sklearn.XGBClassifier"``) a skops file may hold besides
+            scikit-learn, numpy and scipy ones.
+
+    Returns:
+        The model and its source section.
+
+    Raises:
+        ImportRefused: The path is missing, is not one of these, or cannot be loaded here.
+    """
+    path = Path(path).expanduser().resolve()
+    if not path.exists():
+        raise ImportRefused(f"{path}: no such file or directory")
+    if path.is_dir():
+        if (path / "MLmodel").is_file():
+            return _from_mlflow(path)
+        raise ImportRefused(f"{path} is a directory without an MLmodel file: not an MLflow model")
+    if _is_skops(path):
+        return _from_skops(path, trust)
+    return _from_pickle(path)
+
+
+def _is_skops(path: Path) -> bool:
+    if not zipfile.is_zipfile(path):
+        return False
+    with zipfile.ZipFile(path) as zf:
+        return "schema.json" in zf.namelist()
+
+
+def _missing_module(exc: ModuleNotFoundError, path: Path) -> ImportRefused:
+    return ImportRefused(
+        f"cannot load {path}: unpickling it needs the module {exc.name!r}, which is not installed "
+        f"here; install the package that provides it (the one the model was fitted with)"
+    )
+
+
+def _from_pickle(path: Path) -> Source:
+    import joblib
+
+    try:
+        model = joblib.load(path)
+    except ModuleNotFoundError as exc:
+        raise _missing_module(exc, path) from None
+    except Exception as exc:  # pickle raises many types for a file that is not a pickle
+        reason = str(exc).splitlines()[0][:200] if str(exc) else ""
+        raise ImportRefused(
+            f"{path} is not a model file ml-api can read (joblib, pickle, skops): "
+            f"{type(exc).__name__}: {reason}"
+        ) from None
+    fmt = "joblib" if path.suffix == ".joblib" else "pickle"
+    return Source(model=model, info={"format": fmt, "file": path.name, "sha256": sha256_file(path)})
+
+
+def _from_skops(path: Path, trust: Sequence[str]) -> Source:
+    import skops.io as sio
+
+    try:
+        untrusted = sio.get_untrusted_types(file=path)
+    except Exception as exc:
+        raise ImportRefused(f"{path} is not a readable skops file: {exc!r}") from None
+    refused = [t for t in untrusted if not t.startswith(TRUSTED_SKOPS_PREFIXES) and t not in trust]
+    if refused:
+        raise ImportRefused(
+            f"{path} holds types outside the trusted set (scikit-learn, numpy, scipy): "
+            f"{', '.join(refused)}; if you trust them, pass --trust TYPE for each "
+            f"(trusted=[...] in Python)"
+        )
+    try:
+        model = sio.load(path, trusted=untrusted)
+    except ModuleNotFoundError as exc:
+        raise _missing_module(exc, path) from None
+    info: dict[str, Any] = {"format": "skops", "file": path.name, "sha256": sha256_file(path)}
+    if untrusted:
+        info["trusted_types"] = sorted(untrusted)
+    return Source(model=model, info=info)
+
+
+def _from_mlflow(path: Path) -> Source:
+    try:
+        from mlflow.models import Model
+    except ImportError:
+        raise ImportRefused(
+            f"{path} is an MLflow model; reading it needs mlflow: "
+            f"pip install 'ml-api[mlflow]' (or mlflow-skinny)"
+        ) from None
+    try:
+        meta = Model.load(str(path))
+    except Exception as exc:
+        raise ImportRefused(f"unreadable MLmodel file in {path}: {exc!r}") from None
+    flavors = meta.flavors or {}
+    flavor = next((f for f in MLFLOW_FLAVORS if f in flavors), None)
+    if flavor is None:
+        pyfunc = flavors.get("python_function", {})
+        if pyfunc:
+            raise ImportRefused(
+                f"{path} is an MLflow model with only the python_function flavor (loader "
+                f"{pyfunc.get('loader_module')!r}): a custom pyfunc is arbitrary Python code, with "
+                f"no fitted estimator whose features, classes and versions ml-api can check; log "
+                f"the model with mlflow.sklearn, mlflow.xgboost or mlflow.lightgbm instead"
+            )
+        raise ImportRefused(
+            f"{path} is an MLflow model with flavors {sorted(flavors)}; ml-api imports "
+            f"{', '.join(MLFLOW_FLAVORS)}"
+        )
+    try:
+        model = importlib.import_module(MLFLOW_FLAVORS[flavor]).load_model(str(path))
+    except ModuleNotFoundError as exc:
+        raise _missing_module(exc, path) from None
+    except Exception as exc:
+        raise ImportRefused(f"cannot load the {flavor} model in {path}: {exc!r}") from None
+    info = {
+        "format": "mlflow",
+        "flavor": flavor,
+        "file": path.name,
+        "sha256": directory_sha256(path),
+        "sha256_of": "every file in the directory (relative path and sha256 of each, sorted)",
+        "run_id": meta.run_id,
+        "model_uuid": getattr(meta, "model_uuid", None),
+        "mlflow_version": getattr(meta, "mlflow_version", None),
+    }
+    return Source(
+        model=model,
+        info=info,
+        signature=_signature_names(meta),
+        optional=_signature_optional(meta),
+        example=_input_example(meta, path),
+    )
+
+
+def _signature_names(meta: Any) -> tuple[str, ...] | None:
+    signature = getattr(meta, "signature", None)
+    inputs = getattr(signature, "inputs", None)
+    if inputs is None or not inputs.has_input_names():
+        return None
+    return tuple(str(n) for n in inputs.input_names())
+
+
+def _signature_optional(meta: Any) -> frozenset[str]:
+    inputs = getattr(getattr(meta, "signature", None), "inputs", None)
+    if inputs is None or not inputs.has_input_names():
+        return frozenset()
+    return frozenset(str(c.name) for c in inputs.inputs if not getattr(c, "required", True))
+
+
+def _input_example(meta: Any, path: Path) -> pd.DataFrame | None:
+    try:
+        example = meta.load_input_example(str(path))
+    except Exception:  # an example that cannot be read is the same as none: --data is needed
+        return None
+    if example is None:
+        return None
+    if isinstance(example, pd.DataFrame):
+        return example
+    names = _signature_names(meta)
+    try:
+        frame = pd.DataFrame(example)
+    except ValueError:
+        return None
+    if names is not None and len(names) == frame.shape[1]:
+        frame.columns = list(names)
+    return frame
+
+
+def directory_sha256(path: Path) -> str:
+    """Return one sha256 for a directory's files: of each relative path and that file's sha256."""
+    h = hashlib.sha256()
+    for file in sorted(p for p in path.rglob("*") if p.is_file()):
+        h.update(f"{file.relative_to(path).as_posix()}\0{sha256_file(file)}\n".encode())
+    return h.hexdigest()
