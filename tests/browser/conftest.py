@@ -2,21 +2,20 @@
 
 Chromium comes from the distribution (``apt-get install chromium``; ``.ci/run`` installs it),
 never from ``playwright install`` (which downloads a browser build: no internet here). Without
-it the browser tests skip and say how to install it, unless ``CI`` is set: there they fail.
+it the browser tests skip and say how to install it, unless ``CI`` is set: there they fail
+(``tests/tools.py``, as for every optional tool).
 """
 
 from __future__ import annotations
 
-import os
-import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-CHROMIUM = Path(os.environ.get("ML_API_CHROMIUM", "/usr/bin/chromium"))
+from tests import tools
+
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",
@@ -26,33 +25,24 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-INSTALL = "apt-get update && apt-get install -y chromium; pip install playwright"
-
-
-def _missing() -> str | None:
-    if not (CHROMIUM.exists() or shutil.which(str(CHROMIUM))):
-        return f"no Chromium at {CHROMIUM} (install: {INSTALL})"
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        return f"Playwright for Python is not installed (install: {INSTALL})"
-    return None
 
 
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Any]:
-    """One headless Chromium for the session."""
-    reason = _missing()
-    if reason:
-        if os.environ.get("CI"):
-            pytest.fail(f"CI is set and the browser tests cannot run: {reason}")
-        pytest.skip(reason)
-    from playwright.sync_api import sync_playwright
-
+    """One headless Chromium (Debian's) for the session; skip without it, fail in CI."""
+    chromium = tools.find_tool("chromium")
+    if chromium is None:
+        tools.missing("chromium")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        tools.missing(
+            "chromium", "Playwright for Python is not installed (make .venv/.installed-test)"
+        )
     with sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
+        launched = pw.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
 
 
 @dataclass
