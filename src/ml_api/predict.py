@@ -29,6 +29,7 @@ from typing import Any, cast
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
@@ -92,23 +93,29 @@ def _records(chunk: pd.DataFrame, schema: FeatureSchema) -> list[dict[str, Any]]
 def _fast_text_column(col: pd.Series, f: Feature, allowed: frozenset[str]) -> np.ndarray | None:
     """A CSV column of text cells checked vectorised, as :func:`_records` plus the validator would.
 
-    Missing cells are :data:`NA_CELLS`; numeric cells convert with ``float()`` semantics (numpy's
-    object-to-float cast calls it), and must be finite; categorical cells must be known.
+    Missing cells are :data:`NA_CELLS`; numeric cells are parsed by Arrow's string-to-float cast
+    (stricter than ``float()``: what it refuses goes to the row path, which decides; what it
+    accepts, ``float()`` reads as the same number) and must be finite; categorical cells must be
+    known.
     """
-    cells = col.to_numpy(dtype=object)
     missing = col.isin(NA_CELLS).to_numpy()
     if missing.any() and not f.nullable:
         return None
     present = ~missing
     if f.kind is FeatureKind.NUMERIC:
-        values = np.full(len(cells), np.nan)
+        text = pa.array(col, type=pa.string())  # pandas' Arrow-backed strings: no copy
+        if missing.any():
+            text = text.filter(pa.array(present))
         try:
-            values[present] = cells[present].astype("float64")
-        except (ValueError, TypeError):
+            parsed = pc.cast(text, pa.float64()).to_numpy(zero_copy_only=False)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
             return None  # text that is no number: the row path names it
-        if not np.isfinite(values[present]).all():
+        if not np.isfinite(parsed).all():
             return None
+        values = np.full(len(col), np.nan)
+        values[present] = parsed
         return values
+    cells = col.to_numpy(dtype=object)
     if not col[present].isin(allowed).all():
         return None
     cells[missing] = np.nan
