@@ -4,7 +4,9 @@ Modes: the full run (default), ``--smoke`` (a few seconds per cell on few target
 plumbing, not the speed) and ``--soak`` (64 clients for 60 s on the ml-api targets: errors and
 memory growth). ``--list`` prints the target table. ``--in-process-only`` prints the in-process
 limits alone (scikit-learn and ONNX Runtime, 1 and 64 rows, and the batcher's rows/s with 64
-threads, batching on and off), with no HTTP server and no wrk. Every option is in ``--help``.
+threads, batching on and off), with no HTTP server and no wrk. ``--scoring`` measures batch
+scoring (``ml-api predict``) against the model alone instead (bench/scoring.py). Every option is
+in ``--help``.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from bench import inprocess, mlserver_env, report
+from bench import inprocess, mlserver_env, report, scoring
 from bench.load import wrk_version
 from bench.models import ALL_MODELS, prepare_models
 from bench.procs import plan_pinning
@@ -76,6 +78,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="only the in-process limits (scikit-learn and ONNX Runtime, 1 and 64 rows; the "
         "batcher's rows/s with 64 threads, batching on and off): print the table and exit",
     )
+    p.add_argument(
+        "--scoring",
+        action="store_true",
+        help="batch scoring (ml-api predict) against predict_proba alone; no servers, no wrk",
+    )
+    p.add_argument(
+        "--scoring-rows",
+        default="1000000,10000000",
+        help="comma-separated input sizes for --scoring (default 1000000,10000000)",
+    )
+    p.add_argument("--chunk-rows", type=int, default=5000, help="--scoring chunk rows (5000)")
     p.add_argument("--targets", help="comma-separated names, or 'all' (default: default rows)")
     p.add_argument("--models", help=f"comma-separated, from {','.join(ALL_MODELS)} (default all)")
     p.add_argument("--concurrency", help="comma-separated connections per cell (default 1,8,64)")
@@ -145,6 +158,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.in_process_only:
         return in_process_only(args)
+    if args.scoring:
+        return run_scoring(args)
     wrk = wrk_version()
     if wrk is None:
         _log("wrk is not installed: apt-get update && apt-get install -y wrk")
@@ -288,6 +303,40 @@ def run(
         "goals": goals,
         "notes": notes,
     }
+
+
+def run_scoring(args: argparse.Namespace) -> int:
+    """``--scoring``: measure, print and write ``<timestamp>-scoring.{md,json}``."""
+    try:
+        sizes = tuple(int(n) for n in args.scoring_rows.split(","))
+    except ValueError:
+        _log(f"--scoring-rows takes comma-separated integers, got {args.scoring_rows!r}")
+        return 2
+    started = datetime.now(UTC)
+    loadavg_before = [round(x, 2) for x in os.getloadavg()]
+    result = scoring.measure(args.workdir.resolve(), sizes, args.chunk_rows, _log)
+    text = scoring.markdown(result) + "\n" + NOISE_NOTE + "\n"
+    print(text)
+    document = {
+        "meta": {
+            "mode": "scoring",
+            "started": started.isoformat(timespec="seconds"),
+            "finished": datetime.now(UTC).isoformat(timespec="seconds"),
+            "cpus": os.cpu_count(),
+            "loadavg_before": loadavg_before,
+            "loadavg_after": [round(x, 2) for x in os.getloadavg()],
+            "versions": _versions(None),
+            "noise_note": NOISE_NOTE,
+        },
+        **result,
+    }
+    args.results_dir.mkdir(parents=True, exist_ok=True)
+    stem = started.strftime("%Y%m%dT%H%M%SZ") + "-scoring"
+    md, js = args.results_dir / f"{stem}.md", args.results_dir / f"{stem}.json"
+    md.write_text(text)
+    js.write_text(json.dumps(document, indent=2) + "\n")
+    _log(f"wrote {md} and {js}")
+    return 0
 
 
 def write(results: dict[str, Any], results_dir: Path, mode: str) -> tuple[Path, Path]:

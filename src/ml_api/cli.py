@@ -626,6 +626,7 @@ def _serve_dev(framework: str, factory: Callable[[], Any], host: str, port: int)
     help="Values outside the training range: warn (one line on stderr), reject (refuse the "
     "file) or accept (default: ML_API_OUT_OF_RANGE, else warn).",
 )
+@click.option("--quiet", is_flag=True, help="No progress bar and no summary line; errors only.")
 def predict(
     input_path: Path,
     output_path: Path,
@@ -634,13 +635,20 @@ def predict(
     model_root: Path | None,
     chunk_rows: int,
     out_of_range: str | None,
+    quiet: bool,
 ) -> None:
-    """Score a CSV file (same validation as the API; errors name 1-based data rows)."""
+    """Score a CSV (also .csv.gz) or Parquet file; the output's name picks its format.
+
+    Same validation as the API; errors name 1-based data rows. On a terminal a progress bar shows
+    rows, rows/s and the time left; otherwise one summary line with rows/s is printed at the end.
+    """
+    import time
+
     import pandas as pd
 
     from ml_api.core.errors import ServingError
     from ml_api.core.ranges import OutOfRangeInput
-    from ml_api.predict import score_csv
+    from ml_api.predict import count_rows, score_file
 
     settings = _settings(
         model_root=model_root,
@@ -649,19 +657,29 @@ def predict(
         out_of_range=out_of_range,
     )
     service = _load_service(settings)
-    with open(input_path, "rb") as fh:
-        n_rows = max(0, sum(1 for _ in fh) - 1)
     outside: Counter[str] = Counter()
+    bar = None
+    started = time.perf_counter()
     try:
-        with click.progressbar(length=n_rows, label="scoring", file=sys.stderr) as bar:
-            scored = score_csv(
-                service,
-                input_path,
-                output_path,
-                chunk_rows=chunk_rows,
-                on_chunk=bar.update,
-                on_out_of_range=lambda found: outside.update(found.counts),
+        if not quiet and sys.stderr.isatty():
+            from tqdm import tqdm
+
+            bar = tqdm(
+                total=count_rows(input_path),
+                desc="scoring",
+                unit=" rows",
+                unit_scale=True,
+                file=sys.stderr,
+                dynamic_ncols=True,
             )
+        scored = score_file(
+            service,
+            input_path,
+            output_path,
+            chunk_rows=chunk_rows,
+            on_chunk=bar.update if bar is not None else None,
+            on_out_of_range=lambda found: outside.update(found.counts),
+        )
     except OutOfRangeInput as exc:
         rows = sorted({int(i) for i in exc.report.instances})
         shown = ", ".join(map(str, rows[:10]))
@@ -691,10 +709,13 @@ def predict(
         _fail("\n".join(lines), code=1)
     except pd.errors.EmptyDataError:
         _fail(f"cannot read {input_path}: the file is empty (a CSV needs a header row)", code=1)
-    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+    except (pd.errors.ParserError, UnicodeDecodeError, EOFError) as exc:
         _fail(f"cannot read {input_path}: {exc}", code=1)
     except OSError as exc:  # e.g. the output's folder does not exist
         _fail(f"cannot write {output_path}: {exc.strerror or exc}", code=1)
+    finally:
+        if bar is not None:
+            bar.close()
     if outside:
         per_feature = ", ".join(f"{name} {count}" for name, count in outside.items())
         click.echo(
@@ -703,10 +724,14 @@ def predict(
             f"set ML_API_OUT_OF_RANGE=reject to refuse them, accept to stay silent",
             err=True,
         )
-    click.echo(
-        f"scored {scored} rows with {service.artifact.name} version "
-        f"{service.artifact.version}; wrote {output_path}"
-    )
+    seconds = time.perf_counter() - started
+    if not quiet:
+        rate = scored / seconds if seconds > 0 else 0.0
+        click.echo(
+            f"scored {scored} rows with {service.artifact.name} version "
+            f"{service.artifact.version} in {seconds:.1f} s ({rate:,.0f} rows/s); "
+            f"wrote {output_path}"
+        )
 
 
 @main.command()
@@ -718,6 +743,69 @@ def info(model_name: str | None, model_version: str | None, model_root: Path | N
     settings = _settings(model_root=model_root, model_name=model_name, model_version=model_version)
     service = _load_service(settings)
     click.echo(json.dumps(service.metadata(), indent=2))
+
+
+@main.command()
+@click.option("--name", "model_name", default=None)
+@click.option("--version", "model_version", default=None, help="Default: the newest.")
+@click.option("--model-root", type=click.Path(file_okay=False, path_type=Path), default=None)
+@click.option(
+    "--output",
+    "output_path",
+    required=True,
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    help="The card file (card.html, or README.md with --format markdown).",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["html", "markdown"]),
+    default="html",
+    show_default=True,
+    help="markdown writes the charts as SVG files into <output stem>_charts/ beside it.",
+)
+def card(
+    model_name: str | None,
+    model_version: str | None,
+    model_root: Path | None,
+    output_path: Path,
+    fmt: str,
+) -> None:
+    """Write a model version's card for people: the GET /model page, or Markdown."""
+    from ml_api.core.artifact import ArtifactError, load_artifact
+    from ml_api.core.card_page import CardContent, read_charts, render_html, render_markdown
+
+    settings = _settings(model_root=model_root, model_name=model_name, model_version=model_version)
+    try:
+        artifact = load_artifact(
+            settings.resolved_model_root(),
+            settings.model_name,
+            settings.model_version,
+            allow_version_mismatch=True,  # the card is read, the model is not run
+        )
+    except ArtifactError as exc:
+        _fail(str(exc), code=1)
+    charts = read_charts(artifact.card, artifact.path)
+    content = CardContent.from_card(artifact.card, charts)
+    if fmt == "html":
+        output_path.write_text(render_html(content), encoding="utf-8")
+        written = [output_path]
+    else:
+        folder = output_path.with_name(f"{output_path.stem}_charts")
+        paths = {}
+        written = []
+        for chart in charts:
+            target = folder / Path(chart.file).name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(chart.svg)
+            paths[chart.file] = f"{folder.name}/{target.name}"
+            written.append(target)
+        output_path.write_text(render_markdown(content, paths), encoding="utf-8")
+        written.insert(0, output_path)
+    click.echo(
+        f"wrote the card of {artifact.name} version {artifact.version}: "
+        + ", ".join(map(str, written))
+    )
 
 
 def _size(n_bytes: int) -> str:

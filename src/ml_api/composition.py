@@ -2,11 +2,12 @@
 
 ``build(settings)`` loads and verifies the artifact, builds its runtime (the predictor), the
 :class:`~ml_api.core.service.PredictionService` around it, and the protocol objects that hold
-only what they need: the Open Inference Protocol (V2) endpoints, the OpenAPI document and its HTML
-page. Flask's ``create_app``, Django's runtime, ``ml-api serve`` (the gunicorn master, before it
-forks) and the CLI's ``predict`` and ``info`` all start here; nothing else builds these objects::
+only what they need: the Open Inference Protocol (V2) endpoints, the OpenAPI document, Swagger UI
+on it and the model card page. Flask's ``create_app``, Django's runtime, ``ml-api serve`` (the
+gunicorn master, before it forks) and the CLI's ``predict`` and ``info`` all start here; nothing
+else builds these objects::
 
-    settings ─► artifact ─► predictor (runtime) ─► PredictionService ─► V2 · OpenAPI · /docs
+    settings ─► artifact ─► predictor (runtime) ─► PredictionService ─► V2 · OpenAPI · docs · card
 """
 
 from __future__ import annotations
@@ -15,8 +16,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from ml_api.core.artifact import Artifact
+from ml_api.core.card_page import CardContent, read_charts, render_html
+from ml_api.core.docs_ui import DocsUI, complete_for_people
 from ml_api.core.open_inference import OpenInferenceProtocol
-from ml_api.core.openapi import docs_page, openapi_document
+from ml_api.core.openapi import openapi_document
 from ml_api.core.service import PredictionService
 from ml_api.settings import Settings
 
@@ -29,15 +32,18 @@ class Application:
         settings: The configuration it was built from.
         service: V1 prediction, health, readiness, the model card, authentication.
         open_inference: The V2 endpoints.
-        openapi: The OpenAPI 3.1 document (``GET /openapi.json``).
-        docs_html: The document as an HTML page (``GET /docs``).
+        openapi: The OpenAPI 3.1 document (``GET /openapi.json``), with the request examples
+            and security schemes Swagger UI uses.
+        docs: Swagger UI on it and its assets (``GET /docs``, ``GET /docs/<asset>``).
+        card_html: The model card as a page, charts included (``GET /model``).
     """
 
     settings: Settings
     service: PredictionService
     open_inference: OpenInferenceProtocol
     openapi: dict[str, Any]
-    docs_html: str
+    docs: DocsUI
+    card_html: str
 
 
 def build(
@@ -81,10 +87,16 @@ def build(
     document = openapi_document(
         card=card, classes=predictor.classes, limits=service.limits, platform=predictor.runtime
     )
+    complete_for_people(
+        document, card=card, auth_enabled=service.auth.enabled, public_paths=settings.public_paths
+    )
     return Application(
         settings=settings,
         service=service,
         open_inference=open_inference,
         openapi=document,
-        docs_html=docs_page(document),
+        docs=DocsUI.build(document["info"]["title"]),
+        card_html=render_html(
+            CardContent.from_card(card, read_charts(card, service.artifact.path))
+        ),
     )

@@ -1,9 +1,21 @@
-"""Batch scoring: a CSV file in, the same CSV with predictions out, through the serving core.
+"""Batch scoring: a CSV or Parquet file in, the same rows with predictions out, through the core.
 
 Rows go through the same validation as HTTP requests (``ml_api.core.validation``), so a file that
 scores here would be accepted by the API and vice versa; problems are reported by 1-based data row
 number (the header is not counted). The input's columns, used by the model or not (ids, the
-target), are carried through to the output as written: cells are read as text, never re-typed.
+target), are carried through to the output as written: CSV cells are read as text, never re-typed;
+Parquet columns keep their types.
+
+Speed: each chunk is first checked column-wise, vectorised with pandas/numpy (missing cells,
+numbers that parse and are finite, known categories). A chunk that passes goes to the model as
+arrays; a chunk with any doubt goes through the row-by-row validation, which either names every
+problem (rows, columns, allowed values, exactly as the API words them) or, for a doubt that was no
+problem, scores it.
+
+Formats, by file name: ``.parquet``/``.pq`` is Parquet (read and written with pyarrow); anything
+else is CSV, compressed if its name says so (``.gz``, ``.bz2``, ``.zip``, ``.xz``, ``.zst``, as
+pandas infers it). The output is written to a temporary file and renamed into place only when
+every row scored, so a failed run leaves no partial output.
 
 The model's schema, not pandas' guess, decides how each feature cell is taken: a categorical
 feature's cell is its text (``01067`` keeps its leading zero, digit-only codes stay codes), a
@@ -19,20 +31,32 @@ import os
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
 
 from ml_api.core.codecs import to_jsonable
 from ml_api.core.errors import InvalidInput, Problem
 from ml_api.core.predictor import PredictionResult
 from ml_api.core.ranges import OutOfRange
-from ml_api.core.schema import FeatureKind, FeatureSchema
+from ml_api.core.schema import Feature, FeatureKind, FeatureSchema
 from ml_api.core.service import PredictionService
 
 DEFAULT_CHUNK_ROWS = 5_000
 """Rows read, validated and predicted at a time: bounds memory for files of any size."""
+
+PARQUET_SUFFIXES = (".parquet", ".pq")
+"""File name endings read and written as Parquet; any other name is CSV."""
+
+
+def is_parquet(path: Path) -> bool:
+    """Whether ``path`` is read or written as Parquet (by name: :data:`PARQUET_SUFFIXES`)."""
+    return Path(path).suffix.lower() in PARQUET_SUFFIXES
 
 
 NA_CELLS = frozenset(
@@ -48,6 +72,12 @@ def _csv_number(value: str) -> Any:
         return float(value)
     except ValueError:
         return value
+
+
+def _typed_records(chunk: pd.DataFrame, schema: FeatureSchema) -> list[dict[str, Any]]:
+    """A typed (Parquet) chunk's feature values as JSON-like instances; nulls become ``None``."""
+    features = chunk[list(schema.names)].astype(object)
+    return cast("list[dict[str, Any]]", features.where(features.notna(), None).to_dict("records"))
 
 
 def _records(chunk: pd.DataFrame, schema: FeatureSchema) -> list[dict[str, Any]]:
@@ -80,25 +110,260 @@ def _csv_boolean(value: Any) -> Any:
     return value
 
 
-def encode_csv_columns(result: PredictionResult) -> dict[str, list[Any]]:
-    """Encode a prediction as the scored CSV's added columns.
+def _fast_text_column(col: pd.Series, f: Feature, allowed: frozenset[str]) -> np.ndarray | None:
+    """A CSV column of text cells checked vectorised, as :func:`_records` plus the validator would.
+
+    Missing cells are :data:`NA_CELLS`; numeric cells are parsed by Arrow's string-to-float cast
+    (stricter than ``float()``: what it refuses goes to the row path, which decides; what it
+    accepts, ``float()`` reads as the same number) and must be finite; categorical cells must be
+    known.
+    """
+    missing = col.isin(NA_CELLS).to_numpy()
+    if missing.any() and not f.nullable:
+        return None
+    present = ~missing
+    if f.kind is FeatureKind.NUMERIC:
+        text = pa.array(col, type=pa.string())  # pandas' Arrow-backed strings: no copy
+        if missing.any():
+            text = text.filter(pa.array(present))
+        try:
+            parsed = pc.cast(text, pa.float64()).to_numpy(zero_copy_only=False)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            return None  # text that is no number: the row path names it
+        if not np.isfinite(parsed).all():
+            return None
+        values = np.full(len(col), np.nan)
+        values[present] = parsed
+        return values
+    cells = col.to_numpy(dtype=object)
+    if not col[present].isin(allowed).all():
+        return None
+    cells[missing] = np.nan
+    return cells
+
+
+def _fast_column(col: pd.Series, f: Feature, allowed: frozenset[str]) -> np.ndarray | None:
+    """One typed (Parquet) column checked vectorised; ``None`` when a cell needs the row path.
+
+    Returns exactly what ``Validator.validate_columns`` returns for a column it accepts:
+    ``float64`` with ``NaN`` for null (numeric), or ``object`` strings with ``NaN`` (categorical).
+    """
+    dtype = col.dtype
+    if f.kind is FeatureKind.NUMERIC:
+        # Only real number columns: booleans are refused by the policy, and text (one odd cell
+        # made pandas read the column as strings) is converted and judged cell by cell.
+        if pd.api.types.is_bool_dtype(dtype) or not pd.api.types.is_numeric_dtype(dtype):
+            return None
+        values = col.to_numpy(dtype="float64", na_value=np.nan)
+        nan = np.isnan(values)
+        if (not f.nullable and nan.any()) or np.isinf(values).any():
+            return None
+        return values
+    if not (
+        pd.api.types.is_object_dtype(dtype)
+        or pd.api.types.is_string_dtype(dtype)
+        or isinstance(dtype, pd.CategoricalDtype)
+    ):
+        return None  # numbers or booleans where strings are expected: refused, row by row
+    values = col.to_numpy(dtype=object)
+    missing = col.isna().to_numpy()
+    if missing.any():
+        if not f.nullable:
+            return None
+        values[missing] = np.nan
+        known = col[~missing].isin(allowed).all()
+    else:
+        known = col.isin(allowed).all()
+    return values if known else None
+
+
+def fast_columns(
+    chunk: pd.DataFrame, schema: FeatureSchema, text: bool = True
+) -> list[np.ndarray] | None:
+    """Validate a chunk column-wise, vectorised over its rows.
+
+    Args:
+        chunk: Shape ``(n_rows, >= n_features)``, every feature column present.
+        schema: The model's feature schema.
+        text: The cells are CSV text as written (else typed values, from Parquet).
+
+    Returns:
+        ``n_features`` arrays of ``n_rows`` values, as ``Validator.validate_columns`` would
+        return them, or ``None`` when some cell may break the schema (then the caller runs the
+        row-by-row validation, which names each problem).
+    """
+    out = []
+    for f in schema.features:
+        allowed = frozenset(f.categories or ())
+        check = _fast_text_column if text else _fast_column
+        values = check(chunk[f.name], f, allowed)
+        if values is None:
+            return None
+        out.append(values)
+    return out
+
+
+def _plain_column(values: np.ndarray) -> np.ndarray | list[Any]:
+    """One output column, vectorised, with the values :func:`to_jsonable` would give.
+
+    Floats keep ``float64`` with ``NaN`` for non-finite values (an empty cell, ``None`` in JSON);
+    integers, booleans and strings pass through; anything else goes value by value.
+    """
+    kind = values.dtype.kind
+    if kind == "f":
+        return np.where(np.isfinite(values), values, np.nan)
+    if kind in "iub":
+        return values
+    if kind == "U":
+        return values.astype(object)
+    if kind == "O" and set(map(type, values)) <= {str}:
+        return values
+    return to_jsonable(values)
+
+
+def encode_csv_columns(result: PredictionResult) -> dict[str, np.ndarray | list[Any]]:
+    """Encode a prediction as the scored file's added columns.
 
     Args:
         result: The neutral result for ``n_instances`` rows.
 
     Returns:
-        ``{"prediction": [...]}`` and, for classifiers, one ``probability_<class>`` column per
-        class in the model's class order; each a list of ``n_instances`` plain values
-        (non-finite numbers as ``None``, an empty cell).
+        ``{"prediction": ...}`` and, for classifiers, one ``probability_<class>`` column per
+        class in the model's class order; each ``n_instances`` plain values (non-finite numbers
+        as ``NaN``, an empty cell), as an array or list.
     """
-    columns: dict[str, list[Any]] = {"prediction": to_jsonable(result.labels)}
+    columns: dict[str, np.ndarray | list[Any]] = {"prediction": _plain_column(result.labels)}
     if result.probabilities is not None:
         for j, key in enumerate(result.class_keys):
-            columns[f"probability_{key}"] = to_jsonable(result.probabilities[:, j])
+            columns[f"probability_{key}"] = _plain_column(result.probabilities[:, j])
     return columns
 
 
-def score_csv(
+def score_chunk(
+    service: PredictionService, chunk: pd.DataFrame, first_row: int, text: bool = True
+) -> tuple[pd.DataFrame, OutOfRange | None]:
+    """Score one chunk: the vectorised check, else the row-by-row validation; then the model.
+
+    Args:
+        service: The loaded prediction service.
+        chunk: Shape ``(n_rows, n_columns)``, every feature column present.
+        first_row: The 1-based data row number of ``chunk``'s first row (for messages).
+        text: The cells are CSV text as written (else typed values, from Parquet).
+
+    Returns:
+        ``(scored, out_of_range)``: ``chunk``'s columns unchanged, then ``prediction`` and, for
+        classifiers, one ``probability_<class>`` column per class; and the values outside the
+        training range under the ``warn`` policy (else ``None``).
+
+    Raises:
+        InvalidInput: A row breaks the schema (every problem of the chunk, up to 50, by row and
+            column), or the model refused the values;
+            :class:`~ml_api.core.ranges.OutOfRangeInput` under the ``reject`` policy.
+    """
+    columns = fast_columns(chunk, service.schema, text)
+    if columns is None:
+        records = (_records if text else _typed_records)(chunk, service.schema)
+        result = service.predict_rows(records, first_index=first_row)
+    else:
+        result = service.predict_validated(
+            cast("list[list[Any]]", columns), len(chunk), first_index=first_row
+        )
+    out = chunk.copy()
+    for column, values in encode_csv_columns(result).items():
+        out[column] = values
+    return out, result.out_of_range
+
+
+def count_rows(path: Path) -> int | None:
+    """Return the number of data rows, when it is cheap to know (progress bars).
+
+    Parquet: from the file's metadata. Uncompressed CSV: newlines minus the header (a quoted
+    field with a line break counts twice, so treat it as an estimate). Compressed CSV: ``None``.
+    """
+    path = Path(path)
+    if is_parquet(path):
+        return int(pq.ParquetFile(path).metadata.num_rows)
+    if path.suffix.lower() != ".csv":
+        return None
+    lines = 0
+    last = b"\n"
+    with open(path, "rb") as fh:
+        while block := fh.read(1 << 20):
+            lines += block.count(b"\n")
+            last = block[-1:]
+    lines += last != b"\n"  # no newline after the last row
+    return max(0, lines - 1)
+
+
+def _chunks(path: Path, rows: int) -> Iterator[pd.DataFrame]:
+    """Read the file in chunks: Parquet with its types; CSV as text cells exactly as written.
+
+    CSV cells are not type-guessed and not NA-parsed, so the output repeats the input columns
+    unchanged: an integer column with a gap stays integers, ``02134`` keeps its zero.
+    """
+    if is_parquet(path):
+        for batch in pq.ParquetFile(path).iter_batches(batch_size=rows):
+            yield batch.to_pandas()
+        return
+    with pd.read_csv(path, chunksize=rows, dtype=str, keep_default_na=False) as reader:
+        yield from reader
+
+
+class _Writer:
+    """Appends scored chunks to a CSV or Parquet file, through pyarrow's writers.
+
+    pyarrow's CSV writer is several times faster than ``DataFrame.to_csv`` (which would cost
+    more than the model); cells are written as read, unquoted. A Parquet file keeps the types of
+    the first chunk: later chunks are cast to them.
+    """
+
+    def __init__(self, path: Path, parquet: bool) -> None:
+        self.path = path
+        self.parquet = parquet
+        self._parquet_writer: pq.ParquetWriter | None = None
+        self._fh: Any = None
+
+    def write(self, frame: pd.DataFrame) -> None:
+        table = pa.Table.from_pandas(frame, preserve_index=False)
+        if not self.parquet:
+            first = self._fh is None
+            if first:
+                self._fh = open(self.path, "wb")  # noqa: SIM115 - closed in close()
+            # Cells as written, unquoted; a chunk with a comma, quote or line break in a cell
+            # (pyarrow refuses those unquoted) is written by pandas, which quotes just those.
+            buffer = pa.BufferOutputStream()
+            try:
+                options = pacsv.WriteOptions(
+                    include_header=first, quoting_style="none", quoting_header="none"
+                )
+                pacsv.write_csv(table, buffer, write_options=options)
+                self._fh.write(buffer.getvalue().to_pybytes())
+            except pa.ArrowInvalid:
+                text = frame.to_csv(index=False, header=first, lineterminator="\n")
+                self._fh.write(text.encode("utf-8"))
+            return
+        if self._parquet_writer is None:
+            self._parquet_writer = pq.ParquetWriter(self.path, table.schema)
+        elif not table.schema.equals(self._parquet_writer.schema):
+            try:
+                table = table.cast(self._parquet_writer.schema)
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+                raise InvalidInput(
+                    f"a column's type changed between chunks of the input ({exc}); read from "
+                    "Parquet, or raise --chunk-rows so the first chunk shows the type"
+                ) from exc
+        self._parquet_writer.write_table(table)
+
+    def close(self) -> None:
+        if self._parquet_writer is not None:
+            self._parquet_writer.close()
+            self._parquet_writer = None
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None
+
+
+def score_file(
     service: PredictionService,
     input_path: Path,
     output_path: Path,
@@ -107,17 +372,19 @@ def score_csv(
     on_chunk: Callable[[int], None] | None = None,
     on_out_of_range: Callable[[OutOfRange], None] | None = None,
 ) -> int:
-    """Score every row of a CSV file and write the result atomically.
+    """Score every row of a CSV or Parquet file and write the result atomically.
 
     The output has the input's columns, then ``prediction`` and, for classifiers, one
-    ``probability_<class>`` column per class. It is written to a temporary file and renamed into
-    place only when every row scored, so a failed run leaves no partial output.
+    ``probability_<class>`` column per class. Its format follows its name (see the module
+    docstring); it is written to a temporary file beside it and renamed into place only when
+    every row scored.
 
     Args:
         service: The loaded prediction service.
-        input_path: CSV with a header row holding at least every feature column.
-        output_path: Where to write the scored CSV.
-        chunk_rows: Rows per model call.
+        input_path: CSV (header row; optionally compressed) or Parquet, holding at least every
+            feature column.
+        output_path: Where to write the scored file.
+        chunk_rows: Rows read, validated and predicted at a time (memory is bounded by it).
         on_chunk: Called with the number of rows after each chunk (progress bars).
         on_out_of_range: Called with each chunk's values outside the training range, under
             ``ML_API_OUT_OF_RANGE=warn`` (rows numbered from 1); ``ml-api predict`` sums them
@@ -127,17 +394,22 @@ def score_csv(
         The number of rows scored.
 
     Raises:
-        InvalidInput: A feature column is missing, or a row breaks the schema (rows numbered from
-            1; every problem in the failing chunk is listed);
+        InvalidInput: A feature column is missing, a row breaks the schema (rows numbered from
+            1; every problem in the failing chunk is listed), or (Parquet output from CSV input)
+            a column's type changed between chunks;
             :class:`~ml_api.core.ranges.OutOfRangeInput` a value is outside the training range
             under ``ML_API_OUT_OF_RANGE=reject``.
         FileNotFoundError: ``input_path`` does not exist.
     """
     names = service.schema.names
     output_path = Path(output_path)
-    fd, tmp_name = tempfile.mkstemp(prefix=".scoring-", suffix=".csv", dir=output_path.parent)
+    parquet_out = is_parquet(output_path)
+    fd, tmp_name = tempfile.mkstemp(
+        prefix=".scoring-", suffix=output_path.suffix or ".csv", dir=output_path.parent
+    )
     os.close(fd)
     tmp = Path(tmp_name)
+    writer = _Writer(tmp, parquet_out)
     total = 0
     try:
         for chunk in _chunks(input_path, chunk_rows):
@@ -150,21 +422,21 @@ def score_csv(
             if chunk.empty:  # a header and no rows: a header-only output, 0 rows scored
                 if total == 0:
                     columns = [*chunk.columns, *_output_columns(service)]
-                    pd.DataFrame(columns=columns).to_csv(tmp, index=False)
+                    writer.write(pd.DataFrame(columns=columns, dtype=object))
                 continue
-            rows = _records(chunk, service.schema)
-            result = service.predict_rows(rows, first_index=total + 1)
-            if on_out_of_range is not None and result.out_of_range is not None:
-                on_out_of_range(result.out_of_range)
-            out = chunk.copy()
-            for column, values in encode_csv_columns(result).items():
-                out[column] = values
-            out.to_csv(tmp, mode="a", header=total == 0, index=False)
+            scored, out_of_range = score_chunk(
+                service, chunk, total + 1, text=not is_parquet(input_path)
+            )
+            if on_out_of_range is not None and out_of_range is not None:
+                on_out_of_range(out_of_range)
+            writer.write(scored)
             total += len(chunk)
             if on_chunk:
                 on_chunk(len(chunk))
+        writer.close()
         os.replace(tmp, output_path)
     finally:
+        writer.close()
         tmp.unlink(missing_ok=True)
     return total
 
@@ -181,11 +453,5 @@ def _output_columns(service: PredictionService) -> list[str]:
     return list(encode_csv_columns(empty))
 
 
-def _chunks(path: Path, rows: int) -> Iterator[pd.DataFrame]:
-    """Read the file in chunks of text cells exactly as written (no type guessing, no NA parsing).
-
-    The output then repeats the input columns unchanged: an integer column with a gap stays
-    integers, ``02134`` keeps its zero.
-    """
-    with pd.read_csv(path, chunksize=rows, dtype=str, keep_default_na=False) as reader:
-        yield from reader
+score_csv = score_file
+"""The earlier name of :func:`score_file` (CSV was its only format)."""

@@ -24,7 +24,18 @@ DEFAULT_PORTS: dict[str, int] = {"flask": 5000, "django": 8000}
 """Each framework's customary port, used when ``PORT`` is unset: Flask's development server's
 5000 and Django's ``runserver``'s 8000."""
 
-DEFAULT_PUBLIC_PATHS = ("/health", "/ready", "/metrics")
+DEFAULT_PUBLIC_PATHS = (
+    "/health",
+    "/ready",
+    "/metrics",
+    # the interactive docs (ml_api.core.docs_ui.PUBLIC_PATHS): the page, its assets and the
+    # document it reads; "Authorize" on the page then sends the key to the API
+    "/docs",
+    "/docs/swagger-ui-bundle.js",
+    "/docs/swagger-ui.css",
+    "/docs/swagger-initializer.js",
+    "/openapi.json",
+)
 """Paths that stay open without an API key unless ``ML_API_PUBLIC_PATHS`` says otherwise."""
 
 
@@ -128,7 +139,8 @@ class Settings(BaseSettings):
     public_paths: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: list(DEFAULT_PUBLIC_PATHS)
     )
-    """Paths that stay open when API keys are configured (comma-separated)."""
+    """Paths that stay open when API keys are configured (comma-separated); by default the probes,
+    the metrics and the interactive docs."""
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     """Level for the application's loggers."""

@@ -316,7 +316,13 @@ def train(
             else None,
         },
     }
-    # ONNX form, served where it passed the gate on every row (ml_api.onnx_export; issue 11).
+    # The card's charts, drawn once here and stored (hashed) beside the model.
+    from ml_api.charts import training_charts
+
+    card["charts"], chart_files = training_charts(
+        pipeline, task, target, y_train, eval_X, y_test, schema.names, card["classes"], seed
+    )
+    # ONNX form, served where it passed the gate on every row (ml_api.onnx_export).
     onnx_model = export_onnx(
         pipeline, schema, X.to_numpy() if array_input else X, array_input=array_input
     ).apply(card)
@@ -327,6 +333,7 @@ def train(
         metadata=card,
         fmt=fmt,
         onnx_model=onnx_model,
+        files=chart_files,
     )
     return TrainResult(
         path=path,

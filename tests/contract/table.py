@@ -102,6 +102,10 @@ def _table() -> dict[str, Call]:
         ("HEAD", "/docs"),
         ("POST", "/openapi.json"),
         ("GET", "/docs/"),
+        ("GET", "/docs/swagger-initializer.js"),
+        ("GET", "/docs/nothing.js"),
+        ("GET", "/model"),
+        ("POST", "/model"),
     ]
     for method, path in routes:
         calls[f"{method} {path}"] = Call(method, path)

@@ -71,7 +71,7 @@ def test_served_document_is_the_composed_one(settings, service):
     application = build(settings, service=service)
     client = create_app(settings, application=application).test_client()
     assert client.get("/openapi.json").get_json() == application.openapi
-    assert client.get("/docs").get_data(as_text=True) == application.docs_html
+    assert client.get("/docs").get_data(as_text=True) == application.docs.page
 
 
 def test_a_route_missing_from_the_document_is_caught(settings, service):

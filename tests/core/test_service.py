@@ -27,8 +27,8 @@ def test_predict_rows_is_the_neutral_result_every_protocol_encodes(application):
     v1 = service.predict_instances([VALID_ROW, VALID_NAMED])
     assert dumps(v1) == dumps(encode_v1(result, service.model_ref))
     csv = encode_csv_columns(result)
-    assert csv["prediction"] == v1["prediction"]
-    assert csv["probability_Gentoo"] == [p["Gentoo"] for p in v1["probabilities"]]
+    assert list(csv["prediction"]) == v1["prediction"]  # arrays: whole columns, vectorised
+    assert list(csv["probability_Gentoo"]) == [p["Gentoo"] for p in v1["probabilities"]]
 
 
 def test_v2_encodes_the_same_result(application):

@@ -23,7 +23,7 @@ import os
 import platform
 import shutil
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import metadata as importlib_metadata
@@ -160,6 +160,7 @@ def save_artifact(
     name: str,
     metadata: dict[str, Any],
     fmt: Format = "joblib",
+    files: Mapping[str, bytes] | None = None,
     model_libraries: Sequence[str] = (),
     onnx_model: bytes | None = None,
 ) -> Path:
@@ -176,6 +177,9 @@ def save_artifact(
         metadata: The card: at least ``features`` (``FeatureSchema.to_list()``); name, version,
             created time, file hash and library versions are filled in here.
         fmt: ``"joblib"`` (fast to load) or ``"skops"`` (loads without executing code).
+        files: Further files of the version (the card's charts), by path relative to the version
+            directory; their sha256 and size go into the card's ``files`` and loading verifies
+            them like the model file.
         model_libraries: Libraries besides scikit-learn the model's classes come from
             (``"xgboost"``, ``"lightgbm"``): their versions go into the card and the version gate
             of :func:`load_artifact` applies to them.
@@ -187,7 +191,8 @@ def save_artifact(
         The absolute path of the new version directory.
 
     Raises:
-        ValueError: ``name`` is not a plain directory name or ``fmt`` is unknown.
+        ValueError: ``name`` is not a plain directory name, ``fmt`` is unknown, or a path in
+            ``files`` leaves the version directory or names the model or card file.
     """
     if not name or name in {".", ".."} or not all(c.isalnum() or c in "-_." for c in name):
         raise ValueError(f"model name {name!r} must use only letters, digits, '-', '_', '.'")
@@ -195,6 +200,14 @@ def save_artifact(
         raise ValueError(f"unknown artifact format {fmt!r}; use one of {sorted(FORMATS)}")
     if onnx_model is not None and not isinstance(metadata.get("onnx"), dict):
         raise ValueError("an ONNX model needs the card's 'onnx' section (OnnxExport.card())")
+    for rel in files or {}:
+        parts = Path(rel).parts
+        if (
+            Path(rel).is_absolute()
+            or ".." in parts
+            or rel in (METADATA_FILE, ONNX_FILE, *FORMATS.values())
+        ):
+            raise ValueError(f"artifact file {rel!r} must be a new path inside the version")
     base = (model_root / name).resolve()
     base.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".incoming-", dir=base))
@@ -220,6 +233,11 @@ def save_artifact(
                     "bytes": onnx_path.stat().st_size,
                 },
             }
+        files_card: dict[str, Any] = {}
+        for rel, data in (files or {}).items():
+            (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
+            (tmp / rel).write_bytes(data)
+            files_card[rel] = {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
         while True:
             versions = list_versions(model_root, name)
             version = (versions[-1] + 1) if versions else 1
@@ -236,6 +254,7 @@ def save_artifact(
                     "sha256": sha256_file(model_path),
                     "bytes": model_path.stat().st_size,
                 },
+                **({"files": files_card} if files_card else {}),
                 "versions": library_versions(model_libraries),
             }
             (tmp / METADATA_FILE).write_text(json.dumps(card, indent=2, allow_nan=False) + "\n")
@@ -403,6 +422,7 @@ def load_artifact(
             f"model file {model_path} does not match its card (sha256 {actual_hash[:12]}..., "
             f"expected {expected_hash[:12]}...): refusing to load a modified file"
         )
+    _check_files(card, path)
     _check_versions(card, path, allow_version_mismatch)
     onnx_model = _read_onnx(card.raw, path)
     try:
@@ -440,6 +460,21 @@ def _read_onnx(metadata: dict[str, Any], path: Path) -> bytes | None:
             f"expected {expected[:12]}...): refusing to load a modified file"
         )
     return data
+
+
+def _check_files(card: ModelCard, path: Path) -> None:
+    """Verify the card's further files (charts): present, inside the version, sha256 as recorded."""
+    files = card.raw.get("files") or {}
+    for rel, info in files.items():
+        file = (path / rel).resolve()
+        if path.resolve() not in file.parents or not file.is_file():
+            raise ArtifactError(f"artifact file missing: {path / rel}")
+        actual = sha256_file(file)
+        if actual != info.get("sha256"):
+            raise ArtifactError(
+                f"artifact file {file} does not match its card (sha256 {actual[:12]}...): "
+                "refusing to load a modified version"
+            )
 
 
 def _check_versions(card: ModelCard, path: Path, allow: bool) -> None:

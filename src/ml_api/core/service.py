@@ -263,26 +263,50 @@ class PredictionService:
             ctx.instances = len(rows)
             ctx.model_version = self.artifact.version
         columns = self.validator.validate_columns(rows, first_index=first_index)
+        return self.predict_validated(columns, len(rows), first_index)
+
+    def predict_validated(
+        self, columns: list[list[Any]], n_instances: int, first_index: int = 0
+    ) -> PredictionResult:
+        """Predict columns that passed validation (the CSV scorer's vectorised check does that).
+
+        The out-of-range policy, batching, the overflow refusal and the metrics apply exactly as
+        in :meth:`predict_rows`.
+
+        Args:
+            columns: ``n_features`` lists (or arrays) of ``n_instances`` validated values, as
+                :meth:`Validator.validate_columns` returns them.
+            n_instances: Instances in ``columns``.
+            first_index: Index reported for the first instance in errors.
+
+        Returns:
+            See :meth:`predict_rows`.
+
+        Raises:
+            InvalidInput: (422) the model refused the values or gave a non-finite output;
+                :class:`~ml_api.core.ranges.OutOfRangeInput` (422) under ``reject``.
+            RequestTimeout: (504) the request waited past its time limit for the model.
+        """
         out_of_range = self._check_ranges(columns, first_index)
         time_limit.check()
         if self.batcher is None:
-            result = self._predict_columns(columns, [len(rows)])[0]
+            result = self._predict_columns(columns, [n_instances])[0]
         else:
             left = time_limit.remaining()
             try:
-                result = self.batcher.submit(columns, len(rows), timeout=left)
+                result = self.batcher.submit(columns, n_instances, timeout=left)
             except TimeoutError:
                 raise RequestTimeout(
                     f"the request waited longer than {self.limits.request_timeout_seconds:g} s "
                     f"for the model; the server is overloaded, retry later"
                 ) from None
         _refuse_overflow(result, first_index)
-        metrics.REQUEST_INSTANCES.labels(*self._labels).observe(len(rows))
+        metrics.REQUEST_INSTANCES.labels(*self._labels).observe(n_instances)
         if self.predictor.is_classifier:
             for label, count in Counter(map(str, result.labels.tolist())).items():
                 metrics.PREDICTIONS.labels(*self._labels, label).inc(count)
         else:
-            metrics.PREDICTIONS.labels(*self._labels, "").inc(len(rows))
+            metrics.PREDICTIONS.labels(*self._labels, "").inc(n_instances)
         if out_of_range is not None:
             result = dataclasses.replace(result, out_of_range=out_of_range)
         return result

@@ -73,6 +73,12 @@ def metadata() -> Response:
     return json_response(service().metadata())
 
 
+@bp.get("/model")
+def model_card() -> Response:
+    """``GET /model``: the model card as a page for people (charts included)."""
+    return Response(application().card_html, mimetype="text/html")
+
+
 @bp.get("/openapi.json")
 def openapi() -> Response:
     """``GET /openapi.json``: this API described for tools, features included."""
@@ -81,8 +87,15 @@ def openapi() -> Response:
 
 @bp.get("/docs")
 def docs() -> Response:
-    """``GET /docs``: the same, as a self-contained HTML page."""
-    return Response(application().docs_html, mimetype="text/html")
+    """``GET /docs``: Swagger UI on ``/openapi.json`` (assets served below, no CDN)."""
+    return Response(application().docs.page, mimetype="text/html")
+
+
+@bp.get("/docs/<name>")
+def docs_asset(name: str) -> Response:
+    """``GET /docs/<name>``: a Swagger UI asset; 404 (JSON) for any other name."""
+    body, content_type = application().docs.asset(name)
+    return Response(body, content_type=content_type)
 
 
 @bp.get("/metrics")

@@ -91,6 +91,16 @@ class MetadataView(JSONView):
         return Response(runtime.service().metadata())
 
 
+class ModelCardView(JSONView):
+    """``GET /model``: the model card as a page for people (charts included)."""
+
+    def get(self, request: Request) -> HttpResponse:
+        """Return the HTML page."""
+        return HttpResponse(
+            runtime.application().card_html, content_type="text/html; charset=utf-8"
+        )
+
+
 class OpenAPIView(JSONView):
     """``GET /openapi.json``: this API described for tools, features included."""
 
@@ -100,13 +110,26 @@ class OpenAPIView(JSONView):
 
 
 class DocsView(JSONView):
-    """``GET /docs``: the OpenAPI document as a self-contained HTML page."""
+    """``GET /docs``: Swagger UI on ``/openapi.json`` (assets served below, no CDN)."""
 
     def get(self, request: Request) -> HttpResponse:
         """Return the HTML page."""
         return HttpResponse(
-            runtime.application().docs_html, content_type="text/html; charset=utf-8"
+            runtime.application().docs.page, content_type="text/html; charset=utf-8"
         )
+
+
+class DocsAssetView(JSONView):
+    """``GET /docs/<name>``: a Swagger UI asset."""
+
+    def get(self, request: Request, name: str) -> HttpResponse:
+        """Return the asset's bytes.
+
+        Raises:
+            NotFound: (404) no such asset.
+        """
+        body, content_type = runtime.application().docs.asset(name)
+        return HttpResponse(body, content_type=content_type)
 
 
 class MetricsView(JSONView):

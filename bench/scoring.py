@@ -1,0 +1,197 @@
+"""``python -m bench --scoring``: batch scoring (``ml-api predict``) against the model's own speed.
+
+For each size (default 1 M and 10 M rows, made by resampling the penguins data with replacement):
+
+- the **limit**: the fitted pipeline's ``predict_proba`` alone, in this process, on the same
+  chunks the scorer reads (``--chunk-rows``, 5,000); only the model call is timed; measured
+  before and after the scorer, and averaged (a shared machine's load drifts);
+- the **scorer**: ``ml-api predict --quiet`` as its own process, CSV in and out: wall time
+  (start-up and model loading included, as a user waits for them) and peak RSS (``wait4``).
+
+Goals (issue 13): scorer rows/s >= 0.5x the limit; peak RSS at the largest size <= 1.2x that at
+the smallest. The limit and the scorer of one size run back to back, so they see the same load.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from ml_api import preprocess
+from ml_api.core.artifact import load_artifact
+from ml_api.train import train
+
+GENERATE_BLOCK = 1_000_000
+"""Rows resampled and appended at a time while making an input file (bounds memory)."""
+
+
+def make_input(path: Path, rows: int, seed: int = 0) -> Path:
+    """Write ``rows`` penguins rows, resampled with replacement, to ``path`` (kept if it exists)."""
+    if path.exists():
+        return path
+    source = pd.read_csv(preprocess.PENGUINS_CSV)
+    tmp = path.with_suffix(".partial")
+    done, block = 0, 0
+    while done < rows:
+        n = min(GENERATE_BLOCK, rows - done)
+        sample = source.sample(n=n, replace=True, random_state=seed + block)
+        sample.to_csv(tmp, mode="a" if done else "w", header=done == 0, index=False)
+        done += n
+        block += 1
+    tmp.rename(path)
+    return path
+
+
+def limit_rows_per_second(model: Any, names: list[str], path: Path, chunk_rows: int) -> float:
+    """Rows/s of ``model.predict_proba`` alone on ``path``'s chunks (reading is not timed)."""
+    spent, rows = 0.0, 0
+    with pd.read_csv(path, chunksize=chunk_rows) as reader:
+        for chunk in reader:
+            features = chunk[names]
+            started = time.perf_counter()
+            model.predict_proba(features)
+            spent += time.perf_counter() - started
+            rows += len(chunk)
+    return rows / spent
+
+
+def _peak_rss(pid: int) -> int | None:
+    """``VmHWM`` of a running process, in bytes (its peak RSS since its last exec)."""
+    try:
+        with open(f"/proc/{pid}/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        return None
+    return None
+
+
+def run_scorer(model_root: Path, src: Path, out: Path, chunk_rows: int) -> tuple[float, int]:
+    """Run ``ml-api predict --quiet``; return (wall seconds, peak RSS in bytes).
+
+    The peak is the child's ``VmHWM``, polled every 50 ms until it exits (the last reading is
+    its peak to within that time). ``wait4``'s ``ru_maxrss`` would count the memory the child
+    shared with this process between fork and exec, i.e. this process's own RSS.
+
+    Raises:
+        RuntimeError: The scorer failed.
+    """
+    cmd = [
+        sys.executable,
+        *("-m", "ml_api.cli", "predict", "--quiet"),
+        *("--input", str(src), "--output", str(out)),
+        *("--model-root", str(model_root), "--chunk-rows", str(chunk_rows)),
+    ]
+    started = time.perf_counter()
+    with tempfile.TemporaryFile() as err:
+        proc = subprocess.Popen(cmd, stderr=err)
+        peak = 0
+        while True:
+            # A zombie keeps /proc/<pid>/status (and VmHWM) until it is reaped: read, then poll.
+            peak = max(peak, _peak_rss(proc.pid) or 0)
+            if proc.poll() is not None:
+                break
+            time.sleep(0.05)
+        seconds = time.perf_counter() - started
+        if proc.returncode != 0:
+            err.seek(0)
+            text = err.read().decode(errors="replace")
+            raise RuntimeError(f"ml-api predict failed ({proc.returncode}): {text[-2000:]}")
+    return seconds, peak
+
+
+def measure(
+    workdir: Path,
+    sizes: tuple[int, ...] = (1_000_000, 10_000_000),
+    chunk_rows: int = 5_000,
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    """Measure the limit and the scorer at each size; return rows, goals and notes."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    model_root = workdir / "scoring-models"
+    if not (model_root / "penguins").exists():
+        log("training the default penguins model (logistic regression)")
+        train(
+            preprocess.PENGUINS_CSV,
+            "species",
+            model_root=model_root,
+            name="penguins",
+            drop=preprocess.PENGUINS_DROP,
+        )
+    artifact = load_artifact(model_root, "penguins")
+    names = list(artifact.schema.names)
+    rows = []
+    for n in sizes:
+        src = make_input(workdir / f"penguins-{n}.csv", n)
+        log(f"{n:,} rows: the limit (predict_proba alone)")
+        before = limit_rows_per_second(artifact.model, names, src, chunk_rows)
+        log(f"{n:,} rows: ml-api predict")
+        out = workdir / f"scored-{n}.csv"
+        seconds, rss = run_scorer(model_root, src, out, chunk_rows)
+        out.unlink(missing_ok=True)
+        log(f"{n:,} rows: the limit again (the machine's load changes)")
+        after = limit_rows_per_second(artifact.model, names, src, chunk_rows)
+        limit = (before + after) / 2
+        rows.append(
+            {
+                "rows": n,
+                "input_mb": round(src.stat().st_size / 1e6, 1),
+                "limit_rows_per_s": round(limit),
+                "limit_before_after": [round(before), round(after)],
+                "scorer_seconds": round(seconds, 2),
+                "scorer_rows_per_s": round(n / seconds),
+                "ratio_to_limit": round(n / seconds / limit, 2),
+                "peak_rss_mb": round(rss / 1e6, 1),
+            }
+        )
+        log(f"  {rows[-1]}")
+    goals = [
+        {
+            "goal": f"{r['rows']:,} rows: scorer rows/s >= 0.5x the limit",
+            "value": r["ratio_to_limit"],
+            "met": r["ratio_to_limit"] >= 0.5,
+        }
+        for r in rows
+    ]
+    if len(rows) > 1:
+        growth = rows[-1]["peak_rss_mb"] / rows[0]["peak_rss_mb"]
+        goals.append(
+            {
+                "goal": f"peak RSS at {rows[-1]['rows']:,} rows <= 1.2x "
+                f"that at {rows[0]['rows']:,}",
+                "value": round(growth, 2),
+                "met": growth <= 1.2,
+            }
+        )
+    return {"chunk_rows": chunk_rows, "rows": rows, "goals": goals}
+
+
+def markdown(result: dict[str, Any]) -> str:
+    """The scoring table and goals as markdown (for the README and the results file)."""
+    lines = [
+        f"Batch scoring, CSV in and out, {result['chunk_rows']:,}-row chunks "
+        "(scorer time includes start-up and model loading)",
+        "",
+        "| rows | input MB | limit rows/s (predict_proba, mean of before/after) "
+        "| ml-api predict s | rows/s "
+        "| x limit | peak RSS MB |",
+        "|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in result["rows"]:
+        lines.append(
+            f"| {r['rows']:,} | {r['input_mb']} | {r['limit_rows_per_s']:,} | "
+            f"{r['scorer_seconds']} | {r['scorer_rows_per_s']:,} | {r['ratio_to_limit']} | "
+            f"{r['peak_rss_mb']} |"
+        )
+    lines.append("")
+    for g in result["goals"]:
+        lines.append(f"- {'met' if g['met'] else 'NOT met'}: {g['goal']} ({g['value']})")
+    return "\n".join(lines) + "\n"
