@@ -58,6 +58,11 @@ http {{
     server {{
         listen 127.0.0.1:{port};
         client_max_body_size 2m;
+        # One request per client connection: a reload (SIGHUP, how the upstream set changes here)
+        # makes old workers close idle kept-alive client connections, and a request sent on one
+        # at that instant dies with "connection reset" before reaching any replica: a harness
+        # artifact (ingress-nginx changes endpoints without a reload), not a server failure.
+        keepalive_timeout 0;
 
         location / {{
             proxy_pass http://ml_api;

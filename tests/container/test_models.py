@@ -124,6 +124,7 @@ def test_a_missing_or_wrong_model_stops_the_container_with_one_line(
 def test_model_fixture_is_a_real_artifact(model_root):
     # The broken cases above start from this valid root: without it they would prove nothing.
     assert sorted(os.listdir(model_root / "penguins" / "1")) == [
+        "charts",  # the model card's SVG charts, hashed in the card
         "metadata.json",
         "model.joblib",
         "model.onnx",  # its ONNX form passed the gate
