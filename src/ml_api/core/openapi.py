@@ -1,14 +1,12 @@
 """The OpenAPI 3.1 description of the served API, generated from the model's feature schema.
 
 ``GET /openapi.json`` serves it (so Swagger UI, Postman or a client generator know the exact
-features, their types, allowed categories and nullability), and ``GET /docs`` renders it as a plain
-HTML page that needs no JavaScript and no network access.
+features, their types, allowed categories and nullability); ``GET /docs`` shows it in the bundled
+Swagger UI (``core/docs_ui.py``).
 """
 
 from __future__ import annotations
 
-import html
-import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -356,38 +354,3 @@ def _v2_schemas() -> dict[str, Any]:
             "required": ["model_name", "outputs"],
         },
     }
-
-
-def docs_page(document: dict[str, Any]) -> str:
-    """Render an OpenAPI document as a self-contained HTML page (no scripts, no network)."""
-    esc = html.escape
-    rows = []
-    for path, ops in document["paths"].items():
-        for method, op in ops.items():
-            if method == "parameters":
-                continue
-            codes = ", ".join(op["responses"])
-            rows.append(
-                f"<tr><td><code>{esc(method.upper())} {esc(path)}</code></td>"
-                f"<td>{esc(op.get('summary', ''))}</td><td>{esc(codes)}</td></tr>"
-            )
-    schemas = document["components"]["schemas"]
-    features = []
-    for name, spec in schemas["NamedInstance"]["properties"].items():
-        features.append(f"<tr><td><code>{esc(name)}</code></td>"
-                        f"<td><code>{esc(json.dumps(spec))}</code></td></tr>")  # fmt: skip
-    predict = document["paths"]["/predict"]["post"]["requestBody"]
-    example = predict["content"]["application/json"]["schema"]["examples"][0]
-    return (
-        "<!doctype html><html><head><meta charset='utf-8'>"
-        f"<title>{esc(document['info']['title'])}</title>"
-        "<style>body{font-family:sans-serif;max-width:60em;margin:2em auto}"
-        "td{border-bottom:1px solid #ddd;padding:.3em .6em;vertical-align:top}</style></head><body>"
-        f"<h1>{esc(document['info']['title'])}</h1><p>{esc(document['info']['description'])}</p>"
-        "<h2>Endpoints</h2><table>" + "".join(rows) + "</table>"
-        "<h2>Features, in positional order</h2><table>" + "".join(features) + "</table>"
-        "<h2>Example</h2><pre>curl -X POST -H 'Content-Type: application/json' \\\n  -d '"
-        + esc(json.dumps(example))
-        + "' \\\n  http://HOST/predict</pre>"
-        "<p>Machine-readable: <a href='/openapi.json'>/openapi.json</a></p></body></html>"
-    )
