@@ -46,7 +46,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ml_api.core.schema import FeatureSchema
+from ml_api.core.schema import CATEGORY_DTYPE, FeatureSchema
 
 TOLERANCE = 1e-5
 """Largest absolute difference accepted between an ONNX and a scikit-learn probability (or
@@ -188,7 +188,19 @@ def convert(model: Any, schema: FeatureSchema, *, array_input: bool) -> Any:
                 f"categorical feature {f.name!r} has the empty string as a category; ONNX inputs "
                 f"use it for a missing value"
             )
-    if array_input:
+    onnx_ready = _string_imputers_on_empty(model)
+    estimator = onnx_ready.steps[-1][1] if hasattr(onnx_ready, "steps") else onnx_ready
+    boosting = _register_boosting_converters(estimator)
+    if boosting and any(f.dtype == CATEGORY_DTYPE for f in schema.features):
+        raise ConversionError(
+            f"{type(estimator).__name__} uses native categorical features (pandas category "
+            f"columns), which onnxmltools does not convert"
+        )
+    # onnxmltools' boosting converters take one float matrix: a bare boosting model with named
+    # numeric features is converted on a matrix "X" and gets one Concat in front (one input
+    # per feature, as the runtime feeds a frame model).
+    concat_front = boosting and not array_input and estimator is onnx_ready and schema.all_numeric
+    if array_input or concat_front:
         inputs = [("X", FloatTensorType([None, len(schema)]))]
     else:
         inputs = [
@@ -198,16 +210,44 @@ def convert(model: Any, schema: FeatureSchema, *, array_input: bool) -> Any:
             )
             for f in schema.features
         ]
-    onnx_ready = _string_imputers_on_empty(model)
-    estimator = onnx_ready.steps[-1][1] if hasattr(onnx_ready, "steps") else onnx_ready
-    _register_boosting_converters(estimator)
     options = {id(estimator): {"zipmap": False}} if hasattr(estimator, "classes_") else None
+    target_opset = None
+    if boosting:
+        from skl2onnx import get_latest_tested_opset_version
+
+        # onnxmltools' tree converters write version 3 of the ai.onnx.ml domain (TreeEnsemble*)
+        target_opset = {"": get_latest_tested_opset_version(), "ai.onnx.ml": 3}
+        if hasattr(estimator, "get_booster"):
+            # onnxmltools reads XGBoost's dump, whose features it expects as f0, f1, ...: the
+            # names are the schema's business (onnx_ready is a copy)
+            estimator.get_booster().feature_names = None
     try:
-        return convert_sklearn(onnx_ready, initial_types=inputs, options=options)
+        onnx_model = convert_sklearn(
+            onnx_ready, initial_types=inputs, options=options, target_opset=target_opset
+        )
     except Exception as exc:
         raise ConversionError(
             f"skl2onnx could not convert {type(estimator).__name__}: {_first_line(exc)}"
         ) from None
+    return _with_concat_front(onnx_model, schema) if concat_front else onnx_model
+
+
+def _with_concat_front(onnx_model: Any, schema: FeatureSchema) -> Any:
+    """Replace the matrix input ``X`` by one ``(n, 1)`` float input per feature, concatenated."""
+    from onnx import TensorProto, helper
+
+    graph = onnx_model.graph
+    internal = "X_concat"
+    for node in graph.node:
+        node.input[:] = [internal if name == "X" else name for name in node.input]
+    del graph.input[:]
+    graph.input.extend(
+        helper.make_tensor_value_info(f.name, TensorProto.FLOAT, [None, 1]) for f in schema.features
+    )
+    graph.node.insert(
+        0, helper.make_node("Concat", list(schema.names), [internal], axis=1, name="features")
+    )
+    return onnx_model
 
 
 def check(
@@ -315,11 +355,18 @@ def _string_imputers_on_empty(model: Any) -> Any:
     return clone
 
 
-def _register_boosting_converters(estimator: Any) -> None:
-    """Register onnxmltools' XGBoost/LightGBM converters with skl2onnx for such an estimator."""
+def _register_boosting_converters(estimator: Any) -> bool:
+    """Register onnxmltools' XGBoost/LightGBM converters with skl2onnx for such an estimator.
+
+    Returns:
+        Whether ``estimator`` is an XGBoost or LightGBM model (then its converter is registered).
+
+    Raises:
+        ConversionError: onnxmltools is not installed.
+    """
     module = type(estimator).__module__.split(".")[0]
     if module not in ("xgboost", "lightgbm"):
-        return
+        return False
     try:
         from onnxmltools.convert.lightgbm.operator_converters.LightGbm import convert_lightgbm
         from onnxmltools.convert.xgboost.operator_converters.XGBoost import convert_xgboost
@@ -348,6 +395,7 @@ def _register_boosting_converters(estimator: Any) -> None:
         if is_classifier
         else None,
     )
+    return True
 
 
 def _versions() -> dict[str, Any]:
