@@ -19,7 +19,9 @@ the same):
   ``float32`` tensor ``X`` of shape ``(n_instances, n_features)``;
 - a mixed-type model takes one ``(n_instances, 1)`` tensor per feature, named as the feature:
   ``float32`` for numeric features (``NaN`` where missing) and ``string`` for categorical ones,
-  where the empty string ``""`` stands for a missing value (an ONNX string tensor has no ``NaN``).
+  where the empty string ``""`` stands for a missing value (an ONNX string tensor has no ``NaN``);
+  a categorical feature over numeric codes (a zip code the encoder saw as an integer) is a
+  ``float32`` input like a numeric one, and the gate checks that the encoder's graph matches them.
 
 The ONNX operators behind scikit-learn's imputers, scalers and trees compute in ``float32``, so
 numeric inputs are ``float32``: scikit-learn's own trees compare in ``float32`` as well, and linear
@@ -183,7 +185,7 @@ def convert(model: Any, schema: FeatureSchema, *, array_input: bool) -> Any:
     except ImportError as exc:
         raise ConversionError(f"skl2onnx is not installed ({exc})") from None
     for f in schema.features:
-        if f.kind == "categorical" and MISSING_CATEGORY in (f.categories or ()):
+        if f.kind == "categorical" and not f.is_coded and MISSING_CATEGORY in (f.categories or ()):
             raise ConversionError(
                 f"categorical feature {f.name!r} has the empty string as a category; ONNX inputs "
                 f"use it for a missing value"
@@ -206,7 +208,9 @@ def convert(model: Any, schema: FeatureSchema, *, array_input: bool) -> Any:
         inputs = [
             (
                 f.name,
-                FloatTensorType([None, 1]) if f.kind == "numeric" else StringTensorType([None, 1]),
+                FloatTensorType([None, 1])
+                if f.kind == "numeric" or f.is_coded
+                else StringTensorType([None, 1]),
             )
             for f in schema.features
         ]

@@ -10,6 +10,10 @@ Checking instances against it is :mod:`ml_api.core.validation`'s job, under this
 - categorical features take strings seen in training; an unseen category is refused with the list
   of allowed ones; a feature that held booleans in training (categories ``"False"``/``"True"``)
   also takes JSON ``true``/``false``;
+- a categorical feature whose model encoder was fitted on numbers (a zip code as the integer
+  ``2134``, a store id, a ``cylinders`` code: :attr:`Feature.codes`) takes JSON numbers equal to
+  one of its codes (``2134`` and ``2134.0`` alike), like a numeric feature: strings (``"2134"``)
+  and booleans are refused, and an unseen code is refused with the list of allowed ones;
 - ``null`` is accepted only for features that had missing values in training (the fitted pipeline
   imputes them); a missing key is an error, not an implicit null;
 - named instances may not carry fields the model does not know;
@@ -68,6 +72,11 @@ class Feature:
             out of range (:mod:`ml_api.core.ranges`). ``None`` when unknown (not checked).
         maximum: Largest value seen in training (numeric features only); values above it are
             out of range. ``None`` when unknown.
+        codes: For a categorical feature whose model encoder was fitted on numbers (an
+            ``OneHotEncoder``/``OrdinalEncoder`` over integer codes, or LightGBM's/XGBoost's
+            native categories over numbers): those numbers, in the encoder's order. Sent as
+            JSON numbers; ``categories`` then holds their text (``"2134"``) for messages. The
+            card stores the numbers themselves as ``categories``. ``None`` otherwise.
     """
 
     name: str
@@ -77,6 +86,12 @@ class Feature:
     categories: tuple[str, ...] | None = None
     minimum: float | None = None
     maximum: float | None = None
+    codes: tuple[int | float, ...] | None = None
+
+    @property
+    def is_coded(self) -> bool:
+        """Whether this categorical feature takes numbers (:attr:`codes`), not strings."""
+        return self.codes is not None
 
     @property
     def is_boolean(self) -> bool:
@@ -100,7 +115,7 @@ class Feature:
             "nullable": self.nullable,
         }
         if self.kind is FeatureKind.CATEGORICAL:
-            d["categories"] = list(self.categories or ())
+            d["categories"] = list(self.codes if self.codes is not None else self.categories or ())
         else:
             d["minimum"] = self.minimum
             d["maximum"] = self.maximum
@@ -119,15 +134,61 @@ class Feature:
         except ValueError:
             raise ValueError(f"feature {d.get('name')!r}: unknown kind {d['kind']!r}") from None
         cats = d.get("categories")
+        coded = kind is FeatureKind.CATEGORICAL and bool(cats) and all(map(is_code, cats))
         return cls(
             name=str(d["name"]),
             kind=kind,
             dtype=str(d.get("dtype", "")),
             nullable=bool(d["nullable"]),
-            categories=tuple(str(c) for c in cats) if cats is not None else None,
+            categories=(
+                tuple(code_text(c) if coded else str(c) for c in cats) if cats is not None else None
+            ),
             minimum=d.get("minimum"),
             maximum=d.get("maximum"),
+            codes=tuple(cats) if coded else None,
         )
+
+    @classmethod
+    def coded(
+        cls, name: str, dtype: str, nullable: bool, codes: Sequence[int | float]
+    ) -> Feature:
+        """A categorical feature over numeric codes (see :attr:`codes`).
+
+        Args:
+            name: Column name.
+            dtype: The column's dtype in the data (``"int64"``), or :data:`CATEGORY_DTYPE`.
+            nullable: Whether ``null`` is accepted.
+            codes: The model encoder's numbers, in its order (integral floats become ints).
+
+        Raises:
+            ValueError: A code is not a finite number.
+        """
+        plain: list[int | float] = []
+        for c in codes:
+            if not is_code(c):
+                raise ValueError(f"feature {name!r}: code {c!r} is not a finite number")
+            plain.append(int(c) if float(c).is_integer() else float(c))
+        return cls(
+            name=name,
+            kind=FeatureKind.CATEGORICAL,
+            dtype=dtype,
+            nullable=nullable,
+            categories=tuple(code_text(c) for c in plain),
+            codes=tuple(plain),
+        )
+
+
+def is_code(value: Any) -> bool:
+    """Whether ``value`` can be a numeric category code: a finite number, not a boolean."""
+    if isinstance(value, bool | np.bool_) or not isinstance(value, int | float | np.number):
+        return False
+    return bool(np.isfinite(float(value)))
+
+
+def code_text(code: int | float) -> str:
+    """A numeric code as text, for messages and pages: ``2134`` for ``2134`` and ``2134.0``."""
+    number = float(code)
+    return str(int(number)) if number.is_integer() else repr(number)
 
 
 class FeatureSchema:
@@ -206,7 +267,9 @@ class FeatureSchema:
         """
         out: dict[str, Any] = {}
         for f in self.features:
-            if f.kind is FeatureKind.CATEGORICAL:
+            if f.codes:
+                out[f.name] = f.codes[0]
+            elif f.kind is FeatureKind.CATEGORICAL:
                 out[f.name] = f.categories[0] if f.categories else None
             elif f.minimum is not None and f.maximum is not None:
                 out[f.name] = round((f.minimum + f.maximum) / 2, 6)
@@ -241,6 +304,8 @@ class FeatureSchema:
             col = frame[f.name]
             if f.kind is FeatureKind.NUMERIC:
                 out[f.name] = col.astype("float64")
+            elif f.codes is not None and f.dtype != CATEGORY_DTYPE:
+                out[f.name] = pd.Series(coded_column(col.tolist(), f), index=frame.index)
             elif f.dtype == CATEGORY_DTYPE:
                 out[f.name] = pd.Series(native_categorical(col, f), index=frame.index)
             else:
@@ -268,13 +333,16 @@ class FeatureSchema:
                 :func:`ml_api.core.validation.validate_columns`.
 
         Returns:
-            Shape ``(n_instances, n_features)``: ``float64`` numeric columns and ``object``
-            categorical columns, in schema order.
+            Shape ``(n_instances, n_features)``: ``float64`` numeric columns, ``object``
+            categorical columns and numeric-coded ones as :func:`coded_column` gives, in schema
+            order.
         """
         data: dict[str, Any] = {}
         for f, col in zip(self.features, columns, strict=True):
             if f.kind is FeatureKind.NUMERIC:
                 data[f.name] = np.asarray(col, dtype="float64")
+            elif f.codes is not None and f.dtype != CATEGORY_DTYPE:
+                data[f.name] = coded_column(col, f)
             elif f.dtype == CATEGORY_DTYPE:
                 data[f.name] = native_categorical(col, f)
             else:
@@ -290,11 +358,34 @@ def native_categorical(values: Sequence[Any] | pd.Series, feature: Feature) -> p
     order), so a batch that happens to hold only some of them still maps each to the same code.
 
     Args:
-        values: ``n_instances`` strings (``NaN`` for null), already validated.
+        values: ``n_instances`` strings (numbers for a numeric-coded feature; ``NaN`` for
+            null), already validated.
         feature: A categorical feature whose ``dtype`` is :data:`CATEGORY_DTYPE`.
 
     Returns:
         A categorical of ``n_instances`` values (missing values have code -1).
     """
+    if feature.codes is not None:
+        return pd.Categorical(
+            [np.nan if pd.isna(v) else v for v in values], categories=list(feature.codes)
+        )
     strings = [v if isinstance(v, str) or pd.isna(v) else str(v) for v in values]
     return pd.Categorical(strings, categories=list(feature.categories or ()))
+
+
+def coded_column(values: Sequence[Any] | np.ndarray, feature: Feature) -> np.ndarray:
+    """Assemble one validated numeric-coded column with the dtype the model's encoder saw.
+
+    Args:
+        values: ``n_instances`` codes (``NaN`` for null), already validated.
+        feature: A feature with :attr:`Feature.codes`.
+
+    Returns:
+        ``n_instances`` values: the data's integer dtype (``int64``) when the feature had one
+        and no value is missing, else ``float64`` with ``NaN`` (as pandas reads an integer
+        column with gaps).
+    """
+    numbers = np.asarray(values, dtype="float64")
+    if feature.dtype.startswith(("int", "uint")) and not np.isnan(numbers).any():
+        return numbers.astype(feature.dtype)
+    return numbers

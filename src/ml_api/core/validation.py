@@ -47,6 +47,10 @@ class Validator:
             for f in self.features
             if f.kind is FeatureKind.CATEGORICAL
         }
+        # numeric-coded categoricals: the code's value (2134 and 2134.0 alike) to the code
+        self._codes = {
+            f.name: {float(c): c for c in f.codes} for f in self.features if f.codes is not None
+        }
 
     def __len__(self) -> int:
         return len(self.features)
@@ -78,7 +82,8 @@ class Validator:
 
         Returns:
             ``n_features`` lists of ``len(rows)`` values, in schema order: floats (``NaN`` for
-            null) for numeric features, strings (``NaN`` for null) for categorical ones. Columns
+            null) for numeric features, strings (``NaN`` for null) for categorical ones, the
+            matching code (``NaN`` for null) for numeric-coded categorical ones. Columns
             of several requests can be concatenated before assembly (batching).
 
         Raises:
@@ -177,6 +182,8 @@ class Validator:
                 problems.append(Problem("expected a finite number", instance=idx, field=f.name))
                 return np.nan
             return number
+        if f.codes is not None:
+            return self._check_code(f, value, idx, problems)
         if isinstance(value, bool) and f.is_boolean:
             value = str(value)  # JSON true/false for a column of booleans, as in training
         if not isinstance(value, str):
@@ -198,6 +205,35 @@ class Validator:
             )
             return np.nan
         return value
+
+
+    def _check_code(self, f: Feature, value: Any, idx: int, problems: list[Problem]) -> Any:
+        """A numeric-coded categorical's value: a JSON number equal to one of its codes."""
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            hint = " (send the number without quotes)" if _is_numeric_string(value) else ""
+            problems.append(
+                Problem(
+                    f"expected a number (one of {_quote(f.categories, bare=True)}), got "
+                    f"{_json_type(value)}{hint}",
+                    instance=idx,
+                    field=f.name,
+                )
+            )
+            return np.nan
+        try:
+            code = self._codes[f.name].get(float(value))
+        except OverflowError:
+            code = None
+        if code is None:
+            problems.append(
+                Problem(
+                    f"unknown category {value!r}; allowed: {_quote(f.categories, bare=True)}",
+                    instance=idx,
+                    field=f.name,
+                )
+            )
+            return np.nan
+        return code
 
 
 def _summary(problems: Sequence[Problem]) -> str:
@@ -249,9 +285,10 @@ def _is_numeric_string(value: Any) -> bool:
     return True
 
 
-def _quote(categories: Sequence[str] | None) -> str:
+def _quote(categories: Sequence[str] | None, bare: bool = False) -> str:
+    """The allowed categories, quoted (``bare``: as written, for numeric codes)."""
     cats = list(categories or ())
-    shown = ", ".join(repr(c) for c in cats[:MAX_CATEGORIES_SHOWN])
+    shown = ", ".join(c if bare else repr(c) for c in cats[:MAX_CATEGORIES_SHOWN])
     if len(cats) > MAX_CATEGORIES_SHOWN:
         shown += f", ... ({len(cats)} in all; see GET /metadata)"
     return shown

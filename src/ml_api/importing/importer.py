@@ -39,7 +39,7 @@ from ml_api.core.artifact import (
 from ml_api.core.card import ModelCard
 from ml_api.core.errors import InvalidInput
 from ml_api.core.predictor import PredictionResult, load_predictor
-from ml_api.core.schema import CATEGORY_DTYPE, FeatureSchema
+from ml_api.core.schema import CATEGORY_DTYPE, Feature, FeatureSchema, is_code
 from ml_api.core.validation import validate_columns
 from ml_api.importing import inspection
 from ml_api.importing.sources import ImportRefused, Source, from_object, read_source
@@ -164,7 +164,7 @@ def _import(
         X, {**inspection.encoder_categories(model, names), **native}, source.optional
     )
     array_input = inspection.feature_names(model) is None and all(
-        f.kind == "numeric" for f in schema.features
+        f.kind == "numeric" or f.is_coded for f in schema.features
     )
     card: dict[str, Any] = {
         "task": task,
@@ -300,7 +300,10 @@ def _as_native_categoricals(X: pd.DataFrame, native: inspection.Categories) -> p
         return X
     X = X.copy()
     for column, (cats, _) in native.items():
-        values = [v if pd.isna(v) else str(v) for v in X[column].astype(object)]
+        if _all_codes(cats):  # categories that are numbers: the values stay numbers
+            values = [np.nan if pd.isna(v) else v for v in X[column].astype(object)]
+        else:
+            values = [v if pd.isna(v) else str(v) for v in X[column].astype(object)]
         X[column] = pd.Categorical(values, categories=cats)
     return X
 
@@ -313,7 +316,17 @@ def _schema(
     for f in FeatureSchema.infer(X).features:
         if f.name in optional and not f.nullable:
             f = dataclasses.replace(f, nullable=True)
-        if f.kind == "categorical":
+        cats = model_categories.get(f.name, ([], ""))[0]
+        if _all_codes(cats):
+            # The model's encoder was fitted on numbers (a zip code, a store id): a categorical
+            # feature over those numbers, whatever kind the data suggests, so an unseen code is
+            # refused instead of scored as "no category" (or crashing the encoder).
+            native = isinstance(X[f.name].dtype, pd.CategoricalDtype)
+            dtype = CATEGORY_DTYPE if native else str(X[f.name].dtype)
+            f = Feature.coded(f.name, dtype, f.nullable, cats)
+            where = model_categories[f.name][1]
+            origins[f.name] = f"{where} (numeric codes: sent as JSON numbers)"
+        elif f.kind == "categorical":
             if f.name in model_categories:
                 cats, origins[f.name] = model_categories[f.name]
                 f = dataclasses.replace(f, categories=tuple(cats))
@@ -325,13 +338,18 @@ def _schema(
     return FeatureSchema(features), origins
 
 
+def _all_codes(cats: Sequence[Any]) -> bool:
+    """Whether a model's categories are numbers (then the feature is numeric-coded)."""
+    return bool(cats) and all(is_code(c) for c in cats)
+
+
 def _json_rows(X: pd.DataFrame, schema: FeatureSchema) -> list[dict[str, Any]]:
     """The rows as a client following the schema sends them.
 
-    Numbers for numeric features, strings for categorical ones (a boolean column's ``True`` is
-    ``"True"``), ``null`` for missing values.
+    Numbers for numeric features and numeric-coded categorical ones, strings for other
+    categorical ones (a boolean column's ``True`` is ``"True"``), ``null`` for missing values.
     """
-    categorical = {f.name for f in schema.features if f.kind == "categorical"}
+    categorical = {f.name for f in schema.features if f.kind == "categorical" and not f.is_coded}
     out: list[dict[str, Any]] = []
     for record in X.astype(object).to_dict(orient="records"):
         row: dict[str, Any] = {}

@@ -30,8 +30,12 @@ from ml_api.importing.sources import ImportRefused
 MODEL_LIBRARIES = ("xgboost", "lightgbm")
 """Libraries besides scikit-learn whose scikit-learn-interface models ml-api imports."""
 
-Categories = dict[str, tuple[list[str], str]]
-"""Feature name to (categories in the model's order, where they came from)."""
+Categories = dict[str, tuple[list[Any], str]]
+"""Feature name to (categories in the model's order, where they came from).
+
+Categories are strings, or plain numbers (``int``/``float``) where the model's encoder was fitted
+on numbers (integer codes such as a zip code or a store id): those become numeric-coded
+categorical features (:attr:`ml_api.core.schema.Feature.codes`)."""
 
 
 def check_model(model: Any, where: str) -> None:
@@ -153,8 +157,23 @@ def _walk(est: Any, columns: list[str], where: str, out: Categories) -> None:
         if cats is None or len(cats) != len(columns):
             return
         for column, values in zip(columns, cats, strict=True):
-            kept = [str(v) for v in values if not (isinstance(v, float) and np.isnan(v))]
-            out.setdefault(column, (kept, f"{type(est).__name__} in {where}"))
+            out.setdefault(column, (_plain_values(values), f"{type(est).__name__} in {where}"))
+
+
+def _plain_values(values: Any) -> list[Any]:
+    """An encoder's categories without the missing marker: numbers as numbers, else strings.
+
+    A category array of numbers (``int64``/``float64``; the encoder was fitted on integer codes)
+    keeps its numbers; anything else (strings, mixed object arrays) becomes text, as before.
+    """
+    kept = [v for v in values if not (isinstance(v, float | np.floating) and np.isnan(v))]
+    if kept and all(
+        isinstance(v, int | float | np.integer | np.floating)
+        and not isinstance(v, bool | np.bool_)
+        for v in kept
+    ):
+        return [v.item() if isinstance(v, np.generic) else v for v in kept]
+    return [str(v) for v in kept]
 
 
 def _column_names(cols: Any, columns: list[str]) -> list[str] | None:
@@ -214,7 +233,7 @@ def _lightgbm_categories(est: Any, columns: list[str], data: pd.DataFrame) -> Ca
         )
     where = "LightGBM's pandas_categorical (native categorical support)"
     return {
-        c: ([str(v) for v in cats], where) for c, cats in zip(candidates, per_column, strict=True)
+        c: (_plain_values(cats), where) for c, cats in zip(candidates, per_column, strict=True)
     }
 
 
@@ -253,7 +272,7 @@ def _xgboost_stored_categories(booster: Any, n: int) -> list[list[str]] | None:
         if offsets:  # strings: UTF-8 bytes, one slice per category
             out.append([bytes(values[a:b]).decode("utf-8") for a, b in itertools.pairwise(offsets)])
         else:
-            out.append([str(v) for v in values])
+            out.append([str(v) for v in _plain_values(values)])
     return out
 
 

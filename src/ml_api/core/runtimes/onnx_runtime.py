@@ -9,10 +9,10 @@ encodings and the CLI do not know which runtime runs. ``ML_API_RUNTIME`` picks i
 
 Inputs (the same as the gate fed): an all-numeric model fitted on a float matrix takes one
 ``float32`` tensor ``X`` ``(n_instances, n_features)``; a mixed-type model takes one
-``(n_instances, 1)`` tensor per feature, ``float32`` for numbers (``NaN`` where missing) and
-``string`` for categories (``""`` where missing). Outputs: labels mapped back to the model's own
-classes (original type), and probabilities ``(n_instances, n_classes)`` in the model's class order,
-or regression values ``(n_instances,)``.
+``(n_instances, 1)`` tensor per feature, ``float32`` for numbers and numeric category codes
+(``NaN`` where missing) and ``string`` for categories (``""`` where missing). Outputs: labels
+mapped back to the model's own classes (original type), and probabilities
+``(n_instances, n_classes)`` in the model's class order, or regression values ``(n_instances,)``.
 
 ONNX Runtime computes in ``float32``: probabilities can differ from scikit-learn's in the 6th
 decimal (the gate bounds the difference at 1e-5 on every training row); labels were identical on
@@ -115,7 +115,8 @@ class OnnxSession:
         self._errors: tuple[type[BaseException], ...] = _ort_errors()
         self.schema = schema
         self.array_input = array_input
-        self._features = [(f.name, f.kind == "numeric") for f in schema.features]
+        # numeric-coded categoricals (integer codes) are float inputs, like numeric features
+        self._features = [(f.name, f.kind == "numeric" or f.is_coded) for f in schema.features]
         self._outputs = [o.name for o in self._session.get_outputs()]
         if classes is None:
             self.classes: np.ndarray | None = None
