@@ -133,8 +133,8 @@ class Feature:
             kind = FeatureKind(d["kind"])
         except ValueError:
             raise ValueError(f"feature {d.get('name')!r}: unknown kind {d['kind']!r}") from None
-        cats = d.get("categories")
-        coded = kind is FeatureKind.CATEGORICAL and bool(cats) and all(map(is_code, cats))
+        cats: list[Any] | None = d.get("categories")
+        coded = kind is FeatureKind.CATEGORICAL and bool(cats) and all(map(is_code, cats or ()))
         return cls(
             name=str(d["name"]),
             kind=kind,
@@ -145,13 +145,11 @@ class Feature:
             ),
             minimum=d.get("minimum"),
             maximum=d.get("maximum"),
-            codes=tuple(cats) if coded else None,
+            codes=tuple(cats or ()) if coded else None,
         )
 
     @classmethod
-    def coded(
-        cls, name: str, dtype: str, nullable: bool, codes: Sequence[int | float]
-    ) -> Feature:
+    def coded(cls, name: str, dtype: str, nullable: bool, codes: Sequence[int | float]) -> Feature:
         """A categorical feature over numeric codes (see :attr:`codes`).
 
         Args:

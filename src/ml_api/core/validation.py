@@ -206,7 +206,6 @@ class Validator:
             return np.nan
         return value
 
-
     def _check_code(self, f: Feature, value: Any, idx: int, problems: list[Problem]) -> Any:
         """A numeric-coded categorical's value: a JSON number equal to one of its codes."""
         if isinstance(value, bool) or not isinstance(value, int | float):

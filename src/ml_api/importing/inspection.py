@@ -168,8 +168,7 @@ def _plain_values(values: Any) -> list[Any]:
     """
     kept = [v for v in values if not (isinstance(v, float | np.floating) and np.isnan(v))]
     if kept and all(
-        isinstance(v, int | float | np.integer | np.floating)
-        and not isinstance(v, bool | np.bool_)
+        isinstance(v, int | float | np.integer | np.floating) and not isinstance(v, bool | np.bool_)
         for v in kept
     ):
         return [v.item() if isinstance(v, np.generic) else v for v in kept]
@@ -232,9 +231,7 @@ def _lightgbm_categories(est: Any, columns: list[str], data: pd.DataFrame) -> Ca
             f"those columns as dtype 'category'"
         )
     where = "LightGBM's pandas_categorical (native categorical support)"
-    return {
-        c: (_plain_values(cats), where) for c, cats in zip(candidates, per_column, strict=True)
-    }
+    return {c: (_plain_values(cats), where) for c, cats in zip(candidates, per_column, strict=True)}
 
 
 def _xgboost_categories(est: Any, columns: list[str], data: pd.DataFrame) -> Categories:
