@@ -20,7 +20,9 @@ every row scored, so a failed run leaves no partial output.
 The model's schema, not pandas' guess, decides how each feature cell is taken: a categorical
 feature's cell is its text (``01067`` keeps its leading zero, digit-only codes stay codes), a
 feature that held booleans in training reads ``true``/``false`` in any case as
-``"True"``/``"False"`` (as training saw them), and numeric features' cells are numbers. So any
+``"True"``/``"False"`` (as training saw them), and numeric features' cells are numbers, as are
+the cells of a categorical feature over numeric codes (an imported model whose encoder was fitted
+on integers: ``02134`` is the code ``2134``, an unseen code is refused). So any
 file that trained a model scores with it. A file with a header and no rows writes a header-only
 output and reports 0 rows.
 """
@@ -86,7 +88,7 @@ def _records(chunk: pd.DataFrame, schema: FeatureSchema) -> list[dict[str, Any]]
     Missing cells become ``None``; numeric features' cells become floats where they parse;
     categorical features keep the text as written (``02134`` stays a zip code).
     """
-    numeric = {f.name for f in schema.features if f.kind is FeatureKind.NUMERIC}
+    numeric = {f.name for f in schema.features if f.kind is FeatureKind.NUMERIC or f.is_coded}
     boolean = {f.name for f in schema.features if f.is_boolean}
     columns = {name: chunk[name].tolist() for name in schema.names}
     records: list[dict[str, Any]] = [{} for _ in range(len(chunk))]
@@ -122,7 +124,7 @@ def _fast_text_column(col: pd.Series, f: Feature, allowed: frozenset[str]) -> np
     if missing.any() and not f.nullable:
         return None
     present = ~missing
-    if f.kind is FeatureKind.NUMERIC:
+    if f.kind is FeatureKind.NUMERIC or f.is_coded:
         text = pa.array(col, type=pa.string())  # pandas' Arrow-backed strings: no copy
         if missing.any():
             text = text.filter(pa.array(present))
@@ -132,6 +134,8 @@ def _fast_text_column(col: pd.Series, f: Feature, allowed: frozenset[str]) -> np
             return None  # text that is no number: the row path names it
         if not np.isfinite(parsed).all():
             return None
+        if f.codes is not None and not np.isin(parsed, np.asarray(f.codes, dtype=float)).all():
+            return None  # an unseen code: the row path names it
         values = np.full(len(col), np.nan)
         values[present] = parsed
         return values
@@ -149,7 +153,7 @@ def _fast_column(col: pd.Series, f: Feature, allowed: frozenset[str]) -> np.ndar
     ``float64`` with ``NaN`` for null (numeric), or ``object`` strings with ``NaN`` (categorical).
     """
     dtype = col.dtype
-    if f.kind is FeatureKind.NUMERIC:
+    if f.kind is FeatureKind.NUMERIC or f.is_coded:
         # Only real number columns: booleans are refused by the policy, and text (one odd cell
         # made pandas read the column as strings) is converted and judged cell by cell.
         if pd.api.types.is_bool_dtype(dtype) or not pd.api.types.is_numeric_dtype(dtype):
@@ -158,6 +162,8 @@ def _fast_column(col: pd.Series, f: Feature, allowed: frozenset[str]) -> np.ndar
         nan = np.isnan(values)
         if (not f.nullable and nan.any()) or np.isinf(values).any():
             return None
+        if f.codes is not None and not np.isin(values[~nan], np.asarray(f.codes, float)).all():
+            return None  # an unseen code: the row path names it
         return values
     if not (
         pd.api.types.is_object_dtype(dtype)

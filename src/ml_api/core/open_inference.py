@@ -102,7 +102,8 @@ class OpenInferenceProtocol:
         card: The served model's card (name, version, classes, feature schema).
         classes: Class labels in probability column order (``Predictor.classes``); empty for
             regressors.
-        platform: The runtime's name, shown as the model metadata's ``platform``.
+        platform: The runtime's name; the model metadata's ``platform`` (see
+            :func:`model_platform`).
         predict: Validates and predicts instances (``PredictionService.predict_rows``).
         ready: Raises :class:`~ml_api.core.errors.ModelNotReady` (503) when the server is not
             ready (``PredictionService.readiness``).
@@ -123,7 +124,7 @@ class OpenInferenceProtocol:
         self.names = card.schema.names
         self.name = card.name
         self.version = card.version
-        self.platform = platform
+        self.platform = model_platform(card.library_versions, platform)
         self.classes = list(class_keys(tuple(classes)))
         self.all_numeric = self.schema.all_numeric
         self.limits = limits
@@ -360,6 +361,9 @@ class OpenInferenceProtocol:
             datatype, _ = by_name[f.name]
             if f.is_boolean:
                 wanted, ok = "BOOL or BYTES", datatype in ("BOOL", "BYTES")
+            elif f.is_coded:
+                wanted = "a numeric type (INT64, FP64, ...) holding one of its codes"
+                ok = datatype in NUMERIC_TYPES
             elif f.kind is FeatureKind.CATEGORICAL:
                 wanted, ok = "BYTES", datatype == "BYTES"
             else:
@@ -421,10 +425,39 @@ def _as_bad_request(fn: Callable[..., Any], *args: Any) -> Any:
 
 
 def _datatype(feature: Feature) -> str:
-    """The datatype a feature's tensor is described with: ``FP64``, ``BOOL`` or ``BYTES``."""
+    """The datatype a feature's tensor is described with: ``FP64``, ``INT64``, ``BOOL``, ``BYTES``.
+
+    A categorical feature over numeric codes is ``INT64`` when every code is an integer (a zip
+    code, a store id), else ``FP64``; other categorical features are ``BYTES`` (``BOOL`` for
+    booleans).
+    """
     if feature.kind is FeatureKind.NUMERIC:
         return "FP64"
+    if feature.codes is not None:
+        return "INT64" if all(isinstance(c, int) for c in feature.codes) else "FP64"
     return "BOOL" if feature.is_boolean else "BYTES"
+
+
+MODEL_LIBRARIES = ("xgboost", "lightgbm")
+"""Model libraries named in the V2 ``platform`` besides the runtime."""
+
+
+def model_platform(library_versions: Mapping[str, str], runtime: str) -> str:
+    """The V2 metadata's ``platform``: the runtime, prefixed by the model's own library.
+
+    Args:
+        library_versions: The card's library versions (``xgboost``/``lightgbm`` appear there for
+            models of those libraries).
+        runtime: The runtime serving it (``"scikit-learn"``, ``"onnxruntime"``).
+
+    Returns:
+        ``"xgboost/onnxruntime"``, ``"lightgbm/scikit-learn"`` (the model's own scikit-learn
+        interface) and so on for XGBoost and LightGBM models; the runtime alone otherwise.
+    """
+    for library in MODEL_LIBRARIES:
+        if library in library_versions:
+            return f"{library}/{runtime}"
+    return runtime
 
 
 def _read_tensor(tensor: Any, index: int) -> Tensor:

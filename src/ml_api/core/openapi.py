@@ -24,6 +24,8 @@ def _feature_schema(f: Feature) -> dict[str, Any]:
         schema: dict[str, Any] = {"type": "number", "description": f"numeric ({f.dtype})"}
         if f.minimum is not None:
             schema["description"] += f", {f.minimum:g} to {f.maximum:g} in training"
+    elif f.codes is not None:  # a categorical feature over numeric codes: JSON numbers
+        schema = {"type": "number", "enum": list(f.codes)}
     else:
         schema = {"type": "string", "enum": list(f.categories or ())}
     if f.nullable:
