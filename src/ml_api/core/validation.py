@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from ml_api.core.errors import InvalidInput, Problem, quote
-from ml_api.core.schema import Feature, FeatureKind, FeatureSchema
+from ml_api.core.schema import Feature, FeatureKind, FeatureSchema, code_text
 
 MAX_PROBLEMS = 50
 """Most problems listed in one error response, so a bad 1,000-row batch gets a bounded body."""
@@ -224,9 +224,13 @@ class Validator:
         except OverflowError:
             code = None
         if code is None:
+            try:
+                shown = code_text(value)  # 2116 whether sent as 2116 or 2116.0 (a CSV cell)
+            except (OverflowError, ValueError):
+                shown = str(value)
             problems.append(
                 Problem(
-                    f"unknown category {value!r}; allowed: {_quote(f.categories, bare=True)}",
+                    f"unknown category {shown}; allowed: {_quote(f.categories, bare=True)}",
                     instance=idx,
                     field=f.name,
                 )
