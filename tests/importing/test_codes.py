@@ -298,3 +298,34 @@ def test_served_over_http_by_gunicorn(imported, coded, framework):
         assert r.json()["details"][0]["field"] == "zip"
         assert "unknown category 2116" in r.json()["error"]
     assert server.proc.returncode == 0, server.output()
+
+
+@pytest.mark.parametrize("library", ["lightgbm", "xgboost"])
+def test_native_categories_over_integers_take_numbers(tmp_path: Path, coded, library):
+    """A pandas category column of store ids, LightGBM's/XGBoost's native categorical support."""
+    if library == "lightgbm":
+        import lightgbm
+
+        model: Any = lightgbm.LGBMClassifier(n_estimators=10, min_child_samples=5, verbose=-1)
+    else:
+        import xgboost
+
+        model = xgboost.XGBClassifier(n_estimators=10, enable_categorical=True, tree_method="hist")
+    X = coded[["a", "zip"]].assign(zip=pd.Categorical(coded.zip, categories=ZIPS))
+    model.fit(X, coded["k"])
+    ml_api.save_model(model, X.assign(k=coded["k"]), name="native", target="k", model_root=tmp_path)
+    card = _card(tmp_path, "native")
+    zip_feature = next(f for f in card["features"] if f["name"] == "zip")
+    assert zip_feature["categories"] == ZIPS and zip_feature["dtype"] == "category"
+    assert "native categorical" in card["provenance"]["categories"]["zip"]
+    settings = Settings(model_root=tmp_path, model_name="native", max_instances=1000)
+    flask = create_app(settings, PredictionService.from_settings(settings)).test_client()
+    rows = X.iloc[:60]
+    r = flask.post("/predict", json={"instances": json_rows(rows)})
+    assert r.status_code == 200, r.get_data()
+    assert r.get_json()["prediction"] == model.predict(rows).tolist()
+    got = np.array([[p["0"], p["1"]] for p in r.get_json()["probabilities"]])
+    np.testing.assert_allclose(got, model.predict_proba(rows), rtol=1e-6, atol=1e-9)
+    r = flask.post("/predict", json={"instances": [{"a": 0.1, "zip": UNSEEN_ZIP}]})
+    assert r.status_code == 422
+    assert r.get_json()["details"][0]["problem"].startswith("unknown category 2116; allowed: ")

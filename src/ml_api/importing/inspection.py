@@ -160,6 +160,10 @@ def _walk(est: Any, columns: list[str], where: str, out: Categories) -> None:
             out.setdefault(column, (_plain_values(values), f"{type(est).__name__} in {where}"))
 
 
+def _plain_numbers(values: list[Any]) -> bool:
+    return bool(values) and not any(isinstance(v, str) for v in values)
+
+
 def _plain_values(values: Any) -> list[Any]:
     """An encoder's categories without the missing marker: numbers as numbers, else strings.
 
@@ -249,12 +253,14 @@ def _xgboost_categories(est: Any, columns: list[str], data: pd.DataFrame) -> Cat
         else:
             values = data[c].dropna()
             cats = values.cat.categories if isinstance(values.dtype, pd.CategoricalDtype) else None
-            found = sorted({str(v) for v in (cats if cats is not None else values)})
+            pool = list(cats) if cats is not None else sorted(set(values.tolist()), key=str)
+            found = _plain_values(pool)  # integer codes stay numbers
+            found = found if _plain_numbers(found) else sorted(found)
             out[c] = (found, "the data (the XGBoost model does not store its categories)")
     return out
 
 
-def _xgboost_stored_categories(booster: Any, n: int) -> list[list[str]] | None:
+def _xgboost_stored_categories(booster: Any, n: int) -> list[list[Any]] | None:
     """Categories XGBoost (3.1+) keeps in the model, decoded from its JSON form, else ``None``."""
     try:
         model = json.loads(booster.save_raw("json"))
@@ -269,7 +275,7 @@ def _xgboost_stored_categories(booster: Any, n: int) -> list[list[str]] | None:
         if offsets:  # strings: UTF-8 bytes, one slice per category
             out.append([bytes(values[a:b]).decode("utf-8") for a, b in itertools.pairwise(offsets)])
         else:
-            out.append([str(v) for v in _plain_values(values)])
+            out.append(_plain_values(values))  # numbers stay numbers (integer codes)
     return out
 
 
