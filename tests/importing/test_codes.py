@@ -329,3 +329,18 @@ def test_native_categories_over_integers_take_numbers(tmp_path: Path, coded, lib
     r = flask.post("/predict", json={"instances": [{"a": 0.1, "zip": UNSEEN_ZIP}]})
     assert r.status_code == 422
     assert r.get_json()["details"][0]["problem"].startswith("unknown category 2116; allowed: ")
+
+
+def test_ml_api_import_of_a_joblib_file_with_a_csv(tmp_path: Path, coded):
+    """The CLI path: joblib file plus a CSV (pandas reads the zip column as int64)."""
+    import joblib
+
+    model = _fit("onehot_error", coded)
+    joblib.dump(model, tmp_path / "model.joblib")
+    coded.to_csv(tmp_path / "data.csv", index=False)
+    args = ["import", str(tmp_path / "model.joblib"), "--data", str(tmp_path / "data.csv")]
+    args += ["--target", "k", "--name", "zips", "--model-root", str(tmp_path / "models")]
+    result = CliRunner().invoke(main, args, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    card = _card(tmp_path / "models", "zips")
+    assert next(f for f in card["features"] if f["name"] == "zip")["categories"] == ZIPS
