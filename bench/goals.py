@@ -19,6 +19,8 @@ from typing import Any
 from bench.targets import BARE_FLASK, ML_API, ML_API_DJANGO, ML_API_TODAY
 
 MLSERVER_BATCH = "mlserver-batch"
+DEFAULT_MODEL = "penguins"
+"""ml-api's default model: where a line on no model of the run is reported as not measured."""
 GRANIAN_PAIRS = (("ml-api-flask-granian", "ml-api-django-granian"),)
 """Further (Flask, Django) row pairs compared like the default pair, when they ran."""
 CEILING_ROWS = (ML_API, "ml-api-flask-granian")
@@ -53,7 +55,11 @@ class Run:
             if (r["target"], r["model"], r["concurrency"]) == (target, model, c):
                 if r["rps"]:
                     return r, ""
-                return None, f"{target}/{model} c={c}: every round failed"
+                if not r.get("rounds"):
+                    return None, f"{target}/{model} c={c}: every round failed"
+                others = r.get("others_on_server_cpus_pct")
+                busy = f" (others on the server CPUs: {others:.0f} %)" if others is not None else ""
+                return None, f"{target}/{model} c={c}: no request answered in the cell{busy}"
         return None, f"{target}/{model} c={c} was not measured (concurrency not in this run)"
 
     def info(self, target: str, model: str, key: str) -> str | None:
@@ -190,12 +196,10 @@ def compute(summary: Rows, statuses: Rows, soak: Rows, soak_ran: bool) -> Rows:
             out.append(
                 _goal(goal, model, "<= 1.5 ms", row["p50_ms"], measured, row["p50_ms"] <= 1.5)
             )
-    models = run.models() or ["penguins"]
     # ml-api Flask vs the bare Flask ceiling on the same front, 64 clients: >= 0.5x
     for flask_row in CEILING_ROWS:
-        for model in models:
-            if flask_row != ML_API and (flask_row, model) not in run.statuses:
-                continue  # the extra rows are reported only when selected
+        ceilings = set(BARE_FLASK.values())
+        for model in _models_with(run, flask_row, ceilings, required=flask_row == ML_API):
             goal = f"{flask_row} vs the bare Flask ceiling on the same front, 64 clients"
             front = run.info(flask_row, model, "front")
             ceiling = BARE_FLASK.get(front or "")
@@ -207,14 +211,25 @@ def compute(summary: Rows, statuses: Rows, soak: Rows, soak_ran: bool) -> Rows:
             out.append(_ratio_goal(run, goal, model, flask_row, ceiling, 64, 0.5))
     # Django vs Flask, 64 clients: >= 0.8x
     for flask_row, django_row in ((ML_API, ML_API_DJANGO), *GRANIAN_PAIRS):
-        for model in models:
-            extra = flask_row != ML_API
-            if extra and {(flask_row, model), (django_row, model)} - set(run.statuses):
-                continue
+        for model in _models_with(run, flask_row, {django_row}, required=flask_row == ML_API):
             goal = f"Django vs Flask, 64 clients ({django_row} / {flask_row})"
             out.append(_ratio_goal(run, goal, model, django_row, flask_row, 64, 0.8))
     out += soak_goals(soak, soak_ran)
     return out
+
+
+def _models_with(run: Run, row: str, others: set[str], required: bool) -> list[str]:
+    """Models on which ``row`` and one of ``others`` were both selected.
+
+    With none: ``[DEFAULT_MODEL]`` when the line is ``required`` (so it shows as not measured,
+    with the reason), else nothing (extra lines appear only when their rows were selected).
+    """
+    found = [
+        m
+        for m in run.models()
+        if (row, m) in run.statuses and any((o, m) in run.statuses for o in others)
+    ]
+    return found or ([DEFAULT_MODEL] if required else [])
 
 
 def soak_goals(soak: Rows, soak_ran: bool) -> Rows:

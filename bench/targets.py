@@ -298,9 +298,11 @@ class BareFlask:
     One worker per server CPU, like ``ml-api serve``.
 
     Attributes:
-        front: ``gthread`` (gunicorn, 64 threads per worker, keep-alive 75 s: ``ml-api
-            serve``'s gunicorn settings) or ``granian`` (granian's WSGI interface, its defaults).
-        threads: gunicorn threads per worker (``gthread`` only).
+        front: ``gthread`` (gunicorn, ``threads`` threads per worker, keep-alive 75 s: ``ml-api
+            serve``'s gunicorn settings) or ``granian`` (granian's WSGI interface with
+            ``threads`` blocking threads and a backpressure of twice that per worker, the
+            settings ``ml-api serve`` gives granian on branch ``front``).
+        threads: Request threads per worker (ml-api's ``ML_API_THREADS`` default, 64).
     """
 
     front: str = "gthread"
@@ -319,7 +321,8 @@ class BareFlask:
                 raise Unavailable(f"granian is not installed ({exe}): make bench-deps")
             argv = [
                 *(str(exe), "--interface", "wsgi", "--host", "127.0.0.1", "--port", str(port)),
-                *("--workers", workers, "bare_flask:app"),
+                *("--workers", workers, "--blocking-threads", str(self.threads)),
+                *("--backpressure", str(self.threads * 2), "bare_flask:app"),
             ]
         else:
             argv = [
@@ -487,8 +490,8 @@ TARGETS: tuple[Target, ...] = (
            "HTTP ceiling: bare Flask (parse JSON, answer JSON) on gunicorn gthread, 64 threads "
            "per worker, one worker per server CPU"),
     Target(BARE_FLASK["granian"], BareFlask("granian"), "/predict", "seed", ALL_MODELS,
-           "HTTP ceiling: the same bare Flask app on granian's WSGI interface, one worker per "
-           "server CPU"),
+           "HTTP ceiling: the same bare Flask app on granian's WSGI interface, 64 blocking "
+           "threads per worker, one worker per server CPU"),
 )  # fmt: skip
 """Every row. Rows whose server is equal share one server process per model."""
 

@@ -12,9 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from bench import targets
-from bench.procs import free_port
-from bench.servers import ServerProcess
+from bench import models, procs, servers, targets
 from tests.tools import require_tool
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -61,9 +59,9 @@ def test_front_mismatch():
 @pytest.mark.parametrize(("front", "found"), [("gthread", "gunicorn"), ("granian", "granian")])
 def test_bare_flask_runs_on_the_front_it_names(tmp_path, front, found):
     ctx = targets.Context(workdir=tmp_path, server_cpus=1)
-    port = free_port()
+    port = procs.free_port()
     launch = targets.BareFlask(front).launch(ctx, _model(tmp_path), port)
-    proc = ServerProcess(f"bare-{front}", launch, port, tmp_path / "server.log", None)
+    proc = servers.ServerProcess(f"bare-{front}", launch, port, tmp_path / "server.log", None)
     proc.start()
     try:
         assert proc.wait_ready(60) is None, proc.log_tail(5)
@@ -124,9 +122,7 @@ def test_run_with_granian_rows_reports_them_whatever_ml_api_supports(tmp_path):
 
 
 def _model(tmp_path):
-    from bench.models import BenchModel
-
-    return BenchModel(
+    return models.BenchModel(
         key="lr",
         name="m",
         model_root=tmp_path / "models",

@@ -121,9 +121,13 @@ def test_missing_rows_are_not_measured_with_the_reason(full_run):
     assert by_goal(result, "logistic regression")["status"] == "missed"
 
 
-def test_failed_cells_and_unknown_front_are_not_measured():
-    statuses = [status(ML_API, "penguins", front="unknown"), status(ML_API_DJANGO, "penguins")]
-    summary = [row(ML_API, "penguins", 64, 0), row(ML_API_DJANGO, "penguins", 64, 100)]
+def test_failed_and_empty_cells_and_unknown_front_are_not_measured():
+    statuses = [
+        status(ML_API, "penguins", front="unknown"), status(ML_API_DJANGO, "penguins"),
+        status(BARE_FLASK["gunicorn"], "penguins"),
+    ]  # fmt: skip
+    failed = dict(row(ML_API, "penguins", 64, None), rounds=0, failed_rounds=2)
+    summary = [failed, row(ML_API_DJANGO, "penguins", 64, 100)]
     result = goals.compute(summary, statuses, soak=[], soak_ran=False)
     ceiling = by_goal(result, "ml-api-flask vs the bare Flask ceiling", "penguins")
     assert ceiling["status"] == "not measured" and "every round failed" in ceiling["note"]
@@ -131,6 +135,27 @@ def test_failed_cells_and_unknown_front_are_not_measured():
     assert "ml-api-flask/penguins c=64: every round failed" in django["note"]
     lr = by_goal(result, "logistic regression")
     assert lr["status"] == "not measured" and "MLServer" in lr["note"]
+    # rounds that ran but answered nothing (another process held the server's CPU)
+    empty = dict(row(ML_API, "penguins", 64, 0.0), others_on_server_cpus_pct=96.7)
+    result = goals.compute([empty, summary[1]], statuses, soak=[], soak_ran=False)
+    django = by_goal(result, "Django vs Flask", "penguins")
+    assert django["note"] == (
+        "ml-api-flask/penguins c=64: no request answered in the cell "
+        "(others on the server CPUs: 97 %)"
+    )
+
+
+def test_ceiling_and_django_lines_only_on_models_that_have_their_rows():
+    statuses = [status(ML_API, m) for m in ("lr", "rf", "penguins")]
+    statuses.append(status(BARE_FLASK["gunicorn"], "lr"))
+    result = goals.compute([], statuses, soak=[], soak_ran=False)
+    ceilings = [g for g in result if "bare Flask ceiling" in g["goal"]]
+    assert [g["model"] for g in ceilings] == ["lr"]  # the only model with a ceiling row
+    # no Django row anywhere: the target still shows, not measured, on the default model
+    (django,) = [g for g in result if g["goal"].startswith("Django vs Flask")]
+    assert django["model"] == goals.DEFAULT_MODEL and django["status"] == "not measured"
+    assert django["note"].startswith("ml-api-django/penguins was not in this run")
+    assert not [g for g in result if "granian" in g["goal"]]  # extra pairs: only when selected
 
 
 def test_unavailable_granian_row_is_reported_not_raised(full_run):
