@@ -158,8 +158,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     }
     if args.soak:
         defaults["targets"] = SOAK_TARGETS
-    if args.with_soak and (args.soak or args.smoke):
-        p.error("--with-soak goes with a full or --targets-only run")
+    if args.with_soak and args.soak:
+        p.error("--with-soak adds the soak to a run of cells; --soak alone is only the soak")
     if args.targets_only and args.targets:
         p.error("--targets-only picks its own rows; drop --targets (or drop --targets-only)")
     preset = SMOKE if args.smoke else TARGETS_ONLY if args.targets_only else {}

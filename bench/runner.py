@@ -146,7 +146,10 @@ class ModelBench:
             inspect = getattr(server, "inspect", None)
             if inspect is None:
                 continue
-            reason, info[server] = inspect(proc)
+            try:
+                reason, info[server] = inspect(proc)
+            except Exception as exc:  # a harness bug must cost one row, not the run
+                reason, info[server] = f"could not inspect the server: {exc!r}", {}
             if reason:
                 self.log(f"  {proc.label}: not available: {reason}")
                 self.failed[server] = reason

@@ -14,6 +14,7 @@ Rows whose server is equal (same class, same fields) share one server process pe
 from __future__ import annotations
 
 import functools
+import http.client
 import json
 import os
 import secrets
@@ -278,7 +279,7 @@ class MlApi:
         info = {"front": "unknown", "runtime": "unknown"}
         try:
             status, headers, raw = proc.request_full("GET", "/metadata")
-        except OSError as exc:
+        except (OSError, http.client.HTTPException) as exc:
             return f"GET /metadata failed: {exc}", info
         info["front"] = detect_front(proc.pid, headers.get("Server"))
         if status == 200:
@@ -336,7 +337,7 @@ class BareFlask:
         """After ready: check the front is the one asked for."""
         try:
             _, headers, _ = proc.request_full("GET", "/")
-        except OSError as exc:
+        except (OSError, http.client.HTTPException) as exc:
             return f"GET / failed: {exc}", {"front": "unknown"}
         found = detect_front(proc.pid, headers.get("Server"))
         wanted = "granian" if self.front == "granian" else "gunicorn"

@@ -90,6 +90,7 @@ def test_run_with_granian_rows_reports_them_whatever_ml_api_supports(tmp_path):
     proc = subprocess.run(
         [
             *(sys.executable, "-m", "bench", "--smoke", "--no-in-process"),
+            *("--with-soak", "--soak-seconds", "2"),
             *("--targets", "ml-api-flask,ml-api-flask-granian,bare-flask-granian"),
             *("--models", "lr", "--concurrency", "1", "--duration", "1", "--rounds", "1"),
             *("--workdir", str(tmp_path / "work"), "--results-dir", str(tmp_path / "results")),
@@ -118,7 +119,14 @@ def test_run_with_granian_rows_reports_them_whatever_ml_api_supports(tmp_path):
     lines = {g["goal"]: g for g in results["goals"]}
     line = lines["ml-api-flask-granian vs the bare Flask ceiling on the same front, 64 clients"]
     assert line["status"] == "not measured"  # c=64 is not in this run, or the row is missing
-    assert all(g["status"] == "not measured" for g in results["goals"])  # only c=1 ran
+    # --with-soak: after the cells, the soak ran on ml-api-flask (the only soak row selected)
+    (soak,) = results["soak"]
+    assert (soak["target"], soak["model"], soak["concurrency"]) == ("ml-api-flask", "lr", 64)
+    assert soak["requests"] > 0 and soak["error_count"] == 0
+    *cells, soak_line = results["goals"]
+    assert soak_line["goal"].startswith("soak 2 s, 64 clients: ml-api-flask")
+    assert soak_line["status"] in ("met", "missed") and soak_line["measured"].startswith("0 errors")
+    assert all(g["status"] == "not measured" for g in cells)  # only c=1 ran
 
 
 def _model(tmp_path):
