@@ -198,6 +198,9 @@ def _print_targets() -> None:
     for t in TARGETS:
         flag = "" if t.default else "  (not run by default)"
         print(f"{t.name:<24} {t.path:<28} {','.join(t.models):<16} {t.description}{flag}")
+    print(f"\n'ml-api' in the targets: {ML_API}. --targets-only runs:")
+    for model, names in TARGETS_ONLY_ROWS.items():
+        print(f"  {model:<10} {', '.join(names)}")
 
 
 def main(argv: list[str] | None = None) -> int:

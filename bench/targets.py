@@ -7,8 +7,11 @@ To add a target, add one row to :data:`TARGETS`, for example ml-api with 4 threa
 
 Rows whose server is equal (same class, same fields) share one server process per model, so
 ``ml-api-flask`` and ``ml-api-flask-v2`` hit the same gunicorn. A row whose server does not start
-(``ml-api serve --framework django`` before the Django adapter exists) or whose endpoint answers
-404 (``/v2/...`` before ml-api speaks V2) shows as "not available" with the reason.
+(``ml-api serve --framework django`` before the Django adapter exists), whose endpoint answers
+404 (``/v2/...`` before ml-api speaks V2), or that does not run the HTTP front it asks for
+(``ML_API_SERVER=granian`` before ``ml-api serve`` reads it; checked before the start with
+:func:`setting_support` and after it with :func:`detect_front`) shows as "not available" with
+the reason. ml-api rows also report the front and the runtime (``/metadata``) that served them.
 """
 
 from __future__ import annotations
@@ -471,7 +474,7 @@ TARGETS: tuple[Target, ...] = (
            "MLServer, inference in the HTTP process (parallel_workers 0)", default=False),
     Target("ml-api-flask", MlApi("flask"), "/predict", "seed", ALL_MODELS,
            "ml-api serve --framework flask, its defaults (workers = usable CPUs, threads, "
-           "adaptive batching), simple API"),
+           "adaptive batching), simple API; 'ml-api' in the targets"),
     Target("ml-api-flask-nobatch", MlApi("flask", env=(("ML_API_BATCHING", "false"),)),
            "/predict", "seed", ALL_MODELS, "the same with ML_API_BATCHING=false"),
     Target("ml-api-django", MlApi("django"), "/predict", "seed", ALL_MODELS,
