@@ -104,7 +104,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     mode.add_argument(
         "--targets-only",
         action="store_true",
-        help="only the rows issue 11's targets need (see TARGETS_ONLY_ROWS), concurrency 1,64",
+        help="only the rows the targets need (see --list), concurrency 1,64",
     )
     mode.add_argument(
         "--in-process-only",

@@ -87,8 +87,8 @@ def in_process_markdown(in_process: list[dict[str, Any]]) -> str:
 
 
 def goals_markdown(goals: list[dict[str, Any]], ml_api_row: str | None) -> list[str]:
-    """The "Targets" section: issue 11's targets, measured value, met / missed / not measured."""
-    lines = ["## Targets (issue 11), from this run", ""]
+    """The "Targets" section: each target, the value measured, met / missed / not measured."""
+    lines = ["## Targets, from this run", ""]
     if ml_api_row:
         lines += [
             f'"ml-api" is the row `{ml_api_row}`: `ml-api serve --framework flask` with every '

@@ -484,7 +484,7 @@ TARGETS: tuple[Target, ...] = (
     Target("ml-api-django-v2", MlApi("django"), V2_INFER, "v2", ALL_MODELS,
            "ml-api Django, Open Inference Protocol (V2) infer endpoint"),
     Target(ML_API_TODAY, ML_API_TODAY_SERVER, "/predict", "seed", ALL_MODELS,
-           "ml-api as it is today (issue 11's baseline): Flask, ML_API_RUNTIME=sklearn on "
+           "ml-api before the speed work (the baseline): Flask, ML_API_RUNTIME=sklearn on "
            "gunicorn gthread (64 threads, batching on), all set explicitly"),
     Target("ml-api-flask-granian", MlApi("flask", server="granian"), "/predict", "seed",
            ALL_MODELS, "ml-api Flask with ML_API_SERVER=granian, other settings default"),

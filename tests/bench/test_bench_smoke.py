@@ -106,7 +106,7 @@ def test_markdown_printed_and_written(smoke):
     proc, _, md = smoke
     assert "| lr | ml-api-flask | 1 |" in md
     assert "## In-process limit" in md and "## Memory" in md
-    assert "## Targets (issue 11), from this run" in md and "`ml-api-flask`" in md
+    assert "## Targets, from this run" in md and "`ml-api-flask`" in md
     assert md.strip() in proc.stdout
     assert "estimated duration: ~" in proc.stderr
 
