@@ -75,6 +75,8 @@ def main(argv: list[str] | None = None) -> None:
     """Run the measurements and print the tables (markdown)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--profile", action="store_true", help="print cProfile's top functions")
+    parser.add_argument("--profile-rows", type=int, default=64, help="rows in profiled requests")
+    parser.add_argument("--sort", default="tottime", help="cProfile sort key")
     parser.add_argument("--budget", type=float, default=1.0, help="seconds per timed row")
     args = parser.parse_args(argv)
 
@@ -124,15 +126,22 @@ def main(argv: list[str] | None = None) -> None:
 
     rows: list[tuple[str, float]] = []
 
-    def post(app: Any, path: str, body: bytes) -> Callable[[], Any]:
-        """One WSGI call of ``app`` (as a server makes it), body read, status checked."""
-        template = EnvironBuilder(
-            path=path,
-            method="POST",
-            data=body,
-            content_type="application/json",
-            headers={"Host": "testserver"},
-        ).get_environ()
+    def post(app: Any, path: str, body: bytes | None) -> Callable[[], Any]:
+        """One WSGI call of ``app`` (as a server makes it), body read, status checked.
+
+        ``body`` ``None`` makes it a ``GET``.
+        """
+        headers = {"Host": "testserver", "User-Agent": "bench", "Accept": "*/*"}
+        if body is None:
+            template = EnvironBuilder(path=path, headers=headers).get_environ()
+        else:
+            template = EnvironBuilder(
+                path=path,
+                method="POST",
+                data=body,
+                content_type="application/json",
+                headers=headers,
+            ).get_environ()
         status: list[str] = []
 
         def start_response(s: str, headers: Any, exc_info: Any = None) -> None:
@@ -140,7 +149,7 @@ def main(argv: list[str] | None = None) -> None:
 
         def call() -> bytes:
             environ = dict(template)
-            environ["wsgi.input"] = io.BytesIO(body)
+            environ["wsgi.input"] = io.BytesIO(body or b"")
             status.clear()
             chunks = app(environ, start_response)
             out = b"".join(chunks)
@@ -150,6 +159,13 @@ def main(argv: list[str] | None = None) -> None:
 
         return call
 
+    for fw, client in (("Flask", flask), ("Django", django)):
+        rows.append(
+            (
+                f"{fw} GET /health (the framework alone)",
+                per_call_us(post(client, "/health", None), args.budget),
+            )
+        )
     for n in ROWS:
         for fw, client in (("Flask", flask), ("Django", django)):
             rows.append(
@@ -251,14 +267,14 @@ def main(argv: list[str] | None = None) -> None:
 
     if args.profile:
         for fw, client in (("Flask", flask), ("Django", django)):
-            call = post(client, "/predict", v1_body(64))
+            call = post(client, "/predict", v1_body(args.profile_rows))
             profiler = cProfile.Profile()
             profiler.enable()
             for _ in range(300):
                 call()
             profiler.disable()
-            print(f"\n== cProfile, {fw} POST /predict 64 rows x 300 ==")
-            pstats.Stats(profiler, stream=sys.stdout).sort_stats("tottime").print_stats(25)
+            print(f"\n== cProfile, {fw} POST /predict {args.profile_rows} rows x 300 ==")
+            pstats.Stats(profiler, stream=sys.stdout).sort_stats(args.sort).print_stats(40)
 
 
 if __name__ == "__main__":

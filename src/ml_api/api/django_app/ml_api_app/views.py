@@ -16,7 +16,11 @@ from rest_framework.views import APIView
 
 from ml_api.api import shared
 from ml_api.api.django_app import runtime
-from ml_api.api.django_app.ml_api_app.rendering import error_response, route_not_found
+from ml_api.api.django_app.ml_api_app.rendering import (
+    error_response,
+    json_response,
+    route_not_found,
+)
 from ml_api.api.request_body import content_length, read_body
 from ml_api.core import metrics
 from ml_api.core.errors import allow_header
@@ -36,6 +40,13 @@ class JSONView(APIView):
     def default_response_headers(self) -> dict[str, str]:
         """No extra headers (DRF adds ``Allow`` to every response; Flask only to 405/OPTIONS)."""
         return {}
+
+    def perform_authentication(self, request: Request) -> None:
+        """Nothing: no authentication classes are configured (the API-key check is middleware).
+
+        DRF's own step would resolve ``request.user`` to ``None`` on every request; left lazy,
+        as DRF's documentation suggests for views that never read it.
+        """
 
     def options(  # type: ignore[override]  # a plain HttpResponse, as Django allows
         self, request: Request, *args: Any, **kwargs: Any
@@ -58,9 +69,9 @@ class PredictView(JSONView):
             request.META.get("CONTENT_TYPE"),
             content_length(request.META),
             _body_reader(request, service.settings.max_body_bytes),
-            request.headers.get("Content-Encoding"),
+            request.META.get("HTTP_CONTENT_ENCODING"),
         )
-        return Response(body)
+        return json_response(body)
 
 
 class HealthView(JSONView):
@@ -212,10 +223,10 @@ class V2InferView(JSONView):
             request.META.get("CONTENT_TYPE"),
             content_length(request.META),
             _body_reader(request, v2.limits.max_body_bytes),
-            request.headers.get(shared.INFERENCE_HEADER_LENGTH),
-            request.headers.get("Content-Encoding"),
+            shared.EnvironHeaders(request.META).get(shared.INFERENCE_HEADER_LENGTH),
+            request.META.get("HTTP_CONTENT_ENCODING"),
         )
-        return Response(body)
+        return json_response(body)
 
 
 def not_found(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
