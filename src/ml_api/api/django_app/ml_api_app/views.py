@@ -58,7 +58,7 @@ class JSONView(APIView):
 class PredictView(JSONView):
     """``POST /predict`` and ``POST /predict/``."""
 
-    def post(self, request: Request) -> Response:
+    def post(self, request: Request) -> HttpResponse:
         """Predictions for one instance or a batch (see ``ml_api.core.codecs``).
 
         Raises:
@@ -210,7 +210,7 @@ class V2ModelReadyView(JSONView):
 class V2InferView(JSONView):
     """``POST /v2/models/{name}[/versions/{version}]/infer``: inference on tensors."""
 
-    def post(self, request: Request, name: str, version: str | None = None) -> Response:
+    def post(self, request: Request, name: str, version: str | None = None) -> HttpResponse:
         """Return the inference response (``model_name``, ``outputs``, ...).
 
         Raises:
