@@ -148,3 +148,60 @@ def test_requests_never_load_the_model(client, monkeypatch):
     for _ in range(3):
         assert post(client).status == 200
     assert client.get("/ready").status_code == 200
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "X-Request-ID",
+        "x-request-id",
+        "Authorization",
+        "X-API-Key",
+        "Content-Encoding",
+        "Content-Type",
+        "Content-Length",
+        "Inference-Header-Content-Length",
+        "Origin",
+        "Absent-Header",
+    ],
+)
+def test_environ_headers_answer_as_django_headers(django_app, name):
+    """The middleware and views read headers from META: the same values as ``request.headers``."""
+    from ml_api.api.shared import EnvironHeaders
+
+    request = RequestFactory().post(
+        "/predict",
+        data=b"{}",
+        content_type="application/json",
+        headers={
+            "X-Request-ID": "abc",
+            "Authorization": "Bearer k",
+            "X-API-Key": "k2",
+            "Content-Encoding": "gzip",
+            "Inference-Header-Content-Length": "12",
+            "Origin": "https://example.org",
+        },
+    )
+    assert EnvironHeaders(request.META).get(name) == request.headers.get(name)
+    if name != "Absent-Header":
+        assert EnvironHeaders(request.META).get(name) is not None
+
+
+def test_predict_response_is_what_drf_rendered(client):
+    """/predict answers as a plain HttpResponse: the same status, type and bytes DRF gave."""
+    from rest_framework.response import Response
+
+    from ml_api.api.django_app.ml_api_app.rendering import CoreJSONRenderer
+
+    response = client.post(
+        "/predict", data=json.dumps({"features": VALID_ROW}), content_type="application/json"
+    )
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/json"
+    drf = Response(json.loads(response.content))
+    drf.accepted_renderer = CoreJSONRenderer()
+    drf.accepted_media_type = "application/json"
+    drf.renderer_context = {}
+    drf.render()
+    assert drf.content == response.content
+    assert drf["Content-Type"] == response["Content-Type"]

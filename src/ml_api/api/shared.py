@@ -10,6 +10,7 @@ they answer alike.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any, Protocol
 
 from ml_api.core import telemetry
@@ -26,6 +27,32 @@ class Headers(Protocol):
     def get(self, key: str, /) -> str | None:
         """Return the header's value, or ``None`` when absent."""
         ...
+
+
+class EnvironHeaders:
+    """Request headers read straight from a WSGI environ (Django's ``request.META``).
+
+    Django's ``request.headers`` builds a dict of every header from ``META`` on first use; the
+    middleware and views need three or four headers, so they look those up here instead, with the
+    same answers: ``HttpHeaders`` is built from the same ``HTTP_*`` keys (``Content-Type`` and
+    ``Content-Length`` without the prefix), so ``get`` returns the same value or ``None``.
+
+    Args:
+        environ: The WSGI environ.
+    """
+
+    __slots__ = ("_environ",)
+
+    _UNPREFIXED = frozenset({"CONTENT_TYPE", "CONTENT_LENGTH"})
+
+    def __init__(self, environ: Mapping[str, Any]) -> None:
+        self._environ = environ
+
+    def get(self, key: str, /) -> str | None:
+        """Return the header's value (any spelling of its name), or ``None`` when absent."""
+        name = key.upper().replace("-", "_")
+        value: str | None = self._environ.get(name if name in self._UNPREFIXED else "HTTP_" + name)
+        return value
 
 
 APP_NAME = "ml_api"

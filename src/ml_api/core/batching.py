@@ -154,8 +154,8 @@ class Batcher:
     def _run(self, batch: Sequence[_Item]) -> None:
         started = time.perf_counter()
         for item in batch:
-            metrics.BATCH_QUEUE_WAIT.labels(*self._labels).observe(started - item.queued_at)
-        metrics.BATCH_ROWS.labels(*self._labels).observe(sum(i.rows for i in batch))
+            metrics.child(metrics.BATCH_QUEUE_WAIT, *self._labels).observe(started - item.queued_at)
+        metrics.child(metrics.BATCH_ROWS, *self._labels).observe(sum(i.rows for i in batch))
         try:
             if len(batch) == 1:
                 results = self._predict(batch[0].columns, [batch[0].rows])

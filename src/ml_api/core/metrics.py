@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import platform
 from collections.abc import Mapping
+from typing import Any
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -110,6 +111,56 @@ TRAINING_CLASS_RATIO = Gauge(
     (*MODEL_LABELS, "class"),
     multiprocess_mode="max",
 )
+
+
+_children: dict[tuple[object, tuple[str, ...]], Any] = {}
+
+
+def child(metric: Counter | Histogram | Gauge, *labels: str) -> Any:
+    """``metric.labels(*labels)``, looked up once per process and kept.
+
+    prometheus_client's ``.labels()`` converts the values, takes a lock and looks the child up on
+    every call; the hot path calls this instead. The child is created on first use, as
+    ``.labels()`` creates it, so ``/metrics`` shows the same series at the same moment.
+
+    Args:
+        metric: A labelled metric of this module.
+        *labels: Its label values, in its label order, as strings.
+
+    Returns:
+        The labelled child (``inc``/``observe``/``set`` as usual).
+    """
+    key = (metric, labels)
+    found = _children.get(key)
+    if found is None:
+        found = _children[key] = metric.labels(*labels)
+    return found
+
+
+_http_children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
+
+
+def record_http(method: str, route: str, status: int, seconds: float) -> None:
+    """Count one answered request and observe its duration (:data:`HTTP_REQUESTS`, ``_DURATION``).
+
+    The labelled children are looked up once per ``(method, route, status)`` in this process and
+    kept (``.labels()`` takes a lock and builds its key on every call); the samples written, and so
+    what ``/metrics`` shows, are the same as ``.labels(...).inc()`` and ``.observe()`` make.
+
+    Args:
+        method: HTTP method.
+        route: The normalized route label (``telemetry.normalize_route``).
+        status: HTTP status code sent.
+        seconds: Time spent on the request, in seconds.
+    """
+    key = (method, route, status)
+    children = _http_children.get(key)
+    if children is None:
+        labels = (method, route, str(status))
+        children = HTTP_REQUESTS.labels(*labels), HTTP_DURATION.labels(*labels)
+        _http_children[key] = children
+    children[0].inc()
+    children[1].observe(seconds)
 
 
 def multiprocess_enabled() -> bool:

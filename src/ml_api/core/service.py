@@ -301,12 +301,12 @@ class PredictionService:
                     f"for the model; the server is overloaded, retry later"
                 ) from None
         _refuse_overflow(result, first_index)
-        metrics.REQUEST_INSTANCES.labels(*self._labels).observe(n_instances)
+        metrics.child(metrics.REQUEST_INSTANCES, *self._labels).observe(n_instances)
         if self.predictor.is_classifier:
             for label, count in Counter(map(str, result.labels.tolist())).items():
-                metrics.PREDICTIONS.labels(*self._labels, label).inc(count)
+                metrics.child(metrics.PREDICTIONS, *self._labels, label).inc(count)
         else:
-            metrics.PREDICTIONS.labels(*self._labels, "").inc(n_instances)
+            metrics.child(metrics.PREDICTIONS, *self._labels, "").inc(n_instances)
         if out_of_range is not None:
             result = dataclasses.replace(result, out_of_range=out_of_range)
         return result
@@ -356,7 +356,9 @@ class PredictionService:
         # error under -W error), the non-finite outputs are refused per request instead.
         with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
             result = self.predictor.predict(columns)
-        metrics.PREDICTION_DURATION.labels(*self._labels).observe(time.perf_counter() - started)
+        metrics.child(metrics.PREDICTION_DURATION, *self._labels).observe(
+            time.perf_counter() - started
+        )
         return result.split(sizes)
 
 

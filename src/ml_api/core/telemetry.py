@@ -57,8 +57,7 @@ def end_request(ctx: RequestContext, status: int, route: str | None) -> None:
     duration = time.perf_counter() - ctx.started
     label = normalize_route(route)
     metrics.IN_FLIGHT.dec()
-    metrics.HTTP_REQUESTS.labels(ctx.method, label, str(status)).inc()
-    metrics.HTTP_DURATION.labels(ctx.method, label, str(status)).observe(duration)
+    metrics.record_http(ctx.method, label, status, duration)
     level = logging.ERROR if status == 500 else logging.WARNING if status > 500 else logging.INFO
     access_log.log(
         level,

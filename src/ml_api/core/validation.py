@@ -51,6 +51,7 @@ class Validator:
         self._codes = {
             f.name: {float(c): c for c in f.codes} for f in self.features if f.codes is not None
         }
+        self._name_set = frozenset(self.names)
 
     def __len__(self) -> int:
         return len(self.features)
@@ -89,6 +90,9 @@ class Validator:
         Raises:
             InvalidInput: (422) listing every problem found, up to :data:`MAX_PROBLEMS`.
         """
+        fast = self._valid_columns(rows)
+        if fast is not None:
+            return fast
         problems: list[Problem] = []
         columns: list[list[Any]] = [[] for _ in self.features]
         for i, row in enumerate(rows):
@@ -114,6 +118,58 @@ class Validator:
                 break
         if problems:
             raise InvalidInput(_summary(problems), problems[:MAX_PROBLEMS])
+        return columns
+
+    def _valid_columns(self, rows: Sequence[Row]) -> list[list[Any]] | None:
+        """The columns of a request whose values are all plainly valid, else ``None``.
+
+        The common request (every instance a JSON object with exactly the schema's names, or a
+        list of ``n_features`` values; numbers as JSON numbers, finite; categories as allowed
+        strings; no nulls) is checked a column at a time with C-level builtins, not value by
+        value. Anything else, even a valid request outside that pattern (a null in a nullable
+        feature, ``true`` for a boolean feature), returns ``None`` and takes the per-value path
+        of :meth:`validate_columns`, which alone words the problems: so every error message stays
+        the same, and a request accepted here gets the columns that path would return.
+        """
+        if len(rows) < 2:  # one instance: the per-value path is as fast (measured: 3.9 vs 4.8 us)
+            return None
+        names = self.names
+        width = len(names)
+        first = rows[0]
+        if type(first) is dict:
+            name_set = self._name_set
+            for row in rows:
+                if type(row) is not dict or len(row) != width or row.keys() != name_set:
+                    return None
+            named: list[dict[str, Any]] = rows  # type: ignore[assignment]  # checked just above
+            raw = [[row[name] for row in named] for name in names]
+        elif type(first) is list:
+            for row in rows:
+                if type(row) is not list or len(row) != width:
+                    return None
+            raw = [list(column) for column in zip(*rows, strict=True)]
+        else:
+            return None
+        columns: list[list[Any]] = []
+        for feature, column in zip(self.features, raw, strict=True):
+            kinds = set(map(type, column))
+            if feature.kind is FeatureKind.NUMERIC:
+                if kinds == {float}:
+                    numbers = column
+                elif kinds <= {float, int}:
+                    try:
+                        numbers = list(map(float, column))
+                    except OverflowError:  # an integer beyond float range: worded per value
+                        return None
+                else:
+                    return None
+                if not math.isfinite(sum(numbers)):  # some value is not finite (or the sum
+                    return None  # overflows): the per-value path decides
+                columns.append(numbers)
+            else:
+                if kinds != {str} or not self._allowed[feature.name].issuperset(column):
+                    return None
+                columns.append(column)
         return columns
 
     def _from_named(self, row: Mapping[str, Any], idx: int, problems: list[Problem]) -> list[Any]:

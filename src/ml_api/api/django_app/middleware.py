@@ -52,7 +52,8 @@ class TelemetryMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponseBase:
         """Begin the request, call the rest of the stack, echo the id, end the request."""
-        ctx = shared.begin_request(request.method or "", request.path_info, request.headers)
+        headers = shared.EnvironHeaders(request.META)  # not request.headers: see its docstring
+        ctx = shared.begin_request(request.method or "", request.path_info, headers)
         request.request_id = ctx.request_id  # type: ignore[attr-defined]
         response = self.get_response(request)  # never raises: Django converts exceptions
         response[shared.REQUEST_ID_HEADER] = ctx.request_id
@@ -104,7 +105,8 @@ class ApiKeyMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponseBase:
         """Answer 401 (``WWW-Authenticate``) without a valid key, unless the path is public."""
         try:
-            shared.authenticate(runtime.service(), request.path_info, request.headers)
+            headers = shared.EnvironHeaders(request.META)
+            shared.authenticate(runtime.service(), request.path_info, headers)
         except ServingError as exc:
             return error_response(request, exc)
         return self.get_response(request)

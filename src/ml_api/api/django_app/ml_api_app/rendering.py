@@ -72,6 +72,16 @@ class AlwaysJSON(DefaultContentNegotiation):
         return first, first.media_type
 
 
+def json_response(body: Any) -> HttpResponse:
+    """A 200 with ``body`` as the core's JSON: the response DRF's ``Response(body)`` renders to.
+
+    Same status, ``Content-Type`` (``application/json``, no charset) and bytes (the
+    :class:`CoreJSONRenderer` encoder), without DRF's per-response template-response rendering;
+    the hot views (``/predict``, V2 infer) answer with it.
+    """
+    return HttpResponse(dumps(body), content_type=shared.JSON)
+
+
 def _django_request(request: Any) -> HttpRequest:
     return getattr(request, "_request", request)  # a DRF Request wraps Django's
 

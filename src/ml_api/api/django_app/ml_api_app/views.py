@@ -1,7 +1,9 @@
 """The DRF views: parse the request, call the core's ``PredictionService``, render the result.
 
 Errors are raised, never rendered here: ``rendering.exception_handler`` turns them into the JSON
-envelope, with the same status and body as the Flask adapter.
+envelope, with the same status and body as the Flask adapter. Successful JSON answers are built
+with ``rendering.json_response`` (the bytes DRF's ``Response`` rendered to, without its template
+response machinery on every request).
 """
 
 from __future__ import annotations
@@ -11,12 +13,15 @@ from typing import Any
 
 from django.http import HttpRequest, HttpResponse
 from rest_framework.request import Request
-from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from ml_api.api import shared
 from ml_api.api.django_app import runtime
-from ml_api.api.django_app.ml_api_app.rendering import error_response, route_not_found
+from ml_api.api.django_app.ml_api_app.rendering import (
+    error_response,
+    json_response,
+    route_not_found,
+)
 from ml_api.api.request_body import content_length, read_body
 from ml_api.core import metrics
 from ml_api.core.errors import allow_header
@@ -37,6 +42,13 @@ class JSONView(APIView):
         """No extra headers (DRF adds ``Allow`` to every response; Flask only to 405/OPTIONS)."""
         return {}
 
+    def perform_authentication(self, request: Request) -> None:
+        """Nothing: no authentication classes are configured (the API-key check is middleware).
+
+        DRF's own step would resolve ``request.user`` to ``None`` on every request; left lazy,
+        as DRF's documentation suggests for views that never read it.
+        """
+
     def options(  # type: ignore[override]  # a plain HttpResponse, as Django allows
         self, request: Request, *args: Any, **kwargs: Any
     ) -> HttpResponse:
@@ -47,7 +59,7 @@ class JSONView(APIView):
 class PredictView(JSONView):
     """``POST /predict`` and ``POST /predict/``."""
 
-    def post(self, request: Request) -> Response:
+    def post(self, request: Request) -> HttpResponse:
         """Predictions for one instance or a batch (see ``ml_api.core.codecs``).
 
         Raises:
@@ -58,37 +70,37 @@ class PredictView(JSONView):
             request.META.get("CONTENT_TYPE"),
             content_length(request.META),
             _body_reader(request, service.settings.max_body_bytes),
-            request.headers.get("Content-Encoding"),
+            request.META.get("HTTP_CONTENT_ENCODING"),
         )
-        return Response(body)
+        return json_response(body)
 
 
 class HealthView(JSONView):
     """``GET /health``: liveness; never touches the model."""
 
-    def get(self, request: Request) -> Response:
+    def get(self, request: Request) -> HttpResponse:
         """Return ``{"status": "ok"}``."""
-        return Response(PredictionService.liveness())
+        return json_response(PredictionService.liveness())
 
 
 class ReadyView(JSONView):
     """``GET /ready``: readiness; 503 while draining before shutdown."""
 
-    def get(self, request: Request) -> Response:
+    def get(self, request: Request) -> HttpResponse:
         """Return ``{"status": "ready", "model": {...}}``.
 
         Raises:
             ModelNotReady: (503) draining, or no model loaded.
         """
-        return Response(runtime.service().readiness())
+        return json_response(runtime.service().readiness())
 
 
 class MetadataView(JSONView):
     """``GET /metadata``: the model card."""
 
-    def get(self, request: Request) -> Response:
+    def get(self, request: Request) -> HttpResponse:
         """Return the model card (schema, classes, metrics, versions, limits)."""
-        return Response(runtime.service().metadata())
+        return json_response(runtime.service().metadata())
 
 
 class ModelCardView(JSONView):
@@ -104,9 +116,9 @@ class ModelCardView(JSONView):
 class OpenAPIView(JSONView):
     """``GET /openapi.json``: this API described for tools, features included."""
 
-    def get(self, request: Request) -> Response:
+    def get(self, request: Request) -> HttpResponse:
         """Return the OpenAPI 3.1 document."""
-        return Response(runtime.application().openapi)
+        return json_response(runtime.application().openapi)
 
 
 class DocsView(JSONView):
@@ -147,59 +159,59 @@ class MetricsView(JSONView):
 class V2ServerMetadataView(JSONView):
     """``GET /v2``: server metadata."""
 
-    def get(self, request: Request) -> Response:
+    def get(self, request: Request) -> HttpResponse:
         """Return name, version and extensions."""
-        return Response(server_metadata())
+        return json_response(server_metadata())
 
 
 class V2LiveView(JSONView):
     """``GET /v2/health/live``: liveness."""
 
-    def get(self, request: Request) -> Response:
+    def get(self, request: Request) -> HttpResponse:
         """Return ``{"live": true}``."""
-        return Response(shared.v2_live())
+        return json_response(shared.v2_live())
 
 
 class V2ReadyView(JSONView):
     """``GET /v2/health/ready``: readiness (503 while draining)."""
 
-    def get(self, request: Request) -> Response:
+    def get(self, request: Request) -> HttpResponse:
         """Return ``{"ready": true}``.
 
         Raises:
             ModelNotReady: (503) draining.
         """
-        return Response(runtime.application().open_inference.server_ready())
+        return json_response(runtime.application().open_inference.server_ready())
 
 
 class V2ModelMetadataView(JSONView):
     """``GET /v2/models/{name}[/versions/{version}]``: model metadata (tensors)."""
 
-    def get(self, request: Request, name: str, version: str | None = None) -> Response:
+    def get(self, request: Request, name: str, version: str | None = None) -> HttpResponse:
         """Return the model's inputs and outputs as tensors.
 
         Raises:
             NotFound: (404) another model or version.
         """
-        return Response(runtime.application().open_inference.model_metadata(name, version))
+        return json_response(runtime.application().open_inference.model_metadata(name, version))
 
 
 class V2ModelReadyView(JSONView):
     """``GET /v2/models/{name}[/versions/{version}]/ready``: model readiness."""
 
-    def get(self, request: Request, name: str, version: str | None = None) -> Response:
+    def get(self, request: Request, name: str, version: str | None = None) -> HttpResponse:
         """Return ``{"name", "ready"}``.
 
         Raises:
             NotFound: (404) another model or version.
         """
-        return Response(runtime.application().open_inference.model_ready(name, version))
+        return json_response(runtime.application().open_inference.model_ready(name, version))
 
 
 class V2InferView(JSONView):
     """``POST /v2/models/{name}[/versions/{version}]/infer``: inference on tensors."""
 
-    def post(self, request: Request, name: str, version: str | None = None) -> Response:
+    def post(self, request: Request, name: str, version: str | None = None) -> HttpResponse:
         """Return the inference response (``model_name``, ``outputs``, ...).
 
         Raises:
@@ -212,10 +224,10 @@ class V2InferView(JSONView):
             request.META.get("CONTENT_TYPE"),
             content_length(request.META),
             _body_reader(request, v2.limits.max_body_bytes),
-            request.headers.get(shared.INFERENCE_HEADER_LENGTH),
-            request.headers.get("Content-Encoding"),
+            shared.EnvironHeaders(request.META).get(shared.INFERENCE_HEADER_LENGTH),
+            request.META.get("HTTP_CONTENT_ENCODING"),
         )
-        return Response(body)
+        return json_response(body)
 
 
 def not_found(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
