@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, cast
 
@@ -203,6 +203,148 @@ def fast_columns(
     return out
 
 
+ARROW_COMPRESSED = {".gz": "gzip", ".bz2": "bz2", ".zst": "zstd"}
+"""CSV compressions read by Arrow's own streams (``.zip``, ``.xz``, ``.tar.*``: by pandas)."""
+
+PANDAS_ONLY_SUFFIXES = (".zip", ".xz", ".tar")
+"""Compressed CSV that Arrow cannot stream: read by pandas."""
+
+
+class _ArrowRefused(Exception):
+    """Arrow's CSV reader refused the file (ragged rows, bad UTF-8...): pandas reads it instead.
+
+    ``rows_reported`` is set to the rows whose callbacks already ran when scoring stopped.
+    """
+
+    rows_reported = 0
+
+
+def _arrow_csv_compression(path: Path) -> str | bool | None:
+    """Arrow's compression name for ``path``, ``None`` (plain), or ``False`` (pandas reads it)."""
+    suffixes = [s.lower() for s in Path(path).suffixes]
+    if any(s in PANDAS_ONLY_SUFFIXES for s in suffixes):
+        return False
+    last = suffixes[-1] if suffixes else ""
+    return ARROW_COMPRESSED.get(last)
+
+
+def _open_arrow_csv(path: Path, compression: str | None) -> pacsv.CSVStreamingReader:
+    """Arrow's streaming CSV reader with every cell as the text written (as ``_chunks`` reads).
+
+    Raises:
+        _ArrowRefused: The file's header or first block is something Arrow reads differently
+            from pandas (duplicate or empty column names) or cannot read.
+    """
+    parse = pacsv.ParseOptions(newlines_in_values=True)
+    try:
+        with pa.input_stream(str(path), compression=compression) as probe:
+            names = pacsv.open_csv(probe, parse_options=parse).schema.names
+        if len(set(names)) != len(names) or "" in names:
+            raise _ArrowRefused("pandas renames duplicate or empty column names")
+        convert = pacsv.ConvertOptions(
+            column_types={name: pa.string() for name in names},
+            null_values=[],
+            strings_can_be_null=False,
+            quoted_strings_can_be_null=False,
+        )
+        stream = pa.input_stream(str(path), compression=compression)
+        return pacsv.open_csv(stream, parse_options=parse, convert_options=convert)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, OSError) as exc:
+        if isinstance(exc, FileNotFoundError):
+            raise
+        raise _ArrowRefused(str(exc)) from exc
+
+
+def _arrow_csv_tables(reader: pacsv.CSVStreamingReader, rows: int) -> Iterator[pa.Table]:
+    """``reader``'s rows as tables of exactly ``rows`` rows (the last may be shorter).
+
+    Raises:
+        _ArrowRefused: A later block is something Arrow cannot read (pandas then reads the file).
+    """
+    pending: list[pa.RecordBatch] = []
+    held = 0
+    while True:
+        try:
+            batch = reader.read_next_batch()
+        except StopIteration:
+            break
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+            raise _ArrowRefused(str(exc)) from exc
+        pending.append(batch)
+        held += batch.num_rows
+        if held < rows:
+            continue
+        table = pa.Table.from_batches(pending, schema=reader.schema)
+        start = 0
+        while held - start >= rows:
+            yield table.slice(start, rows)
+            start += rows
+        rest = table.slice(start)
+        pending = rest.to_batches()
+        held = rest.num_rows
+    if held:
+        yield pa.Table.from_batches(pending, schema=reader.schema)
+
+
+_NA_CELLS_ARROW = pa.array(sorted(NA_CELLS), type=pa.string())
+
+
+def _fast_arrow_column(col: pa.ChunkedArray, f: Feature) -> np.ndarray | None:
+    """One column of CSV text cells (Arrow strings) checked as :func:`_fast_text_column` does.
+
+    Returns the same arrays: ``float64`` with ``NaN`` where missing (numeric), or ``object``
+    strings with ``NaN`` where missing (categorical); ``None`` when a cell needs the row path.
+    """
+    missing = pc.is_in(col, value_set=_NA_CELLS_ARROW)
+    any_missing = pc.any(missing).as_py()
+    if any_missing and not f.nullable:
+        return None
+    if f.kind is FeatureKind.NUMERIC:
+        text = pc.if_else(missing, pa.scalar(None, pa.string()), col) if any_missing else col
+        try:
+            parsed = pc.cast(text, pa.float64())
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            return None  # text that is no number: the row path names it
+        values = parsed.to_numpy()  # nulls (missing cells) become NaN
+        finite = np.isfinite(values)
+        if any_missing:
+            finite |= missing.to_numpy()
+        return values if finite.all() else None
+    categories = tuple(f.categories or ())
+    if not all(isinstance(c, str) for c in categories):
+        return None
+    index = pc.index_in(col, value_set=pa.array(categories, type=pa.string()))
+    unknown = pc.is_null(index)
+    if any_missing:
+        unknown = pc.and_(unknown, pc.invert(missing))
+    if pc.any(unknown).as_py():
+        return None
+    lookup = np.empty(len(categories) + 1, dtype=object)
+    lookup[: len(categories)] = categories
+    lookup[-1] = np.nan
+    return lookup[index.fill_null(len(categories)).to_numpy()]
+
+
+def fast_arrow_columns(table: pa.Table, schema: FeatureSchema) -> list[np.ndarray] | None:
+    """:func:`fast_columns` for a chunk read by Arrow (every cell the text as written).
+
+    Args:
+        table: Shape ``(n_rows, >= n_features)``, string columns, every feature present.
+        schema: The model's feature schema.
+
+    Returns:
+        ``n_features`` arrays of ``n_rows`` values, exactly as :func:`fast_columns` returns for
+        the same cells, or ``None`` when some cell may break the schema.
+    """
+    out = []
+    for f in schema.features:
+        values = _fast_arrow_column(table.column(f.name), f)
+        if values is None:
+            return None
+        out.append(values)
+    return out
+
+
 def _plain_column(values: np.ndarray) -> np.ndarray | list[Any]:
     """One output column, vectorised, with the values :func:`to_jsonable` would give.
 
@@ -274,6 +416,40 @@ def score_chunk(
     return out, result.out_of_range
 
 
+def score_arrow_chunk(
+    service: PredictionService, chunk: pa.Table, first_row: int
+) -> tuple[pa.Table, OutOfRange | None]:
+    """:func:`score_chunk` for a CSV chunk read by Arrow: the input columns stay Arrow strings.
+
+    Args:
+        service: The loaded prediction service.
+        chunk: Shape ``(n_rows, n_columns)``, string columns, every feature column present.
+        first_row: The 1-based data row number of ``chunk``'s first row (for messages).
+
+    Returns:
+        ``(scored, out_of_range)`` as :func:`score_chunk` returns them, ``scored`` as a table.
+
+    Raises:
+        InvalidInput: As :func:`score_chunk` (the same row path names the problems).
+    """
+    columns = fast_arrow_columns(chunk, service.schema)
+    if columns is None:
+        features = chunk.select(list(service.schema.names)).to_pandas()
+        result = service.predict_rows(_records(features, service.schema), first_index=first_row)
+    else:
+        result = service.predict_validated(
+            cast("list[list[Any]]", columns), chunk.num_rows, first_index=first_row
+        )
+    out = chunk
+    for column, values in encode_csv_columns(result).items():
+        array = pa.array(values, from_pandas=True)  # NaN as null: an empty cell, as before
+        if column in out.column_names:  # the input has it: replaced, as pandas did
+            out = out.set_column(out.column_names.index(column), column, array)
+        else:
+            out = out.append_column(column, array)
+    return out, result.out_of_range
+
+
 def count_rows(path: Path) -> int | None:
     """Return the number of data rows, when it is cheap to know (progress bars).
 
@@ -323,8 +499,12 @@ class _Writer:
         self._parquet_writer: pq.ParquetWriter | None = None
         self._fh: Any = None
 
-    def write(self, frame: pd.DataFrame) -> None:
-        table = pa.Table.from_pandas(frame, preserve_index=False)
+    def write(self, frame: pd.DataFrame | pa.Table) -> None:
+        if isinstance(frame, pa.Table):
+            table = frame
+        else:
+            # One thread: a pool per chunk costs more than it saves on a few thousand rows.
+            table = pa.Table.from_pandas(frame, preserve_index=False, nthreads=1)
         if not self.parquet:
             first = self._fh is None
             if first:
@@ -339,6 +519,8 @@ class _Writer:
                 pacsv.write_csv(table, buffer, write_options=options)
                 self._fh.write(buffer.getvalue().to_pybytes())
             except pa.ArrowInvalid:
+                if isinstance(frame, pa.Table):
+                    frame = frame.to_pandas()
                 text = frame.to_csv(index=False, header=first, lineterminator="\n")
                 self._fh.write(text.encode("utf-8"))
             return
@@ -401,7 +583,6 @@ def score_file(
             under ``ML_API_OUT_OF_RANGE=reject``.
         FileNotFoundError: ``input_path`` does not exist.
     """
-    names = service.schema.names
     output_path = Path(output_path)
     parquet_out = is_parquet(output_path)
     fd, tmp_name = tempfile.mkstemp(
@@ -410,35 +591,114 @@ def score_file(
     os.close(fd)
     tmp = Path(tmp_name)
     writer = _Writer(tmp, parquet_out)
-    total = 0
+    reported = 0  # rows whose callbacks ran (a restart with pandas does not repeat them)
     try:
-        for chunk in _chunks(input_path, chunk_rows):
-            missing = [n for n in names if n not in chunk.columns]
-            if missing:
-                raise InvalidInput(
-                    f"{input_path} lacks feature columns: {', '.join(missing)}",
-                    [Problem("missing column", field=n) for n in missing],
-                )
-            if chunk.empty:  # a header and no rows: a header-only output, 0 rows scored
-                if total == 0:
-                    columns = [*chunk.columns, *_output_columns(service)]
-                    writer.write(pd.DataFrame(columns=columns, dtype=object))
-                continue
-            scored, out_of_range = score_chunk(
-                service, chunk, total + 1, text=not is_parquet(input_path)
-            )
-            if on_out_of_range is not None and out_of_range is not None:
-                on_out_of_range(out_of_range)
-            writer.write(scored)
-            total += len(chunk)
-            if on_chunk:
-                on_chunk(len(chunk))
+        try:
+            chunks = _arrow_scored_chunks(service, input_path, chunk_rows)
+            total, reported = _write_all(chunks, writer, reported, on_chunk, on_out_of_range)
+        except _ArrowRefused as refused:
+            reported = refused.rows_reported
+            # An odd file Arrow reads differently from pandas, or not at all: pandas reads it
+            # from the start, as it always did (its result or its error message, unchanged).
+            writer.close()
+            writer = _Writer(tmp, parquet_out)
+            chunks = _pandas_scored_chunks(service, input_path, chunk_rows)
+            total, reported = _write_all(chunks, writer, reported, on_chunk, on_out_of_range)
         writer.close()
         os.replace(tmp, output_path)
     finally:
         writer.close()
         tmp.unlink(missing_ok=True)
     return total
+
+
+_Scored = tuple[pd.DataFrame | pa.Table, OutOfRange | None, int]
+"""One scored chunk: its output rows, its out-of-range values (``warn``), its row count."""
+
+
+def _write_all(
+    chunks: Iterator[_Scored],
+    writer: _Writer,
+    reported: int,
+    on_chunk: Callable[[int], None] | None,
+    on_out_of_range: Callable[[OutOfRange], None] | None,
+) -> tuple[int, int]:
+    """Write every scored chunk; run the callbacks for rows past ``reported``.
+
+    Returns:
+        ``(rows written, rows reported)``.
+
+    Raises:
+        _ArrowRefused: Arrow could not read on (the rows reported so far are in its ``rows``).
+    """
+    total = 0
+    try:
+        for scored, out_of_range, n in chunks:
+            writer.write(scored)
+            total += n
+            if total > reported:  # chunks line up on both readers: reported ones are skipped
+                if on_out_of_range is not None and out_of_range is not None:
+                    on_out_of_range(out_of_range)
+                if on_chunk:
+                    on_chunk(n)
+                reported = total
+    except _ArrowRefused as exc:
+        exc.rows_reported = reported
+        raise
+    return total, reported
+
+
+def _check_columns(input_path: Path, columns: Sequence[str], names: Sequence[str]) -> None:
+    """Raise :class:`InvalidInput` naming the feature columns ``columns`` lacks."""
+    missing = [n for n in names if n not in columns]
+    if missing:
+        raise InvalidInput(
+            f"{input_path} lacks feature columns: {', '.join(missing)}",
+            [Problem("missing column", field=n) for n in missing],
+        )
+
+
+def _arrow_scored_chunks(
+    service: PredictionService, input_path: Path, chunk_rows: int
+) -> Iterator[_Scored]:
+    """Score a CSV read by Arrow, chunk by chunk (cells stay Arrow strings end to end).
+
+    Raises:
+        _ArrowRefused: A Parquet file, a compression Arrow does not stream, or a CSV Arrow
+            reads differently from pandas or not at all (the caller then reads it with pandas).
+    """
+    compression = _arrow_csv_compression(input_path)
+    if is_parquet(input_path) or compression is False:
+        raise _ArrowRefused("read by pandas")
+    reader = _open_arrow_csv(input_path, cast("str | None", compression))
+    _check_columns(input_path, reader.schema.names, service.schema.names)
+    total = 0
+    for chunk in _arrow_csv_tables(reader, chunk_rows):
+        scored, out_of_range = score_arrow_chunk(service, chunk, total + 1)
+        total += chunk.num_rows
+        yield scored, out_of_range, chunk.num_rows
+    if total == 0:  # a header and no rows: a header-only output, 0 rows scored
+        columns = [*reader.schema.names, *_output_columns(service)]
+        yield pd.DataFrame(columns=columns, dtype=object), None, 0
+
+
+def _pandas_scored_chunks(
+    service: PredictionService, input_path: Path, chunk_rows: int
+) -> Iterator[_Scored]:
+    """Score a Parquet file, or a CSV read by pandas, chunk by chunk."""
+    total = 0
+    for chunk in _chunks(input_path, chunk_rows):
+        _check_columns(input_path, list(chunk.columns), service.schema.names)
+        if chunk.empty:  # a header and no rows: a header-only output, 0 rows scored
+            if total == 0:
+                columns = [*chunk.columns, *_output_columns(service)]
+                yield pd.DataFrame(columns=columns, dtype=object), None, 0
+            continue
+        scored, out_of_range = score_chunk(
+            service, chunk, total + 1, text=not is_parquet(input_path)
+        )
+        total += len(chunk)
+        yield scored, out_of_range, len(chunk)
 
 
 def _output_columns(service: PredictionService) -> list[str]:
