@@ -28,7 +28,9 @@ output and reports 0 rows.
 from __future__ import annotations
 
 import os
+import queue
 import tempfile
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, cast
@@ -49,6 +51,10 @@ from ml_api.core.service import PredictionService
 
 DEFAULT_CHUNK_ROWS = 5_000
 """Rows read, validated and predicted at a time: bounds memory for files of any size."""
+
+CHECK_BLOCK_ROWS = 100_000
+"""Rows of a CSV read and checked (vectorised) at a time, then scored chunk by chunk: one check
+per block costs less than one per chunk, and memory stays bounded by the block."""
 
 PARQUET_SUFFIXES = (".parquet", ".pq")
 """File name endings read and written as Parquet; any other name is CSV."""
@@ -289,40 +295,74 @@ def _arrow_csv_tables(reader: pacsv.CSVStreamingReader, rows: int) -> Iterator[p
 _NA_CELLS_ARROW = pa.array(sorted(NA_CELLS), type=pa.string())
 
 
-def _fast_arrow_column(col: pa.ChunkedArray, f: Feature) -> np.ndarray | None:
+def _arrow_column_check(
+    col: pa.ChunkedArray | pa.Array, f: Feature
+) -> tuple[np.ndarray, np.ndarray] | None:
     """One column of CSV text cells (Arrow strings) checked as :func:`_fast_text_column` does.
 
-    Returns the same arrays: ``float64`` with ``NaN`` where missing (numeric), or ``object``
-    strings with ``NaN`` where missing (categorical); ``None`` when a cell needs the row path.
+    Returns:
+        ``(values, doubt)``: ``values`` as :func:`_fast_text_column` returns them (``float64``
+        with ``NaN`` where missing, or ``object`` strings with ``NaN`` where missing) and
+        ``doubt``, a boolean per row: the cell may break the schema (missing where not
+        nullable, no finite number, an unknown category), so its rows need the row path.
+        ``None`` when the column cannot be judged this way at all (a cell Arrow cannot parse
+        as a number, categories that are not text): then every row needs a closer look.
     """
     missing = pc.is_in(col, value_set=_NA_CELLS_ARROW)
     any_missing = pc.any(missing).as_py()
-    if any_missing and not f.nullable:
-        return None
+    missing_np = missing.to_numpy(zero_copy_only=False) if any_missing else None
     if f.kind is FeatureKind.NUMERIC:
         text = pc.if_else(missing, pa.scalar(None, pa.string()), col) if any_missing else col
         try:
             parsed = pc.cast(text, pa.float64())
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
             return None  # text that is no number: the row path names it
-        values = parsed.to_numpy()  # nulls (missing cells) become NaN
-        finite = np.isfinite(values)
-        if any_missing:
-            finite |= missing.to_numpy()
-        return values if finite.all() else None
+        values = parsed.to_numpy(zero_copy_only=False)  # nulls (missing cells) become NaN
+        doubt = ~np.isfinite(values)
+        if missing_np is not None and f.nullable:
+            doubt &= ~missing_np
+        return values, doubt
     categories = tuple(f.categories or ())
     if not all(isinstance(c, str) for c in categories):
         return None
     index = pc.index_in(col, value_set=pa.array(categories, type=pa.string()))
-    unknown = pc.is_null(index)
-    if any_missing:
-        unknown = pc.and_(unknown, pc.invert(missing))
-    if pc.any(unknown).as_py():
-        return None
+    known = index.fill_null(len(categories)).to_numpy(zero_copy_only=False)
+    if missing_np is not None:
+        known = np.where(missing_np, len(categories), known)  # missing, whatever the categories
+    doubt = known == len(categories)  # unknown or missing
+    if missing_np is not None and f.nullable:
+        doubt &= ~missing_np
     lookup = np.empty(len(categories) + 1, dtype=object)
     lookup[: len(categories)] = categories
     lookup[-1] = np.nan
-    return lookup[index.fill_null(len(categories)).to_numpy()]
+    return lookup[known], doubt
+
+
+def arrow_block_check(
+    table: pa.Table, schema: FeatureSchema
+) -> tuple[list[np.ndarray], np.ndarray] | None:
+    """Check a block of CSV rows read by Arrow column-wise, vectorised, once for all its chunks.
+
+    Args:
+        table: Shape ``(n_rows, >= n_features)``, string columns, every feature present.
+        schema: The model's feature schema.
+
+    Returns:
+        ``(columns, doubt)``: ``n_features`` arrays of ``n_rows`` values, exactly as
+        :func:`fast_columns` returns them for the same cells, and a boolean per row, true where
+        a cell may break the schema; a chunk of the block with no doubtful row is valid as
+        ``columns`` sliced to it. ``None`` when some column cannot be judged this way (then
+        :func:`fast_arrow_columns` judges each chunk).
+    """
+    out = []
+    doubt = np.zeros(table.num_rows, dtype=bool)
+    for f in schema.features:
+        checked = _arrow_column_check(table.column(f.name), f)
+        if checked is None:
+            return None
+        out.append(checked[0])
+        doubt |= checked[1]
+    return out, doubt
 
 
 def fast_arrow_columns(table: pa.Table, schema: FeatureSchema) -> list[np.ndarray] | None:
@@ -336,13 +376,10 @@ def fast_arrow_columns(table: pa.Table, schema: FeatureSchema) -> list[np.ndarra
         ``n_features`` arrays of ``n_rows`` values, exactly as :func:`fast_columns` returns for
         the same cells, or ``None`` when some cell may break the schema.
     """
-    out = []
-    for f in schema.features:
-        values = _fast_arrow_column(table.column(f.name), f)
-        if values is None:
-            return None
-        out.append(values)
-    return out
+    checked = arrow_block_check(table, schema)
+    if checked is None or checked[1].any():
+        return None
+    return checked[0]
 
 
 def _plain_column(values: np.ndarray) -> np.ndarray | list[Any]:
@@ -417,7 +454,10 @@ def score_chunk(
 
 
 def score_arrow_chunk(
-    service: PredictionService, chunk: pa.Table, first_row: int
+    service: PredictionService,
+    chunk: pa.Table,
+    first_row: int,
+    columns: list[np.ndarray] | None = None,
 ) -> tuple[pa.Table, OutOfRange | None]:
     """:func:`score_chunk` for a CSV chunk read by Arrow: the input columns stay Arrow strings.
 
@@ -425,6 +465,8 @@ def score_arrow_chunk(
         service: The loaded prediction service.
         chunk: Shape ``(n_rows, n_columns)``, string columns, every feature column present.
         first_row: The 1-based data row number of ``chunk``'s first row (for messages).
+        columns: The chunk's feature columns already checked (:func:`arrow_block_check` with no
+            doubt on these rows); ``None`` checks them here.
 
     Returns:
         ``(scored, out_of_range)`` as :func:`score_chunk` returns them, ``scored`` as a table.
@@ -432,7 +474,8 @@ def score_arrow_chunk(
     Raises:
         InvalidInput: As :func:`score_chunk` (the same row path names the problems).
     """
-    columns = fast_arrow_columns(chunk, service.schema)
+    if columns is None:
+        columns = fast_arrow_columns(chunk, service.schema)
     if columns is None:
         features = chunk.select(list(service.schema.names)).to_pandas()
         result = service.predict_rows(_records(features, service.schema), first_index=first_row)
@@ -485,12 +528,23 @@ def _chunks(path: Path, rows: int) -> Iterator[pd.DataFrame]:
         yield from reader
 
 
+WRITE_QUEUE_CHUNKS = 4
+"""Scored chunks waiting for the writer thread at most (bounds memory)."""
+
+_STOP = object()
+
+
 class _Writer:
-    """Appends scored chunks to a CSV or Parquet file, through pyarrow's writers.
+    """Appends scored chunks to a CSV or Parquet file, through pyarrow's writers, in a thread.
 
     pyarrow's CSV writer is several times faster than ``DataFrame.to_csv`` (which would cost
     more than the model); cells are written as read, unquoted. A Parquet file keeps the types of
     the first chunk: later chunks are cast to them.
+
+    Writing runs in one background thread, beside the model: pyarrow formats and writes
+    without holding the GIL. At most :data:`WRITE_QUEUE_CHUNKS` chunks wait for it. An error
+    there (a Parquet column whose type changed) is raised by the next :meth:`write` or by
+    :meth:`close`, so the caller never renames a failed output into place.
     """
 
     def __init__(self, path: Path, parquet: bool) -> None:
@@ -498,8 +552,37 @@ class _Writer:
         self.parquet = parquet
         self._parquet_writer: pq.ParquetWriter | None = None
         self._fh: Any = None
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize=WRITE_QUEUE_CHUNKS)
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
 
     def write(self, frame: pd.DataFrame | pa.Table) -> None:
+        """Queue one chunk (columns in the same order for every chunk) to be appended.
+
+        Raises:
+            InvalidInput: An earlier chunk could not be written (Parquet: a column's type
+                changed between chunks).
+        """
+        self._raise()
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="ml-api-writer", daemon=True)
+            self._thread.start()
+        self._queue.put(frame)
+
+    def _raise(self) -> None:
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
+
+    def _run(self) -> None:
+        while (frame := self._queue.get()) is not _STOP:
+            if self._error is None:
+                try:
+                    self._write_now(frame)
+                except BaseException as exc:  # raised again in the caller's thread
+                    self._error = exc
+
+    def _write_now(self, frame: pd.DataFrame | pa.Table) -> None:
         if isinstance(frame, pa.Table):
             table = frame
         else:
@@ -517,7 +600,7 @@ class _Writer:
                     include_header=first, quoting_style="none", quoting_header="none"
                 )
                 pacsv.write_csv(table, buffer, write_options=options)
-                self._fh.write(buffer.getvalue().to_pybytes())
+                self._fh.write(buffer.getvalue())
             except pa.ArrowInvalid:
                 if isinstance(frame, pa.Table):
                     frame = frame.to_pandas()
@@ -536,13 +619,28 @@ class _Writer:
                 ) from exc
         self._parquet_writer.write_table(table)
 
-    def close(self) -> None:
+    def close(self, discard: bool = False) -> None:
+        """Write what is queued and close the file.
+
+        Args:
+            discard: The output will be deleted: do not raise a writing error.
+
+        Raises:
+            InvalidInput: A chunk could not be written (see :meth:`write`).
+        """
+        if self._thread is not None:
+            self._queue.put(_STOP)
+            self._thread.join()
+            self._thread = None
         if self._parquet_writer is not None:
             self._parquet_writer.close()
             self._parquet_writer = None
         if self._fh is not None:
             self._fh.close()
             self._fh = None
+        if discard:
+            self._error = None
+        self._raise()
 
 
 def score_file(
@@ -600,14 +698,14 @@ def score_file(
             reported = refused.rows_reported
             # An odd file Arrow reads differently from pandas, or not at all: pandas reads it
             # from the start, as it always did (its result or its error message, unchanged).
-            writer.close()
+            writer.close(discard=True)
             writer = _Writer(tmp, parquet_out)
             chunks = _pandas_scored_chunks(service, input_path, chunk_rows)
             total, reported = _write_all(chunks, writer, reported, on_chunk, on_out_of_range)
         writer.close()
         os.replace(tmp, output_path)
     finally:
-        writer.close()
+        writer.close(discard=True)  # after a failure: the failure is what is reported
         tmp.unlink(missing_ok=True)
     return total
 
@@ -673,10 +771,18 @@ def _arrow_scored_chunks(
     reader = _open_arrow_csv(input_path, cast("str | None", compression))
     _check_columns(input_path, reader.schema.names, service.schema.names)
     total = 0
-    for chunk in _arrow_csv_tables(reader, chunk_rows):
-        scored, out_of_range = score_arrow_chunk(service, chunk, total + 1)
-        total += chunk.num_rows
-        yield scored, out_of_range, chunk.num_rows
+    block_rows = chunk_rows * max(1, CHECK_BLOCK_ROWS // chunk_rows)
+    for block in _arrow_csv_tables(reader, block_rows):
+        checked = arrow_block_check(block, service.schema)
+        for start in range(0, block.num_rows, chunk_rows):
+            chunk = block.slice(start, chunk_rows)
+            stop = start + chunk.num_rows
+            columns = None
+            if checked is not None and not checked[1][start:stop].any():
+                columns = [values[start:stop] for values in checked[0]]
+            scored, out_of_range = score_arrow_chunk(service, chunk, total + 1, columns)
+            total += chunk.num_rows
+            yield scored, out_of_range, chunk.num_rows
     if total == 0:  # a header and no rows: a header-only output, 0 rows scored
         columns = [*reader.schema.names, *_output_columns(service)]
         yield pd.DataFrame(columns=columns, dtype=object), None, 0
