@@ -52,6 +52,9 @@ from ml_api.core.service import PredictionService
 DEFAULT_CHUNK_ROWS = 5_000
 """Rows read, validated and predicted at a time: bounds memory for files of any size."""
 
+ARROW_BLOCK_BYTES = 1 << 20
+"""Bytes of CSV Arrow parses at a time (its default); memory is bounded by a few of them."""
+
 CHECK_BLOCK_ROWS = 100_000
 """Rows of a CSV read and checked (vectorised) at a time, then scored chunk by chunk: one check
 per block costs less than one per chunk, and memory stays bounded by the block."""
@@ -242,9 +245,10 @@ def _open_arrow_csv(path: Path, compression: str | None) -> pacsv.CSVStreamingRe
             from pandas (duplicate or empty column names) or cannot read.
     """
     parse = pacsv.ParseOptions(newlines_in_values=True)
+    read = pacsv.ReadOptions(block_size=ARROW_BLOCK_BYTES)
     try:
         with pa.input_stream(str(path), compression=compression) as probe:
-            names = pacsv.open_csv(probe, parse_options=parse).schema.names
+            names = pacsv.open_csv(probe, read_options=read, parse_options=parse).schema.names
         if len(set(names)) != len(names) or "" in names:
             raise _ArrowRefused("pandas renames duplicate or empty column names")
         convert = pacsv.ConvertOptions(
@@ -254,7 +258,9 @@ def _open_arrow_csv(path: Path, compression: str | None) -> pacsv.CSVStreamingRe
             quoted_strings_can_be_null=False,
         )
         stream = pa.input_stream(str(path), compression=compression)
-        return pacsv.open_csv(stream, parse_options=parse, convert_options=convert)
+        return pacsv.open_csv(
+            stream, read_options=read, parse_options=parse, convert_options=convert
+        )
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, OSError) as exc:
         if isinstance(exc, FileNotFoundError):
             raise
