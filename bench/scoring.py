@@ -263,7 +263,7 @@ def markdown(result: dict[str, Any]) -> str:
         "'CPU' compares CPU seconds (every thread of the scorer) with the limit's.",
         "",
         "| rows | runtime | limit rows/s | ml-api predict s | rows/s | x limit "
-        "| after start s | x limit | x limit (CPU) | peak RSS MB |",
+        "| after start s | x limit after start | x limit (CPU) | peak RSS MB |",
         "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in result["rows"]:

@@ -6,11 +6,19 @@ number (the header is not counted). The input's columns, used by the model or no
 target), are carried through to the output as written: CSV cells are read as text, never re-typed;
 Parquet columns keep their types.
 
-Speed: each chunk is first checked column-wise, vectorised with pandas/numpy (missing cells,
-numbers that parse and are finite, known categories). A chunk that passes goes to the model as
-arrays; a chunk with any doubt goes through the row-by-row validation, which either names every
-problem (rows, columns, allowed values, exactly as the API words them) or, for a doubt that was no
-problem, scores it.
+Speed: each chunk is first checked column-wise, vectorised (missing cells, numbers that parse and
+are finite, known categories). A chunk that passes goes to the model as arrays; a chunk with any
+doubt goes through the row-by-row validation, which either names every problem (rows, columns,
+allowed values, exactly as the API words them) or, for a doubt that was no problem, scores it.
+
+A CSV is read by Arrow's streaming reader (``pyarrow.csv.open_csv``, every cell a string as
+written) and stays in Arrow end to end: blocks of :data:`CHECK_BLOCK_ROWS` rows are checked with
+``pyarrow.compute`` at once (a per-row doubt mask), scored chunk by chunk, and the input columns
+are written back without a pandas round trip, by a writer thread. A file Arrow reads differently
+from pandas or not at all (duplicate or empty column names, ragged rows, bad UTF-8, ``.zip``,
+``.xz``, ``.tar.*``) is read by pandas from the start, as before, with the same results and
+messages. Parquet is read in pyarrow batches and checked through pandas. Memory is bounded by a
+block, a few chunks queued for the writer and Arrow's read-ahead, whatever the file's size.
 
 Formats, by file name: ``.parquet``/``.pq`` is Parquet (read and written with pyarrow); anything
 else is CSV, compressed if its name says so (``.gz``, ``.bz2``, ``.zip``, ``.xz``, ``.zst``, as
