@@ -798,8 +798,8 @@ def _arrow_scored_chunks(
             total += chunk.num_rows
             yield scored, out_of_range, chunk.num_rows
     if total == 0:  # a header and no rows: a header-only output, 0 rows scored
-        columns = [*reader.schema.names, *_output_columns(service)]
-        yield pd.DataFrame(columns=columns, dtype=object), None, 0
+        header = [*reader.schema.names, *_output_columns(service)]
+        yield pd.DataFrame(columns=header, dtype=object), None, 0
 
 
 def _pandas_scored_chunks(
