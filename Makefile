@@ -93,7 +93,7 @@ bench-deps: $(VENV)/.installed-bench ## Install the benchmark's needs (psutil; w
 	@command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
 
 .PHONY: bench
-bench: bench-deps ## Benchmark ml-api vs the seed app and MLServer (~25 min; BENCH_ARGS=--help)
+bench: bench-deps ## Benchmark ml-api vs the classic tutorial app and MLServer (~42 min, --targets-only ~11; BENCH_ARGS=--help)
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
 .PHONY: bench-smoke

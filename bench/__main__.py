@@ -1,12 +1,15 @@
 """``python -m bench``: run the benchmark and write ``bench/results/<timestamp>.{md,json}``.
 
-Modes: the full run (default), ``--smoke`` (a few seconds per cell on few targets: checks the
-plumbing, not the speed) and ``--soak`` (64 clients for 60 s on the ml-api targets: errors and
-memory growth). ``--list`` prints the target table. ``--in-process-only`` prints the in-process
-limits alone (scikit-learn and ONNX Runtime, 1 and 64 rows, and the batcher's rows/s with 64
-threads, batching on and off), with no HTTP server and no wrk. ``--scoring`` measures batch
-scoring (``ml-api predict``) against the model alone instead (bench/scoring.py). Every option is
-in ``--help``.
+Modes: the full run (default), ``--targets-only`` (only the rows issue 11's targets need, at 1
+and 64 clients), ``--smoke`` (a few seconds per cell on few targets: checks the plumbing, not the
+speed) and ``--soak`` (64 clients for 60 s on the ml-api targets: errors and memory growth);
+``--with-soak`` adds the soak after the cells of a full or ``--targets-only`` run. Every run ends
+with the "Targets" section (bench/goals.py), computed from its own rows; the estimated duration
+is printed before anything starts. ``--list`` prints the target table. ``--in-process-only``
+prints the in-process limits alone (scikit-learn and ONNX Runtime, 1 and 64 rows, and the
+batcher's rows/s with 64 threads, batching on and off), with no HTTP server and no wrk.
+``--scoring`` measures batch scoring (``ml-api predict``) against the model alone instead
+(bench/scoring.py). Every option is in ``--help``.
 """
 
 from __future__ import annotations
@@ -25,12 +28,22 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from bench import inprocess, mlserver_env, report, scoring
+from bench import goals, inprocess, mlserver_env, report, scoring
 from bench.load import wrk_version
 from bench.models import ALL_MODELS, prepare_models
 from bench.procs import plan_pinning
 from bench.runner import Plan, run_model
-from bench.targets import TARGETS, Context, needs_mlserver, select
+from bench.targets import (
+    BARE_FLASK,
+    ML_API,
+    ML_API_DJANGO,
+    ML_API_TODAY,
+    TARGETS,
+    Context,
+    Target,
+    needs_mlserver,
+    select,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 NOISE_NOTE = (
@@ -49,6 +62,22 @@ FAIRNESS_NOTES = (
 )
 SOAK_TARGETS = "ml-api-flask,ml-api-django"
 """The soak's default rows: each framework's simple API (the V2 rows hit the same servers)."""
+TARGETS_ONLY_ROWS: dict[str, tuple[str, ...]] = {
+    "lr": (ML_API, "mlserver", "mlserver-batch"),
+    "rf": (ML_API, "mlserver-batch"),
+    "penguins": (
+        ML_API, ML_API_DJANGO, ML_API_TODAY, "ml-api-flask-granian", "ml-api-django-granian",
+        *BARE_FLASK.values(),
+    ),
+}  # fmt: skip
+"""``--targets-only``: the rows each model needs for issue 11's targets (bench/goals.py). The
+ceiling and Django/Flask ratios are taken on penguins, the default model; the granian rows of
+ml-api are there so the ceiling on granian has its pair whatever the default front is."""
+TARGETS_ONLY = {"concurrency": "1,64"}
+"""``--targets-only`` defaults (the other options keep the full run's: 10 s cells, 2 rounds)."""
+STARTUP_S = 20
+"""Estimate: seconds per model to train it and start its servers (MLServer's environment is
+created once per machine on top of that)."""
 SMOKE = {
     "targets": "seed-gunicorn,ml-api-flask,ml-api-flask-v2",
     "models": "lr",
@@ -72,6 +101,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     mode.add_argument("--smoke", action="store_true", help="seconds, not minutes: plumbing only")
     mode.add_argument("--soak", action="store_true", help="long run at high concurrency")
     mode.add_argument("--list", action="store_true", help="print the targets and exit")
+    mode.add_argument(
+        "--targets-only",
+        action="store_true",
+        help="only the rows the targets need (see --list), concurrency 1,64",
+    )
     mode.add_argument(
         "--in-process-only",
         action="store_true",
@@ -101,6 +135,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--duration", type=int, help="seconds per cell (default 10)")
     p.add_argument("--warmup", type=int, help="warm-up seconds per target (default 3)")
     p.add_argument("--rounds", type=int, help="interleaved rounds (default 2)")
+    p.add_argument(
+        "--with-soak",
+        action="store_true",
+        help="after the cells, soak ml-api-flask and ml-api-django (so one run gives every target)",
+    )
     p.add_argument("--soak-seconds", type=int, default=60, help="soak duration (default 60)")
     p.add_argument("--soak-concurrency", type=int, default=64, help="soak connections (64)")
     p.add_argument("--timeout", type=int, default=10, help="wrk request timeout, s (10)")
@@ -125,15 +164,26 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     }
     if args.soak:
         defaults["targets"] = SOAK_TARGETS
-    for key, value in {**defaults, **(SMOKE if args.smoke else {})}.items():
+    if args.with_soak and args.soak:
+        p.error("--with-soak adds the soak to a run of cells; --soak alone is only the soak")
+    if args.targets_only and args.targets:
+        p.error("--targets-only picks its own rows; drop --targets (or drop --targets-only)")
+    preset = SMOKE if args.smoke else TARGETS_ONLY if args.targets_only else {}
+    for key, value in {**defaults, **preset}.items():
         if getattr(args, key) is None:
             setattr(args, key, value)
     return args
 
 
+VERSIONED = (
+    "ml-api", "scikit-learn", "numpy", "onnxruntime", "flask", "werkzeug", "gunicorn", "granian",
+    "django",
+)  # fmt: skip
+
+
 def _versions(mlserver: str | None) -> dict[str, str]:
     out = {"python": platform.python_version()}
-    for dist in ("ml-api", "scikit-learn", "numpy", "flask", "werkzeug", "gunicorn", "django"):
+    for dist in VERSIONED:
         try:
             out[dist] = metadata.version(dist)
         except metadata.PackageNotFoundError:
@@ -154,6 +204,9 @@ def _print_targets() -> None:
     for t in TARGETS:
         flag = "" if t.default else "  (not run by default)"
         print(f"{t.name:<24} {t.path:<28} {','.join(t.models):<16} {t.description}{flag}")
+    print(f"\n'ml-api' in the targets: {ML_API}. --targets-only runs:")
+    for model, names in TARGETS_ONLY_ROWS.items():
+        print(f"  {model:<10} {', '.join(names)}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -171,7 +224,7 @@ def main(argv: list[str] | None = None) -> int:
         _log("wrk is not installed: apt-get update && apt-get install -y wrk")
         return 2
     try:
-        targets = select(args.targets)
+        targets = select(",".join(_targets_only_names()) if args.targets_only else args.targets)
         models_wanted = tuple(m.strip() for m in args.models.split(",") if m.strip())
         unknown = [m for m in models_wanted if m not in ALL_MODELS]
         if unknown:
@@ -180,7 +233,8 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         _log(str(exc))
         return 2
-    mode = "soak" if args.soak else "smoke" if args.smoke else "full"
+    modes = {"soak": args.soak, "smoke": args.smoke, "targets": args.targets_only}
+    mode = next((name for name, on in modes.items() if on), "full")
     plan = Plan(
         concurrency=concurrency,
         duration_s=args.duration,
@@ -190,9 +244,65 @@ def main(argv: list[str] | None = None) -> int:
         soak_s=args.soak_seconds,
         soak_concurrency=args.soak_concurrency,
     )
-    results = run(args, mode, plan, targets, models_wanted, wrk)
+    rows = rows_per_model(targets, models_wanted, TARGETS_ONLY_ROWS if args.targets_only else None)
+    soak_rows = soak_targets(args)
+    _log(estimate(args, plan, rows, soak_rows))
+    results = run(args, mode, plan, rows, wrk, soak_rows)
     write(results, args.results_dir, mode)
     return 0
+
+
+def _targets_only_names() -> list[str]:
+    names = dict.fromkeys(n for rows in TARGETS_ONLY_ROWS.values() for n in rows)
+    return list(names)
+
+
+def rows_per_model(
+    targets: list[Target],
+    models: tuple[str, ...],
+    restrict: dict[str, tuple[str, ...]] | None = None,
+) -> dict[str, list[Target]]:
+    """The targets each model runs: those that apply to it, and (``restrict``) that it needs."""
+    return {
+        m: [
+            t
+            for t in targets
+            if m in t.models and (restrict is None or t.name in restrict.get(m, ()))
+        ]
+        for m in models
+    }
+
+
+def soak_targets(args: argparse.Namespace) -> tuple[str, ...]:
+    """Rows soaked after the cells (``--with-soak``); ``--soak`` soaks every selected row."""
+    return tuple(SOAK_TARGETS.split(",")) if args.with_soak else ()
+
+
+def estimate(
+    args: argparse.Namespace,
+    plan: Plan,
+    rows: dict[str, list[Target]],
+    soak_rows: tuple[str, ...],
+) -> str:
+    """One line: the run's expected wall time, from the plan (rows that turn out unavailable
+    make it shorter; creating MLServer's environment the first time makes it longer)."""
+    cells = sum(len(ts) for ts in rows.values()) * len(plan.concurrency) * plan.rounds
+    warmups = sum(len(ts) for ts in rows.values()) if plan.warmup_s > 0 else 0
+    soaks = sum(1 for ts in rows.values() for t in ts if args.soak or t.name in soak_rows)
+    seconds = STARTUP_S * len(rows) + warmups * plan.warmup_s
+    seconds += soaks * plan.soak_s if args.soak else cells * plan.duration_s + soaks * plan.soak_s
+    if not args.no_in_process:
+        seconds += len(rows) * (12 * args.inprocess_budget + 4 * args.batching_seconds + 5)
+    parts = [
+        f"{soaks} soak(s) of {plan.soak_s} s" if args.soak or soaks else "",
+        "" if args.soak else f"{cells} cells of {plan.duration_s} s",
+        f"{warmups} warm-ups of {plan.warmup_s} s" if warmups else "",
+    ]
+    return (
+        f"estimated duration: ~{seconds / 60:.0f} min ({seconds:.0f} s: "
+        f"{', '.join(p for p in parts if p)}, {len(rows)} model(s); "
+        "plus a few minutes if MLServer's environment must be created)"
+    )
 
 
 def in_process_only(args: argparse.Namespace) -> int:
@@ -218,11 +328,18 @@ def run(
     args: argparse.Namespace,
     mode: str,
     plan: Plan,
-    targets: list[Any],
-    models_wanted: tuple[str, ...],
+    rows: dict[str, list[Target]],
     wrk: str,
+    soak_rows: tuple[str, ...] = (),
 ) -> dict[str, Any]:
-    """Prepare models and servers, run every model, and assemble the results document."""
+    """Prepare models and servers, run every model, and assemble the results document.
+
+    Args:
+        rows: The targets of each model (:func:`rows_per_model`).
+        soak_rows: Targets soaked after the cells (``--with-soak``).
+    """
+    models_wanted = tuple(rows)
+    targets = list({t.name: t for ts in rows.values() for t in ts}.values())
     started = datetime.now(UTC)
     loadavg_before = [round(x, 2) for x in os.getloadavg()]
     pinning = plan_pinning(not args.no_pin)
@@ -238,7 +355,12 @@ def run(
         mlserver_exe = str(exe) if exe else None
         if exe is None:
             _log(f"MLServer not available: {mlserver_version}")
-    ctx = Context(workdir=workdir, python=sys.executable, mlserver=mlserver_exe)
+    ctx = Context(
+        workdir=workdir,
+        python=sys.executable,
+        mlserver=mlserver_exe,
+        server_cpus=len(pinning.server_cpus) if pinning else None,
+    )
     in_process: list[dict[str, Any]] = []
     if not args.no_in_process:
         _log("in-process limit (model.predict, no HTTP)")
@@ -251,28 +373,31 @@ def run(
     logdir = workdir / "logs" / started.strftime("%Y%m%dT%H%M%SZ")
     for key, model in models.items():
         _log(f"model {key} ({model.name})")
-        run_ = run_model(model, targets, ctx, pinning, plan, logdir, _log, soak=args.soak)
-        for t in targets:
-            if key in t.models:
-                reason = run_.status.get(t.name)
-                statuses.append(
-                    {
-                        "target": t.name,
-                        "model": key,
-                        "available": reason is None,
-                        "reason": reason,
-                        "description": t.description,
-                    }
-                )
+        run_ = run_model(
+            model, rows[key], ctx, pinning, plan, logdir, _log, soak=args.soak,
+            soak_after=soak_rows,
+        )  # fmt: skip
+        for t in rows[key]:
+            reason = run_.status.get(t.name)
+            statuses.append(
+                {
+                    "target": t.name,
+                    "model": key,
+                    "available": reason is None,
+                    "reason": reason,
+                    "description": t.description,
+                    **run_.info.get(t.name, {}),
+                }
+            )
         cells += run_.cells
         servers += run_.servers
         soak += run_.soak
     summary = report.summarize(cells)
-    available_ml_api = sorted(
-        {s["target"] for s in statuses if s["available"] and s["target"].startswith("ml-api")}
-    )
-    goals = [] if args.soak else report.ratios(summary, in_process, available_ml_api)
-    goals += report.soak_goals(soak)
+    soak_ran = bool(args.soak or soak_rows)
+    if args.soak:
+        goal_rows = goals.soak_goals(soak, soak_ran)
+    else:
+        goal_rows = goals.compute(summary, statuses, soak, soak_ran)
     notes = list(FAIRNESS_NOTES)
     for m in models.values():
         if m.agreement:
@@ -296,7 +421,9 @@ def run(
                 **asdict(plan),
                 "targets": [t.name for t in targets],
                 "models": list(models_wanted),
+                "soak_after": list(soak_rows),
             },
+            "ml_api_row": ML_API,
             "noise_note": NOISE_NOTE,
             "workdir": str(workdir),
         },
@@ -306,7 +433,7 @@ def run(
         "summary": summary,
         "servers": servers,
         "soak": soak,
-        "goals": goals,
+        "goals": goal_rows,
         "notes": notes,
     }
 

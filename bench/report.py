@@ -1,9 +1,8 @@
-"""Medians, the target ratios, and the markdown and JSON results.
+"""Medians, and the markdown and JSON results.
 
 A cell's reported figures are the medians over its rounds of requests/s, p50, p99 and CPU time
-per request; errors are summed over the rounds (socket errors plus non-2xx responses). The ratios
-against the targets (ml-api at twice MLServer's throughput, at least the seed app's under gunicorn)
-are computed from these medians, all from the same run.
+per request; errors are summed over the rounds (socket errors plus non-2xx responses). The targets
+(bench/goals.py) are computed from these medians, all from the same run.
 """
 
 from __future__ import annotations
@@ -11,9 +10,6 @@ from __future__ import annotations
 import statistics
 from collections.abc import Iterable
 from typing import Any
-
-MLSERVER_BATCH = "mlserver-batch"
-SEED_GUNICORN = "seed-gunicorn"
 
 
 def _median(values: Iterable[float | None]) -> float | None:
@@ -57,104 +53,6 @@ def summarize(cells: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return rows
 
 
-def _lookup(summary: list[dict[str, Any]], target: str, model: str, c: int) -> dict | None:
-    for row in summary:
-        if (row["target"], row["model"], row["concurrency"]) == (target, model, c):
-            return row if row["rps"] else None
-    return None
-
-
-def _ratio(
-    goal: str, value: float | None, wanted: str, met: bool | None, why: str = ""
-) -> dict[str, Any]:
-    return {
-        "goal": goal,
-        "value": None if value is None else round(value, 3),
-        "target": wanted,
-        "met": met,
-        "note": why,
-    }
-
-
-def _inproc_ms(inprocess: list[dict[str, Any]], model: str, name: str, rows: int) -> float | None:
-    for r in inprocess:
-        if (r["model"], r["callable"], r["rows"]) == (model, name, rows):
-            return r["ms_per_call"]
-    return None
-
-
-def ratios(
-    summary: list[dict[str, Any]],
-    inprocess: list[dict[str, Any]],
-    ml_api_targets: list[str],
-) -> list[dict[str, Any]]:
-    """Issue 7's targets for each ml-api row, from the medians of this run.
-
-    Args:
-        summary: Output of :func:`summarize`.
-        inprocess: In-process timings (see ``bench.inprocess``).
-        ml_api_targets: Names of the available ml-api targets.
-
-    Returns:
-        One record per (goal, ml-api target): ``value``, ``target`` (the goal, in words),
-        ``met`` (``None`` when a needed cell is missing, with the reason in ``note``).
-    """
-    out = []
-    mlservers = sorted({r["target"] for r in summary if r["target"].startswith("mlserver")})
-    for name in ml_api_targets:
-        rf64 = _lookup(summary, name, "rf", 64)
-        mb64 = _lookup(summary, MLSERVER_BATCH, "rf", 64)
-        missing = _missing((rf64, f"{name} rf c=64"), (mb64, f"{MLSERVER_BATCH} rf c=64"))
-        v = rf64["rps"] / mb64["rps"] if rf64 and mb64 else None
-        out.append(_ratio(f"{name}: rf c=64 req/s / MLServer batching req/s", v, ">= 2",
-                          None if v is None else v >= 2, missing))  # fmt: skip
-        v = rf64["p99_ms"] / mb64["p99_ms"] if rf64 and mb64 else None
-        out.append(_ratio(f"{name}: rf c=64 p99 / MLServer batching p99", v, "< 1 (lower p99)",
-                          None if v is None else v < 1, missing))  # fmt: skip
-        rf1 = _lookup(summary, name, "rf", 1)
-        inproc = _inproc_ms(inprocess, "rf", "ml-api pipeline", 1)
-        missing = _missing((rf1, f"{name} rf c=1"), (inproc, "in-process rf 1 row"))
-        v = rf1["p50_ms"] - inproc if rf1 and inproc is not None else None
-        out.append(_ratio(f"{name}: rf c=1 p50 minus in-process 1-row predict (ms)", v,
-                          "<= 1.5 ms", None if v is None else v <= 1.5, missing))  # fmt: skip
-        lr64 = _lookup(summary, name, "lr", 64)
-        best = max(
-            (r for m in mlservers if (r := _lookup(summary, m, "lr", 64))),
-            key=lambda r: r["rps"],
-            default=None,
-        )
-        missing = _missing((lr64, f"{name} lr c=64"), (best, "any MLServer lr c=64"))
-        v = lr64["rps"] / best["rps"] if lr64 and best else None
-        label = f" ({best['target']})" if best else ""
-        out.append(_ratio(f"{name}: lr c=64 req/s / MLServer best{label} req/s", v, ">= 2",
-                          None if v is None else v >= 2, missing))  # fmt: skip
-        seed = _lookup(summary, SEED_GUNICORN, "lr", 64)
-        missing = _missing((lr64, f"{name} lr c=64"), (seed, f"{SEED_GUNICORN} lr c=64"))
-        v = lr64["rps"] / seed["rps"] if lr64 and seed else None
-        out.append(_ratio(f"{name}: lr c=64 req/s / seed app under gunicorn req/s", v, ">= 1",
-                          None if v is None else v >= 1, missing))  # fmt: skip
-    return out
-
-
-def soak_goals(soak: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Zero errors and RSS growth under 5 % for every soak record."""
-    out = []
-    for r in soak:
-        label = f"{r['target']}/{r['model']}"
-        if "failed" in r:
-            out.append(_ratio(f"{label}: soak", None, "ran", None, r["failed"]))
-            continue
-        out.append(_ratio(f"{label}: soak errors", r["error_count"], "0", r["error_count"] == 0))
-        g = r["rss_growth_pct"]
-        out.append(_ratio(f"{label}: soak RSS growth %", g, "< 5", g < 5))
-    return out
-
-
-def _missing(*pairs: tuple[Any, str]) -> str:
-    absent = [label for value, label in pairs if value is None]
-    return f"missing: {', '.join(absent)}" if absent else ""
-
-
 # ---- markdown --------------------------------------------------------------------------------
 
 
@@ -188,6 +86,31 @@ def in_process_markdown(in_process: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def goals_markdown(goals: list[dict[str, Any]], ml_api_row: str | None) -> list[str]:
+    """The "Targets" section: each target, the value measured, met / missed / not measured."""
+    lines = ["## Targets, from this run", ""]
+    if ml_api_row:
+        lines += [
+            f'"ml-api" is the row `{ml_api_row}`: `ml-api serve --framework flask` with every '
+            "setting at its default (its front and runtime are in the Rows table); \"today's "
+            'ml-api" is `ml-api-today` (ML_API_RUNTIME=sklearn on gunicorn gthread, explicitly).',
+            "",
+        ]
+    met = sum(g["status"] == "met" for g in goals)
+    missed = sum(g["status"] == "missed" for g in goals)
+    lines += [f"{met} met, {missed} missed, {len(goals) - met - missed} not measured.", ""]
+    lines += _table(
+        ["target", "model", "wanted", "measured", "result"],
+        [
+            [g["goal"], g["model"], g["target"], g["measured"] or "-",
+             g["status"].upper() if g["status"] == "missed" else
+             g["status"] if g["status"] == "met" else f"not measured: {g['note']}"]
+            for g in goals
+        ],
+    )  # fmt: skip
+    return lines
+
+
 def markdown(results: dict[str, Any]) -> str:
     """The results as a markdown document (also what the harness prints)."""
     meta = results["meta"]
@@ -204,26 +127,29 @@ def markdown(results: dict[str, Any]) -> str:
         "(socket errors + non-2xx) summed over rounds",
         f"- versions: {', '.join(f'{k} {v}' for k, v in meta['versions'].items())}",
         "",
-        "## Targets",
+        "## Rows",
         "",
     ]
+    info = {(s["target"], s["model"]): s for s in results["targets"]}
     lines += _table(
-        ["target", "model", "status", "what"],
+        ["row", "model", "front", "runtime", "status", "what"],
         [
-            [t["target"], t["model"], "ok" if t["available"] else f"not available: {t['reason']}",
-             t["description"]]
+            [t["target"], t["model"], t.get("front", "-"), t.get("runtime", "-"),
+             "ok" if t["available"] else f"not available: {t['reason']}", t["description"]]
             for t in results["targets"]
         ],
     )  # fmt: skip
     if results["summary"]:
         lines += ["## Results", ""]
         lines += _table(
-            ["model", "target", "c", "req/s", "p50 ms", "p99 ms", "errors", "CPU ms/req",
-             "others on server CPU %"],
+            ["model", "row", "c", "req/s", "p50 ms", "p99 ms", "errors", "CPU ms/req",
+             "others on server CPU %", "front", "runtime"],
             [
                 [r["model"], r["target"], r["concurrency"], _fmt(r["rps"], 0), _fmt(r["p50_ms"]),
                  _fmt(r["p99_ms"]), r["errors"], _fmt(r["cpu_ms_per_request"]),
-                 _fmt(r["others_on_server_cpus_pct"], 0)]
+                 _fmt(r["others_on_server_cpus_pct"], 0),
+                 info.get((r["target"], r["model"]), {}).get("front", "-"),
+                 info.get((r["target"], r["model"]), {}).get("runtime", "-")]
                 for r in results["summary"]
             ],
         )  # fmt: skip
@@ -254,15 +180,8 @@ def markdown(results: dict[str, Any]) -> str:
                 for s in results["soak"]
             ],
         )  # fmt: skip
-    if any(g["value"] is not None for g in results["goals"]):
-        lines += ["## Issue 7 targets, from this run", ""]
-        lines += _table(
-            ["goal", "value", "wanted", "met", "note"],
-            [[g["goal"], _fmt(g["value"], 3), g["target"], _fmt(g["met"]), g["note"]]
-             for g in results["goals"]],
-        )  # fmt: skip
-    elif results["goals"]:
-        lines += ["Issue 7 targets: not computed (this run lacks the cells they need).", ""]
+    if results["goals"]:
+        lines += goals_markdown(results["goals"], results["meta"].get("ml_api_row"))
     if results.get("notes"):
         lines += ["## Notes", ""] + [f"- {n}" for n in results["notes"]] + [""]
     return "\n".join(lines)

@@ -54,6 +54,7 @@ class ModelRun:
     """Everything measured for one model."""
 
     status: dict[str, str | None] = field(default_factory=dict)
+    info: dict[str, dict[str, str]] = field(default_factory=dict)
     cells: list[dict[str, Any]] = field(default_factory=list)
     servers: list[dict[str, Any]] = field(default_factory=list)
     soak: list[dict[str, Any]] = field(default_factory=list)
@@ -127,9 +128,35 @@ class ModelBench:
                 del self.servers[server]
             else:
                 self.samples[server] = {"start": proc.sample(memory_detail=True)}
+        info = self._inspect()
         for target in self.targets:
             self.run.status[target.name] = self._probe(target)
+            if target.server in info:
+                self.run.info[target.name] = info[target.server]
         self.active = [t for t in self.targets if self.run.status[t.name] is None]
+
+    def _inspect(self) -> dict[Server, dict[str, str]]:
+        """Ask each server that can say it which front (and runtime) it runs.
+
+        A server that does not run what its row asks for (``ML_API_SERVER=granian`` ignored by an
+        ``ml-api serve`` that predates it) is stopped and its rows marked unavailable.
+        """
+        info: dict[Server, dict[str, str]] = {}
+        for server, proc in list(self.servers.items()):
+            inspect = getattr(server, "inspect", None)
+            if inspect is None:
+                continue
+            try:
+                reason, info[server] = inspect(proc)
+            except Exception as exc:  # a harness bug must cost one row, not the run
+                reason, info[server] = f"could not inspect the server: {exc!r}", {}
+            if reason:
+                self.log(f"  {proc.label}: not available: {reason}")
+                self.failed[server] = reason
+                proc.stop()
+                del self.servers[server]
+                del self.samples[server]
+        return info
 
     def _probe(self, target: Target) -> str | None:
         if target.server in self.failed:
@@ -266,10 +293,12 @@ class ModelBench:
                     self.run.cells.append(record)
                     self.log(_cell_line(record))
 
-    def soak(self, plan: Plan) -> None:
-        """One long run per active target, sampling the server's RSS every 5 s."""
+    def soak(self, plan: Plan, only: tuple[str, ...] | None = None) -> None:
+        """One long run per active target (those named in ``only``), sampling RSS every 5 s."""
         load_cpus = self.pinning.load_cpus if self.pinning else None
         for target in self.active:
+            if only is not None and target.name not in only:
+                continue
             proc = self.servers[target.server]
             warm = proc.sample(memory_detail=True)
             trace: list[list[float]] = []
@@ -333,11 +362,17 @@ def run_model(
     logdir: Path,
     log: Log,
     soak: bool = False,
+    soak_after: tuple[str, ...] = (),
 ) -> ModelRun:
     """Start the model's servers, run its cells (or its soak), stop the servers.
 
+    Args:
+        soak: Run only the soak (every selected target), no cells.
+        soak_after: After the cells, soak these targets too (``--with-soak``).
+
     Returns:
-        Target status (``None`` = available, else why not), cells, server memory, soak records.
+        Target status (``None`` = available, else why not), front and runtime of the servers
+        that say, cells, server memory, soak records.
     """
     bench = ModelBench(model, targets, ctx, pinning, logdir, log, plan.ready_timeout_s)
     try:
@@ -347,6 +382,8 @@ def run_model(
             bench.soak(plan)
         else:
             bench.rounds(plan)
+            if soak_after:
+                bench.soak(plan, only=soak_after)
     finally:
         bench.stop()
     return bench.run

@@ -103,12 +103,23 @@ class ServerProcess:
 
     def request(self, method: str, path: str, body: bytes | None = None) -> tuple[int, bytes]:
         """One HTTP request to this server; returns ``(status, body)``."""
+        status, _, raw = self.request_full(method, path, body)
+        return status, raw
+
+    def request_full(
+        self, method: str, path: str, body: bytes | None = None
+    ) -> tuple[int, http.client.HTTPMessage, bytes]:
+        """One HTTP request to this server; returns ``(status, headers, body)``.
+
+        Raises:
+            OSError: The connection failed.
+        """
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
         try:
             headers = {"Content-Type": "application/json"} if body is not None else {}
             conn.request(method, path, body=body, headers=headers)
             response = conn.getresponse()
-            return response.status, response.read()
+            return response.status, response.headers, response.read()
         finally:
             conn.close()
 

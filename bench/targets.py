@@ -7,23 +7,34 @@ To add a target, add one row to :data:`TARGETS`, for example ml-api with 4 threa
 
 Rows whose server is equal (same class, same fields) share one server process per model, so
 ``ml-api-flask`` and ``ml-api-flask-v2`` hit the same gunicorn. A row whose server does not start
-(``ml-api serve --framework django`` before the Django adapter exists) or whose endpoint answers
-404 (``/v2/...`` before ml-api speaks V2) shows as "not available" with the reason.
+(``ml-api serve --framework django`` before the Django adapter exists), whose endpoint answers
+404 (``/v2/...`` before ml-api speaks V2), or that does not run the HTTP front it asks for
+(``ML_API_SERVER=granian`` before ``ml-api serve`` reads it; checked before the start with
+:func:`setting_support` and after it with :func:`detect_front`) shows as "not available" with
+the reason. ml-api rows also report the front and the runtime (``/metadata``) that served them.
 """
 
 from __future__ import annotations
 
+import functools
+import http.client
 import json
 import os
 import secrets
 import shutil
+import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+import psutil
 
 from bench.models import ALL_MODELS, NUMERIC_MODELS, BenchModel
-from bench.procs import free_port
+from bench.procs import free_port, process_tree
+
+if TYPE_CHECKING:
+    from bench.servers import ServerProcess
 
 BENCH_DIR = Path(__file__).resolve().parent
 V2_INFER = "/v2/models/{model}/infer"
@@ -54,11 +65,14 @@ class Context:
         workdir: Scratch directory for this run.
         python: The ml-api virtualenv's interpreter (runs ml-api, the seed app and gunicorn).
         mlserver: The ``mlserver`` executable in ``bench/.venv-mlserver``, or ``None``.
+        server_cpus: How many CPUs the servers are pinned to (``None``: not pinned, all CPUs);
+            the bare Flask rows start one worker per CPU, as ``ml-api serve`` does.
     """
 
     workdir: Path
     python: str = sys.executable
     mlserver: str | None = None
+    server_cpus: int | None = None
 
 
 class Unavailable(RuntimeError):
@@ -97,26 +111,135 @@ class SeedApp:
         return Launch(argv, env, model.seed_dir / "api", None)
 
 
+SERVER_SETTING = "ML_API_SERVER"
+"""The setting that picks ``ml-api serve``'s HTTP front (issue 11; added on branch ``front``)."""
+GTHREAD_VALUES = ("gunicorn", "gthread")
+"""Values tried, in order, for "gunicorn with gthread workers" once ``ML_API_SERVER`` exists."""
+
+_SETTING_PROBE = """
+import json, os, sys
+name, value = sys.argv[1], sys.argv[2]
+from ml_api.settings import Settings
+def dump():
+    return Settings().model_dump(mode="json")
+os.environ.pop(name, None)
+base = dump()
+os.environ[name] = "__bench_not_a_value__"
+try:
+    read = dump() != base
+except Exception:
+    read = True  # the invalid value was refused: the setting exists and checks its values
+if not read:
+    print(json.dumps({"status": "ignored"}))
+    sys.exit(0)
+os.environ[name] = value
+try:
+    dump()
+except Exception as exc:
+    lines = [l.strip() for l in str(exc).splitlines() if l.strip()]
+    print(json.dumps({"status": "rejected", "reason": " ".join(lines[:3])[:300]}))
+else:
+    print(json.dumps({"status": "accepted"}))
+"""
+
+
+@functools.lru_cache(maxsize=32)
+def setting_support(python: str, name: str, value: str) -> tuple[str, str]:
+    """Whether ``ml-api``'s settings (in ``python``'s environment) read ``name`` and take ``value``.
+
+    Settings ignore unknown ``ML_API_*`` variables, so "not supported yet" cannot be told from a
+    failed start: this builds ``ml_api.settings.Settings`` in a subprocess with and without the
+    variable (and with a value no setting takes) and compares.
+
+    Args:
+        python: The interpreter whose ``ml_api`` is asked.
+        name: The environment variable (``ML_API_SERVER``).
+        value: The value wanted (``granian``).
+
+    Returns:
+        ``(status, reason)``: ``accepted``; ``ignored`` (no setting reads the variable);
+        ``rejected`` (the setting exists and refuses the value; ``reason`` has the message); or
+        ``error`` (the settings could not be built; ``reason`` says why).
+    """
+    try:
+        out = subprocess.run(
+            [python, "-c", _SETTING_PROBE, name, value],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={k: v for k, v in os.environ.items() if k != name},
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return "error", f"could not ask ml_api.settings: {exc}"
+    try:
+        answer = json.loads(out.stdout.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        tail = " ".join(out.stderr.strip().splitlines()[-1:])[:300]
+        return "error", f"could not ask ml_api.settings: {tail or out.returncode}"
+    return answer["status"], answer.get("reason", "")
+
+
+def detect_front(pid: int, server_header: str | None) -> str:
+    """Which HTTP front serves a process tree: ``granian``, ``gunicorn`` or ``unknown``.
+
+    granian is a native extension: a process of the tree mapping granian's ``_granian`` library
+    runs it. gunicorn is pure Python; it names itself in the ``Server`` response header.
+
+    Args:
+        pid: The server's main process.
+        server_header: The ``Server`` header of one of its responses (``None``: none sent).
+    """
+    for proc in process_tree(pid):
+        try:
+            if any("_granian" in Path(m.path).name for m in proc.memory_maps(grouped=True)):
+                return "granian"
+        except (OSError, psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+    if server_header and server_header.lower().startswith("gunicorn"):
+        return "gunicorn"
+    return "unknown"
+
+
+def front_mismatch(wanted: str | None, found: str) -> str | None:
+    """Why a server is not on the front its row asks for (``None``: it is, or nothing asked)."""
+    if wanted is None or wanted == found:
+        return None
+    return f"asked for {wanted}, but the server runs {found}"
+
+
+RUNTIME_NAMES = {"scikit-learn": "sklearn", "onnxruntime": "onnx"}
+"""``/metadata``'s ``runtime`` in ``ML_API_RUNTIME``'s words."""
+
+
 @dataclass(frozen=True)
 class MlApi:
-    """``ml-api serve`` (gunicorn, model loaded in the master) on 127.0.0.1.
+    """``ml-api serve`` on 127.0.0.1, model loaded before the server is ready.
 
     Attributes:
         framework: ``flask`` or ``django``.
-        workers: gunicorn workers; ``None`` keeps ml-api's default (one per CPU the process may
+        workers: worker processes; ``None`` keeps ml-api's default (one per CPU the process may
             use, so one when the servers are pinned to one CPU).
         env: Extra ``ML_API_*`` settings, as ``((name, value), ...)``.
+        server: The HTTP front to ask for with ``ML_API_SERVER``: ``granian``; ``gthread``
+            (gunicorn with threads, today's front: passed as the value ``ml-api`` takes for it,
+            or not at all while ``ML_API_SERVER`` does not exist); ``None`` keeps ml-api's
+            default. The row is unavailable, with the reason, when ``ml-api serve`` does not
+            support the front asked for, and when the started server runs another one.
     """
 
     framework: str = "flask"
     workers: int | None = None
     env: tuple[tuple[str, str], ...] = ()
+    server: str | None = None
 
     def launch(self, ctx: Context, model: BenchModel, port: int) -> Launch:
         """Build the ``ml-api serve`` command for one model.
 
         The drain period after SIGTERM is set to 0 (it only delays the stop between models);
         Django gets a random ``ML_API_SECRET_KEY``, which it requires.
+
+        Raises:
+            Unavailable: ``server`` is asked for and ``ml-api serve`` cannot run it.
         """
         argv = [
             *(ctx.python, "-m", "ml_api.cli", "serve", "--framework", self.framework),
@@ -124,10 +247,104 @@ class MlApi:
             *(("--workers", str(self.workers)) if self.workers else ()),
             *("--model-root", str(model.model_root), "--name", model.name),
         ]
-        env = {"ML_API_DRAIN_SECONDS": "0", **dict(self.env)}
+        env = {"ML_API_DRAIN_SECONDS": "0", **dict(self.env), **self._server_env(ctx)}
         if self.framework == "django":
             env.setdefault("ML_API_SECRET_KEY", secrets.token_urlsafe(50))
         return Launch(argv, env, ctx.workdir, "/ready")
+
+    def _server_env(self, ctx: Context) -> dict[str, str]:
+        if self.server is None:
+            return {}
+        values = GTHREAD_VALUES if self.server == "gthread" else (self.server,)
+        refused = []
+        for value in values:
+            status, reason = setting_support(ctx.python, SERVER_SETTING, value)
+            if status == "accepted":
+                return {SERVER_SETTING: value}
+            if status == "ignored":
+                if self.server == "gthread":
+                    return {}  # no choice of front yet: gunicorn gthread is the only one
+                raise Unavailable(
+                    f"ml-api serve does not support {SERVER_SETTING} yet (no setting reads it)"
+                )
+            if status == "error":
+                raise Unavailable(reason)
+            refused.append(f"{SERVER_SETTING}={value}: {reason}")
+        raise Unavailable(f"ml-api serve refuses {'; '.join(refused)}")
+
+    def inspect(self, proc: ServerProcess) -> tuple[str | None, dict[str, str]]:
+        """After ready: which front and runtime serve (``/metadata``), and whether as asked.
+
+        Returns:
+            ``(reason, info)``: ``reason`` is ``None`` when the server is what the row asks for;
+            ``info`` has ``front`` and ``runtime`` (``onnx`` or ``sklearn``).
+        """
+        info = {"front": "unknown", "runtime": "unknown"}
+        try:
+            status, headers, raw = proc.request_full("GET", "/metadata")
+        except (OSError, http.client.HTTPException) as exc:
+            return f"GET /metadata failed: {exc}", info
+        info["front"] = detect_front(proc.pid, headers.get("Server"))
+        if status == 200:
+            try:
+                runtime = json.loads(raw).get("runtime") or "unknown"
+            except (ValueError, AttributeError):
+                runtime = "unknown"
+            info["runtime"] = RUNTIME_NAMES.get(runtime, runtime)
+        wanted = {"granian": "granian", "gthread": "gunicorn"}.get(self.server or "")
+        return front_mismatch(wanted, info["front"]), info
+
+
+@dataclass(frozen=True)
+class BareFlask:
+    """The HTTP ceiling: ``bench/bare_flask.py`` (parse JSON, answer JSON) on one front.
+
+    One worker per server CPU, like ``ml-api serve``.
+
+    Attributes:
+        front: ``gthread`` (gunicorn, ``threads`` threads per worker, keep-alive 75 s: ``ml-api
+            serve``'s gunicorn settings) or ``granian`` (granian's WSGI interface with
+            ``threads`` blocking threads and a backpressure of twice that per worker, the
+            settings ``ml-api serve`` gives granian on branch ``front``).
+        threads: Request threads per worker (ml-api's ``ML_API_THREADS`` default, 64).
+    """
+
+    front: str = "gthread"
+    threads: int = 64
+
+    def launch(self, ctx: Context, model: BenchModel, port: int) -> Launch:
+        """Build the command (working directory ``bench/``, app ``bare_flask:app``).
+
+        Raises:
+            Unavailable: ``granian`` is not installed in the ml-api environment.
+        """
+        workers = str(ctx.server_cpus or os.cpu_count() or 1)
+        if self.front == "granian":
+            exe = Path(ctx.python).parent / "granian"
+            if not exe.is_file():
+                raise Unavailable(f"granian is not installed ({exe}): make bench-deps")
+            argv = [
+                *(str(exe), "--interface", "wsgi", "--host", "127.0.0.1", "--port", str(port)),
+                *("--workers", workers, "--blocking-threads", str(self.threads)),
+                *("--backpressure", str(self.threads * 2), "bare_flask:app"),
+            ]
+        else:
+            argv = [
+                *(ctx.python, "-m", "gunicorn", "-b", f"127.0.0.1:{port}", "-w", workers),
+                *("-k", "gthread", "--threads", str(self.threads), "--keep-alive", "75"),
+                "bare_flask:app",
+            ]
+        return Launch(argv, {}, BENCH_DIR, None)
+
+    def inspect(self, proc: ServerProcess) -> tuple[str | None, dict[str, str]]:
+        """After ready: check the front is the one asked for."""
+        try:
+            _, headers, _ = proc.request_full("GET", "/")
+        except (OSError, http.client.HTTPException) as exc:
+            return f"GET / failed: {exc}", {"front": "unknown"}
+        found = detect_front(proc.pid, headers.get("Server"))
+        wanted = "granian" if self.front == "granian" else "gunicorn"
+        return front_mismatch(wanted, found), {"front": found}
 
 
 @dataclass(frozen=True)
@@ -190,7 +407,7 @@ class MLServer:
         return tag
 
 
-Server = SeedApp | MlApi | MLServer
+Server = SeedApp | MlApi | MLServer | BareFlask
 
 
 @dataclass(frozen=True)
@@ -220,6 +437,23 @@ class Target:
         return self.path.format(model=model.name)
 
 
+ML_API = "ml-api-flask"
+"""The row that counts as "ml-api" in the targets: ``ml-api serve --framework flask`` with every
+setting at its default (the default front and runtime, whatever they are when the run happens;
+the results name both)."""
+ML_API_DJANGO = "ml-api-django"
+"""The same with ``--framework django``."""
+ML_API_TODAY = "ml-api-today"
+"""ml-api as issue 11 found it: scikit-learn on gunicorn gthread, set explicitly so the ratio
+against it survives a change of default."""
+ML_API_TODAY_SERVER = MlApi(
+    "flask",
+    env=(("ML_API_RUNTIME", "sklearn"), ("ML_API_THREADS", "64"), ("ML_API_BATCHING", "true")),
+    server="gthread",
+)
+BARE_FLASK = {"gunicorn": "bare-flask-gthread", "granian": "bare-flask-granian"}
+"""The HTTP-ceiling row of each front."""
+
 MLSERVER_BATCHING = MLServer(max_batch_size=64, max_batch_time=0.01)
 """Adaptive batching on: up to 64 requests per batch, waiting at most 10 ms for it to fill."""
 
@@ -240,7 +474,7 @@ TARGETS: tuple[Target, ...] = (
            "MLServer, inference in the HTTP process (parallel_workers 0)", default=False),
     Target("ml-api-flask", MlApi("flask"), "/predict", "seed", ALL_MODELS,
            "ml-api serve --framework flask, its defaults (workers = usable CPUs, threads, "
-           "adaptive batching), simple API"),
+           "adaptive batching), simple API; 'ml-api' in the targets"),
     Target("ml-api-flask-nobatch", MlApi("flask", env=(("ML_API_BATCHING", "false"),)),
            "/predict", "seed", ALL_MODELS, "the same with ML_API_BATCHING=false"),
     Target("ml-api-django", MlApi("django"), "/predict", "seed", ALL_MODELS,
@@ -249,7 +483,21 @@ TARGETS: tuple[Target, ...] = (
            "ml-api Flask, Open Inference Protocol (V2) infer endpoint"),
     Target("ml-api-django-v2", MlApi("django"), V2_INFER, "v2", ALL_MODELS,
            "ml-api Django, Open Inference Protocol (V2) infer endpoint"),
+    Target(ML_API_TODAY, ML_API_TODAY_SERVER, "/predict", "seed", ALL_MODELS,
+           "ml-api before the speed work (the baseline): Flask, ML_API_RUNTIME=sklearn on "
+           "gunicorn gthread (64 threads, batching on), all set explicitly"),
+    Target("ml-api-flask-granian", MlApi("flask", server="granian"), "/predict", "seed",
+           ALL_MODELS, "ml-api Flask with ML_API_SERVER=granian, other settings default"),
+    Target("ml-api-django-granian", MlApi("django", server="granian"), "/predict", "seed",
+           ALL_MODELS, "ml-api Django with ML_API_SERVER=granian, other settings default"),
+    Target(BARE_FLASK["gunicorn"], BareFlask("gthread"), "/predict", "seed", ALL_MODELS,
+           "HTTP ceiling: bare Flask (parse JSON, answer JSON) on gunicorn gthread, 64 threads "
+           "per worker, one worker per server CPU"),
+    Target(BARE_FLASK["granian"], BareFlask("granian"), "/predict", "seed", ALL_MODELS,
+           "HTTP ceiling: the same bare Flask app on granian's WSGI interface, 64 blocking "
+           "threads per worker, one worker per server CPU"),
 )  # fmt: skip
+"""Every row. Rows whose server is equal share one server process per model."""
 
 
 def select(names: str | None) -> list[Target]:

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
 # Imports of ml_api's own modules, pydantic, pandas and scikit-learn are made inside the commands
 # that need them: `ml-api --help` loads click alone, and `train --if-missing` with a model
-# present returns before pandas or scikit-learn are imported (README: Development).
+# present returns before pandas or scikit-learn are imported (docs/development.md).
 
 FRAMEWORKS = ("flask", "django")
 DEFAULT_ALIAS = "production"

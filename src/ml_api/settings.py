@@ -127,7 +127,7 @@ class Settings(BaseSettings):
     """Request threads per gunicorn worker (``gthread`` workers when > 1, plain ``sync`` workers
     when 1). Threads are what gives batching concurrent requests to merge: a worker's batches
     can hold at most this many requests. 64 did best of 8, 32 and 64 in the benchmark
-    (``make bench``; the README's "Benchmark" section has the figures)."""
+    (``make bench``; docs/benchmark.md has the figures)."""
 
     api_keys: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
     """API keys accepted (``ML_API_API_KEYS``, comma-separated); none means no authentication."""

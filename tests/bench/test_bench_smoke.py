@@ -106,4 +106,26 @@ def test_markdown_printed_and_written(smoke):
     proc, _, md = smoke
     assert "| lr | ml-api-flask | 1 |" in md
     assert "## In-process limit" in md and "## Memory" in md
+    assert "## Targets, from this run" in md and "`ml-api-flask`" in md
     assert md.strip() in proc.stdout
+    assert "estimated duration: ~" in proc.stderr
+
+
+def test_ml_api_rows_say_front_and_runtime(smoke):
+    _, results, _ = smoke
+    assert results["meta"]["ml_api_row"] == "ml-api-flask"
+    status = {t["target"]: t for t in results["targets"]}
+    for name in ("ml-api-flask", "ml-api-flask-v2"):
+        assert status[name]["front"] in ("gunicorn", "granian")
+        assert status[name]["runtime"] in ("onnx", "sklearn")
+
+
+def test_targets_not_measured_say_why(smoke):
+    _, results, _ = smoke
+    # c=1 only, lr only, no MLServer, no soak: every target line is there, none can be judged
+    assert len(results["goals"]) >= 9
+    for goal in results["goals"]:
+        assert goal["status"] == "not measured" and goal["met"] is None, goal
+        assert goal["note"], goal
+    soak = results["goals"][-1]
+    assert "--with-soak" in soak["note"]

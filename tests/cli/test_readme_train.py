@@ -1,4 +1,7 @@
-"""README `ml-api train` commands are safe in any order: only penguins data trains penguins."""
+"""README `ml-api train` commands are safe in any order: only penguins data trains penguins.
+
+The commands come from ``tests/readme/commands.py``, which also runs each as written, in order.
+"""
 
 from __future__ import annotations
 
@@ -13,20 +16,16 @@ import pytest
 from click.testing import CliRunner
 
 from ml_api.cli import main, model_name_for
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.readme.commands import units
 
 
 def readme_train_commands() -> list[list[str]]:
-    """Every `ml-api train ...` command line in the README's bash blocks, as argv after ml-api."""
-    text = (ROOT / "README.md").read_text()
+    """Every `ml-api train ...` command of the README and docs/, as argv after ml-api."""
     commands = []
-    for block in re.findall(r"```bash\n(.*?)```", text, flags=re.S):
-        for line in block.splitlines():
-            line = line.split("#", 1)[0].strip()
-            match = re.match(r"(?:\.venv/bin/)?ml-api (train\b.*)", line)
-            if match:
-                commands.append(shlex.split(match.group(1)))
+    for unit in units():
+        match = re.match(r"(?:\.venv/bin/)?ml-api (train\b.*)", unit.flat)
+        if unit.lang == "shell" and match:
+            commands.append(shlex.split(match.group(1), comments=True))
     return commands
 
 

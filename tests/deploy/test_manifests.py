@@ -393,10 +393,10 @@ def test_sizing_rule_agrees(variant: Variant) -> None:
     assert (ref["resource"], ref["containerName"]) == ("limits.cpu", container["name"])
     assert "WEB_CONCURRENCY" not in _config(docs)
     framework = _config(docs)["ML_API_FRAMEWORK"]
-    readme = (ROOT / "README.md").read_text()
+    sizing = (ROOT / "docs" / "kubernetes.md").read_text()
     limit = resources["limits"]["memory"]
-    assert re.search(rf"\|\s*{framework.capitalize()}\s*\|.*\|\s*{limit}\s*\|", readme, re.I), (
-        f"the README's sizing table gives {framework} another memory limit than {limit}"
+    assert re.search(rf"\|\s*{framework.capitalize()}\s*\|.*\|\s*{limit}\s*\|", sizing, re.I), (
+        f"the sizing table (docs/kubernetes.md) gives {framework} another memory limit than {limit}"
     )
     for hpa in (d for d in docs if d["kind"] == "HorizontalPodAutoscaler"):
         (metric,) = hpa["spec"]["metrics"]

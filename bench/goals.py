@@ -1,0 +1,256 @@
+"""Issue 11's targets, computed from one run's own rows: measured value, target, met or missed.
+
+Every figure comes from :func:`bench.report.summarize` (medians over the rounds) of the same run,
+so each ratio compares rows measured minutes apart on the same machine. "ml-api" is the row
+:data:`bench.targets.ML_API` (``ml-api serve --framework flask`` with every setting at its
+default: the default front and runtime, named in the results); "today's ml-api" is
+:data:`bench.targets.ML_API_TODAY` (scikit-learn on gunicorn gthread, set explicitly).
+
+A target whose rows are missing is "not measured", with the reason: the row was not selected,
+the server could not run it (the row's own reason, e.g. ``ml-api serve`` without
+``ML_API_SERVER``), or every cell failed. Nothing here raises on a missing row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from bench.targets import BARE_FLASK, ML_API, ML_API_DJANGO, ML_API_TODAY
+
+MLSERVER_BATCH = "mlserver-batch"
+DEFAULT_MODEL = "penguins"
+"""ml-api's default model: where a line on no model of the run is reported as not measured."""
+GRANIAN_PAIRS = (("ml-api-flask-granian", "ml-api-django-granian"),)
+"""Further (Flask, Django) row pairs compared like the default pair, when they ran."""
+CEILING_ROWS = (ML_API, "ml-api-flask-granian")
+"""ml-api Flask rows compared with the bare Flask ceiling on their own front."""
+SOAK_HINT = "the soak did not run: add --with-soak (or run python -m bench --soak)"
+
+Rows = list[dict[str, Any]]
+
+
+class Run:
+    """Look-ups into one run's summary rows and target statuses.
+
+    Args:
+        summary: :func:`bench.report.summarize` rows (``target``, ``model``, ``concurrency``,
+            ``rps``, ``p50_ms``, ``p99_ms``, ``rounds``...).
+        statuses: One record per (target, model) selected: ``target``, ``model``,
+            ``available``, ``reason`` and, for servers that say, ``front`` and ``runtime``.
+    """
+
+    def __init__(self, summary: Rows, statuses: Rows) -> None:
+        self.summary = summary
+        self.statuses = {(s["target"], s["model"]): s for s in statuses}
+
+    def row(self, target: str, model: str, c: int) -> tuple[dict[str, Any] | None, str]:
+        """The summary row of a cell, or ``None`` and why it is missing."""
+        status = self.statuses.get((target, model))
+        if status is None:
+            return None, f"{target}/{model} was not in this run"
+        if not status["available"]:
+            return None, f"{target}/{model} not available: {status['reason']}"
+        for r in self.summary:
+            if (r["target"], r["model"], r["concurrency"]) == (target, model, c):
+                if r["rps"]:
+                    return r, ""
+                if not r.get("rounds"):
+                    return None, f"{target}/{model} c={c}: every round failed"
+                others = r.get("others_on_server_cpus_pct")
+                busy = f" (others on the server CPUs: {others:.0f} %)" if others is not None else ""
+                return None, f"{target}/{model} c={c}: no request answered in the cell{busy}"
+        return None, f"{target}/{model} c={c} was not measured (concurrency not in this run)"
+
+    def info(self, target: str, model: str, key: str) -> str | None:
+        """``front`` or ``runtime`` of a row, as its server reported it."""
+        status = self.statuses.get((target, model))
+        return status.get(key) if status else None
+
+    def models(self) -> list[str]:
+        """Models of this run, in first-seen order."""
+        return list(dict.fromkeys(m for _, m in self.statuses))
+
+    def targets(self) -> set[str]:
+        """Targets selected in this run."""
+        return {t for t, _ in self.statuses}
+
+
+def _goal(
+    goal: str,
+    model: str,
+    target: str,
+    value: float | None,
+    measured: str,
+    met: bool | None,
+    note: str = "",
+) -> dict[str, Any]:
+    return {
+        "goal": goal,
+        "model": model,
+        "target": target,
+        "value": None if value is None else round(value, 3),
+        "measured": measured,
+        "met": met,
+        "status": "not measured" if met is None else "met" if met else "missed",
+        "note": note,
+    }
+
+
+def _not_measured(goal: str, model: str, target: str, *reasons: str) -> dict[str, Any]:
+    return _goal(goal, model, target, None, "", None, "; ".join(r for r in reasons if r))
+
+
+def _label(run: Run, target: str, model: str) -> str:
+    front, runtime = run.info(target, model, "front"), run.info(target, model, "runtime")
+    parts = [p for p in (front, runtime) if p and p != "unknown"]
+    return f"{target} ({', '.join(parts)})" if parts else target
+
+
+def _ratio_goal(
+    run: Run,
+    goal: str,
+    model: str,
+    ours: str,
+    theirs: str,
+    c: int,
+    at_least: float,
+) -> dict[str, Any]:
+    """``ours`` req/s over ``theirs`` req/s at ``c`` connections, met when >= ``at_least``."""
+    wanted = f">= {at_least:g}x"
+    a, why_a = run.row(ours, model, c)
+    b, why_b = run.row(theirs, model, c)
+    if a is None or b is None:
+        return _not_measured(goal, model, wanted, why_a, why_b)
+    ratio = a["rps"] / b["rps"]
+    measured = (
+        f"{ratio:.2f}x ({_label(run, ours, model)} {a['rps']:,.0f} req/s, "
+        f"{_label(run, theirs, model)} {b['rps']:,.0f} req/s)"
+    )
+    return _goal(goal, model, wanted, ratio, measured, ratio >= at_least)
+
+
+def _best(run: Run, model: str, c: int, pick: Callable[[str], bool]) -> tuple[str | None, str]:
+    """The fastest (req/s) available row among the targets ``pick`` accepts."""
+    best, best_rps, reasons = None, 0.0, []
+    for target in sorted(t for t in run.targets() if pick(t)):
+        row, why = run.row(target, model, c)
+        if row is None:
+            reasons.append(why)
+        elif row["rps"] > best_rps:
+            best, best_rps = target, row["rps"]
+    if best is None:
+        return None, "; ".join(reasons) or f"no MLServer row in this run for {model}"
+    return best, ""
+
+
+def compute(summary: Rows, statuses: Rows, soak: Rows, soak_ran: bool) -> Rows:
+    """Every target of issue 11, from this run.
+
+    Args:
+        summary: :func:`bench.report.summarize` rows.
+        statuses: The run's target statuses (see :class:`Run`).
+        soak: Soak records (``target``, ``model``, ``error_count``, ``rss_growth_pct``, or
+            ``failed``).
+        soak_ran: Whether a soak was part of the run (``--soak`` or ``--with-soak``).
+
+    Returns:
+        One record per target line: ``goal``, ``model``, ``target`` (in words), ``value``
+        (the ratio or milliseconds; ``None`` when not measured), ``measured`` (the value with
+        the rows it came from), ``met`` (``None``: not measured), ``status`` (``met``,
+        ``missed`` or ``not measured``) and ``note`` (why not measured).
+    """
+    run = Run(summary, statuses)
+    out: Rows = []
+    # random forest, 64 clients: >= 2.5x MLServer with adaptive batching, and a lower p99
+    goal = "random forest, 64 clients: req/s vs MLServer with adaptive batching"
+    out.append(_ratio_goal(run, goal, "rf", ML_API, MLSERVER_BATCH, 64, 2.5))
+    goal = "random forest, 64 clients: p99 lower than MLServer with adaptive batching"
+    a, why_a = run.row(ML_API, "rf", 64)
+    b, why_b = run.row(MLSERVER_BATCH, "rf", 64)
+    if a is None or b is None:
+        out.append(_not_measured(goal, "rf", "< MLServer's p99", why_a, why_b))
+    else:
+        measured = f"{a['p99_ms']:.2f} ms vs {b['p99_ms']:.2f} ms ({MLSERVER_BATCH})"
+        out.append(
+            _goal(goal, "rf", "< MLServer's p99", a["p99_ms"], measured, a["p99_ms"] < b["p99_ms"])
+        )
+    # logistic regression, 64 clients: >= 2x MLServer's best row
+    goal = "logistic regression, 64 clients: req/s vs MLServer's best row"
+    best, why = _best(run, "lr", 64, lambda t: t.startswith("mlserver"))
+    if best is None:
+        out.append(_not_measured(goal, "lr", ">= 2x", why))
+    else:
+        out.append(_ratio_goal(run, goal, "lr", ML_API, best, 64, 2.0))
+    # penguins, 64 clients: >= 3x today's ml-api
+    goal = "penguins, 64 clients: req/s vs today's ml-api (sklearn, gunicorn gthread)"
+    out.append(_ratio_goal(run, goal, "penguins", ML_API, ML_API_TODAY, 64, 3.0))
+    # forest and penguins, 1 client, p50 <= 1.5 ms
+    for model, name in (("rf", "random forest"), ("penguins", "penguins")):
+        goal = f"{name}, 1 client: p50"
+        row, why = run.row(ML_API, model, 1)
+        if row is None:
+            out.append(_not_measured(goal, model, "<= 1.5 ms", why))
+        else:
+            measured = f"{row['p50_ms']:.2f} ms ({_label(run, ML_API, model)})"
+            out.append(
+                _goal(goal, model, "<= 1.5 ms", row["p50_ms"], measured, row["p50_ms"] <= 1.5)
+            )
+    # ml-api Flask vs the bare Flask ceiling on the same front, 64 clients: >= 0.5x
+    for flask_row in CEILING_ROWS:
+        ceilings = set(BARE_FLASK.values())
+        for model in _models_with(run, flask_row, ceilings, required=flask_row == ML_API):
+            goal = f"{flask_row} vs the bare Flask ceiling on the same front, 64 clients"
+            front = run.info(flask_row, model, "front")
+            ceiling = BARE_FLASK.get(front or "")
+            if ceiling is None:
+                _, why = run.row(flask_row, model, 64)
+                why = why or f"{flask_row}/{model}: front {front or 'not reported'} has no ceiling"
+                out.append(_not_measured(goal, model, ">= 0.5x", why))
+                continue
+            out.append(_ratio_goal(run, goal, model, flask_row, ceiling, 64, 0.5))
+    # Django vs Flask, 64 clients: >= 0.8x
+    for flask_row, django_row in ((ML_API, ML_API_DJANGO), *GRANIAN_PAIRS):
+        for model in _models_with(run, flask_row, {django_row}, required=flask_row == ML_API):
+            goal = f"Django vs Flask, 64 clients ({django_row} / {flask_row})"
+            out.append(_ratio_goal(run, goal, model, django_row, flask_row, 64, 0.8))
+    out += soak_goals(soak, soak_ran)
+    return out
+
+
+def _models_with(run: Run, row: str, others: set[str], required: bool) -> list[str]:
+    """Models on which ``row`` and one of ``others`` were both selected.
+
+    With none: ``[DEFAULT_MODEL]`` when the line is ``required`` (so it shows as not measured,
+    with the reason), else nothing (extra lines appear only when their rows were selected).
+    """
+    found = [
+        m
+        for m in run.models()
+        if (row, m) in run.statuses and any((o, m) in run.statuses for o in others)
+    ]
+    return found or ([DEFAULT_MODEL] if required else [])
+
+
+def soak_goals(soak: Rows, soak_ran: bool) -> Rows:
+    """Soak, 64 clients: 0 errors and RSS growth under 5 %, one line per soaked row."""
+    wanted = "0 errors, RSS growth < 5 %"
+    if not soak_ran:
+        return [_not_measured("soak, 64 clients", "all", wanted, SOAK_HINT)]
+    if not soak:
+        return [_not_measured("soak, 64 clients", "all", wanted, "no row was available to soak")]
+    out = []
+    for r in soak:
+        goal = (
+            f"soak {r.get('seconds', 0):.0f} s, {r.get('concurrency', '?')} clients: {r['target']}"
+        )
+        if "failed" in r:
+            out.append(_not_measured(goal, r["model"], wanted, r["failed"]))
+            continue
+        errors, growth = r["error_count"], r["rss_growth_pct"]
+        measured = (
+            f"{errors} errors, RSS {growth:+.2f} % "
+            f"({r['rss_mib_before']} -> {r['rss_mib_after']} MiB)"
+        )
+        out.append(_goal(goal, r["model"], wanted, growth, measured, errors == 0 and growth < 5))
+    return out
