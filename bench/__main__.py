@@ -115,12 +115,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--scoring",
         action="store_true",
-        help="batch scoring (ml-api predict) against predict_proba alone; no servers, no wrk",
+        help="batch scoring (ml-api predict) against the model call alone, per runtime; no "
+        "servers, no wrk",
     )
     p.add_argument(
         "--scoring-rows",
         default="1000000,10000000",
         help="comma-separated input sizes for --scoring (default 1000000,10000000)",
+    )
+    p.add_argument(
+        "--scoring-runtimes",
+        default="sklearn,onnx",
+        help="comma-separated ML_API_RUNTIME values for --scoring (default sklearn,onnx)",
     )
     p.add_argument("--chunk-rows", type=int, default=5000, help="--scoring chunk rows (5000)")
     p.add_argument("--targets", help="comma-separated names, or 'all' (default: default rows)")
@@ -441,7 +447,12 @@ def run_scoring(args: argparse.Namespace) -> int:
         return 2
     started = datetime.now(UTC)
     loadavg_before = [round(x, 2) for x in os.getloadavg()]
-    result = scoring.measure(args.workdir.resolve(), sizes, args.chunk_rows, _log)
+    runtimes = tuple(r.strip() for r in args.scoring_runtimes.split(",") if r.strip())
+    if not runtimes or set(runtimes) - set(scoring.RUNTIMES):
+        allowed = ",".join(scoring.RUNTIMES)
+        _log(f"--scoring-runtimes takes {allowed}, got {args.scoring_runtimes!r}")
+        return 2
+    result = scoring.measure(args.workdir.resolve(), sizes, args.chunk_rows, _log, runtimes)
     text = scoring.markdown(result) + "\n" + NOISE_NOTE + "\n"
     print(text)
     document = {

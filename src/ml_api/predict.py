@@ -6,11 +6,19 @@ number (the header is not counted). The input's columns, used by the model or no
 target), are carried through to the output as written: CSV cells are read as text, never re-typed;
 Parquet columns keep their types.
 
-Speed: each chunk is first checked column-wise, vectorised with pandas/numpy (missing cells,
-numbers that parse and are finite, known categories). A chunk that passes goes to the model as
-arrays; a chunk with any doubt goes through the row-by-row validation, which either names every
-problem (rows, columns, allowed values, exactly as the API words them) or, for a doubt that was no
-problem, scores it.
+Speed: each chunk is first checked column-wise, vectorised (missing cells, numbers that parse and
+are finite, known categories). A chunk that passes goes to the model as arrays; a chunk with any
+doubt goes through the row-by-row validation, which either names every problem (rows, columns,
+allowed values, exactly as the API words them) or, for a doubt that was no problem, scores it.
+
+A CSV is read by Arrow's streaming reader (``pyarrow.csv.open_csv``, every cell a string as
+written) and stays in Arrow end to end: blocks of :data:`CHECK_BLOCK_ROWS` rows are checked with
+``pyarrow.compute`` at once (a per-row doubt mask), scored chunk by chunk, and the input columns
+are written back without a pandas round trip, by a writer thread. A file Arrow reads differently
+from pandas or not at all (duplicate or empty column names, ragged rows, bad UTF-8, ``.zip``,
+``.xz``, ``.tar.*``) is read by pandas from the start, as before, with the same results and
+messages. Parquet is read in pyarrow batches and checked through pandas. Memory is bounded by a
+block, a few chunks queued for the writer and Arrow's read-ahead, whatever the file's size.
 
 Formats, by file name: ``.parquet``/``.pq`` is Parquet (read and written with pyarrow); anything
 else is CSV, compressed if its name says so (``.gz``, ``.bz2``, ``.zip``, ``.xz``, ``.zst``, as
@@ -30,8 +38,10 @@ output and reports 0 rows.
 from __future__ import annotations
 
 import os
+import queue
 import tempfile
-from collections.abc import Callable, Iterator
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, cast
 
@@ -51,6 +61,13 @@ from ml_api.core.service import PredictionService
 
 DEFAULT_CHUNK_ROWS = 5_000
 """Rows read, validated and predicted at a time: bounds memory for files of any size."""
+
+ARROW_BLOCK_BYTES = 1 << 20
+"""Bytes of CSV Arrow parses at a time (its default); memory is bounded by a few of them."""
+
+CHECK_BLOCK_ROWS = 100_000
+"""Rows of a CSV read and checked (vectorised) at a time, then scored chunk by chunk: one check
+per block costs less than one per chunk, and memory stays bounded by the block."""
 
 PARQUET_SUFFIXES = (".parquet", ".pq")
 """File name endings read and written as Parquet; any other name is CSV."""
@@ -209,6 +226,182 @@ def fast_columns(
     return out
 
 
+ARROW_COMPRESSED = {".gz": "gzip", ".bz2": "bz2", ".zst": "zstd"}
+"""CSV compressions read by Arrow's own streams (``.zip``, ``.xz``, ``.tar.*``: by pandas)."""
+
+PANDAS_ONLY_SUFFIXES = (".zip", ".xz", ".tar")
+"""Compressed CSV that Arrow cannot stream: read by pandas."""
+
+
+class _ArrowRefused(Exception):
+    """Arrow's CSV reader refused the file (ragged rows, bad UTF-8...): pandas reads it instead.
+
+    ``rows_reported`` is set to the rows whose callbacks already ran when scoring stopped.
+    """
+
+    rows_reported = 0
+
+
+def _arrow_csv_compression(path: Path) -> str | bool | None:
+    """Arrow's compression name for ``path``, ``None`` (plain), or ``False`` (pandas reads it)."""
+    suffixes = [s.lower() for s in Path(path).suffixes]
+    if any(s in PANDAS_ONLY_SUFFIXES for s in suffixes):
+        return False
+    last = suffixes[-1] if suffixes else ""
+    return ARROW_COMPRESSED.get(last)
+
+
+def _open_arrow_csv(path: Path, compression: str | None) -> pacsv.CSVStreamingReader:
+    """Arrow's streaming CSV reader with every cell as the text written (as ``_chunks`` reads).
+
+    Raises:
+        _ArrowRefused: The file's header or first block is something Arrow reads differently
+            from pandas (duplicate or empty column names) or cannot read.
+    """
+    parse = pacsv.ParseOptions(newlines_in_values=True)
+    read = pacsv.ReadOptions(block_size=ARROW_BLOCK_BYTES)
+    try:
+        with pa.input_stream(str(path), compression=compression) as probe:
+            names = pacsv.open_csv(probe, read_options=read, parse_options=parse).schema.names
+        if len(set(names)) != len(names) or "" in names:
+            raise _ArrowRefused("pandas renames duplicate or empty column names")
+        convert = pacsv.ConvertOptions(
+            column_types={name: pa.string() for name in names},
+            null_values=[],
+            strings_can_be_null=False,
+            quoted_strings_can_be_null=False,
+        )
+        stream = pa.input_stream(str(path), compression=compression)
+        return pacsv.open_csv(
+            stream, read_options=read, parse_options=parse, convert_options=convert
+        )
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, OSError) as exc:
+        if isinstance(exc, FileNotFoundError):
+            raise
+        raise _ArrowRefused(str(exc)) from exc
+
+
+def _arrow_csv_tables(reader: pacsv.CSVStreamingReader, rows: int) -> Iterator[pa.Table]:
+    """``reader``'s rows as tables of exactly ``rows`` rows (the last may be shorter).
+
+    Raises:
+        _ArrowRefused: A later block is something Arrow cannot read (pandas then reads the file).
+    """
+    pending: list[pa.RecordBatch] = []
+    held = 0
+    while True:
+        try:
+            batch = reader.read_next_batch()
+        except StopIteration:
+            break
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+            raise _ArrowRefused(str(exc)) from exc
+        pending.append(batch)
+        held += batch.num_rows
+        if held < rows:
+            continue
+        table = pa.Table.from_batches(pending, schema=reader.schema)
+        start = 0
+        while held - start >= rows:
+            yield table.slice(start, rows)
+            start += rows
+        rest = table.slice(start)
+        pending = rest.to_batches()
+        held = rest.num_rows
+    if held:
+        yield pa.Table.from_batches(pending, schema=reader.schema)
+
+
+_NA_CELLS_ARROW = pa.array(sorted(NA_CELLS), type=pa.string())
+
+
+def _arrow_column_check(
+    col: pa.ChunkedArray | pa.Array, f: Feature
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """One column of CSV text cells (Arrow strings) checked as :func:`_fast_text_column` does.
+
+    Returns:
+        ``(values, doubt)``: ``values`` as :func:`_fast_text_column` returns them (``float64``
+        with ``NaN`` where missing, or ``object`` strings with ``NaN`` where missing) and
+        ``doubt``, a boolean per row: the cell may break the schema (missing where not
+        nullable, no finite number, an unknown category), so its rows need the row path.
+        ``None`` when the column cannot be judged this way at all (a cell Arrow cannot parse
+        as a number, categories that are not text): then every row needs a closer look.
+    """
+    missing = pc.is_in(col, value_set=_NA_CELLS_ARROW)
+    any_missing = pc.any(missing).as_py()
+    missing_np = missing.to_numpy(zero_copy_only=False) if any_missing else None
+    if f.kind is FeatureKind.NUMERIC:
+        text = pc.if_else(missing, pa.scalar(None, pa.string()), col) if any_missing else col
+        try:
+            parsed = pc.cast(text, pa.float64())
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            return None  # text that is no number: the row path names it
+        values = parsed.to_numpy(zero_copy_only=False)  # nulls (missing cells) become NaN
+        doubt = ~np.isfinite(values)
+        if missing_np is not None and f.nullable:
+            doubt &= ~missing_np
+        return values, doubt
+    categories = tuple(f.categories or ())
+    if not all(isinstance(c, str) for c in categories):
+        return None
+    index = pc.index_in(col, value_set=pa.array(categories, type=pa.string()))
+    known = index.fill_null(len(categories)).to_numpy(zero_copy_only=False)
+    if missing_np is not None:
+        known = np.where(missing_np, len(categories), known)  # missing, whatever the categories
+    doubt = known == len(categories)  # unknown or missing
+    if missing_np is not None and f.nullable:
+        doubt &= ~missing_np
+    lookup = np.empty(len(categories) + 1, dtype=object)
+    lookup[: len(categories)] = categories
+    lookup[-1] = np.nan
+    return lookup[known], doubt
+
+
+def arrow_block_check(
+    table: pa.Table, schema: FeatureSchema
+) -> tuple[list[np.ndarray], np.ndarray] | None:
+    """Check a block of CSV rows read by Arrow column-wise, vectorised, once for all its chunks.
+
+    Args:
+        table: Shape ``(n_rows, >= n_features)``, string columns, every feature present.
+        schema: The model's feature schema.
+
+    Returns:
+        ``(columns, doubt)``: ``n_features`` arrays of ``n_rows`` values, exactly as
+        :func:`fast_columns` returns them for the same cells, and a boolean per row, true where
+        a cell may break the schema; a chunk of the block with no doubtful row is valid as
+        ``columns`` sliced to it. ``None`` when some column cannot be judged this way (then
+        :func:`fast_arrow_columns` judges each chunk).
+    """
+    out = []
+    doubt = np.zeros(table.num_rows, dtype=bool)
+    for f in schema.features:
+        checked = _arrow_column_check(table.column(f.name), f)
+        if checked is None:
+            return None
+        out.append(checked[0])
+        doubt |= checked[1]
+    return out, doubt
+
+
+def fast_arrow_columns(table: pa.Table, schema: FeatureSchema) -> list[np.ndarray] | None:
+    """:func:`fast_columns` for a chunk read by Arrow (every cell the text as written).
+
+    Args:
+        table: Shape ``(n_rows, >= n_features)``, string columns, every feature present.
+        schema: The model's feature schema.
+
+    Returns:
+        ``n_features`` arrays of ``n_rows`` values, exactly as :func:`fast_columns` returns for
+        the same cells, or ``None`` when some cell may break the schema.
+    """
+    checked = arrow_block_check(table, schema)
+    if checked is None or checked[1].any():
+        return None
+    return checked[0]
+
+
 def _plain_column(values: np.ndarray) -> np.ndarray | list[Any]:
     """One output column, vectorised, with the values :func:`to_jsonable` would give.
 
@@ -280,6 +473,46 @@ def score_chunk(
     return out, result.out_of_range
 
 
+def score_arrow_chunk(
+    service: PredictionService,
+    chunk: pa.Table,
+    first_row: int,
+    columns: list[np.ndarray] | None = None,
+) -> tuple[pa.Table, OutOfRange | None]:
+    """:func:`score_chunk` for a CSV chunk read by Arrow: the input columns stay Arrow strings.
+
+    Args:
+        service: The loaded prediction service.
+        chunk: Shape ``(n_rows, n_columns)``, string columns, every feature column present.
+        first_row: The 1-based data row number of ``chunk``'s first row (for messages).
+        columns: The chunk's feature columns already checked (:func:`arrow_block_check` with no
+            doubt on these rows); ``None`` checks them here.
+
+    Returns:
+        ``(scored, out_of_range)`` as :func:`score_chunk` returns them, ``scored`` as a table.
+
+    Raises:
+        InvalidInput: As :func:`score_chunk` (the same row path names the problems).
+    """
+    if columns is None:
+        columns = fast_arrow_columns(chunk, service.schema)
+    if columns is None:
+        features = chunk.select(list(service.schema.names)).to_pandas()
+        result = service.predict_rows(_records(features, service.schema), first_index=first_row)
+    else:
+        result = service.predict_validated(
+            cast("list[list[Any]]", columns), chunk.num_rows, first_index=first_row
+        )
+    out = chunk
+    for column, values in encode_csv_columns(result).items():
+        array = pa.array(values, from_pandas=True)  # NaN as null: an empty cell, as before
+        if column in out.column_names:  # the input has it: replaced, as pandas did
+            out = out.set_column(out.column_names.index(column), column, array)
+        else:
+            out = out.append_column(column, array)
+    return out, result.out_of_range
+
+
 def count_rows(path: Path) -> int | None:
     """Return the number of data rows, when it is cheap to know (progress bars).
 
@@ -315,12 +548,23 @@ def _chunks(path: Path, rows: int) -> Iterator[pd.DataFrame]:
         yield from reader
 
 
+WRITE_QUEUE_CHUNKS = 4
+"""Scored chunks waiting for the writer thread at most (bounds memory)."""
+
+_STOP = object()
+
+
 class _Writer:
-    """Appends scored chunks to a CSV or Parquet file, through pyarrow's writers.
+    """Appends scored chunks to a CSV or Parquet file, through pyarrow's writers, in a thread.
 
     pyarrow's CSV writer is several times faster than ``DataFrame.to_csv`` (which would cost
     more than the model); cells are written as read, unquoted. A Parquet file keeps the types of
     the first chunk: later chunks are cast to them.
+
+    Writing runs in one background thread, beside the model: pyarrow formats and writes
+    without holding the GIL. At most :data:`WRITE_QUEUE_CHUNKS` chunks wait for it. An error
+    there (a Parquet column whose type changed) is raised by the next :meth:`write` or by
+    :meth:`close`, so the caller never renames a failed output into place.
     """
 
     def __init__(self, path: Path, parquet: bool) -> None:
@@ -328,9 +572,42 @@ class _Writer:
         self.parquet = parquet
         self._parquet_writer: pq.ParquetWriter | None = None
         self._fh: Any = None
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize=WRITE_QUEUE_CHUNKS)
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
 
-    def write(self, frame: pd.DataFrame) -> None:
-        table = pa.Table.from_pandas(frame, preserve_index=False)
+    def write(self, frame: pd.DataFrame | pa.Table) -> None:
+        """Queue one chunk (columns in the same order for every chunk) to be appended.
+
+        Raises:
+            InvalidInput: An earlier chunk could not be written (Parquet: a column's type
+                changed between chunks).
+        """
+        self._raise()
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="ml-api-writer", daemon=True)
+            self._thread.start()
+        self._queue.put(frame)
+
+    def _raise(self) -> None:
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
+
+    def _run(self) -> None:
+        while (frame := self._queue.get()) is not _STOP:
+            if self._error is None:
+                try:
+                    self._write_now(frame)
+                except BaseException as exc:  # raised again in the caller's thread
+                    self._error = exc
+
+    def _write_now(self, frame: pd.DataFrame | pa.Table) -> None:
+        if isinstance(frame, pa.Table):
+            table = frame
+        else:
+            # One thread: a pool per chunk costs more than it saves on a few thousand rows.
+            table = pa.Table.from_pandas(frame, preserve_index=False, nthreads=1)
         if not self.parquet:
             first = self._fh is None
             if first:
@@ -343,8 +620,10 @@ class _Writer:
                     include_header=first, quoting_style="none", quoting_header="none"
                 )
                 pacsv.write_csv(table, buffer, write_options=options)
-                self._fh.write(buffer.getvalue().to_pybytes())
+                self._fh.write(buffer.getvalue())
             except pa.ArrowInvalid:
+                if isinstance(frame, pa.Table):
+                    frame = frame.to_pandas()
                 text = frame.to_csv(index=False, header=first, lineterminator="\n")
                 self._fh.write(text.encode("utf-8"))
             return
@@ -360,13 +639,28 @@ class _Writer:
                 ) from exc
         self._parquet_writer.write_table(table)
 
-    def close(self) -> None:
+    def close(self, discard: bool = False) -> None:
+        """Write what is queued and close the file.
+
+        Args:
+            discard: The output will be deleted: do not raise a writing error.
+
+        Raises:
+            InvalidInput: A chunk could not be written (see :meth:`write`).
+        """
+        if self._thread is not None:
+            self._queue.put(_STOP)
+            self._thread.join()
+            self._thread = None
         if self._parquet_writer is not None:
             self._parquet_writer.close()
             self._parquet_writer = None
         if self._fh is not None:
             self._fh.close()
             self._fh = None
+        if discard:
+            self._error = None
+        self._raise()
 
 
 def score_file(
@@ -407,7 +701,6 @@ def score_file(
             under ``ML_API_OUT_OF_RANGE=reject``.
         FileNotFoundError: ``input_path`` does not exist.
     """
-    names = service.schema.names
     output_path = Path(output_path)
     parquet_out = is_parquet(output_path)
     fd, tmp_name = tempfile.mkstemp(
@@ -416,35 +709,122 @@ def score_file(
     os.close(fd)
     tmp = Path(tmp_name)
     writer = _Writer(tmp, parquet_out)
-    total = 0
+    reported = 0  # rows whose callbacks ran (a restart with pandas does not repeat them)
     try:
-        for chunk in _chunks(input_path, chunk_rows):
-            missing = [n for n in names if n not in chunk.columns]
-            if missing:
-                raise InvalidInput(
-                    f"{input_path} lacks feature columns: {', '.join(missing)}",
-                    [Problem("missing column", field=n) for n in missing],
-                )
-            if chunk.empty:  # a header and no rows: a header-only output, 0 rows scored
-                if total == 0:
-                    columns = [*chunk.columns, *_output_columns(service)]
-                    writer.write(pd.DataFrame(columns=columns, dtype=object))
-                continue
-            scored, out_of_range = score_chunk(
-                service, chunk, total + 1, text=not is_parquet(input_path)
-            )
-            if on_out_of_range is not None and out_of_range is not None:
-                on_out_of_range(out_of_range)
-            writer.write(scored)
-            total += len(chunk)
-            if on_chunk:
-                on_chunk(len(chunk))
+        try:
+            chunks = _arrow_scored_chunks(service, input_path, chunk_rows)
+            total, reported = _write_all(chunks, writer, reported, on_chunk, on_out_of_range)
+        except _ArrowRefused as refused:
+            reported = refused.rows_reported
+            # An odd file Arrow reads differently from pandas, or not at all: pandas reads it
+            # from the start, as it always did (its result or its error message, unchanged).
+            writer.close(discard=True)
+            writer = _Writer(tmp, parquet_out)
+            chunks = _pandas_scored_chunks(service, input_path, chunk_rows)
+            total, reported = _write_all(chunks, writer, reported, on_chunk, on_out_of_range)
         writer.close()
         os.replace(tmp, output_path)
     finally:
-        writer.close()
+        writer.close(discard=True)  # after a failure: the failure is what is reported
         tmp.unlink(missing_ok=True)
     return total
+
+
+_Scored = tuple[pd.DataFrame | pa.Table, OutOfRange | None, int]
+"""One scored chunk: its output rows, its out-of-range values (``warn``), its row count."""
+
+
+def _write_all(
+    chunks: Iterator[_Scored],
+    writer: _Writer,
+    reported: int,
+    on_chunk: Callable[[int], None] | None,
+    on_out_of_range: Callable[[OutOfRange], None] | None,
+) -> tuple[int, int]:
+    """Write every scored chunk; run the callbacks for rows past ``reported``.
+
+    Returns:
+        ``(rows written, rows reported)``.
+
+    Raises:
+        _ArrowRefused: Arrow could not read on (the rows reported so far are in its ``rows``).
+    """
+    total = 0
+    try:
+        for scored, out_of_range, n in chunks:
+            writer.write(scored)
+            total += n
+            if total > reported:  # chunks line up on both readers: reported ones are skipped
+                if on_out_of_range is not None and out_of_range is not None:
+                    on_out_of_range(out_of_range)
+                if on_chunk:
+                    on_chunk(n)
+                reported = total
+    except _ArrowRefused as exc:
+        exc.rows_reported = reported
+        raise
+    return total, reported
+
+
+def _check_columns(input_path: Path, columns: Sequence[str], names: Sequence[str]) -> None:
+    """Raise :class:`InvalidInput` naming the feature columns ``columns`` lacks."""
+    missing = [n for n in names if n not in columns]
+    if missing:
+        raise InvalidInput(
+            f"{input_path} lacks feature columns: {', '.join(missing)}",
+            [Problem("missing column", field=n) for n in missing],
+        )
+
+
+def _arrow_scored_chunks(
+    service: PredictionService, input_path: Path, chunk_rows: int
+) -> Iterator[_Scored]:
+    """Score a CSV read by Arrow, chunk by chunk (cells stay Arrow strings end to end).
+
+    Raises:
+        _ArrowRefused: A Parquet file, a compression Arrow does not stream, or a CSV Arrow
+            reads differently from pandas or not at all (the caller then reads it with pandas).
+    """
+    compression = _arrow_csv_compression(input_path)
+    if is_parquet(input_path) or compression is False:
+        raise _ArrowRefused("read by pandas")
+    reader = _open_arrow_csv(input_path, cast("str | None", compression))
+    _check_columns(input_path, reader.schema.names, service.schema.names)
+    total = 0
+    block_rows = chunk_rows * max(1, CHECK_BLOCK_ROWS // chunk_rows)
+    for block in _arrow_csv_tables(reader, block_rows):
+        checked = arrow_block_check(block, service.schema)
+        for start in range(0, block.num_rows, chunk_rows):
+            chunk = block.slice(start, chunk_rows)
+            stop = start + chunk.num_rows
+            columns = None
+            if checked is not None and not checked[1][start:stop].any():
+                columns = [values[start:stop] for values in checked[0]]
+            scored, out_of_range = score_arrow_chunk(service, chunk, total + 1, columns)
+            total += chunk.num_rows
+            yield scored, out_of_range, chunk.num_rows
+    if total == 0:  # a header and no rows: a header-only output, 0 rows scored
+        header = [*reader.schema.names, *_output_columns(service)]
+        yield pd.DataFrame(columns=header, dtype=object), None, 0
+
+
+def _pandas_scored_chunks(
+    service: PredictionService, input_path: Path, chunk_rows: int
+) -> Iterator[_Scored]:
+    """Score a Parquet file, or a CSV read by pandas, chunk by chunk."""
+    total = 0
+    for chunk in _chunks(input_path, chunk_rows):
+        _check_columns(input_path, list(chunk.columns), service.schema.names)
+        if chunk.empty:  # a header and no rows: a header-only output, 0 rows scored
+            if total == 0:
+                columns = [*chunk.columns, *_output_columns(service)]
+                yield pd.DataFrame(columns=columns, dtype=object), None, 0
+            continue
+        scored, out_of_range = score_chunk(
+            service, chunk, total + 1, text=not is_parquet(input_path)
+        )
+        total += len(chunk)
+        yield scored, out_of_range, len(chunk)
 
 
 def _output_columns(service: PredictionService) -> list[str]:

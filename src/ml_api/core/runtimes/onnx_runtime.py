@@ -157,8 +157,9 @@ class OnnxSession:
                 if numeric:
                     feed[name] = np.asarray(col, dtype=np.float32).reshape(-1, 1)
                 else:
-                    strings = np.empty((len(col), 1), dtype=object)
-                    strings[:, 0] = [v if isinstance(v, str) else MISSING_CATEGORY for v in col]
+                    # Validated text is ``str`` or missing (``None``/``NaN``): vectorised.
+                    strings = np.array(col, dtype=object).reshape(-1, 1)
+                    strings[pd.isna(strings)] = MISSING_CATEGORY
                     feed[name] = strings
         return feed
 
