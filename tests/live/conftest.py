@@ -1,4 +1,4 @@
-"""Fixtures of the live suite: ``ml-api serve`` as a real gunicorn or granian process on loopback."""
+"""Fixtures of the live suite: `ml-api serve` as a real gunicorn or granian process on loopback."""
 
 import pytest
 

@@ -82,7 +82,9 @@ def test_no_traceback_in_any_response(server):
 
 @pytest.mark.parametrize("server_name", SERVERS)
 @pytest.mark.parametrize("framework", FRAMEWORKS)
-def test_sigterm_exits_zero_and_removes_its_metrics_dir(framework, server_name, model_root, tmp_path):
+def test_sigterm_exits_zero_and_removes_its_metrics_dir(
+    framework, server_name, model_root, tmp_path
+):
     env = framework_env(framework, TMPDIR=str(tmp_path), ML_API_SERVER=server_name)
     srv = LiveServer(model_root, framework, workers=1, env=env)
     srv.wait_ready()

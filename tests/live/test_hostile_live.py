@@ -132,7 +132,8 @@ def test_the_raw_socket_sees_the_close(server):
         while b"\r\n\r\n" not in received:
             received += s.recv(65536)
         assert received.startswith(b"HTTP/1.1 413")
-        assert b"\r\nConnection: close\r\n" in received
+        # header names are case-insensitive (gunicorn sends "Connection", granian "connection")
+        assert b"\r\nconnection: close\r\n" in received.lower()
 
 
 # ---- 7. CORS ----------------------------------------------------------------------------------

@@ -146,7 +146,9 @@ def test_sigterm_under_load_answers_everything_accepted(model_root, server_name)
     """Steady traffic, SIGTERM: /ready flips to 503 at once, the load balancer (here: the
     clients, polling /ready like a readiness probe) stops sending, every request sent got 200,
     and the server exits 0."""
-    srv = LiveServer(model_root, "flask", workers=2, env=_env(server_name, ML_API_DRAIN_SECONDS="2"))
+    srv = LiveServer(
+        model_root, "flask", workers=2, env=_env(server_name, ML_API_DRAIN_SECONDS="2")
+    )
     srv.wait_ready()
     out_of_rotation = threading.Event()
     stats = {"sent": 0, "ok": 0, "failed": []}

@@ -1,4 +1,4 @@
-"""granian's configuration (``ML_API_SERVER=granian``); its behaviour is tested live in tests/live."""
+"""granian's configuration (ML_API_SERVER=granian); its behaviour is tested live (tests/live)."""
 
 import io
 import json

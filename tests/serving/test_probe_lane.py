@@ -135,7 +135,10 @@ def test_probes_answer_within_their_timeout_under_overload(
             for thread in clients:
                 thread.join(timeout=180)
     latencies = ", ".join(f"{p} {s} {d:.2f}s" for p, s, d in results)
-    print(f"\n{framework} on {server_name}: probes under overload ({still_loaded} clients sending): {latencies}")
+    print(
+        f"\n{framework} on {server_name}: probes under overload "
+        f"({still_loaded} clients sending): {latencies}"
+    )
     assert still_loaded > 64, "the load ended before the probes: no overload was tested"
     assert all(status == 200 for _, status, _ in results), latencies
     assert set(predicted) == {200}

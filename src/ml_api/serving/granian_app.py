@@ -40,7 +40,11 @@ from granian.http import HTTP1Settings
 from granian.log import LogLevels
 from granian.server.mp import MPServer, WorkerProcess
 
-from ml_api.serving.gunicorn_app import GRACEFUL_TIMEOUT_SECONDS, available_cpus
+from ml_api.serving.gunicorn_app import (
+    GRACEFUL_TIMEOUT_SECONDS,
+    available_cpus,
+    remove_own_metrics_dir,
+)
 from ml_api.serving.logging import logging_dict
 from ml_api.settings import Settings
 
@@ -57,7 +61,7 @@ def _log_dict(level: str) -> dict[str, Any]:
 
 
 def granian_options(settings: Settings, framework: str, host: str = "0.0.0.0") -> dict[str, Any]:
-    """granian's configuration for both frameworks (the counterpart of ``gunicorn_options``).
+    """Granian's configuration for both frameworks (the counterpart of ``gunicorn_options``).
 
     Args:
         settings: Supplies ``port`` (``PORT``), ``web_concurrency`` (``WEB_CONCURRENCY``),
@@ -125,8 +129,8 @@ class GranianServer(MPServer):
         self._draining = False
         super().__init__(target="ml_api", **options)
 
-    def _spawn_worker(self, idx: int, target: Any, callback_loader: Any) -> WorkerProcess:
-        worker = super()._spawn_worker(idx, target, callback_loader)
+    def _spawn_worker(self, *args: Any, **kwargs: Any) -> WorkerProcess:
+        worker = super()._spawn_worker(*args, **kwargs)
         worker.__class__ = _Worker
         return worker
 
@@ -150,4 +154,7 @@ class GranianServer(MPServer):
         """Fork the workers and serve until shutdown (exits the process; 0 after a clean stop)."""
         multiprocessing.set_start_method("fork", force=True)  # share the loaded model
         app = self._app
-        self.serve(target_loader=lambda *_: app, wrap_loader=False)
+        try:
+            self.serve(target_loader=lambda *_: app, wrap_loader=False)
+        finally:
+            remove_own_metrics_dir()
