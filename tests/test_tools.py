@@ -54,6 +54,15 @@ def test_a_tool_on_path_is_found(bare_path):
     assert tools.require_tool("promtool") == str(exe)
 
 
+def test_chromium_is_found_under_its_other_names_in_order(bare_path):
+    """Ubuntu's chromium-browser or a runner's google-chrome stand in; Debian's name wins."""
+    for name in ("google-chrome", "chromium-browser", "chromium"):
+        exe = bare_path / name
+        exe.write_text("#!/bin/sh\nexit 0\n")
+        exe.chmod(0o755)
+        assert tools.find_tool("chromium") == str(exe)
+
+
 def test_compose_prefers_v2_and_falls_back_to_docker_compose(bare_path, monkeypatch):
     monkeypatch.delenv("CI", raising=False)
     with pytest.raises(pytest.skip.Exception, match="neither `docker compose`"):

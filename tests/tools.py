@@ -105,12 +105,27 @@ def missing(name: str, reason: str | None = None) -> None:
     pytest.skip(message)
 
 
+ALIASES: dict[str, tuple[str, ...]] = {
+    "chromium": ("chromium", "chromium-browser", "google-chrome-stable", "google-chrome"),
+}
+"""Other executable names that provide the same tool: Debian ships ``chromium``, Ubuntu's package
+is ``chromium-browser``, and GitHub's ubuntu runners have Google Chrome (the same engine and
+DevTools protocol that Playwright drives) preinstalled."""
+
+
 def find_tool(name: str) -> str | None:
-    """Path of the executable ``name``: the test virtualenv's ``bin`` first, then ``PATH``."""
-    local = Path(sys.executable).parent / name
-    if local.is_file() and os.access(local, os.X_OK):
-        return str(local)
-    return shutil.which(name)
+    """Path of the executable ``name`` (or an alias in :data:`ALIASES`), else ``None``.
+
+    The test virtualenv's ``bin`` is searched first, then ``PATH``; the first name found wins.
+    """
+    for candidate in ALIASES.get(name, (name,)):
+        local = Path(sys.executable).parent / candidate
+        if local.is_file() and os.access(local, os.X_OK):
+            return str(local)
+        found = shutil.which(candidate)
+        if found is not None:
+            return found
+    return None
 
 
 def require_tool(name: str) -> str:

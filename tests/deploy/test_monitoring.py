@@ -60,7 +60,7 @@ def test_rules_check_and_unit_tests(tmp_path: Path) -> None:
 
 def test_every_alert_has_a_firing_unit_test() -> None:
     alerts = {r["alert"] for g in rule_groups() for r in g["rules"] if "alert" in r}
-    assert len(alerts) == 11
+    assert len(alerts) == 12
     tests = yaml.safe_load(RULE_TESTS.read_text())["tests"]
     fired = {
         case["alertname"]
@@ -194,7 +194,16 @@ def test_dashboard_queries_are_valid_promql(tmp_path: Path) -> None:
 
 def test_dashboard_panels_cover_the_issue() -> None:
     titles = " | ".join(p["title"].lower() for p in json.loads(DASHBOARD.read_text())["panels"])
-    for topic in ("request rate", "error ratio", "latency", "by class", "instances", "replicas"):
+    for topic in (
+        "request rate",
+        "error ratio",
+        "latency",
+        "by class",
+        "instances",
+        "replicas",
+        "autoscaler",
+        "out-of-range",
+    ):
         assert topic in titles
 
 
@@ -202,7 +211,10 @@ def test_dashboard_panels_cover_the_issue() -> None:
 def scraped_names(model_root: Path) -> Iterator[set[str]]:
     """Sample names from ``GET /metrics`` of a real server after valid and invalid predictions."""
     with LiveServer(model_root, workers=2) as server, requests.Session() as http:
-        for body in ({"features": VALID_ROW}, {"features": [VALID_ROW, VALID_ROW]}, {"x": 1}):
+        # the last valid row's body mass is far outside the training range: a warning, counted
+        far_out = [*VALID_ROW[:4], 90000.0, VALID_ROW[5]]
+        bodies = ({"features": VALID_ROW}, {"features": [VALID_ROW, far_out]}, {"x": 1})
+        for body in bodies:
             http.post(server.url + "/predict", json=body, timeout=10)
         http.get(server.url + "/ready", timeout=10)
         response = http.get(server.url + "/metrics", timeout=10)
@@ -216,8 +228,10 @@ def scraped_names(model_root: Path) -> Iterator[set[str]]:
 @pytest.mark.live
 def test_dashboard_uses_only_exported_metrics(scraped_names: set[str]) -> None:
     wanted = set().union(*(metric_names(e) for e in dashboard_queries()))
-    assert {"ml_api_http_requests_total", "ml_api_predictions_total"} <= wanted
-    missing = wanted - scraped_names
+    assert {"ml_api_http_requests_total", "ml_api_out_of_range_total"} <= wanted
+    cluster = {n for n in wanted if n.startswith("kube_")}  # kube-state-metrics (autoscaler)
+    assert cluster <= {"kube_horizontalpodautoscaler_status_desired_replicas"}
+    missing = wanted - cluster - scraped_names
     assert not missing, f"the dashboard queries metrics the app does not export: {missing}"
 
 
