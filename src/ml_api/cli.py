@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 # present returns before pandas or scikit-learn are imported (docs/development.md).
 
 FRAMEWORKS = ("flask", "django")
+SERVERS = ("gunicorn", "granian")
 DEFAULT_ALIAS = "production"
 """``ml_api.core.artifact.DEFAULT_ALIAS``, repeated so ``--help`` need not import the core."""
 
@@ -432,6 +433,12 @@ def import_(
 )
 @click.option("--model-root", type=click.Path(file_okay=False, path_type=Path), default=None)
 @click.option(
+    "--server",
+    type=click.Choice(SERVERS),
+    default=None,
+    help="HTTP server (default: ML_API_SERVER, else gunicorn).",
+)
+@click.option(
     "--dev",
     is_flag=True,
     help="Use the framework's development server (not for "
@@ -445,9 +452,10 @@ def serve(
     model_name: str | None,
     model_version: str | None,
     model_root: Path | None,
+    server: str | None,
     dev: bool,
 ) -> None:
-    """Serve the model over HTTP with gunicorn (or a development server with --dev).
+    """Serve the model over HTTP with gunicorn or granian (or a development server with --dev).
 
     Every line the server writes is JSON (see ml_api.serving.logging). A model that cannot be
     loaded ends the command with status 1 and one log line naming the path; no port is bound.
@@ -461,6 +469,7 @@ def serve(
         port=port,
         web_concurrency=workers,
         framework=framework,
+        server=server,
     )
     if not dev:
         prepare_metrics_dir()  # before anything imports prometheus_client
@@ -474,6 +483,9 @@ def serve(
     _log_start(application, host, bound_port)
     if dev:
         _serve_dev(settings.framework, factory, host, bound_port)
+        return
+    if settings.server == "granian":
+        _serve_granian(application, factory, host)
         return
     _serve_gunicorn(application, factory, host)
 
@@ -523,6 +535,30 @@ def _serve_gunicorn(application: Application, factory: Callable[[], Any], host: 
         gunicorn_options(settings, settings.framework, host),
         on_drain=application.service.start_draining,
         drain_seconds=settings.drain_seconds,
+    ).run()
+
+
+def _serve_granian(application: Application, factory: Callable[[], Any], host: str) -> None:
+    import logging
+
+    from ml_api.serving.gunicorn_app import remove_own_metrics_dir
+
+    try:
+        from ml_api.serving.granian_app import GranianServer, granian_options
+    except ImportError as exc:  # granian is an extra: ml-api[granian]
+        logging.getLogger("ml_api.serve").critical(
+            "cannot serve: ML_API_SERVER=granian needs granian (pip install 'ml-api[granian]'): %s",
+            exc,
+        )
+        remove_own_metrics_dir()
+        sys.exit(1)
+
+    settings = application.settings
+    GranianServer(
+        factory,
+        on_drain=application.service.start_draining,
+        drain_seconds=settings.drain_seconds,
+        **granian_options(settings, settings.framework, host),
     ).run()
 
 

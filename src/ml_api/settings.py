@@ -97,6 +97,11 @@ class Settings(BaseSettings):
     framework: Framework = "flask"
     """Web framework ``ml-api serve`` runs (``ML_API_FRAMEWORK``); the container image reads it."""
 
+    server: Literal["gunicorn", "granian"] = "gunicorn"
+    """HTTP server ``ml-api serve`` runs (``ML_API_SERVER``, or ``--server``): gunicorn with
+    ``gthread`` workers, or granian's WSGI interface. Both load the model once before forking
+    workers, drain on SIGTERM and log JSON (``ml_api.serving``)."""
+
     request_timeout_seconds: float = Field(default=10.0, gt=0)
     """Longest a ``/predict`` call may run, in seconds, before it is answered 504 in JSON (the
     gunicorn worker timeout is set above it, as the hard backstop)."""

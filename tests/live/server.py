@@ -74,6 +74,8 @@ class LiveServer:
             "ML_API_MAX_BODY_BYTES": "65536",
             **(env or {}),
         }
+        self.server_name = full_env.get("ML_API_SERVER", "gunicorn")
+        """``ML_API_SERVER`` of the process: ``gunicorn`` (the default) or ``granian``."""
         self.log = open(self.log_path, "wb")  # noqa: SIM115 - closed in terminate()
         self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT, env=full_env)
 

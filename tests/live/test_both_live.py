@@ -11,7 +11,7 @@ import requests
 
 from tests.cases import body_bytes, check_response, headers, load_cases
 from tests.conftest import VALID_ROW
-from tests.live.conftest import FRAMEWORKS, framework_env
+from tests.live.conftest import FRAMEWORKS, SERVERS, framework_env
 from tests.live.server import LiveServer
 
 pytestmark = pytest.mark.live
@@ -35,9 +35,10 @@ def test_seed_curl_form_and_readme_answer(server, path):
     assert r.json()["prediction"] == ["Gentoo"]
 
 
-def test_served_by_gunicorn_not_a_dev_server(server):
+def test_served_by_the_chosen_server_not_a_dev_server(server):
     r = requests.get(server.url + "/health", timeout=5)
-    assert r.headers.get("Server", "").startswith("gunicorn")
+    expected = {"gunicorn": "gunicorn", "granian": "granian"}[server.server_name]
+    assert r.headers.get("Server", "").lower().startswith(expected)
     assert "development server" not in server.output().lower()
 
 
@@ -79,11 +80,13 @@ def test_no_traceback_in_any_response(server):
         assert "Traceback" not in r.text and json.loads(r.text)["error"]
 
 
+@pytest.mark.parametrize("server_name", SERVERS)
 @pytest.mark.parametrize("framework", FRAMEWORKS)
-def test_sigterm_exits_zero_and_removes_its_metrics_dir(framework, model_root, tmp_path):
-    srv = LiveServer(
-        model_root, framework, workers=1, env=framework_env(framework, TMPDIR=str(tmp_path))
-    )
+def test_sigterm_exits_zero_and_removes_its_metrics_dir(
+    framework, server_name, model_root, tmp_path
+):
+    env = framework_env(framework, TMPDIR=str(tmp_path), ML_API_SERVER=server_name)
+    srv = LiveServer(model_root, framework, workers=1, env=env)
     srv.wait_ready()
     assert requests.get(srv.url + "/health", timeout=5).status_code == 200
     assert len(list(tmp_path.glob("ml-api-metrics-*"))) == 1

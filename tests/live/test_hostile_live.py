@@ -1,4 +1,4 @@
-"""Odd and hostile requests (issue 12) against real gunicorn servers, Flask and Django alike:
+"""Odd and hostile requests (issue 12) against real gunicorn and granian servers, Flask and Django:
 bounded error bodies and log lines, kept-alive connections after an early refusal, CORS."""
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import pytest
 from ml_api.core.errors import MAX_ERROR_BODY_BYTES
 from tests.conftest import DJANGO_SECRET_KEY
 from tests.contract.table import VALID
+from tests.live.conftest import SERVERS
 from tests.live.server import LiveServer
 
 pytestmark = pytest.mark.live
@@ -21,9 +22,10 @@ KEY = {"X-API-Key": "k-1"}
 JSON = {"Content-Type": "application/json"}
 
 
-@pytest.fixture(scope="module")
-def servers(model_root):
+@pytest.fixture(scope="module", params=SERVERS)
+def servers(request, model_root):
     env = {
+        "ML_API_SERVER": request.param,
         "ML_API_MAX_BODY_BYTES": "1048576",  # the default, 1 MiB
         "ML_API_CORS_ORIGINS": ORIGIN,
         "ML_API_API_KEYS": "k-1",
@@ -130,7 +132,8 @@ def test_the_raw_socket_sees_the_close(server):
         while b"\r\n\r\n" not in received:
             received += s.recv(65536)
         assert received.startswith(b"HTTP/1.1 413")
-        assert b"\r\nConnection: close\r\n" in received
+        # header names are case-insensitive (gunicorn sends "Connection", granian "connection")
+        assert b"\r\nconnection: close\r\n" in received.lower()
 
 
 # ---- 7. CORS ----------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Production behaviour of the gunicorn server, over real HTTP on loopback.
+"""Production behaviour of ``ml-api serve`` under gunicorn and granian, over real HTTP on loopback.
 
 Metrics merged across workers, promtool-valid exposition, JSON-only output, SIGTERM draining under
 load, concurrency correctness, the per-request time limit and API keys.
@@ -17,6 +17,7 @@ import pytest
 import requests
 
 from tests.conftest import VALID_ROW
+from tests.live.conftest import SERVERS
 from tests.live.server import LiveServer
 from tests.tools import require_tool
 
@@ -34,9 +35,14 @@ def _counter(text: str, name: str, **labels: str) -> float:
     return total
 
 
-@pytest.fixture(scope="module")
-def four_workers(model_root):
-    srv = LiveServer(model_root, "flask", workers=4, env={"ML_API_DRAIN_SECONDS": "0"})
+def _env(server_name: str, **extra: str) -> dict[str, str]:
+    return {"ML_API_SERVER": server_name, **extra}
+
+
+@pytest.fixture(scope="module", params=SERVERS)
+def four_workers(request, model_root):
+    env = _env(request.param, ML_API_DRAIN_SECONDS="0")
+    srv = LiveServer(model_root, "flask", workers=4, env=env)
     srv.wait_ready()
     yield srv
     assert srv.terminate() == 0
@@ -99,8 +105,10 @@ def test_promtool_accepts_a_live_scrape(four_workers):
     assert proc.stdout.strip() == "" and proc.stderr.strip() == "", proc.stdout + proc.stderr
 
 
-def test_every_output_line_is_json_with_request_ids(model_root):
-    srv = LiveServer(model_root, "flask", workers=2, env={"ML_API_DRAIN_SECONDS": "0"})
+@pytest.mark.parametrize("server_name", SERVERS)
+def test_every_output_line_is_json_with_request_ids(model_root, server_name):
+    env = _env(server_name, ML_API_DRAIN_SECONDS="0")
+    srv = LiveServer(model_root, "flask", workers=2, env=env)
     srv.wait_ready()
     sent = []
     for body in (json.dumps(PREDICT), "{", '{"features": [1]}', '{"features": [NaN]}'):
@@ -128,14 +136,19 @@ def test_every_output_line_is_json_with_request_ids(model_root):
     assert by_id[sent[0][0]]["instances"] == 1 and by_id[sent[0][0]]["model_version"] == "1"
     assert by_id["mine-1"]["status"] == 415
     assert any(r.get("status") == 404 for r in access)
-    assert any("Shutting down" in r["message"] for r in records)  # gunicorn's own lines too
+    own = {"gunicorn": "gunicorn.error", "granian": "_granian"}[server_name]
+    # the server's own lines too
+    assert any("Shutting down" in r["message"] and r["logger"] == own for r in records)
 
 
-def test_sigterm_under_load_answers_everything_accepted(model_root):
+@pytest.mark.parametrize("server_name", SERVERS)
+def test_sigterm_under_load_answers_everything_accepted(model_root, server_name):
     """Steady traffic, SIGTERM: /ready flips to 503 at once, the load balancer (here: the
     clients, polling /ready like a readiness probe) stops sending, every request sent got 200,
     and the server exits 0."""
-    srv = LiveServer(model_root, "flask", workers=2, env={"ML_API_DRAIN_SECONDS": "2"})
+    srv = LiveServer(
+        model_root, "flask", workers=2, env=_env(server_name, ML_API_DRAIN_SECONDS="2")
+    )
     srv.wait_ready()
     out_of_rotation = threading.Event()
     stats = {"sent": 0, "ok": 0, "failed": []}
@@ -210,17 +223,19 @@ def test_concurrent_requests_get_exactly_the_single_call_answers(four_workers, p
             assert got == pytest.approx(want, rel=0, abs=tol)
 
 
-def test_request_time_limit_answers_504_json(model_root):
+@pytest.mark.parametrize("server_name", SERVERS)
+def test_request_time_limit_answers_504_json(model_root, server_name):
     srv = LiveServer(
         model_root,
         "flask",
         workers=1,
-        env={
-            "ML_API_REQUEST_TIMEOUT_SECONDS": "0.0005",
-            "ML_API_MAX_INSTANCES": "5000",
-            "ML_API_MAX_BODY_BYTES": "10000000",
-            "ML_API_DRAIN_SECONDS": "0",
-        },
+        env=_env(
+            server_name,
+            ML_API_REQUEST_TIMEOUT_SECONDS="0.0005",
+            ML_API_MAX_INSTANCES="5000",
+            ML_API_MAX_BODY_BYTES="10000000",
+            ML_API_DRAIN_SECONDS="0",
+        ),
     )
     with srv:
         r = requests.post(srv.url + "/predict", json={"features": [VALID_ROW] * 5000}, timeout=30)

@@ -22,6 +22,7 @@ import yaml
 
 from ml_api.serving.probe_lane import is_lane_request
 from tests.conftest import VALID_ROW
+from tests.live.conftest import SERVERS
 from tests.live.server import LiveServer
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -62,14 +63,33 @@ def _get(port: int, path: str, timeout: float) -> tuple[int, float]:
         conn.close()
 
 
+GRANIAN_HAS_NO_PROBE_LANE = pytest.mark.xfail(
+    strict=True,
+    reason="granian has no probe lane: under overload its workers stop accepting (backpressure) "
+    "and a probe waits in the listen backlog behind predictions; measured: every probe timed out "
+    "(why gunicorn stays the default server, README 'Production serving')",
+)
+
+
 @pytest.mark.live
+@pytest.mark.parametrize(
+    "server_name",
+    [
+        pytest.param(name, marks=GRANIAN_HAS_NO_PROBE_LANE) if name == "granian" else name
+        for name in SERVERS
+    ],
+)
 @pytest.mark.parametrize("framework", ["flask", "django"])
 def test_probes_answer_within_their_timeout_under_overload(
-    model_root: Path, framework: str
+    model_root: Path, framework: str, server_name: str
 ) -> None:
     timeouts = probe_timeouts()
     body = json.dumps({"features": [VALID_ROW] * 1000}).encode()
-    env = {"ML_API_MAX_INSTANCES": "1000", "ML_API_MAX_BODY_BYTES": "1048576"}
+    env = {
+        "ML_API_MAX_INSTANCES": "1000",
+        "ML_API_MAX_BODY_BYTES": "1048576",
+        "ML_API_SERVER": server_name,
+    }
     if framework == "django":
         env |= {"ML_API_SECRET_KEY": secrets.token_urlsafe(50)}
     done = threading.Event()
@@ -115,7 +135,10 @@ def test_probes_answer_within_their_timeout_under_overload(
             for thread in clients:
                 thread.join(timeout=180)
     latencies = ", ".join(f"{p} {s} {d:.2f}s" for p, s, d in results)
-    print(f"\n{framework} probes under overload ({still_loaded} clients sending): {latencies}")
+    print(
+        f"\n{framework} on {server_name}: probes under overload "
+        f"({still_loaded} clients sending): {latencies}"
+    )
     assert still_loaded > 64, "the load ended before the probes: no overload was tested"
     assert all(status == 200 for _, status, _ in results), latencies
     assert set(predicted) == {200}

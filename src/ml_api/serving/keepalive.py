@@ -7,8 +7,9 @@ has already sent ``Connection: keep-alive``, so a client that reuses the connect
 
 :class:`CloseUnreadBodies` wraps the WSGI application: it counts what the application reads of
 ``wsgi.input`` and, when a response starts with more than :data:`DRAIN_LIMIT` bytes of the body
-unread (or a chunked body not read to its end), asks gunicorn to close the connection, so the
-response honestly says ``Connection: close``. A response after a fully read body keeps the
+unread (or a chunked body not read to its end), asks gunicorn to close the connection (granian:
+adds the ``Connection: close`` header, which its HTTP stack honours), so the response honestly says
+``Connection: close``. A response after a fully read body keeps the
 connection alive.
 """
 
@@ -98,6 +99,9 @@ class CloseUnreadBodies:
                 )
                 if callable(force_close):
                     force_close()
+                else:  # granian (hyper) closes the connection after a "Connection: close" answer
+                    headers = [(k, v) for k, v in headers if k.lower() != "connection"]
+                    headers.append(("Connection", "close"))
             if exc_info is not None:
                 return start_response(status, headers, exc_info)
             return start_response(status, headers)
