@@ -3,8 +3,8 @@
 Rows go through the same validation as HTTP requests (``ml_api.core.validation``), so a file that
 scores here would be accepted by the API and vice versa; problems are reported by 1-based data row
 number (the header is not counted). The input's columns, used by the model or not (ids, the
-target), are carried through to the output as written: CSV cells are read as text, never re-typed;
-Parquet columns keep their types.
+target), are carried through to the output: into a CSV as written (cells are read as text,
+never re-typed); into Parquet typed (see below); Parquet columns keep their types.
 
 Speed: each chunk is first checked column-wise, vectorised (missing cells, numbers that parse and
 are finite, known categories). A chunk that passes goes to the model as arrays; a chunk with any
@@ -22,8 +22,22 @@ block, a few chunks queued for the writer and Arrow's read-ahead, whatever the f
 
 Formats, by file name: ``.parquet``/``.pq`` is Parquet (read and written with pyarrow); anything
 else is CSV, compressed if its name says so (``.gz``, ``.bz2``, ``.zip``, ``.xz``, ``.zst``, as
-pandas infers it). The output is written to a temporary file and renamed into place only when
-every row scored, so a failed run leaves no partial output.
+pandas infers it). The output's name picks its format the same way: ``.parquet``/``.pq`` is
+Parquet, ``.gz``/``.bz2``/``.zst`` is CSV compressed with gzip/bzip2/zstd (Arrow's compressed
+streams), any other compression suffix (``.zip``, ``.xz``, ``.tar``...) is refused before
+anything is read or written, and every other name is plain CSV. The output is written to a
+temporary file and renamed into place only when every row scored, so a failed run leaves no
+partial output; it gets the mode a plain ``open()`` would give a new file (``0o666`` less the
+umask).
+
+CSV in, Parquet out: the input's columns (features included) get the types ``pandas.read_csv``
+would give them, decided over the whole file before scoring by a first, light pass over the
+cells as text (:func:`infer_csv_types`): a column is ``int64`` if every present cell is an
+integer, else ``double`` if every one is a number, else ``bool`` if every one is
+``true``/``false`` (any case), else ``string``; a column with no present cell is ``double``
+(pandas' all-NaN column). Missing cells (:data:`NA_CELLS`) are nulls. One type per column for
+the whole file, so a decimal in the last rows makes the column ``double`` from its first row.
+CSV output repeats the cells as written.
 
 The model's schema, not pandas' guess, decides how each feature cell is taken: a categorical
 feature's cell is its text (``01067`` keeps its leading zero, digit-only codes stay codes), a
@@ -76,6 +90,61 @@ PARQUET_SUFFIXES = (".parquet", ".pq")
 def is_parquet(path: Path) -> bool:
     """Whether ``path`` is read or written as Parquet (by name: :data:`PARQUET_SUFFIXES`)."""
     return Path(path).suffix.lower() in PARQUET_SUFFIXES
+
+
+OUTPUT_COMPRESSIONS = {".gz": "gzip", ".bz2": "bz2", ".zst": "zstd"}
+"""CSV output compressions by the output name's last suffix (pyarrow's compressed streams)."""
+
+REFUSED_OUTPUT_SUFFIXES = frozenset(
+    [".zip", ".xz", ".tar", ".tgz", ".tbz", ".tbz2", ".txz", ".lz4", ".lzma", ".7z", ".br",
+     ".z", ".snappy"]
+)  # fmt: skip
+"""Output name suffixes saying a compression that is not written: refused, not ignored."""
+
+
+def output_compression(path: Path) -> str | None:
+    """The compression the output's name asks for (``gzip``, ``bz2``, ``zstd``) or ``None``.
+
+    Args:
+        path: The output file's name.
+
+    Returns:
+        pyarrow's codec name for a CSV output named ``*.gz``/``*.bz2``/``*.zst``, else ``None``
+        (plain CSV, or Parquet, which compresses its own pages).
+
+    Raises:
+        InvalidInput: The name asks for something that would not be honoured: a compression
+            not written (``.zip``, ``.xz``, ``.tar``...), a compressed Parquet name
+            (``.parquet.gz``), or a codec this pyarrow lacks. Raised before anything is read
+            or written; ``ml-api predict`` prints it as one line and exits 1.
+    """
+    path = Path(path)
+    suffixes = [s.lower() for s in path.suffixes]
+    last = suffixes[-1] if suffixes else ""
+    supported = ".csv, .csv.gz, .csv.bz2, .csv.zst, .parquet or .pq"
+    if any(s in REFUSED_OUTPUT_SUFFIXES for s in suffixes):
+        refused = next(s for s in suffixes if s in REFUSED_OUTPUT_SUFFIXES)
+        raise InvalidInput(
+            f"cannot write {path}: {refused} output is not supported; name it {supported}"
+        )
+    codec = OUTPUT_COMPRESSIONS.get(last)
+    if codec is None:
+        return None
+    if any(s in PARQUET_SUFFIXES for s in suffixes[:-1]):
+        raise InvalidInput(
+            f"cannot write {path}: Parquet compresses itself, {last} is not added; "
+            f"name it {supported}"
+        )
+    if not pa.Codec.is_available(codec):
+        raise InvalidInput(f"cannot write {path}: this pyarrow has no {codec}; name it {supported}")
+    return codec
+
+
+def _new_file_mode() -> int:
+    """``0o666`` less the process's umask: the mode ``open()`` gives a new file."""
+    umask = os.umask(0o022)  # reading the umask means setting it: set it straight back
+    os.umask(umask)
+    return 0o666 & ~umask
 
 
 NA_CELLS = frozenset(
@@ -548,6 +617,119 @@ def _chunks(path: Path, rows: int) -> Iterator[pd.DataFrame]:
         yield from reader
 
 
+_CANDIDATE_TYPES: dict[str, pa.DataType] = {"int64": pa.int64(), "double": pa.float64()}
+_BOOL_CELLS = pa.array(["true", "false"], type=pa.string())
+
+
+def _as_text(col: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | pa.Array:
+    """A column as strings (an empty pandas chunk's columns have Arrow's null type)."""
+    return col if pa.types.is_string(col.type) else col.cast(pa.string())
+
+
+def _types_taken(col: pa.ChunkedArray | pa.Array, candidates: set[str]) -> tuple[set[str], bool]:
+    """Which of ``candidates`` every present cell of a text column converts to, losslessly.
+
+    Returns:
+        ``(kept, any_present)``: the candidate type names (``int64``, ``double``, ``bool``) all
+        present cells (not :data:`NA_CELLS`) convert to, and whether any cell was present.
+    """
+    text = _as_text(col)
+    present = text.filter(pc.invert(pc.is_in(text, value_set=_NA_CELLS_ARROW)))
+    if len(present) == 0:
+        return candidates, False
+    kept = set()
+    for name in candidates:
+        if name == "bool":
+            if pc.all(pc.is_in(pc.utf8_lower(present), value_set=_BOOL_CELLS)).as_py():
+                kept.add(name)
+            continue
+        try:
+            pc.cast(present, _CANDIDATE_TYPES[name])
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            continue
+        kept.add(name)
+    return kept, True
+
+
+def infer_csv_types(tables: Iterator[pa.Table]) -> dict[str, pa.DataType]:
+    """Each column's type over a whole CSV, as ``pandas.read_csv`` would read it (for Parquet).
+
+    Args:
+        tables: The file's rows in blocks, every cell the text as written (string columns).
+
+    Returns:
+        ``{column: type}``: ``int64`` if every present cell of the column (in every block) is
+        an integer, else ``float64`` if every one is a number, else ``bool`` if every one is
+        ``true``/``false`` in any case, else ``string``; ``float64`` for a column with no
+        present cell (pandas' all-NaN column). Missing cells are :data:`NA_CELLS`.
+    """
+    candidates: dict[str, set[str]] = {}
+    seen: dict[str, bool] = {}
+    for table in tables:
+        for name, col in zip(table.column_names, table.columns, strict=True):
+            left = candidates.setdefault(name, {"int64", "double", "bool"})
+            if left:
+                candidates[name], present = _types_taken(col, left)
+                seen[name] = seen.get(name, False) or present
+    types: dict[str, pa.DataType] = {}
+    for name, left in candidates.items():
+        if not seen.get(name):
+            types[name] = pa.float64()
+        elif "int64" in left:
+            types[name] = pa.int64()
+        elif "double" in left:
+            types[name] = pa.float64()
+        elif "bool" in left:
+            types[name] = pa.bool_()
+        else:
+            types[name] = pa.string()
+    return types
+
+
+def _typed(col: pa.ChunkedArray | pa.Array, type_: pa.DataType) -> pa.ChunkedArray | pa.Array:
+    """A text column as ``type_`` (from :func:`infer_csv_types`), missing cells as nulls."""
+    text = _as_text(col)
+    missing = pc.is_in(text, value_set=_NA_CELLS_ARROW)
+    text = pc.if_else(missing, pa.scalar(None, pa.string()), text)
+    if pa.types.is_boolean(type_):
+        return pc.equal(pc.utf8_lower(text), "true")
+    return pc.cast(text, type_)
+
+
+def _csv_types(
+    service: PredictionService, input_path: Path, arrow: bool
+) -> dict[str, pa.DataType] | None:
+    """The input columns' Parquet types for a CSV input (``None`` for Parquet input): a pass.
+
+    Reads the file as the scoring pass will (``arrow``: Arrow's streaming reader, else
+    pandas), so a file either reader refuses fails here the same way, before any row is scored.
+
+    Raises:
+        _ArrowRefused: As :func:`_arrow_scored_chunks` (``arrow`` only).
+        InvalidInput: A feature column is missing.
+    """
+    if is_parquet(input_path):
+        return None
+    tables: Iterator[pa.Table]
+    if arrow:
+        compression = _arrow_csv_compression(input_path)
+        if compression is False:
+            raise _ArrowRefused("read by pandas")
+        reader = _open_arrow_csv(input_path, cast("str | None", compression))
+        _check_columns(input_path, reader.schema.names, service.schema.names)
+        tables = _arrow_csv_tables(reader, CHECK_BLOCK_ROWS)
+    else:
+
+        def from_pandas() -> Iterator[pa.Table]:
+            for chunk in _chunks(input_path, CHECK_BLOCK_ROWS):
+                _check_columns(input_path, list(chunk.columns), service.schema.names)
+                yield pa.Table.from_pandas(chunk, preserve_index=False, nthreads=1)
+
+        tables = from_pandas()
+    added = set(_output_columns(service))  # replaced by the model's output: typed by it
+    return {k: v for k, v in infer_csv_types(tables).items() if k not in added}
+
+
 WRITE_QUEUE_CHUNKS = 4
 """Scored chunks waiting for the writer thread at most (bounds memory)."""
 
@@ -558,8 +740,10 @@ class _Writer:
     """Appends scored chunks to a CSV or Parquet file, through pyarrow's writers, in a thread.
 
     pyarrow's CSV writer is several times faster than ``DataFrame.to_csv`` (which would cost
-    more than the model); cells are written as read, unquoted. A Parquet file keeps the types of
-    the first chunk: later chunks are cast to them.
+    more than the model); cells are written as read, unquoted, through a gzip/bzip2/zstd stream
+    when ``compression`` names one. A Parquet file keeps the types of the first chunk: later
+    chunks are cast to them; ``types`` (CSV input: :func:`infer_csv_types`) first converts the
+    named text columns of every chunk.
 
     Writing runs in one background thread, beside the model: pyarrow formats and writes
     without holding the GIL. At most :data:`WRITE_QUEUE_CHUNKS` chunks wait for it. An error
@@ -567,9 +751,17 @@ class _Writer:
     :meth:`close`, so the caller never renames a failed output into place.
     """
 
-    def __init__(self, path: Path, parquet: bool) -> None:
+    def __init__(
+        self,
+        path: Path,
+        parquet: bool,
+        compression: str | None = None,
+        types: dict[str, pa.DataType] | None = None,
+    ) -> None:
         self.path = path
         self.parquet = parquet
+        self.compression = compression
+        self.types = types
         self._parquet_writer: pq.ParquetWriter | None = None
         self._fh: Any = None
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=WRITE_QUEUE_CHUNKS)
@@ -611,7 +803,10 @@ class _Writer:
         if not self.parquet:
             first = self._fh is None
             if first:
-                self._fh = open(self.path, "wb")  # noqa: SIM115 - closed in close()
+                if self.compression is None:
+                    self._fh = open(self.path, "wb")  # noqa: SIM115 - closed in close()
+                else:
+                    self._fh = pa.output_stream(str(self.path), compression=self.compression)
             # Cells as written, unquoted; a chunk with a comma, quote or line break in a cell
             # (pyarrow refuses those unquoted) is written by pandas, which quotes just those.
             buffer = pa.BufferOutputStream()
@@ -627,6 +822,13 @@ class _Writer:
                 text = frame.to_csv(index=False, header=first, lineterminator="\n")
                 self._fh.write(text.encode("utf-8"))
             return
+        if self.types:
+            # pandas' metadata (a chunk read by pandas) would turn the typed columns back into
+            # strings when pandas reads the file: the Arrow types are the truth.
+            table = table.replace_schema_metadata(None)
+            for i, name in enumerate(table.column_names):
+                if name in self.types:
+                    table = table.set_column(i, name, _typed(table.column(i), self.types[name]))
         if self._parquet_writer is None:
             self._parquet_writer = pq.ParquetWriter(self.path, table.schema)
         elif not table.schema.equals(self._parquet_writer.schema):
@@ -677,7 +879,9 @@ def score_file(
     The output has the input's columns, then ``prediction`` and, for classifiers, one
     ``probability_<class>`` column per class. Its format follows its name (see the module
     docstring); it is written to a temporary file beside it and renamed into place only when
-    every row scored.
+    every row scored, with mode ``0o666`` less the umask (as ``open()`` makes a new file). A CSV
+    input written as Parquet gets typed columns (:func:`infer_csv_types`, one pass before
+    scoring).
 
     Args:
         service: The loaded prediction service.
@@ -694,24 +898,28 @@ def score_file(
         The number of rows scored.
 
     Raises:
-        InvalidInput: A feature column is missing, a row breaks the schema (rows numbered from
-            1; every problem in the failing chunk is listed), or (Parquet output from CSV input)
-            a column's type changed between chunks;
+        InvalidInput: The output's name asks for a compression that is not written
+            (:func:`output_compression`; nothing is read or written), a feature column is
+            missing, or a row breaks the schema (rows numbered from 1; every problem in the
+            failing chunk is listed);
             :class:`~ml_api.core.ranges.OutOfRangeInput` a value is outside the training range
             under ``ML_API_OUT_OF_RANGE=reject``.
         FileNotFoundError: ``input_path`` does not exist.
     """
     output_path = Path(output_path)
+    compression = output_compression(output_path)  # refused before anything is read or written
     parquet_out = is_parquet(output_path)
     fd, tmp_name = tempfile.mkstemp(
         prefix=".scoring-", suffix=output_path.suffix or ".csv", dir=output_path.parent
     )
     os.close(fd)
     tmp = Path(tmp_name)
-    writer = _Writer(tmp, parquet_out)
+    writer = _Writer(tmp, parquet_out, compression)
     reported = 0  # rows whose callbacks ran (a restart with pandas does not repeat them)
     try:
         try:
+            if parquet_out:
+                writer.types = _csv_types(service, input_path, arrow=True)
             chunks = _arrow_scored_chunks(service, input_path, chunk_rows)
             total, reported = _write_all(chunks, writer, reported, on_chunk, on_out_of_range)
         except _ArrowRefused as refused:
@@ -719,10 +927,13 @@ def score_file(
             # An odd file Arrow reads differently from pandas, or not at all: pandas reads it
             # from the start, as it always did (its result or its error message, unchanged).
             writer.close(discard=True)
-            writer = _Writer(tmp, parquet_out)
+            writer = _Writer(tmp, parquet_out, compression)
+            if parquet_out:
+                writer.types = _csv_types(service, input_path, arrow=False)
             chunks = _pandas_scored_chunks(service, input_path, chunk_rows)
             total, reported = _write_all(chunks, writer, reported, on_chunk, on_out_of_range)
         writer.close()
+        os.chmod(tmp, _new_file_mode())  # mkstemp made it 0600; a new file is 0666 & ~umask
         os.replace(tmp, output_path)
     finally:
         writer.close(discard=True)  # after a failure: the failure is what is reported
