@@ -127,15 +127,18 @@ def output_compression(path: Path) -> str | None:
     suffixes = [s.lower() for s in path.suffixes]
     last = suffixes[-1] if suffixes else ""
     supported = ".csv, .csv.gz, .csv.bz2, .csv.zst, .parquet or .pq"
-    if any(s in REFUSED_OUTPUT_SUFFIXES for s in suffixes):
-        refused = next(s for s in suffixes if s in REFUSED_OUTPUT_SUFFIXES)
+    # The last suffix says the compression (``run.z.csv`` is plain CSV); ``.tar.gz``: a tar.
+    refused = last if last in REFUSED_OUTPUT_SUFFIXES else None
+    if last in OUTPUT_COMPRESSIONS and len(suffixes) > 1 and suffixes[-2] == ".tar":
+        refused = ".tar"
+    if refused is not None:
         raise InvalidInput(
             f"cannot write {path}: {refused} output is not supported; name it {supported}"
         )
     codec = OUTPUT_COMPRESSIONS.get(last)
     if codec is None:
         return None
-    if any(s in PARQUET_SUFFIXES for s in suffixes[:-1]):
+    if len(suffixes) > 1 and suffixes[-2] in PARQUET_SUFFIXES:
         raise InvalidInput(
             f"cannot write {path}: Parquet compresses itself, {last} is not added; "
             f"name it {supported}"

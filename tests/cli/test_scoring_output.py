@@ -51,6 +51,16 @@ def test_compressed_output_reads_back_as_the_plain_output(
         unpacked = decompress(data)
         assert len(pd.read_csv(packed)) == 120  # pandas infers the compression from the name
     assert unpacked == plain.read_bytes()
+    r = predict("--input", penguins_csv, "--output", packed, "--model-root", model_root)
+    assert r.exit_code == 0 and packed.read_bytes() == data  # no time or name in a header
+
+
+@pytest.mark.parametrize(
+    ("name", "compression"),
+    [("run.z.csv", None), ("x.tar.csv", None), ("scores.v2.csv.gz", "gzip"), ("s.pq", None)],
+)
+def test_only_the_last_suffix_names_the_compression(name, compression):
+    assert scoring.output_compression(name) == compression
 
 
 @pytest.mark.parametrize(
