@@ -161,3 +161,11 @@ def test_csv_output_stays_the_text_as_written(service, penguins_frame, tmp_path)
     written = pd.read_csv(src, dtype=str, keep_default_na=False)
     pd.testing.assert_frame_equal(scored[list(written.columns)], written)
     assert "FALSE" in set(scored["flag"])
+
+
+def test_a_header_only_csv_writes_an_empty_parquet(service, penguins_frame, tmp_path):
+    src, out = tmp_path / "in.csv", tmp_path / "out.parquet"
+    src.write_text(",".join(penguins_frame.columns) + "\n")
+    assert score_file(service, src, out) == 0
+    assert pq.read_table(out).num_rows == 0
+    assert "prediction" in pq.read_schema(out).names
