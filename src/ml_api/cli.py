@@ -221,21 +221,29 @@ def train(
         click.echo(f"null accepted at serving (--nullable; the pipeline imputes it): {marked}")
     click.echo(f"trained {meta['estimator_class']} ({meta['task']}) on {data}")
     click.echo("held-out metrics: " + ", ".join(f"{k}={v:.4f}" for k, v in result.metrics.items()))
-    onnx = meta["onnx"]
-    if onnx["passed"]:
-        gate = onnx["gate"]
-        click.echo(
-            f"ONNX form passed the gate on all {gate['rows']} rows (largest difference "
-            f"{gate['max_abs_diff']:.1e}): served by ONNX Runtime (ML_API_RUNTIME=auto)"
-        )
-    else:
-        click.echo(f"ONNX form not used, served by scikit-learn: {onnx['reason']}")
+    click.echo(runtime_line(meta))
     click.echo(f"saved {result.path}")
     serves = _echo_comparison(
         result, serving_before, root, settings.model_name, settings.model_version
     )
     pin = None if serves else result.path.name
     click.echo(f"serve it with: {_serve_command(settings.model_name, model_root, pin)}")
+
+
+def runtime_line(card: dict[str, Any]) -> str:
+    """One line saying which runtime serves a version just saved (train and import print it).
+
+    ONNX Runtime where the ONNX form passed the acceptance gate (``ml_api.onnx_export``), else
+    scikit-learn, with the gate's (or the converter's) reason.
+    """
+    onnx = card["onnx"]
+    if onnx["passed"]:
+        gate = onnx["gate"]
+        return (
+            f"ONNX form passed the gate on all {gate['rows']} rows (largest difference "
+            f"{gate['max_abs_diff']:.1e}): served by ONNX Runtime (ML_API_RUNTIME=auto)"
+        )
+    return f"scikit-learn serves ({onnx['reason']})"
 
 
 def _serve_command(name: str, model_root: Path | None, version: str | None = None) -> str:
@@ -400,6 +408,9 @@ def import_(
             "metrics on the import data (may include rows seen in training): "
             + ", ".join(f"{k}={v:.4f}" for k, v in result.metrics.items())
         )
+    for line in meta["provenance"].get("unseen_categories", {}).values():
+        click.echo(line)
+    click.echo(runtime_line(meta))
     click.echo(f"saved {result.path}")
     click.echo(f"serve it with: {_serve_command(model_name, model_root)}")
 
