@@ -317,6 +317,11 @@ def _echo_columns(result: Any) -> None:
     click.echo(f"  {'name':<{widths[0]}}  {'kind':<{widths[1]}}  missing  values")
     for name, kind, shown, miss in rows:
         click.echo(f"  {name:<{widths[0]}}  {kind:<{widths[1]}}  {miss:>7}  {shown}")
+    for name, distinct in result.code_hints.items():
+        click.echo(
+            f"  {name}: numeric, {distinct} distinct integers: if these are codes, not "
+            f"quantities, train with --categorical {name}"
+        )
     left = training["left_out"]
     if left:
         click.echo(f"left out ({len(left)}):")
