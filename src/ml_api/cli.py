@@ -28,6 +28,11 @@ FRAMEWORKS = ("flask", "django")
 SERVERS = ("gunicorn", "granian")
 DEFAULT_ALIAS = "production"
 """``ml_api.core.artifact.DEFAULT_ALIAS``, repeated so ``--help`` need not import the core."""
+VERSION_HELP = (
+    f"Version or alias (default: ML_API_MODEL_VERSION, else the '{DEFAULT_ALIAS}' alias if set, "
+    "else the newest)."
+)
+"""Every ``--version`` option's help: what ``resolve_version_dir`` loads without one."""
 
 
 def _settings(**overrides: Any) -> Settings:
@@ -445,7 +450,7 @@ def import_(
     "--version",
     "model_version",
     default=None,
-    help="Version or alias (default: the 'production' alias if set, else the newest).",
+    help=VERSION_HELP,
 )
 @click.option("--model-root", type=click.Path(file_okay=False, path_type=Path), default=None)
 @click.option(
@@ -668,7 +673,7 @@ def _serve_dev(framework: str, factory: Callable[[], Any], host: str, port: int)
     type=click.Path(dir_okay=False, writable=True, path_type=Path),
 )
 @click.option("--name", "model_name", default=None)
-@click.option("--version", "model_version", default=None)
+@click.option("--version", "model_version", default=None, help=VERSION_HELP)
 @click.option("--model-root", type=click.Path(file_okay=False, path_type=Path), default=None)
 @click.option("--chunk-rows", type=click.IntRange(1), default=5000, show_default=True)
 @click.option(
@@ -788,7 +793,7 @@ def predict(
 
 @main.command()
 @click.option("--name", "model_name", default=None)
-@click.option("--version", "model_version", default=None)
+@click.option("--version", "model_version", default=None, help=VERSION_HELP)
 @click.option("--model-root", type=click.Path(file_okay=False, path_type=Path), default=None)
 def info(model_name: str | None, model_version: str | None, model_root: Path | None) -> None:
     """Verify a model version and print its card as JSON."""
@@ -799,7 +804,7 @@ def info(model_name: str | None, model_version: str | None, model_root: Path | N
 
 @main.command()
 @click.option("--name", "model_name", default=None)
-@click.option("--version", "model_version", default=None, help="Default: the newest.")
+@click.option("--version", "model_version", default=None, help=VERSION_HELP)
 @click.option("--model-root", type=click.Path(file_okay=False, path_type=Path), default=None)
 @click.option(
     "--output",
@@ -887,8 +892,8 @@ def versions(name: str | None, model_root: Path | None) -> None:
     """List a model's versions side by side, and which one serves by default.
 
     NAME defaults to ML_API_MODEL_NAME. Columns: version, created (UTC), estimator, held-out
-    metrics, runtime, model file size, aliases ("serves" marks what ``serve`` loads without
-    --version: the ``production`` alias if set, else the newest).
+    metrics, runtime, model file size, aliases ("serves" marks what 'serve' loads without
+    --version: the 'production' alias if set, else the newest).
     """
     from ml_api.core.artifact import ArtifactError, list_versions, read_aliases, resolve_version_dir
 
@@ -939,10 +944,10 @@ def versions(name: str | None, model_root: Path | None) -> None:
 def promote(
     name: str, version: str | None, alias: str, unset: bool, model_root: Path | None
 ) -> None:
-    """Make VERSION of model NAME the one that serves (sets the ``production`` alias).
+    """Make VERSION of model NAME the one that serves (sets the 'production' alias).
 
-    ``serve``, the image and the Kubernetes kit load the version the ``production`` alias names
-    (``models/NAME/aliases.json``, replaced atomically); ``ML_API_MODEL_VERSION`` may name any
+    'serve', the image and the Kubernetes kit load the version the 'production' alias names
+    ('models/NAME/aliases.json', replaced atomically); 'ML_API_MODEL_VERSION' may name any
     alias. A running server keeps its model: restart it (or roll the Deployment) to switch.
     """
     from ml_api.core.artifact import ArtifactError, read_aliases, set_alias
