@@ -1,4 +1,4 @@
-"""What ``ml-api import`` prints: the runtime that serves, and encoders that accept unseen values."""
+"""What `ml-api import` prints: the runtime that serves, encoders that accept unseen values."""
 
 from __future__ import annotations
 
@@ -77,7 +77,9 @@ def test_import_of_a_model_scikit_learn_serves_says_why(tmp_path):
     frame = _frame()
     frame["revenue"] = 795_000 + 1000 * frame["price"]  # float32 cannot hold it to 1e-5
     model = make_pipeline(
-        ColumnTransformer([("oh", OneHotEncoder(), ["store_id", "promo"])], remainder="passthrough"),
+        ColumnTransformer(
+            [("oh", OneHotEncoder(), ["store_id", "promo"])], remainder="passthrough"
+        ),
         Ridge(),
     ).fit(frame.drop(columns="revenue"), frame["revenue"])
     r = _import(tmp_path, model, frame, "revenue")
