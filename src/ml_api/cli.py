@@ -28,6 +28,11 @@ FRAMEWORKS = ("flask", "django")
 SERVERS = ("gunicorn", "granian")
 DEFAULT_ALIAS = "production"
 """``ml_api.core.artifact.DEFAULT_ALIAS``, repeated so ``--help`` need not import the core."""
+VERSION_HELP = (
+    f"Version or alias (default: ML_API_MODEL_VERSION, else the '{DEFAULT_ALIAS}' alias if set, "
+    "else the newest)."
+)
+"""Every ``--version`` option's help: what ``resolve_version_dir`` loads without one."""
 
 
 def _settings(**overrides: Any) -> Settings:
@@ -221,21 +226,29 @@ def train(
         click.echo(f"null accepted at serving (--nullable; the pipeline imputes it): {marked}")
     click.echo(f"trained {meta['estimator_class']} ({meta['task']}) on {data}")
     click.echo("held-out metrics: " + ", ".join(f"{k}={v:.4f}" for k, v in result.metrics.items()))
-    onnx = meta["onnx"]
-    if onnx["passed"]:
-        gate = onnx["gate"]
-        click.echo(
-            f"ONNX form passed the gate on all {gate['rows']} rows (largest difference "
-            f"{gate['max_abs_diff']:.1e}): served by ONNX Runtime (ML_API_RUNTIME=auto)"
-        )
-    else:
-        click.echo(f"ONNX form not used, served by scikit-learn: {onnx['reason']}")
+    click.echo(runtime_line(meta))
     click.echo(f"saved {result.path}")
     serves = _echo_comparison(
         result, serving_before, root, settings.model_name, settings.model_version
     )
     pin = None if serves else result.path.name
     click.echo(f"serve it with: {_serve_command(settings.model_name, model_root, pin)}")
+
+
+def runtime_line(card: dict[str, Any]) -> str:
+    """One line saying which runtime serves a version just saved (train and import print it).
+
+    ONNX Runtime where the ONNX form passed the acceptance gate (``ml_api.onnx_export``), else
+    scikit-learn, with the gate's (or the converter's) reason.
+    """
+    onnx = card["onnx"]
+    if onnx["passed"]:
+        gate = onnx["gate"]
+        return (
+            f"ONNX form passed the gate on all {gate['rows']} rows (largest difference "
+            f"{gate['max_abs_diff']:.1e}): served by ONNX Runtime (ML_API_RUNTIME=auto)"
+        )
+    return f"scikit-learn serves ({onnx['reason']})"
 
 
 def _serve_command(name: str, model_root: Path | None, version: str | None = None) -> str:
@@ -309,6 +322,11 @@ def _echo_columns(result: Any) -> None:
     click.echo(f"  {'name':<{widths[0]}}  {'kind':<{widths[1]}}  missing  values")
     for name, kind, shown, miss in rows:
         click.echo(f"  {name:<{widths[0]}}  {kind:<{widths[1]}}  {miss:>7}  {shown}")
+    for name, distinct in result.code_hints.items():
+        click.echo(
+            f"  {name}: numeric, {distinct} distinct integers: if these are codes, not "
+            f"quantities, train with --categorical {name}"
+        )
     left = training["left_out"]
     if left:
         click.echo(f"left out ({len(left)}):")
@@ -400,6 +418,9 @@ def import_(
             "metrics on the import data (may include rows seen in training): "
             + ", ".join(f"{k}={v:.4f}" for k, v in result.metrics.items())
         )
+    for line in meta["provenance"].get("unseen_categories", {}).values():
+        click.echo(line)
+    click.echo(runtime_line(meta))
     click.echo(f"saved {result.path}")
     click.echo(f"serve it with: {_serve_command(model_name, model_root)}")
 
@@ -429,7 +450,7 @@ def import_(
     "--version",
     "model_version",
     default=None,
-    help="Version or alias (default: the 'production' alias if set, else the newest).",
+    help=VERSION_HELP,
 )
 @click.option("--model-root", type=click.Path(file_okay=False, path_type=Path), default=None)
 @click.option(
@@ -652,7 +673,7 @@ def _serve_dev(framework: str, factory: Callable[[], Any], host: str, port: int)
     type=click.Path(dir_okay=False, writable=True, path_type=Path),
 )
 @click.option("--name", "model_name", default=None)
-@click.option("--version", "model_version", default=None)
+@click.option("--version", "model_version", default=None, help=VERSION_HELP)
 @click.option("--model-root", type=click.Path(file_okay=False, path_type=Path), default=None)
 @click.option("--chunk-rows", type=click.IntRange(1), default=5000, show_default=True)
 @click.option(
@@ -772,7 +793,7 @@ def predict(
 
 @main.command()
 @click.option("--name", "model_name", default=None)
-@click.option("--version", "model_version", default=None)
+@click.option("--version", "model_version", default=None, help=VERSION_HELP)
 @click.option("--model-root", type=click.Path(file_okay=False, path_type=Path), default=None)
 def info(model_name: str | None, model_version: str | None, model_root: Path | None) -> None:
     """Verify a model version and print its card as JSON."""
@@ -783,7 +804,7 @@ def info(model_name: str | None, model_version: str | None, model_root: Path | N
 
 @main.command()
 @click.option("--name", "model_name", default=None)
-@click.option("--version", "model_version", default=None, help="Default: the newest.")
+@click.option("--version", "model_version", default=None, help=VERSION_HELP)
 @click.option("--model-root", type=click.Path(file_okay=False, path_type=Path), default=None)
 @click.option(
     "--output",
@@ -871,8 +892,8 @@ def versions(name: str | None, model_root: Path | None) -> None:
     """List a model's versions side by side, and which one serves by default.
 
     NAME defaults to ML_API_MODEL_NAME. Columns: version, created (UTC), estimator, held-out
-    metrics, runtime, model file size, aliases ("serves" marks what ``serve`` loads without
-    --version: the ``production`` alias if set, else the newest).
+    metrics, runtime, model file size, aliases ("serves" marks what 'serve' loads without
+    --version: the 'production' alias if set, else the newest).
     """
     from ml_api.core.artifact import ArtifactError, list_versions, read_aliases, resolve_version_dir
 
@@ -923,10 +944,10 @@ def versions(name: str | None, model_root: Path | None) -> None:
 def promote(
     name: str, version: str | None, alias: str, unset: bool, model_root: Path | None
 ) -> None:
-    """Make VERSION of model NAME the one that serves (sets the ``production`` alias).
+    """Make VERSION of model NAME the one that serves (sets the 'production' alias).
 
-    ``serve``, the image and the Kubernetes kit load the version the ``production`` alias names
-    (``models/NAME/aliases.json``, replaced atomically); ``ML_API_MODEL_VERSION`` may name any
+    'serve', the image and the Kubernetes kit load the version the 'production' alias names
+    ('models/NAME/aliases.json', replaced atomically); 'ML_API_MODEL_VERSION' may name any
     alias. A running server keeps its model: restart it (or roll the Deployment) to switch.
     """
     from ml_api.core.artifact import ArtifactError, read_aliases, set_alias

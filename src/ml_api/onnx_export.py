@@ -317,10 +317,12 @@ def check(
             if classes is not None
             else "prediction"
         )
+        want = float(expected[worst_row, worst_col])
+        relative = worst / abs(want) if want else math.inf
         gate["failure"] = (
-            f"ONNX output differs from scikit-learn's beyond {tolerance:g}: row {worst_row}, "
-            f"{what}: scikit-learn {expected[worst_row, worst_col]:.9g}, "
-            f"ONNX {got[worst_row, worst_col]:.9g} (difference {worst:.3g})"
+            f"ONNX Runtime computes in float32: worst row {worst_row}, {what}: scikit-learn "
+            f"{want:.9g} vs ONNX {got[worst_row, worst_col]:.9g}, difference {worst:.3g}, "
+            f"{relative:.1e} relative; the gate allows {tolerance:g} absolute"
         )
     return gate
 

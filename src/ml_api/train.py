@@ -8,7 +8,7 @@ artifact version. The same data and options give the same metrics.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -52,6 +52,48 @@ ESTIMATORS = ("linear", "random_forest", "hist_gradient_boosting")
 
 MAX_CLASSES_FOR_NUMERIC_TARGET = 20
 """A numeric target with at most this many distinct integer values is taken as classes."""
+
+
+CODE_HINT_MAX_DISTINCT = MAX_CLASSES_FOR_NUMERIC_TARGET
+CODE_HINT_MAX_SHARE = 0.05
+"""An integer feature with at most :data:`CODE_HINT_MAX_DISTINCT` distinct values, and at most this
+share of the rows, gets a hint in ``train``'s output that it may be a code (see
+:func:`integer_code_hints`). 20 is the bound under which an integer target is taken as classes,
+so a column is hinted at exactly where the same values as a target would be classes; the 5 %
+share means each value recurs on at least 20 rows on average, as codes (store ids, region
+numbers) do, while a measured quantity in a small file (ages in 50 rows) does not qualify. It is
+a hint only: inference is unchanged, and a count with few values (rooms, children) may trigger
+it, which the wording ("if these are codes") allows for."""
+
+
+def integer_code_hints(
+    X: pd.DataFrame, schema: FeatureSchema, forced_numeric: tuple[str, ...] = ()
+) -> dict[str, int]:
+    """Numeric features that look like integer codes: few distinct integers, many rows each.
+
+    Args:
+        X: The typed training features, shape ``(n_rows, n_features)``.
+        schema: Their schema (only ``numeric`` features are looked at).
+        forced_numeric: Columns the user typed numeric (``--numeric``): no hint for those.
+
+    Returns:
+        Feature name to its number of distinct values, for the features within
+        :data:`CODE_HINT_MAX_DISTINCT` and :data:`CODE_HINT_MAX_SHARE` of the rows.
+    """
+    hints: dict[str, int] = {}
+    for f in schema.features:
+        if f.kind != "numeric" or f.name in forced_numeric:
+            continue
+        column = X[f.name]
+        if pd.api.types.is_bool_dtype(column) or not pd.api.types.is_numeric_dtype(column):
+            continue
+        values = column.dropna().to_numpy(dtype=float)
+        if values.size == 0 or not np.all(np.mod(values, 1) == 0):
+            continue
+        distinct = len(np.unique(values))
+        if 1 < distinct <= CODE_HINT_MAX_DISTINCT and distinct <= CODE_HINT_MAX_SHARE * len(X):
+            hints[f.name] = distinct
+    return hints
 
 
 def infer_task(y: pd.Series) -> Task:
@@ -198,6 +240,8 @@ class TrainResult:
         metadata: The full model card written to ``metadata.json``'s inputs.
         columns: What happened to each input column except the target (kind or reason left out).
         rows_without_target: Rows dropped because their target cell was empty.
+        code_hints: Numeric features that look like integer codes, with their number of
+            distinct values (:func:`integer_code_hints`); ``train`` prints a hint for each.
     """
 
     path: Path
@@ -205,6 +249,7 @@ class TrainResult:
     metadata: dict[str, Any]
     columns: tuple[ColumnDecision, ...] = ()
     rows_without_target: int = 0
+    code_hints: dict[str, int] = field(default_factory=dict)
 
 
 def train(
@@ -268,6 +313,7 @@ def train(
     X, y = typed_frame(X, columns), typed_target(y)
     schema = mark_nullable(FeatureSchema.infer(X), nullable)
     X = schema.coerce_training_frame(X)
+    code_hints = integer_code_hints(X, schema, numeric)
     task = task or infer_task(y)
     if task == "classification":
         y = y.astype(str) if not pd.api.types.is_numeric_dtype(y) else y
@@ -341,4 +387,5 @@ def train(
         metadata=card,
         columns=tuple(columns),
         rows_without_target=len(frame) - len(y),
+        code_hints=code_hints,
     )

@@ -114,9 +114,10 @@ def test_regressor_whose_float32_output_misses_the_gate_falls_back_with_the_reas
     card = _import(model, X.assign(price=numeric["price"]), tmp_path, "price", "price").metadata
     onnx = card["onnx"]
     assert onnx["passed"] is False and card["runtime"] == "scikit-learn"
-    assert onnx["reason"].startswith("ONNX output differs from scikit-learn's beyond 1e-05: row ")
+    assert onnx["reason"].startswith("ONNX Runtime computes in float32: worst row ")
+    assert onnx["reason"].endswith("relative; the gate allows 1e-05 absolute")
     worst = onnx["gate"]["max_abs_diff"]
-    assert worst > 1e-5 and f"(difference {worst:.3g})" in onnx["reason"]
+    assert worst > 1e-5 and f", difference {worst:.3g}, " in onnx["reason"]
     assert not (tmp_path / "price" / "1" / "model.onnx").exists()
 
     service, flask = _served(tmp_path, "price")

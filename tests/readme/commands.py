@@ -206,6 +206,13 @@ RULES: tuple[Rule, ...] = (
         covered_by="pyproject.toml",
         evidence="mlflow-skinny",
     ),
+    Rule(
+        r"^\.venv/bin/python -m pip install requests$",
+        reason="installs into the virtualenv; requests is in the test extras, and the python "
+        "example it is for is run against a live server by test_commands (python-live)",
+        covered_by="pyproject.toml",
+        evidence='"requests>=',
+    ),
     # ---- exempt: Docker (the container tests, opt-in: make test-container) ---------------------
     Rule(
         r"^make image\b|^docker (build|run)\b",

@@ -166,6 +166,19 @@ def _import(
     array_input = inspection.feature_names(model) is None and all(
         f.kind == "numeric" or f.is_coded for f in schema.features
     )
+    # The schema's categories are enforced (422 for an unseen one) even where the model's own
+    # encoder would score it: said at import, one line per feature, and kept in the provenance.
+    lenient = inspection.lenient_encoders(model, names)
+    unseen = {
+        f.name: (
+            f"{f.name}: the model's encoder "
+            f"{'ignores' if lenient[f.name] in ('ignore', 'warn') else 'accepts'} unseen "
+            f"categories (handle_unknown={lenient[f.name]!r}); ml-api refuses them with 422 "
+            f"(allowed: the encoder's categories)"
+        )
+        for f in schema.features
+        if f.kind == "categorical" and f.name in lenient
+    }
     card: dict[str, Any] = {
         "task": task,
         "estimator": "imported",
@@ -184,6 +197,7 @@ def _import(
                 " (and null for the MLflow signature's optional columns)" if source.optional else ""
             ),
             "categories": categories_from,
+            **({"unseen_categories": unseen} if unseen else {}),
             "task": "the model (classes_ and predict_proba)"
             if task == "classification"
             else "the model (a regressor without classes_)",

@@ -133,31 +133,56 @@ def encoder_categories(model: Any, columns: Sequence[str]) -> Categories:
         columns: The model's input columns, in order.
     """
     out: Categories = {}
-    _walk(model, list(columns), "the model", out)
+    _walk(model, list(columns), "the model", out, {})
     return out
 
 
-def _walk(est: Any, columns: list[str], where: str, out: Categories) -> None:
+def lenient_encoders(model: Any, columns: Sequence[str]) -> dict[str, str]:
+    """Input columns whose encoder maps an unseen category to something instead of failing.
+
+    A ``OneHotEncoder`` with ``handle_unknown`` other than ``"error"`` (``"ignore"``,
+    ``"infrequent_if_exist"``, ``"warn"``) or an ``OrdinalEncoder`` with
+    ``"use_encoded_value"`` would score an unseen category; ml-api still refuses it (422), so
+    the importer says so per feature.
+
+    Args:
+        model: The fitted model.
+        columns: The model's input columns, in order.
+
+    Returns:
+        Column name to the encoder's ``handle_unknown`` setting, for the lenient ones only.
+    """
+    lenient: dict[str, str] = {}
+    _walk(model, list(columns), "the model", {}, lenient)
+    return lenient
+
+
+def _walk(
+    est: Any, columns: list[str], where: str, out: Categories, lenient: dict[str, str]
+) -> None:
     if isinstance(est, Pipeline):
         for step_name, step in est.steps:
             if step is None or step == "passthrough":
                 continue
             if isinstance(step, SimpleImputer) and not step.add_indicator:
                 continue  # keeps its columns: the next step still sees the raw ones
-            _walk(step, columns, f"{where}, step {step_name!r}", out)
+            _walk(step, columns, f"{where}, step {step_name!r}", out, lenient)
             return
     elif isinstance(est, ColumnTransformer):
         for name, transformer, cols in est.transformers_:
             picked = _column_names(cols, columns)
             if picked is None or isinstance(transformer, str):
                 continue
-            _walk(transformer, picked, f"{where}, ColumnTransformer {name!r}", out)
+            _walk(transformer, picked, f"{where}, ColumnTransformer {name!r}", out, lenient)
     elif isinstance(est, OneHotEncoder | OrdinalEncoder):
         cats = getattr(est, "categories_", None)
         if cats is None or len(cats) != len(columns):
             return
+        handle = str(getattr(est, "handle_unknown", "error"))
         for column, values in zip(columns, cats, strict=True):
             out.setdefault(column, (_plain_values(values), f"{type(est).__name__} in {where}"))
+            if handle != "error":
+                lenient.setdefault(column, handle)
 
 
 def _plain_numbers(values: list[Any]) -> bool:
