@@ -29,7 +29,8 @@ import statistics
 import threading
 import time
 import timeit
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from functools import partial
 from typing import Any
 
@@ -119,6 +120,18 @@ def _throughput(service: PredictionService, row: list[Any], seconds: float) -> f
     return sum(counts) / (time.perf_counter() - began)
 
 
+@contextmanager
+def _pinned(cpus: tuple[int, ...] | None) -> Iterator[None]:
+    """Pin this process to ``cpus`` (when given) for the block, then restore its affinity."""
+    before = os.sched_getaffinity(0)
+    if cpus:
+        os.sched_setaffinity(0, cpus)
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, before)
+
+
 def measure_batching(
     models: dict[str, BenchModel], seconds: float, cpus: tuple[int, ...] | None
 ) -> list[dict[str, Any]]:
@@ -133,10 +146,7 @@ def measure_batching(
         Rows of ``{"model", "callable", "rows", "ms_per_call", "rows_per_s"}`` (``rows`` 1:
         per request; ``ms_per_call``: milliseconds per request, amortized over the threads).
     """
-    before = os.sched_getaffinity(0)
-    if cpus:
-        os.sched_setaffinity(0, cpus)
-    try:
+    with _pinned(cpus):
         results = []
         for key, model in models.items():
             artifact = load_artifact(model.model_root, model.name, None)
@@ -156,8 +166,6 @@ def measure_batching(
                         }
                     )
         return results
-    finally:
-        os.sched_setaffinity(0, before)
 
 
 def measure(
@@ -173,10 +181,7 @@ def measure(
     Returns:
         Rows of ``{"model", "callable", "rows", "ms_per_call", "rows_per_s"}``.
     """
-    before = os.sched_getaffinity(0)
-    if cpus:
-        os.sched_setaffinity(0, cpus)
-    try:
+    with _pinned(cpus):
         results = []
         for key, model in models.items():
             for rows in ROWS:
@@ -192,5 +197,3 @@ def measure(
                         }
                     )
         return results
-    finally:
-        os.sched_setaffinity(0, before)

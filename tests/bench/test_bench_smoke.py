@@ -6,36 +6,26 @@ needs ``wrk`` (installed by ``.ci/run``) and never MLServer.
 """
 
 import json
-import subprocess
-import sys
-from pathlib import Path
 
 import psutil
 import pytest
 
+from tests.bench.run import run_bench
 from tests.tools import require_tool
 
 pytestmark = pytest.mark.live
-ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
 def smoke(tmp_path_factory):
     require_tool("wrk")
     tmp = tmp_path_factory.mktemp("bench")
-    proc = subprocess.run(
-        [
-            *(sys.executable, "-m", "bench", "--smoke"),
-            *("--targets", "ml-api-flask,ml-api-flask-v2", "--models", "lr"),
-            *("--concurrency", "1", "--duration", "2", "--warmup", "1", "--rounds", "2"),
-            *("--workdir", str(tmp / "work"), "--results-dir", str(tmp / "results")),
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
+    proc = run_bench(
+        "--smoke",
+        *("--targets", "ml-api-flask,ml-api-flask-v2", "--models", "lr"),
+        *("--concurrency", "1", "--duration", "2", "--warmup", "1", "--rounds", "2"),
+        *("--workdir", str(tmp / "work"), "--results-dir", str(tmp / "results")),
     )
-    assert proc.returncode == 0, proc.stderr[-4000:]
     (js,) = (tmp / "results").glob("*-smoke.json")
     (md,) = (tmp / "results").glob("*-smoke.md")
     return proc, json.loads(js.read_text()), md.read_text()

@@ -6,16 +6,13 @@ real gunicorn and granian on loopback. Nothing here looks at a time.
 """
 
 import json
-import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
 from bench import models, procs, servers, targets
+from tests.bench.run import run_bench
 from tests.tools import require_tool
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_setting_support_tells_ignored_accepted_and_rejected():
@@ -87,20 +84,12 @@ def test_bare_flask_runs_on_the_front_it_names(tmp_path, front, found):
 def test_run_with_granian_rows_reports_them_whatever_ml_api_supports(tmp_path):
     """End to end: the ml-api granian row is measured on granian, or unavailable with why."""
     require_tool("wrk")
-    proc = subprocess.run(
-        [
-            *(sys.executable, "-m", "bench", "--smoke", "--no-in-process"),
-            *("--with-soak", "--soak-seconds", "2"),
-            *("--targets", "ml-api-flask,ml-api-flask-granian,bare-flask-granian"),
-            *("--models", "lr", "--concurrency", "1", "--duration", "1", "--rounds", "1"),
-            *("--workdir", str(tmp_path / "work"), "--results-dir", str(tmp_path / "results")),
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
+    proc = run_bench(
+        *("--smoke", "--no-in-process", "--with-soak", "--soak-seconds", "2"),
+        *("--targets", "ml-api-flask,ml-api-flask-granian,bare-flask-granian"),
+        *("--models", "lr", "--concurrency", "1", "--duration", "1", "--rounds", "1"),
+        *("--workdir", str(tmp_path / "work"), "--results-dir", str(tmp_path / "results")),
     )
-    assert proc.returncode == 0, proc.stderr[-4000:]
     assert "estimated duration: ~" in proc.stderr
     (js,) = (tmp_path / "results").glob("*-smoke.json")
     results = json.loads(js.read_text())

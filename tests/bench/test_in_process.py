@@ -3,26 +3,16 @@
 Nothing here looks at a time: the run must finish, and print a row for every callable.
 """
 
-import subprocess
-import sys
-from pathlib import Path
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.bench.run import run_bench
 
 
 def test_in_process_only_prints_both_runtimes(tmp_path):
-    proc = subprocess.run(
-        [
-            *(sys.executable, "-m", "bench", "--in-process-only", "--models", "lr", "--no-pin"),
-            *("--inprocess-budget", "0.01", "--batching-seconds", "0.1"),
-            *("--workdir", str(tmp_path / "work")),
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
+    proc = run_bench(
+        *("--in-process-only", "--models", "lr", "--no-pin"),
+        *("--inprocess-budget", "0.01", "--batching-seconds", "0.1"),
+        *("--workdir", str(tmp_path / "work")),
         timeout=600,
     )
-    assert proc.returncode == 0, proc.stderr[-4000:]
     out = proc.stdout
     assert out.startswith("## In-process limit (no HTTP)")
     for callable_, rows in [
