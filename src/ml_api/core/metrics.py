@@ -137,15 +137,12 @@ def child(metric: Counter | Histogram | Gauge, *labels: str) -> Any:
     return found
 
 
-_http_children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
-
-
 def record_http(method: str, route: str, status: int, seconds: float) -> None:
     """Count one answered request and observe its duration (:data:`HTTP_REQUESTS`, ``_DURATION``).
 
-    The labelled children are looked up once per ``(method, route, status)`` in this process and
-    kept (``.labels()`` takes a lock and builds its key on every call); the samples written, and so
-    what ``/metrics`` shows, are the same as ``.labels(...).inc()`` and ``.observe()`` make.
+    Through :func:`child`, so the labelled children are looked up once per ``(method, route,
+    status)`` in this process; the samples written, and so what ``/metrics`` shows, are the same as
+    ``.labels(...).inc()`` and ``.observe()`` make.
 
     Args:
         method: HTTP method.
@@ -153,14 +150,9 @@ def record_http(method: str, route: str, status: int, seconds: float) -> None:
         status: HTTP status code sent.
         seconds: Time spent on the request, in seconds.
     """
-    key = (method, route, status)
-    children = _http_children.get(key)
-    if children is None:
-        labels = (method, route, str(status))
-        children = HTTP_REQUESTS.labels(*labels), HTTP_DURATION.labels(*labels)
-        _http_children[key] = children
-    children[0].inc()
-    children[1].observe(seconds)
+    labels = (method, route, str(status))
+    child(HTTP_REQUESTS, *labels).inc()
+    child(HTTP_DURATION, *labels).observe(seconds)
 
 
 def multiprocess_enabled() -> bool:
