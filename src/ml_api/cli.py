@@ -66,17 +66,17 @@ def _fail(message: str, code: int = 2) -> NoReturn:
 
 
 def _load_service(settings: Settings) -> Any:
-    """Load the configured model for ``info``/``predict``; one line and exit 1 if it cannot be.
+    """Load the service alone (``build_scoring``: no HTTP parts) for ``info``/``predict``, or exit.
 
     An artifact that loads but is malformed (a model that fails its warm-up prediction, a card
     that does not match the model) is reported like a missing one: one line naming the path, no
     traceback.
     """
-    from ml_api.composition import build
+    from ml_api.composition import build_scoring
     from ml_api.core.model.artifact import ArtifactError
 
     try:
-        return build(settings).service
+        return build_scoring(settings)
     except ArtifactError as exc:
         _fail(str(exc), code=1)
     except Exception as exc:  # any fault of a malformed artifact is one line
@@ -543,7 +543,7 @@ def _log_start(application: Application, host: str, port: int) -> None:
         application.settings.framework,
         host,
         port,
-        "; API keys required" if service.auth.enabled else "",
+        "; API keys required" if application.auth.enabled else "",
     )
 
 
@@ -798,8 +798,10 @@ def predict(
 def info(model_name: str | None, model_version: str | None, model_root: Path | None) -> None:
     """Verify a model version and print its card as JSON."""
     settings = _settings(model_root=model_root, model_name=model_name, model_version=model_version)
+    from ml_api.core.protocols.v1 import model_metadata
+
     service = _load_service(settings)
-    click.echo(json.dumps(service.metadata(), indent=2))
+    click.echo(json.dumps(model_metadata(service), indent=2))
 
 
 @main.command()
