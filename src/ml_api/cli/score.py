@@ -56,7 +56,7 @@ def predict(
     import pandas as pd
 
     from ml_api.core.errors import ServingError
-    from ml_api.core.ranges import OutOfRangeInput
+    from ml_api.core.model.ranges import OutOfRangeInput
     from ml_api.predict import count_rows, score_file
 
     settings = settings_from(

@@ -110,7 +110,7 @@ def _compose_or_exit(settings: Settings) -> Application:
     import logging
 
     from ml_api.composition import build
-    from ml_api.core.artifact import ArtifactError
+    from ml_api.core.model.artifact import ArtifactError
     from ml_api.serving.gunicorn_app import remove_own_metrics_dir
 
     try:
