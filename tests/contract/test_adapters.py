@@ -124,8 +124,8 @@ def test_draining_turns_readiness_503(app, app_around):
 
 
 def test_api_keys(app, app_around, settings):
-    keyed = build_scoring(type(settings)(**{**settings.model_dump(), "api_keys": "k-1,k-2"}))
-    client = app_around(keyed)
+    keyed = type(app.settings)(**{**app.settings.model_dump(), "api_keys": "k-1,k-2"})
+    client = app_around(build_scoring(keyed), keyed)  # keys are the application's settings
     r = client.post("/predict", VALID)
     assert r.status == 401 and r.headers["WWW-Authenticate"] == 'Bearer realm="ml-api"'
     assert set(r.json()) == {"error", "details", "request_id"}

@@ -91,7 +91,8 @@ def both_with_keys(settings, django_settings, service, django_app):
     flask_settings = type(settings)(**{**settings.model_dump(), "api_keys": "k-1,k-2"})
     keyed_service = build_scoring(flask_settings)
     flask = create_app(flask_settings, keyed_service).test_client()
-    get_wsgi_application(django_settings, keyed_service)
+    django_keyed = type(settings)(**{**django_settings.model_dump(), "api_keys": "k-1,k-2"})
+    get_wsgi_application(django_keyed, keyed_service)
     try:
         yield flask, Client()
     finally:
