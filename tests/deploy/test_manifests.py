@@ -360,8 +360,13 @@ def test_ingress_routes_the_api_but_not_metrics(variant: str) -> None:
         "/metadata",
         "/openapi.json",
         "/docs",
+        "/docs/swagger-ui.css",
+        "/docs/swagger-ui-bundle.js",
+        "/model",
     ):
         assert ingress_routes(ingress, public), public
+    for private in ("/models", "/docsx", "/model/x"):
+        assert not ingress_routes(ingress, private), private
     # The app, not nginx, answers an oversized body (with JSON): nginx's limit is above the app's.
     size = ingress["metadata"]["annotations"]["nginx.ingress.kubernetes.io/proxy-body-size"]
     assert size.endswith("m")
