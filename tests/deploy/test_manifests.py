@@ -434,6 +434,11 @@ def test_keda_component() -> None:
     scaled = find(docs, "ScaledObject", "ml-api")
     assert scaled["spec"]["scaleTargetRef"]["name"] == _deployment(docs)["metadata"]["name"]
     assert not [d for d in docs if d["kind"] == "HorizontalPodAutoscaler"]
+    # Added to a running installation, KEDA adopts the base's HPA (its webhook refuses a
+    # ScaledObject whose target another HPA scales) and keeps its name: one HPA object either way.
+    base_hpa = find(rendered("production"), "HorizontalPodAutoscaler")["metadata"]["name"]
+    assert scaled["metadata"]["annotations"]["scaledobject.keda.sh/transfer-hpa-ownership"] == "true"
+    assert scaled["spec"]["advanced"]["horizontalPodAutoscalerConfig"]["name"] == base_hpa
     prometheus = next(t for t in scaled["spec"]["triggers"] if t["type"] == "prometheus")
     assert "ml_api_http_requests_in_flight" in prometheus["metadata"]["query"]
     threads = Settings(_env_file=None).threads
