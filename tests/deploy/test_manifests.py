@@ -587,3 +587,31 @@ def test_canary_runs_apart_and_gets_traffic_only_through_the_canary_ingress() ->
     hpa = find(canary, "HorizontalPodAutoscaler")
     assert hpa["spec"]["scaleTargetRef"]["name"] == find(canary, "Deployment")["metadata"]["name"]
     assert hpa["metadata"]["name"] != "ml-api-hpa"
+
+
+# CPU and memory that a minikube node's own pods request (minikube 1.3x, Kubernetes 1.3x: the
+# control plane's static pods, CoreDNS, and the metrics-server addon the README enables).
+MINIKUBE_SYSTEM_CPU_M = 100 + 250 + 200 + 100 + 100 + 100  # etcd, apiserver, controller, scheduler, dns, metrics
+MINIKUBE_SYSTEM_MEMORY_MI = 100 + 70 + 200  # etcd, coredns, metrics-server
+
+
+def _cpu_m(value: str) -> int:
+    return int(value[:-1]) if value.endswith("m") else int(float(value) * 1000)
+
+
+def test_minikube_fits_its_node() -> None:
+    """The README's `minikube start` node holds the HPA's maximum plus a rollout's surge pod.
+
+    With 1-CPU pods a 2-CPU node held one: the HPA demo could not add a replica and every rollout
+    hung with the surge pod Pending.
+    """
+    readme = (ROOT / "README.md").read_text()
+    cpus, memory = re.search(r"minikube start --cpus (\d+) --memory (\d+)g", readme).groups()
+    docs = rendered("minikube")
+    requests = _container(docs)["resources"]["requests"]
+    hpa = find(docs, "HorizontalPodAutoscaler")
+    surge = _deployment(docs)["spec"]["strategy"]["rollingUpdate"]["maxSurge"]
+    pods = hpa["spec"]["maxReplicas"] + int(surge)
+    assert pods * _cpu_m(requests["cpu"]) + MINIKUBE_SYSTEM_CPU_M <= int(cpus) * 1000
+    need_mi = pods * _quantity_mib(requests["memory"]) + MINIKUBE_SYSTEM_MEMORY_MI
+    assert need_mi <= int(memory) * 1024 * 0.9  # the kubelet reserves some
