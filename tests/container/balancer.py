@@ -54,7 +54,8 @@ def proxy_directives(**overrides: str) -> str:
     """The ``location`` directives of the production Ingress (``overrides``: annotation name with
     ``_`` for ``-`` -> value, e.g. a shorter ``proxy_read_timeout="1"`` for a bounded test)."""
     notes = ingress_annotations() | {k.replace("_", "-"): v for k, v in overrides.items()}
-    lines = [f"            {d} {notes[a]}{unit};" for a, (d, unit) in DIRECTIVES.items() if a in notes]
+    pairs = [(d, f"{notes[a]}{unit}") for a, (d, unit) in DIRECTIVES.items() if a in notes]
+    lines = [f"            {directive} {value};" for directive, value in pairs]
     return "\n".join(lines)
 
 

@@ -182,7 +182,10 @@ def test_service_port_chain_matches_the_server(variant: Variant) -> None:
         assert str(target) in " ".join(exposed).split()
     template = _deployment(docs)["spec"]["template"]
     assert template["metadata"]["annotations"]["prometheus.io/port"] == str(target)
-    assert service["spec"]["selector"] == template["metadata"]["labels"] == {"app": "ml-api"}
+    assert service["spec"]["selector"] == {"app": "ml-api"}
+    assert service["spec"]["selector"].items() <= template["metadata"]["labels"].items()
+    # Pods carry the app label and, in production, the release pin's version label, nothing else.
+    assert set(template["metadata"]["labels"]) <= {"app", "app.kubernetes.io/version"}
     for policy in (d for d in docs if d["kind"] == "NetworkPolicy"):
         for rule in policy["spec"]["ingress"]:
             assert {_named_port(container, p["port"]) for p in rule["ports"]} == {target}
@@ -437,7 +440,8 @@ def test_keda_component() -> None:
     # Added to a running installation, KEDA adopts the base's HPA (its webhook refuses a
     # ScaledObject whose target another HPA scales) and keeps its name: one HPA object either way.
     base_hpa = find(rendered("production"), "HorizontalPodAutoscaler")["metadata"]["name"]
-    assert scaled["metadata"]["annotations"]["scaledobject.keda.sh/transfer-hpa-ownership"] == "true"
+    notes = scaled["metadata"]["annotations"]
+    assert notes["scaledobject.keda.sh/transfer-hpa-ownership"] == "true"
     assert scaled["spec"]["advanced"]["horizontalPodAutoscalerConfig"]["name"] == base_hpa
     prometheus = next(t for t in scaled["spec"]["triggers"] if t["type"] == "prometheus")
     assert "ml_api_http_requests_in_flight" in prometheus["metadata"]["query"]
@@ -591,7 +595,8 @@ def test_canary_runs_apart_and_gets_traffic_only_through_the_canary_ingress() ->
 
 # CPU and memory that a minikube node's own pods request (minikube 1.3x, Kubernetes 1.3x: the
 # control plane's static pods, CoreDNS, and the metrics-server addon the README enables).
-MINIKUBE_SYSTEM_CPU_M = 100 + 250 + 200 + 100 + 100 + 100  # etcd, apiserver, controller, scheduler, dns, metrics
+# etcd, kube-apiserver, kube-controller-manager, kube-scheduler, CoreDNS, metrics-server
+MINIKUBE_SYSTEM_CPU_M = 100 + 250 + 200 + 100 + 100 + 100
 MINIKUBE_SYSTEM_MEMORY_MI = 100 + 70 + 200  # etcd, coredns, metrics-server
 
 

@@ -44,9 +44,7 @@ def pin(tree: Path, *args: str) -> subprocess.CompletedProcess:
 
 
 def container(docs: list[dict[str, Any]]) -> dict[str, Any]:
-    (one,) = find(docs, "Deployment", "ml-api-deployment")["spec"]["template"]["spec"][
-        "containers"
-    ]
+    (one,) = find(docs, "Deployment", "ml-api-deployment")["spec"]["template"]["spec"]["containers"]
     return one
 
 
@@ -133,7 +131,8 @@ def test_the_committed_pin_is_one_the_script_writes(tmp_path: Path) -> None:
 
 def _gate_step() -> str:
     release = YAML(typ="safe").load((ROOT / ".github/workflows/release.yml").read_text())
-    (step,) = [s for s in release["jobs"]["deploy"]["steps"] if s.get("name", "").startswith("Refuse")]
+    deploy = release["jobs"]["deploy"]["steps"]
+    (step,) = [s for s in deploy if s.get("name", "").startswith("Refuse")]
     return step["run"]
 
 
