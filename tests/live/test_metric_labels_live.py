@@ -51,6 +51,7 @@ def _tensor(name: str) -> bytes:
 
 
 JSON = {"Content-Type": "application/json"}
+VERSIONS = "/v2/models/penguins/versions"
 
 KINDS: dict[str, Callable[[random.Random], Send]] = {
     "method": lambda r: (_token(r, 7, string.ascii_uppercase), "/predict", JSON, VALID),
@@ -63,7 +64,7 @@ KINDS: dict[str, Callable[[random.Random], Send]] = {
     "x-request-id": lambda r: ("GET", "/health", {"X-Request-ID": _token(r, 40)}, b""),
     "feature name": lambda r: ("POST", "/predict", JSON, _named(_token(r))),
     "v2 model": lambda r: ("POST", f"/v2/models/{_token(r)}/infer", JSON, VALID),
-    "v2 version": lambda r: ("POST", f"/v2/models/penguins/versions/{_token(r)}/infer", JSON, VALID),
+    "v2 version": lambda r: ("POST", f"{VERSIONS}/{_token(r)}/infer", JSON, VALID),
     "v2 tensor": lambda r: ("POST", "/v2/models/penguins/infer", JSON, _tensor(_token(r))),
     "predicted class": lambda r: ("POST", "/predict", JSON, VALID),
 }  # fmt: skip
@@ -138,6 +139,6 @@ def test_odd_requests_add_no_series(server):
     assert methods <= METHODS | {OTHER}
     assert OTHER in methods  # the made-up methods were counted, under one value
     routes = {dict(labels).get("route") for _, labels in after} - {None}
-    assert all(r == "<unmatched>" or r.startswith("/") and len(r) < 60 for r in routes)
+    assert all(r == "<unmatched>" or (r.startswith("/") and len(r) < 60) for r in routes)
     classes = {dict(labels).get("predicted_class") for _, labels in after} - {None}
     assert classes and classes <= {"Adelie", "Chinstrap", "Gentoo"}  # the model's classes only

@@ -179,7 +179,7 @@ _parse_chunk_size = ChunkedReader.parse_chunk_size
 
 
 def _bounded_chunk_size(self: ChunkedReader, unreader: Any, data: Any = None) -> Any:
-    """gunicorn's chunk-size parser, refusing a size no 64-bit length holds.
+    """Gunicorn's chunk-size parser, refusing a size no 64-bit length holds.
 
     gunicorn reads any number of hex digits into a Python integer and then waits for that many
     bytes, so ``fffffffffffffffffffff`` held a request thread until the client gave up;

@@ -21,7 +21,6 @@ Two things the frameworks cannot do themselves, because they never see the conne
 from __future__ import annotations
 
 import re
-import socket
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -131,7 +130,7 @@ class BodyStream:
             data = reader(size) if size is not None else reader()
         except ServingError:
             raise
-        except (TimeoutError, socket.timeout) as exc:
+        except TimeoutError as exc:
             raise BodyReadTimeout(self.timeout or 0.0) from exc
         except (NoMoreData, ConnectionError, EOFError) as exc:
             telemetry.client_closed()
