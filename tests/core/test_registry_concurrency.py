@@ -20,7 +20,7 @@ import pandas as pd
 import pytest
 from sklearn.linear_model import LogisticRegression
 
-from ml_api.core.artifact import (
+from ml_api.core.model.artifact import (
     ArtifactError,
     list_versions,
     load_artifact,
@@ -28,8 +28,8 @@ from ml_api.core.artifact import (
     save_artifact,
     set_alias,
 )
-from ml_api.core.registry_lock import COUNTER_FILE, next_version
-from ml_api.core.schema import FeatureSchema
+from ml_api.core.model.registry_lock import COUNTER_FILE, next_version
+from ml_api.core.model.schema import FeatureSchema
 
 CLI = [sys.executable, "-m", "ml_api.cli"]
 

@@ -3,7 +3,7 @@
 A version directory holds the whole fitted :class:`sklearn.pipeline.Pipeline` (preprocessing
 included) as ``model.joblib`` or ``model.skops``, and ``metadata.json``: the ordered feature schema,
 target classes, held-out metrics, the training data's and the model file's sha256, the library
-versions it was fitted with, and its creation time (the model card, :mod:`ml_api.core.card`).
+versions it was fitted with, and its creation time (the model card, :mod:`ml_api.core.model.card`).
 Versions are positive integers; the newest is the highest.
 
 Loading verifies the model file's sha256 against the metadata (a tampered or truncated file is
@@ -30,8 +30,8 @@ from importlib import metadata as importlib_metadata
 from pathlib import Path
 from typing import Any, Literal
 
-from ml_api.core.card import ModelCard
-from ml_api.core.registry_lock import (
+from ml_api.core.model.card import ModelCard
+from ml_api.core.model.registry_lock import (
     fsync_dir,
     fsync_tree,
     next_version,
@@ -39,7 +39,7 @@ from ml_api.core.registry_lock import (
     registry_lock,
     replace_file,
 )
-from ml_api.core.schema import FeatureSchema
+from ml_api.core.model.schema import FeatureSchema
 
 METADATA_FILE = "metadata.json"
 ONNX_FILE = "model.onnx"
@@ -177,7 +177,7 @@ def save_artifact(
     The model (and its ONNX form, if given) and ``metadata.json`` are written into a temporary
     directory beside the target, fsynced, and renamed into place, so a reader never sees a
     half-written version. The version number is taken under the model's registry lock from its
-    high-water mark (:mod:`ml_api.core.registry_lock`): concurrent ``train`` and ``import`` runs
+    high-water mark (:mod:`ml_api.core.model.registry_lock`): concurrent ``train`` and ``import`` runs
     get distinct numbers, and a number is never handed out twice, also when its directory was
     deleted or left incomplete.
 
@@ -311,7 +311,7 @@ def set_alias(model_root: Path, name: str, alias: str, version: int | None) -> i
     """Point ``alias`` at ``version`` (``None`` removes it); write ``aliases.json`` atomically.
 
     The read-modify-write holds the model's registry lock
-    (:func:`ml_api.core.registry_lock.registry_lock`), so concurrent ``promote`` runs each keep
+    (:func:`ml_api.core.model.registry_lock.registry_lock`), so concurrent ``promote`` runs each keep
     their change; the file is replaced with a durable :func:`os.replace`.
 
     Args:
