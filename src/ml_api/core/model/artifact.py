@@ -177,9 +177,9 @@ def save_artifact(
     The model (and its ONNX form, if given) and ``metadata.json`` are written into a temporary
     directory beside the target, fsynced, and renamed into place, so a reader never sees a
     half-written version. The version number is taken under the model's registry lock from its
-    high-water mark (:mod:`ml_api.core.model.registry_lock`): concurrent ``train`` and ``import`` runs
-    get distinct numbers, and a number is never handed out twice, also when its directory was
-    deleted or left incomplete.
+    high-water mark (:mod:`ml_api.core.model.registry_lock`): concurrent ``train`` and
+    ``import`` runs get distinct numbers, and a number is never handed out twice, also when its
+    directory was deleted or left incomplete.
 
     Args:
         model: The fitted pipeline.
@@ -311,8 +311,8 @@ def set_alias(model_root: Path, name: str, alias: str, version: int | None) -> i
     """Point ``alias`` at ``version`` (``None`` removes it); write ``aliases.json`` atomically.
 
     The read-modify-write holds the model's registry lock
-    (:func:`ml_api.core.model.registry_lock.registry_lock`), so concurrent ``promote`` runs each keep
-    their change; the file is replaced with a durable :func:`os.replace`.
+    (:func:`ml_api.core.model.registry_lock.registry_lock`), so concurrent ``promote`` runs each
+    keep their change; the file is replaced with a durable :func:`os.replace`.
 
     Args:
         model_root: Directory holding all models.
