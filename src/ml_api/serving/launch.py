@@ -156,7 +156,7 @@ def _log_start(application: Application, host: str, port: int) -> None:
         application.settings.framework,
         host,
         port,
-        "; API keys required" if service.auth.enabled else "",
+        "; API keys required" if application.auth.enabled else "",
     )
 
 
