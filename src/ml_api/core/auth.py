@@ -26,12 +26,8 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from ml_api.core.errors import Problem, Unauthorized
-
-if TYPE_CHECKING:
-    from ml_api.settings import Settings
 
 CHALLENGE = 'Bearer realm="ml-api"'
 
@@ -100,19 +96,6 @@ class ApiKeyAuth:
                 "until a key is written to it",
                 keys_file,
             )
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> ApiKeyAuth:
-        """Build from ``api_keys``, ``public_paths`` and ``api_keys_file`` (re-read on change).
-
-        Raises:
-            OSError: ``settings.api_keys_file`` is set but unreadable.
-        """
-        return cls(
-            [k.get_secret_value() for k in settings.api_keys],
-            settings.public_paths,
-            keys_file=settings.api_keys_file,
-        )
 
     @property
     def enabled(self) -> bool:
