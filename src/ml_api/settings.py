@@ -141,7 +141,9 @@ class Settings(BaseSettings):
 
     api_keys_file: Path | None = None
     """File with one API key per line (e.g. a mounted Kubernetes Secret); re-read when it changes
-    (checked at most once a second, ``ml_api.core.auth``), so a revoked key stops working."""
+    (checked at most once a second, ``ml_api.core.auth``), so a revoked key stops working. Setting
+    it turns authentication on even while the file holds no key yet: the API starts closed and
+    opens to the first key written to it (fail closed)."""
 
     public_paths: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: list(DEFAULT_PUBLIC_PATHS)
