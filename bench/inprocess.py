@@ -39,7 +39,7 @@ import numpy as np
 from bench.models import BenchModel
 from ml_api.core.model.artifact import load_artifact
 from ml_api.core.model.validation import validate_columns
-from ml_api.core.runtimes.onnx_runtime import onnx_status
+from ml_api.core.runtimes.onnx_runtime import OnnxPredictor
 from ml_api.core.service import PredictionService
 from ml_api.settings import Settings
 
@@ -63,7 +63,7 @@ def time_call(fn: Callable[[], Any], budget_s: float, repeats: int = 5) -> float
 
 
 def _onnx_passed(artifact: Any) -> bool:
-    return onnx_status(artifact)[0]
+    return OnnxPredictor.status(artifact)[0]
 
 
 def _callables(model: BenchModel, rows: int) -> dict[str, Callable[[], Any]]:

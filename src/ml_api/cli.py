@@ -190,7 +190,7 @@ def train(
         return
     from ml_api import preprocess
     from ml_api.settings import project_root
-    from ml_api.train import Task
+    from ml_api.train import Task, runtime_line
     from ml_api.train import train as run_training
 
     if data is None:
@@ -233,22 +233,6 @@ def train(
     )
     pin = None if serves else result.path.name
     click.echo(f"serve it with: {_serve_command(settings.model_name, model_root, pin)}")
-
-
-def runtime_line(card: dict[str, Any]) -> str:
-    """One line saying which runtime serves a version just saved (train and import print it).
-
-    ONNX Runtime where the ONNX form passed the acceptance gate (``ml_api.onnx_export``), else
-    scikit-learn, with the gate's (or the converter's) reason.
-    """
-    onnx = card["onnx"]
-    if onnx["passed"]:
-        gate = onnx["gate"]
-        return (
-            f"ONNX form passed the gate on all {gate['rows']} rows (largest difference "
-            f"{gate['max_abs_diff']:.1e}): served by ONNX Runtime (ML_API_RUNTIME=auto)"
-        )
-    return f"scikit-learn serves ({onnx['reason']})"
 
 
 def _serve_command(name: str, model_root: Path | None, version: str | None = None) -> str:
@@ -387,6 +371,7 @@ def import_(
     anything is written; a model the server could not serve is refused.
     """
     from ml_api.importing import RUNS_CODE_WARNING, ImportRefused, import_model
+    from ml_api.train import runtime_line
 
     settings = _settings(model_root=model_root)
     if model_path.suffix != ".skops":  # joblib/pickle files and MLflow directories

@@ -369,7 +369,7 @@ def train(
         pipeline, task, target, y_train, eval_X, y_test, schema.names, card["classes"], seed
     )
     # ONNX form, served where it passed the gate on every row (ml_api.onnx_export).
-    onnx_model = export_onnx(
+    forms = export_onnx(
         pipeline, schema, X.to_numpy() if array_input else X, array_input=array_input
     ).apply(card)
     path = save_artifact(
@@ -378,7 +378,7 @@ def train(
         name=name,
         metadata=card,
         fmt=fmt,
-        onnx_model=onnx_model,
+        forms=forms,
         files=chart_files,
     )
     return TrainResult(
@@ -389,3 +389,19 @@ def train(
         rows_without_target=len(frame) - len(y),
         code_hints=code_hints,
     )
+
+
+def runtime_line(card: dict[str, Any]) -> str:
+    """One line saying which runtime serves a version just saved (train and import print it).
+
+    ONNX Runtime where the ONNX form passed the acceptance gate (``ml_api.onnx_export``), else
+    scikit-learn, with the gate's (or the converter's) reason.
+    """
+    onnx = card["onnx"]
+    if onnx["passed"]:
+        gate = onnx["gate"]
+        return (
+            f"ONNX form passed the gate on all {gate['rows']} rows (largest difference "
+            f"{gate['max_abs_diff']:.1e}): served by ONNX Runtime (ML_API_RUNTIME=auto)"
+        )
+    return f"scikit-learn serves ({onnx['reason']})"

@@ -221,7 +221,7 @@ def _import(
     if fmt == "skops":
         _check_skops_format(model)
     # ONNX form, served where it passes the gate on every import row (ml_api.onnx_export).
-    onnx_model = export_onnx(model, schema, reference, array_input=array_input).apply(card)
+    forms = export_onnx(model, schema, reference, array_input=array_input).apply(card)
     root = Path(model_root) if model_root is not None else _default_model_root()
     try:
         path = save_artifact(
@@ -231,7 +231,7 @@ def _import(
             metadata=card,
             fmt=fmt,
             model_libraries=inspection.model_libraries(model),
-            onnx_model=onnx_model,
+            forms=forms,
         )
     except ValueError as exc:
         raise ImportRefused(str(exc)) from None

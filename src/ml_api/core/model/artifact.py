@@ -8,9 +8,11 @@ Versions are positive integers; the newest is the highest.
 
 Loading verifies the model file's sha256 against the metadata (a tampered or truncated file is
 refused) and the scikit-learn major.minor version (pickled estimators are not portable across
-them), and fails with one message naming the absolute path. A version converted to ONNX (issue
-11) also holds ``model.onnx``, listed with its sha256 under the card's ``onnx.file``; it is
-verified the same way whenever the card lists it, whichever runtime will serve. joblib/pickle
+them), and fails with one message naming the absolute path. A version may also hold further
+*served forms* of the model (a converted file another runtime serves, :mod:`ml_api.core.runtimes`):
+form ``<form>`` is the file ``model.<form>``, listed with its sha256 under the card's
+``<form>.file``; it is verified the same way whenever the card lists it, whichever runtime will
+serve. joblib/pickle
 execute code while loading, so only a file whose hash matches its card is opened; ``skops`` files
 are loaded with only scikit-learn, numpy and scipy types trusted.
 """
@@ -24,7 +26,7 @@ import platform
 import shutil
 import tempfile
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import metadata as importlib_metadata
 from pathlib import Path
@@ -34,7 +36,8 @@ from ml_api.core.model.card import ModelCard
 from ml_api.core.model.schema import FeatureSchema
 
 METADATA_FILE = "metadata.json"
-ONNX_FILE = "model.onnx"
+FORM_FILE = "model.{form}"
+"""The file name of a served form (``model.<form>``)."""
 FORMATS = {"joblib": "model.joblib", "skops": "model.skops"}
 SCHEMA_VERSION = 1
 Format = Literal["joblib", "skops"]
@@ -109,13 +112,15 @@ class Artifact:
         model: The fitted model the card's runtime runs (a scikit-learn pipeline today).
         card: The parsed ``metadata.json``.
         path: Absolute path of the version directory.
-        onnx_model: The verified bytes of ``model.onnx`` when the card lists one, else ``None``.
+        forms: The verified bytes of each further served form the card lists, by form name (the
+            card section that lists its file, whose bytes are ``model.<form>``); empty when it
+            lists none. The runtime that serves a form names it (``Runtime.form``).
     """
 
     model: Any
     card: ModelCard
     path: Path
-    onnx_model: bytes | None = None
+    forms: Mapping[str, bytes] = field(default_factory=dict)
 
     @property
     def metadata(self) -> dict[str, Any]:
@@ -162,13 +167,13 @@ def save_artifact(
     fmt: Format = "joblib",
     files: Mapping[str, bytes] | None = None,
     model_libraries: Sequence[str] = (),
-    onnx_model: bytes | None = None,
+    forms: Mapping[str, bytes] | None = None,
 ) -> Path:
     """Write a new version of a model, atomically.
 
-    The model (and its ONNX form, if given) and ``metadata.json`` are written into a temporary
-    directory beside the target and renamed into place, so a reader never sees a half-written
-    version.
+    The model (and its further served forms, if given) and ``metadata.json`` are written into a
+    temporary directory beside the target and renamed into place, so a reader never sees a
+    half-written version.
 
     Args:
         model: The fitted pipeline.
@@ -183,29 +188,33 @@ def save_artifact(
         model_libraries: Libraries besides scikit-learn the model's classes come from
             (``"xgboost"``, ``"lightgbm"``): their versions go into the card and the version gate
             of :func:`load_artifact` applies to them.
-        onnx_model: The serialized ONNX model that passed the gate (``ml_api.onnx_export``),
-            written as ``model.onnx``; its name, sha256 and size go into the card's ``onnx``
-            section (``metadata["onnx"]``, which must then be present).
+        forms: Further served forms by form name (a converted model another runtime serves):
+            each is written as ``model.<form>`` and its name, sha256 and size go into the card's
+            section of that name (``metadata[form]``, which must then be present) as ``file``.
 
     Returns:
         The absolute path of the new version directory.
 
     Raises:
         ValueError: ``name`` is not a plain directory name, ``fmt`` is unknown, or a path in
-            ``files`` leaves the version directory or names the model or card file.
+            ``files`` leaves the version directory or names the model, a form or the card file;
+            or a form has no card section.
     """
     if not name or name in {".", ".."} or not all(c.isalnum() or c in "-_." for c in name):
         raise ValueError(f"model name {name!r} must use only letters, digits, '-', '_', '.'")
     if fmt not in FORMATS:
         raise ValueError(f"unknown artifact format {fmt!r}; use one of {sorted(FORMATS)}")
-    if onnx_model is not None and not isinstance(metadata.get("onnx"), dict):
-        raise ValueError("an ONNX model needs the card's 'onnx' section (OnnxExport.card())")
+    forms = dict(forms or {})
+    for form in forms:
+        if not form.isidentifier() or not isinstance(metadata.get(form), dict):
+            raise ValueError(f"the served form {form!r} needs the card's {form!r} section")
+    form_files = [FORM_FILE.format(form=form) for form in forms]
     for rel in files or {}:
         parts = Path(rel).parts
         if (
             Path(rel).is_absolute()
             or ".." in parts
-            or rel in (METADATA_FILE, ONNX_FILE, *FORMATS.values())
+            or rel in (METADATA_FILE, *form_files, *FORMATS.values())
         ):
             raise ValueError(f"artifact file {rel!r} must be a new path inside the version")
     base = (model_root / name).resolve()
@@ -222,15 +231,15 @@ def save_artifact(
 
             sio.dump(model, model_path)
         extra: dict[str, Any] = {}
-        if onnx_model is not None:
-            onnx_path = tmp / ONNX_FILE
-            onnx_path.write_bytes(onnx_model)
-            extra["onnx"] = {
-                **metadata["onnx"],
+        for form, data in forms.items():
+            form_path = tmp / FORM_FILE.format(form=form)
+            form_path.write_bytes(data)
+            extra[form] = {
+                **metadata[form],
                 "file": {
-                    "name": ONNX_FILE,
-                    "sha256": sha256_file(onnx_path),
-                    "bytes": onnx_path.stat().st_size,
+                    "name": form_path.name,
+                    "sha256": sha256_file(form_path),
+                    "bytes": form_path.stat().st_size,
                 },
             }
         files_card: dict[str, Any] = {}
@@ -424,39 +433,57 @@ def load_artifact(
         )
     _check_files(card, path)
     _check_versions(card, path, allow_version_mismatch)
-    onnx_model = _read_onnx(card.raw, path)
+    forms = {form: _read_form(card.raw, form, path) for form in served_forms(card.raw)}
     try:
         model = _load_model(model_path, card.model_file.format)
     except Exception as exc:
         raise ArtifactError(f"cannot load model file {model_path}: {exc!r}") from None
-    return Artifact(model=model, card=card, path=path, onnx_model=onnx_model)
+    return Artifact(model=model, card=card, path=path, forms=forms)
 
 
-def _read_onnx(metadata: dict[str, Any], path: Path) -> bytes | None:
-    """Read and verify the ONNX file the card lists (``None`` when it lists none)."""
-    section = metadata.get("onnx")
-    info = section.get("file") if isinstance(section, dict) else None
-    if not info:
-        return None
+def served_forms(metadata: Mapping[str, Any]) -> list[str]:
+    """Return the names of the served forms a card lists.
+
+    A served form is a card section whose ``file`` entry is an object (``name``, ``sha256``,
+    ``bytes``: what :func:`save_artifact` writes); sections whose ``file`` is a plain name (an
+    imported model's ``source``) are not forms.
+
+    Args:
+        metadata: The ``metadata.json`` content.
+
+    Returns:
+        Form names in card order (``[]`` for a version saved without one).
+    """
+    return [
+        key
+        for key, section in metadata.items()
+        if isinstance(section, Mapping) and isinstance(section.get("file"), Mapping)
+    ]
+
+
+def _read_form(metadata: Mapping[str, Any], form: str, path: Path) -> bytes:
+    """Read and verify the file of the served form ``form`` the card lists."""
+    label = form.upper()  # the messages name the file by its form, upper case
+    info = metadata[form]["file"]
     try:
         name, expected = str(info["name"]), str(info["sha256"])
     except (KeyError, TypeError) as exc:
         raise ArtifactError(
-            f"unreadable onnx.file entry in {path / METADATA_FILE}: {exc!r}"
+            f"unreadable {form}.file entry in {path / METADATA_FILE}: {exc!r}"
         ) from None
-    onnx_path = path / name
-    if onnx_path.name != name or onnx_path.parent != path:
+    form_path = path / name
+    if form_path.name != name or form_path.parent != path:
         raise ArtifactError(
-            f"ONNX file name {name!r} in {path / METADATA_FILE} is not a plain file name"
+            f"{label} file name {name!r} in {path / METADATA_FILE} is not a plain file name"
         )
     try:
-        data = onnx_path.read_bytes()
+        data = form_path.read_bytes()
     except OSError:
-        raise ArtifactError(f"ONNX file missing: {onnx_path}") from None
+        raise ArtifactError(f"{label} file missing: {form_path}") from None
     actual = hashlib.sha256(data).hexdigest()
     if actual != expected:
         raise ArtifactError(
-            f"ONNX file {onnx_path} does not match its card (sha256 {actual[:12]}..., "
+            f"{label} file {form_path} does not match its card (sha256 {actual[:12]}..., "
             f"expected {expected[:12]}...): refusing to load a modified file"
         )
     return data

@@ -1,36 +1,31 @@
 """The predictor interface: validated columns in, one neutral :class:`PredictionResult` out.
 
-A *runtime* is one implementation of :class:`Predictor`: scikit-learn
-(``ml_api.core.runtimes.scikit_learn``) and ONNX Runtime (``ml_api.core.runtimes.onnx_runtime``).
-Nothing above the runtimes knows which one runs: the service, the batcher and every protocol
-encoder (V1 JSON in ``ml_api.core.codecs``, V2 tensors in ``ml_api.core.protocols.v2``, CSV
-columns in ``ml_api.predict``) see only the interface and the result.
-:func:`ml_api.core.runtimes.registry.load_predictor` picks the runtime from the model card
-(:attr:`ml_api.core.model.card.ModelCard.runtime`) and the ``ML_API_RUNTIME`` setting.
+A *runtime* is a subclass of :class:`Runtime` (one module each in :mod:`ml_api.core.runtimes`)
+and an implementation of :class:`Predictor`. Nothing above the runtimes knows which one runs:
+the service, the batcher and every protocol encoder (V1 JSON in ``ml_api.core.codecs``, V2
+tensors in ``ml_api.core.protocols.v2``, CSV columns in ``ml_api.predict``) see only the interface
+and the result. :func:`ml_api.core.runtimes.registry.load_predictor` picks the runtime from the
+model card (:attr:`ml_api.core.model.card.ModelCard.runtime`) and the ``ML_API_RUNTIME`` setting.
 
-This module imports no runtime: the runtimes import it (the interface, the result and
-:func:`to_jsonable`, the plain JSON values of their classes), and so do the protocol encoders.
+This module imports no runtime: the runtimes import it (the interface, what a runtime declares,
+the result and :func:`to_jsonable`, the plain JSON values of their classes), and so do the
+protocol encoders.
 """
 
 from __future__ import annotations
 
 import math
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 import numpy as np
 
 if TYPE_CHECKING:
+    from ml_api.core.model.artifact import Artifact
     from ml_api.core.model.ranges import OutOfRange
-
-SCIKIT_LEARN = "scikit-learn"
-"""Runtime name of :class:`ml_api.core.runtimes.scikit_learn.SklearnPredictor` (also the V2
-metadata's ``platform``)."""
-
-ONNX_RUNTIME = "onnxruntime"
-"""Runtime name of :class:`ml_api.core.runtimes.onnx_runtime.OnnxPredictor`."""
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -93,6 +88,33 @@ def class_keys(classes: tuple[Any, ...]) -> tuple[str, ...]:
     return tuple(str(c) for c in classes)
 
 
+@dataclass(frozen=True, slots=True)
+class Capabilities:
+    """What a runtime declares about the calls it takes (:attr:`Runtime.capabilities`).
+
+    Attributes:
+        batches_across_requests: Whether concurrent requests may be merged into one call (the
+            batcher, ``ml_api.core.batching``): each request's answer must then not depend on
+            the other rows of the call.
+        takes_every_batch: Whether the runtime computes every batch of validated values.
+            ``False``: it raises :class:`Declined` for some, and the registry composes it with
+            the fallback runtime, which predicts those
+            (:class:`ml_api.core.runtimes.registry.WithFallback`).
+    """
+
+    batches_across_requests: bool = True
+    takes_every_batch: bool = True
+
+
+class Declined(Exception):
+    """A runtime cannot compute this batch faithfully; the values are not at fault.
+
+    Raised by a runtime declaring ``takes_every_batch=False``; the registry's fallback runtime
+    predicts the batch instead (the answer, or the 422, is then the fallback's). The message says
+    why (one line).
+    """
+
+
 class Predictor(Protocol):
     """What a runtime provides: one model call on validated columns.
 
@@ -101,11 +123,17 @@ class Predictor(Protocol):
         runtime_version: The version of the library that runs the model.
         classes: Class labels as JSON values in probability column order; ``()`` for regressors.
         is_classifier: Whether results carry class probabilities.
+        capabilities: What the runtime declares about the calls it takes.
     """
 
     @property
     def runtime(self) -> str:
         """The runtime's name."""
+        ...
+
+    @property
+    def capabilities(self) -> Capabilities:
+        """What the runtime declares about the calls it takes."""
         ...
 
     @property
@@ -136,8 +164,68 @@ class Predictor(Protocol):
 
         Raises:
             InvalidInput: (422) the model refused the values.
+            Declined: The runtime cannot compute this batch (only runtimes whose capabilities
+                say ``takes_every_batch=False``; the registry's wrapper catches it).
         """
         ...
+
+
+class Runtime(ABC):
+    """Base class of every runtime: what it declares, read by the registry before building it.
+
+    A runtime is a subclass that sets the class attributes below, takes the artifact in its
+    constructor (raising ``ArtifactError``, one line, when it cannot serve it) and implements
+    :class:`Predictor`; :data:`ml_api.core.runtimes.registry.RUNTIMES` lists it.
+
+    Attributes:
+        runtime: Its name: the card's ``runtime``, the V2 metadata's ``platform``, the metrics'
+            ``runtime`` label (``"scikit-learn"``).
+        setting: The ``ML_API_RUNTIME`` value that forces it (``"sklearn"``).
+        title: Its name in messages (``"scikit-learn"``).
+        form: The served form it runs (a key of :attr:`Artifact.forms`), or ``None``: it runs
+            the artifact's own model (:attr:`Artifact.model`), which every version has.
+        capabilities: What it declares about the calls it takes.
+    """
+
+    runtime: ClassVar[str]
+    setting: ClassVar[str]
+    title: ClassVar[str]
+    form: ClassVar[str | None] = None
+    capabilities: ClassVar[Capabilities] = Capabilities()
+    classes: tuple[Any, ...]
+
+    @abstractmethod
+    def __init__(self, artifact: Artifact) -> None:
+        """Build the runtime for a loaded artifact (load its model or form)."""
+
+    @property
+    @abstractmethod
+    def runtime_version(self) -> str:
+        """The version of the library that runs the model."""
+
+    @property
+    @abstractmethod
+    def is_classifier(self) -> bool:
+        """Whether results carry class probabilities."""
+
+    @abstractmethod
+    def predict(self, columns: Sequence[Sequence[Any]]) -> PredictionResult:
+        """Predict a batch (see :meth:`Predictor.predict`)."""
+
+    @classmethod
+    def status(cls, artifact: Artifact) -> tuple[bool, str]:
+        """Whether this runtime can serve an artifact, and if not, why (one line).
+
+        Args:
+            artifact: The loaded version.
+
+        Returns:
+            ``(True, "")`` for a runtime without a form (it runs the artifact's own model) and
+            for one whose form the artifact holds; ``(False, reason)`` otherwise.
+        """
+        if cls.form is None or cls.form in artifact.forms:
+            return True, ""
+        return False, f"its card lists no {cls.form} file"
 
 
 def to_jsonable(values: np.ndarray | list[Any]) -> list[Any]:

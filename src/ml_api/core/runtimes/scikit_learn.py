@@ -18,20 +18,24 @@ from sklearn.pipeline import Pipeline
 from ml_api.core.errors import InvalidInput
 from ml_api.core.model.artifact import Artifact
 from ml_api.core.model.schema import CATEGORY_DTYPE, FeatureKind, native_categorical
-from ml_api.core.runtimes.predictor import SCIKIT_LEARN, PredictionResult, to_jsonable
+from ml_api.core.runtimes.predictor import Capabilities, PredictionResult, Runtime, to_jsonable
 
 
-class SklearnPredictor:
+class SklearnPredictor(Runtime):
     """Runs a verified artifact's scikit-learn pipeline on validated columns.
 
     Columns are assembled into a float matrix for models fitted on one (``"input": "array"`` in
-    the model card, all-numeric data) and into a DataFrame otherwise.
+    the model card, all-numeric data) and into a DataFrame otherwise. It runs the artifact's own
+    model, which every version has: the registry's fallback runtime.
 
     Args:
         artifact: The loaded model version (its model a fitted estimator or ``Pipeline``).
     """
 
-    runtime = SCIKIT_LEARN
+    runtime = "scikit-learn"
+    setting = "sklearn"
+    title = "scikit-learn"
+    capabilities = Capabilities(batches_across_requests=True, takes_every_batch=True)
 
     def __init__(self, artifact: Artifact) -> None:
         self.model = artifact.model
