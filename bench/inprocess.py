@@ -90,7 +90,8 @@ def _callables(model: BenchModel, rows: int) -> dict[str, Callable[[], Any]]:
         out["numpy pipeline"] = lambda: plain.predict(matrix)
     out["ml-api pipeline"] = lambda: artifact.model.predict(frame)
     if "onnx" in services:
-        session = services["onnx"].predictor.session  # type: ignore[attr-defined]
+        # the ONNX runtime inside the registry's fallback wrapper (WithFallback.primary)
+        session = services["onnx"].predictor.primary.session  # type: ignore[attr-defined]
         feed = session.feed_columns(columns)
         out["onnxruntime session"] = lambda: session.run(feed)
     for r, service in services.items():
