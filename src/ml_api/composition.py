@@ -79,13 +79,18 @@ def build(
     open_inference = OpenInferenceProtocol(
         card=card,
         classes=predictor.classes,
+        probabilities=predictor.has_probabilities,
         platform=predictor.runtime,
         predict=service.predict_rows,
         ready=service.readiness,
         limits=service.limits,
     )
     document = openapi_document(
-        card=card, classes=predictor.classes, limits=service.limits, platform=predictor.runtime
+        card=card,
+        classes=predictor.classes,
+        probabilities=predictor.has_probabilities,
+        limits=service.limits,
+        platform=predictor.runtime,
     )
     complete_for_people(
         document, card=card, auth_enabled=service.auth.enabled, public_paths=settings.public_paths

@@ -1064,7 +1064,7 @@ def _output_columns(service: PredictionService) -> list[str]:
     classes = tuple(predictor.classes) if predictor.is_classifier else ()
     empty = PredictionResult(
         labels=np.empty(0, dtype=object),
-        probabilities=np.empty((0, len(classes))) if predictor.is_classifier else None,
+        probabilities=np.empty((0, len(classes))) if predictor.has_probabilities else None,
         classes=classes,
     )
     return list(encode_csv_columns(empty))

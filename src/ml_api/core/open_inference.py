@@ -102,6 +102,8 @@ class OpenInferenceProtocol:
         card: The served model's card (name, version, classes, feature schema).
         classes: Class labels in probability column order (``Predictor.classes``); empty for
             regressors.
+        probabilities: Whether the model gives class probabilities
+            (``Predictor.has_probabilities``): the ``probabilities`` output exists only then.
         platform: The runtime's name; the model metadata's ``platform`` (see
             :func:`model_platform`).
         predict: Validates and predicts instances (``PredictionService.predict_rows``).
@@ -115,6 +117,7 @@ class OpenInferenceProtocol:
         *,
         card: ModelCard,
         classes: Sequence[Any],
+        probabilities: bool = True,
         platform: str,
         predict: Callable[[Sequence[Row]], PredictionResult],
         ready: Callable[[], object],
@@ -126,16 +129,12 @@ class OpenInferenceProtocol:
         self.version = card.version
         self.platform = model_platform(card.library_versions, platform)
         self.classes = list(class_keys(tuple(classes)))
+        self.probabilities = bool(self.classes) and probabilities
         self.all_numeric = self.schema.all_numeric
         self.limits = limits
         self._predict = predict
         self._ready = ready
-        if not self.classes:
-            self.label_type = "FP64"
-        elif card.integer_classes:
-            self.label_type = "INT64"
-        else:
-            self.label_type = "BYTES"
+        self.label_type = label_datatype(tuple(classes))
 
     # ---- resolution, health, metadata -----------------------------------------------------
 
@@ -192,7 +191,7 @@ class OpenInferenceProtocol:
                 for f in self.schema.features
             ]
         outputs = [{"name": OUTPUT_LABEL, "datatype": self.label_type, "shape": [-1]}]
-        if self.classes:
+        if self.probabilities:
             outputs.append(
                 {"name": OUTPUT_PROBA, "datatype": "FP64", "shape": [-1, len(self.classes)]}
             )
@@ -314,7 +313,7 @@ class OpenInferenceProtocol:
         return rows, requested
 
     def _requested_outputs(self, outputs: Any) -> list[str]:
-        available = [OUTPUT_LABEL] + ([OUTPUT_PROBA] if self.classes else [])
+        available = [OUTPUT_LABEL] + ([OUTPUT_PROBA] if self.probabilities else [])
         if outputs is None:
             return available
         if not isinstance(outputs, list):
@@ -410,6 +409,25 @@ class OpenInferenceProtocol:
                 "out_of_range_count": result.out_of_range.total,
             }
         return response
+
+
+def label_datatype(classes: Sequence[Any]) -> str:
+    """The V2 datatype of the ``label`` output for a model's classes.
+
+    Args:
+        classes: The class labels as JSON values (``Predictor.classes``); empty for regressors.
+
+    Returns:
+        ``FP64`` for regressors, ``BOOL`` when every class is a ``bool``, ``INT64`` when every
+        class is an ``int``, else ``BYTES`` (labels sent as strings).
+    """
+    if not classes:
+        return "FP64"
+    if all(isinstance(c, bool) for c in classes):
+        return "BOOL"
+    if all(isinstance(c, int) and not isinstance(c, bool) for c in classes):
+        return "INT64"
+    return "BYTES"
 
 
 def _as_bad_request(fn: Callable[..., Any], *args: Any) -> Any:

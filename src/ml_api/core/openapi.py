@@ -44,7 +44,12 @@ def _responses(ok: dict[str, Any], *errors: int) -> dict[str, Any]:
 
 
 def openapi_document(
-    *, card: ModelCard, classes: Sequence[Any], limits: Limits, platform: str = "scikit-learn"
+    *,
+    card: ModelCard,
+    classes: Sequence[Any],
+    limits: Limits,
+    platform: str = "scikit-learn",
+    probabilities: bool = True,
 ) -> dict[str, Any]:
     """Build the OpenAPI 3.1 document for the served model: every route both adapters serve.
 
@@ -54,6 +59,8 @@ def openapi_document(
             regressors.
         limits: The request limits (``maxItems`` of a batch).
         platform: The runtime's name, for the description.
+        probabilities: Whether a classifier's answers carry ``probabilities``
+            (``Predictor.has_probabilities``; a ``LinearSVC`` gives labels only).
 
     Returns:
         The document as a JSON-ready dict.
@@ -66,7 +73,7 @@ def openapi_document(
         "components": {
             "schemas": {
                 **_instance_schemas(card.schema),
-                "Prediction": _prediction_schema(keys),
+                "Prediction": _prediction_schema(keys, probabilities),
                 "ModelRef": {
                     "type": "object",
                     "properties": {"name": {"type": "string"}, "version": {"type": "string"}},
@@ -131,7 +138,7 @@ def _predict_request(schema: FeatureSchema, limits: Limits) -> dict[str, Any]:
     return {"required": True, "content": {"application/json": {"schema": body}}}
 
 
-def _prediction_schema(keys: Sequence[str]) -> dict[str, Any]:
+def _prediction_schema(keys: Sequence[str], probabilities: bool = True) -> dict[str, Any]:
     label = {"type": "string"} if keys else {"type": ["number", "null"]}
     prediction: dict[str, Any] = {
         "type": "object",
@@ -142,7 +149,7 @@ def _prediction_schema(keys: Sequence[str]) -> dict[str, Any]:
         },
         "required": ["prediction", "model"],
     }
-    if keys:
+    if keys and probabilities:
         prediction["properties"]["probabilities"] = {
             "type": "array",
             "items": {"type": "object", "properties": {c: {"type": "number"} for c in keys}},
