@@ -362,3 +362,33 @@ def test_a_linear_svc_behind_a_real_server_answers_labels(tmp_path, frame, frame
         assert 'predicted_class=""' not in metrics
         for label in set(labels):
             assert f'predicted_class="{label}"' in metrics
+
+
+def test_a_multi_output_version_written_before_the_check_is_refused_when_loaded(
+    tmp_path, frame, django_settings
+):
+    """A version the import would now refuse, already on disk: one line at load, not 500s."""
+    from ml_api.core.artifact import ArtifactError, load_artifact, save_artifact
+    from ml_api.core.schema import FeatureSchema
+
+    model = Ridge().fit(frame[["a", "b"]], frame[["r1", "r2"]])
+    schema = FeatureSchema.infer(frame[["a", "b"]])
+    save_artifact(
+        model,
+        model_root=tmp_path,
+        name="two",
+        metadata={"features": schema.to_list(), "task": "regression", "input": "frame"},
+    )
+    settings = django_settings.model_copy(update={"model_root": tmp_path, "model_name": "two"})
+    with pytest.raises(ArtifactError, match=r"answers shape \(1, 2\) for one instance"):
+        PredictionService(load_artifact(tmp_path, "two"), settings)
+    frame[["a", "b"]].head(3).to_csv(tmp_path / "in.csv", index=False)
+    result = CliRunner().invoke(
+        main,
+        ["predict", "--input", str(tmp_path / "in.csv"), "--output", str(tmp_path / "out.csv"),
+         "--name", "two", "--model-root", str(tmp_path)],
+    )  # fmt: skip
+    assert result.exit_code != 0
+    assert "answers shape (1, 2) for one instance" in result.output
+    assert "Traceback" not in result.output
+    assert not (tmp_path / "out.csv").exists()

@@ -161,3 +161,23 @@ def test_tree_node_storage_needs_trust_by_name_then_imports(tmp_path, estimator,
 
 def test_reviewed_types_are_full_names_not_prefixes():
     assert frozenset({"numpy.dtype"}) == SKOPS_REVIEWED_TYPES
+
+
+def test_an_mlflow_skops_model_is_checked_by_mlflows_list_not_taken_on_its_word(tmp_path):
+    """MLflow loads a skops-serialized model trusting the types its own MLmodel file lists."""
+    import mlflow.sklearn
+
+    _, frame = _fitted_pipeline()
+    path = tmp_path / "mlflow_eval"
+    mlflow.sklearn.save_model(
+        _holding(eval),
+        str(path),
+        serialization_format="skops",
+        skops_trusted_types=["builtins.eval", "numpy.dtype"],
+    )
+    data = tmp_path / "data.csv"
+    frame.to_csv(data, index=False)
+    message = refused(tmp_path / "models", path, "--data", data, "--target", "r")
+    assert message.startswith(
+        f"{path} (its skops model file model.skops) holds types skops does not trust: builtins.eval"
+    )

@@ -30,7 +30,7 @@ import numpy as np
 
 from ml_api.core import context, metrics
 from ml_api.core import deadline as time_limit
-from ml_api.core.artifact import Artifact, library_versions, load_artifact
+from ml_api.core.artifact import Artifact, ArtifactError, library_versions, load_artifact
 from ml_api.core.auth import ApiKeyAuth
 from ml_api.core.batching import Batcher
 from ml_api.core.codecs import (
@@ -82,7 +82,8 @@ class PredictionService:
         # model_name, model_version, runtime (metrics.PREDICTION_LABELS; MODEL_LABELS is [:2])
         self._labels = (artifact.name, artifact.version, self.predictor.runtime)
         # Warm-up in the master, before workers fork: the first request pays no lazy imports.
-        self.predictor.predict(self.validator.validate_columns([self.schema.example()]))
+        warm = self.predictor.predict(self.validator.validate_columns([self.schema.example()]))
+        _check_one_value_per_instance(warm, artifact)
         self.batcher = (
             Batcher(
                 self._predict_columns,
@@ -360,6 +361,23 @@ class PredictionService:
             time.perf_counter() - started
         )
         return result.split(sizes)
+
+
+def _check_one_value_per_instance(result: PredictionResult, artifact: Artifact) -> None:
+    """Refuse to serve a model that does not answer one value per instance (several targets).
+
+    The import refuses such models; a version imported before it did would answer every request
+    with an error, so it is refused when loaded instead.
+
+    Raises:
+        ArtifactError: The warm-up instance got labels of another shape than ``(1,)``.
+    """
+    shape = np.shape(result.labels)
+    if shape != (1,):
+        raise ArtifactError(
+            f"model {artifact.path} answers shape {shape} for one instance: ml-api serves one "
+            f"value per instance (one target per model); fit one model per target and import each"
+        )
 
 
 def _refuse_overflow(result: PredictionResult, first_index: int) -> None:

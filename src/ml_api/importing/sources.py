@@ -112,7 +112,7 @@ def read_source(
             raise ImportRefused(
                 f"{path} is a directory without an MLmodel file: not an MLflow model"
             )
-        read: Callable[[], Source] = lambda: _from_mlflow(path)  # noqa: E731
+        read: Callable[[], Source] = lambda: _from_mlflow(path, trust)  # noqa: E731
     elif _is_skops(path):
         read = lambda: _from_skops(path, trust)  # noqa: E731
     else:
@@ -196,7 +196,8 @@ def _from_pickle(path: Path) -> Source:
     return Source(model=model, info={"format": fmt, "file": path.name, "sha256": sha256_file(path)})
 
 
-def _from_skops(path: Path, trust: Sequence[str]) -> Source:
+def _checked_skops(path: Path, trust: Sequence[str], what: str | None = None) -> list[str]:
+    """Return the untrusted types of a skops file, refusing any not trusted by ml-api or name."""
     import skops.io as sio
 
     try:
@@ -206,9 +207,16 @@ def _from_skops(path: Path, trust: Sequence[str]) -> Source:
     refused = skops_refused(untrusted, trust)
     if refused:
         raise ImportRefused(
-            f"{path} holds types skops does not trust: {skops_refusal(refused)}; if you trust "
-            f"them, pass --trust TYPE for each (trust=[...] in Python)"
+            f"{what or path} holds types skops does not trust: {skops_refusal(refused)}; if you "
+            f"trust them, pass --trust TYPE for each (trust=[...] in Python)"
         )
+    return untrusted
+
+
+def _from_skops(path: Path, trust: Sequence[str]) -> Source:
+    import skops.io as sio
+
+    untrusted = _checked_skops(path, trust)
     try:
         model = sio.load(path, trusted=untrusted)
     except ModuleNotFoundError as exc:
@@ -220,7 +228,7 @@ def _from_skops(path: Path, trust: Sequence[str]) -> Source:
     return Source(model=model, info=info)
 
 
-def _from_mlflow(path: Path) -> Source:
+def _from_mlflow(path: Path, trust: Sequence[str] = ()) -> Source:
     try:
         from mlflow.models import Model
     except ImportError:
@@ -247,6 +255,12 @@ def _from_mlflow(path: Path) -> Source:
             f"{path} is an MLflow model with flavors {sorted(flavors)}; ml-api imports "
             f"{', '.join(MLFLOW_FLAVORS)}"
         )
+    conf = flavors[flavor]
+    if flavor == "sklearn" and conf.get("serialization_format") == "skops":
+        # MLflow loads it trusting the skops_trusted_types its own MLmodel file lists, which
+        # whoever wrote the directory chose: the file is checked here by ml-api's rule first.
+        model_file = path / str(conf.get("pickled_model", "model.skops"))
+        _checked_skops(model_file, trust, f"{path} (its skops model file {model_file.name})")
     try:
         model = importlib.import_module(MLFLOW_FLAVORS[flavor]).load_model(str(path))
     except ModuleNotFoundError as exc:
