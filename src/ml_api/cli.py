@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 FRAMEWORKS = ("flask", "django")
 SERVERS = ("gunicorn", "granian")
 DEFAULT_ALIAS = "production"
-"""``ml_api.core.artifact.DEFAULT_ALIAS``, repeated so ``--help`` need not import the core."""
+"""``ml_api.core.model.artifact.DEFAULT_ALIAS``, repeated so ``--help`` need not import the core."""
 VERSION_HELP = (
     f"Version or alias (default: ML_API_MODEL_VERSION, else the '{DEFAULT_ALIAS}' alias if set, "
     "else the newest)."
@@ -43,7 +43,7 @@ def _settings(**overrides: Any) -> Settings:
 
 
 def _has_version(root: Path, name: str) -> bool:
-    """``bool(ml_api.core.artifact.list_versions(root, name))`` without importing the core."""
+    """``bool(ml_api.core.model.artifact.list_versions(root, name))`` without importing the core."""
     base = root / name
     return base.is_dir() and any(
         p.name.isdigit() and (p / "metadata.json").is_file() for p in base.iterdir()
@@ -73,7 +73,7 @@ def _load_service(settings: Settings) -> Any:
     traceback.
     """
     from ml_api.composition import build
-    from ml_api.core.artifact import ArtifactError
+    from ml_api.core.model.artifact import ArtifactError
 
     try:
         return build(settings).service
@@ -263,7 +263,7 @@ def _serve_command(name: str, model_root: Path | None, version: str | None = Non
 
 def _serving_card(root: Path, name: str, version: str | None) -> dict[str, Any] | None:
     """The card of the version ``serve`` would load now (alias or newest), if there is one."""
-    from ml_api.core.artifact import ArtifactError, resolve_version_dir
+    from ml_api.core.model.artifact import ArtifactError, resolve_version_dir
 
     try:
         return json.loads((resolve_version_dir(root, name, version) / "metadata.json").read_text())
@@ -527,7 +527,7 @@ def _compose_or_exit(settings: Settings) -> Application:
     import logging
 
     from ml_api.composition import build
-    from ml_api.core.artifact import ArtifactError
+    from ml_api.core.model.artifact import ArtifactError
     from ml_api.serving.gunicorn_app import remove_own_metrics_dir
 
     try:
@@ -715,7 +715,7 @@ def predict(
     import pandas as pd
 
     from ml_api.core.errors import ServingError
-    from ml_api.core.ranges import OutOfRangeInput
+    from ml_api.core.model.ranges import OutOfRangeInput
     from ml_api.predict import count_rows, score_file
 
     settings = _settings(
@@ -840,8 +840,8 @@ def card(
     fmt: str,
 ) -> None:
     """Write a model version's card for people: the GET /model page, or Markdown."""
-    from ml_api.core.artifact import ArtifactError, load_artifact
-    from ml_api.core.card_page import CardContent, read_charts, render_html, render_markdown
+    from ml_api.core.model.artifact import ArtifactError, load_artifact
+    from ml_api.core.pages.card_page import CardContent, read_charts, render_html, render_markdown
 
     settings = _settings(model_root=model_root, model_name=model_name, model_version=model_version)
     try:
@@ -906,7 +906,12 @@ def versions(name: str | None, model_root: Path | None) -> None:
     metrics, runtime, model file size, aliases ("serves" marks what 'serve' loads without
     --version: the 'production' alias if set, else the newest).
     """
-    from ml_api.core.artifact import ArtifactError, list_versions, read_aliases, resolve_version_dir
+    from ml_api.core.model.artifact import (
+        ArtifactError,
+        list_versions,
+        read_aliases,
+        resolve_version_dir,
+    )
 
     settings = _settings(model_root=model_root, model_name=name)
     root, name = settings.resolved_model_root(), settings.model_name
@@ -961,7 +966,7 @@ def promote(
     ('models/NAME/aliases.json', replaced atomically); 'ML_API_MODEL_VERSION' may name any
     alias. A running server keeps its model: restart it (or roll the Deployment) to switch.
     """
-    from ml_api.core.artifact import ArtifactError, read_aliases, set_alias
+    from ml_api.core.model.artifact import ArtifactError, read_aliases, set_alias
 
     if (version is None) != unset:
         _fail("give a VERSION, or --unset to remove the alias")

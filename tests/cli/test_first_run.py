@@ -14,7 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from ml_api import cli
-from ml_api.core.artifact import DEFAULT_ALIAS, list_versions
+from ml_api.core.model.artifact import DEFAULT_ALIAS, list_versions
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -3,12 +3,13 @@
 import numpy as np
 import pytest
 
-from ml_api.core.artifact import load_artifact
 from ml_api.core.codecs import encode_v1
 from ml_api.core.errors import InvalidInput
-from ml_api.core.predictor import PredictionResult, Predictor, load_predictor
+from ml_api.core.model.artifact import load_artifact
+from ml_api.core.model.validation import validate_columns
+from ml_api.core.runtimes.predictor import PredictionResult, Predictor
+from ml_api.core.runtimes.registry import load_predictor
 from ml_api.core.runtimes.scikit_learn import SklearnPredictor
-from ml_api.core.validation import validate_columns
 from ml_api.train import train
 from tests.conftest import VALID_ROW
 
@@ -99,7 +100,7 @@ def test_values_the_model_refuses_are_a_422(artifact, monkeypatch):
 
 def test_class_keys_tell_bool_classes_from_int_ones():
     """(False, True) == (0, 1) in Python: the keys' cache must not hand one the other's keys."""
-    from ml_api.core.predictor import class_keys
+    from ml_api.core.runtimes.predictor import class_keys
 
     assert class_keys((0, 1)) == ("0", "1")
     assert class_keys((False, True)) == ("False", "True")

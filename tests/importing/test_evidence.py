@@ -20,8 +20,8 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder
 
 import ml_api
-from ml_api.core.artifact import load_artifact
-from ml_api.core.ranges import RangeCheck
+from ml_api.core.model.artifact import load_artifact
+from ml_api.core.model.ranges import RangeCheck
 from ml_api.importing import ImportRefused
 from tests.importing.test_refusals import refused, run_import
 

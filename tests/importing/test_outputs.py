@@ -228,8 +228,8 @@ def test_card_names_the_classes_and_says_probabilities_are_unavailable(no_proba)
     assert card["onnx"]["passed"] is False
     assert "without predict_proba" in card["onnx"]["reason"]
     assert card["runtime"] == "scikit-learn"
-    from ml_api.core.artifact import load_artifact
-    from ml_api.core.card_page import CardContent
+    from ml_api.core.model.artifact import load_artifact
+    from ml_api.core.pages.card_page import CardContent
 
     page = CardContent.from_card(load_artifact(root, name).card, [])
     assert ("probabilities", card["probabilities"]) in page.facts
@@ -368,8 +368,8 @@ def test_a_multi_output_version_written_before_the_check_is_refused_when_loaded(
     tmp_path, frame, django_settings
 ):
     """A version the import would now refuse, already on disk: one line at load, not 500s."""
-    from ml_api.core.artifact import ArtifactError, load_artifact, save_artifact
-    from ml_api.core.schema import FeatureSchema
+    from ml_api.core.model.artifact import ArtifactError, load_artifact, save_artifact
+    from ml_api.core.model.schema import FeatureSchema
 
     model = Ridge().fit(frame[["a", "b"]], frame[["r1", "r2"]])
     schema = FeatureSchema.infer(frame[["a", "b"]])

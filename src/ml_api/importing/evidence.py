@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ml_api.core.schema import FeatureSchema
+from ml_api.core.model.schema import FeatureSchema
 from ml_api.importing.sources import ImportRefused
 
 

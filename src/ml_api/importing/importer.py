@@ -13,10 +13,10 @@ is written:
    row is refused, one with a single distinct value is named in the card
    (:mod:`ml_api.importing.evidence`);
 5. up to :data:`SERVE_CHECK_ROWS` data rows go through the server's own path (JSON values, schema
-   validation, assembly, :class:`~ml_api.core.predictor.Predictor`) and must give what the model's
-   own ``predict``/``predict_proba`` give on the same rows;
+   validation, assembly, :class:`~ml_api.core.runtimes.predictor.Predictor`) and must give what
+   the model's own ``predict``/``predict_proba`` give on the same rows;
 6. metrics on the import data when a target is given; then
-   :func:`~ml_api.core.artifact.save_artifact` writes the version atomically.
+   :func:`~ml_api.core.model.artifact.save_artifact` writes the version atomically.
 """
 
 from __future__ import annotations
@@ -31,7 +31,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ml_api.core.artifact import (
+from ml_api.core.errors import InvalidInput
+from ml_api.core.model.artifact import (
     SKOPS_NODE_TYPES,
     Artifact,
     Format,
@@ -40,11 +41,11 @@ from ml_api.core.artifact import (
     skops_refusal,
     skops_refused,
 )
-from ml_api.core.card import ModelCard
-from ml_api.core.errors import InvalidInput
-from ml_api.core.predictor import PredictionResult, load_predictor
-from ml_api.core.schema import CATEGORY_DTYPE, Feature, FeatureSchema, is_code
-from ml_api.core.validation import validate_columns
+from ml_api.core.model.card import ModelCard
+from ml_api.core.model.schema import CATEGORY_DTYPE, Feature, FeatureSchema, is_code
+from ml_api.core.model.validation import validate_columns
+from ml_api.core.runtimes.predictor import PredictionResult
+from ml_api.core.runtimes.registry import load_predictor
 from ml_api.importing import evidence, inspection
 from ml_api.importing.sources import ImportRefused, Source, from_object, read_source
 from ml_api.onnx_export import export_onnx
@@ -267,7 +268,7 @@ def _import(
 
 
 def _versions_origin(fitted_with: dict[str, str]) -> str:
-    from ml_api.core.artifact import installed_version
+    from ml_api.core.model.artifact import installed_version
 
     return ", ".join(
         f"{lib} {v}: the version that pickled the model (scikit-learn's "

@@ -2,30 +2,28 @@
 
 A *runtime* is one implementation of :class:`Predictor`: scikit-learn
 (``ml_api.core.runtimes.scikit_learn``) and ONNX Runtime (``ml_api.core.runtimes.onnx_runtime``).
-Nothing above this module knows which runtime runs: the service, the batcher and every protocol
-encoder (V1 JSON in ``ml_api.core.codecs``, V2 tensors in ``ml_api.core.open_inference``, CSV
-columns in ``ml_api.predict``) see only the interface and the result. :func:`load_predictor` picks
-the runtime from the model card (:attr:`ml_api.core.card.ModelCard.runtime`) and the
-``ML_API_RUNTIME`` setting (:func:`choose_runtime`).
+Nothing above the runtimes knows which one runs: the service, the batcher and every protocol
+encoder (V1 JSON in ``ml_api.core.codecs``, V2 tensors in ``ml_api.core.protocols.v2``, CSV
+columns in ``ml_api.predict``) see only the interface and the result.
+:func:`ml_api.core.runtimes.registry.load_predictor` picks the runtime from the model card
+(:attr:`ml_api.core.model.card.ModelCard.runtime`) and the ``ML_API_RUNTIME`` setting.
 
-Adding a runtime: write a class with the attributes and method of :class:`Predictor` in
-``ml_api/core/runtimes/<name>.py``, teach ``ModelCard.runtime`` its card, and add its branch to
-:func:`load_predictor`.
+This module imports no runtime: the runtimes import it (the interface, the result and
+:func:`to_jsonable`, the plain JSON values of their classes), and so do the protocol encoders.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
-from ml_api.core.artifact import Artifact, ArtifactError
-
 if TYPE_CHECKING:
-    from ml_api.core.ranges import OutOfRange
+    from ml_api.core.model.ranges import OutOfRange
 
 SCIKIT_LEARN = "scikit-learn"
 """Runtime name of :class:`ml_api.core.runtimes.scikit_learn.SklearnPredictor` (also the V2
@@ -33,9 +31,6 @@ metadata's ``platform``)."""
 
 ONNX_RUNTIME = "onnxruntime"
 """Runtime name of :class:`ml_api.core.runtimes.onnx_runtime.OnnxPredictor`."""
-
-RUNTIME_SETTINGS = {"sklearn": SCIKIT_LEARN, "onnx": ONNX_RUNTIME}
-"""``ML_API_RUNTIME`` values that force a runtime (``auto``: what the card says)."""
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -51,8 +46,8 @@ class PredictionResult:
         classes: The class labels as plain JSON values (``str``, ``int``, ``bool``...), in column
             order of ``probabilities``; empty for regressors.
         out_of_range: The request's values outside the training range, attached by the service
-            under the ``warn`` policy for the encoders to name (``ml_api.core.ranges``); ``None``
-            when there are none or they were not checked.
+            under the ``warn`` policy for the encoders to name (``ml_api.core.model.ranges``);
+            ``None`` when there are none or they were not checked.
     """
 
     labels: np.ndarray
@@ -150,7 +145,7 @@ class Predictor(Protocol):
 
         Args:
             columns: ``n_features`` equally long sequences of validated values in schema order
-                (``ml_api.core.validation.validate_columns``): floats (``NaN`` for null) for
+                (``ml_api.core.model.validation.validate_columns``): floats (``NaN`` for null) for
                 numeric features, strings (``NaN`` for null) for categorical ones.
 
         Returns:
@@ -162,84 +157,42 @@ class Predictor(Protocol):
         ...
 
 
-def onnx_status(artifact: Artifact) -> tuple[bool, str]:
-    """Whether an artifact can be served by ONNX Runtime, and if not, why (one line).
+def to_jsonable(values: np.ndarray | list[Any]) -> list[Any]:
+    """Convert a 1-D array of predictions into plain JSON values.
+
+    numpy integers, floats and booleans become ``int``, ``float`` and ``bool``; non-finite floats
+    become ``None`` (JSON ``null``), never bare ``NaN``.
 
     Args:
-        artifact: The loaded version.
+        values: Shape ``(n_instances,)``.
 
     Returns:
-        ``(True, "")`` when the card's ``onnx`` section records a passed gate and the verified
-        ONNX file was loaded; ``(False, reason)`` otherwise.
+        A list of length ``n_instances``.
     """
-    section = artifact.metadata.get("onnx")
-    if not isinstance(section, Mapping):
-        return False, "it was saved without an ONNX form (before ml-api converted models)"
-    if not section.get("passed"):
-        return False, f"its ONNX form did not pass the acceptance gate: {section.get('reason')}"
-    if artifact.onnx_model is None:
-        return False, "its card lists no ONNX file"
-    return True, ""
+    if isinstance(values, np.ndarray) and plain_finite(values):
+        plain: list[Any] = values.tolist()  # bool, int, float or str, all finite: as they are
+        return plain
+    return [json_scalar(v) for v in (values.tolist() if isinstance(values, np.ndarray) else values)]
 
 
-def choose_runtime(artifact: Artifact, setting: str = "auto") -> str:
-    """Decide which runtime serves an artifact under ``ML_API_RUNTIME``.
+def plain_finite(values: np.ndarray) -> bool:
+    """Whether ``values.tolist()`` is already what :func:`json_scalar` would make of each value.
 
-    Args:
-        artifact: The loaded version.
-        setting: ``auto`` (the card's runtime: ONNX Runtime where the version passed the gate,
-            scikit-learn elsewhere), ``sklearn`` or ``onnx``.
-
-    Returns:
-        A runtime name (:data:`SCIKIT_LEARN` or :data:`ONNX_RUNTIME`, or what an unknown card
-        names, which :func:`load_predictor` refuses).
-
-    Raises:
-        ArtifactError: ``setting`` is ``onnx`` and the artifact has no ONNX form that passed the
-            gate; one line naming the version directory and the reason.
-        ValueError: Unknown setting.
+    True for boolean, integer and string arrays and for float arrays with no ``NaN``/infinity;
+    object arrays (any Python value inside) take the general path.
     """
-    if setting not in ("auto", *RUNTIME_SETTINGS):
-        raise ValueError(f"unknown runtime setting {setting!r}; use auto, sklearn or onnx")
-    if setting == "sklearn":
-        return SCIKIT_LEARN
-    usable, why = onnx_status(artifact)
-    if setting == "onnx":
-        if not usable:
-            raise ArtifactError(
-                f"ML_API_RUNTIME=onnx but model {artifact.path} cannot be served by ONNX "
-                f"Runtime: {why} (set ML_API_RUNTIME=auto or sklearn, or retrain it)"
-            )
-        return ONNX_RUNTIME
-    runtime = artifact.card.runtime
-    if runtime == ONNX_RUNTIME and not usable:
-        return SCIKIT_LEARN
-    return runtime
+    kind = values.dtype.kind
+    if kind in "biuU":
+        return True
+    return kind == "f" and bool(np.isfinite(values).all())
 
 
-def load_predictor(artifact: Artifact, setting: str = "auto") -> Predictor:
-    """Build the runtime that serves a loaded artifact.
-
-    Args:
-        artifact: The verified model version.
-        setting: ``ML_API_RUNTIME`` (``auto``, ``sklearn`` or ``onnx``; see
-            :func:`choose_runtime`).
-
-    Returns:
-        The predictor.
-
-    Raises:
-        ArtifactError: The card names a runtime this installation does not have; or ``onnx``
-            was asked for a version without a passing ONNX form; or ONNX Runtime refused the
-            file (one line naming it).
-    """
-    runtime = choose_runtime(artifact, setting)
-    if runtime == SCIKIT_LEARN:
-        from ml_api.core.runtimes.scikit_learn import SklearnPredictor
-
-        return SklearnPredictor(artifact)
-    if runtime == ONNX_RUNTIME:
-        from ml_api.core.runtimes.onnx_runtime import OnnxPredictor
-
-        return OnnxPredictor(artifact)
-    raise ArtifactError(f"model {artifact.path} needs the runtime {runtime!r}, which is unknown")
+def json_scalar(v: Any) -> Any:
+    """Return one prediction value as a plain JSON value (non-finite floats as ``None``)."""
+    if isinstance(v, np.generic):
+        v = v.item()
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    if isinstance(v, bool | int | float | str) or v is None:
+        return v
+    return str(v)
