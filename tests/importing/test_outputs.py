@@ -278,7 +278,10 @@ def test_v1_and_v2_serve_labels_typed_as_the_classes_in_both_frameworks(no_proba
         assert _json(r)["error"] == "unknown output 'predict_proba'; available: predict"
         bodies.append((body, v2))
         doc = _json(client.get("/openapi.json"))
-        assert "probabilities" not in doc["components"]["schemas"]["Prediction"]["properties"]
+        prediction = doc["components"]["schemas"]["Prediction"]["properties"]
+        assert "probabilities" not in prediction
+        json_type = {"BYTES": "string", "INT64": "integer", "BOOL": "boolean"}[datatype]
+        assert prediction["prediction"]["items"] == {"type": json_type}
     assert bodies[0] == bodies[1]
 
 

@@ -73,7 +73,7 @@ def openapi_document(
         "components": {
             "schemas": {
                 **_instance_schemas(card.schema),
-                "Prediction": _prediction_schema(keys, probabilities),
+                "Prediction": _prediction_schema(keys, probabilities, _label_schema(classes)),
                 "ModelRef": {
                     "type": "object",
                     "properties": {"name": {"type": "string"}, "version": {"type": "string"}},
@@ -138,8 +138,21 @@ def _predict_request(schema: FeatureSchema, limits: Limits) -> dict[str, Any]:
     return {"required": True, "content": {"application/json": {"schema": body}}}
 
 
-def _prediction_schema(keys: Sequence[str], probabilities: bool = True) -> dict[str, Any]:
-    label = {"type": "string"} if keys else {"type": ["number", "null"]}
+def _label_schema(classes: Sequence[Any]) -> dict[str, Any]:
+    """The JSON type of one V1 prediction: the classes' own type, or a number for a regressor."""
+    if not classes:
+        return {"type": ["number", "null"]}
+    if all(isinstance(c, bool) for c in classes):
+        return {"type": "boolean"}
+    if all(isinstance(c, int) and not isinstance(c, bool) for c in classes):
+        return {"type": "integer"}
+    return {"type": "string"}
+
+
+def _prediction_schema(
+    keys: Sequence[str], probabilities: bool = True, label: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    label = label or ({"type": "string"} if keys else {"type": ["number", "null"]})
     prediction: dict[str, Any] = {
         "type": "object",
         "properties": {
