@@ -42,7 +42,7 @@ import ml_api
 from ml_api.api.django_app import get_wsgi_application
 from ml_api.api.flask_app import create_app
 from ml_api.cli import main
-from ml_api.core.service import PredictionService
+from ml_api.composition import build_scoring
 from ml_api.importing import ImportRefused
 from tests.importing.conftest import json_rows
 from tests.importing.test_refusals import refused, run_import
@@ -204,7 +204,7 @@ def apps(no_proba, django_settings, service):
     settings = django_settings.model_copy(
         update={"model_root": root, "model_name": name, "max_instances": 1000}
     )
-    imported = PredictionService.from_settings(settings)
+    imported = build_scoring(settings)
     flask = create_app(settings, imported).test_client()
     get_wsgi_application(settings, imported)
     try:
@@ -384,7 +384,7 @@ def test_a_multi_output_version_written_before_the_check_is_refused_when_loaded(
     )
     settings = django_settings.model_copy(update={"model_root": tmp_path, "model_name": "two"})
     with pytest.raises(ArtifactError, match=r"answers shape \(1, 2\) for one instance"):
-        PredictionService(load_artifact(tmp_path, "two"), settings)
+        build_scoring(settings, artifact=load_artifact(tmp_path, "two"))
     frame[["a", "b"]].head(3).to_csv(tmp_path / "in.csv", index=False)
     result = CliRunner().invoke(
         main,
