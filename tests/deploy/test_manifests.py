@@ -377,6 +377,21 @@ def test_ingress_routes_the_api_but_not_metrics(variant: str) -> None:
     assert int(size[:-1]) * 1024 * 1024 > app_limit
 
 
+@pytest.mark.parametrize("variant", ["production", "canary"])
+def test_ingress_routes_every_endpoint_of_the_table_but_the_probes(variant: str) -> None:
+    """Derived from the one endpoint table: a new endpoint is routed, or is a probe."""
+    from ml_api.core.protocols.routes import ENDPOINTS
+
+    ingress = find(rendered(variant), "Ingress")
+    for endpoint in ENDPOINTS:
+        paths = [endpoint.paths[0]]
+        for param, values in endpoint.values.items():
+            paths = [p.replace("{" + param + "}", v) for p in paths for v in values]
+        for path in paths:
+            path = path.replace("{name}", "penguins").replace("{version}", "1")
+            assert ingress_routes(ingress, path) is not endpoint.probe, (endpoint.name, path)
+
+
 def test_ingress_route_check_would_catch_a_catch_all() -> None:
     catch_all = {"spec": {"rules": [{"http": {"paths": [{"path": "/", "pathType": "Prefix"}]}}]}}
     assert ingress_routes(catch_all, "/metrics")
