@@ -21,7 +21,9 @@ from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
+from ml_api.core.errors import InvalidInput
 from ml_api.core.schema import FeatureKind, FeatureSchema
+from ml_api.scoring.structure import check_file
 from ml_api.settings import project_root
 
 PENGUINS_CSV = project_root() / "data" / "raw" / "penguins.csv"
@@ -40,9 +42,15 @@ def load_csv(path: Path) -> pd.DataFrame:
 
     Raises:
         FileNotFoundError: ``path`` does not exist.
-        ValueError: The file has no rows.
+        ValueError: The file has no rows, or its structure is broken (rows with more or fewer
+            fields than the header, a repeated or blank column name:
+            :func:`~ml_api.scoring.structure.check_file`), found before any row is read.
     """
-    frame = pd.read_csv(path, dtype=str)
+    try:
+        check_file(Path(path))
+    except InvalidInput as exc:
+        raise ValueError(exc.message) from None
+    frame = pd.read_csv(path, dtype=str, index_col=False)
     if frame.empty:
         raise ValueError(f"{Path(path).resolve()} has no data rows")
     return frame
