@@ -1,6 +1,6 @@
 """The one columnar check accepts exactly what the per-value validator accepts (same values).
 
-``ml_api.core.columns.check_column`` judges whole columns (the JSON fast path, every batch
+``ml_api.core.model.columns.check_column`` judges whole columns (the JSON fast path, every batch
 reader); ``Validator`` judges one value at a time and words the problems. Hypothesis generates
 columns of JSON values (numbers, huge integers, NaN/inf, strings, numeric strings, booleans,
 null) and of CSV text cells (digits, underscores, non-ASCII digits, whitespace, missing
@@ -17,10 +17,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ml_api.core.columns import check_column, check_values, json_values, parse_number
 from ml_api.core.errors import InvalidInput
-from ml_api.core.schema import Feature, FeatureKind, FeatureSchema
-from ml_api.core.validation import Validator
+from ml_api.core.model.columns import check_column, check_values, json_values, parse_number
+from ml_api.core.model.schema import Feature, FeatureKind, FeatureSchema
+from ml_api.core.model.validation import Validator
 from ml_api.scoring.cells import NA_CELLS, cell_value
 from ml_api.scoring.checks import CSV_TEXT
 

@@ -13,8 +13,8 @@ from typing import Any, cast
 import pandas as pd
 import pyarrow as pa
 
-from ml_api.core.columns import parse_number
-from ml_api.core.schema import Feature, FeatureKind, FeatureSchema
+from ml_api.core.model.columns import parse_number
+from ml_api.core.model.schema import Feature, FeatureKind, FeatureSchema
 
 NA_CELLS = frozenset(
     ["", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN",
@@ -24,7 +24,7 @@ NA_CELLS = frozenset(
 
 
 def csv_number(value: str) -> Any:
-    """A numeric feature's cell as a float (:func:`~ml_api.core.columns.parse_number`).
+    """A numeric feature's cell as a float (:func:`~ml_api.core.model.columns.parse_number`).
 
     Text that is no number (``5_500``, non-ASCII digits, ``abc``) is left as text: the
     validator refuses it naming row and column.

@@ -1,7 +1,7 @@
 """A chunk's feature columns checked at once, through the one columnar check of the core.
 
 Every batch reader calls :func:`check_table` (Arrow's CSV blocks, the pandas fallback's chunks,
-Parquet batches): :func:`ml_api.core.columns.check_column` per feature, the doubts of the row
+Parquet batches): :func:`ml_api.core.model.columns.check_column` per feature, the doubts of the row
 merged. A chunk with no doubtful row goes to the model as the checked arrays; any other goes
 through the per-value validator, which accepts its rows or names each problem.
 """
@@ -12,8 +12,8 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from ml_api.core.columns import TextCells, check_column
-from ml_api.core.schema import FeatureSchema
+from ml_api.core.model.columns import TextCells, check_column
+from ml_api.core.model.schema import FeatureSchema
 from ml_api.scoring.cells import NA_CELLS
 
 CSV_TEXT = TextCells(NA_CELLS)
@@ -44,7 +44,7 @@ def check_table(
     doubt = np.zeros(table.num_rows, dtype=bool)
     for f in schema.features:
         checked = check_column(table.column(f.name), f, text)
-        columns.append(checked.values)
+        columns.append(np.asarray(checked.values))
         doubt |= checked.doubtful()
     return columns, doubt
 

@@ -6,8 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from ml_api.core.codecs import to_jsonable
-from ml_api.core.predictor import PredictionResult
+from ml_api.core.runtimes.predictor import PredictionResult, to_jsonable
 
 
 def _plain_column(values: np.ndarray) -> np.ndarray | list[Any]:

@@ -15,7 +15,7 @@ import csv
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from pandas.io.common import get_handle
+from pandas.io.common import get_handle  # type: ignore[import-not-found]  # no stub
 
 from ml_api.core.errors import InvalidInput
 

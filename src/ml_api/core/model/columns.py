@@ -1,9 +1,10 @@
 """The columnar check: one whole column of values against one feature, vectorised with Arrow.
 
-This is the one statement of "is this value valid for this feature" that runs over columns: the
-JSON fast path (:meth:`ml_api.core.validation.Validator.validate_columns`) and every batch reader
-of ``ml-api predict`` (Arrow's CSV reader, the pandas fallback, Parquet) call
-:func:`check_column`. It never words a problem: a row it doubts goes to the per-value validator,
+This is the one statement of "is this value valid for this feature" that runs over columns:
+the JSON fast path (:meth:`ml_api.core.model.validation.Validator.validate_columns`) calls
+:func:`check_values`, the rule, and every batch reader of ``ml-api predict`` (Arrow's CSV
+reader, the pandas fallback, Parquet) calls :func:`check_column`, which reads any Arrow column
+into it. It never words a problem: a row it doubts goes to the per-value validator,
 which accepts it or names the problem (row, field, what was expected). A hypothesis property
 test (``tests/core/test_column_check.py``) shows that it accepts exactly the values the per-value
 validator accepts, with the same values out.
@@ -25,7 +26,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ml_api.core.schema import Feature, FeatureKind
+from ml_api.core.model.schema import Feature, FeatureKind
 
 
 def parse_number(text: str) -> float | None:
