@@ -54,7 +54,7 @@ from ml_api.core.model.ranges import OutOfRange
 from ml_api.core.runtimes.predictor import PredictionResult
 from ml_api.core.service import PredictionService
 from ml_api.scoring.cells import text_records, typed_records
-from ml_api.scoring.checks import arrow_block_check, fast_arrow_columns, fast_columns
+from ml_api.scoring.checks import arrow_block_check, fast_arrow_columns, fast_columns, text_cells
 from ml_api.scoring.encoding import encode_csv_columns
 from ml_api.scoring.formats import (
     arrow_csv_compression,
@@ -105,9 +105,13 @@ def score_chunk(
             column), or the model refused the values;
             :class:`~ml_api.core.model.ranges.OutOfRangeInput` under the ``reject`` policy.
     """
-    columns = fast_columns(chunk, service.schema, text)
+    cells = text_cells(service.artifact.metadata)
+    columns = fast_columns(chunk, service.schema, text, cells)
     if columns is None:
-        records = (text_records if text else typed_records)(chunk, service.schema)
+        if text:
+            records = text_records(chunk, service.schema, cells.missing)
+        else:
+            records = typed_records(chunk, service.schema)
         result = service.predict_rows(records, first_index=first_row)
     else:
         result = service.predict_validated(
@@ -140,11 +144,13 @@ def score_arrow_chunk(
     Raises:
         InvalidInput: As :func:`score_chunk` (the same row path names the problems).
     """
+    cells = text_cells(service.artifact.metadata)
     if columns is None:
-        columns = fast_arrow_columns(chunk, service.schema)
+        columns = fast_arrow_columns(chunk, service.schema, cells)
     if columns is None:
         features = chunk.select(list(service.schema.names)).to_pandas()
-        result = service.predict_rows(text_records(features, service.schema), first_index=first_row)
+        records = text_records(features, service.schema, cells.missing)
+        result = service.predict_rows(records, first_index=first_row)
     else:
         result = service.predict_validated(
             cast("list[list[Any]]", columns), chunk.num_rows, first_index=first_row
@@ -190,7 +196,8 @@ def _csv_types(
 
         tables = from_pandas()
     added = set(_output_columns(service))  # replaced by the model's output: typed by it
-    return {k: v for k, v in infer_csv_types(tables).items() if k not in added}
+    missing = text_cells(service.artifact.metadata).arrow_missing()
+    return {k: v for k, v in infer_csv_types(tables, missing).items() if k not in added}
 
 
 def score_file(
@@ -243,6 +250,7 @@ def score_file(
     os.close(fd)
     tmp = Path(tmp_name)
     writer = Writer(tmp, parquet_out, compression)
+    writer.missing = text_cells(service.artifact.metadata).arrow_missing()
     reported = 0  # rows whose callbacks ran (a restart with pandas does not repeat them)
     try:
         try:
@@ -256,6 +264,7 @@ def score_file(
             # from the start, as it always did (its result or its error message, unchanged).
             writer.close(discard=True)
             writer = Writer(tmp, parquet_out, compression)
+            writer.missing = text_cells(service.artifact.metadata).arrow_missing()
             if parquet_out:
                 writer.types = _csv_types(service, input_path, arrow=False)
             chunks = _pandas_scored_chunks(service, input_path, chunk_rows)
@@ -330,9 +339,10 @@ def _arrow_scored_chunks(
     reader = open_arrow_csv(input_path, cast("str | None", compression))
     _check_columns(input_path, reader.schema.names, service.schema.names)
     total = 0
+    cells = text_cells(service.artifact.metadata)
     block_rows = chunk_rows * max(1, CHECK_BLOCK_ROWS // chunk_rows)
     for block in arrow_csv_tables(reader, block_rows):
-        checked = arrow_block_check(block, service.schema)
+        checked = arrow_block_check(block, service.schema, cells)
         for start in range(0, block.num_rows, chunk_rows):
             chunk = block.slice(start, chunk_rows)
             stop = start + chunk.num_rows

@@ -11,6 +11,7 @@ as all zeros). The API refuses unseen categories before they reach the model (se
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -23,6 +24,7 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from ml_api.core.errors import InvalidInput
 from ml_api.core.model.schema import FeatureKind, FeatureSchema
+from ml_api.scoring.cells import NA_CELLS
 from ml_api.scoring.structure import check_file
 from ml_api.settings import project_root
 
@@ -34,11 +36,20 @@ PENGUINS_TARGET = "species"
 PENGUINS_DROP = ("year",)
 
 
-def load_csv(path: Path) -> pd.DataFrame:
-    """Read a CSV file as written: every cell a string, empty cells and ``NA`` etc. missing.
+def load_csv(path: Path, na_values: Sequence[str] | None = None) -> pd.DataFrame:
+    """Read a CSV file as written: every cell a string, the missing tokens missing.
 
     No column is typed here, so ``02134`` keeps its leading zero and ``H1000`` stays text; the
     kinds are decided by :func:`infer_columns` (numbers are parsed by :func:`typed_frame`).
+
+    Args:
+        path: The CSV.
+        na_values: The cells read as missing; ``None``: pandas' defaults
+            (:data:`~ml_api.scoring.cells.NA_CELLS`: ``""``, ``NA``, ``null``, ``NaN``...).
+
+    Returns:
+        The frame; ``frame.attrs["missing_cells"]`` counts, per column, the cells each token made
+        missing (``{"sex": {"NA": 11}}``), so training can say what it read as missing.
 
     Raises:
         FileNotFoundError: ``path`` does not exist.
@@ -50,9 +61,18 @@ def load_csv(path: Path) -> pd.DataFrame:
         check_file(Path(path))
     except InvalidInput as exc:
         raise ValueError(exc.message) from None
-    frame = pd.read_csv(path, dtype=str, index_col=False)
-    if frame.empty:
+    raw = pd.read_csv(path, dtype=str, index_col=False, na_filter=False)
+    if raw.empty:
         raise ValueError(f"{Path(path).resolve()} has no data rows")
+    tokens = NA_CELLS if na_values is None else frozenset(na_values)
+    missing = raw.isin(tokens)
+    counts = {
+        str(name): {str(k): int(v) for k, v in raw[name][missing[name]].value_counts().items()}
+        for name in raw.columns
+        if missing[name].any()
+    }
+    frame = raw.mask(missing)
+    frame.attrs["missing_cells"] = counts
     return frame
 
 

@@ -7,9 +7,12 @@ saw them); any other categorical cell is its text as written (``02134`` keeps it
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Collection
-from typing import Any, cast
+from decimal import Decimal
+from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 
@@ -61,10 +64,26 @@ def cell_value(cell: str, feature: Feature, missing: Collection[str] = NA_CELLS)
     return cell
 
 
+def typed_value(value: Any) -> Any:
+    """One typed (Parquet) value as the JSON-like value the validator judges, as its CSV cell.
+
+    A decimal is its number (``decimal(10,2)``, as Spark writes amounts); a date is its ISO text
+    (as a CSV writes it); numpy scalars are Python numbers; anything else as it is.
+    """
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, datetime.date) and not isinstance(value, datetime.datetime):
+        return value.isoformat()
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
 def typed_records(chunk: pd.DataFrame, schema: FeatureSchema) -> list[dict[str, Any]]:
     """A typed (Parquet) chunk's feature values as JSON-like instances; nulls become ``None``."""
     features = chunk[list(schema.names)].astype(object)
-    return cast("list[dict[str, Any]]", features.where(features.notna(), None).to_dict("records"))
+    records = features.where(features.notna(), None).to_dict("records")
+    return [{k: typed_value(v) for k, v in record.items()} for record in records]
 
 
 def text_records(

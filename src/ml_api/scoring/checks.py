@@ -8,6 +8,9 @@ through the per-value validator, which accepts its rows or names each problem.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -18,6 +21,21 @@ from ml_api.scoring.cells import NA_CELLS
 
 CSV_TEXT = TextCells(NA_CELLS)
 """How a CSV's cells are read when the card does not say (pandas' default missing tokens)."""
+
+
+def text_cells(card: Mapping[str, Any]) -> TextCells:
+    """How a model's scoring files are read: with the missing tokens its training used.
+
+    Args:
+        card: The model card (``metadata.json``); ``missing_values.tokens`` is the list training
+            read as missing (``ml-api train --na-values``).
+
+    Returns:
+        Those tokens; pandas' defaults (:data:`CSV_TEXT`) for a card from before the field.
+    """
+    tokens = (card.get("missing_values") or {}).get("tokens")
+    return CSV_TEXT if tokens is None else TextCells(frozenset(map(str, tokens)))
+
 
 Checked = tuple[list[np.ndarray], np.ndarray]
 """``(columns, doubt)``: ``n_features`` arrays of ``n_rows`` checked values, and a boolean per
@@ -49,19 +67,23 @@ def check_table(
     return columns, doubt
 
 
-def arrow_block_check(table: pa.Table, schema: FeatureSchema) -> Checked:
+def arrow_block_check(
+    table: pa.Table, schema: FeatureSchema, cells: TextCells = CSV_TEXT
+) -> Checked:
     """:func:`check_table` of a block of CSV text cells read by Arrow."""
-    return check_table(table, schema, CSV_TEXT)
+    return check_table(table, schema, cells)
 
 
-def fast_arrow_columns(table: pa.Table, schema: FeatureSchema) -> list[np.ndarray] | None:
+def fast_arrow_columns(
+    table: pa.Table, schema: FeatureSchema, cells: TextCells = CSV_TEXT
+) -> list[np.ndarray] | None:
     """The checked columns of a chunk of CSV text read by Arrow, ``None`` if a row is doubtful."""
-    columns, doubt = check_table(table, schema, CSV_TEXT)
+    columns, doubt = check_table(table, schema, cells)
     return None if doubt.any() else columns
 
 
 def fast_columns(
-    chunk: pd.DataFrame, schema: FeatureSchema, text: bool = True
+    chunk: pd.DataFrame, schema: FeatureSchema, text: bool = True, cells: TextCells = CSV_TEXT
 ) -> list[np.ndarray] | None:
     """The checked columns of a pandas chunk, ``None`` if a row is doubtful.
 
@@ -69,6 +91,7 @@ def fast_columns(
         chunk: Shape ``(n_rows, >= n_features)``, every feature column present.
         schema: The model's feature schema.
         text: The cells are CSV text as written (else typed values, from Parquet).
+        cells: How CSV text is read (the card's missing tokens).
 
     Returns:
         ``n_features`` arrays of ``n_rows`` values, as ``Validator.validate_columns`` would
@@ -79,5 +102,5 @@ def fast_columns(
         table = pa.Table.from_pandas(chunk[list(schema.names)], preserve_index=False, nthreads=1)
     except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
         return None  # values of mixed types in one column: judged one by one
-    columns, doubt = check_table(table, schema, CSV_TEXT if text else None)
+    columns, doubt = check_table(table, schema, cells if text else None)
     return None if doubt.any() else columns

@@ -23,7 +23,9 @@ def as_text(col: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | pa.Array:
     return col if pa.types.is_string(col.type) else col.cast(pa.string())
 
 
-def _types_taken(col: pa.ChunkedArray | pa.Array, candidates: set[str]) -> tuple[set[str], bool]:
+def _types_taken(
+    col: pa.ChunkedArray | pa.Array, candidates: set[str], missing: pa.Array
+) -> tuple[set[str], bool]:
     """Which of ``candidates`` every present cell of a text column converts to, losslessly.
 
     Returns:
@@ -31,7 +33,7 @@ def _types_taken(col: pa.ChunkedArray | pa.Array, candidates: set[str]) -> tuple
         present cells (not :data:`NA_CELLS`) convert to, and whether any cell was present.
     """
     text = as_text(col)
-    present = text.filter(pc.invert(pc.is_in(text, value_set=NA_CELLS_ARROW)))
+    present = text.filter(pc.invert(pc.is_in(text, value_set=missing)))
     if len(present) == 0:
         return candidates, False
     kept = set()
@@ -48,11 +50,14 @@ def _types_taken(col: pa.ChunkedArray | pa.Array, candidates: set[str]) -> tuple
     return kept, True
 
 
-def infer_csv_types(tables: Iterator[pa.Table]) -> dict[str, pa.DataType]:
+def infer_csv_types(
+    tables: Iterator[pa.Table], missing: pa.Array = NA_CELLS_ARROW
+) -> dict[str, pa.DataType]:
     """Each column's type over a whole CSV, as ``pandas.read_csv`` would read it (for Parquet).
 
     Args:
         tables: The file's rows in blocks, every cell the text as written (string columns).
+        missing: The cells that are missing (the card's tokens; pandas' defaults).
 
     Returns:
         ``{column: type}``: ``int64`` if every present cell of the column (in every block) is
@@ -66,7 +71,7 @@ def infer_csv_types(tables: Iterator[pa.Table]) -> dict[str, pa.DataType]:
         for name, col in zip(table.column_names, table.columns, strict=True):
             left = candidates.setdefault(name, {"int64", "double", "bool"})
             if left:
-                candidates[name], present = _types_taken(col, left)
+                candidates[name], present = _types_taken(col, left, missing)
                 seen[name] = seen.get(name, False) or present
     types: dict[str, pa.DataType] = {}
     for name, left in candidates.items():
@@ -83,11 +88,13 @@ def infer_csv_types(tables: Iterator[pa.Table]) -> dict[str, pa.DataType]:
     return types
 
 
-def typed_column(col: pa.ChunkedArray | pa.Array, type_: pa.DataType) -> pa.ChunkedArray | pa.Array:
+def typed_column(
+    col: pa.ChunkedArray | pa.Array, type_: pa.DataType, missing: pa.Array = NA_CELLS_ARROW
+) -> pa.ChunkedArray | pa.Array:
     """A text column as ``type_`` (from :func:`infer_csv_types`), missing cells as nulls."""
     text = as_text(col)
-    missing = pc.is_in(text, value_set=NA_CELLS_ARROW)
-    text = pc.if_else(missing, pa.scalar(None, pa.string()), text)
+    is_missing = pc.is_in(text, value_set=missing)
+    text = pc.if_else(is_missing, pa.scalar(None, pa.string()), text)
     if pa.types.is_boolean(type_):
         return pc.equal(pc.utf8_lower(text), "true")
     return pc.cast(text, type_)

@@ -14,6 +14,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from ml_api.core.errors import InvalidInput
+from ml_api.scoring.cells import NA_CELLS_ARROW
 from ml_api.scoring.formats import GZIP_LEVEL
 from ml_api.scoring.types import typed_column
 
@@ -49,6 +50,7 @@ class Writer:
         self.parquet = parquet
         self.compression = compression
         self.types = types
+        self.missing: pa.Array = NA_CELLS_ARROW  # the cells typed as null (the card's tokens)
         self._parquet_writer: pq.ParquetWriter | None = None
         self._fh: Any = None
         self._raw: Any = None  # the file under a gzip stream
@@ -125,7 +127,7 @@ class Writer:
             for i, name in enumerate(table.column_names):
                 if name in self.types:
                     table = table.set_column(
-                        i, name, typed_column(table.column(i), self.types[name])
+                        i, name, typed_column(table.column(i), self.types[name], self.missing)
                     )
         if self._parquet_writer is None:
             self._parquet_writer = pq.ParquetWriter(self.path, table.schema)
