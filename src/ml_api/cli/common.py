@@ -51,6 +51,7 @@ def load_service(settings: Settings) -> Any:
     """
     from ml_api.composition import build
     from ml_api.core.model.artifact import ArtifactError
+    from ml_api.serving.launch import malformed
 
     try:
         return build(settings).service
@@ -58,15 +59,6 @@ def load_service(settings: Settings) -> Any:
         fail(str(exc), code=1)
     except Exception as exc:  # any fault of a malformed artifact is one line
         fail(malformed(settings, exc), code=1)
-
-
-def malformed(settings: Settings, exc: BaseException) -> str:
-    """One line for an artifact that loaded but cannot serve, naming its path."""
-    path = settings.resolved_model_root() / settings.model_name
-    if settings.model_version:
-        path = path / settings.model_version
-    first = (str(exc).strip().splitlines() or [""])[0][:300]
-    return f"the model in {path} is malformed and cannot predict: {type(exc).__name__}: {first}"
 
 
 def runtime_line(card: dict[str, Any]) -> str:
