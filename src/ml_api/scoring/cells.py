@@ -83,7 +83,7 @@ def typed_records(chunk: pd.DataFrame, schema: FeatureSchema) -> list[dict[str, 
     """A typed (Parquet) chunk's feature values as JSON-like instances; nulls become ``None``."""
     features = chunk[list(schema.names)].astype(object)
     records = features.where(features.notna(), None).to_dict("records")
-    return [{k: typed_value(v) for k, v in record.items()} for record in records]
+    return [{str(k): typed_value(v) for k, v in record.items()} for record in records]
 
 
 def text_records(
