@@ -105,7 +105,8 @@ class Settings(BaseSettings):
 
     request_timeout_seconds: float = Field(default=10.0, gt=0)
     """Longest a ``/predict`` call may run, in seconds, before it is answered 504 in JSON (the
-    gunicorn worker timeout is set above it, as the hard backstop)."""
+    gunicorn worker timeout is set above it, as the hard backstop). Under gunicorn it is also the
+    longest wait for the next bytes of a request body (408 beyond)."""
 
     drain_seconds: float = Field(default=5.0, ge=0)
     """After SIGTERM, how long (seconds) the server keeps accepting requests while ``/ready``

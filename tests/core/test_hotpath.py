@@ -16,9 +16,10 @@ import numpy as np
 import pytest
 
 from ml_api.core import metrics
-from ml_api.core.codecs import _parse_json_stdlib, dumps, encode_v1, parse_json
+from ml_api.core.codecs import _parse_json_stdlib, dumps, parse_json
 from ml_api.core.errors import BadRequest, InvalidInput
 from ml_api.core.model.validation import Validator
+from ml_api.core.protocols.v1 import encode_v1
 from ml_api.core.runtimes.predictor import PredictionResult
 from tests.conftest import VALID_NAMED, VALID_ROW
 

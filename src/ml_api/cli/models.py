@@ -113,8 +113,10 @@ def info(model_name: str | None, model_version: str | None, model_root: Path | N
     settings = settings_from(
         model_root=model_root, model_name=model_name, model_version=model_version
     )
+    from ml_api.core.protocols.v1 import model_metadata
+
     service = load_service(settings)
-    click.echo(json.dumps(service.metadata(), indent=2))
+    click.echo(json.dumps(model_metadata(service), indent=2))
 
 
 @click.command()
@@ -272,7 +274,7 @@ def promote(
     ('models/NAME/aliases.json', replaced atomically); 'ML_API_MODEL_VERSION' may name any
     alias. A running server keeps its model: restart it (or roll the Deployment) to switch.
     """
-    from ml_api.core.model.artifact import ArtifactError, read_aliases, set_alias
+    from ml_api.core.model.artifact import ArtifactError, set_alias
 
     if (version is None) != unset:
         fail("give a VERSION, or --unset to remove the alias")
@@ -280,8 +282,7 @@ def promote(
         fail(f"VERSION must be a version number (see 'ml-api versions {name}'), got {version!r}")
     root = settings_from(model_root=model_root).resolved_model_root()
     try:
-        before = read_aliases(root, name).get(alias)
-        set_alias(root, name, alias, None if version is None else int(version))
+        before = set_alias(root, name, alias, None if version is None else int(version))
     except (ArtifactError, ValueError) as exc:
         fail(str(exc), code=1)
     was = f"was version {before}" if before is not None else "was unset"
