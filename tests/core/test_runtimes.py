@@ -100,6 +100,10 @@ class _Refusing(Runtime):
     def is_classifier(self) -> bool:
         return True
 
+    @property
+    def has_probabilities(self) -> bool:
+        return True
+
     def predict(self, columns):  # type: ignore[no-untyped-def]
         raise Declined("never")
 

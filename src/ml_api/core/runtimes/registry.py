@@ -154,8 +154,13 @@ class WithFallback:
 
     @property
     def is_classifier(self) -> bool:
-        """Whether results carry class probabilities."""
+        """Whether the model is a classifier."""
         return self.primary.is_classifier
+
+    @property
+    def has_probabilities(self) -> bool:
+        """Whether results carry class probabilities."""
+        return self.primary.has_probabilities
 
     def predict(self, columns: Sequence[Sequence[Any]]) -> PredictionResult:
         """Predict a batch with the primary runtime, or with the fallback where it declines.
