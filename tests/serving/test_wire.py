@@ -117,7 +117,8 @@ def test_request_problems(environ, field):
 
 
 @pytest.mark.parametrize(
-    "host", ["localhost", "10.1.2.3:8000", "[::1]:8000", "ml-api.example.com", "EXAMPLE.org"]
+    "host",
+    ["localhost", "10.1.2.3:8000", "[::1]:8000", "ml-api.example.com", "EXAMPLE.org", "ml_api"],
 )
 def test_a_host_header_naming_one_host_passes(host):
     assert request_problem({"HTTP_HOST": host, "HTTP_TRANSFER_ENCODING": "Chunked"}) is None

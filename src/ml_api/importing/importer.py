@@ -45,6 +45,7 @@ from ml_api.core.runtimes.registry import load_predictor
 from ml_api.importing import inspection
 from ml_api.importing.sources import ImportRefused, Source, from_object, read_source
 from ml_api.onnx_export import export_onnx
+from ml_api.scoring.structure import check_file
 
 SERVE_CHECK_ROWS = 1000
 """Data rows sent through the server's path before writing (all rows count for the metrics)."""
@@ -264,7 +265,10 @@ def _read_data(
         if not path.is_file():
             raise ImportRefused(f"data file {path}: no such file")
         try:
-            frame = pd.read_csv(path)
+            check_file(path)  # rows longer or shorter than the header: refused, not shifted
+            frame = pd.read_csv(path, index_col=False)
+        except InvalidInput as exc:
+            raise ImportRefused(f"data file {exc.message}") from None
         except pd.errors.EmptyDataError:
             raise ImportRefused(
                 f"data file {path} is empty: a header and data rows are needed"

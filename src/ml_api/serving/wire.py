@@ -38,9 +38,11 @@ from ml_api.core.errors import (
     to_payload,
 )
 
-_HOST = re.compile(r"^(?:[a-z0-9.-]+|\[[a-f0-9]*:[a-f0-9.:]+\])(?::[0-9]{1,5})?$", re.IGNORECASE)
-"""A ``Host`` value: a name or IPv4 address, or a bracketed IPv6 address, with an optional port
-(Django's ``host_validation_re``). Two ``Host`` headers arrive joined by a comma and fail it."""
+_HOST = re.compile(r"^(?:[a-z0-9._~-]+|\[[a-f0-9]*:[a-f0-9.:]+\])(?::[0-9]{1,5})?$", re.I)
+"""A ``Host`` value: a name or IPv4 address (letters, digits and RFC 3986's unreserved ``-._~``,
+so a proxy's ``Host: ml_api`` upstream name passes), or a bracketed IPv6 address, with an optional
+port: Django's ``host_validation_re`` plus ``_~``. Two ``Host`` headers arrive joined by a comma
+and fail it."""
 
 
 CLOSE_CONNECTION = "ml_api.close_connection"
