@@ -8,21 +8,16 @@ Accepted ``POST /predict`` bodies (the README's "Ask for a prediction" shows eac
     {"features": [{...}, {...}]}             a batch of named instances
     {"instances": [{...} or [...], ...]}     a batch of records (TF-Serving / KServe V1 style)
 
-JSON is parsed strictly: ``NaN``, ``Infinity`` and ``-Infinity`` tokens are refused, and encoders
-never emit them (non-finite floats become ``null``).
-
-Parsing and dumping use ``orjson`` (about 3x the standard library's speed on a 64-row request);
-where ``orjson`` refuses a body or would read it differently (a malformed body, a number too large
-for a double, an integer beyond 64 bits, a lone surrogate, nesting past 1,024 levels), the body is
-parsed by the standard library's :mod:`json` as before, so every answer, error messages included,
-stays what it was.
+JSON is parsed strictly (:mod:`ml_api.core.strict_json`: ``NaN``/``Infinity`` tokens, repeated
+keys and lone surrogate escapes are refused), and encoders never emit non-finite numbers
+(non-finite floats become ``null``). Dumping uses ``orjson``, with :mod:`json` behind it for the
+values ``orjson`` cannot write.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import re
 import zlib
 from collections.abc import Mapping
 from typing import Any, BinaryIO
@@ -39,6 +34,7 @@ from ml_api.core.errors import (
     quote,
 )
 from ml_api.core.predictor import PredictionResult
+from ml_api.core.strict_json import parse_json as parse_json  # where every caller finds it
 
 ENVELOPE_KEYS = ("features", "instances")
 
@@ -207,71 +203,6 @@ def _inflate(data: bytes, coding: str, limit: int) -> bytes:
                 )
             return b"".join(out)
         view = memoryview(rest)
-
-
-def _reject_constant(token: str) -> Any:
-    raise ValueError(f"{token} is not valid JSON; send null for a missing value")
-
-
-_DIGITS_AS_ZERO = bytes.maketrans(b"123456789", b"000000000")
-_LONG_DIGITS = b"0" * 19
-_LONG_DIGITS_STR = re.compile(r"\d{19}")
-"""A run of 19 digits: a number ``orjson`` may read differently from :mod:`json` (an integer
-beyond 64 bits becomes a float there), so such a body goes to :mod:`json`. Bytes are checked by
-mapping every digit to ``0`` and looking for 19 of them in a row (two C-level passes, a tenth of
-the cost of a regular expression on a 64-row body)."""
-
-
-def _has_long_digits(body: bytes | str) -> bool:
-    if isinstance(body, str):
-        return _LONG_DIGITS_STR.search(body) is not None
-    return _LONG_DIGITS in bytes(body).translate(_DIGITS_AS_ZERO)
-
-
-def parse_json(body: bytes | str) -> Any:
-    """Parse a request body as strict JSON (RFC 8259).
-
-    ``orjson`` parses it; a body ``orjson`` refuses, or one with a 19-digit run of digits (an
-    integer ``orjson`` would turn into a float), is parsed by :mod:`json` as before, which gives
-    the same values and the same error messages as ever.
-
-    Args:
-        body: The raw body, UTF-8 encoded (or already decoded).
-
-    Returns:
-        The decoded value.
-
-    Raises:
-        BadRequest: (400) empty body, invalid UTF-8, malformed JSON, or a ``NaN``/``Infinity``
-            token; the message gives the position of the first error.
-    """
-    if not _has_long_digits(body):
-        try:
-            return orjson.loads(body)
-        except orjson.JSONDecodeError:
-            pass  # refused (or a number beyond a double): json says what is wrong, as before
-    return _parse_json_stdlib(body)
-
-
-def _parse_json_stdlib(body: bytes | str) -> Any:
-    """:func:`parse_json` by the standard library alone (the messages the API always gave)."""
-    if isinstance(body, bytes | bytearray):
-        try:
-            body = body.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise BadRequest(f"request body is not valid UTF-8 (byte {exc.start})") from None
-    if not body.strip():
-        raise BadRequest('request body is empty; send a JSON object such as {"features": [...]}')
-    try:
-        return json.loads(body, parse_constant=_reject_constant)
-    except json.JSONDecodeError as exc:
-        raise BadRequest(
-            f"malformed JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
-        ) from None
-    except ValueError as exc:  # from _reject_constant
-        raise BadRequest(f"malformed JSON: {exc}") from None
-    except RecursionError:
-        raise BadRequest("malformed JSON: nested too deeply") from None
 
 
 def extract_instances(payload: Any, max_instances: int) -> list[Any]:
