@@ -705,7 +705,7 @@ def predict(
 
     from ml_api.core.errors import ServingError
     from ml_api.core.ranges import OutOfRangeInput
-    from ml_api.predict import count_rows, score_file
+    from ml_api.predict import UNREADABLE_INPUT, count_rows, score_file
 
     settings = _settings(
         model_root=model_root,
@@ -766,7 +766,7 @@ def predict(
         _fail("\n".join(lines), code=1)
     except pd.errors.EmptyDataError:
         _fail(f"cannot read {input_path}: the file is empty (a CSV needs a header row)", code=1)
-    except (pd.errors.ParserError, UnicodeDecodeError, EOFError) as exc:
+    except UNREADABLE_INPUT as exc:
         _fail(f"cannot read {input_path}: {exc}", code=1)
     except OSError as exc:  # e.g. the output's folder does not exist
         _fail(f"cannot write {output_path}: {exc.strerror or exc}", code=1)

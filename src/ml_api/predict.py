@@ -84,6 +84,22 @@ CHECK_BLOCK_ROWS = 100_000
 """Rows of a CSV read and checked (vectorised) at a time, then scored chunk by chunk: one check
 per block costs less than one per chunk, and memory stays bounded by the block."""
 
+class UnreadableParquet(ValueError):
+    """A ``.parquet``/``.pq`` input that pyarrow cannot read (corrupt, truncated, not Parquet)."""
+
+
+UNREADABLE_INPUT: tuple[type[Exception], ...] = (
+    pd.errors.ParserError,
+    UnicodeDecodeError,
+    EOFError,
+    UnreadableParquet,
+    pa.ArrowException,
+)
+"""What reading an input file raises when the file is not what its name says (a malformed CSV,
+bad UTF-8, a truncated ``.gz``, a corrupt or foreign ``.parquet``): ``ml-api predict`` reports
+them as ``cannot read <input>: <reason>``, exit 1 (an empty CSV is ``pd.errors.EmptyDataError``,
+reported apart)."""
+
 PARQUET_SUFFIXES = (".parquet", ".pq")
 """File name endings read and written as Parquet; any other name is CSV."""
 
@@ -598,7 +614,10 @@ def count_rows(path: Path) -> int | None:
     """
     path = Path(path)
     if is_parquet(path):
-        return int(pq.ParquetFile(path).metadata.num_rows)
+        try:
+            return int(pq.ParquetFile(path).metadata.num_rows)
+        except (pa.ArrowException, OSError):
+            return None  # scoring reports the file as unreadable
     if path.suffix.lower() != ".csv":
         return None
     lines = 0
@@ -611,6 +630,25 @@ def count_rows(path: Path) -> int | None:
     return max(0, lines - 1)
 
 
+def _parquet_chunks(path: Path, rows: int) -> Iterator[pd.DataFrame]:
+    """Read a Parquet file in chunks of ``rows``.
+
+    Raises:
+        UnreadableParquet: pyarrow cannot read it (pyarrow raises ``ArrowInvalid``, or an
+            ``OSError`` such as "Couldn't deserialize thrift" for a corrupt footer).
+        FileNotFoundError: ``path`` does not exist.
+    """
+    try:
+        batches = pq.ParquetFile(path).iter_batches(batch_size=rows)
+        while (batch := next(batches, None)) is not None:
+            yield batch.to_pandas()
+    except FileNotFoundError:
+        raise
+    except (pa.ArrowException, OSError) as exc:
+        reason = " ".join(str(exc).split())  # one line, whatever pyarrow wrote
+        raise UnreadableParquet(f"not a readable Parquet file ({reason})") from exc
+
+
 def _chunks(path: Path, rows: int) -> Iterator[pd.DataFrame]:
     """Read the file in chunks: Parquet with its types; CSV as text cells exactly as written.
 
@@ -618,8 +656,7 @@ def _chunks(path: Path, rows: int) -> Iterator[pd.DataFrame]:
     unchanged: an integer column with a gap stays integers, ``02134`` keeps its zero.
     """
     if is_parquet(path):
-        for batch in pq.ParquetFile(path).iter_batches(batch_size=rows):
-            yield batch.to_pandas()
+        yield from _parquet_chunks(path, rows)
         return
     with pd.read_csv(path, chunksize=rows, dtype=str, keep_default_na=False) as reader:
         yield from reader
