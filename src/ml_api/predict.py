@@ -84,6 +84,7 @@ CHECK_BLOCK_ROWS = 100_000
 """Rows of a CSV read and checked (vectorised) at a time, then scored chunk by chunk: one check
 per block costs less than one per chunk, and memory stays bounded by the block."""
 
+
 class UnreadableParquet(ValueError):
     """A ``.parquet``/``.pq`` input that pyarrow cannot read (corrupt, truncated, not Parquet)."""
 
@@ -635,14 +636,22 @@ def _parquet_chunks(path: Path, rows: int) -> Iterator[pd.DataFrame]:
 
     Raises:
         UnreadableParquet: pyarrow cannot read it (pyarrow raises ``ArrowInvalid``, or an
-            ``OSError`` such as "Couldn't deserialize thrift" for a corrupt footer).
+            ``OSError`` such as "Couldn't deserialize thrift" for a corrupt footer), or the
+            pandas metadata it carries is malformed (pyarrow's ``pandas_compat`` raises
+            ``KeyError`` and the like).
         FileNotFoundError: ``path`` does not exist.
     """
     try:
         batches = pq.ParquetFile(path).iter_batches(batch_size=rows)
         while (batch := next(batches, None)) is not None:
-            yield batch.to_pandas()
-    except FileNotFoundError:
+            try:
+                frame = batch.to_pandas()
+            except (KeyError, TypeError, ValueError, IndexError) as exc:  # pandas_compat
+                raise UnreadableParquet(
+                    f"its pandas metadata is malformed ({type(exc).__name__}: {exc})"
+                ) from exc
+            yield frame
+    except (FileNotFoundError, UnreadableParquet):
         raise
     except (pa.ArrowException, OSError) as exc:
         reason = " ".join(str(exc).split())  # one line, whatever pyarrow wrote

@@ -262,12 +262,19 @@ def test_files_the_cli_reports_in_one_line(model_root, tmp_path, content, output
 
 
 PARQUET_MAGIC = b"PAR1"
+FUZZ_SEEDS = Path(__file__).resolve().parents[1] / "fuzz" / "corpus" / "parquet"
 
 
 @pytest.mark.parametrize(
     "content",
-    [b"", b"island,sex\nBiscoe,male\n", PARQUET_MAGIC + b"\0" * 40 + PARQUET_MAGIC, b"\x00" * 100],
-    ids=["empty", "a csv", "magic without a footer", "zeros"],
+    [
+        b"",
+        b"island,sex\nBiscoe,male\n",
+        PARQUET_MAGIC + b"\0" * 40 + PARQUET_MAGIC,
+        b"\x00" * 100,
+        (FUZZ_SEEDS / "found-bad-pandas-metadata.parquet").read_bytes(),
+    ],
+    ids=["empty", "a csv", "magic without a footer", "zeros", "pandas metadata without numpy_type"],
 )
 def test_a_corrupt_parquet_input_is_reported_in_one_line(model_root, tmp_path, content):
     # found by the coverage-guided fuzzing of the batch readers: these were tracebacks

@@ -91,7 +91,13 @@ def test_schemathesis_finds_no_fault_over_http(server, source):
     for operation in [result.ok() for result in api.get_all_operations()]:
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
             tally = counts.setdefault(f"{operation.label} {mode.value}", Counter())
-            _run(operation, mode, checks, tally, fixed_path=source != "own" or mode.value == "positive")
+            _run(
+                operation,
+                mode,
+                checks,
+                tally,
+                fixed_path=source != "own" or mode.value == "positive",
+            )
     report = Path(tempfile.gettempdir()) / f"ml-api-schemathesis-{source}-{framework}.json"
     report.write_text(json.dumps({k: dict(v) for k, v in counts.items()}, indent=1))
     for label, tally in counts.items():
