@@ -37,10 +37,10 @@ from typing import Any
 import numpy as np
 
 from bench.models import BenchModel
-from ml_api.core.artifact import load_artifact
-from ml_api.core.predictor import onnx_status
+from ml_api.core.model.artifact import load_artifact
+from ml_api.core.model.validation import validate_columns
+from ml_api.core.runtimes.onnx_runtime import onnx_status
 from ml_api.core.service import PredictionService
-from ml_api.core.validation import validate_columns
 from ml_api.settings import Settings
 
 ROWS = (1, 64)

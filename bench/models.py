@@ -35,7 +35,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
 from ml_api import preprocess
-from ml_api.core.artifact import load_artifact
+from ml_api.core.model.artifact import load_artifact
 from ml_api.train import train
 
 SEED = 42

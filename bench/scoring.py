@@ -34,7 +34,7 @@ from typing import Any
 import pandas as pd
 
 from ml_api import preprocess
-from ml_api.core.artifact import load_artifact
+from ml_api.core.model.artifact import load_artifact
 from ml_api.train import train
 
 GENERATE_BLOCK = 1_000_000

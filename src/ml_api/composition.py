@@ -15,11 +15,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ml_api.core.artifact import Artifact
-from ml_api.core.card_page import CardContent, read_charts, render_html
-from ml_api.core.docs_ui import DocsUI, complete_for_people
-from ml_api.core.open_inference import OpenInferenceProtocol
-from ml_api.core.openapi import openapi_document
+from ml_api.core.model.artifact import Artifact
+from ml_api.core.pages.card_page import CardContent, read_charts, render_html
+from ml_api.core.pages.docs_ui import DocsUI, complete_for_people
+from ml_api.core.protocols.openapi import openapi_document
+from ml_api.core.protocols.v2 import OpenInferenceProtocol
 from ml_api.core.service import PredictionService
 from ml_api.settings import Settings
 

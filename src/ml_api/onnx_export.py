@@ -48,7 +48,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ml_api.core.schema import CATEGORY_DTYPE, FeatureSchema
+from ml_api.core.model.schema import CATEGORY_DTYPE, FeatureSchema
 
 TOLERANCE = 1e-5
 """Largest absolute difference accepted between an ONNX and a scikit-learn probability (or
@@ -101,7 +101,7 @@ class OnnxExport:
         Returns:
             The ONNX bytes to save as ``model.onnx``, or ``None`` when the gate did not pass.
         """
-        from ml_api.core.predictor import ONNX_RUNTIME, SCIKIT_LEARN
+        from ml_api.core.runtimes.predictor import ONNX_RUNTIME, SCIKIT_LEARN
 
         card["onnx"] = self.card()
         card["runtime"] = ONNX_RUNTIME if self.passed else SCIKIT_LEARN

@@ -1,10 +1,10 @@
 """Batch scoring: a CSV or Parquet file in, the same rows with predictions out, through the core.
 
-Rows go through the same validation as HTTP requests (``ml_api.core.validation``), so a file that
-scores here would be accepted by the API and vice versa; problems are reported by 1-based data row
-number (the header is not counted). The input's columns, used by the model or not (ids, the
-target), are carried through to the output: into a CSV as written (cells are read as text,
-never re-typed); into Parquet typed (see below); Parquet columns keep their types.
+Rows go through the same validation as HTTP requests (``ml_api.core.model.validation``), so a
+file that scores here would be accepted by the API and vice versa; problems are reported by
+1-based data row number (the header is not counted). The input's columns, used by the model or
+not (ids, the target), are carried through to the output: into a CSV as written (cells are read
+as text, never re-typed); into Parquet typed (see below); Parquet columns keep their types.
 
 Speed: each chunk is first checked column-wise, vectorised (missing cells, numbers that parse and
 are finite, known categories). A chunk that passes goes to the model as arrays; a chunk with any
@@ -67,11 +67,10 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from ml_api.core.codecs import to_jsonable
 from ml_api.core.errors import InvalidInput, Problem
-from ml_api.core.predictor import PredictionResult
-from ml_api.core.ranges import OutOfRange
-from ml_api.core.schema import Feature, FeatureKind, FeatureSchema
+from ml_api.core.model.ranges import OutOfRange
+from ml_api.core.model.schema import Feature, FeatureKind, FeatureSchema
+from ml_api.core.runtimes.predictor import PredictionResult, to_jsonable
 from ml_api.core.service import PredictionService
 
 DEFAULT_CHUNK_ROWS = 5_000
@@ -551,7 +550,7 @@ def score_chunk(
     Raises:
         InvalidInput: A row breaks the schema (every problem of the chunk, up to 50, by row and
             column), or the model refused the values;
-            :class:`~ml_api.core.ranges.OutOfRangeInput` under the ``reject`` policy.
+            :class:`~ml_api.core.model.ranges.OutOfRangeInput` under the ``reject`` policy.
     """
     columns = fast_columns(chunk, service.schema, text)
     if columns is None:
@@ -968,7 +967,7 @@ def score_file(
             (:func:`output_compression`; nothing is read or written), a feature column is
             missing, or a row breaks the schema (rows numbered from 1; every problem in the
             failing chunk is listed);
-            :class:`~ml_api.core.ranges.OutOfRangeInput` a value is outside the training range
+            :class:`~ml_api.core.model.ranges.OutOfRangeInput` a value is outside the training range
             under ``ML_API_OUT_OF_RANGE=reject``.
         FileNotFoundError: ``input_path`` does not exist.
     """

@@ -5,7 +5,7 @@ applies exactly what training did: median imputation and (for linear models) sta
 numeric features; most-frequent imputation and one-hot encoding of categorical features, with
 ``handle_unknown="ignore"`` as the explicit policy for a category the encoder never saw (it encodes
 as all zeros). The API refuses unseen categories before they reach the model (see
-``ml_api.core.schema``); the encoder's policy only matters for callers that bypass validation.
+``ml_api.core.model.schema``); the encoder's policy only matters for callers that bypass validation.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from ml_api.core.schema import FeatureKind, FeatureSchema
+from ml_api.core.model.schema import FeatureKind, FeatureSchema
 from ml_api.settings import project_root
 
 PENGUINS_CSV = project_root() / "data" / "raw" / "penguins.csv"

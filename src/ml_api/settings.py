@@ -18,7 +18,8 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 Framework = Literal["flask", "django"]
 
 OutOfRangePolicy = Literal["accept", "warn", "reject"]
-"""What serving does with a numeric value outside the training range (``ml_api.core.ranges``)."""
+"""What serving does with a numeric value outside the training range
+(``ml_api.core.model.ranges``)."""
 
 DEFAULT_PORTS: dict[str, int] = {"flask": 5000, "django": 8000}
 """Each framework's customary port, used when ``PORT`` is unset: Flask's development server's
@@ -28,7 +29,7 @@ DEFAULT_PUBLIC_PATHS = (
     "/health",
     "/ready",
     "/metrics",
-    # the interactive docs (ml_api.core.docs_ui.PUBLIC_PATHS): the page, its assets and the
+    # the interactive docs (ml_api.core.pages.docs_ui.PUBLIC_PATHS): the page, its assets and the
     # document it reads; "Authorize" on the page then sends the key to the API
     "/docs",
     "/docs/swagger-ui-bundle.js",

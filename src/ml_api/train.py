@@ -31,9 +31,9 @@ from sklearn.metrics import (
 from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
 
-from ml_api.core.artifact import Format, save_artifact, sha256_file
 from ml_api.core.errors import quote
-from ml_api.core.schema import FeatureSchema
+from ml_api.core.model.artifact import Format, save_artifact, sha256_file
+from ml_api.core.model.schema import FeatureSchema
 from ml_api.onnx_export import export_onnx
 from ml_api.preprocess import (
     ColumnDecision,
@@ -287,7 +287,7 @@ def train(
         numeric: Columns forced to be numeric features.
         nullable: Features that accept ``null`` at serving although the training data had no
             missing value there (the pipeline's imputer fills it in); by default ``null`` is
-            accepted only where training had missing values (``ml_api.core.schema``).
+            accepted only where training had missing values (``ml_api.core.model.schema``).
         test_size: Held-out fraction (0 < test_size < 1), stratified for classification.
         seed: Seed for the split and the estimator: the same inputs give the same metrics.
         fmt: Artifact format (``joblib`` or ``skops``).
@@ -325,7 +325,7 @@ def train(
     )
     pipeline = Pipeline([("preprocess", build_preprocessor(schema, scale=scale)), ("model", model)])
     # All-numeric data is fitted on a float matrix, so serving can skip building a DataFrame and
-    # the column selection (several times faster per call; see ml_api.core.predictor).
+    # the column selection (several times faster per call; see ml_api.core.runtimes.predictor).
     array_input = schema.all_numeric
     fit_X, eval_X = (X_train.to_numpy(), X_test.to_numpy()) if array_input else (X_train, X_test)
     pipeline.fit(fit_X, y_train)

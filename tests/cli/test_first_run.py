@@ -14,7 +14,8 @@ import pytest
 from click.testing import CliRunner
 
 from ml_api import cli
-from ml_api.core.artifact import DEFAULT_ALIAS, list_versions
+from ml_api.cli.train import has_version
+from ml_api.core.model.artifact import DEFAULT_ALIAS, list_versions
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -59,9 +60,9 @@ def test_help_and_train_if_missing_import_neither_pandas_nor_sklearn(model_root)
 
 def test_the_cli_copies_agree_with_the_core(model_root, tmp_path):
     assert cli.DEFAULT_ALIAS == DEFAULT_ALIAS
-    assert cli._has_version(model_root, "penguins") == bool(list_versions(model_root, "penguins"))
+    assert has_version(model_root, "penguins") == bool(list_versions(model_root, "penguins"))
     (tmp_path / "m" / "1").mkdir(parents=True)  # a version without its card is not one
-    assert cli._has_version(tmp_path, "m") == bool(list_versions(tmp_path, "m")) is False
+    assert has_version(tmp_path, "m") == bool(list_versions(tmp_path, "m")) is False
 
 
 def test_make_refuses_an_old_python_before_installing(tmp_path):

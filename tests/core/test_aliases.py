@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from ml_api import preprocess
 from ml_api.cli import main
-from ml_api.core.artifact import (
+from ml_api.core.model.artifact import (
     ArtifactError,
     read_aliases,
     resolve_version_dir,

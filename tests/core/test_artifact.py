@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 
 from ml_api import preprocess
-from ml_api.core.artifact import ArtifactError, list_versions, load_artifact
+from ml_api.core.model.artifact import ArtifactError, list_versions, load_artifact
 from ml_api.train import train
 
 

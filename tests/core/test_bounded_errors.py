@@ -46,7 +46,7 @@ def test_non_finite_predictions_are_refused_per_instance():
     -W error); the service now predicts under np.errstate and refuses non-finite outputs (422)."""
     import numpy as np
 
-    from ml_api.core.predictor import PredictionResult
+    from ml_api.core.runtimes.predictor import PredictionResult
     from ml_api.core.service import _refuse_overflow
 
     ok = PredictionResult(np.array(["a", "b"]), np.array([[0.5, 0.5], [1.0, 0.0]]), ("a", "b"))

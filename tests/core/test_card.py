@@ -4,9 +4,9 @@ import json
 
 import pytest
 
-from ml_api.core.artifact import ArtifactError, load_artifact
-from ml_api.core.card import ModelCard
-from ml_api.core.schema import FeatureKind
+from ml_api.core.model.artifact import ArtifactError, load_artifact
+from ml_api.core.model.card import ModelCard
+from ml_api.core.model.schema import FeatureKind
 
 
 def _card_json(model_root):
@@ -79,7 +79,7 @@ def test_malformed_cards_are_refused(tmp_path, model_root, change, match):
 def test_an_unknown_runtime_is_refused(tmp_path, model_root):
     import shutil
 
-    from ml_api.core.predictor import load_predictor
+    from ml_api.core.runtimes.registry import load_predictor
 
     shutil.copytree(model_root / "penguins", tmp_path / "penguins")
     path = tmp_path / "penguins" / "1" / "metadata.json"

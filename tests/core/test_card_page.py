@@ -12,8 +12,8 @@ from click.testing import CliRunner
 from ml_api import preprocess
 from ml_api.api.flask_app import create_app
 from ml_api.cli import main
-from ml_api.core.artifact import ArtifactError, load_artifact
-from ml_api.core.card_page import ABSENT
+from ml_api.core.model.artifact import ArtifactError, load_artifact
+from ml_api.core.pages.card_page import ABSENT
 from ml_api.core.service import PredictionService
 from ml_api.settings import Settings
 from ml_api.train import train

@@ -11,9 +11,9 @@ from ml_api.core.codecs import (
     extract_instances,
     parse_json,
     read_capped,
-    to_jsonable,
 )
 from ml_api.core.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
+from ml_api.core.runtimes.predictor import to_jsonable
 
 
 @pytest.mark.parametrize(

@@ -16,11 +16,11 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from ml_api import onnx_export, preprocess
 from ml_api import train as train_module
 from ml_api.composition import build
-from ml_api.core.artifact import ArtifactError, load_artifact, sha256_file
-from ml_api.core.predictor import choose_runtime, load_predictor
+from ml_api.core.model.artifact import ArtifactError, load_artifact, sha256_file
+from ml_api.core.model.validation import Validator
 from ml_api.core.runtimes.onnx_runtime import OnnxSession
+from ml_api.core.runtimes.registry import choose_runtime, load_predictor
 from ml_api.core.service import PredictionService
-from ml_api.core.validation import Validator
 from ml_api.settings import Settings
 from ml_api.train import train
 
@@ -309,8 +309,8 @@ def test_loading_onnx_runtime_writes_nothing_and_prints_nothing(converted, tmp_p
 
     code = (
         "from pathlib import Path\n"
-        "from ml_api.core.artifact import load_artifact\n"
-        "from ml_api.core.predictor import load_predictor\n"
+        "from ml_api.core.model.artifact import load_artifact\n"
+        "from ml_api.core.runtimes.registry import load_predictor\n"
         f"load_predictor(load_artifact(Path({str(converted)!r}), 'p'), 'onnx')\n"
     )
     env = {k: v for k, v in os.environ.items() if k != "ORT_DISABLE_TELEMETRY"}

@@ -3,12 +3,13 @@
 import numpy as np
 import pytest
 
-from ml_api.core.artifact import load_artifact
 from ml_api.core.codecs import encode_v1
 from ml_api.core.errors import InvalidInput
-from ml_api.core.predictor import PredictionResult, Predictor, load_predictor
+from ml_api.core.model.artifact import load_artifact
+from ml_api.core.model.validation import validate_columns
+from ml_api.core.runtimes.predictor import PredictionResult, Predictor
+from ml_api.core.runtimes.registry import load_predictor
 from ml_api.core.runtimes.scikit_learn import SklearnPredictor
-from ml_api.core.validation import validate_columns
 from ml_api.train import train
 from tests.conftest import VALID_ROW
 

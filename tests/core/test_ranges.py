@@ -1,4 +1,4 @@
-"""The out-of-range check on validated columns (``ml_api.core.ranges``)."""
+"""The out-of-range check on validated columns (``ml_api.core.model.ranges``)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from ml_api.core.errors import InvalidInput
-from ml_api.core.ranges import OutOfRangeInput, RangeCheck
-from ml_api.core.schema import Feature, FeatureKind, FeatureSchema
+from ml_api.core.model.ranges import OutOfRangeInput, RangeCheck
+from ml_api.core.model.schema import Feature, FeatureKind, FeatureSchema
 
 SCHEMA = FeatureSchema(
     [

@@ -8,7 +8,7 @@ import pytest
 from ml_api.composition import build
 from ml_api.core.codecs import dumps, encode_v1
 from ml_api.core.errors import InvalidInput, ModelNotReady
-from ml_api.core.predictor import PredictionResult
+from ml_api.core.runtimes.predictor import PredictionResult
 from ml_api.predict import encode_csv_columns
 from ml_api.settings import Settings
 from tests.conftest import VALID_NAMED, VALID_ROW
@@ -88,7 +88,7 @@ def test_draining_reaches_v2_readiness(model_root):
 
 
 def test_build_around_a_given_artifact(model_root):
-    from ml_api.core.artifact import load_artifact
+    from ml_api.core.model.artifact import load_artifact
 
     artifact = load_artifact(model_root, "penguins")
     application = build(Settings(model_root=model_root, batching=False), artifact=artifact)

@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 
 from ml_api import preprocess
-from ml_api.core.artifact import load_artifact
+from ml_api.core.model.artifact import load_artifact
 from ml_api.core.service import PredictionService
 from ml_api.settings import Settings
 from ml_api.train import ESTIMATORS, infer_task, train

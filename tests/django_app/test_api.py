@@ -144,7 +144,7 @@ def test_requests_never_load_the_model(client, monkeypatch):
         raise AssertionError("a request tried to load the model")
 
     monkeypatch.setattr(PredictionService, "from_settings", refuse)
-    monkeypatch.setattr("ml_api.core.artifact.load_artifact", refuse)
+    monkeypatch.setattr("ml_api.core.model.artifact.load_artifact", refuse)
     for _ in range(3):
         assert post(client).status == 200
     assert client.get("/ready").status_code == 200

@@ -1,4 +1,4 @@
-"""Coverage-guided fuzzing of one target with atheris (libFuzzer): ``python -m tests.fuzz.atheris_main``.
+"""Coverage-guided fuzzing of one target with atheris (libFuzzer), from the command line.
 
 Usage::
 

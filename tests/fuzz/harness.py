@@ -236,7 +236,7 @@ def check_response(method: str, status: int, headers: list[tuple[str, str]], bod
 
 
 def http_target(framework: str) -> Callable[[bytes], tuple[int, bytes] | None]:
-    """The fuzz target of one framework: raw request in, checked response out (``None``: skipped)."""
+    """One framework's target: raw request in, checked response out (``None``: skipped)."""
     app = wsgi_app(framework)
 
     def target(data: bytes) -> tuple[int, bytes] | None:
@@ -265,7 +265,7 @@ def cli_refusals() -> tuple[type[BaseException], ...]:
 
 
 def file_target(suffix: str) -> Callable[[bytes], int | None]:
-    """The fuzz target of one batch input format: file bytes in, rows scored out (``None``: refused)."""
+    """One batch input format's target: file bytes in, rows scored out (``None``: refused)."""
     from ml_api.core.errors import ServingError
     from ml_api.predict import score_file
 

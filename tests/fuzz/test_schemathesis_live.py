@@ -1,4 +1,4 @@
-"""schemathesis against the real servers: ml-api's own ``/openapi.json`` and the Open Inference spec.
+"""schemathesis against the real servers: their own ``/openapi.json`` and the Open Inference spec.
 
 Flask and Django each run as ``ml-api serve`` (gunicorn) on loopback. For every operation of
 

@@ -30,9 +30,9 @@ from ml_api.api.django_app import get_wsgi_application
 from ml_api.api.flask_app import create_app
 from ml_api.cli import main
 from ml_api.core.errors import InvalidInput
-from ml_api.core.schema import FeatureSchema
+from ml_api.core.model.schema import FeatureSchema
+from ml_api.core.model.validation import validate_columns
 from ml_api.core.service import PredictionService
-from ml_api.core.validation import validate_columns
 from ml_api.settings import Settings
 from tests.conftest import DJANGO_SECRET_KEY
 from tests.importing.conftest import json_rows

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import requests
 
-from ml_api.core.schema import FeatureSchema
+from ml_api.core.model.schema import FeatureSchema
 from tests.conftest import DJANGO_SECRET_KEY
 from tests.importing.conftest import Case, json_rows
 from tests.importing.test_serving import expected, import_case, v2_request

@@ -20,7 +20,7 @@ import ml_api
 from ml_api.api.django_app import get_wsgi_application
 from ml_api.api.flask_app import create_app
 from ml_api.cli import main
-from ml_api.core.artifact import load_artifact
+from ml_api.core.model.artifact import load_artifact
 from ml_api.core.service import PredictionService
 from tests.importing.conftest import Case, json_rows
 
@@ -212,7 +212,7 @@ def test_card_records_provenance_and_model_libraries(
 
 
 def test_the_version_gate_covers_the_models_own_library(tmp_path: Path, xgboost_case: Case):
-    from ml_api.core.artifact import ArtifactError
+    from ml_api.core.model.artifact import ArtifactError
 
     root = tmp_path / "models"
     path = import_case(xgboost_case, root, "xgb")

@@ -22,7 +22,6 @@ import zlib
 from collections.abc import Mapping
 from typing import Any, BinaryIO
 
-import numpy as np
 import orjson
 
 from ml_api.core.errors import (
@@ -33,7 +32,7 @@ from ml_api.core.errors import (
     UnsupportedMediaType,
     quote,
 )
-from ml_api.core.predictor import PredictionResult
+from ml_api.core.runtimes.predictor import PredictionResult, json_scalar, plain_finite, to_jsonable
 from ml_api.core.strict_json import parse_json as parse_json  # where every caller finds it
 
 ENVELOPE_KEYS = ("features", "instances")
@@ -286,46 +285,6 @@ def _rows_from_instances(value: Any) -> list[Any]:
     return value
 
 
-def to_jsonable(values: np.ndarray | list[Any]) -> list[Any]:
-    """Convert a 1-D array of predictions into plain JSON values.
-
-    numpy integers, floats and booleans become ``int``, ``float`` and ``bool``; non-finite floats
-    become ``None`` (JSON ``null``), never bare ``NaN``.
-
-    Args:
-        values: Shape ``(n_instances,)``.
-
-    Returns:
-        A list of length ``n_instances``.
-    """
-    if isinstance(values, np.ndarray) and _plain_finite(values):
-        plain: list[Any] = values.tolist()  # bool, int, float or str, all finite: as they are
-        return plain
-    return [_scalar(v) for v in (values.tolist() if isinstance(values, np.ndarray) else values)]
-
-
-def _plain_finite(values: np.ndarray) -> bool:
-    """Whether ``values.tolist()`` is already what :func:`_scalar` would make of each value.
-
-    True for boolean, integer and string arrays and for float arrays with no ``NaN``/infinity;
-    object arrays (any Python value inside) take the general path.
-    """
-    kind = values.dtype.kind
-    if kind in "biuU":
-        return True
-    return kind == "f" and bool(np.isfinite(values).all())
-
-
-def _scalar(v: Any) -> Any:
-    if isinstance(v, np.generic):
-        v = v.item()
-    if isinstance(v, float) and not math.isfinite(v):
-        return None
-    if isinstance(v, bool | int | float | str) or v is None:
-        return v
-    return str(v)
-
-
 def encode_v1(result: PredictionResult, model_ref: Mapping[str, str]) -> dict[str, Any]:
     """Encode a prediction as the ``POST /predict`` response body.
 
@@ -338,20 +297,20 @@ def encode_v1(result: PredictionResult, model_ref: Mapping[str, str]) -> dict[st
         "model": model_ref}``; ``probabilities`` for classifiers only, keyed by the classes as
         strings in the model's class order; non-finite numbers become ``null``. When the
         result carries values outside the training range (``ML_API_OUT_OF_RANGE=warn``), a last
-        key ``warnings`` names them (:meth:`ml_api.core.ranges.OutOfRange.warnings`); without
+        key ``warnings`` names them (:meth:`ml_api.core.model.ranges.OutOfRange.warnings`); without
         such values the key is absent.
     """
     body: dict[str, Any] = {"prediction": to_jsonable(result.labels)}
     if result.probabilities is not None:
         keys = result.class_keys
         probabilities = result.probabilities
-        if _plain_finite(probabilities):  # the rule: floats, all finite (the overflow check)
+        if plain_finite(probabilities):  # the rule: floats, all finite (the overflow check)
             body["probabilities"] = [
                 dict(zip(keys, row, strict=True)) for row in probabilities.tolist()
             ]
         else:
             body["probabilities"] = [
-                dict(zip(keys, [_scalar(v) for v in row], strict=True))
+                dict(zip(keys, [json_scalar(v) for v in row], strict=True))
                 for row in probabilities.tolist()
             ]
     body["model"] = model_ref

@@ -18,7 +18,7 @@ class Limits:
             (``ML_API_REQUEST_TIMEOUT_SECONDS``); 504 beyond.
         out_of_range: What a numeric value outside its training range gets
             (``ML_API_OUT_OF_RANGE``: ``accept``, ``warn`` or ``reject``; see
-            ``ml_api.core.ranges``).
+            ``ml_api.core.model.ranges``).
     """
 
     max_body_bytes: int

@@ -12,7 +12,7 @@ The order of checks, and so the status a bad request gets, lives here and nowher
 4. the envelope is one the contract accepts, else 400 (413 past ``max_instances``);
 5. every value fits the feature schema, else 422 naming instance and field; numeric values
    outside the training range are then warned about, or refused with 422, as
-   ``Settings.out_of_range`` says (``ml_api.core.ranges``);
+   ``Settings.out_of_range`` says (``ml_api.core.model.ranges``);
 6. the model predicts; all of 3 to 6 within ``request_timeout_seconds``, else 504.
 """
 
@@ -30,7 +30,6 @@ import numpy as np
 
 from ml_api.core import context, metrics
 from ml_api.core import deadline as time_limit
-from ml_api.core.artifact import Artifact, library_versions, load_artifact
 from ml_api.core.auth import ApiKeyAuth
 from ml_api.core.batching import Batcher
 from ml_api.core.codecs import (
@@ -45,9 +44,11 @@ from ml_api.core.codecs import (
 from ml_api.core.context import request_id_from
 from ml_api.core.errors import InvalidInput, ModelNotReady, Problem, RequestTimeout
 from ml_api.core.limits import Limits
-from ml_api.core.predictor import PredictionResult, Predictor, load_predictor
-from ml_api.core.ranges import OutOfRange, OutOfRangeInput, RangeCheck
-from ml_api.core.validation import Validator
+from ml_api.core.model.artifact import Artifact, library_versions, load_artifact
+from ml_api.core.model.ranges import OutOfRange, OutOfRangeInput, RangeCheck
+from ml_api.core.model.validation import Validator
+from ml_api.core.runtimes.predictor import PredictionResult, Predictor
+from ml_api.core.runtimes.registry import load_predictor
 from ml_api.settings import Settings
 
 __all__ = ["PredictionService", "request_id_from"]
@@ -254,7 +255,7 @@ class PredictionService:
 
         Raises:
             InvalidInput: (422) a value breaks the schema or the model refused it;
-                :class:`~ml_api.core.ranges.OutOfRangeInput` (422) a value is outside the
+                :class:`~ml_api.core.model.ranges.OutOfRangeInput` (422) a value is outside the
                 training range under the ``reject`` policy.
             RequestTimeout: (504) the request waited past its time limit for the model.
         """
@@ -284,7 +285,7 @@ class PredictionService:
 
         Raises:
             InvalidInput: (422) the model refused the values or gave a non-finite output;
-                :class:`~ml_api.core.ranges.OutOfRangeInput` (422) under ``reject``.
+                :class:`~ml_api.core.model.ranges.OutOfRangeInput` (422) under ``reject``.
             RequestTimeout: (504) the request waited past its time limit for the model.
         """
         out_of_range = self._check_ranges(columns, first_index)

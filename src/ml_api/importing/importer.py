@@ -11,10 +11,10 @@ is written:
 4. kinds, ranges and nullability come from the data, categories from the model's own encoder
    where it has one (:mod:`ml_api.importing.inspection`);
 5. up to :data:`SERVE_CHECK_ROWS` data rows go through the server's own path (JSON values, schema
-   validation, assembly, :class:`~ml_api.core.predictor.Predictor`) and must give what the model's
-   own ``predict``/``predict_proba`` give on the same rows;
+   validation, assembly, :class:`~ml_api.core.runtimes.predictor.Predictor`) and must give what
+   the model's own ``predict``/``predict_proba`` give on the same rows;
 6. metrics on the import data when a target is given; then
-   :func:`~ml_api.core.artifact.save_artifact` writes the version atomically.
+   :func:`~ml_api.core.model.artifact.save_artifact` writes the version atomically.
 """
 
 from __future__ import annotations
@@ -29,18 +29,19 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ml_api.core.artifact import (
+from ml_api.core.errors import InvalidInput
+from ml_api.core.model.artifact import (
     TRUSTED_SKOPS_PREFIXES,
     Artifact,
     Format,
     save_artifact,
     sha256_file,
 )
-from ml_api.core.card import ModelCard
-from ml_api.core.errors import InvalidInput
-from ml_api.core.predictor import PredictionResult, load_predictor
-from ml_api.core.schema import CATEGORY_DTYPE, Feature, FeatureSchema, is_code
-from ml_api.core.validation import validate_columns
+from ml_api.core.model.card import ModelCard
+from ml_api.core.model.schema import CATEGORY_DTYPE, Feature, FeatureSchema, is_code
+from ml_api.core.model.validation import validate_columns
+from ml_api.core.runtimes.predictor import PredictionResult
+from ml_api.core.runtimes.registry import load_predictor
 from ml_api.importing import inspection
 from ml_api.importing.sources import ImportRefused, Source, from_object, read_source
 from ml_api.onnx_export import export_onnx

@@ -35,7 +35,7 @@ Categories = dict[str, tuple[list[Any], str]]
 
 Categories are strings, or plain numbers (``int``/``float``) where the model's encoder was fitted
 on numbers (integer codes such as a zip code or a store id): those become numeric-coded
-categorical features (:attr:`ml_api.core.schema.Feature.codes`)."""
+categorical features (:attr:`ml_api.core.model.schema.Feature.codes`)."""
 
 
 def check_model(model: Any, where: str) -> None:

@@ -20,7 +20,7 @@ from typing import Any
 
 import pandas as pd
 
-from ml_api.core.artifact import TRUSTED_SKOPS_PREFIXES, sha256_file
+from ml_api.core.model.artifact import TRUSTED_SKOPS_PREFIXES, sha256_file
 
 RUNS_CODE_WARNING = (
     "joblib, pickle and MLflow's scikit-learn models run code while they are loaded: import only "

@@ -13,7 +13,7 @@ from ml_api.api.flask_app.rendering import json_response
 from ml_api.api.request_body import read_body
 from ml_api.composition import Application
 from ml_api.core import metrics
-from ml_api.core.open_inference import OpenInferenceProtocol, server_metadata
+from ml_api.core.protocols.v2 import OpenInferenceProtocol, server_metadata
 from ml_api.core.service import PredictionService
 
 bp = Blueprint(shared.APP_NAME, __name__)

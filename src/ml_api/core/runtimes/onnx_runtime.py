@@ -3,9 +3,9 @@
 A model version that passed the acceptance gate at training or import (``ml_api.onnx_export``)
 carries ``model.onnx`` beside the scikit-learn pipeline; its sha256 is in the card and is checked
 at load like the model file's. :class:`OnnxPredictor` is one implementation of
-:class:`ml_api.core.predictor.Predictor`, beside scikit-learn's: validation, batching, the V1/V2
-encodings and the CLI do not know which runtime runs. ``ML_API_RUNTIME`` picks it
-(:func:`ml_api.core.predictor.load_predictor`).
+:class:`ml_api.core.runtimes.predictor.Predictor`, beside scikit-learn's: validation, batching,
+the V1/V2 encodings and the CLI do not know which runtime runs. ``ML_API_RUNTIME`` picks it
+(:func:`ml_api.core.runtimes.registry.load_predictor`).
 
 Inputs (the same as the gate fed): an all-numeric model fitted on a float matrix takes one
 ``float32`` tensor ``X`` ``(n_instances, n_features)``; a mixed-type model takes one
@@ -32,11 +32,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ml_api.core.artifact import Artifact, ArtifactError
-from ml_api.core.codecs import to_jsonable
 from ml_api.core.errors import InvalidInput
-from ml_api.core.predictor import ONNX_RUNTIME, PredictionResult, Predictor, onnx_status
-from ml_api.core.schema import FeatureSchema
+from ml_api.core.model.artifact import Artifact, ArtifactError
+from ml_api.core.model.schema import FeatureSchema
+from ml_api.core.runtimes.predictor import ONNX_RUNTIME, PredictionResult, Predictor, to_jsonable
 
 _ORT_LEVELS = {0: logging.DEBUG, 1: logging.INFO, 2: logging.WARNING, 3: logging.ERROR}
 _ort_logger = logging.getLogger("onnxruntime")
@@ -143,8 +142,8 @@ class OnnxSession:
 
         Args:
             columns: ``n_features`` lists of ``n_instances`` values from
-                :meth:`~ml_api.core.schema.FeatureSchema.validate_columns` (floats with ``NaN``,
-                strings with ``NaN`` where missing).
+                :meth:`~ml_api.core.model.schema.FeatureSchema.validate_columns` (floats with
+                ``NaN``, strings with ``NaN`` where missing).
 
         Returns:
             Input name to array (see the module docstring for shapes and types).
@@ -208,6 +207,26 @@ class OnnxSession:
         return self.classes[idx], np.asarray(proba)
 
 
+def onnx_status(artifact: Artifact) -> tuple[bool, str]:
+    """Whether an artifact can be served by ONNX Runtime, and if not, why (one line).
+
+    Args:
+        artifact: The loaded version.
+
+    Returns:
+        ``(True, "")`` when the card's ``onnx`` section records a passed gate and the verified
+        ONNX file was loaded; ``(False, reason)`` otherwise.
+    """
+    section = artifact.metadata.get("onnx")
+    if not isinstance(section, Mapping):
+        return False, "it was saved without an ONNX form (before ml-api converted models)"
+    if not section.get("passed"):
+        return False, f"its ONNX form did not pass the acceptance gate: {section.get('reason')}"
+    if artifact.onnx_model is None:
+        return False, "its card lists no ONNX file"
+    return True, ""
+
+
 def _ort_errors() -> tuple[type[BaseException], ...]:
     import_onnxruntime()
     from onnxruntime.capi import onnxruntime_pybind11_state as state
@@ -269,7 +288,7 @@ class OnnxPredictor:
         return self.session.classes is not None
 
     def predict(self, columns: Sequence[Sequence[Any]]) -> PredictionResult:
-        """Predict a batch (see :meth:`ml_api.core.predictor.Predictor.predict`).
+        """Predict a batch (see :meth:`ml_api.core.runtimes.predictor.Predictor.predict`).
 
         Returns:
             Labels ``(n_instances,)`` (the model's classes in their original type, or regression

@@ -15,11 +15,10 @@ from sklearn.ensemble import (
 )
 from sklearn.pipeline import Pipeline
 
-from ml_api.core.artifact import Artifact
-from ml_api.core.codecs import to_jsonable
 from ml_api.core.errors import InvalidInput
-from ml_api.core.predictor import SCIKIT_LEARN, PredictionResult
-from ml_api.core.schema import CATEGORY_DTYPE, FeatureKind, native_categorical
+from ml_api.core.model.artifact import Artifact
+from ml_api.core.model.schema import CATEGORY_DTYPE, FeatureKind, native_categorical
+from ml_api.core.runtimes.predictor import SCIKIT_LEARN, PredictionResult, to_jsonable
 
 
 class SklearnPredictor:
@@ -70,7 +69,7 @@ class SklearnPredictor:
     def _frame(self, columns: Sequence[Sequence[Any]]) -> pd.DataFrame:
         """Assemble validated columns with the dtypes the pipeline was fitted on.
 
-        Training fits on :meth:`~ml_api.core.schema.FeatureSchema.coerce_training_frame`'s
+        Training fits on :meth:`~ml_api.core.model.schema.FeatureSchema.coerce_training_frame`'s
         frame: ``float64`` numbers, ``object`` text (``str`` or ``NaN``), ``category`` for
         native-categorical models. ``pandas.DataFrame`` would turn ``object`` text into its own
         ``str`` dtype (pandas 3), which scikit-learn's encoders convert back to ``object``,
@@ -106,7 +105,7 @@ class SklearnPredictor:
         return self._has_proba
 
     def predict(self, columns: Sequence[Sequence[Any]]) -> PredictionResult:
-        """Predict a batch (see :meth:`ml_api.core.predictor.Predictor.predict`).
+        """Predict a batch (see :meth:`ml_api.core.runtimes.predictor.Predictor.predict`).
 
         Raises:
             InvalidInput: (422) the pipeline itself refused the values (a ``ValueError`` or

@@ -25,7 +25,7 @@ from ml_api.api.django_app.ml_api_app.rendering import (
 from ml_api.api.request_body import content_length, read_body
 from ml_api.core import metrics
 from ml_api.core.errors import allow_header
-from ml_api.core.open_inference import server_metadata
+from ml_api.core.protocols.v2 import server_metadata
 from ml_api.core.service import PredictionService
 
 

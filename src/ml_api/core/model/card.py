@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from ml_api.core.schema import FeatureSchema
+from ml_api.core.model.schema import FeatureSchema
 
 InputLayout = Literal["array", "frame"]
 """How the pipeline takes its input: a float matrix (all-numeric models) or a DataFrame."""
@@ -122,7 +122,7 @@ class ModelCard:
 
     @property
     def runtime(self) -> str:
-        """The runtime that runs this model (``ml_api.core.predictor.load_predictor``).
+        """The runtime that runs this model (``ml_api.core.runtimes.registry.load_predictor``).
 
         A ``runtime`` key in the card wins; otherwise it follows the model file's format.
         """

@@ -3,7 +3,7 @@
 A version directory holds the whole fitted :class:`sklearn.pipeline.Pipeline` (preprocessing
 included) as ``model.joblib`` or ``model.skops``, and ``metadata.json``: the ordered feature schema,
 target classes, held-out metrics, the training data's and the model file's sha256, the library
-versions it was fitted with, and its creation time (the model card, :mod:`ml_api.core.card`).
+versions it was fitted with, and its creation time (the model card, :mod:`ml_api.core.model.card`).
 Versions are positive integers; the newest is the highest.
 
 Loading verifies the model file's sha256 against the metadata (a tampered or truncated file is
@@ -30,8 +30,8 @@ from importlib import metadata as importlib_metadata
 from pathlib import Path
 from typing import Any, Literal
 
-from ml_api.core.card import ModelCard
-from ml_api.core.schema import FeatureSchema
+from ml_api.core.model.card import ModelCard
+from ml_api.core.model.schema import FeatureSchema
 
 METADATA_FILE = "metadata.json"
 ONNX_FILE = "model.onnx"

@@ -36,14 +36,12 @@ from dataclasses import dataclass
 from importlib import metadata as importlib_metadata
 from typing import Any
 
-from ml_api.core.card import ModelCard
 from ml_api.core.codecs import (
     check_content_encoding,
     check_content_type,
     check_declared_length,
     decode_content,
     parse_json,
-    to_jsonable,
 )
 from ml_api.core.deadline import deadline
 from ml_api.core.errors import (
@@ -56,10 +54,11 @@ from ml_api.core.errors import (
     quote,
 )
 from ml_api.core.limits import Limits
-from ml_api.core.predictor import PredictionResult, class_keys
-from ml_api.core.schema import Feature, FeatureKind
-from ml_api.core.v2_request import check_request_types
-from ml_api.core.validation import Row
+from ml_api.core.model.card import ModelCard
+from ml_api.core.model.schema import Feature, FeatureKind
+from ml_api.core.model.validation import Row
+from ml_api.core.protocols.v2_request import check_request_types
+from ml_api.core.runtimes.predictor import PredictionResult, class_keys, to_jsonable
 
 NUMERIC_TYPES = {"FP16", "FP32", "FP64", "INT8", "INT16", "INT32", "INT64", "UINT8", "UINT16",
                  "UINT32", "UINT64"}  # fmt: skip

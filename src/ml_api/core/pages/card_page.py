@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ml_api.core.card import ModelCard
+from ml_api.core.model.card import ModelCard
 
 ABSENT = (
     "This model version has no charts: it was saved before ml-api drew them at training time, "

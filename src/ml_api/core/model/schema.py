@@ -3,7 +3,7 @@
 The schema is learnt from the training data (:meth:`FeatureSchema.infer`), stored in the artifact's
 ``metadata.json`` (:meth:`FeatureSchema.to_list`) and used at inference time to assemble validated
 columns into the ``(n_instances, n_features)`` input of the pipeline, in training column order.
-Checking instances against it is :mod:`ml_api.core.validation`'s job, under this policy:
+Checking instances against it is :mod:`ml_api.core.model.validation`'s job, under this policy:
 
 - numeric features take JSON numbers only: booleans and numeric strings (``"42"``) are refused, as
   are non-finite values (``1e400`` overflows to infinity and is refused);
@@ -20,7 +20,7 @@ Checking instances against it is :mod:`ml_api.core.validation`'s job, under this
 - positional instances must carry exactly ``n_features`` values, in schema order.
 - numbers outside a feature's training range (``minimum`` to ``maximum``) pass validation; what
   then happens (warn, reject, accept) is ``ML_API_OUT_OF_RANGE``'s policy, applied by
-  :mod:`ml_api.core.ranges` on the validated columns.
+  :mod:`ml_api.core.model.ranges` on the validated columns.
 
 Every problem found is reported (up to ``validation.MAX_PROBLEMS``), each naming its instance and
 field.
@@ -69,7 +69,7 @@ class Feature:
             ``ml-api train --nullable`` said so.
         categories: Sorted categories seen in training (categorical features only).
         minimum: Smallest value seen in training (numeric features only); values below it are
-            out of range (:mod:`ml_api.core.ranges`). ``None`` when unknown (not checked).
+            out of range (:mod:`ml_api.core.model.ranges`). ``None`` when unknown (not checked).
         maximum: Largest value seen in training (numeric features only); values above it are
             out of range. ``None`` when unknown.
         codes: For a categorical feature whose model encoder was fitted on numbers (an
@@ -328,7 +328,7 @@ class FeatureSchema:
 
         Args:
             columns: ``n_features`` equally long sequences from
-                :func:`ml_api.core.validation.validate_columns`.
+                :func:`ml_api.core.model.validation.validate_columns`.
 
         Returns:
             Shape ``(n_instances, n_features)``: ``float64`` numeric columns, ``object``

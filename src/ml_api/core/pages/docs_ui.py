@@ -166,7 +166,7 @@ def complete_for_people(
       so the "Authorize" button sends the key and the public operations work without one.
 
     Args:
-        document: The document from :func:`ml_api.core.openapi.openapi_document`.
+        document: The document from :func:`ml_api.core.protocols.openapi.openapi_document`.
         card: The served model's card (``ModelCard``: name, version, feature schema).
         auth_enabled: Whether API keys are configured.
         public_paths: Paths open without a key (``Settings.public_paths``).

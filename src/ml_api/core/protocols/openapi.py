@@ -2,7 +2,7 @@
 
 ``GET /openapi.json`` serves it (so Swagger UI, Postman or a client generator know the exact
 features, their types, allowed categories and nullability); ``GET /docs`` shows it in the bundled
-Swagger UI (``core/docs_ui.py``).
+Swagger UI (``core/pages/docs_ui.py``).
 """
 
 from __future__ import annotations
@@ -10,12 +10,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from ml_api.core.card import ModelCard
 from ml_api.core.codecs import CONTENT_CODINGS
 from ml_api.core.limits import Limits
-from ml_api.core.open_inference import KNOWN_TYPES, OUTPUT_LABEL, OUTPUT_PROBA
-from ml_api.core.predictor import class_keys
-from ml_api.core.schema import Feature, FeatureKind, FeatureSchema
+from ml_api.core.model.card import ModelCard
+from ml_api.core.model.schema import Feature, FeatureKind, FeatureSchema
+from ml_api.core.protocols.v2 import KNOWN_TYPES, OUTPUT_LABEL, OUTPUT_PROBA
+from ml_api.core.runtimes.predictor import class_keys
 
 _ERROR = {"$ref": "#/components/schemas/Error"}
 """Every error response's body (``ml_api.core.errors.to_payload``)."""

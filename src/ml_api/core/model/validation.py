@@ -1,7 +1,7 @@
-"""Checking instances against the feature schema (the policy is in :mod:`ml_api.core.schema`).
+"""Checking instances against the feature schema (the policy is in :mod:`ml_api.core.model.schema`).
 
 :class:`Validator` turns positional or named JSON instances into validated columns, ``n_features``
-lists in schema order, ready for a runtime (``ml_api.core.predictor``), or raises one
+lists in schema order, ready for a runtime (``ml_api.core.runtimes.predictor``), or raises one
 :class:`~ml_api.core.errors.InvalidInput` (422) listing every problem (up to
 :data:`MAX_PROBLEMS`), each naming its instance and field. HTTP (V1 and V2) and the batch CLI all
 validate here.
@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from ml_api.core.errors import InvalidInput, Problem, quote
-from ml_api.core.schema import Feature, FeatureKind, FeatureSchema, code_text
+from ml_api.core.model.schema import Feature, FeatureKind, FeatureSchema, code_text
 
 MAX_PROBLEMS = 50
 """Most problems listed in one error response, so a bad 1,000-row batch gets a bounded body."""

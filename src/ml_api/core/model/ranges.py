@@ -2,7 +2,7 @@
 
 A model extrapolates silently: ``sqft: 90000`` for a house-price model trained on 600 to 4,500
 square feet comes back as a confident price. The model card stores each numeric feature's
-training range (``minimum``, ``maximum``; :class:`ml_api.core.schema.Feature`), and
+training range (``minimum``, ``maximum``; :class:`ml_api.core.model.schema.Feature`), and
 :class:`RangeCheck` finds every validated value outside it, vectorised over a request's columns.
 What then happens is the operator's policy, ``ML_API_OUT_OF_RANGE``
 (:attr:`ml_api.settings.Settings.out_of_range`):
@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from ml_api.core.errors import InvalidInput, Problem
-from ml_api.core.schema import FeatureKind, FeatureSchema
+from ml_api.core.model.schema import FeatureKind, FeatureSchema
 from ml_api.settings import OutOfRangePolicy
 
 __all__ = ["MAX_WARNINGS", "OutOfRange", "OutOfRangeInput", "OutOfRangePolicy", "RangeCheck"]

@@ -1,0 +1,95 @@
+"""What every ``ml-api`` command shares: settings from options, the one-line failure, loading.
+
+Only click and the standard library are imported at module level: ``ml-api --help`` loads click
+alone (see :mod:`ml_api.cli`).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn
+
+import click
+
+if TYPE_CHECKING:
+    from ml_api.settings import Settings
+
+DEFAULT_ALIAS = "production"
+"""``ml_api.core.model.artifact.DEFAULT_ALIAS``, repeated so ``--help`` need not import the core."""
+VERSION_HELP = (
+    f"Version or alias (default: ML_API_MODEL_VERSION, else the '{DEFAULT_ALIAS}' alias if set, "
+    "else the newest)."
+)
+"""Every ``--version`` option's help: what ``resolve_version_dir`` loads without one."""
+
+
+def settings_from(**overrides: Any) -> Settings:
+    """The settings (``ML_API_*``, ``.env``) with the options given on the command line applied.
+
+    Args:
+        **overrides: Settings fields by name; ``None`` (an option not given) keeps the setting.
+    """
+    from ml_api.settings import Settings
+
+    values = {k: v for k, v in overrides.items() if v is not None}
+    return Settings(**values)
+
+
+def fail(message: str, code: int = 2) -> NoReturn:
+    """Print ``ml-api: error: MESSAGE`` on stderr and exit with ``code`` (2: usage, 1: failure)."""
+    click.echo(f"ml-api: error: {message}", err=True)
+    sys.exit(code)
+
+
+def load_service(settings: Settings) -> Any:
+    """Load the configured model for ``info``/``predict``; one line and exit 1 if it cannot be.
+
+    An artifact that loads but is malformed (a model that fails its warm-up prediction, a card
+    that does not match the model) is reported like a missing one: one line naming the path, no
+    traceback.
+    """
+    from ml_api.composition import build
+    from ml_api.core.model.artifact import ArtifactError
+
+    try:
+        return build(settings).service
+    except ArtifactError as exc:
+        fail(str(exc), code=1)
+    except Exception as exc:  # any fault of a malformed artifact is one line
+        fail(malformed(settings, exc), code=1)
+
+
+def malformed(settings: Settings, exc: BaseException) -> str:
+    """One line for an artifact that loaded but cannot serve, naming its path."""
+    path = settings.resolved_model_root() / settings.model_name
+    if settings.model_version:
+        path = path / settings.model_version
+    first = (str(exc).strip().splitlines() or [""])[0][:300]
+    return f"the model in {path} is malformed and cannot predict: {type(exc).__name__}: {first}"
+
+
+def runtime_line(card: dict[str, Any]) -> str:
+    """One line saying which runtime serves a version just saved (train and import print it).
+
+    ONNX Runtime where the ONNX form passed the acceptance gate (``ml_api.onnx_export``), else
+    scikit-learn, with the gate's (or the converter's) reason.
+    """
+    onnx = card["onnx"]
+    if onnx["passed"]:
+        gate = onnx["gate"]
+        return (
+            f"ONNX form passed the gate on all {gate['rows']} rows (largest difference "
+            f"{gate['max_abs_diff']:.1e}): served by ONNX Runtime (ML_API_RUNTIME=auto)"
+        )
+    return f"scikit-learn serves ({onnx['reason']})"
+
+
+def serve_command(name: str, model_root: Path | None, version: str | None = None) -> str:
+    """The ``ml-api serve`` line for a model just saved, with the options it was saved with."""
+    line = f"ml-api serve --name {name}"
+    if version is not None:
+        line += f" --version {version}"
+    if model_root is not None:
+        line += f" --model-root {model_root}"
+    return line

@@ -1,0 +1,291 @@
+"""The model store's commands: ``import``, ``info``, ``card``, ``versions``, ``promote``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ml_api.cli.common import (
+    DEFAULT_ALIAS,
+    VERSION_HELP,
+    fail,
+    load_service,
+    runtime_line,
+    serve_command,
+    settings_from,
+)
+
+
+@click.command("import")
+@click.argument("model_path", type=click.Path(path_type=Path))
+@click.option(
+    "--data",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Sample CSV with the model's feature columns (and the target); an MLflow model's input "
+    "example when omitted.",
+)
+@click.option("--target", default=None, help="Target column in --data: metrics go into the card.")
+@click.option("--name", "model_name", required=True, help="Model name to create a version of.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["joblib", "skops"]),
+    default="joblib",
+    show_default=True,
+    help="Artifact format (skops: scikit-learn-only models, loads without executing code).",
+)
+@click.option(
+    "--trust",
+    multiple=True,
+    metavar="TYPE",
+    help="A type a skops file may hold besides scikit-learn/numpy/scipy ones (repeatable).",
+)
+@click.option(
+    "--model-root",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Where artifacts go (default: ML_API_MODEL_ROOT or ./models of the checkout).",
+)
+def import_(
+    model_path: Path,
+    data: Path | None,
+    target: str | None,
+    model_name: str,
+    fmt: str,
+    trust: tuple[str, ...],
+    model_root: Path | None,
+) -> None:
+    """Import a fitted model (joblib/pickle, skops, MLflow directory) as a new version.
+
+    MODEL_PATH holds a fitted scikit-learn estimator or Pipeline, or an XGBoost or LightGBM
+    scikit-learn model. The model predicts on the data through the server's own path before
+    anything is written; a model the server could not serve is refused.
+    """
+    from ml_api.importing import RUNS_CODE_WARNING, ImportRefused, import_model
+
+    settings = settings_from(model_root=model_root)
+    if model_path.suffix != ".skops":  # joblib/pickle files and MLflow directories
+        click.echo(f"note: {RUNS_CODE_WARNING}", err=True)
+    try:
+        result = import_model(
+            model_path,
+            data,
+            name=model_name,
+            target=target,
+            model_root=settings.resolved_model_root(),
+            fmt=fmt,  # type: ignore[arg-type]
+            trust=trust,
+        )
+    except ImportRefused as exc:
+        fail(str(exc), code=1)
+    meta = result.metadata
+    click.echo(
+        f"imported {meta['estimator_class']} ({meta['task']}) from {model_path}: "
+        f"{len(meta['features'])} features "
+        f"(names from {meta['provenance']['feature_names_and_order']})"
+    )
+    click.echo(
+        f"checked: the server's predictions on {meta['import_data']['served_check_rows']} "
+        f"data rows equal the model's own"
+    )
+    if result.metrics:
+        click.echo(
+            "metrics on the import data (may include rows seen in training): "
+            + ", ".join(f"{k}={v:.4f}" for k, v in result.metrics.items())
+        )
+    for line in meta["provenance"].get("unseen_categories", {}).values():
+        click.echo(line)
+    click.echo(runtime_line(meta))
+    click.echo(f"saved {result.path}")
+    click.echo(f"serve it with: {serve_command(model_name, model_root)}")
+
+
+@click.command()
+@click.option("--name", "model_name", default=None)
+@click.option("--version", "model_version", default=None, help=VERSION_HELP)
+@click.option("--model-root", type=click.Path(file_okay=False, path_type=Path), default=None)
+def info(model_name: str | None, model_version: str | None, model_root: Path | None) -> None:
+    """Verify a model version and print its card as JSON."""
+    settings = settings_from(
+        model_root=model_root, model_name=model_name, model_version=model_version
+    )
+    service = load_service(settings)
+    click.echo(json.dumps(service.metadata(), indent=2))
+
+
+@click.command()
+@click.option("--name", "model_name", default=None)
+@click.option("--version", "model_version", default=None, help=VERSION_HELP)
+@click.option("--model-root", type=click.Path(file_okay=False, path_type=Path), default=None)
+@click.option(
+    "--output",
+    "output_path",
+    required=True,
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    help="The card file (card.html, or README.md with --format markdown).",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["html", "markdown"]),
+    default="html",
+    show_default=True,
+    help="markdown writes the charts as SVG files into <output stem>_charts/ beside it.",
+)
+def card(
+    model_name: str | None,
+    model_version: str | None,
+    model_root: Path | None,
+    output_path: Path,
+    fmt: str,
+) -> None:
+    """Write a model version's card for people: the GET /model page, or Markdown."""
+    from ml_api.core.model.artifact import ArtifactError, load_artifact
+    from ml_api.core.pages.card_page import CardContent, read_charts, render_html, render_markdown
+
+    settings = settings_from(
+        model_root=model_root, model_name=model_name, model_version=model_version
+    )
+    try:
+        artifact = load_artifact(
+            settings.resolved_model_root(),
+            settings.model_name,
+            settings.model_version,
+            allow_version_mismatch=True,  # the card is read, the model is not run
+        )
+    except ArtifactError as exc:
+        fail(str(exc), code=1)
+    charts = read_charts(artifact.card, artifact.path)
+    content = CardContent.from_card(artifact.card, charts)
+    if fmt == "html":
+        output_path.write_text(render_html(content), encoding="utf-8")
+        written = [output_path]
+    else:
+        folder = output_path.with_name(f"{output_path.stem}_charts")
+        paths = {}
+        written = []
+        for chart in charts:
+            target = folder / Path(chart.file).name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(chart.svg)
+            paths[chart.file] = f"{folder.name}/{target.name}"
+            written.append(target)
+        output_path.write_text(render_markdown(content, paths), encoding="utf-8")
+        written.insert(0, output_path)
+    click.echo(
+        f"wrote the card of {artifact.name} version {artifact.version}: "
+        + ", ".join(map(str, written))
+    )
+
+
+def _size(n_bytes: int) -> str:
+    size = float(n_bytes)
+    for unit in ("B", "kB", "MB"):
+        if size < 1000:
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1000
+    return f"{size:.1f} GB"
+
+
+def _runtime(card: dict[str, Any]) -> str:
+    if card.get("runtime"):
+        return str(card["runtime"])
+    fmt = card.get("model_file", {}).get("format", "joblib")
+    return f"scikit-learn {card.get('versions', {}).get('scikit-learn', '?')} ({fmt})"
+
+
+def _metrics(card: dict[str, Any]) -> str:
+    return " ".join(f"{k}={v:.4f}" for k, v in (card.get("metrics") or {}).items())
+
+
+@click.command()
+@click.argument("name", required=False)
+@click.option("--model-root", type=click.Path(file_okay=False, path_type=Path), default=None)
+def versions(name: str | None, model_root: Path | None) -> None:
+    """List a model's versions side by side, and which one serves by default.
+
+    NAME defaults to ML_API_MODEL_NAME. Columns: version, created (UTC), estimator, held-out
+    metrics, runtime, model file size, aliases ("serves" marks what 'serve' loads without
+    --version: the 'production' alias if set, else the newest).
+    """
+    from ml_api.core.model.artifact import (
+        ArtifactError,
+        list_versions,
+        read_aliases,
+        resolve_version_dir,
+    )
+
+    settings = settings_from(model_root=model_root, model_name=name)
+    root, name = settings.resolved_model_root(), settings.model_name
+    try:
+        found = list_versions(root, name)
+        aliases = read_aliases(root, name)
+        serving = resolve_version_dir(root, name).name if found else None
+    except ArtifactError as exc:
+        fail(str(exc), code=1)
+    if not found:
+        fail(f"no model {name!r} in {root / name}: train one with 'ml-api train'", code=1)
+    header = ("version", "created", "estimator", "metrics", "runtime", "size", "aliases")
+    rows = []
+    for v in found:
+        card = json.loads((root / name / str(v) / "metadata.json").read_text())
+        marks = sorted(a for a, t in aliases.items() if t == v)
+        if str(v) == serving:
+            marks.append("serves")
+        rows.append(
+            (
+                str(v),
+                str(card.get("created_at", "")).replace("+00:00", "Z"),
+                str(card.get("estimator_class", card.get("estimator", ""))),
+                _metrics(card),
+                _runtime(card),
+                _size(int(card.get("model_file", {}).get("bytes", 0))),
+                ", ".join(marks),
+            )
+        )
+    widths = [max(len(r[i]) for r in (header, *rows)) for i in range(len(header))]
+    for row in (header, *rows):
+        click.echo("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+
+
+@click.command()
+@click.argument("name")
+@click.argument("version", required=False)
+@click.option(
+    "--alias",
+    default=DEFAULT_ALIAS,
+    show_default=True,
+    help="Alias to set (serve honours production).",
+)
+@click.option("--unset", is_flag=True, help="Remove the alias (then the newest version serves).")
+@click.option("--model-root", type=click.Path(file_okay=False, path_type=Path), default=None)
+def promote(
+    name: str, version: str | None, alias: str, unset: bool, model_root: Path | None
+) -> None:
+    """Make VERSION of model NAME the one that serves (sets the 'production' alias).
+
+    'serve', the image and the Kubernetes kit load the version the 'production' alias names
+    ('models/NAME/aliases.json', replaced atomically); 'ML_API_MODEL_VERSION' may name any
+    alias. A running server keeps its model: restart it (or roll the Deployment) to switch.
+    """
+    from ml_api.core.model.artifact import ArtifactError, read_aliases, set_alias
+
+    if (version is None) != unset:
+        fail("give a VERSION, or --unset to remove the alias")
+    if version is not None and not version.isdigit():
+        fail(f"VERSION must be a version number (see 'ml-api versions {name}'), got {version!r}")
+    root = settings_from(model_root=model_root).resolved_model_root()
+    try:
+        before = read_aliases(root, name).get(alias)
+        set_alias(root, name, alias, None if version is None else int(version))
+    except (ArtifactError, ValueError) as exc:
+        fail(str(exc), code=1)
+    was = f"was version {before}" if before is not None else "was unset"
+    if unset:
+        click.echo(f"{name}: removed alias {alias} ({was}); the newest version serves")
+    else:
+        click.echo(f"{name}: {alias} -> version {version} ({was})")

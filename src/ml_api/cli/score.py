@@ -1,0 +1,143 @@
+"""``ml-api predict``: score a CSV or Parquet file with the same validation as the API."""
+
+from __future__ import annotations
+
+import sys
+from collections import Counter
+from pathlib import Path
+
+import click
+
+from ml_api.cli.common import VERSION_HELP, fail, load_service, settings_from
+
+
+@click.command()
+@click.option(
+    "--input",
+    "input_path",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+)
+@click.option(
+    "--output",
+    "output_path",
+    required=True,
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+)
+@click.option("--name", "model_name", default=None)
+@click.option("--version", "model_version", default=None, help=VERSION_HELP)
+@click.option("--model-root", type=click.Path(file_okay=False, path_type=Path), default=None)
+@click.option("--chunk-rows", type=click.IntRange(1), default=5000, show_default=True)
+@click.option(
+    "--out-of-range",
+    type=click.Choice(["accept", "warn", "reject"]),
+    default=None,
+    help="Values outside the training range: warn (one line on stderr), reject (refuse the "
+    "file) or accept (default: ML_API_OUT_OF_RANGE, else warn).",
+)
+@click.option("--quiet", is_flag=True, help="No progress bar and no summary line; errors only.")
+def predict(
+    input_path: Path,
+    output_path: Path,
+    model_name: str | None,
+    model_version: str | None,
+    model_root: Path | None,
+    chunk_rows: int,
+    out_of_range: str | None,
+    quiet: bool,
+) -> None:
+    """Score a CSV (also .csv.gz) or Parquet file; the output's name picks its format.
+
+    Same validation as the API; errors name 1-based data rows. On a terminal a progress bar shows
+    rows, rows/s and the time left; otherwise one summary line with rows/s is printed at the end.
+    """
+    import time
+
+    import pandas as pd
+
+    from ml_api.core.errors import ServingError
+    from ml_api.core.model.ranges import OutOfRangeInput
+    from ml_api.predict import UNREADABLE_INPUT, count_rows, score_file
+
+    settings = settings_from(
+        model_root=model_root,
+        model_name=model_name,
+        model_version=model_version,
+        out_of_range=out_of_range,
+    )
+    service = load_service(settings)
+    outside: Counter[str] = Counter()
+    bar = None
+    started = time.perf_counter()
+    try:
+        if not quiet and sys.stderr.isatty():
+            from tqdm import tqdm
+
+            bar = tqdm(
+                total=count_rows(input_path),
+                desc="scoring",
+                unit=" rows",
+                unit_scale=True,
+                file=sys.stderr,
+                dynamic_ncols=True,
+            )
+        scored = score_file(
+            service,
+            input_path,
+            output_path,
+            chunk_rows=chunk_rows,
+            on_chunk=bar.update if bar is not None else None,
+            on_out_of_range=lambda found: outside.update(found.counts),
+        )
+    except OutOfRangeInput as exc:
+        rows = sorted({int(i) for i in exc.report.instances})
+        shown = ", ".join(map(str, rows[:10]))
+        if len(rows) > 10:
+            shown += f" and {len(rows) - 10} more"
+        first = exc.details[0]
+        fail(
+            f"refused (out-of-range policy reject): values outside the training range in "
+            f"rows {shown}; first: row {first.instance}, column {first.field}: {first.problem}",
+            code=1,
+        )
+    except ServingError as exc:
+        n = len(exc.details)
+        capped = " (the first 50)" if n >= 50 else ""
+        by_row = any(p.instance is not None for p in exc.details)
+        headline = (
+            f"{n} problem{'s' if n != 1 else ''}{capped} in {input_path}:"
+            if by_row
+            else exc.message
+        )
+        lines = [headline] + [
+            f"  row {p.instance}, column {p.field}: {p.problem}"
+            if p.instance is not None
+            else f"  column {p.field}: {p.problem}"
+            for p in exc.details
+        ]
+        fail("\n".join(lines), code=1)
+    except pd.errors.EmptyDataError:
+        fail(f"cannot read {input_path}: the file is empty (a CSV needs a header row)", code=1)
+    except UNREADABLE_INPUT as exc:
+        fail(f"cannot read {input_path}: {exc}", code=1)
+    except OSError as exc:  # e.g. the output's folder does not exist
+        fail(f"cannot write {output_path}: {exc.strerror or exc}", code=1)
+    finally:
+        if bar is not None:
+            bar.close()
+    if outside:
+        per_feature = ", ".join(f"{name} {count}" for name, count in outside.items())
+        click.echo(
+            f"warning: values outside the training range (the model extrapolates): "
+            f"{per_feature} ({sum(outside.values())} in all); "
+            f"set ML_API_OUT_OF_RANGE=reject to refuse them, accept to stay silent",
+            err=True,
+        )
+    seconds = time.perf_counter() - started
+    if not quiet:
+        rate = scored / seconds if seconds > 0 else 0.0
+        click.echo(
+            f"scored {scored} rows with {service.artifact.name} version "
+            f"{service.artifact.version} in {seconds:.1f} s ({rate:,.0f} rows/s); "
+            f"wrote {output_path}"
+        )

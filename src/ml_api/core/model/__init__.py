@@ -1,0 +1,1 @@
+"""The model and its contract: artifact, card, feature schema, validation, training ranges."""

@@ -1,0 +1,1 @@
+"""The HTML pages: the Swagger UI page and the model card page."""

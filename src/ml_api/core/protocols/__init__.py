@@ -1,0 +1,1 @@
+"""The wire protocols over the prediction service: V2 (Open Inference) and the OpenAPI document."""

@@ -1,0 +1,181 @@
+"""The predictor interface: validated columns in, one neutral :class:`PredictionResult` out.
+
+A *runtime* is one implementation of :class:`Predictor`: scikit-learn
+(``ml_api.core.runtimes.scikit_learn``) and ONNX Runtime (``ml_api.core.runtimes.onnx_runtime``).
+Nothing above the runtimes knows which one runs: the service, the batcher and every protocol
+encoder (V1 JSON in ``ml_api.core.codecs``, V2 tensors in ``ml_api.core.protocols.v2``, CSV
+columns in ``ml_api.predict``) see only the interface and the result.
+:func:`ml_api.core.runtimes.registry.load_predictor` picks the runtime from the model card
+(:attr:`ml_api.core.model.card.ModelCard.runtime`) and the ``ML_API_RUNTIME`` setting.
+
+This module imports no runtime: the runtimes import it (the interface, the result and
+:func:`to_jsonable`, the plain JSON values of their classes), and so do the protocol encoders.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any, Protocol
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from ml_api.core.model.ranges import OutOfRange
+
+SCIKIT_LEARN = "scikit-learn"
+"""Runtime name of :class:`ml_api.core.runtimes.scikit_learn.SklearnPredictor` (also the V2
+metadata's ``platform``)."""
+
+ONNX_RUNTIME = "onnxruntime"
+"""Runtime name of :class:`ml_api.core.runtimes.onnx_runtime.OnnxPredictor`."""
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class PredictionResult:
+    """The predictions for a batch, in no protocol's wire form.
+
+    Attributes:
+        labels: Shape ``(n_instances,)``: class labels (classifiers) or values (regressors), as
+            the runtime returned them (numpy scalars).
+        probabilities: Shape ``(n_instances, n_classes)``, ``float64``, columns in the order of
+            ``classes``; ``None`` for regressors.
+        classes: The class labels as plain JSON values (``str``, ``int``, ...), in column order of
+            ``probabilities``; empty for regressors.
+        out_of_range: The request's values outside the training range, attached by the service
+            under the ``warn`` policy for the encoders to name (``ml_api.core.model.ranges``);
+            ``None`` when there are none or they were not checked.
+    """
+
+    labels: np.ndarray
+    probabilities: np.ndarray | None
+    classes: tuple[Any, ...] = ()
+    out_of_range: OutOfRange | None = None
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    @property
+    def class_keys(self) -> tuple[str, ...]:
+        """The classes as strings: the keys of V1's probabilities and V2's ``classes``."""
+        return class_keys(self.classes)
+
+    def split(self, sizes: Sequence[int]) -> list[PredictionResult]:
+        """Cut a merged batch's result back into one result per request (views, no copies).
+
+        Args:
+            sizes: Instances of each merged request, in order; they sum to ``len(self)``.
+
+        Returns:
+            ``len(sizes)`` results.
+        """
+        if len(sizes) == 1:
+            return [self]
+        out, start = [], 0
+        for n in sizes:
+            probs = self.probabilities
+            out.append(
+                PredictionResult(
+                    labels=self.labels[start : start + n],
+                    probabilities=probs[start : start + n] if probs is not None else None,
+                    classes=self.classes,
+                )
+            )
+            start += n
+        return out
+
+
+@lru_cache(maxsize=64)
+def class_keys(classes: tuple[Any, ...]) -> tuple[str, ...]:
+    """Return ``classes`` as strings (JSON object keys), computed once per tuple of classes."""
+    return tuple(str(c) for c in classes)
+
+
+class Predictor(Protocol):
+    """What a runtime provides: one model call on validated columns.
+
+    Attributes:
+        runtime: The runtime's name (``"scikit-learn"``); the V2 metadata's ``platform``.
+        runtime_version: The version of the library that runs the model.
+        classes: Class labels as JSON values in probability column order; ``()`` for regressors.
+        is_classifier: Whether results carry class probabilities.
+    """
+
+    @property
+    def runtime(self) -> str:
+        """The runtime's name."""
+        ...
+
+    @property
+    def runtime_version(self) -> str:
+        """The version of the library that runs the model."""
+        ...
+
+    @property
+    def classes(self) -> tuple[Any, ...]:
+        """Class labels (JSON values) in probability column order; ``()`` for regressors."""
+        ...
+
+    @property
+    def is_classifier(self) -> bool:
+        """Whether results carry class probabilities."""
+        ...
+
+    def predict(self, columns: Sequence[Sequence[Any]]) -> PredictionResult:
+        """Predict a batch.
+
+        Args:
+            columns: ``n_features`` equally long sequences of validated values in schema order
+                (``ml_api.core.model.validation.validate_columns``): floats (``NaN`` for null) for
+                numeric features, strings (``NaN`` for null) for categorical ones.
+
+        Returns:
+            ``n_instances`` labels and, for classifiers, probabilities.
+
+        Raises:
+            InvalidInput: (422) the model refused the values.
+        """
+        ...
+
+
+def to_jsonable(values: np.ndarray | list[Any]) -> list[Any]:
+    """Convert a 1-D array of predictions into plain JSON values.
+
+    numpy integers, floats and booleans become ``int``, ``float`` and ``bool``; non-finite floats
+    become ``None`` (JSON ``null``), never bare ``NaN``.
+
+    Args:
+        values: Shape ``(n_instances,)``.
+
+    Returns:
+        A list of length ``n_instances``.
+    """
+    if isinstance(values, np.ndarray) and plain_finite(values):
+        plain: list[Any] = values.tolist()  # bool, int, float or str, all finite: as they are
+        return plain
+    return [json_scalar(v) for v in (values.tolist() if isinstance(values, np.ndarray) else values)]
+
+
+def plain_finite(values: np.ndarray) -> bool:
+    """Whether ``values.tolist()`` is already what :func:`json_scalar` would make of each value.
+
+    True for boolean, integer and string arrays and for float arrays with no ``NaN``/infinity;
+    object arrays (any Python value inside) take the general path.
+    """
+    kind = values.dtype.kind
+    if kind in "biuU":
+        return True
+    return kind == "f" and bool(np.isfinite(values).all())
+
+
+def json_scalar(v: Any) -> Any:
+    """Return one prediction value as a plain JSON value (non-finite floats as ``None``)."""
+    if isinstance(v, np.generic):
+        v = v.item()
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    if isinstance(v, bool | int | float | str) or v is None:
+        return v
+    return str(v)
