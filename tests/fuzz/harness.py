@@ -17,7 +17,8 @@ atheris) and the seed replay (``test_coverage_fuzz.py``) call the same targets.
   CLI turns into a one-line message (:data:`CLI_REFUSALS`; a ``ServingError`` must be a 4xx).
 
 The model is the penguins classifier, trained once per process into a temporary folder, or the
-one under ``ML_API_FUZZ_MODEL_ROOT`` (the test session's) when set.
+one under ``ML_API_FUZZ_MODEL_ROOT`` (the test session's) when set; in pytest, :func:`use` hands
+the harness the session's settings and service (Django is configured once per process).
 """
 
 from __future__ import annotations
@@ -54,8 +55,21 @@ class Skipped(Exception):
 # ---- the apps and the service, built once per process -----------------------------------------
 
 
+_GIVEN: dict[str, Any] = {}
+
+
+def use(settings: Any, service: Any) -> None:
+    """Serve these settings and this service instead of building them (the pytest session's)."""
+    _settings.cache_clear()
+    globals()["service"].cache_clear()
+    wsgi_app.cache_clear()
+    _GIVEN.update(settings=settings, service=service)
+
+
 @cache
 def _settings() -> Any:
+    if "settings" in _GIVEN:
+        return _GIVEN["settings"]
     from pydantic import SecretStr
 
     from ml_api.settings import Settings
@@ -88,6 +102,8 @@ def service() -> Any:
     """The penguins :class:`~ml_api.core.service.PredictionService` (one per process)."""
     from ml_api.core.service import PredictionService
 
+    if "service" in _GIVEN:
+        return _GIVEN["service"]
     return PredictionService.from_settings(_settings())
 
 

@@ -32,13 +32,12 @@ atheris = pytest.importorskip("atheris", reason="atheris is in the test extras (
 
 
 @pytest.fixture(scope="module")
-def fuzz_env(model_root):
-    """Harness processes use the session's model instead of training their own."""
-    harness._settings.cache_clear()
+def fuzz_env(model_root, django_settings, service, django_app):
+    """The harness serves the session's service; its subprocesses load the session's model."""
+    harness.use(django_settings, service)
     os.environ["ML_API_FUZZ_MODEL_ROOT"] = str(model_root)
     yield
     del os.environ["ML_API_FUZZ_MODEL_ROOT"]
-    harness._settings.cache_clear()
 
 
 def _seeds(name: str) -> list[Path]:
@@ -65,10 +64,14 @@ def test_both_apps_answer_every_seed_alike(fuzz_env):
         answered += 1
         if seed.name in KNOWN_PARITY_GAPS:
             continue
+        if seed.name in VOLATILE:  # counters move between the two calls
+            assert f[0] == d[0], seed.name
+            continue
         assert f == d, (seed.name, f[1][:300], d[1][:300])
     assert answered >= 30
 
 
+VOLATILE = {"get-metrics"}
 KNOWN_PARITY_GAPS = {"get-unknown", "head-predict"}
 """Seeds the two frameworks answer differently, each with an xfail test below."""
 
