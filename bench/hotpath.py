@@ -98,8 +98,9 @@ def main(argv: list[str] | None = None) -> None:
     from ml_api import preprocess
     from ml_api.api.django_app import get_wsgi_application
     from ml_api.api.flask_app import create_app
+    from ml_api.composition import build_scoring
     from ml_api.core import codecs, metrics, telemetry
-    from ml_api.core.service import PredictionService
+    from ml_api.core.protocols import v1
     from ml_api.serving.logging import configure_logging
     from ml_api.settings import Settings
     from ml_api.train import train
@@ -119,7 +120,7 @@ def main(argv: list[str] | None = None) -> None:
         secret_key=SecretStr("bench-only-" + "x1Y2z3" * 10),
         allowed_hosts=["testserver"],
     )
-    service = PredictionService.from_settings(settings)
+    service = build_scoring(settings)
     assert service.predictor.runtime == "onnxruntime", service.predictor.runtime
     flask = create_app(settings, service)
     django = get_wsgi_application(settings, service)
@@ -193,15 +194,15 @@ def main(argv: list[str] | None = None) -> None:
     for n in ROWS:
         body = v1_body(n)
         payload = codecs.parse_json(body)
-        instances = codecs.extract_instances(payload, 10_000)
+        instances = v1.extract_instances(payload, 10_000)
         columns = service.validator.validate_columns(instances)
         result = service.predict_validated(columns, n)
-        encoded = codecs.encode_v1(result, service.model_ref)
+        encoded = v1.encode_v1(result, service.model_ref)
         parts += [
             (f"JSON parse, {n}", per_call_us(lambda b=body: codecs.parse_json(b), args.budget)),
             (
                 f"envelope, {n}",
-                per_call_us(lambda p=payload: codecs.extract_instances(p, 10_000), args.budget),
+                per_call_us(lambda p=payload: v1.extract_instances(p, 10_000), args.budget),
             ),
             (
                 f"validation, {n}",
@@ -213,7 +214,7 @@ def main(argv: list[str] | None = None) -> None:
             ),
             (
                 f"V1 encoding, {n}",
-                per_call_us(lambda r=result: codecs.encode_v1(r, service.model_ref), args.budget),
+                per_call_us(lambda r=result: v1.encode_v1(r, service.model_ref), args.budget),
             ),
             (f"JSON dump, {n}", per_call_us(lambda e=encoded: codecs.dumps(e), args.budget)),
         ]

@@ -9,7 +9,7 @@ For each model, these callables on 1 and on 64 rows (the same instance repeated;
 - ``onnxruntime session``: ``InferenceSession.run`` of the artifact's ``model.onnx`` on inputs
   already built (one thread, as served): ONNX Runtime's limit;
 - ``ml-api service, scikit-learn`` and ``ml-api service, onnxruntime``:
-  ``PredictionService.predict_instances`` with ``ML_API_RUNTIME=sklearn`` and ``onnx``
+  ``V1Protocol.predict_instances`` with ``ML_API_RUNTIME=sklearn`` and ``onnx``
   (validation, the model call, JSON-ready encoding): what one ``/predict`` costs without HTTP.
 
 The ONNX rows are left out for a model whose ONNX form did not pass the acceptance gate.
@@ -37,8 +37,10 @@ from typing import Any
 import numpy as np
 
 from bench.models import BenchModel
+from ml_api.composition import build_scoring
 from ml_api.core.model.artifact import load_artifact
 from ml_api.core.model.validation import validate_columns
+from ml_api.core.protocols.v1 import V1Protocol
 from ml_api.core.runtimes.onnx_runtime import onnx_status
 from ml_api.core.service import PredictionService
 from ml_api.settings import Settings
@@ -70,7 +72,7 @@ def _callables(model: BenchModel, rows: int) -> dict[str, Callable[[], Any]]:
     artifact = load_artifact(model.model_root, model.name, None)
     runtimes = [r for r in RUNTIMES if r == "sklearn" or _onnx_passed(artifact)]
     services = {
-        r: PredictionService(artifact, Settings(model_root=model.model_root, runtime=r))
+        r: build_scoring(Settings(model_root=model.model_root, runtime=r), artifact=artifact)
         for r in runtimes
     }
     instances = [list(model.row) for _ in range(rows)]
@@ -92,7 +94,9 @@ def _callables(model: BenchModel, rows: int) -> dict[str, Callable[[], Any]]:
         feed = session.feed_columns(columns)
         out["onnxruntime session"] = lambda: session.run(feed)
     for r, service in services.items():
-        out[f"ml-api service, {RUNTIMES[r]}"] = partial(service.predict_instances, instances)
+        out[f"ml-api service, {RUNTIMES[r]}"] = partial(
+            V1Protocol(service).predict_instances, instances
+        )
     return out
 
 
@@ -105,7 +109,7 @@ def _throughput(service: PredictionService, row: list[Any], seconds: float) -> f
     def client(i: int) -> None:
         start.wait()
         while not stop.is_set():
-            service.predict_instances([row])
+            V1Protocol(service).predict_instances([row])
             counts[i] += 1
 
     threads = [threading.Thread(target=client, args=(i,)) for i in range(BATCH_THREADS)]
@@ -153,7 +157,7 @@ def measure_batching(
             for r in [r for r in RUNTIMES if r == "sklearn" or _onnx_passed(artifact)]:
                 for batching in (True, False):
                     settings = Settings(model_root=model.model_root, runtime=r, batching=batching)
-                    service = PredictionService(artifact, settings)
+                    service = build_scoring(settings, artifact=artifact)
                     rps = _throughput(service, list(model.row), seconds)
                     results.append(
                         {

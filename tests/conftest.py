@@ -12,6 +12,7 @@ import pytest
 from sklearn.datasets import load_diabetes
 
 from ml_api import preprocess
+from ml_api.composition import build_scoring
 from ml_api.core.service import PredictionService
 from ml_api.settings import Settings
 from ml_api.train import train
@@ -81,7 +82,7 @@ def settings(model_root: Path) -> Settings:
 
 @pytest.fixture(scope="session")
 def service(settings: Settings) -> PredictionService:
-    return PredictionService.from_settings(settings)
+    return build_scoring(settings)
 
 
 @pytest.fixture(scope="session")

@@ -1,26 +1,37 @@
 """The composition root: the one place that wires a served model, from settings to protocols.
 
-``build(settings)`` loads and verifies the artifact, builds its runtime (the predictor), the
-:class:`~ml_api.core.service.PredictionService` around it, and the protocol objects that hold
-only what they need: the Open Inference Protocol (V2) endpoints, the OpenAPI document, Swagger UI
-on it and the model card page. Flask's ``create_app``, Django's runtime, ``ml-api serve`` (the
-gunicorn master, before it forks) and the CLI's ``predict`` and ``info`` all start here; nothing
-else builds these objects::
+``build_scoring(settings)`` loads and verifies the artifact and gives the
+:class:`~ml_api.core.service.PredictionService` its parts: the runtime (predictor), the validator,
+the range check, the limits and the batcher. ``build(settings)`` adds what HTTP needs: the API-key
+check, the V1 and V2 protocols over the service, the OpenAPI document, Swagger UI on it and the
+model card page. Flask's ``create_app``, Django's runtime and ``ml-api serve`` (the gunicorn
+master, before it forks) start at ``build``; the CLI's ``predict`` and ``info`` at
+``build_scoring`` (no Swagger bundle, no charts, no OpenAPI). Nothing else builds these objects::
 
-    settings ─► artifact ─► predictor (runtime) ─► PredictionService ─► V2 · OpenAPI · docs · card
+    settings ─► artifact ─► predictor ─► PredictionService ─► V1 · V2 · OpenAPI · docs · card
+                            validator ─┘  (build_scoring)     (build)
+                            range check, limits, batcher ─┘
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any
 
-from ml_api.core.model.artifact import Artifact
+from ml_api.core.auth import ApiKeyAuth
+from ml_api.core.batching import Batcher
+from ml_api.core.limits import Limits
+from ml_api.core.model.artifact import Artifact, load_artifact
+from ml_api.core.model.ranges import RangeCheck
+from ml_api.core.model.validation import Validator
 from ml_api.core.pages.card_page import CardContent, read_charts, render_html
 from ml_api.core.pages.docs_ui import DocsUI, complete_for_people
 from ml_api.core.protocols.openapi import openapi_document
+from ml_api.core.protocols.v1 import V1Protocol
 from ml_api.core.protocols.v2 import OpenInferenceProtocol
-from ml_api.core.service import PredictionService
+from ml_api.core.runtimes.registry import load_predictor
+from ml_api.core.service import ModelCall, PredictionService, Submitter, Unbatched, labels_of
 from ml_api.settings import Settings
 
 
@@ -28,10 +39,14 @@ from ml_api.settings import Settings
 class Application:
     """One served model and everything the transports answer with, built once per process.
 
+    It is the :class:`~ml_api.core.protocols.routes.Served` every endpoint's handler answers from.
+
     Attributes:
         settings: The configuration it was built from.
-        service: V1 prediction, health, readiness, the model card, authentication.
-        open_inference: The V2 endpoints.
+        service: Validation and prediction (no HTTP).
+        auth: The optional API-key check, applied before routing.
+        v1: ``/predict``, ``/health``, ``/ready``, ``/metadata``.
+        v2: The Open Inference Protocol endpoints.
         openapi: The OpenAPI 3.1 document (``GET /openapi.json``), with the request examples
             and security schemes Swagger UI uses.
         docs: Swagger UI on it and its assets (``GET /docs``, ``GET /docs/<asset>``).
@@ -40,10 +55,59 @@ class Application:
 
     settings: Settings
     service: PredictionService
-    open_inference: OpenInferenceProtocol
+    auth: ApiKeyAuth
+    v1: V1Protocol
+    v2: OpenInferenceProtocol
     openapi: dict[str, Any]
     docs: DocsUI
     card_html: str
+
+
+def build_scoring(settings: Settings, *, artifact: Artifact | None = None) -> PredictionService:
+    """Wire the prediction service alone: artifact → predictor, validator, range check → service.
+
+    Args:
+        settings: Configuration (model location, runtime, limits, out-of-range policy, batching).
+        artifact: An already loaded artifact; loaded from ``settings`` when ``None``.
+
+    Returns:
+        The service, warmed up (one prediction on the schema's example).
+
+    Raises:
+        ArtifactError: No artifact given and the configured model is missing, tampered with or
+            incompatible.
+    """
+    load_seconds = 0.0
+    if artifact is None:
+        started = time.perf_counter()
+        artifact = load_artifact(
+            settings.resolved_model_root(),
+            settings.model_name,
+            settings.model_version,
+            allow_version_mismatch=settings.allow_version_mismatch,
+        )
+        load_seconds = time.perf_counter() - started
+    predictor = load_predictor(artifact, settings.runtime)
+    call = ModelCall(predictor, labels_of(artifact, predictor))
+    batcher: Submitter = (
+        Batcher(
+            call,
+            settings.batch_max_rows,
+            settings.batch_max_wait_ms / 1000,
+            labels_of(artifact, predictor),
+        )
+        if settings.batching
+        else Unbatched(call)
+    )
+    return PredictionService(
+        artifact,
+        predictor,
+        Validator(artifact.schema),
+        RangeCheck(artifact.schema),
+        Limits.from_settings(settings),
+        batcher,
+        load_seconds=load_seconds,
+    )
 
 
 def build(
@@ -52,10 +116,10 @@ def build(
     artifact: Artifact | None = None,
     service: PredictionService | None = None,
 ) -> Application:
-    """Wire a served model: artifact → predictor → service → protocols.
+    """Wire a served model: the service (:func:`build_scoring`), then its protocols and pages.
 
     Args:
-        settings: Configuration (model location, limits, API keys, batching).
+        settings: Configuration (model location, limits, API keys, public paths, batching).
         artifact: An already loaded artifact; loaded from ``settings`` when ``None``.
         service: An already built service (tests that need to reach into it); built from
             ``artifact``/``settings`` when ``None``. Takes precedence over ``artifact``.
@@ -69,31 +133,29 @@ def build(
         OSError: ``settings.api_keys_file`` is set but unreadable.
     """
     if service is None:
-        service = (
-            PredictionService(artifact, settings)
-            if artifact is not None
-            else PredictionService.from_settings(settings)
-        )
+        service = build_scoring(settings, artifact=artifact)
+    auth = ApiKeyAuth(
+        [k.get_secret_value() for k in settings.api_keys],
+        settings.public_paths,
+        keys_file=settings.api_keys_file,
+    )
     card = service.artifact.card
     predictor = service.predictor
-    open_inference = OpenInferenceProtocol(
+    document = openapi_document(
         card=card,
         classes=predictor.classes,
-        platform=predictor.runtime,
-        predict=service.predict_rows,
-        ready=service.readiness,
         limits=service.limits,
-    )
-    document = openapi_document(
-        card=card, classes=predictor.classes, limits=service.limits, platform=predictor.runtime
+        platform=predictor.runtime,
     )
     complete_for_people(
-        document, card=card, auth_enabled=service.auth.enabled, public_paths=settings.public_paths
+        document, card=card, auth_enabled=auth.enabled, public_paths=settings.public_paths
     )
     return Application(
         settings=settings,
         service=service,
-        open_inference=open_inference,
+        auth=auth,
+        v1=V1Protocol(service),
+        v2=OpenInferenceProtocol(service),
         openapi=document,
         docs=DocsUI.build(document["info"]["title"]),
         card_html=render_html(

@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from django.test import Client
 
 from ml_api.cli import main
-from ml_api.core.service import PredictionService
+from ml_api.composition import build_scoring
 from ml_api.settings import Settings
 from ml_api.train import train
 from tests.clients import django_call, flask_call
@@ -108,7 +108,7 @@ def members_apps(members_root, django_settings, service, django_app):
     from ml_api.api.flask_app import create_app
 
     settings = Settings(model_root=members_root, model_name="members")
-    svc = PredictionService.from_settings(settings)
+    svc = build_scoring(settings)
     get_wsgi_application(django_settings, svc)
     try:
         yield {

@@ -10,8 +10,9 @@ from click.testing import CliRunner
 
 from ml_api import preprocess
 from ml_api.cli import main
+from ml_api.composition import build_scoring
 from ml_api.core.errors import InvalidInput
-from ml_api.core.service import PredictionService
+from ml_api.core.protocols.v1 import V1Protocol
 from ml_api.settings import Settings
 
 
@@ -97,12 +98,13 @@ def test_nullable_marks_a_feature_without_missing_values(tmp_path, diabetes_csv)
     nullable = {f["name"]: f["nullable"] for f in card["features"]}
     assert nullable["bmi"] and nullable["age"] and not nullable["bp"]
     assert card["training"]["marked_nullable"] == ["bmi", "age"]
-    service = PredictionService.from_settings(Settings(model_root=root, model_name="diabetes"))
+    service = build_scoring(Settings(model_root=root, model_name="diabetes"))
     row = {name: 0.0 for name in service.schema.names}
-    imputed = service.predict_instances([{**row, "bmi": None}])  # the imputer fills it in
+    v1 = V1Protocol(service)
+    imputed = v1.predict_instances([{**row, "bmi": None}])  # the imputer fills it in
     assert imputed["prediction"][0] is not None
     with pytest.raises(InvalidInput, match="null is not accepted"):
-        service.predict_instances([{**row, "bp": None}])
+        v1.predict_instances([{**row, "bp": None}])
 
 
 def test_nullable_naming_no_feature_is_a_clear_error(tmp_path, diabetes_csv):

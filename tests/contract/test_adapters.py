@@ -12,7 +12,7 @@ from wsgiref.util import setup_testing_defaults
 
 import pytest
 
-from ml_api.core.service import PredictionService
+from ml_api.composition import build_scoring
 from tests.cases import body_bytes, check_response, load_cases
 from tests.conftest import VALID_ROW
 
@@ -114,7 +114,7 @@ def test_accept_header_is_ignored(app):
 
 
 def test_draining_turns_readiness_503(app, app_around):
-    draining = PredictionService.from_settings(app.settings)
+    draining = build_scoring(app.settings)
     drained = app_around(draining)
     draining.start_draining()
     r = drained.get("/ready")
@@ -124,10 +124,8 @@ def test_draining_turns_readiness_503(app, app_around):
 
 
 def test_api_keys(app, app_around, settings):
-    keyed = PredictionService.from_settings(
-        type(settings)(**{**settings.model_dump(), "api_keys": "k-1,k-2"})
-    )
-    client = app_around(keyed)
+    keyed = type(app.settings)(**{**app.settings.model_dump(), "api_keys": "k-1,k-2"})
+    client = app_around(build_scoring(keyed), keyed)  # keys are the application's settings
     r = client.post("/predict", VALID)
     assert r.status == 401 and r.headers["WWW-Authenticate"] == 'Bearer realm="ml-api"'
     assert set(r.json()) == {"error", "details", "request_id"}

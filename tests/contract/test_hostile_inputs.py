@@ -14,6 +14,7 @@ import pytest
 from django.test import Client
 
 from ml_api.api.flask_app import create_app
+from ml_api.composition import build_scoring
 from ml_api.core.errors import MAX_ERROR_BODY_BYTES
 from tests.clients import Reply, django_call, flask_call
 from tests.contract.table import FEATURES, ROW, VALID, _v2_tensors
@@ -29,10 +30,9 @@ def clients(settings, service, django_settings, django_app):
     """Both apps around one service that decodes bodies up to 2 MiB (the wire limit of the
     Django test app stays 64 KiB, so large bodies are sent gzip-compressed: see ``_post``)."""
     from ml_api.api.django_app import get_wsgi_application
-    from ml_api.core.service import PredictionService
 
     big = settings.model_copy(update={"max_body_bytes": 2 * 1024 * 1024})
-    big_service = PredictionService(service.artifact, big)
+    big_service = build_scoring(big, artifact=service.artifact)
     get_wsgi_application(django_settings, big_service)
     try:
         yield {"flask": create_app(big, big_service).test_client(), "django": Client()}

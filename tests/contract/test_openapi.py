@@ -9,6 +9,7 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
 from ml_api.api.flask_app import create_app
+from ml_api.composition import build_scoring
 from tests.cases import body_bytes, load_cases
 
 # JSON Schema cannot express one rule: 1e400 is a valid JSON number until it overflows a float.
@@ -86,10 +87,8 @@ def test_no_security_schemes_without_keys(document):
 def test_security_schemes_declared_with_keys(settings, model_root):
     from pydantic import SecretStr
 
-    from ml_api.core.service import PredictionService
-
     keyed = settings.model_copy(update={"api_keys": [SecretStr("k-123")]})
-    client = create_app(keyed, PredictionService.from_settings(keyed)).test_client()
+    client = create_app(keyed, build_scoring(keyed)).test_client()
     r = client.get("/openapi.json")  # public, no key
     assert r.status_code == 200
     document = r.get_json()

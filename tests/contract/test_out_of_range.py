@@ -15,8 +15,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
+from ml_api.composition import build_scoring
 from ml_api.core.codecs import dumps
-from ml_api.core.service import PredictionService
+from ml_api.core.protocols.v1 import V1Protocol
 from tests.contract.open_inference import PENGUIN, infer_request, validate
 
 INSIDE = ["Biscoe", 50.0, 15.0, 220.0, 5500.0, "male"]
@@ -50,12 +51,12 @@ def counted(app, feature: str) -> float:
 
 
 @pytest.fixture
-def policy_app(app, app_around, service):
+def policy_app(app, app_around, service, settings):
     """``app``'s framework around a service whose settings say ``ML_API_OUT_OF_RANGE=policy``."""
 
     def build(policy: str):
-        settings = service.settings.model_copy(update={"out_of_range": policy})
-        return app_around(PredictionService(service.artifact, settings))
+        changed = settings.model_copy(update={"out_of_range": policy})
+        return app_around(build_scoring(changed, artifact=service.artifact))
 
     return build
 
@@ -177,5 +178,5 @@ def test_metadata_shows_the_policy(app):
 def test_warning_bodies_are_identical_across_frameworks(app, service):
     """The body is the core's dict, serialised once: the same bytes from either adapter."""
     r = app.post("/predict", json.dumps({"features": [INSIDE, LONG_FLIPPER]}).encode())
-    expected = service.predict_instances([INSIDE, LONG_FLIPPER])
+    expected = V1Protocol(service).predict_instances([INSIDE, LONG_FLIPPER])
     assert r.body == dumps(expected)

@@ -6,6 +6,7 @@ import pytest
 from django.test import Client
 
 from ml_api.api.flask_app import create_app
+from ml_api.composition import build_scoring
 from tests.clients import django_call, flask_call
 from tests.contract.table import CALLS, COMPARED_HEADERS, VALID, allow_set
 
@@ -86,12 +87,12 @@ AUTH_CALLS = {
 @pytest.fixture(scope="module")
 def both_with_keys(settings, django_settings, service, django_app):
     from ml_api.api.django_app import get_wsgi_application
-    from ml_api.core.service import PredictionService
 
     flask_settings = type(settings)(**{**settings.model_dump(), "api_keys": "k-1,k-2"})
-    keyed_service = PredictionService.from_settings(flask_settings)
+    keyed_service = build_scoring(flask_settings)
     flask = create_app(flask_settings, keyed_service).test_client()
-    get_wsgi_application(django_settings, keyed_service)
+    django_keyed = type(settings)(**{**django_settings.model_dump(), "api_keys": "k-1,k-2"})
+    get_wsgi_application(django_keyed, keyed_service)
     try:
         yield flask, Client()
     finally:

@@ -16,7 +16,8 @@ from django.test import Client
 
 from ml_api.api.django_app import get_wsgi_application
 from ml_api.api.flask_app import create_app
-from ml_api.core.service import PredictionService
+from ml_api.composition import build_scoring
+from ml_api.core.protocols.v1 import model_metadata
 from tests.clients import django_call, flask_call
 from tests.contract.table import CALLS
 
@@ -31,15 +32,15 @@ PREDICTION_CALLS = sorted(
 
 @pytest.fixture(scope="module")
 def services(settings):
-    return {
-        r: PredictionService.from_settings(settings.model_copy(update={"runtime": r}))
-        for r in RUNTIMES
-    }
+    return {r: build_scoring(settings.model_copy(update={"runtime": r})) for r in RUNTIMES}
 
 
 @pytest.fixture
-def four(services, django_settings, service):
-    flask = {r: create_app(services[r].settings, services[r]).test_client() for r in RUNTIMES}
+def four(services, settings, django_settings, service):
+    flask = {
+        r: create_app(settings.model_copy(update={"runtime": r}), services[r]).test_client()
+        for r in RUNTIMES
+    }
 
     def call(c):
         out = {}
@@ -58,7 +59,7 @@ def four(services, django_settings, service):
 def test_each_setting_runs_its_runtime(services):
     for setting, name in RUNTIMES.items():
         assert services[setting].predictor.runtime == name
-        assert services[setting].metadata()["runtime"] == name
+        assert model_metadata(services[setting])["runtime"] == name
 
 
 def _close(a, b):

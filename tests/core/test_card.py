@@ -7,6 +7,7 @@ import pytest
 from ml_api.core.model.artifact import ArtifactError, load_artifact
 from ml_api.core.model.card import ModelCard
 from ml_api.core.model.schema import FeatureKind
+from ml_api.core.protocols.v1 import model_metadata
 
 
 def _card_json(model_root):
@@ -42,7 +43,7 @@ def test_feature_kind_serializes_as_before(model_root):
 def test_unknown_keys_are_kept_and_served(tmp_path, model_root):
     import shutil
 
-    from ml_api.composition import build
+    from ml_api.composition import build_scoring
     from ml_api.core.codecs import dumps
     from ml_api.settings import Settings
 
@@ -54,7 +55,7 @@ def test_unknown_keys_are_kept_and_served(tmp_path, model_root):
     path.write_text(json.dumps(raw))
     artifact = load_artifact(tmp_path, "penguins")
     assert artifact.card.raw["owner"] == "team-x" and artifact.metadata == raw
-    served = build(Settings(model_root=tmp_path)).service.metadata()
+    served = model_metadata(build_scoring(Settings(model_root=tmp_path)))
     assert served["training"]["note"] == "kept"
     assert dumps(served["features"]) == dumps(raw["features"])
 

@@ -12,9 +12,9 @@ from click.testing import CliRunner
 from ml_api import preprocess
 from ml_api.api.flask_app import create_app
 from ml_api.cli import main
+from ml_api.composition import build_scoring
 from ml_api.core.model.artifact import ArtifactError, load_artifact
 from ml_api.core.pages.card_page import ABSENT
-from ml_api.core.service import PredictionService
 from ml_api.settings import Settings
 from ml_api.train import train
 
@@ -30,8 +30,8 @@ def regressor_root(tmp_path_factory, diabetes_csv):
 
 
 def _page(root, name):
-    service = PredictionService.from_settings(Settings(model_root=root, model_name=name))
-    r = create_app(service.settings, service).test_client().get("/model")
+    settings = Settings(model_root=root, model_name=name)
+    r = create_app(settings, build_scoring(settings)).test_client().get("/model")
     assert r.status_code == 200 and r.content_type.startswith("text/html")
     return r.get_data(as_text=True)
 

@@ -5,14 +5,10 @@ import math
 import numpy as np
 import pytest
 
-from ml_api.core.codecs import (
-    check_content_type,
-    dumps,
-    extract_instances,
-    parse_json,
-    read_capped,
-)
+from ml_api.core.codecs import dumps, parse_json
 from ml_api.core.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
+from ml_api.core.protocols.body import check_content_type, read_capped
+from ml_api.core.protocols.v1 import extract_instances
 from ml_api.core.runtimes.predictor import to_jsonable
 
 

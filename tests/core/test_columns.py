@@ -11,7 +11,8 @@ import pytest
 from click.testing import CliRunner
 
 from ml_api.cli import main
-from ml_api.core.service import PredictionService
+from ml_api.composition import build_scoring
+from ml_api.core.protocols.v1 import V1Protocol
 from ml_api.preprocess import infer_columns, load_csv
 from ml_api.settings import Settings
 
@@ -114,8 +115,8 @@ def test_train_prints_the_table_and_the_model_scores_a_new_house(tmp_path):
         "sale_date",
     }
     # a house never seen in training scores (the failure the issue reported: unknown 'H9999')
-    service = PredictionService.from_settings(Settings(model_root=root, model_name="houses"))
-    body = service.predict_instances(
+    service = build_scoring(Settings(model_root=root, model_name="houses"))
+    body = V1Protocol(service).predict_instances(
         [{"sqft": 1800, "bedrooms": 3, "zip": "02134", "condition": "good"}]
     )
     assert 200_000 < body["prediction"][0] < 600_000

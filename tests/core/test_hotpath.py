@@ -16,11 +16,11 @@ import numpy as np
 import pytest
 
 from ml_api.core import metrics
-from ml_api.core.codecs import dumps, encode_v1, parse_json
+from ml_api.core.codecs import _parse_json_stdlib, dumps, parse_json
 from ml_api.core.errors import BadRequest, InvalidInput
 from ml_api.core.model.validation import Validator
+from ml_api.core.protocols.v1 import encode_v1
 from ml_api.core.runtimes.predictor import PredictionResult
-from ml_api.core.strict_json import _parse_json_stdlib
 from tests.conftest import VALID_NAMED, VALID_ROW
 
 PARSE_CASES = [

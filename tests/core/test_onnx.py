@@ -15,12 +15,12 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 
 from ml_api import onnx_export, preprocess
 from ml_api import train as train_module
-from ml_api.composition import build
+from ml_api.composition import build, build_scoring
 from ml_api.core.model.artifact import ArtifactError, load_artifact, sha256_file
 from ml_api.core.model.validation import Validator
+from ml_api.core.protocols.v1 import V1Protocol, model_metadata
 from ml_api.core.runtimes.onnx_runtime import OnnxSession
 from ml_api.core.runtimes.registry import choose_runtime, load_predictor
-from ml_api.core.service import PredictionService
 from ml_api.settings import Settings
 from ml_api.train import train
 
@@ -105,9 +105,9 @@ def test_a_model_the_converter_cannot_handle_falls_back_with_the_reason(tmp_path
     assert not (result.path / "model.onnx").exists()
     card = json.loads((result.path / "metadata.json").read_text())
     assert card["onnx"]["reason"] == section["reason"]
-    service = PredictionService.from_settings(Settings(model_root=tmp_path, model_name="p"))
+    service = build_scoring(Settings(model_root=tmp_path, model_name="p"))
     assert service.predictor.runtime == "scikit-learn"
-    assert service.metadata()["onnx"]["reason"] == section["reason"]
+    assert model_metadata(service)["onnx"]["reason"] == section["reason"]
 
 
 def test_a_model_whose_onnx_output_disagrees_falls_back(tmp_path, monkeypatch):
@@ -163,10 +163,10 @@ def test_an_all_numeric_classifier_runs_on_one_matrix_input(tmp_path, diabetes_c
     frame.to_csv(path, index=False)
     result = train(path, "target", model_root=tmp_path, name="c", estimator="random_forest")
     assert result.metadata["input"] == "array" and result.metadata["onnx"]["passed"]
-    service = PredictionService.from_settings(Settings(model_root=tmp_path, model_name="c"))
+    service = build_scoring(Settings(model_root=tmp_path, model_name="c"))
     assert service.predictor.runtime == "onnxruntime"
     rows = frame.drop(columns="target").head(20).to_dict("records")
-    body = service.predict_instances(rows)
+    body = V1Protocol(service).predict_instances(rows)
     expected = service.artifact.model.predict(frame.drop(columns="target").head(20).to_numpy())
     assert body["prediction"] == expected.tolist()  # integer labels stay integers
     assert all(type(v) is int for v in body["prediction"])
@@ -180,9 +180,7 @@ def test_a_tampered_onnx_file_is_refused_at_load(tmp_path):
         fh.write(b"\0")
     for runtime in ("auto", "sklearn", "onnx"):
         with pytest.raises(ArtifactError) as info:
-            PredictionService.from_settings(
-                Settings(model_root=tmp_path, model_name="p", runtime=runtime)
-            )
+            build_scoring(Settings(model_root=tmp_path, model_name="p", runtime=runtime))
         message = str(info.value)
         assert "\n" not in message
         assert str(onnx_file.resolve()) in message and "does not match its card" in message
@@ -222,9 +220,7 @@ def test_runtime_setting_choices(converted, tmp_path):
     assert old.onnx_model is None
     assert choose_runtime(old, "auto") == "scikit-learn"  # old artifacts keep serving
     with pytest.raises(ArtifactError) as info:
-        PredictionService.from_settings(
-            Settings(model_root=tmp_path / "old", model_name="p", runtime="onnx")
-        )
+        build_scoring(Settings(model_root=tmp_path / "old", model_name="p", runtime="onnx"))
     message = str(info.value)
     assert "\n" not in message and message.startswith("ML_API_RUNTIME=onnx but model ")
     assert str((tmp_path / "old" / "p" / "1").resolve()) in message
@@ -242,15 +238,14 @@ def test_metadata_and_metrics_name_the_runtime(converted):
     from ml_api.core import metrics
 
     for setting, name in (("sklearn", "scikit-learn"), ("onnx", "onnxruntime")):
-        service = PredictionService.from_settings(
-            Settings(model_root=converted, model_name="p", runtime=setting, batching=False)
-        )
-        meta = service.metadata()
+        settings = Settings(model_root=converted, model_name="p", runtime=setting, batching=False)
+        service = build_scoring(settings)
+        meta = model_metadata(service)
         assert meta["runtime"] == name
         assert meta["onnx"]["passed"] is True and meta["onnx"]["file"]["name"] == "model.onnx"
-        app = build(service.settings, service=service)
-        assert app.open_inference.model_metadata("p")["platform"] == name
-        service.predict_instances([["Biscoe", 50.0, 15.0, 220.0, 5500.0, "male"]])
+        app = build(settings, service=service)
+        assert app.v2.model_metadata("p")["platform"] == name
+        V1Protocol(service).predict_instances([["Biscoe", 50.0, 15.0, 220.0, 5500.0, "male"]])
         labels = {"model_name": "p", "model_version": "1", "runtime": name}
         for family in (metrics.PREDICTION_DURATION, metrics.REQUEST_INSTANCES):
             sample = family.collect()[0].samples

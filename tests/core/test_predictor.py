@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 
-from ml_api.core.codecs import encode_v1
 from ml_api.core.errors import InvalidInput
 from ml_api.core.model.artifact import load_artifact
 from ml_api.core.model.validation import validate_columns
+from ml_api.core.protocols.v1 import encode_v1
 from ml_api.core.runtimes.predictor import PredictionResult, Predictor
 from ml_api.core.runtimes.registry import load_predictor
 from ml_api.core.runtimes.scikit_learn import SklearnPredictor

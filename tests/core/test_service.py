@@ -6,8 +6,10 @@ import numpy as np
 import pytest
 
 from ml_api.composition import build
-from ml_api.core.codecs import dumps, encode_v1
+from ml_api.core.codecs import dumps
 from ml_api.core.errors import InvalidInput, ModelNotReady
+from ml_api.core.protocols.request import Request
+from ml_api.core.protocols.v1 import V1Protocol, encode_v1, model_metadata
 from ml_api.core.runtimes.predictor import PredictionResult
 from ml_api.predict import encode_csv_columns
 from ml_api.settings import Settings
@@ -24,7 +26,7 @@ def test_predict_rows_is_the_neutral_result_every_protocol_encodes(application):
     result = service.predict_rows([VALID_ROW, VALID_NAMED])
     assert isinstance(result, PredictionResult) and len(result) == 2
     assert result.probabilities is not None and result.probabilities.shape == (2, 3)
-    v1 = service.predict_instances([VALID_ROW, VALID_NAMED])
+    v1 = V1Protocol(service).predict_instances([VALID_ROW, VALID_NAMED])
     assert dumps(v1) == dumps(encode_v1(result, service.model_ref))
     csv = encode_csv_columns(result)
     assert list(csv["prediction"]) == v1["prediction"]  # arrays: whole columns, vectorised
@@ -32,7 +34,7 @@ def test_predict_rows_is_the_neutral_result_every_protocol_encodes(application):
 
 
 def test_v2_encodes_the_same_result(application):
-    v2 = application.open_inference
+    v2 = application.v2
     body = json.dumps(
         {
             "inputs": [
@@ -46,8 +48,8 @@ def test_v2_encodes_the_same_result(application):
             ]
         }
     ).encode()
-    response = v2.infer_http("penguins", None, "application/json", len(body), lambda: body)
-    v1 = application.service.predict_instances([VALID_ROW])
+    response = v2.infer(Request.of(body, {"Content-Type": "application/json"}), "penguins")
+    v1 = V1Protocol(application.service).predict_instances([VALID_ROW])
     outputs = {o["name"]: o for o in response["outputs"]}
     assert outputs["predict"]["data"] == v1["prediction"]
     assert outputs["predict_proba"]["data"] == list(v1["probabilities"][0].values())
@@ -58,7 +60,7 @@ def test_v2_encodes_the_same_result(application):
 
 def test_metadata_shows_the_card_and_the_limits(application, model_root):
     raw = json.loads((model_root / "penguins" / "1" / "metadata.json").read_text())
-    card = application.service.metadata()
+    card = model_metadata(application.service)
     for key in ("features", "classes", "metrics", "training", "model_file", "versions"):
         assert dumps(card[key]) == dumps(raw[key])
     assert card["estimator"] == raw["estimator_class"]
@@ -81,10 +83,10 @@ def test_invalid_rows_never_reach_the_runtime(application, monkeypatch):
 
 def test_draining_reaches_v2_readiness(model_root):
     application = build(Settings(model_root=model_root))
-    assert application.open_inference.server_ready() == {"ready": True}
+    assert application.v2.server_ready() == {"ready": True}
     application.service.start_draining()
     with pytest.raises(ModelNotReady):
-        application.open_inference.server_ready()
+        application.v2.server_ready()
 
 
 def test_build_around_a_given_artifact(model_root):

@@ -4,8 +4,9 @@ import pandas as pd
 import pytest
 
 from ml_api import preprocess
+from ml_api.composition import build_scoring
 from ml_api.core.model.artifact import load_artifact
-from ml_api.core.service import PredictionService
+from ml_api.core.protocols.v1 import V1Protocol
 from ml_api.settings import Settings
 from ml_api.train import ESTIMATORS, infer_task, train
 
@@ -39,8 +40,8 @@ def test_each_estimator_trains_and_serves(tmp_path, estimator):
         estimator=estimator,
     )
     assert result.metrics["accuracy"] >= 0.9
-    service = PredictionService.from_settings(Settings(model_root=tmp_path, model_name="p"))
-    body = service.predict_instances([["Biscoe", 50.0, 15.0, 220.0, 5500.0, "male"]])
+    service = build_scoring(Settings(model_root=tmp_path, model_name="p"))
+    body = V1Protocol(service).predict_instances([["Biscoe", 50.0, 15.0, 220.0, 5500.0, "male"]])
     assert body["prediction"] == ["Gentoo"]
 
 
@@ -51,9 +52,9 @@ def test_regression_on_real_data(tmp_path, diabetes_csv):
     assert 0.3 < result.metrics["r2"] < 0.7  # the diabetes data's known ceiling for linear models
     card = json.loads((result.path / "metadata.json").read_text())
     assert card["classes"] is None
-    service = PredictionService.from_settings(Settings(model_root=tmp_path, model_name="diabetes"))
+    service = build_scoring(Settings(model_root=tmp_path, model_name="diabetes"))
     frame = pd.read_csv(diabetes_csv).drop(columns="target").head(3)
-    body = service.predict_instances(frame.to_dict("records"))
+    body = V1Protocol(service).predict_instances(frame.to_dict("records"))
     assert "probabilities" not in body
     assert all(isinstance(v, float) for v in body["prediction"])
 
@@ -107,7 +108,7 @@ def test_served_labels_equal_the_pipelines_own_predict(
         drop=preprocess.PENGUINS_DROP,
         estimator=estimator,
     )
-    service = PredictionService.from_settings(
+    service = build_scoring(
         Settings(model_root=tmp_path, model_name="p", batching=False, runtime=runtime)
     )
     # auto serves ONNX wherever the version passed the gate (HistGradientBoosting does not)
@@ -120,7 +121,7 @@ def test_served_labels_equal_the_pipelines_own_predict(
     rows = raw.where(raw.notna(), None).values.tolist()
     frame = service.schema.coerce_training_frame(penguins_frame[names])
     pipeline = service.artifact.model
-    body = service.predict_instances(rows)
+    body = V1Protocol(service).predict_instances(rows)
     assert body["prediction"] == pipeline.predict(frame).tolist()
     proba = pipeline.predict_proba(frame)
     tol = 0 if service.predictor.runtime == "scikit-learn" else 1e-5
@@ -141,11 +142,11 @@ def test_all_numeric_models_take_a_matrix(tmp_path, diabetes_csv, estimator):
     result = train(path, "target", model_root=tmp_path, name="d", estimator=estimator)
     assert result.metadata["input"] == "array"
     settings = Settings(model_root=tmp_path, model_name="d", runtime="sklearn")
-    service = PredictionService.from_settings(settings)
+    service = build_scoring(settings)
     X = frame.drop(columns="target")
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # e.g. "X does not have valid feature names"
-        body = service.predict_instances(X.head(50).to_dict("records"))
+        body = V1Protocol(service).predict_instances(X.head(50).to_dict("records"))
     assert body["prediction"] == service.artifact.model.predict(X.head(50).to_numpy()).tolist()
     proba = service.artifact.model.predict_proba(X.head(50).to_numpy())
     got = np.array([list(p.values()) for p in body["probabilities"]])

@@ -11,7 +11,6 @@ from django.test import RequestFactory, override_settings
 from django.urls import get_resolver
 
 from ml_api.api.django_app import get_wsgi_application
-from ml_api.core.service import PredictionService
 from tests.clients import django_call
 from tests.conftest import VALID_ROW
 
@@ -143,7 +142,7 @@ def test_requests_never_load_the_model(client, monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("a request tried to load the model")
 
-    monkeypatch.setattr(PredictionService, "from_settings", refuse)
+    monkeypatch.setattr("ml_api.composition.build_scoring", refuse)
     monkeypatch.setattr("ml_api.core.model.artifact.load_artifact", refuse)
     for _ in range(3):
         assert post(client).status == 200

@@ -21,7 +21,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ml_api.core.errors import MAX_ERROR_BODY_BYTES, ServingError, to_payload
-from ml_api.core.protocols.v2 import FLOAT_MAXIMA, INTEGER_RANGES, KNOWN_TYPES
+from ml_api.core.protocols.request import Request
+from ml_api.core.protocols.v2 import (
+    FLOAT_MAXIMA,
+    INTEGER_RANGES,
+    KNOWN_TYPES,
+    OpenInferenceProtocol,
+)
 from ml_api.predict import score_csv
 from tests.contract.table import FEATURES, ROW, _v2_tensors
 
@@ -48,14 +54,11 @@ _V2 = {}
 
 def _infer(service, body: bytes):
     """Call the V2 endpoint's core; return ``(status, payload)`` like an adapter would render."""
-    from ml_api.composition import build
-
     if id(service) not in _V2:
-        _V2[id(service)] = build(service.settings, service=service).open_inference
+        _V2[id(service)] = OpenInferenceProtocol(service)
     try:
-        return 200, _V2[id(service)].infer_http(
-            "penguins", None, "application/json", len(body), lambda: body
-        )
+        request = Request.of(body, {"Content-Type": "application/json"})
+        return 200, _V2[id(service)].infer(request, "penguins")
     except ServingError as exc:
         return exc.status.value, to_payload(exc, "r")
 

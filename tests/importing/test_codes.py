@@ -29,10 +29,10 @@ import ml_api
 from ml_api.api.django_app import get_wsgi_application
 from ml_api.api.flask_app import create_app
 from ml_api.cli import main
+from ml_api.composition import build_scoring
 from ml_api.core.errors import InvalidInput
 from ml_api.core.model.schema import FeatureSchema
 from ml_api.core.model.validation import validate_columns
-from ml_api.core.service import PredictionService
 from ml_api.settings import Settings
 from tests.conftest import DJANGO_SECRET_KEY
 from tests.importing.conftest import json_rows
@@ -127,7 +127,7 @@ def clients(imported, django_settings, service, request):
     settings = django_settings.model_copy(
         update={"model_root": root, "model_name": kind, "max_instances": 1000}
     )
-    served = PredictionService.from_settings(settings)
+    served = build_scoring(settings)
     flask = create_app(settings, served).test_client()
     get_wsgi_application(settings, served)
     try:
@@ -234,7 +234,7 @@ def test_float_codes_accept_the_same_number_written_either_way(tmp_path: Path, c
     row = {"a": 0.5, "zip": 2134}
     columns = validate_columns(schema, [dict(row, cylinders=4), dict(row, cylinders=6.0)])
     assert columns[2] == [4, 6]
-    served = PredictionService.from_settings(Settings(model_root=tmp_path, model_name="floats"))
+    served = build_scoring(Settings(model_root=tmp_path, model_name="floats"))
     own = pd.DataFrame({"a": [0.5, 0.5], "zip": [2134, 2134], "cylinders": [4.0, 6.0]})
     got = served.predictor.predict(columns)
     np.testing.assert_allclose(got.probabilities, model.predict_proba(own), rtol=1e-6, atol=1e-5)
@@ -319,7 +319,7 @@ def test_native_categories_over_integers_take_numbers(tmp_path: Path, coded, lib
     assert zip_feature["categories"] == ZIPS and zip_feature["dtype"] == "category"
     assert "native categorical" in card["provenance"]["categories"]["zip"]
     settings = Settings(model_root=tmp_path, model_name="native", max_instances=1000)
-    flask = create_app(settings, PredictionService.from_settings(settings)).test_client()
+    flask = create_app(settings, build_scoring(settings)).test_client()
     rows = X.iloc[:60]
     r = flask.post("/predict", json={"instances": json_rows(rows)})
     assert r.status_code == 200, r.get_data()

@@ -16,7 +16,7 @@ from sklearn.preprocessing import OneHotEncoder
 
 from ml_api.api.flask_app import create_app
 from ml_api.cli import main
-from ml_api.core.service import PredictionService
+from ml_api.composition import build_scoring
 from ml_api.settings import Settings
 
 
@@ -66,7 +66,7 @@ def test_import_says_which_runtime_serves_and_that_unseen_categories_are_refused
 
     # the policy the line announces: an unseen store is refused, naming field and instance
     settings = Settings(model_root=tmp_path / "models", model_name="shop")
-    client = create_app(settings, PredictionService.from_settings(settings)).test_client()
+    client = create_app(settings, build_scoring(settings)).test_client()
     row = {"store_id": "s999", "promo": "yes", "price": 2.0}
     answer = client.post("/predict", json={"instances": [row]})
     assert answer.status_code == 422

@@ -20,6 +20,7 @@ from sklearn.preprocessing import OneHotEncoder
 
 import ml_api
 from ml_api.api.flask_app import create_app
+from ml_api.composition import build_scoring
 from ml_api.core.service import PredictionService
 from ml_api.settings import Settings
 from tests.importing.conftest import Case, json_rows
@@ -53,7 +54,7 @@ def _import(model: Any, frame: pd.DataFrame, root: Path, name: str, target: str)
 
 def _served(root: Path, name: str) -> tuple[PredictionService, Any]:
     settings = Settings(model_root=root, model_name=name, max_instances=1000)
-    service = PredictionService.from_settings(settings)
+    service = build_scoring(settings)
     return service, create_app(settings, service).test_client()
 
 

@@ -20,8 +20,8 @@ import ml_api
 from ml_api.api.django_app import get_wsgi_application
 from ml_api.api.flask_app import create_app
 from ml_api.cli import main
+from ml_api.composition import build_scoring
 from ml_api.core.model.artifact import load_artifact
-from ml_api.core.service import PredictionService
 from tests.importing.conftest import Case, json_rows
 
 ROWS = 60
@@ -99,7 +99,7 @@ def served(case: Case, tmp_path: Path, django_settings, service):
     settings = django_settings.model_copy(
         update={"model_root": root, "model_name": "imported", "max_instances": 1000}
     )
-    imported = PredictionService.from_settings(settings)
+    imported = build_scoring(settings)
     flask = create_app(settings, imported).test_client()
     get_wsgi_application(settings, imported)
     try:

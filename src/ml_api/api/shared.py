@@ -1,8 +1,9 @@
 """What the Flask and Django adapters share, written once: header names, media type, wording.
 
 Each adapter reads its framework's request and calls these with plain values; both frameworks'
-``request.headers`` are case-insensitive mappings, which is all these need. The routes themselves
-stay in each framework's own syntax (:mod:`ml_api.api.flask_app.routes`,
+``request.headers`` are case-insensitive mappings (:class:`~ml_api.core.protocols.request.Headers`),
+which is all these need. The routes are the core's endpoint table, bound by each adapter in its
+framework's syntax (:mod:`ml_api.api.flask_app.routes`,
 :mod:`ml_api.api.django_app.ml_api_app.urls`); the parity suite in ``tests/contract`` checks that
 they answer alike.
 """
@@ -11,22 +12,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from typing import Any, Protocol
+from typing import Any
 
 from ml_api.core import telemetry
 from ml_api.core.context import RequestContext
-from ml_api.core.service import PredictionService
-
-
-class Headers(Protocol):
-    """Request headers as both frameworks give them, looked up by name, case-insensitively.
-
-    Werkzeug's ``Headers`` (Flask) and Django's ``HttpHeaders`` both fit.
-    """
-
-    def get(self, key: str, /) -> str | None:
-        """Return the header's value, or ``None`` when absent."""
-        ...
+from ml_api.core.protocols.request import Headers
 
 
 class EnvironHeaders:
@@ -64,9 +54,6 @@ JSON = "application/json"
 REQUEST_ID_HEADER = "X-Request-ID"
 """Echoed on every response (the client's own id if it sent one, else a new one)."""
 
-INFERENCE_HEADER_LENGTH = "Inference-Header-Content-Length"
-"""The Open Inference Protocol's binary-extension header (refused: the extension is not served)."""
-
 
 def is_preflight(method: str, headers: Headers) -> bool:
     """Whether a request is a browser's CORS preflight (it carries no credentials).
@@ -101,26 +88,6 @@ def begin_request(method: str, path: str, headers: Headers) -> RequestContext:
         the context to ``telemetry.end_request``.
     """
     return telemetry.begin_request(method, path, headers.get(REQUEST_ID_HEADER))
-
-
-def authenticate(service: PredictionService, path: str, headers: Headers) -> None:
-    """Apply the service's optional API-key check to a request, before routing.
-
-    Args:
-        service: The service holding the configured keys and public paths.
-        path: The request path.
-        headers: The request headers (``Authorization: Bearer ...`` or ``X-API-Key``).
-
-    Raises:
-        Unauthorized: (401, with ``WWW-Authenticate``) keys are configured, the path is not
-            public, and no presented key matches.
-    """
-    service.authenticate(path, headers.get("Authorization"), headers.get("X-API-Key"))
-
-
-def v2_live() -> dict[str, Any]:
-    """Body of ``GET /v2/health/live``: the process answers (the model is not touched)."""
-    return {"live": True}
 
 
 def log_unhandled(log: logging.Logger, method: str, path: str, exc: BaseException) -> None:

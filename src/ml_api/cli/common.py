@@ -43,30 +43,22 @@ def fail(message: str, code: int = 2) -> NoReturn:
 
 
 def load_service(settings: Settings) -> Any:
-    """Load the configured model for ``info``/``predict``; one line and exit 1 if it cannot be.
+    """Load the service alone (``build_scoring``: no HTTP parts) for ``info``/``predict``, or exit.
 
     An artifact that loads but is malformed (a model that fails its warm-up prediction, a card
     that does not match the model) is reported like a missing one: one line naming the path, no
     traceback.
     """
-    from ml_api.composition import build
+    from ml_api.composition import build_scoring
     from ml_api.core.model.artifact import ArtifactError
+    from ml_api.serving.launch import malformed
 
     try:
-        return build(settings).service
+        return build_scoring(settings)
     except ArtifactError as exc:
         fail(str(exc), code=1)
     except Exception as exc:  # any fault of a malformed artifact is one line
         fail(malformed(settings, exc), code=1)
-
-
-def malformed(settings: Settings, exc: BaseException) -> str:
-    """One line for an artifact that loaded but cannot serve, naming its path."""
-    path = settings.resolved_model_root() / settings.model_name
-    if settings.model_version:
-        path = path / settings.model_version
-    first = (str(exc).strip().splitlines() or [""])[0][:300]
-    return f"the model in {path} is malformed and cannot predict: {type(exc).__name__}: {first}"
 
 
 def runtime_line(card: dict[str, Any]) -> str:

@@ -113,8 +113,10 @@ def info(model_name: str | None, model_version: str | None, model_root: Path | N
     settings = settings_from(
         model_root=model_root, model_name=model_name, model_version=model_version
     )
+    from ml_api.core.protocols.v1 import model_metadata
+
     service = load_service(settings)
-    click.echo(json.dumps(service.metadata(), indent=2))
+    click.echo(json.dumps(model_metadata(service), indent=2))
 
 
 @click.command()

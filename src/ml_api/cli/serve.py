@@ -1,19 +1,17 @@
-"""``ml-api serve``: load the model and serve it over HTTP (gunicorn, granian or a dev server)."""
+"""``ml-api serve``: options to settings, the framework bound, and :mod:`ml_api.serving.launch`."""
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 
-from ml_api.cli.common import VERSION_HELP, malformed, settings_from
+from ml_api.cli.common import VERSION_HELP, settings_from
 
 if TYPE_CHECKING:
     from ml_api.composition import Application
-    from ml_api.settings import Settings
 
 FRAMEWORKS = ("flask", "django")
 SERVERS = ("gunicorn", "granian")
@@ -75,7 +73,7 @@ def serve(
     Every line the server writes is JSON (see ml_api.serving.logging). A model that cannot be
     loaded ends the command with status 1 and one log line naming the path; no port is bound.
     """
-    from ml_api.serving.gunicorn_app import prepare_metrics_dir
+    from ml_api.serving.launch import launch
 
     settings = settings_from(
         model_root=model_root,
@@ -86,168 +84,30 @@ def serve(
         framework=framework,
         server=server,
     )
-    if not dev:
-        prepare_metrics_dir()  # before anything imports prometheus_client
-    from ml_api.serving.logging import configure_logging
-
-    configure_logging(settings.log_level)
-    _exit_if_port_in_use(host, settings.bind_port())
-    application = _compose_or_exit(settings)
-    factory = _app_factory(settings.framework, application)
-    bound_port = settings.bind_port()
-    _log_start(application, host, bound_port)
-    if dev:
-        _serve_dev(settings.framework, factory, host, bound_port)
-        return
-    if settings.server == "granian":
-        _serve_granian(application, factory, host)
-        return
-    _serve_gunicorn(application, factory, host)
+    launch(settings, host, dev=dev, bind=bind_framework)
 
 
-def _compose_or_exit(settings: Settings) -> Application:
-    """Build the application in this (the future gunicorn master) process, or exit 1."""
-    import logging
+def bind_framework(application: Application) -> Callable[[], Any]:
+    """The configured framework's WSGI app factory for ``application`` (``launch``'s ``bind``).
 
-    from ml_api.composition import build
-    from ml_api.core.model.artifact import ArtifactError
-    from ml_api.serving.gunicorn_app import remove_own_metrics_dir
+    Django's application is built now, in the future gunicorn master, so a bad setting stops
+    before binding.
 
-    try:
-        return build(settings)
-    except (ArtifactError, OSError) as exc:
-        logging.getLogger("ml_api.serve").critical("cannot serve: %s", exc)
-        remove_own_metrics_dir()
-        sys.exit(1)
-    except Exception as exc:  # a malformed artifact: one line, no traceback
-        logging.getLogger("ml_api.serve").critical("cannot serve: %s", malformed(settings, exc))
-        remove_own_metrics_dir()
-        sys.exit(1)
-
-
-def _log_start(application: Application, host: str, port: int) -> None:
-    import logging
-
-    service = application.service
-    logging.getLogger("ml_api.serve").info(
-        "serving model %s version %s (%s) with %s on http://%s:%d%s",
-        service.artifact.name,
-        service.artifact.version,
-        service.artifact.path,
-        application.settings.framework,
-        host,
-        port,
-        "; API keys required" if service.auth.enabled else "",
-    )
-
-
-def _serve_gunicorn(application: Application, factory: Callable[[], Any], host: str) -> None:
-    from ml_api.serving.gunicorn_app import GunicornApplication, gunicorn_options
-
-    settings = application.settings
-    GunicornApplication(
-        factory,
-        gunicorn_options(settings, settings.framework, host),
-        on_drain=application.service.start_draining,
-        drain_seconds=settings.drain_seconds,
-    ).run()
-
-
-def _serve_granian(application: Application, factory: Callable[[], Any], host: str) -> None:
-    import logging
-
-    from ml_api.serving.gunicorn_app import remove_own_metrics_dir
-
-    try:
-        from ml_api.serving.granian_app import GranianServer, granian_options
-    except ImportError as exc:  # granian is an extra: ml-api[granian]
-        logging.getLogger("ml_api.serve").critical(
-            "cannot serve: ML_API_SERVER=granian needs granian (pip install 'ml-api[granian]'): %s",
-            exc,
-        )
-        remove_own_metrics_dir()
-        sys.exit(1)
-
-    settings = application.settings
-    GranianServer(
-        factory,
-        on_drain=application.service.start_draining,
-        drain_seconds=settings.drain_seconds,
-        **granian_options(settings, settings.framework, host),
-    ).run()
-
-
-def _exit_if_port_in_use(host: str, port: int) -> None:
-    """Exit 1 with one log line when ``port`` is taken, before the model is loaded."""
-    import logging
-
-    from ml_api.serving.gunicorn_app import remove_own_metrics_dir
-
-    busy = _port_in_use(host, port)
-    if busy:
-        logging.getLogger("ml_api.serve").critical("cannot serve: %s", busy)
-        remove_own_metrics_dir()
-        sys.exit(1)
-
-
-def _port_in_use(host: str, port: int) -> str | None:
-    """One line saying ``port`` is taken (and how to pick another), or ``None`` if it is free.
-
-    Probes with the options gunicorn binds with (``SO_REUSEADDR``), so a port held only by
-    connections in TIME_WAIT counts as free, as it does for gunicorn. Without this, gunicorn logs
-    a retry every second for five seconds and exits with no hint.
+    Raises:
+        ml_api.serving.launch.CannotServe: Django refuses the settings (``ImproperlyConfigured``).
     """
-    import errno
-    import socket
-
-    try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
-    except socket.gaierror:
-        return None  # let the server report an unknown host itself
-    family, kind, proto, _, address = infos[0]
-    with socket.socket(family, kind, proto) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind(address)
-        except OSError as exc:
-            if exc.errno != errno.EADDRINUSE:
-                return None
-            return (
-                f"port {port} on {host} is already in use (macOS: AirPlay Receiver takes 5000); "
-                f"stop what uses it or choose another port: PORT=8080 make run, or --port 8080"
-            )
-    return None
-
-
-def _app_factory(framework: str, application: Application) -> Callable[[], Any]:
     settings = application.settings
-    if framework == "flask":
+    if settings.framework == "flask":
         from ml_api.api.flask_app import create_app
 
         return lambda: create_app(settings, application=application)
-    import logging
-
     from django.core.exceptions import ImproperlyConfigured
 
     from ml_api.api.django_app import get_wsgi_application
+    from ml_api.serving.launch import CannotServe
 
-    try:  # built now, in the future gunicorn master, so a bad setting stops before binding
+    try:
         app = get_wsgi_application(settings, application=application)
     except ImproperlyConfigured as exc:
-        logging.getLogger("ml_api.serve").critical("cannot serve: %s", exc)
-        sys.exit(1)
+        raise CannotServe(str(exc)) from None
     return lambda: app
-
-
-def _serve_dev(framework: str, factory: Callable[[], Any], host: str, port: int) -> None:
-    import logging
-
-    logging.getLogger("ml_api.serve").warning(
-        "development server: use 'ml-api serve' without --dev in production"
-    )
-    if framework == "flask":
-        factory().run(host=host, port=port, debug=False, use_reloader=False)
-        return
-    from wsgiref.simple_server import make_server
-
-    make_server(host, port, factory()).serve_forever()

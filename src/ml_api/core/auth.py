@@ -23,12 +23,8 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from ml_api.core.errors import Problem, Unauthorized
-
-if TYPE_CHECKING:
-    from ml_api.settings import Settings
 
 CHALLENGE = 'Bearer realm="ml-api"'
 
@@ -89,19 +85,6 @@ class ApiKeyAuth:
         self._keys = self._static + file_keys
         # Decided once: a keys file that later loses every key locks the API, it never opens it.
         self._enabled = bool(self._keys)
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> ApiKeyAuth:
-        """Build from ``api_keys``, ``public_paths`` and ``api_keys_file`` (re-read on change).
-
-        Raises:
-            OSError: ``settings.api_keys_file`` is set but unreadable.
-        """
-        return cls(
-            [k.get_secret_value() for k in settings.api_keys],
-            settings.public_paths,
-            keys_file=settings.api_keys_file,
-        )
 
     @property
     def enabled(self) -> bool:

@@ -1,19 +1,17 @@
-"""The prediction service: the one place both adapters (Flask, Django) and the CLI call.
+"""The prediction service: validation, range policy, prediction and their metrics, for one model.
 
-A view parses the request into ``(content type, content length, body reader)``, calls
-:meth:`PredictionService.predict_http`, and renders the dict it returns, or the
-:class:`~ml_api.core.errors.ServingError` it raises, with :func:`~ml_api.core.errors.to_payload`.
-The order of checks, and so the status a bad request gets, lives here and nowhere else:
+Every protocol (V1, V2: ``ml_api.core.protocols``) and the batch scorer (``ml-api predict``) call
+it with instances already out of their envelope, and encode the neutral
+:class:`~ml_api.core.runtimes.predictor.PredictionResult` their own way. It knows nothing of HTTP,
+headers, JSON or settings: :func:`ml_api.composition.build_scoring` gives it its predictor,
+validator, range check, limits and batcher. For the instances of one request:
 
-1. ``Content-Type`` is JSON, else 415; ``Content-Encoding`` is gzip, deflate or identity, else 415;
-2. ``Content-Length`` is within ``max_body_bytes``, else 413 before a byte is read;
-3. the body decodes (``Content-Encoding``) to at most ``max_body_bytes`` (else 413; 400 if it is
-   not what its coding says) and is strict JSON, else 400;
-4. the envelope is one the contract accepts, else 400 (413 past ``max_instances``);
-5. every value fits the feature schema, else 422 naming instance and field; numeric values
-   outside the training range are then warned about, or refused with 422, as
-   ``Settings.out_of_range`` says (``ml_api.core.model.ranges``);
-6. the model predicts; all of 3 to 6 within ``request_timeout_seconds``, else 504.
+1. every value fits the feature schema, else 422 naming instance and field;
+2. numeric values outside the training range are warned about, or refused with 422, as
+   ``Limits.out_of_range`` says (``ml_api.core.model.ranges``);
+3. the model predicts (possibly in one call with concurrent requests: ``ml_api.core.batching``);
+   an output that is not finite is refused with 422; all within the request's time limit (set by
+   the protocol, ``ml_api.core.deadline``), else 504.
 """
 
 from __future__ import annotations
@@ -23,77 +21,134 @@ import dataclasses
 import multiprocessing
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
 
 import numpy as np
 
 from ml_api.core import context, metrics
 from ml_api.core import deadline as time_limit
-from ml_api.core.auth import ApiKeyAuth
-from ml_api.core.batching import Batcher
-from ml_api.core.codecs import (
-    check_content_encoding,
-    check_content_type,
-    check_declared_length,
-    decode_content,
-    encode_v1,
-    extract_instances,
-    parse_json,
-)
 from ml_api.core.context import request_id_from
 from ml_api.core.errors import InvalidInput, ModelNotReady, Problem, RequestTimeout
 from ml_api.core.limits import Limits
-from ml_api.core.model.artifact import Artifact, library_versions, load_artifact
+from ml_api.core.model.artifact import Artifact, library_versions
 from ml_api.core.model.ranges import OutOfRange, OutOfRangeInput, RangeCheck
 from ml_api.core.model.validation import Validator
 from ml_api.core.runtimes.predictor import PredictionResult, Predictor
-from ml_api.core.runtimes.registry import load_predictor
-from ml_api.settings import Settings
 
-__all__ = ["PredictionService", "request_id_from"]
+__all__ = ["ModelCall", "PredictionService", "Unbatched", "request_id_from"]
+
+Labels = tuple[str, str, str]
+"""Metric labels of a served model: ``(model_name, model_version, runtime)``."""
+
+
+class Submitter(Protocol):
+    """Runs the model on one request's validated columns.
+
+    A :class:`~ml_api.core.batching.Batcher` (merging concurrent requests) or :class:`Unbatched`
+    (one call per request).
+    """
+
+    def submit(
+        self, columns: list[list[Any]], rows: int, timeout: float | None = None
+    ) -> PredictionResult:
+        """Predict ``rows`` instances; ``TimeoutError`` past ``timeout`` seconds of waiting."""
+        ...
+
+
+class ModelCall:
+    """One timed model call on (possibly merged) validated columns, split back per request.
+
+    Args:
+        predictor: The runtime predicting.
+        labels: Metric labels ``(model_name, model_version, runtime)``.
+    """
+
+    def __init__(self, predictor: Predictor, labels: Labels) -> None:
+        self.predictor = predictor
+        self._labels = labels
+
+    def __call__(self, columns: list[list[Any]], sizes: list[int]) -> list[PredictionResult]:
+        """Predict ``columns`` and split the result.
+
+        Args:
+            columns: ``n_features`` lists of ``sum(sizes)`` values.
+            sizes: Instances of each merged request, in order.
+
+        Returns:
+            One :class:`PredictionResult` per request.
+
+        Raises:
+            InvalidInput: (422) the model refused the values.
+        """
+        started = time.perf_counter()
+        # Finite but extreme inputs (1e308) can overflow the model's arithmetic: no warning (an
+        # error under -W error), the non-finite outputs are refused per request instead.
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+            result = self.predictor.predict(columns)
+        metrics.child(metrics.PREDICTION_DURATION, *self._labels).observe(
+            time.perf_counter() - started
+        )
+        return result.split(sizes)
+
+
+class Unbatched:
+    """A :class:`Submitter` that calls the model once per request, at once (no batching).
+
+    Args:
+        call: The model call.
+    """
+
+    def __init__(self, call: ModelCall) -> None:
+        self._call = call
+
+    def submit(
+        self, columns: list[list[Any]], rows: int, timeout: float | None = None
+    ) -> PredictionResult:
+        """Predict one request's ``rows`` instances (``timeout`` is not needed: nothing waits)."""
+        return self._call(columns, [rows])[0]
 
 
 class PredictionService:
-    """Validation, prediction, encoding and their metrics for one loaded model version.
+    """Validation, the range policy, prediction and their metrics for one loaded model version.
 
     Args:
-        artifact: The verified model version to serve.
-        settings: Limits (``max_body_bytes``, ``max_instances``, ``request_timeout_seconds``) and
-            API keys.
+        artifact: The verified model version served (its name, version and card).
+        predictor: The runtime predicting it (``ml_api.core.runtimes``).
+        validator: Checks and converts instances against the feature schema.
+        range_check: Finds values outside the training range.
+        limits: The per-request limits (``out_of_range`` and ``request_timeout_seconds`` apply
+            here; the protocols apply the body and instance limits).
+        batcher: Runs the model: a :class:`~ml_api.core.batching.Batcher` or :class:`Unbatched`,
+            both around a :class:`ModelCall` on ``predictor``.
         load_seconds: How long loading the artifact took, in seconds (published as a metric).
-
-    Raises:
-        OSError: ``settings.api_keys_file`` is set but unreadable.
     """
 
-    def __init__(self, artifact: Artifact, settings: Settings, load_seconds: float = 0.0) -> None:
+    def __init__(
+        self,
+        artifact: Artifact,
+        predictor: Predictor,
+        validator: Validator,
+        range_check: RangeCheck,
+        limits: Limits,
+        batcher: Submitter,
+        load_seconds: float = 0.0,
+    ) -> None:
         self.artifact = artifact
-        self.settings = settings
-        self.predictor: Predictor = load_predictor(artifact, settings.runtime)
+        self.predictor = predictor
         self.schema = artifact.schema
-        self.validator = Validator(self.schema)
-        self.range_check = RangeCheck(self.schema)
+        self.validator = validator
+        self.range_check = range_check
+        self.limits = limits
+        self.batcher = batcher
         self.model_ref = {"name": artifact.name, "version": artifact.version}
-        self.limits = Limits.from_settings(settings)
-        self.auth = ApiKeyAuth.from_settings(settings)  # re-reads api_keys_file on change
         # Shared memory, created before gunicorn forks its workers: the master flips it on
-        # SIGTERM and every worker's /ready sees it.
+        # SIGTERM and every worker's readiness sees it.
         self._draining = multiprocessing.RawValue(ctypes.c_bool, False)
         # model_name, model_version, runtime (metrics.PREDICTION_LABELS; MODEL_LABELS is [:2])
-        self._labels = (artifact.name, artifact.version, self.predictor.runtime)
+        self._labels: Labels = labels_of(artifact, predictor)
         # Warm-up in the master, before workers fork: the first request pays no lazy imports.
         self.predictor.predict(self.validator.validate_columns([self.schema.example()]))
-        self.batcher = (
-            Batcher(
-                self._predict_columns,
-                settings.batch_max_rows,
-                settings.batch_max_wait_ms / 1000,
-                self._labels,
-            )
-            if settings.batching
-            else None
-        )
         metrics.record_model(
             artifact.name,
             artifact.version,
@@ -102,22 +157,6 @@ class PredictionService:
             artifact.card.class_distribution,
             self.predictor.runtime,
         )
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> PredictionService:
-        """Load the configured model version and build the service.
-
-        Raises:
-            ArtifactError: The artifact is missing, tampered with or incompatible.
-        """
-        started = time.perf_counter()
-        artifact = load_artifact(
-            settings.resolved_model_root(),
-            settings.model_name,
-            settings.model_version,
-            allow_version_mismatch=settings.allow_version_mismatch,
-        )
-        return cls(artifact, settings, load_seconds=time.perf_counter() - started)
 
     # ---- lifecycle -------------------------------------------------------------------------
 
@@ -130,120 +169,23 @@ class PredictionService:
         """Whether :meth:`start_draining` was called (in this process or the gunicorn master)."""
         return bool(self._draining.value)
 
-    def readiness(self) -> dict[str, Any]:
-        """Body for ``GET /ready``.
+    def check_ready(self) -> None:
+        """Refuse new traffic while draining (every protocol's readiness asks this).
 
         Raises:
             ModelNotReady: (503) the server is draining before shutdown.
         """
-        if self.draining:
+        if self._draining.value:
             raise ModelNotReady("shutting down: not accepting new traffic")
-        return {"status": "ready", "model": self.model_ref}
-
-    @staticmethod
-    def liveness() -> dict[str, Any]:
-        """Body for ``GET /health``: the process answers; the model is not touched."""
-        return {"status": "ok"}
-
-    def metadata(self) -> dict[str, Any]:
-        """Body for ``GET /metadata``: the model card (schema, classes, metrics, versions).
-
-        ``runtime`` is the runtime serving this process (``scikit-learn`` or ``onnxruntime``, from
-        ``ML_API_RUNTIME`` and the card); ``onnx`` is the card's ONNX section (the gate's result,
-        the file's hash), ``null`` for versions saved before models were converted.
-        """
-        card = self.artifact.card
-        raw = card.raw  # the blocks exactly as stored, unknown keys inside them included
-        return {
-            "model": self.model_ref,
-            "task": card.task,
-            "estimator": card.estimator_class,
-            "target": card.target,
-            "features": raw.get("features"),
-            "classes": raw.get("classes"),
-            "metrics": card.metrics,
-            "training": card.training,
-            "created_at": card.created_at,
-            "model_file": raw.get("model_file"),
-            "runtime": self.predictor.runtime,
-            "onnx": raw.get("onnx"),
-            "versions": raw.get("versions"),
-            # imported models (ml-api import): where the model and its schema came from
-            **{
-                k: raw[k] for k in ("metrics_on", "source", "provenance", "import_data") if k in raw
-            },
-            "limits": self.limits.as_dict(),
-        }
-
-    def authenticate(self, path: str, authorization: str | None, api_key: str | None) -> None:
-        """Check API keys for a request (no-op when none are configured).
-
-        Raises:
-            Unauthorized: (401) see :meth:`ml_api.core.auth.ApiKeyAuth.check`.
-        """
-        self.auth.check(path, authorization, api_key)
 
     # ---- inference -------------------------------------------------------------------------
-
-    def predict_http(
-        self,
-        content_type: str | None,
-        content_length: int | None,
-        read_body: Callable[[], bytes],
-        content_encoding: str | None = None,
-    ) -> dict[str, Any]:
-        """Answer ``POST /predict`` (see the module docstring for the order of checks).
-
-        Args:
-            content_type: The ``Content-Type`` header, or ``None``.
-            content_length: The declared ``Content-Length`` in bytes, or ``None`` (chunked).
-            read_body: Reads the whole body; the framework enforces ``max_body_bytes`` on it for
-                bodies without a length (and raises its own 413, which the adapter maps).
-            content_encoding: The ``Content-Encoding`` header, or ``None``: ``gzip`` and
-                ``deflate`` bodies are decoded, ``max_body_bytes`` applying to the decoded size.
-
-        Returns:
-            ``{"prediction": [...], "probabilities": [...], "model": {...}}``
-            (``probabilities`` for classifiers only).
-
-        Raises:
-            ServingError: 400, 413, 415, 422 as listed above; 504 past the time limit.
-        """
-        check_content_type(content_type)
-        codings = check_content_encoding(content_encoding)
-        limit = self.limits.max_body_bytes
-        check_declared_length(content_length, limit)
-        with time_limit.deadline(self.limits.request_timeout_seconds):
-            payload = parse_json(decode_content(read_body(), codings, limit))
-            time_limit.check()
-            rows = extract_instances(payload, self.limits.max_instances)
-            return self.predict_instances(rows)
-
-    def predict_instances(
-        self, rows: Sequence[Sequence[Any] | Mapping[str, Any]], first_index: int = 0
-    ) -> dict[str, Any]:
-        """Validate and predict instances already out of their envelope; V1 body out.
-
-        Args:
-            rows: See :meth:`predict_rows`.
-            first_index: See :meth:`predict_rows`.
-
-        Returns:
-            The ``POST /predict`` response body (see :meth:`predict_http`).
-
-        Raises:
-            InvalidInput: (422) a value breaks the schema or the model refused it.
-            RequestTimeout: (504) the request waited past its time limit for the model.
-        """
-        return encode_v1(self.predict_rows(rows, first_index), self.model_ref)
 
     def predict_rows(
         self, rows: Sequence[Sequence[Any] | Mapping[str, Any]], first_index: int = 0
     ) -> PredictionResult:
         """Validate and predict instances already out of their envelope; neutral result out.
 
-        Every protocol calls this (V1 through :meth:`predict_instances`, V2, the CSV scorer) and
-        encodes the result its own way.
+        Every protocol calls this (V1, V2, the CSV scorer) and encodes the result its own way.
 
         Args:
             rows: Positional lists or named mappings, ``n_instances`` of them.
@@ -290,17 +232,13 @@ class PredictionService:
         """
         out_of_range = self._check_ranges(columns, first_index)
         time_limit.check()
-        if self.batcher is None:
-            result = self._predict_columns(columns, [n_instances])[0]
-        else:
-            left = time_limit.remaining()
-            try:
-                result = self.batcher.submit(columns, n_instances, timeout=left)
-            except TimeoutError:
-                raise RequestTimeout(
-                    f"the request waited longer than {self.limits.request_timeout_seconds:g} s "
-                    f"for the model; the server is overloaded, retry later"
-                ) from None
+        try:
+            result = self.batcher.submit(columns, n_instances, timeout=time_limit.remaining())
+        except TimeoutError:
+            raise RequestTimeout(
+                f"the request waited longer than {self.limits.request_timeout_seconds:g} s "
+                f"for the model; the server is overloaded, retry later"
+            ) from None
         _refuse_overflow(result, first_index)
         metrics.child(metrics.REQUEST_INSTANCES, *self._labels).observe(n_instances)
         if self.predictor.is_classifier:
@@ -313,7 +251,7 @@ class PredictionService:
         return result
 
     def _check_ranges(self, columns: list[list[Any]], first_index: int) -> OutOfRange | None:
-        """Apply the out-of-range policy (``Settings.out_of_range``) to validated columns.
+        """Apply the out-of-range policy (``Limits.out_of_range``) to validated columns.
 
         Args:
             columns: ``n_features`` validated columns of one request.
@@ -337,30 +275,10 @@ class PredictionService:
             raise OutOfRangeInput(found)
         return found
 
-    def _predict_columns(
-        self, columns: list[list[Any]], sizes: list[int]
-    ) -> list[PredictionResult]:
-        """One model call on (possibly merged) validated columns, split back per request.
 
-        Args:
-            columns: ``n_features`` lists of ``sum(sizes)`` values.
-            sizes: Instances of each merged request, in order.
-
-        Returns:
-            One :class:`PredictionResult` per request.
-
-        Raises:
-            InvalidInput: (422) the model refused the values.
-        """
-        started = time.perf_counter()
-        # Finite but extreme inputs (1e308) can overflow the model's arithmetic: no warning (an
-        # error under -W error), the non-finite outputs are refused per request instead.
-        with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
-            result = self.predictor.predict(columns)
-        metrics.child(metrics.PREDICTION_DURATION, *self._labels).observe(
-            time.perf_counter() - started
-        )
-        return result.split(sizes)
+def labels_of(artifact: Artifact, predictor: Predictor) -> Labels:
+    """The metric labels of a served model: ``(model_name, model_version, runtime)``."""
+    return (artifact.name, artifact.version, predictor.runtime)
 
 
 def _refuse_overflow(result: PredictionResult, first_index: int) -> None:

@@ -24,6 +24,7 @@ from ml_api.api.django_app import runtime
 from ml_api.api.django_app.ml_api_app.rendering import error_response
 from ml_api.core import telemetry
 from ml_api.core.errors import BadRequest, Problem, ServingError
+from ml_api.core.protocols.request import authenticate
 
 ANY_HOST_PATHS = frozenset({"/health", "/ready", "/metrics", "/v2/health/live", "/v2/health/ready"})
 """Paths exempt from ``ALLOWED_HOSTS``: the kubelet probes and Prometheus scrapes a pod by its IP,
@@ -106,7 +107,7 @@ class ApiKeyMiddleware:
         """Answer 401 (``WWW-Authenticate``) without a valid key, unless the path is public."""
         try:
             headers = shared.EnvironHeaders(request.META)
-            shared.authenticate(runtime.service(), request.path_info, headers)
+            authenticate(runtime.application().auth, request.path_info, headers)
         except ServingError as exc:
             return error_response(request, exc)
         return self.get_response(request)

@@ -11,8 +11,8 @@ request hooks in create_app    ``middleware.py``
 ``rendering.py``               ``ml_api_app/rendering.py``
 =============================  =====================================================
 
-Both use :mod:`ml_api.api.shared` (header names, media type, wording) and
-:mod:`ml_api.api.request_body` (chunked bodies).
+Both bind their routes from the core's endpoint table (:mod:`ml_api.core.protocols.routes`) and
+use :mod:`ml_api.api.shared` (header names, media type, wording).
 
 Run it in production with ``ml-api serve`` (gunicorn), or any WSGI server with
 ``ml_api.api.flask_app:create_app()``; ``ml-api serve --dev`` uses Flask's development server.
@@ -33,6 +33,7 @@ from ml_api.api.flask_app.routes import bp
 from ml_api.composition import Application, build
 from ml_api.core import telemetry
 from ml_api.core.errors import ServingError
+from ml_api.core.protocols.request import authenticate
 from ml_api.core.service import PredictionService
 from ml_api.settings import (
     CORS_ALLOW_HEADERS,
@@ -68,13 +69,11 @@ def create_app(
     """
     settings = settings or Settings()
     application = application or build(settings, service=service)
-    service = application.service
     app = Flask(shared.APP_NAME)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     if isinstance(app.json, DefaultJSONProvider):  # Flask's default provider, always here
         app.json.sort_keys = False
     app.extensions["ml_api.application"] = application
-    app.extensions["ml_api.service"] = service
     app.url_map.merge_slashes = False  # POST /predict// is a JSON 404, not an HTML 308 redirect
     app.register_blueprint(bp)
     app.register_error_handler(ServingError, rendering.on_serving_error)
@@ -98,7 +97,7 @@ def create_app(
         g.ml_api_request = shared.begin_request(request.method, request.path, request.headers)
         if cors and shared.is_preflight(request.method, request.headers):
             return  # a browser's preflight carries no credentials; the real request does
-        shared.authenticate(service, request.path, request.headers)
+        authenticate(application.auth, request.path, request.headers)
 
     @app.after_request
     def _end(response: Response) -> Response:

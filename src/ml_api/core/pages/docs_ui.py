@@ -52,6 +52,11 @@ window.addEventListener("load", function () {
 """
 
 
+def asset_names() -> tuple[str, ...]:
+    """Names of the files served under ``/docs/``, sorted (the ``{name}`` of ``/docs/{name}``)."""
+    return tuple(sorted((*ASSETS, INITIALIZER)))
+
+
 def asset_directory() -> Path:
     """Return the folder of the bundled Swagger UI distribution.
 

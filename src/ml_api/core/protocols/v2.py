@@ -31,34 +31,26 @@ from __future__ import annotations
 import json
 import math
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import metadata as importlib_metadata
 from typing import Any
 
-from ml_api.core.codecs import (
-    check_content_encoding,
-    check_content_type,
-    check_declared_length,
-    decode_content,
-    parse_json,
-)
 from ml_api.core.deadline import deadline
 from ml_api.core.errors import (
     BadRequest,
-    ModelNotReady,
+    InvalidInput,
     NotFound,
     PayloadTooLarge,
     Problem,
-    ServingError,
     quote,
 )
-from ml_api.core.limits import Limits
-from ml_api.core.model.card import ModelCard
 from ml_api.core.model.schema import Feature, FeatureKind
-from ml_api.core.model.validation import Row
+from ml_api.core.protocols.body import check_headers, read_json
+from ml_api.core.protocols.request import Request
 from ml_api.core.protocols.v2_request import check_request_types
 from ml_api.core.runtimes.predictor import PredictionResult, class_keys, to_jsonable
+from ml_api.core.service import PredictionService
 
 NUMERIC_TYPES = {"FP16", "FP32", "FP64", "INT8", "INT16", "INT32", "INT64", "UINT8", "UINT16",
                  "UINT32", "UINT64"}  # fmt: skip
@@ -67,6 +59,8 @@ KNOWN_TYPES = NUMERIC_TYPES | {"BOOL", "BYTES"}
 OUTPUT_LABEL = "predict"
 OUTPUT_PROBA = "predict_proba"
 TENSOR_INPUT = "input-0"
+INFERENCE_HEADER_LENGTH = "Inference-Header-Content-Length"
+"""The binary tensor extension's header (refused: the extension is not served)."""
 
 
 def server_metadata() -> dict[str, Any]:
@@ -76,6 +70,11 @@ def server_metadata() -> dict[str, Any]:
     except importlib_metadata.PackageNotFoundError:  # pragma: no cover - running from source
         version = "0"
     return {"name": "ml-api", "version": version, "extensions": []}
+
+
+def server_live() -> dict[str, Any]:
+    """Body for ``GET /v2/health/live``: the process answers (the model is not touched)."""
+    return {"live": True}
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,40 +95,27 @@ class Tensor:
 
 
 class OpenInferenceProtocol:
-    """V2 endpoints for one served model.
+    """V2 endpoints for one served model, a thin codec over its service.
+
+    The model's name, version, classes and feature schema come from the service's card and
+    predictor; body size, instance count and time limits from its limits.
 
     Args:
-        card: The served model's card (name, version, classes, feature schema).
-        classes: Class labels in probability column order (``Predictor.classes``); empty for
-            regressors.
-        platform: The runtime's name; the model metadata's ``platform`` (see
-            :func:`model_platform`).
-        predict: Validates and predicts instances (``PredictionService.predict_rows``).
-        ready: Raises :class:`~ml_api.core.errors.ModelNotReady` (503) when the server is not
-            ready (``PredictionService.readiness``).
-        limits: Body size, instance count and time limits.
+        service: The prediction service.
     """
 
-    def __init__(
-        self,
-        *,
-        card: ModelCard,
-        classes: Sequence[Any],
-        platform: str,
-        predict: Callable[[Sequence[Row]], PredictionResult],
-        ready: Callable[[], object],
-        limits: Limits,
-    ) -> None:
+    def __init__(self, service: PredictionService) -> None:
+        card = service.artifact.card
+        predictor = service.predictor
+        self.service = service
         self.schema = card.schema
         self.names = card.schema.names
         self.name = card.name
         self.version = card.version
-        self.platform = model_platform(card.library_versions, platform)
-        self.classes = list(class_keys(tuple(classes)))
+        self.platform = model_platform(card.library_versions, predictor.runtime)
+        self.classes = list(class_keys(tuple(predictor.classes)))
         self.all_numeric = self.schema.all_numeric
-        self.limits = limits
-        self._predict = predict
-        self._ready = ready
+        self.limits = service.limits
         if not self.classes:
             self.label_type = "FP64"
         elif card.integer_classes:
@@ -159,7 +145,7 @@ class OpenInferenceProtocol:
         Raises:
             ModelNotReady: (503) draining before shutdown.
         """
-        self._ready()
+        self.service.check_ready()
         return {"ready": True}
 
     def model_ready(self, name: str, version: str | None = None) -> dict[str, Any]:
@@ -170,7 +156,7 @@ class OpenInferenceProtocol:
             ModelNotReady: (503) draining before shutdown.
         """
         self.resolve(name, version)
-        self._ready()
+        self.service.check_ready()
         return {"name": self.name, "ready": True}
 
     def model_metadata(self, name: str, version: str | None = None) -> dict[str, Any]:
@@ -213,58 +199,57 @@ class OpenInferenceProtocol:
 
     # ---- inference -------------------------------------------------------------------------
 
-    def infer_http(
-        self,
-        name: str,
-        version: str | None,
-        content_type: str | None,
-        content_length: int | None,
-        read_body: Callable[[], bytes],
-        binary_header: str | None = None,
-        content_encoding: str | None = None,
-    ) -> dict[str, Any]:
+    def infer(self, request: Request, name: str, version: str | None = None) -> dict[str, Any]:
         """Answer ``POST /v2/models/{name}[/versions/{version}]/infer``.
 
+        The body is read as every protocol reads one (:mod:`ml_api.core.protocols.body`), with
+        two differences the protocol makes: a request without ``Content-Type`` is taken as JSON
+        (Triton's client sends none), and another media type is a 400.
+
         Args:
+            request: The request (``Content-Type``, ``Content-Encoding``,
+                ``Inference-Header-Content-Length``, the body).
             name: Model name from the path.
             version: Model version from the path, or ``None``.
-            content_type: ``Content-Type`` header; a missing one is taken as JSON (Triton's client
-                sends none), anything else must be JSON.
-            content_length: Declared body length in bytes, or ``None``.
-            read_body: Reads the body.
-            binary_header: The ``Inference-Header-Content-Length`` header (binary tensor
-                extension), refused when present.
-            content_encoding: The ``Content-Encoding`` header (``gzip``, ``deflate``, ``identity``;
-                415 otherwise), decoded with ``max_body_bytes`` applied to the decoded size.
 
         Returns:
             The inference response object.
 
         Raises:
             NotFound: (404) unknown model or version.
-            BadRequest: (400) malformed request, tensors that do not match the model, or values
-                that break the feature schema.
+            BadRequest: (400) malformed request, the binary tensor extension, a media type other
+                than JSON, tensors that do not match the model, or values that break the feature
+                schema.
             PayloadTooLarge: (413) body (decoded) or instance count over the limits.
             UnsupportedMediaType: (415) an unknown ``Content-Encoding``.
             RequestTimeout: (504) past the per-request time limit.
         """
         self.resolve(name, version)
-        if binary_header is not None:
+        if request.headers.get(INFERENCE_HEADER_LENGTH) is not None:
             raise BadRequest(
                 "the binary tensor data extension is not supported; send JSON tensors "
                 "(tritonclient: binary_data=False)"
             )
-        if content_type:
-            _as_bad_request(check_content_type, content_type)
-        codings = check_content_encoding(content_encoding)
         limit = self.limits.max_body_bytes
-        check_declared_length(content_length, limit)
+        codings = check_headers(request, limit, refusal=BadRequest, media_type_optional=True)
         with deadline(self.limits.request_timeout_seconds):
-            body = decode_content(read_body(), codings, limit)
-            request = _as_bad_request(parse_json, body)
-            rows, requested = self._decode(request)
-            result = _as_bad_request(self._predict, rows)
-        return self._encode(request, result, requested)
+            payload = read_json(request, codings, limit)
+            rows, requested = self._decode(payload)
+            result = self._predict(rows)
+        return self._encode(payload, result, requested)
+
+    def _predict(self, rows: list[list[Any]]) -> PredictionResult:
+        """The service's prediction; a value that breaks the schema is a 400 here (V1: 422).
+
+        Raises:
+            BadRequest: (400) the service refused a value (``InvalidInput``, out-of-range
+                refusals included), with its message and details.
+            RequestTimeout: (504) past the per-request time limit.
+        """
+        try:
+            return self.service.predict_rows(rows)
+        except InvalidInput as exc:
+            raise BadRequest(exc.message, exc.details) from exc
 
     def _decode(self, request: Any) -> tuple[list[list[Any]], list[str]]:
         check_request_types(request)  # every field of the JSON type the protocol gives it
@@ -405,18 +390,6 @@ class OpenInferenceProtocol:
                 "out_of_range_count": result.out_of_range.total,
             }
         return response
-
-
-def _as_bad_request(fn: Callable[..., Any], *args: Any) -> Any:
-    """Call ``fn``; client errors other than 404/413/503/504 become 400, as V2 prescribes."""
-    try:
-        return fn(*args)
-    except (NotFound, PayloadTooLarge, ModelNotReady):
-        raise
-    except ServingError as exc:
-        if exc.status.value >= 500 or exc.status.value == 400:
-            raise
-        raise BadRequest(exc.message, exc.details) from exc
 
 
 def _datatype(feature: Feature) -> str:
