@@ -100,11 +100,11 @@ def _settings() -> Any:
 @cache
 def service() -> Any:
     """The penguins :class:`~ml_api.core.service.PredictionService` (one per process)."""
-    from ml_api.core.service import PredictionService
+    from ml_api.composition import build_scoring
 
     if "service" in _GIVEN:
         return _GIVEN["service"]
-    return PredictionService.from_settings(_settings())
+    return build_scoring(_settings())
 
 
 @cache
