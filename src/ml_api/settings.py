@@ -105,7 +105,8 @@ class Settings(BaseSettings):
 
     request_timeout_seconds: float = Field(default=10.0, gt=0)
     """Longest a ``/predict`` call may run, in seconds, before it is answered 504 in JSON (the
-    gunicorn worker timeout is set above it, as the hard backstop)."""
+    gunicorn worker timeout is set above it, as the hard backstop). Under gunicorn it is also the
+    longest wait for the next bytes of a request body (408 beyond)."""
 
     drain_seconds: float = Field(default=5.0, ge=0)
     """After SIGTERM, how long (seconds) the server keeps accepting requests while ``/ready``
@@ -140,7 +141,9 @@ class Settings(BaseSettings):
 
     api_keys_file: Path | None = None
     """File with one API key per line (e.g. a mounted Kubernetes Secret); re-read when it changes
-    (checked at most once a second, ``ml_api.core.auth``), so a revoked key stops working."""
+    (checked at most once a second, ``ml_api.core.auth``), so a revoked key stops working. Setting
+    it turns authentication on even while the file holds no key yet: the API starts closed and
+    opens to the first key written to it (fail closed)."""
 
     public_paths: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: list(DEFAULT_PUBLIC_PATHS)

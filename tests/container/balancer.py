@@ -4,7 +4,9 @@
 logs in a temporary directory; never the system service) on a free 127.0.0.1 port, in front of
 a set of ``127.0.0.1:<port>`` upstreams that can be changed while it runs (``set_upstreams``:
 rewrite the config, SIGHUP, as an Ingress controller does when a Service's endpoints change).
-The proxy settings are those of ``deploy/k8s/overlays/production/ingress.yaml``.
+The proxy settings (body limit, timeouts, what is retried and how often) are read from the
+annotations of ``deploy/k8s/overlays/production/ingress.yaml`` and written as the nginx directives
+ingress-nginx makes of them, so a change to the Ingress is what these tests run.
 
 ``Load`` sends ``POST /predict`` from a few threads, each with its own ``requests.Session``, until
 stopped, a request budget is spent, or a deadline passes; it counts every outcome.
@@ -24,9 +26,38 @@ from pathlib import Path
 from typing import Any
 
 import requests
+import yaml
 
 from tests.container.engine import free_port
 from tests.tools import find_tool
+
+INGRESS = Path(__file__).resolve().parents[2] / "deploy/k8s/overlays/production/ingress.yaml"
+PREFIX = "nginx.ingress.kubernetes.io/"
+# ingress-nginx annotation -> (nginx directive, unit appended to the annotation's value)
+DIRECTIVES = {
+    "proxy-connect-timeout": ("proxy_connect_timeout", "s"),
+    "proxy-read-timeout": ("proxy_read_timeout", "s"),
+    "proxy-send-timeout": ("proxy_send_timeout", "s"),
+    "proxy-next-upstream": ("proxy_next_upstream", ""),
+    "proxy-next-upstream-tries": ("proxy_next_upstream_tries", ""),
+    "proxy-next-upstream-timeout": ("proxy_next_upstream_timeout", "s"),
+}
+
+
+def ingress_annotations() -> dict[str, str]:
+    """The production Ingress's ingress-nginx annotations, without their prefix."""
+    notes = yaml.safe_load(INGRESS.read_text())["metadata"]["annotations"]
+    return {k.removeprefix(PREFIX): str(v) for k, v in notes.items() if k.startswith(PREFIX)}
+
+
+def proxy_directives(**overrides: str) -> str:
+    """The ``location`` directives of the production Ingress (``overrides``: annotation name with
+    ``_`` for ``-`` -> value, e.g. a shorter ``proxy_read_timeout="1"`` for a bounded test)."""
+    notes = ingress_annotations() | {k.replace("_", "-"): v for k, v in overrides.items()}
+    pairs = [(d, f"{notes[a]}{unit}") for a, (d, unit) in DIRECTIVES.items() if a in notes]
+    lines = [f"            {directive} {value};" for directive, value in pairs]
+    return "\n".join(lines)
+
 
 CONFIG = """\
 worker_processes 1;
@@ -57,7 +88,7 @@ http {{
 
     server {{
         listen 127.0.0.1:{port};
-        client_max_body_size 2m;
+        client_max_body_size {body_size};
         # One request per client connection: a reload (SIGHUP, how the upstream set changes here)
         # makes old workers close idle kept-alive client connections, and a request sent on one
         # at that instant dies with "connection reset" before reaching any replica: a harness
@@ -69,12 +100,7 @@ http {{
             proxy_http_version 1.1;
             proxy_set_header Connection "";
             proxy_set_header Host $host;
-            proxy_connect_timeout 2s;
-            proxy_read_timeout 30s;
-            # As the production Ingress: retry elsewhere when a replica cannot be reached or
-            # answers 502/503, POST included (POST /predict has no side effects).
-            proxy_next_upstream error timeout http_502 http_503 non_idempotent;
-            proxy_next_upstream_tries 3;
+{proxy}
         }}
     }}
 }}
@@ -87,12 +113,14 @@ class Balancer:
     Args:
         prefix: Empty directory for the config, pid file, logs and temp files.
         upstreams: Ports of the replicas on 127.0.0.1.
+        overrides: Ingress annotations to replace (see :func:`proxy_directives`).
 
     Raises:
         AssertionError: nginx refuses the config or does not start listening.
     """
 
-    def __init__(self, prefix: Path, upstreams: Iterable[int]) -> None:
+    def __init__(self, prefix: Path, upstreams: Iterable[int], **overrides: str) -> None:
+        self.overrides = overrides
         self.exe = find_tool("nginx") or "/usr/sbin/nginx"
         self.prefix = prefix
         self.port = free_port()
@@ -122,7 +150,14 @@ class Balancer:
         # Running as root, nginx's workers would switch to `nobody`; keep them as this user so
         # they can write the temporary directory.
         user = "user root;" if os.geteuid() == 0 else ""
-        config = CONFIG.format(user=user, prefix=self.prefix, servers=servers, port=self.port)
+        config = CONFIG.format(
+            user=user,
+            prefix=self.prefix,
+            servers=servers,
+            port=self.port,
+            body_size=ingress_annotations()["proxy-body-size"],
+            proxy=proxy_directives(**self.overrides),
+        )
         (self.prefix / "nginx.conf").write_text(config)
 
     def _run(self, *args: str) -> None:

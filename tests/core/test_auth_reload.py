@@ -67,6 +67,28 @@ def test_an_emptied_file_locks_the_api_rather_than_opening_it(tmp_path: Path) ->
         auth.check("/predict", None, None)
 
 
+def test_a_keys_file_empty_at_start_keeps_the_api_closed_until_a_key_is_written(
+    tmp_path: Path,
+) -> None:
+    keys, clock = tmp_path / "api-keys", Clock()
+    write(keys, "# keys go here\n\n", 1)
+    auth = ApiKeyAuth([], ["/health"], keys_file=keys, clock=clock)
+    assert auth.enabled
+    with pytest.raises(Unauthorized):
+        auth.check("/predict", None, None)
+    assert not allowed(auth, "any-key") and not allowed(auth, "")
+    auth.check("/health", None, None)  # public paths stay public
+    write(keys, "first-key\n", 2)
+    clock.now += RELOAD_INTERVAL_SECONDS * 2
+    assert allowed(auth, "first-key") and not allowed(auth, "other")
+
+
+def test_no_keys_and_no_file_means_no_authentication() -> None:
+    auth = ApiKeyAuth([], ["/health"])
+    assert not auth.enabled
+    auth.check("/predict", None, None)
+
+
 def test_an_unreadable_moment_keeps_the_keys_read_before(tmp_path: Path) -> None:
     keys, clock = tmp_path / "api-keys", Clock()
     write(keys, "key-1\n", 1)
@@ -93,6 +115,32 @@ def test_a_kubernetes_style_symlink_swap_is_seen(tmp_path: Path) -> None:
     os.replace(tmp_path / "..data_tmp", tmp_path / "..data")
     clock.now += RELOAD_INTERVAL_SECONDS * 2
     assert allowed(auth, "second") and not allowed(auth, "first")
+
+
+@pytest.mark.live
+def test_a_running_server_with_an_empty_keys_file_refuses_then_accepts_the_first_key(
+    model_root: Path, tmp_path: Path
+) -> None:
+    keys = tmp_path / "api-keys"
+    write(keys, "", 1)
+    body = {"features": ["Biscoe", 50.0, 15.0, 220.0, 5500.0, "male"]}
+    with LiveServer(model_root, workers=2, env={"ML_API_API_KEYS_FILE": str(keys)}) as server:
+
+        def status(key: str | None) -> int:
+            headers = {} if key is None else {"X-API-Key": key}
+            return requests.post(
+                server.url + "/predict", json=body, headers=headers, timeout=10
+            ).status_code
+
+        assert status(None) == 401 and status("anything") == 401
+        assert requests.get(server.url + "/ready", timeout=10).status_code == 200
+        write(keys, "alice\n", 2)
+        deadline, accepted = time.monotonic() + 60, 0
+        while accepted < 10 and time.monotonic() < deadline:
+            accepted = accepted + 1 if status("alice") == 200 else 0
+            time.sleep(0.1)
+        assert accepted == 10, server.output()[-2000:]
+        assert status(None) == 401
 
 
 @pytest.mark.live

@@ -182,7 +182,10 @@ def test_service_port_chain_matches_the_server(variant: Variant) -> None:
         assert str(target) in " ".join(exposed).split()
     template = _deployment(docs)["spec"]["template"]
     assert template["metadata"]["annotations"]["prometheus.io/port"] == str(target)
-    assert service["spec"]["selector"] == template["metadata"]["labels"] == {"app": "ml-api"}
+    assert service["spec"]["selector"] == {"app": "ml-api"}
+    assert service["spec"]["selector"].items() <= template["metadata"]["labels"].items()
+    # Pods carry the app label and, in production, the release pin's version label, nothing else.
+    assert set(template["metadata"]["labels"]) <= {"app", "app.kubernetes.io/version"}
     for policy in (d for d in docs if d["kind"] == "NetworkPolicy"):
         for rule in policy["spec"]["ingress"]:
             assert {_named_port(container, p["port"]) for p in rule["ports"]} == {target}
@@ -360,13 +363,33 @@ def test_ingress_routes_the_api_but_not_metrics(variant: str) -> None:
         "/metadata",
         "/openapi.json",
         "/docs",
+        "/docs/swagger-ui.css",
+        "/docs/swagger-ui-bundle.js",
+        "/model",
     ):
         assert ingress_routes(ingress, public), public
+    for private in ("/models", "/docsx", "/model/x"):
+        assert not ingress_routes(ingress, private), private
     # The app, not nginx, answers an oversized body (with JSON): nginx's limit is above the app's.
     size = ingress["metadata"]["annotations"]["nginx.ingress.kubernetes.io/proxy-body-size"]
     assert size.endswith("m")
     app_limit = int(_config(rendered(variant))["ML_API_MAX_BODY_BYTES"])
     assert int(size[:-1]) * 1024 * 1024 > app_limit
+
+
+@pytest.mark.parametrize("variant", ["production", "canary"])
+def test_ingress_routes_every_endpoint_of_the_table_but_the_probes(variant: str) -> None:
+    """Derived from the one endpoint table: a new endpoint is routed, or is a probe."""
+    from ml_api.core.protocols.routes import ENDPOINTS
+
+    ingress = find(rendered(variant), "Ingress")
+    for endpoint in ENDPOINTS:
+        paths = [endpoint.paths[0]]
+        for param, values in endpoint.values.items():
+            paths = [p.replace("{" + param + "}", v) for p in paths for v in values]
+        for path in paths:
+            path = path.replace("{name}", "penguins").replace("{version}", "1")
+            assert ingress_routes(ingress, path) is not endpoint.probe, (endpoint.name, path)
 
 
 def test_ingress_route_check_would_catch_a_catch_all() -> None:
@@ -429,6 +452,12 @@ def test_keda_component() -> None:
     scaled = find(docs, "ScaledObject", "ml-api")
     assert scaled["spec"]["scaleTargetRef"]["name"] == _deployment(docs)["metadata"]["name"]
     assert not [d for d in docs if d["kind"] == "HorizontalPodAutoscaler"]
+    # Added to a running installation, KEDA adopts the base's HPA (its webhook refuses a
+    # ScaledObject whose target another HPA scales) and keeps its name: one HPA object either way.
+    base_hpa = find(rendered("production"), "HorizontalPodAutoscaler")["metadata"]["name"]
+    notes = scaled["metadata"]["annotations"]
+    assert notes["scaledobject.keda.sh/transfer-hpa-ownership"] == "true"
+    assert scaled["spec"]["advanced"]["horizontalPodAutoscalerConfig"]["name"] == base_hpa
     prometheus = next(t for t in scaled["spec"]["triggers"] if t["type"] == "prometheus")
     assert "ml_api_http_requests_in_flight" in prometheus["metadata"]["query"]
     threads = Settings(_env_file=None).threads
@@ -577,3 +606,32 @@ def test_canary_runs_apart_and_gets_traffic_only_through_the_canary_ingress() ->
     hpa = find(canary, "HorizontalPodAutoscaler")
     assert hpa["spec"]["scaleTargetRef"]["name"] == find(canary, "Deployment")["metadata"]["name"]
     assert hpa["metadata"]["name"] != "ml-api-hpa"
+
+
+# CPU and memory that a minikube node's own pods request (minikube 1.3x, Kubernetes 1.3x: the
+# control plane's static pods, CoreDNS, and the metrics-server addon the README enables).
+# etcd, kube-apiserver, kube-controller-manager, kube-scheduler, CoreDNS, metrics-server
+MINIKUBE_SYSTEM_CPU_M = 100 + 250 + 200 + 100 + 100 + 100
+MINIKUBE_SYSTEM_MEMORY_MI = 100 + 70 + 200  # etcd, coredns, metrics-server
+
+
+def _cpu_m(value: str) -> int:
+    return int(value[:-1]) if value.endswith("m") else int(float(value) * 1000)
+
+
+def test_minikube_fits_its_node() -> None:
+    """The README's `minikube start` node holds the HPA's maximum plus a rollout's surge pod.
+
+    With 1-CPU pods a 2-CPU node held one: the HPA demo could not add a replica and every rollout
+    hung with the surge pod Pending.
+    """
+    readme = (ROOT / "README.md").read_text()
+    cpus, memory = re.search(r"minikube start --cpus (\d+) --memory (\d+)g", readme).groups()
+    docs = rendered("minikube")
+    requests = _container(docs)["resources"]["requests"]
+    hpa = find(docs, "HorizontalPodAutoscaler")
+    surge = _deployment(docs)["spec"]["strategy"]["rollingUpdate"]["maxSurge"]
+    pods = hpa["spec"]["maxReplicas"] + int(surge)
+    assert pods * _cpu_m(requests["cpu"]) + MINIKUBE_SYSTEM_CPU_M <= int(cpus) * 1000
+    need_mi = pods * _quantity_mib(requests["memory"]) + MINIKUBE_SYSTEM_MEMORY_MI
+    assert need_mi <= int(memory) * 1024 * 0.9  # the kubelet reserves some

@@ -92,8 +92,14 @@ def test_actions_are_pinned_to_commit_shas_with_the_tag_in_a_comment(path):
 def test_permissions_are_least_privilege(path):
     workflow = load(path)
     assert workflow["permissions"] == {}  # nothing by default
+    # Read-only everywhere, but for the release's pin job, which pushes one branch and opens its
+    # pull request (and holds no secret and no cluster credential).
+    writers = {("release.yml", "pin"): {"contents": "write", "pull-requests": "write"}}
     for name, job in workflow["jobs"].items():
-        assert job["permissions"] == {"contents": "read"}, name
+        wanted = writers.get((path.name, name), {"contents": "read"})
+        assert job["permissions"] == wanted, name
+        if wanted != {"contents": "read"}:
+            assert "secrets." not in str(job) and "environment" not in job, name
 
 
 @pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)
@@ -121,18 +127,27 @@ def test_release_pushes_on_tags_and_deploys_behind_an_approval():
     assert release["on"] == {"push": {"tags": ["v*"]}}
     jobs = release["jobs"]
     assert jobs["ci"]["uses"] == "$/.github/workflows/ci.yml"
-    assert jobs["push"]["needs"] == "ci" and jobs["deploy"]["needs"] == "push"
+    assert jobs["push"]["needs"] == "ci" and jobs["pin"]["needs"] == "push"
+    assert jobs["deploy"]["needs"] == ["push", "pin"]
     assert jobs["deploy"]["environment"]["name"] == "production"
     push_runs = " ".join(s.get("run", "") for s in jobs["push"]["steps"])
     assert "make push" in push_runs
     login = next(s for s in jobs["push"]["steps"] if s.get("uses", "").startswith("docker/login"))
     assert login["with"]["password"] == "${{ secrets.REGISTRY_PASSWORD }}"
+    # The pin goes into git first (a pull request of deploy/k8s/release): the pin job may write
+    # contents and open a pull request, nothing else, and holds no cluster credential.
+    pin_runs = " ".join(s.get("run", "") for s in jobs["pin"]["steps"])
+    assert jobs["pin"]["permissions"] == {"contents": "write", "pull-requests": "write"}
+    assert 'deploy/k8s/release/pin-image.sh "$image" "$VERSION" "$DIGEST"' in pin_runs
+    assert "gh pr create --base main" in pin_runs and "KUBECONFIG" not in str(jobs["pin"])
     deploy_runs = " ".join(s.get("run", "") for s in jobs["deploy"]["steps"])
-    # Only what the narrow deployer Role allows: patch the one Deployment, watch its rollout.
+    # Only what the narrow deployer Role allows: patch the one Deployment, watch its rollout,
+    # with the pin that main carries (checked out from main; tests/deploy runs the gate step).
+    checkout = next(s for s in jobs["deploy"]["steps"] if s.get("uses", "").startswith("actions/"))
+    assert checkout["with"]["ref"] == "main"
     assert "kubectl apply" not in deploy_runs and "kubectl delete" not in deploy_runs
-    assert "deploy/k8s/release/pin-image.sh" in deploy_runs
     assert "kubectl -n ml-api patch deployment ml-api-deployment" in deploy_runs
-    assert "--patch-file release/pin-image.yaml" in deploy_runs
+    assert "--patch-file deploy/k8s/release/pin-image.yaml" in deploy_runs
     assert "rollout status deployment/ml-api-deployment" in deploy_runs
 
 

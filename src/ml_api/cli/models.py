@@ -274,7 +274,7 @@ def promote(
     ('models/NAME/aliases.json', replaced atomically); 'ML_API_MODEL_VERSION' may name any
     alias. A running server keeps its model: restart it (or roll the Deployment) to switch.
     """
-    from ml_api.core.model.artifact import ArtifactError, read_aliases, set_alias
+    from ml_api.core.model.artifact import ArtifactError, set_alias
 
     if (version is None) != unset:
         fail("give a VERSION, or --unset to remove the alias")
@@ -282,8 +282,7 @@ def promote(
         fail(f"VERSION must be a version number (see 'ml-api versions {name}'), got {version!r}")
     root = settings_from(model_root=model_root).resolved_model_root()
     try:
-        before = read_aliases(root, name).get(alias)
-        set_alias(root, name, alias, None if version is None else int(version))
+        before = set_alias(root, name, alias, None if version is None else int(version))
     except (ArtifactError, ValueError) as exc:
         fail(str(exc), code=1)
     was = f"was version {before}" if before is not None else "was unset"

@@ -12,6 +12,9 @@ stops working within about a second of the file changing in the pod (the kubelet
 Secret within its sync period, about a minute) without a restart. A file that cannot be read for a
 moment (the kubelet swaps the Secret's directory atomically, but an editor may not) keeps the keys
 last read; a file emptied of keys refuses every request rather than turning authentication off.
+Configuring a keys file turns authentication on, even while the file holds no key yet (a Secret
+created empty, to be filled later): the API starts closed and opens to the first key written,
+never the other way round.
 """
 
 from __future__ import annotations
@@ -53,10 +56,11 @@ class ApiKeyAuth:
     """Checks request credentials against configured keys.
 
     Args:
-        keys: Accepted keys, fixed for the process's life; empty (and no keys in ``keys_file``)
+        keys: Accepted keys, fixed for the process's life; empty, with no ``keys_file``,
             disables authentication.
         public_paths: Paths open without a key (compared with any trailing slash removed).
-        keys_file: File of more keys (:func:`read_keys_file`), re-read when it changes.
+        keys_file: File of more keys (:func:`read_keys_file`), re-read when it changes. Giving
+            one turns authentication on even if it holds no key yet (fail closed).
         clock: Monotonic seconds (tests pass a fake one).
 
     Raises:
@@ -83,12 +87,19 @@ class ApiKeyAuth:
             file_keys = [k.encode() for k in read_keys_file(keys_file)]
             self._next_check = clock() + RELOAD_INTERVAL_SECONDS
         self._keys = self._static + file_keys
-        # Decided once: a keys file that later loses every key locks the API, it never opens it.
-        self._enabled = bool(self._keys)
+        # Decided once, and closed whenever a keys file is configured: a keys file that holds no
+        # key (yet, or any more) locks the API, it never opens it.
+        self._enabled = bool(self._keys) or keys_file is not None
+        if keys_file is not None and not self._keys:
+            log.warning(
+                "API keys file %s holds no key: every request outside the public paths is refused "
+                "until a key is written to it",
+                keys_file,
+            )
 
     @property
     def enabled(self) -> bool:
-        """Whether any key was configured at start."""
+        """Whether requests need a key: a key or a keys file was configured at start."""
         return self._enabled
 
     def _maybe_reload(self) -> None:

@@ -37,6 +37,8 @@ class RequestContext:
         started: ``time.perf_counter()`` at arrival, in seconds.
         instances: Instances in the request, once decoded.
         model_version: Version of the model that answered, once it did.
+        client_closed: The client closed the connection before its body was read whole (the
+            request is recorded with status 499, see ``telemetry.end_request``).
     """
 
     request_id: str
@@ -45,6 +47,7 @@ class RequestContext:
     started: float = field(default_factory=time.perf_counter)
     instances: int | None = None
     model_version: str | None = None
+    client_closed: bool = False
     token: contextvars.Token[RequestContext | None] | None = None
 
 

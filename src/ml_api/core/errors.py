@@ -310,3 +310,90 @@ class BodyTooLarge(PayloadTooLarge):
 def allow_header(methods: Iterable[str]) -> str:
     """Return the ``Allow`` header value for ``methods``: sorted, comma-separated (as Flask)."""
     return ", ".join(sorted(methods))
+
+
+# ---- The request's HTTP framing, found while reading it (the server's WSGI layer raises these) --
+
+
+class MalformedBody(BadRequest):
+    """The body's chunked framing is broken: a bad chunk size, a chunk without its CRLF (400).
+
+    Args:
+        reason: What the server's HTTP parser found, e.g. ``"Invalid chunk size: '-1'"``.
+    """
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(
+            f"the request body is not valid chunked transfer coding: {shorten(reason, 120)}",
+            [Problem("malformed chunked body (RFC 9112 section 7.1)", field="Transfer-Encoding")],
+        )
+
+
+class UnsupportedFraming(BadRequest):
+    """A ``Transfer-Encoding`` other than one plain ``chunked`` (400; the connection is closed).
+
+    A server that read ``chunked, chunked`` as one chunked body while a proxy in front read it
+    otherwise would answer a request smuggled inside the body.
+
+    Args:
+        value: The ``Transfer-Encoding`` received (repeated headers joined by commas).
+    """
+
+    def __init__(self, value: str) -> None:
+        super().__init__(
+            f"Transfer-Encoding {quote(value)} is not accepted: send one 'chunked' or a "
+            "Content-Length",
+            [Problem("only a single 'chunked' is accepted", field="Transfer-Encoding")],
+        )
+
+
+class ClientClosedRequest(BadRequest):
+    """The client closed the connection before sending the whole body it announced.
+
+    Answered 400 (the client is gone and reads nothing), but not a client error to count: the
+    HTTP metrics and the access record give it status 499, nginx's "client closed request",
+    logged at INFO (see :func:`ml_api.core.telemetry.end_request`).
+
+    Args:
+        received: Body bytes that arrived before the connection closed.
+        declared: The ``Content-Length`` it announced, ``None`` for a chunked body.
+    """
+
+    def __init__(self, received: int, declared: int | None) -> None:
+        expected = f"of {declared} " if declared is not None else ""
+        super().__init__(
+            f"the client closed the connection after {received} bytes {expected}of the body"
+        )
+
+
+class BodyReadTimeout(ServingError):
+    """The body stopped arriving: no byte for longer than the read timeout (408).
+
+    Args:
+        seconds: The read timeout that ran out, in seconds (``ML_API_REQUEST_TIMEOUT_SECONDS``).
+    """
+
+    status = HTTPStatus.REQUEST_TIMEOUT
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(
+            f"the request body stopped arriving: nothing for {seconds:g} s "
+            "(ML_API_REQUEST_TIMEOUT_SECONDS)"
+        )
+
+
+class MissingHost(BadRequest):
+    """A request without a ``Host`` header, with two, or with one that is no host (400).
+
+    RFC 9112 section 3.2 requires this answer for HTTP/1.1; ml-api gives it to HTTP/1.0 too.
+
+    Args:
+        value: The ``Host`` value received, ``None`` when there was none.
+    """
+
+    def __init__(self, value: str | None) -> None:
+        problem = "missing" if not value else f"not a host[:port]: {quote(value)}"
+        super().__init__(
+            "the request needs one Host header naming this server (RFC 9112 section 3.2)",
+            [Problem(problem, field="Host")],
+        )

@@ -12,7 +12,7 @@ import logging
 import time
 
 from ml_api.core import metrics
-from ml_api.core.context import RequestContext, enter, leave, request_id_from
+from ml_api.core.context import RequestContext, current, enter, leave, request_id_from
 
 access_log = logging.getLogger("ml_api.access")
 
@@ -34,6 +34,31 @@ def begin_request(method: str, path: str, request_id_header: str | None) -> Requ
     return ctx
 
 
+METHODS = frozenset(
+    {"GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH", "TRACE", "CONNECT"}
+)
+"""The ``method`` label's values besides :data:`OTHER`: the methods RFC 9110 and RFC 5789 define."""
+
+OTHER = "other"
+"""The label value of anything outside a label's closed set (a made-up method, say)."""
+
+CLIENT_CLOSED = 499
+"""Status recorded (metrics, access record) for a request whose client went away mid-body:
+nginx's "client closed request". The response the server still tries to write says 400."""
+
+
+def method_label(method: str) -> str:
+    """Return ``method`` if it is one of :data:`METHODS`, else :data:`OTHER` (a bounded label)."""
+    return method if method in METHODS else OTHER
+
+
+def client_closed() -> None:
+    """Mark the current request as abandoned by its client (recorded as :data:`CLIENT_CLOSED`)."""
+    ctx = current()
+    if ctx is not None:
+        ctx.client_closed = True
+
+
 def normalize_route(route: str | None) -> str:
     """Return a bounded metrics label for a route template.
 
@@ -49,6 +74,11 @@ def normalize_route(route: str | None) -> str:
 def end_request(ctx: RequestContext, status: int, route: str | None) -> None:
     """Finish a request: record HTTP metrics and write its access record.
 
+    Every label comes from a closed set: the method from :data:`METHODS` or ``other``, the
+    route from the route table or ``<unmatched>``, the status from ml-api's own answers (a request
+    whose client closed mid-body is recorded as :data:`CLIENT_CLOSED` and logged at INFO, not as
+    the 400 the server still writes).
+
     Args:
         ctx: From :func:`begin_request`.
         status: HTTP status code sent.
@@ -56,9 +86,13 @@ def end_request(ctx: RequestContext, status: int, route: str | None) -> None:
     """
     duration = time.perf_counter() - ctx.started
     label = normalize_route(route)
+    if ctx.client_closed:
+        status = CLIENT_CLOSED
     metrics.IN_FLIGHT.dec()
-    metrics.record_http(ctx.method, label, status, duration)
-    level = logging.ERROR if status == 500 else logging.WARNING if status > 500 else logging.INFO
+    metrics.record_http(method_label(ctx.method), label, status, duration)
+    level = (
+        logging.ERROR if status == 500 else logging.WARNING if 500 < status < 600 else logging.INFO
+    )
     access_log.log(
         level,
         "%s %s %d",

@@ -52,6 +52,9 @@ __all__ = ["GranianServer", "granian_options"]
 
 log = logging.getLogger("ml_api.serve")
 
+MAX_HEAD_BYTES = 64 * 1024
+"""Largest request head (request line and headers) granian reads, in bytes; 431 beyond."""
+
 
 def _log_dict(level: str) -> dict[str, Any]:
     config = logging_dict(level)
@@ -83,7 +86,11 @@ def granian_options(settings: Settings, framework: str, host: str = "0.0.0.0") -
         # Requests a worker takes in at once (granian's backpressure): the threads plus as many
         # waiting; the rest wait in the listen backlog (probes included: no probe lane).
         "backpressure": threads * 2,
-        "http1_settings": HTTP1Settings(keep_alive=True, header_read_timeout=30_000),
+        # The request line and headers together: at most 64 KiB (431 beyond; granian's default is
+        # 408 KiB), near gunicorn's limits of 4094 bytes per line and 8190 per header field.
+        "http1_settings": HTTP1Settings(
+            keep_alive=True, header_read_timeout=30_000, max_buffer_size=MAX_HEAD_BYTES
+        ),
         "log_level": LogLevels(settings.log_level.lower()),
         "log_dictconfig": _log_dict(settings.log_level),
         "log_access": False,
@@ -121,9 +128,9 @@ class GranianServer(MPServer):
         drain_seconds: float = 0.0,
         **options: Any,
     ) -> None:
-        from ml_api.serving.keepalive import CloseUnreadBodies
+        from ml_api.serving.keepalive import for_server
 
-        self._app = CloseUnreadBodies(app_factory())
+        self._app = for_server(app_factory())  # granian reads bodies itself: no socket timeout
         self._on_drain = on_drain
         self._drain_seconds = drain_seconds
         self._draining = False

@@ -35,6 +35,8 @@ from typing import Any
 from gunicorn.app.base import BaseApplication
 from gunicorn.arbiter import Arbiter
 from gunicorn.config import Config
+from gunicorn.http.body import ChunkedReader
+from gunicorn.http.errors import InvalidChunkSize
 
 from ml_api.serving.logging import logging_dict
 from ml_api.settings import DEFAULT_PORTS, Settings
@@ -170,6 +172,29 @@ def gunicorn_options(settings: Settings, framework: str, host: str = "0.0.0.0") 
     return options
 
 
+MAX_CHUNK_SIZE = 2**63 - 1
+"""Largest chunk size accepted, in bytes (a signed 64-bit length, as nginx and hyper have it)."""
+
+_parse_chunk_size = ChunkedReader.parse_chunk_size
+
+
+def _bounded_chunk_size(self: ChunkedReader, unreader: Any, data: Any = None) -> Any:
+    """Gunicorn's chunk-size parser, refusing a size no 64-bit length holds.
+
+    gunicorn reads any number of hex digits into a Python integer and then waits for that many
+    bytes, so ``fffffffffffffffffffff`` held a request thread until the client gave up;
+    granian (hyper) refuses it at once. Now gunicorn does too (``InvalidChunkSize``, which the
+    body stream reports as a 400).
+    """
+    size, rest = _parse_chunk_size(self, unreader, data)
+    if size > MAX_CHUNK_SIZE:
+        raise InvalidChunkSize(b"%x (over 2**63 - 1)" % size)
+    return size, rest
+
+
+ChunkedReader.parse_chunk_size = _bounded_chunk_size  # type: ignore[method-assign]
+
+
 class DrainingArbiter(Arbiter):
     """gunicorn's master, with a drain period between SIGTERM and closing the listeners.
 
@@ -214,6 +239,8 @@ class GunicornApplication(BaseApplication):
         options: gunicorn settings by name (see :func:`gunicorn_options`).
         on_drain: Called when SIGTERM starts the drain.
         drain_seconds: Drain period after SIGTERM, in seconds.
+        body_timeout: Longest wait for the next bytes of a request body, in seconds
+            (``ML_API_REQUEST_TIMEOUT_SECONDS``; 408 beyond); ``None``: no limit.
     """
 
     def __init__(
@@ -222,11 +249,13 @@ class GunicornApplication(BaseApplication):
         options: dict[str, Any],
         on_drain: Callable[[], None] = lambda: None,
         drain_seconds: float = 0.0,
+        body_timeout: float | None = None,
     ) -> None:
         self._factory = app_factory
         self._options = options
         self._on_drain = on_drain
         self._drain_seconds = drain_seconds
+        self._body_timeout = body_timeout
         super().__init__()
 
     def load_config(self) -> None:
@@ -235,10 +264,10 @@ class GunicornApplication(BaseApplication):
             self.cfg.set(key, value)
 
     def load(self) -> Any:
-        """Return the WSGI application (closing connections whose refused body stays unread)."""
-        from ml_api.serving.keepalive import CloseUnreadBodies
+        """Return the WSGI application behind the wire's checks (:func:`keepalive.for_server`)."""
+        from ml_api.serving.keepalive import for_server
 
-        return CloseUnreadBodies(self._factory())
+        return for_server(self._factory(), read_timeout=self._body_timeout)
 
     def run(self) -> None:
         """Run the master loop until shutdown; exits the process (0 after a graceful stop)."""

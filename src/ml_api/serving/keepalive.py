@@ -11,53 +11,34 @@ unread (or a chunked body not read to its end), asks gunicorn to close the conne
 adds the ``Connection: close`` header, which its HTTP stack honours), so the response honestly says
 ``Connection: close``. A response after a fully read body keeps the
 connection alive.
+
+Closing a socket with unread bytes makes the kernel send a reset, which can destroy the answer in
+the client's receive buffer before it is read (a 3.5 MB body sent in one go over a 1 MiB limit
+got a broken pipe, not its 413). So once the answer is written, the rest of the body is read and
+dropped, up to :data:`LINGER_BYTES` and :data:`LINGER_SECONDS` (a lingering close), before the
+server closes. The body stream is the core-error-raising :class:`~ml_api.serving.wire.BodyStream`
+(broken chunked framing 400, client gone 499, stalled body 408), and the whole application sits
+behind :class:`~ml_api.serving.wire.RequestPolicy`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import time
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
+
+from ml_api.serving.wire import CLOSE_CONNECTION, BodyStream
 
 DRAIN_LIMIT = 64 * 1024
 """Unread body bytes gunicorn discards itself before the next request (its ``_DRAIN_MAX_BYTES``);
 past this, the connection cannot be reused."""
 
+LINGER_BYTES = 16 * 1024 * 1024
+"""Most unread body bytes read and dropped after an early answer, so that the client, still
+writing, reads the answer instead of a connection reset (nginx's lingering close)."""
 
-class _CountingInput:
-    """``wsgi.input`` that counts the bytes read and notices the end of the stream."""
-
-    def __init__(self, stream: Any) -> None:
-        self._stream = stream
-        self.count = 0
-        self.at_end = False
-
-    def _seen(self, data: bytes, asked: int | None) -> bytes:
-        self.count += len(data)
-        if not data or asked is None or asked < 0:
-            self.at_end = self.at_end or not data or asked is None or asked < 0
-        return data
-
-    def read(self, size: int | None = None, *args: Any) -> bytes:
-        data = self._stream.read(size) if size is not None else self._stream.read()
-        return self._seen(data, size)
-
-    def readline(self, size: int | None = None, *args: Any) -> bytes:
-        data = self._stream.readline(size) if size is not None else self._stream.readline()
-        self.count += len(data)
-        self.at_end = self.at_end or not data
-        return data
-
-    def readlines(self, hint: Any = None) -> list[bytes]:
-        lines = list(self._stream.readlines(hint) if hint is not None else self._stream.readlines())
-        self.count += sum(len(line) for line in lines)
-        self.at_end = True
-        return lines
-
-    def __iter__(self) -> Any:
-        return iter(self.readline, b"")
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._stream, name)
+LINGER_SECONDS = 5.0
+"""Longest time spent on that, in seconds (nginx's ``lingering_timeout`` default)."""
 
 
 class CloseUnreadBodies:
@@ -66,11 +47,19 @@ class CloseUnreadBodies:
     Args:
         app: The WSGI application.
         drain_limit: Unread bytes the server can discard itself (default :data:`DRAIN_LIMIT`).
+        read_timeout: Longest wait for the next bytes of a body on gunicorn's socket, in seconds
+            (``ML_API_REQUEST_TIMEOUT_SECONDS``); ``None`` leaves the socket as it is.
     """
 
-    def __init__(self, app: Callable[..., Iterable[bytes]], drain_limit: int = DRAIN_LIMIT):
+    def __init__(
+        self,
+        app: Callable[..., Iterable[bytes]],
+        drain_limit: int = DRAIN_LIMIT,
+        read_timeout: float | None = None,
+    ):
         self.app = app
         self.drain_limit = drain_limit
+        self.read_timeout = read_timeout
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         """Run the application with a counting ``wsgi.input``; close if the body stays unread."""
@@ -83,8 +72,11 @@ class CloseUnreadBodies:
             and bool(environ.get("wsgi.input_terminated"))
             and ("chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower())
         )
-        stream = _CountingInput(environ["wsgi.input"])
+        stream = BodyStream(environ["wsgi.input"], None if chunked else declared, self.read_timeout)
         environ["wsgi.input"] = stream
+        sock = environ.get("gunicorn.socket")
+        if sock is not None and self.read_timeout is not None:
+            sock.settimeout(self.read_timeout)
 
         def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
             unread_too_much = (
@@ -92,7 +84,7 @@ class CloseUnreadBodies:
                 if not chunked
                 else not stream.at_end
             )
-            if unread_too_much:
+            if unread_too_much or environ.get(CLOSE_CONNECTION):
                 # gunicorn's Response: force_close() makes it send "Connection: close" and close.
                 force_close = getattr(
                     getattr(start_response, "__self__", None), "force_close", None
@@ -102,8 +94,62 @@ class CloseUnreadBodies:
                 else:  # granian (hyper) closes the connection after a "Connection: close" answer
                     headers = [(k, v) for k, v in headers if k.lower() != "connection"]
                     headers.append(("Connection", "close"))
+            if sock is not None and self.read_timeout is not None:
+                sock.settimeout(None)  # gunicorn's own blocking writes, as it set them
             if exc_info is not None:
                 return start_response(status, headers, exc_info)
             return start_response(status, headers)
 
-        return self.app(environ, start)
+        return _Lingering(self.app(environ, start), stream, sock)
+
+
+class _Lingering:
+    """The application's response; once written (``close``), the unread body is dropped."""
+
+    def __init__(self, inner: Iterable[bytes], stream: BodyStream, sock: Any) -> None:
+        self._inner = inner
+        self._stream = stream
+        self._sock = sock
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter(self._inner)
+
+    def close(self) -> None:
+        close = getattr(self._inner, "close", None)
+        try:
+            if callable(close):
+                close()
+        finally:
+            if not self._stream.at_end:
+                self._linger()
+
+    def _linger(self) -> None:
+        deadline = time.monotonic() + LINGER_SECONDS
+        if self._sock is not None:
+            self._sock.settimeout(LINGER_SECONDS)
+        self._stream.timeout = LINGER_SECONDS
+        left = LINGER_BYTES
+        while left > 0 and time.monotonic() < deadline and not self._stream.at_end:
+            before = self._stream.count
+            self._stream.discard(min(left, 256 * 1024))
+            read = self._stream.count - before
+            if read == 0:
+                break
+            left -= read
+        if self._sock is not None:
+            self._sock.settimeout(None)
+
+
+def for_server(app: Callable[..., Iterable[bytes]], read_timeout: float | None = None) -> Any:
+    """The WSGI application a server runs: ``app`` behind the ``Host`` policy and the body stream.
+
+    Args:
+        app: The Flask or Django WSGI application.
+        read_timeout: Longest wait for the next bytes of a body, in seconds (gunicorn).
+
+    Returns:
+        ``CloseUnreadBodies(RequestPolicy(app))``.
+    """
+    from ml_api.serving.wire import RequestPolicy
+
+    return CloseUnreadBodies(RequestPolicy(app), read_timeout=read_timeout)

@@ -169,6 +169,7 @@ def _serve_gunicorn(application: Application, factory: AppFactory, host: str) ->
         gunicorn_options(settings, settings.framework, host),
         on_drain=application.service.start_draining,
         drain_seconds=settings.drain_seconds,
+        body_timeout=settings.request_timeout_seconds,
     ).run()
 
 

@@ -31,6 +31,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 from ml_api.core.model.card import ModelCard
+from ml_api.core.model.registry_lock import (
+    fsync_dir,
+    fsync_tree,
+    next_version,
+    record_version,
+    registry_lock,
+    replace_file,
+)
 from ml_api.core.model.schema import FeatureSchema
 
 METADATA_FILE = "metadata.json"
@@ -167,8 +175,11 @@ def save_artifact(
     """Write a new version of a model, atomically.
 
     The model (and its ONNX form, if given) and ``metadata.json`` are written into a temporary
-    directory beside the target and renamed into place, so a reader never sees a half-written
-    version.
+    directory beside the target, fsynced, and renamed into place, so a reader never sees a
+    half-written version. The version number is taken under the model's registry lock from its
+    high-water mark (:mod:`ml_api.core.model.registry_lock`): concurrent ``train`` and
+    ``import`` runs get distinct numbers, and a number is never handed out twice, also when its
+    directory was deleted or left incomplete.
 
     Args:
         model: The fitted pipeline.
@@ -238,9 +249,8 @@ def save_artifact(
             (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
             (tmp / rel).write_bytes(data)
             files_card[rel] = {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
-        while True:
-            versions = list_versions(model_root, name)
-            version = (versions[-1] + 1) if versions else 1
+        with registry_lock(base):
+            version = next_version(base)
             card = {
                 "schema_version": SCHEMA_VERSION,
                 "name": name,
@@ -258,14 +268,12 @@ def save_artifact(
                 "versions": library_versions(model_libraries),
             }
             (tmp / METADATA_FILE).write_text(json.dumps(card, indent=2, allow_nan=False) + "\n")
+            fsync_tree(tmp)
+            record_version(base, version)  # handed out: never again, even if the rename fails
             target = base / str(version)
-            try:
-                os.rename(tmp, target)  # fails if another writer took this version
-            except OSError:
-                if target.exists():
-                    continue
-                raise
+            os.rename(tmp, target)
             os.chmod(target, 0o755)
+            fsync_dir(base)
             return target
     finally:
         if tmp.exists():
@@ -299,8 +307,12 @@ def read_aliases(model_root: Path, name: str) -> dict[str, int]:
     return {str(k): int(v) for k, v in raw.items()}
 
 
-def set_alias(model_root: Path, name: str, alias: str, version: int | None) -> Path:
+def set_alias(model_root: Path, name: str, alias: str, version: int | None) -> int | None:
     """Point ``alias`` at ``version`` (``None`` removes it); write ``aliases.json`` atomically.
+
+    The read-modify-write holds the model's registry lock
+    (:func:`ml_api.core.model.registry_lock.registry_lock`), so concurrent ``promote`` runs each
+    keep their change; the file is replaced with a durable :func:`os.replace`.
 
     Args:
         model_root: Directory holding all models.
@@ -309,7 +321,7 @@ def set_alias(model_root: Path, name: str, alias: str, version: int | None) -> P
         version: An existing complete version, or ``None`` to remove the alias.
 
     Returns:
-        The path of the aliases file.
+        The version the alias named before (``None`` when it was unset), read under the lock.
 
     Raises:
         ArtifactError: No such model or version.
@@ -320,21 +332,18 @@ def set_alias(model_root: Path, name: str, alias: str, version: int | None) -> P
     root = model_root.expanduser().resolve()
     if version is not None:
         resolve_version_dir(root, name, str(version))
-    aliases = read_aliases(root, name)
-    if version is None:
-        aliases.pop(alias, None)
-    else:
-        aliases[alias] = int(version)
     path = root / name / ALIASES_FILE
-    fd, tmp = tempfile.mkstemp(prefix=".aliases-", suffix=".json", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(json.dumps(dict(sorted(aliases.items())), indent=2) + "\n")
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)  # readers see the old file or the new one, never half of one
-    finally:
-        Path(tmp).unlink(missing_ok=True)
-    return path
+    if not path.parent.is_dir():
+        raise ArtifactError(f"no model {name!r} in {path.parent}: train one with 'ml-api train'")
+    with registry_lock(path.parent):  # read-modify-write: no concurrent promote is lost
+        aliases = read_aliases(root, name)
+        previous = aliases.get(alias)
+        if version is None:
+            aliases.pop(alias, None)
+        else:
+            aliases[alias] = int(version)
+        replace_file(path, json.dumps(dict(sorted(aliases.items())), indent=2) + "\n")
+    return previous
 
 
 def resolve_version_dir(model_root: Path, name: str, version: str | None = None) -> Path:
