@@ -26,7 +26,8 @@ from ml_api.core.model.artifact import Artifact, load_artifact
 from ml_api.core.model.ranges import RangeCheck
 from ml_api.core.model.validation import Validator
 from ml_api.core.pages.card_page import CardContent, read_charts, render_html
-from ml_api.core.pages.docs_ui import DocsUI, complete_for_people
+from ml_api.core.pages.docs_ui import DocsUI
+from ml_api.core.protocols import routes
 from ml_api.core.protocols.openapi import openapi_document
 from ml_api.core.protocols.v1 import V1Protocol
 from ml_api.core.protocols.v2 import OpenInferenceProtocol
@@ -134,9 +135,12 @@ def build(
     """
     if service is None:
         service = build_scoring(settings, artifact=artifact)
+    public_paths = (
+        routes.public_paths() if settings.public_paths is None else tuple(settings.public_paths)
+    )
     auth = ApiKeyAuth(
         [k.get_secret_value() for k in settings.api_keys],
-        settings.public_paths,
+        public_paths,
         keys_file=settings.api_keys_file,
     )
     card = service.artifact.card
@@ -146,9 +150,8 @@ def build(
         classes=predictor.classes,
         limits=service.limits,
         platform=predictor.runtime,
-    )
-    complete_for_people(
-        document, card=card, auth_enabled=auth.enabled, public_paths=settings.public_paths
+        auth_enabled=auth.enabled,
+        public_paths=public_paths,
     )
     return Application(
         settings=settings,

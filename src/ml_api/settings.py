@@ -25,20 +25,6 @@ DEFAULT_PORTS: dict[str, int] = {"flask": 5000, "django": 8000}
 """Each framework's customary port, used when ``PORT`` is unset: Flask's development server's
 5000 and Django's ``runserver``'s 8000."""
 
-DEFAULT_PUBLIC_PATHS = (
-    "/health",
-    "/ready",
-    "/metrics",
-    # the interactive docs (ml_api.core.pages.docs_ui.PUBLIC_PATHS): the page, its assets and the
-    # document it reads; "Authorize" on the page then sends the key to the API
-    "/docs",
-    "/docs/swagger-ui-bundle.js",
-    "/docs/swagger-ui.css",
-    "/docs/swagger-initializer.js",
-    "/openapi.json",
-)
-"""Paths that stay open without an API key unless ``ML_API_PUBLIC_PATHS`` says otherwise."""
-
 
 def project_root() -> Path:
     """Return the directory that holds ``data/`` and ``models/``.
@@ -145,11 +131,11 @@ class Settings(BaseSettings):
     it turns authentication on even while the file holds no key yet: the API starts closed and
     opens to the first key written to it (fail closed)."""
 
-    public_paths: Annotated[list[str], NoDecode] = Field(
-        default_factory=lambda: list(DEFAULT_PUBLIC_PATHS)
-    )
-    """Paths that stay open when API keys are configured (comma-separated); by default the probes,
-    the metrics and the interactive docs."""
+    public_paths: Annotated[list[str] | None, NoDecode] = None
+    """Paths that stay open when API keys are configured (``ML_API_PUBLIC_PATHS``,
+    comma-separated); ``None``, the default, opens the endpoint table's public paths
+    (``ml_api.core.protocols.routes.public_paths``): the probes, the metrics and the interactive
+    docs (``/docs``, its files, ``/openapi.json``)."""
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     """Level for the application's loggers."""

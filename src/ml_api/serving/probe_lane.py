@@ -28,8 +28,11 @@ from typing import Any
 
 from gunicorn.workers.gthread import TConn, ThreadWorker
 
-LANE_PATHS = ("/health", "/ready", "/metrics")
-"""Paths answered by the probe lane: the liveness/readiness probes and Prometheus' scrape."""
+from ml_api.core.protocols.routes import probe_paths
+
+LANE_PATHS = probe_paths()
+"""Paths answered by the probe lane (the endpoint table's ``probe`` rows): the liveness and
+readiness probes and Prometheus' scrape."""
 
 LANE_THREADS = 4
 """Threads of the probe lane: liveness, readiness and a scrape at the same moment, plus one."""

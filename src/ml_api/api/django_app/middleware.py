@@ -25,10 +25,11 @@ from ml_api.api.django_app.ml_api_app.rendering import error_response
 from ml_api.core import telemetry
 from ml_api.core.errors import BadRequest, Problem, ServingError
 from ml_api.core.protocols.request import authenticate
+from ml_api.core.protocols.routes import any_host_paths
 
-ANY_HOST_PATHS = frozenset({"/health", "/ready", "/metrics", "/v2/health/live", "/v2/health/ready"})
-"""Paths exempt from ``ALLOWED_HOSTS``: the kubelet probes and Prometheus scrapes a pod by its IP,
-which no host list can name in advance."""
+ANY_HOST_PATHS = any_host_paths()
+"""Paths exempt from ``ALLOWED_HOSTS`` (the endpoint table's ``any_host`` rows): the kubelet probes
+and Prometheus scrapes a pod by its IP, which no host list can name in advance."""
 
 GetResponse = Callable[[HttpRequest], HttpResponseBase]
 
@@ -67,9 +68,9 @@ class TelemetryMiddleware:
 class CommonMiddleware(common.CommonMiddleware):
     """Django's ``CommonMiddleware`` with an explicit ``ALLOWED_HOSTS`` check that skips probes.
 
-    ``/health``, ``/ready``, ``/metrics`` and the V2 health paths answer any ``Host`` (the kubelet
-    and Prometheus use the pod IP); every other path keeps the check and answers 400 (the JSON
-    envelope) for a host not allowed.
+    :data:`ANY_HOST_PATHS` (``/health``, ``/ready``, ``/metrics`` and the V2 health paths) answer
+    any ``Host`` (the kubelet and Prometheus use the pod IP); every other path keeps the check and
+    answers 400 (the JSON envelope) for a host not allowed.
     """
 
     def process_request(  # type: ignore[override]  # a JSON 400, not only redirects

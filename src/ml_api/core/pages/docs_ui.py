@@ -8,9 +8,8 @@ The package is located with :func:`importlib.util.find_spec` and never imported 
 ``__init__`` imports Django, and the core imports no web framework).
 
 Both adapters serve :attr:`DocsUI.page` at ``/docs`` and :meth:`DocsUI.asset` at
-``/docs/<name>``; the document is completed here for people by :func:`complete_for_people`:
-request examples that "Try it out" sends as they are (V1 ``/predict`` and V2 ``infer``), and the
-API-key security schemes when keys are configured.
+``/docs/<name>`` (the endpoint table's ``docs`` and ``docs_asset`` rows); the document it shows,
+request examples and security schemes included, is :mod:`ml_api.core.protocols.openapi`'s.
 """
 
 from __future__ import annotations
@@ -19,7 +18,6 @@ import html
 import importlib.util
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from ml_api.core.errors import NotFound
 
@@ -31,9 +29,6 @@ ASSETS = {
     "swagger-ui.css": "text/css; charset=utf-8",
 }
 """Files of the Swagger UI distribution that the page loads, with their content types."""
-
-PUBLIC_PATHS = ("/docs", "/openapi.json", *(f"/docs/{n}" for n in (*ASSETS, INITIALIZER)))
-"""Paths the docs page needs without an API key (``Settings.public_paths`` lists them too)."""
 
 # Relative URLs, so the page also works behind a path prefix (``/docs`` -> ``openapi.json``).
 _INITIALIZER_JS = """\
@@ -123,118 +118,3 @@ class DocsUI:
             return self.assets[name]
         except KeyError:
             raise NotFound(f"no docs asset {name!r}") from None
-
-
-def _v1_examples(schema: Any) -> dict[str, Any]:
-    example = schema.example()
-    names = list(schema.names)
-    return {
-        "positional": {
-            "summary": "one instance, values in feature order",
-            "value": {"features": [example[n] for n in names]},
-        },
-        "named": {"summary": "one named instance", "value": {"features": example}},
-        "records": {"summary": "a batch of records", "value": {"instances": [example, example]}},
-    }
-
-
-def _v2_example(schema: Any) -> dict[str, Any]:
-    example = schema.example()
-    return {
-        "inputs": [
-            {
-                "name": f.name,
-                "datatype": "FP64" if f.kind == "numeric" else "BYTES",
-                "shape": [1],
-                "data": [example[f.name]],
-            }
-            for f in schema.features
-        ]
-    }
-
-
-def _with_default(param: dict[str, Any], value: str) -> dict[str, Any]:
-    return {**param, "schema": {"type": "string", "enum": [value], "default": value}}
-
-
-def complete_for_people(
-    document: dict[str, Any], *, card: Any, auth_enabled: bool, public_paths: list[str]
-) -> dict[str, Any]:
-    """Add what Swagger UI needs to the OpenAPI document, in place, and return it.
-
-    - Request examples that "Try it out" sends unchanged: ``POST /predict`` (one per body form,
-      named) and the V2 ``infer`` operations (one tensor per feature), whose ``name`` and
-      ``version`` parameters default to the served model.
-    - ``GET /model``, the card page, and ``GET /docs/{name}``, the Swagger UI files.
-    - With API keys configured: the ``bearer`` (``Authorization: Bearer <key>``) and ``apiKey``
-      (``X-API-Key``) schemes, required by default, and ``security: []`` on the public paths,
-      so the "Authorize" button sends the key and the public operations work without one.
-
-    Args:
-        document: The document from :func:`ml_api.core.protocols.openapi.openapi_document`.
-        card: The served model's card (``ModelCard``: name, version, feature schema).
-        auth_enabled: Whether API keys are configured.
-        public_paths: Paths open without a key (``Settings.public_paths``).
-
-    Returns:
-        ``document``, changed.
-    """
-    schema = card.schema
-    paths = document["paths"]
-    body = paths["/predict"]["post"]["requestBody"]["content"]["application/json"]
-    body["examples"] = _v1_examples(schema)
-    defaults = {"name": str(card.name), "version": str(card.version)}
-    for path, item in paths.items():
-        if not path.startswith("/v2/models/"):
-            continue
-        item["parameters"] = [
-            _with_default(p, defaults[p["name"]]) if p.get("name") in defaults else p
-            for p in item.get("parameters", [])
-        ]
-        if path.endswith("/infer"):
-            media = item["post"]["requestBody"]["content"]["application/json"]
-            media["example"] = _v2_example(schema)
-    error = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
-    assets = sorted((*ASSETS, INITIALIZER))
-    paths["/docs/{name}"] = {
-        "get": {
-            "summary": "A Swagger UI file the /docs page loads",
-            "parameters": [
-                {"name": "name", "in": "path", "required": True,
-                 "schema": {"type": "string", "enum": assets}}
-            ],
-            "responses": {
-                "200": {"description": "OK", "content": {"text/javascript": {"schema": {}},
-                                                         "text/css": {"schema": {}}}},
-                "404": {"description": "error", "content": error},
-            },
-        }
-    }  # fmt: skip
-    paths["/model"] = {
-        "get": {
-            "summary": "The model card as a page for people (charts included)",
-            "responses": {
-                "200": {"description": "OK", "content": {"text/html": {"schema": {}}}},
-                "401": {"description": "error", "content": error},
-            },
-        }
-    }
-    if auth_enabled:
-        document.setdefault("components", {})["securitySchemes"] = {
-            "bearer": {
-                "type": "http",
-                "scheme": "bearer",
-                "description": "Authorization: Bearer <API key>",
-            },
-            "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
-        }
-        document["security"] = [{"bearer": []}, {"apiKey": []}]
-        public = {"/" + p.strip("/") for p in public_paths}
-        if {f"/docs/{name}" for name in assets} <= public:
-            public.add("/docs/{name}")
-        for path, item in paths.items():
-            if path in public:
-                for method, op in item.items():
-                    if method != "parameters":
-                        op["security"] = []
-    return document

@@ -1,19 +1,23 @@
-"""The OpenAPI 3.1 description of the served API, generated from the model's feature schema.
+"""The OpenAPI 3.1 description of the served API, from the endpoint table and the feature schema.
 
 ``GET /openapi.json`` serves it (so Swagger UI, Postman or a client generator know the exact
 features, their types, allowed categories and nullability); ``GET /docs`` shows it in the bundled
-Swagger UI (``core/pages/docs_ui.py``).
+Swagger UI (``core/pages/docs_ui.py``). Its paths are the rows of
+:data:`~ml_api.core.protocols.routes.ENDPOINTS` (summary, 200 body, error statuses, request body
+kind), so a new endpoint is described by its row alone.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from ml_api.core.limits import Limits
 from ml_api.core.model.card import ModelCard
 from ml_api.core.model.schema import Feature, FeatureKind, FeatureSchema
 from ml_api.core.protocols.body import CONTENT_CODINGS
+from ml_api.core.protocols.routes import ENDPOINTS, JSON, Endpoint, concrete_paths
 from ml_api.core.protocols.v2 import KNOWN_TYPES, OUTPUT_LABEL, OUTPUT_PROBA
 from ml_api.core.runtimes.predictor import class_keys
 
@@ -35,20 +39,23 @@ def _feature_schema(f: Feature) -> dict[str, Any]:
     return schema
 
 
-def _responses(ok: dict[str, Any], *errors: int) -> dict[str, Any]:
-    out = {"200": {"description": "OK", "content": {"application/json": {"schema": ok}}}}
-    for code in errors:
-        out[str(code)] = {
-            "description": "error",
-            "content": {"application/json": {"schema": _ERROR}},
-        }
-    return out
-
-
 def openapi_document(
-    *, card: ModelCard, classes: Sequence[Any], limits: Limits, platform: str = "scikit-learn"
+    *,
+    card: ModelCard,
+    classes: Sequence[Any],
+    limits: Limits,
+    platform: str = "scikit-learn",
+    auth_enabled: bool = False,
+    public_paths: Iterable[str] = (),
 ) -> dict[str, Any]:
-    """Build the OpenAPI 3.1 document for the served model: every route both adapters serve.
+    """Build the OpenAPI 3.1 document for the served model: every row of the endpoint table.
+
+    Each row of :data:`~ml_api.core.protocols.routes.ENDPOINTS` is one path item, in the table's
+    order; what Swagger UI's "Try it out" needs is in it: request examples sent as they are
+    (``POST /predict``: one per body form; V2 ``infer``: one tensor per feature), ``name`` and
+    ``version`` path parameters defaulting to the served model and, with API keys configured,
+    the ``bearer`` (``Authorization: Bearer <key>``) and ``apiKey`` (``X-API-Key``) schemes,
+    required except on the public paths (``security: []``).
 
     Args:
         card: The model card (name, version and feature schema are described).
@@ -56,15 +63,17 @@ def openapi_document(
             regressors.
         limits: The request limits (``maxItems`` of a batch).
         platform: The runtime's name, for the description.
+        auth_enabled: Whether API keys are configured.
+        public_paths: Paths open without a key (``Settings.public_paths``, resolved).
 
     Returns:
         The document as a JSON-ready dict.
     """
     keys = class_keys(tuple(classes))
-    return {
+    document: dict[str, Any] = {
         "openapi": "3.1.0",
         "info": _info(card, platform),
-        "paths": {**_v1_paths(card.schema, limits), **_docs_paths(), **_v2_paths()},
+        "paths": _paths(card, limits),
         "components": {
             "schemas": {
                 **_instance_schemas(card.schema),
@@ -79,6 +88,9 @@ def openapi_document(
             },
         },
     }
+    if auth_enabled:
+        _require_keys(document, public_paths)
+    return document
 
 
 def _info(card: ModelCard, platform: str) -> dict[str, Any]:
@@ -189,50 +201,6 @@ def _ref(name: str) -> dict[str, str]:
     return {"$ref": f"#/components/schemas/{name}"}
 
 
-def _get(summary: str, ok: dict[str, Any], *errors: int) -> dict[str, Any]:
-    return {"get": {"summary": summary, "responses": _responses(ok, *errors)}}
-
-
-def _v1_paths(schema: FeatureSchema, limits: Limits) -> dict[str, Any]:
-    return {
-        "/predict": {
-            "post": {
-                "summary": "Predict one instance or a batch",
-                "parameters": [_CONTENT_ENCODING],
-                "requestBody": _predict_request(schema, limits),
-                "responses": _responses(_ref("Prediction"), 400, 401, 413, 415, 422, 504),
-            }
-        },
-        "/health": _get("Liveness", _OBJECT),
-        "/ready": _get("Readiness", _OBJECT, 503),
-        "/metadata": _get("The model card", _OBJECT, 401),
-        "/metrics": {
-            "get": {
-                "summary": "Prometheus metrics",
-                "responses": {
-                    "200": {"description": "OK", "content": {"text/plain": {"schema": {}}}}
-                },
-            }
-        },
-    }
-
-
-def _docs_paths() -> dict[str, Any]:
-    return {
-        "/openapi.json": _get("This document", _OBJECT, 401),
-        "/docs": {
-            "get": {
-                "summary": "This document as an HTML page",
-                "responses": {
-                    "200": {"description": "OK", "content": {"text/html": {"schema": {}}}},
-                    "401": _responses(_OBJECT, 401)["401"],
-                },
-            }
-        },
-    }
-
-
-_NAME = {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}
 _CONTENT_ENCODING = {
     "name": "Content-Encoding",
     "in": "header",
@@ -241,41 +209,6 @@ _CONTENT_ENCODING = {
     "size (413 past it; 400 if the body is not what the header says; 415 for other codings)",
     "schema": {"type": "string", "enum": [*CONTENT_CODINGS, "identity"]},
 }
-_VERSION = {"name": "version", "in": "path", "required": True, "schema": {"type": "string"}}
-
-
-def _v2_paths() -> dict[str, Any]:
-    """The Open Inference Protocol's REST paths, each model path also under ``/versions/{v}``."""
-    paths: dict[str, Any] = {
-        "/v2": _get("V2 server metadata", _ref("V2ServerMetadata"), 401),
-        "/v2/health/live": _get("V2 server liveness", _ref("V2Live"), 401),
-        "/v2/health/ready": _get("V2 server readiness", _ref("V2Ready"), 401, 503),
-    }
-    for base, params in (
-        ("/v2/models/{name}", [_NAME]),
-        ("/v2/models/{name}/versions/{version}", [_NAME, _VERSION]),
-    ):
-        paths[base] = {
-            "parameters": params,
-            **_get("V2 model metadata", _ref("V2ModelMetadata"), 401, 404),
-        }
-        paths[f"{base}/ready"] = {
-            "parameters": params,
-            **_get("V2 model readiness", _ref("V2ModelReady"), 401, 404, 503),
-        }
-        paths[f"{base}/infer"] = {
-            "parameters": params,
-            "post": {
-                "summary": "V2 inference on tensors",
-                "parameters": [_CONTENT_ENCODING],
-                "requestBody": {
-                    "required": True,
-                    "content": {"application/json": {"schema": _ref("V2InferenceRequest")}},
-                },
-                "responses": _responses(_ref("V2InferenceResponse"), 400, 401, 404, 413, 415, 504),
-            },
-        }
-    return paths
 
 
 def _v2_request_schemas(schema: FeatureSchema, classifier: bool) -> dict[str, Any]:
@@ -389,3 +322,121 @@ def _v2_schemas(schema: FeatureSchema, classifier: bool) -> dict[str, Any]:
             "required": ["model_name", "outputs"],
         },
     }
+
+
+def _paths(card: ModelCard, limits: Limits) -> dict[str, Any]:
+    """One path item per row of the endpoint table, in the table's order.
+
+    A row's trailing-slash spelling is not listed; ``name``/``version`` path parameters default
+    to the served model (what Swagger UI's "Try it out" sends).
+    """
+    defaults = {"name": str(card.name), "version": str(card.version)}
+    paths: dict[str, Any] = {}
+    for endpoint in ENDPOINTS:
+        path = endpoint.paths[0]
+        item: dict[str, Any] = {}
+        params = [p for p in re.findall(r"{(\w+)}", path) if p not in endpoint.values]
+        if params:
+            item["parameters"] = [_path_parameter(p, defaults.get(p)) for p in params]
+        for method in endpoint.methods:
+            item[method.lower()] = _operation(endpoint, card.schema, limits)
+        paths[path] = item
+    return paths
+
+
+def _path_parameter(name: str, default: str | None) -> dict[str, Any]:
+    schema: dict[str, Any] = {"type": "string"}
+    if default is not None:
+        schema = {"type": "string", "enum": [default], "default": default}
+    return {"name": name, "in": "path", "required": True, "schema": schema}
+
+
+def _operation(endpoint: Endpoint, schema: FeatureSchema, limits: Limits) -> dict[str, Any]:
+    operation: dict[str, Any] = {"summary": endpoint.summary}
+    if endpoint.body is not None:
+        operation["parameters"] = [_CONTENT_ENCODING]
+        operation["requestBody"] = _REQUEST_BODIES[endpoint.body](schema, limits)
+    elif endpoint.values:
+        operation["parameters"] = [
+            {"name": name, "in": "path", "required": True,
+             "schema": {"type": "string", "enum": list(values)}}
+            for name, values in endpoint.values.items()
+        ]  # fmt: skip
+    ok = _ref(endpoint.ok) if endpoint.ok else _OBJECT
+    content = {m: {"schema": ok if m == JSON else {}} for m in endpoint.media}
+    responses: dict[str, Any] = {"200": {"description": "OK", "content": content}}
+    for code in endpoint.errors:
+        responses[str(code)] = {
+            "description": "error",
+            "content": {"application/json": {"schema": _ERROR}},
+        }
+    operation["responses"] = responses
+    return operation
+
+
+def _predict_body(schema: FeatureSchema, limits: Limits) -> dict[str, Any]:
+    body = _predict_request(schema, limits)
+    body["content"]["application/json"]["examples"] = _v1_examples(schema)
+    return body
+
+
+def _infer_body(schema: FeatureSchema, limits: Limits) -> dict[str, Any]:
+    media = {"schema": _ref("V2InferenceRequest"), "example": _v2_example(schema)}
+    return {"required": True, "content": {"application/json": media}}
+
+
+_REQUEST_BODIES: dict[str, Callable[[FeatureSchema, Limits], dict[str, Any]]] = {
+    "predict": _predict_body,
+    "infer": _infer_body,
+}
+"""The request body of each kind an endpoint declares (``Endpoint.body``)."""
+
+
+def _v1_examples(schema: FeatureSchema) -> dict[str, Any]:
+    example = schema.example()
+    names = list(schema.names)
+    return {
+        "positional": {
+            "summary": "one instance, values in feature order",
+            "value": {"features": [example[n] for n in names]},
+        },
+        "named": {"summary": "one named instance", "value": {"features": example}},
+        "records": {"summary": "a batch of records", "value": {"instances": [example, example]}},
+    }
+
+
+def _v2_example(schema: FeatureSchema) -> dict[str, Any]:
+    example = schema.example()
+    return {
+        "inputs": [
+            {
+                "name": f.name,
+                "datatype": "FP64" if f.kind == "numeric" else "BYTES",
+                "shape": [1],
+                "data": [example[f.name]],
+            }
+            for f in schema.features
+        ]
+    }
+
+
+def _require_keys(document: dict[str, Any], public_paths: Iterable[str]) -> None:
+    """Add the API-key schemes, required by default, and ``security: []`` on public paths."""
+    document["components"]["securitySchemes"] = {
+        "bearer": {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "Authorization: Bearer <API key>",
+        },
+        "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
+    }
+    document["security"] = [{"bearer": []}, {"apiKey": []}]
+    public = {"/" + p.strip("/") for p in public_paths}
+    for endpoint in ENDPOINTS:  # a template is public when every path it stands for is
+        if endpoint.values and set(concrete_paths(endpoint)) <= public:
+            public.add(endpoint.paths[0])
+    for path, item in document["paths"].items():
+        if path in public:
+            for method, op in item.items():
+                if method != "parameters":
+                    op["security"] = []

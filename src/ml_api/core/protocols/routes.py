@@ -188,8 +188,13 @@ ENDPOINTS: tuple[Endpoint, ...] = (
 """Every endpoint, in the order the OpenAPI document lists them."""
 
 
-def _expanded(endpoint: Endpoint) -> list[str]:
-    """The concrete paths of a row's documented path (``{param}`` expanded over ``values``)."""
+def concrete_paths(endpoint: Endpoint) -> list[str]:
+    """The concrete paths of a row's documented path (``{param}`` expanded over ``values``).
+
+    Returns:
+        ``["/docs/swagger-ui.css", ...]`` for ``/docs/{name}``; the path itself for a row
+        without ``values``.
+    """
     paths = [endpoint.paths[0]]
     for param, values in endpoint.values.items():
         paths = [p.replace("{" + param + "}", v) for p in paths for v in values]
@@ -198,7 +203,7 @@ def _expanded(endpoint: Endpoint) -> list[str]:
 
 def public_paths() -> tuple[str, ...]:
     """Paths open without an API key by default (``Settings.public_paths``' default)."""
-    return tuple(p for e in ENDPOINTS if e.public for p in _expanded(e))
+    return tuple(p for e in ENDPOINTS if e.public for p in concrete_paths(e))
 
 
 def probe_paths() -> tuple[str, ...]:
