@@ -47,6 +47,7 @@ def openapi_document(
     platform: str = "scikit-learn",
     auth_enabled: bool = False,
     public_paths: Iterable[str] = (),
+    probabilities: bool = True,
 ) -> dict[str, Any]:
     """Build the OpenAPI 3.1 document for the served model: every row of the endpoint table.
 
@@ -65,6 +66,8 @@ def openapi_document(
         platform: The runtime's name, for the description.
         auth_enabled: Whether API keys are configured.
         public_paths: Paths open without a key (``Settings.public_paths``, resolved).
+        probabilities: Whether a classifier's answers carry ``probabilities``
+            (``Predictor.has_probabilities``; a ``LinearSVC`` gives labels only).
 
     Returns:
         The document as a JSON-ready dict.
@@ -77,7 +80,7 @@ def openapi_document(
         "components": {
             "schemas": {
                 **_instance_schemas(card.schema),
-                "Prediction": _prediction_schema(keys),
+                "Prediction": _prediction_schema(keys, probabilities, _label_schema(classes)),
                 "ModelRef": {
                     "type": "object",
                     "properties": {"name": {"type": "string"}, "version": {"type": "string"}},
@@ -145,8 +148,21 @@ def _predict_request(schema: FeatureSchema, limits: Limits) -> dict[str, Any]:
     return {"required": True, "content": {"application/json": {"schema": body}}}
 
 
-def _prediction_schema(keys: Sequence[str]) -> dict[str, Any]:
-    label = {"type": "string"} if keys else {"type": ["number", "null"]}
+def _label_schema(classes: Sequence[Any]) -> dict[str, Any]:
+    """The JSON type of one V1 prediction: the classes' own type, or a number for a regressor."""
+    if not classes:
+        return {"type": ["number", "null"]}
+    if all(isinstance(c, bool) for c in classes):
+        return {"type": "boolean"}
+    if all(isinstance(c, int) and not isinstance(c, bool) for c in classes):
+        return {"type": "integer"}
+    return {"type": "string"}
+
+
+def _prediction_schema(
+    keys: Sequence[str], probabilities: bool = True, label: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    label = label or ({"type": "string"} if keys else {"type": ["number", "null"]})
     prediction: dict[str, Any] = {
         "type": "object",
         "properties": {
@@ -156,7 +172,7 @@ def _prediction_schema(keys: Sequence[str]) -> dict[str, Any]:
         },
         "required": ["prediction", "model"],
     }
-    if keys:
+    if keys and probabilities:
         prediction["properties"]["probabilities"] = {
             "type": "array",
             "items": {"type": "object", "properties": {c: {"type": "number"} for c in keys}},
