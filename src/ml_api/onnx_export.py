@@ -190,6 +190,12 @@ def convert(model: Any, schema: FeatureSchema, *, array_input: bool) -> Any:
                 f"categorical feature {f.name!r} has the empty string as a category; ONNX inputs "
                 f"use it for a missing value"
             )
+    if hasattr(model, "classes_") and not hasattr(model, "predict_proba"):
+        raise ConversionError(
+            f"{type(model).__name__} is a classifier without predict_proba: its ONNX form would "
+            f"give decision scores where ml-api serves probabilities (scikit-learn serves its "
+            f"labels)"
+        )
     onnx_ready = _string_imputers_on_empty(model)
     estimator = onnx_ready.steps[-1][1] if hasattr(onnx_ready, "steps") else onnx_ready
     boosting = _register_boosting_converters(estimator)

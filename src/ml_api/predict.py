@@ -63,6 +63,9 @@ from ml_api.scoring.formats import (
     new_file_mode,
     output_compression,
 )
+from ml_api.scoring.readers import (
+    UNREADABLE_INPUT as UNREADABLE_INPUT,  # for ml-api predict's one-line refusals
+)
 from ml_api.scoring.readers import ArrowRefused, arrow_csv_tables, open_arrow_csv, pandas_chunks
 from ml_api.scoring.types import infer_csv_types
 from ml_api.scoring.writer import Writer
@@ -382,7 +385,7 @@ def _output_columns(service: PredictionService) -> list[str]:
     classes = tuple(predictor.classes) if predictor.is_classifier else ()
     empty = PredictionResult(
         labels=np.empty(0, dtype=object),
-        probabilities=np.empty((0, len(classes))) if predictor.is_classifier else None,
+        probabilities=np.empty((0, len(classes))) if predictor.has_probabilities else None,
         classes=classes,
     )
     return list(encode_csv_columns(empty))

@@ -32,7 +32,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
 
 from ml_api.core.errors import quote
-from ml_api.core.model.artifact import Format, save_artifact, sha256_file
+from ml_api.core.model.artifact import SKOPS_NODE_TYPES, Format, save_artifact, sha256_file
 from ml_api.core.model.schema import FeatureSchema
 from ml_api.onnx_export import export_onnx
 from ml_api.preprocess import (
@@ -386,6 +386,7 @@ def train(
         fmt=fmt,
         onnx_model=onnx_model,
         files=chart_files,
+        skops_trusted=list(SKOPS_NODE_TYPES),  # trees fitted here, not read from a file
     )
     return TrainResult(
         path=path,

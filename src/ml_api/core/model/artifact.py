@@ -12,7 +12,8 @@ them), and fails with one message naming the absolute path. A version converted 
 11) also holds ``model.onnx``, listed with its sha256 under the card's ``onnx.file``; it is
 verified the same way whenever the card lists it, whichever runtime will serve. joblib/pickle
 execute code while loading, so only a file whose hash matches its card is opened; ``skops`` files
-are loaded with only scikit-learn, numpy and scipy types trusted.
+are loaded trusting only what skops trusts, :data:`SKOPS_REVIEWED_TYPES` and the types the card
+lists as trusted when the version was written (``model_file.trusted_types``).
 """
 
 from __future__ import annotations
@@ -46,8 +47,51 @@ ONNX_FILE = "model.onnx"
 FORMATS = {"joblib": "model.joblib", "skops": "model.skops"}
 SCHEMA_VERSION = 1
 Format = Literal["joblib", "skops"]
-TRUSTED_SKOPS_PREFIXES = ("sklearn.", "numpy.", "scipy.", "builtins.")
-"""Type-name prefixes a skops file may hold and still be loaded without being trusted by hand."""
+SKOPS_REVIEWED_TYPES = frozenset({"numpy.dtype"})
+"""Types a skops file may hold beyond the ones skops itself trusts, each reviewed, by full name
+(never a prefix: ``builtins.eval`` and ``numpy.load`` share prefixes with harmless types).
+
+``numpy.dtype``: skops rebuilds it from its string form (``numpy.dtype("float64")``); no other
+code runs. Every other type :func:`skops.io.get_untrusted_types` reports must be trusted by name
+(``ml-api import --trust TYPE``) or the file is refused."""
+
+SKOPS_NODE_TYPES = {
+    "sklearn.tree._tree.Tree": "decision trees, forests and gradient boosting",
+    "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor": (
+        "HistGradientBoosting models"
+    ),
+}
+"""Tree node storage skops does not trust: scikit-learn indexes its node arrays without bounds
+checks, so a crafted file's out-of-range node indices can crash the process (or read memory)
+when it predicts. Trusted only in models ml-api fitted itself (``ml-api train``) or that the
+user trusted by name at import."""
+
+
+def skops_refused(untrusted: Sequence[str], trusted: Sequence[str] = ()) -> list[str]:
+    """Return the types of a skops file that may not be loaded.
+
+    Args:
+        untrusted: What :func:`skops.io.get_untrusted_types` reports for the file (the types
+            skops itself does not trust).
+        trusted: Type names trusted by name for this file (``--trust``, or the card's
+            ``model_file.trusted_types``).
+
+    Returns:
+        The reported types neither on :data:`SKOPS_REVIEWED_TYPES` nor in ``trusted``, sorted.
+    """
+    allowed = SKOPS_REVIEWED_TYPES | set(trusted)
+    return sorted(t for t in untrusted if t not in allowed)
+
+
+def skops_refusal(refused: Sequence[str]) -> str:
+    """Say which types skops does not trust and why a type is dangerous, where known (one line)."""
+    why = [
+        f"{t} holds tree nodes ({SKOPS_NODE_TYPES[t]}) whose out-of-range node indices in a "
+        f"crafted file crash the process at predict time"
+        for t in refused
+        if t in SKOPS_NODE_TYPES
+    ]
+    return ", ".join(refused) + (f" ({'; '.join(why)})" if why else "")
 
 
 class ArtifactError(RuntimeError):
@@ -105,7 +149,8 @@ def library_versions(model_libraries: Sequence[str] = ()) -> dict[str, str]:
     return out
 
 
-def _major_minor(version: str) -> tuple[int, ...]:
+def major_minor(version: str) -> tuple[int, ...]:
+    """Return a version's ``(major, minor)`` (``"1.9.1"`` -> ``(1, 9)``), what the gate compares."""
     return tuple(int(p) for p in version.split(".")[:2] if p.isdigit())
 
 
@@ -171,6 +216,8 @@ def save_artifact(
     files: Mapping[str, bytes] | None = None,
     model_libraries: Sequence[str] = (),
     onnx_model: bytes | None = None,
+    skops_trusted: Sequence[str] = (),
+    fitted_with: Mapping[str, str] | None = None,
 ) -> Path:
     """Write a new version of a model, atomically.
 
@@ -197,13 +244,22 @@ def save_artifact(
         onnx_model: The serialized ONNX model that passed the gate (``ml_api.onnx_export``),
             written as ``model.onnx``; its name, sha256 and size go into the card's ``onnx``
             section (``metadata["onnx"]``, which must then be present).
+        skops_trusted: For ``fmt="skops"``: types the file may hold beyond skops' own trusted set
+            and :data:`SKOPS_REVIEWED_TYPES` (the tree node types of a model ml-api fitted, or
+            what the user trusted at import); the ones the file holds go into the card's
+            ``model_file.trusted_types``, which :func:`load_artifact` trusts.
+        fitted_with: Library versions the model was made with where they differ from the
+            installed ones (an imported pickle: scikit-learn's ``InconsistentVersionWarning``
+            names the version that pickled it); they replace the installed versions in the
+            card's ``versions``, so the version gate compares against them.
 
     Returns:
         The absolute path of the new version directory.
 
     Raises:
-        ValueError: ``name`` is not a plain directory name, ``fmt`` is unknown, or a path in
-            ``files`` leaves the version directory or names the model or card file.
+        ValueError: ``name`` is not a plain directory name, ``fmt`` is unknown, a path in
+            ``files`` leaves the version directory or names the model or card file, or the skops
+            file would hold a type neither skops nor ``skops_trusted`` trusts.
     """
     if not name or name in {".", ".."} or not all(c.isalnum() or c in "-_." for c in name):
         raise ValueError(f"model name {name!r} must use only letters, digits, '-', '_', '.'")
@@ -224,14 +280,13 @@ def save_artifact(
     tmp = Path(tempfile.mkdtemp(prefix=".incoming-", dir=base))
     try:
         model_path = tmp / FORMATS[fmt]
+        model_trusted: list[str] = []
         if fmt == "joblib":
             import joblib
 
             joblib.dump(model, model_path)
         else:
-            import skops.io as sio
-
-            sio.dump(model, model_path)
+            model_trusted = _dump_skops(model, model_path, skops_trusted)
         extra: dict[str, Any] = {}
         if onnx_model is not None:
             onnx_path = tmp / ONNX_FILE
@@ -263,9 +318,10 @@ def save_artifact(
                     "format": fmt,
                     "sha256": sha256_file(model_path),
                     "bytes": model_path.stat().st_size,
+                    **({"trusted_types": model_trusted} if model_trusted else {}),
                 },
                 **({"files": files_card} if files_card else {}),
-                "versions": library_versions(model_libraries),
+                "versions": {**library_versions(model_libraries), **(fitted_with or {})},
             }
             (tmp / METADATA_FILE).write_text(json.dumps(card, indent=2, allow_nan=False) + "\n")
             fsync_tree(tmp)
@@ -435,7 +491,9 @@ def load_artifact(
     _check_versions(card, path, allow_version_mismatch)
     onnx_model = _read_onnx(card.raw, path)
     try:
-        model = _load_model(model_path, card.model_file.format)
+        model = _load_model(model_path, card)
+    except ArtifactError:
+        raise
     except Exception as exc:
         raise ArtifactError(f"cannot load model file {model_path}: {exc!r}") from None
     return Artifact(model=model, card=card, path=path, onnx_model=onnx_model)
@@ -505,7 +563,7 @@ def _check_versions(card: ModelCard, path: Path, allow: bool) -> None:
                 f"model {path} needs {library} {trained}, which is not installed: "
                 f"pip install {library}=={trained}"
             )
-        if _major_minor(trained) != _major_minor(current) and not allow:
+        if major_minor(trained) != major_minor(current) and not allow:
             raise ArtifactError(
                 f"model {path} was fitted with {library} {trained} but {current} is installed; "
                 f"retrain it, install {library}=={trained}, or set "
@@ -513,7 +571,24 @@ def _check_versions(card: ModelCard, path: Path, allow: bool) -> None:
             )
 
 
-def _load_model(model_path: Path, fmt: str) -> Any:
+def _dump_skops(model: Any, path: Path, trusted: Sequence[str]) -> list[str]:
+    """Write ``model`` as a skops file; return the types it holds that were trusted by name."""
+    import skops.io as sio
+
+    sio.dump(model, path)
+    untrusted = sio.get_untrusted_types(file=path)
+    refused = skops_refused(untrusted, trusted)
+    if refused:
+        raise ValueError(
+            f"the skops format stores only types skops trusts (and "
+            f"{', '.join(sorted(SKOPS_REVIEWED_TYPES))}), and this model holds "
+            f"{skops_refusal(refused)}: use the joblib format"
+        )
+    return sorted(t for t in untrusted if t not in SKOPS_REVIEWED_TYPES)
+
+
+def _load_model(model_path: Path, card: ModelCard) -> Any:
+    fmt = card.model_file.format
     if fmt == "joblib":
         import joblib
 
@@ -522,8 +597,12 @@ def _load_model(model_path: Path, fmt: str) -> Any:
         import skops.io as sio
 
         untrusted = sio.get_untrusted_types(file=model_path)
-        refused = [t for t in untrusted if not t.startswith(TRUSTED_SKOPS_PREFIXES)]
+        recorded = card.raw.get("model_file", {}).get("trusted_types") or []
+        refused = skops_refused(untrusted, [str(t) for t in recorded])
         if refused:
-            raise ArtifactError(f"{model_path} holds types outside scikit-learn/numpy: {refused}")
+            raise ArtifactError(
+                f"{model_path} holds types skops does not trust and its card does not list as "
+                f"trusted: {skops_refusal(refused)}; refusing to load it"
+            )
         return sio.load(model_path, trusted=untrusted)
     raise ArtifactError(f"unknown model format {fmt!r} in the card of {model_path}")

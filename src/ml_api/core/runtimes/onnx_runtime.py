@@ -284,8 +284,13 @@ class OnnxPredictor:
 
     @property
     def is_classifier(self) -> bool:
-        """Whether the model has classes and class probabilities."""
+        """Whether the model has classes (every ONNX classifier here gives probabilities)."""
         return self.session.classes is not None
+
+    @property
+    def has_probabilities(self) -> bool:
+        """Whether results carry class probabilities (same as :attr:`is_classifier`)."""
+        return self.is_classifier
 
     def predict(self, columns: Sequence[Sequence[Any]]) -> PredictionResult:
         """Predict a batch (see :meth:`ml_api.core.runtimes.predictor.Predictor.predict`).

@@ -41,9 +41,10 @@ class PredictionResult:
         labels: Shape ``(n_instances,)``: class labels (classifiers) or values (regressors), as
             the runtime returned them (numpy scalars).
         probabilities: Shape ``(n_instances, n_classes)``, ``float64``, columns in the order of
-            ``classes``; ``None`` for regressors.
-        classes: The class labels as plain JSON values (``str``, ``int``, ...), in column order of
-            ``probabilities``; empty for regressors.
+            ``classes``; ``None`` for regressors and for classifiers without ``predict_proba``
+            (``LinearSVC``, ``RidgeClassifier``...).
+        classes: The class labels as plain JSON values (``str``, ``int``, ``bool``...), in column
+            order of ``probabilities``; empty for regressors.
         out_of_range: The request's values outside the training range, attached by the service
             under the ``warn`` policy for the encoders to name (``ml_api.core.model.ranges``);
             ``None`` when there are none or they were not checked.
@@ -87,10 +88,18 @@ class PredictionResult:
         return out
 
 
-@lru_cache(maxsize=64)
 def class_keys(classes: tuple[Any, ...]) -> tuple[str, ...]:
-    """Return ``classes`` as strings (JSON object keys), computed once per tuple of classes."""
-    return tuple(str(c) for c in classes)
+    """Return ``classes`` as strings (JSON object keys), computed once per tuple of classes.
+
+    The cache is keyed by each class's type as well: ``(False, True) == (0, 1)`` in Python, and
+    their keys differ (``"False"`` and ``"0"``).
+    """
+    return _class_keys(tuple((type(c), c) for c in classes))
+
+
+@lru_cache(maxsize=64)
+def _class_keys(typed: tuple[tuple[type, Any], ...]) -> tuple[str, ...]:
+    return tuple(str(c) for _, c in typed)
 
 
 class Predictor(Protocol):
@@ -100,7 +109,10 @@ class Predictor(Protocol):
         runtime: The runtime's name (``"scikit-learn"``); the V2 metadata's ``platform``.
         runtime_version: The version of the library that runs the model.
         classes: Class labels as JSON values in probability column order; ``()`` for regressors.
-        is_classifier: Whether results carry class probabilities.
+        is_classifier: Whether the model is a classifier (it has ``classes_``), whatever it
+            offers for probabilities.
+        has_probabilities: Whether results carry class probabilities (a classifier with
+            ``predict_proba``).
     """
 
     @property
@@ -120,6 +132,11 @@ class Predictor(Protocol):
 
     @property
     def is_classifier(self) -> bool:
+        """Whether the model is a classifier (labels are its classes)."""
+        ...
+
+    @property
+    def has_probabilities(self) -> bool:
         """Whether results carry class probabilities."""
         ...
 
@@ -132,7 +149,7 @@ class Predictor(Protocol):
                 numeric features, strings (``NaN`` for null) for categorical ones.
 
         Returns:
-            ``n_instances`` labels and, for classifiers, probabilities.
+            ``n_instances`` labels and, for classifiers with ``predict_proba``, probabilities.
 
         Raises:
             InvalidInput: (422) the model refused the values.

@@ -41,6 +41,8 @@ class SklearnPredictor:
             schema.matrix if artifact.card.input == "array" else self._frame
         )
         classes = getattr(self.model, "classes_", None)
+        # A classifier is a classifier because it has classes_; predict_proba may be absent
+        # (LinearSVC, RidgeClassifier, SVC(probability=False)): then labels only.
         self._has_proba = classes is not None and hasattr(self.model, "predict_proba")
         # A Pipeline's preprocessing is run once and both predict and predict_proba of the final
         # estimator use it (the Pipeline's own methods would each transform again: twice the cost
@@ -63,7 +65,7 @@ class SklearnPredictor:
             and getattr(self._estimator, "n_outputs_", 1) == 1
         )
         self.classes: tuple[Any, ...] = (
-            tuple(to_jsonable(np.asarray(classes))) if self._has_proba else ()
+            tuple(to_jsonable(np.asarray(classes))) if classes is not None else ()
         )
 
     def _frame(self, columns: Sequence[Sequence[Any]]) -> pd.DataFrame:
@@ -101,7 +103,12 @@ class SklearnPredictor:
 
     @property
     def is_classifier(self) -> bool:
-        """Whether the model has classes and class probabilities."""
+        """Whether the model has classes (``classes_``)."""
+        return bool(self.classes)
+
+    @property
+    def has_probabilities(self) -> bool:
+        """Whether the model gives class probabilities (``predict_proba``)."""
         return self._has_proba
 
     def predict(self, columns: Sequence[Sequence[Any]]) -> PredictionResult:
