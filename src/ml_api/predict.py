@@ -63,6 +63,9 @@ from ml_api.scoring.formats import (
     new_file_mode,
     output_compression,
 )
+from ml_api.scoring.readers import (
+    UNREADABLE_INPUT as UNREADABLE_INPUT,  # for ml-api predict's one-line refusals
+)
 from ml_api.scoring.readers import ArrowRefused, arrow_csv_tables, open_arrow_csv, pandas_chunks
 from ml_api.scoring.types import infer_csv_types
 from ml_api.scoring.writer import Writer

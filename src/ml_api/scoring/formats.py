@@ -113,7 +113,10 @@ def count_rows(path: Path) -> int | None:
     """
     path = Path(path)
     if is_parquet(path):
-        return int(pq.ParquetFile(path).metadata.num_rows)
+        try:
+            return int(pq.ParquetFile(path).metadata.num_rows)
+        except (pa.ArrowException, OSError):
+            return None  # scoring reports the file as unreadable
     if path.suffix.lower() != ".csv":
         return None
     lines = 0

@@ -23,6 +23,50 @@ ARROW_BLOCK_BYTES = 1 << 20
 """Bytes of CSV Arrow parses at a time (its default); memory is bounded by a few of them."""
 
 
+class UnreadableParquet(ValueError):
+    """A ``.parquet``/``.pq`` input that pyarrow cannot read (corrupt, truncated, not Parquet)."""
+
+
+UNREADABLE_INPUT: tuple[type[Exception], ...] = (
+    pd.errors.ParserError,
+    UnicodeDecodeError,
+    EOFError,
+    UnreadableParquet,
+    pa.ArrowException,
+)
+"""What reading an input file raises when the file is not what its name says (a malformed CSV,
+bad UTF-8, a truncated ``.gz``, a corrupt or foreign ``.parquet``): ``ml-api predict`` reports
+them as ``cannot read <input>: <reason>``, exit 1 (an empty CSV is ``pd.errors.EmptyDataError``,
+reported apart)."""
+
+
+def parquet_chunks(path: Path, rows: int) -> Iterator[pd.DataFrame]:
+    """Read a Parquet file in chunks of ``rows``.
+
+    Raises:
+        UnreadableParquet: pyarrow cannot read it (pyarrow raises ``ArrowInvalid``, or an
+            ``OSError`` such as "Couldn't deserialize thrift" for a corrupt footer), or the
+            pandas metadata it carries is malformed (pyarrow's ``pandas_compat`` raises
+            ``KeyError`` and the like).
+        FileNotFoundError: ``path`` does not exist.
+    """
+    try:
+        batches = pq.ParquetFile(path).iter_batches(batch_size=rows)
+        while (batch := next(batches, None)) is not None:
+            try:
+                frame = batch.to_pandas()
+            except (KeyError, TypeError, ValueError, IndexError) as exc:  # pandas_compat
+                raise UnreadableParquet(
+                    f"its pandas metadata is malformed ({type(exc).__name__}: {exc})"
+                ) from exc
+            yield frame
+    except (FileNotFoundError, UnreadableParquet):
+        raise
+    except (pa.ArrowException, OSError) as exc:
+        reason = " ".join(str(exc).split())  # one line, whatever pyarrow wrote
+        raise UnreadableParquet(f"not a readable Parquet file ({reason})") from exc
+
+
 class ArrowRefused(Exception):
     """Arrow's CSV reader refused the file (ragged rows, bad UTF-8...): pandas reads it instead.
 
@@ -102,10 +146,10 @@ def pandas_chunks(path: Path, rows: int) -> Iterator[pd.DataFrame]:
         InvalidInput: A CSV's structure is broken (:func:`~ml_api.scoring.structure.check_file`:
             rows with more or fewer fields than the header, a repeated or blank column name),
             found before any row is read.
+        UnreadableParquet: See :func:`parquet_chunks`.
     """
     if is_parquet(path):
-        for batch in pq.ParquetFile(path).iter_batches(batch_size=rows):
-            yield batch.to_pandas()
+        yield from parquet_chunks(path, rows)
         return
     check_file(path)
     with pd.read_csv(

@@ -16,7 +16,9 @@ from typing import Any
 from ml_api.core.limits import Limits
 from ml_api.core.model.card import ModelCard
 from ml_api.core.model.schema import Feature, FeatureKind, FeatureSchema
+from ml_api.core.protocols.body import CONTENT_CODINGS
 from ml_api.core.protocols.routes import ENDPOINTS, JSON, Endpoint, concrete_paths
+from ml_api.core.protocols.v2 import KNOWN_TYPES, OUTPUT_LABEL, OUTPUT_PROBA
 from ml_api.core.runtimes.predictor import class_keys
 
 _ERROR = {"$ref": "#/components/schemas/Error"}
@@ -85,7 +87,7 @@ def openapi_document(
                     "required": ["name", "version"],
                 },
                 "Error": _ERROR_SCHEMA,
-                **_v2_schemas(),
+                **_v2_schemas(card.schema, bool(keys)),
             },
         },
     }
@@ -221,11 +223,54 @@ _CONTENT_ENCODING = {
     "required": False,
     "description": "gzip or deflate: the body is decoded, the byte limit applying to the decoded "
     "size (413 past it; 400 if the body is not what the header says; 415 for other codings)",
-    "schema": {"type": "string", "enum": ["gzip", "deflate", "identity"]},
+    "schema": {"type": "string", "enum": [*CONTENT_CODINGS, "identity"]},
 }
 
 
-def _v2_schemas() -> dict[str, Any]:
+def _v2_request_schemas(schema: FeatureSchema, classifier: bool) -> dict[str, Any]:
+    """The inference request as strictly as the server reads it (``core/v2_request.py``)."""
+    name: dict[str, Any] = {"type": "string"}
+    if not schema.all_numeric:  # one tensor per feature; all-numeric models also take a matrix
+        name = {"type": "string", "enum": list(schema.names)}
+    outputs = [OUTPUT_LABEL] + ([OUTPUT_PROBA] if classifier else [])
+    return {
+        "V2RequestInput": {
+            "type": "object",
+            "properties": {
+                "name": name,
+                "datatype": {"type": "string", "enum": sorted(KNOWN_TYPES)},
+                "shape": {
+                    "type": "array",
+                    "items": {"type": "integer", "minimum": 0},
+                    "minItems": 1,
+                },
+                "data": {"type": "array"},
+                "parameters": {"type": "object"},
+            },
+            "required": ["name", "datatype", "shape", "data"],
+        },
+        "V2RequestOutput": {
+            "type": "object",
+            "properties": {
+                "name": {"type": "string", "enum": outputs},
+                "parameters": {"type": "object"},
+            },
+            "required": ["name"],
+        },
+        "V2InferenceRequest": {
+            "type": "object",
+            "properties": {
+                "id": {"type": "string"},
+                "parameters": {"type": "object"},
+                "inputs": {"type": "array", "items": _ref("V2RequestInput"), "minItems": 1},
+                "outputs": {"type": "array", "items": _ref("V2RequestOutput")},
+            },
+            "required": ["inputs"],
+        },
+    }
+
+
+def _v2_schemas(schema: FeatureSchema, classifier: bool) -> dict[str, Any]:
     tensor = {
         "type": "object",
         "properties": {
@@ -275,19 +320,7 @@ def _v2_schemas() -> dict[str, Any]:
             },
             "required": ["name", "platform", "inputs", "outputs"],
         },
-        "V2InferenceRequest": {
-            "type": "object",
-            "properties": {
-                "id": {"type": "string"},
-                "parameters": {"type": "object"},
-                "inputs": {"type": "array", "items": _ref("V2Tensor"), "minItems": 1},
-                "outputs": {
-                    "type": "array",
-                    "items": {"type": "object", "properties": {"name": {"type": "string"}}},
-                },
-            },
-            "required": ["inputs"],
-        },
+        **_v2_request_schemas(schema, classifier),
         "V2InferenceResponse": {
             "type": "object",
             "properties": {

@@ -48,6 +48,7 @@ from ml_api.core.errors import (
 from ml_api.core.model.schema import Feature, FeatureKind
 from ml_api.core.protocols.body import check_headers, read_json
 from ml_api.core.protocols.request import Request
+from ml_api.core.protocols.v2_request import check_request_types
 from ml_api.core.runtimes.predictor import PredictionResult, class_keys, to_jsonable
 from ml_api.core.service import PredictionService
 
@@ -248,18 +249,13 @@ class OpenInferenceProtocol:
             raise BadRequest(exc.message, exc.details) from exc
 
     def _decode(self, request: Any) -> tuple[list[list[Any]], list[str]]:
-        if not isinstance(request, Mapping):
-            raise BadRequest("the inference request must be a JSON object")
-        inputs = request.get("inputs")
-        if not isinstance(inputs, list) or not inputs:
+        check_request_types(request)  # every field of the JSON type the protocol gives it
+        inputs = request["inputs"]
+        if not inputs:
             raise BadRequest(
                 '"inputs" must be a non-empty array of tensors',
                 [Problem("required", field="inputs")],
             )
-        if "id" in request and not isinstance(request["id"], str):
-            raise BadRequest('"id" must be a string', [Problem("not a string", field="id")])
-        if "parameters" in request and not isinstance(request["parameters"], Mapping):
-            raise BadRequest('"parameters" must be an object')
         requested = self._requested_outputs(request.get("outputs"))
         first = inputs[0]
         width = len(self.schema)
