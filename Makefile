@@ -77,8 +77,18 @@ test: $(VENV)/.installed-test ## Run the test suite (tools it cannot find are sk
 test-container: $(VENV)/.installed-test ## Only the container tests (a Docker Engine builds the image, runs it)
 	ML_API_TEST_CONTAINERS=1 $(BIN)/python -m pytest -m container
 
+FUZZ_SECONDS ?= 300
+FUZZ_TARGETS := flask django csv parquet
+
 .PHONY: fuzz
-fuzz: $(VENV)/.installed-test ## Longer fuzzing run (schemathesis, hypothesis): FUZZ_EXAMPLES=1000
+fuzz: $(VENV)/.installed-test ## Longer fuzzing: atheris FUZZ_SECONDS (300) per target, then schemathesis and hypothesis with FUZZ_EXAMPLES=1000
+	@for t in $(FUZZ_TARGETS); do \
+		case $$t in flask|django) seeds=wsgi; dict=-dict=tests/fuzz/corpus/http.dict;; *) seeds=$$t; dict=;; esac; \
+		mkdir -p .fuzz/$$t && echo "make: atheris on $$t for $(FUZZ_SECONDS) s (new inputs in .fuzz/$$t)" && \
+		$(BIN)/python -m tests.fuzz.atheris_main $$t -max_total_time=$(FUZZ_SECONDS) -max_len=4096 \
+			$$dict -artifact_prefix=.fuzz/$$t- -print_final_stats=1 .fuzz/$$t tests/fuzz/corpus/$$seeds \
+			|| exit 1; \
+	done
 	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-1000} $(BIN)/python -m pytest -q tests/fuzz
 
 .PHONY: lint

@@ -41,7 +41,7 @@ from ml_api.composition import build_scoring
 from ml_api.core.model.artifact import load_artifact
 from ml_api.core.model.validation import validate_columns
 from ml_api.core.protocols.v1 import V1Protocol
-from ml_api.core.runtimes.onnx_runtime import onnx_status
+from ml_api.core.runtimes.onnx_runtime import OnnxPredictor
 from ml_api.core.service import PredictionService
 from ml_api.settings import Settings
 
@@ -65,7 +65,7 @@ def time_call(fn: Callable[[], Any], budget_s: float, repeats: int = 5) -> float
 
 
 def _onnx_passed(artifact: Any) -> bool:
-    return onnx_status(artifact)[0]
+    return OnnxPredictor.status(artifact)[0]
 
 
 def _callables(model: BenchModel, rows: int) -> dict[str, Callable[[], Any]]:
@@ -90,7 +90,8 @@ def _callables(model: BenchModel, rows: int) -> dict[str, Callable[[], Any]]:
         out["numpy pipeline"] = lambda: plain.predict(matrix)
     out["ml-api pipeline"] = lambda: artifact.model.predict(frame)
     if "onnx" in services:
-        session = services["onnx"].predictor.session  # type: ignore[attr-defined]
+        # the ONNX runtime inside the registry's fallback wrapper (WithFallback.primary)
+        session = services["onnx"].predictor.primary.session  # type: ignore[attr-defined]
         feed = session.feed_columns(columns)
         out["onnxruntime session"] = lambda: session.run(feed)
     for r, service in services.items():

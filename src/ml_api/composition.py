@@ -148,6 +148,7 @@ def build(
     document = openapi_document(
         card=card,
         classes=predictor.classes,
+        probabilities=predictor.has_probabilities,
         limits=service.limits,
         platform=predictor.runtime,
         auth_enabled=auth.enabled,

@@ -54,7 +54,8 @@ TOLERANCE = 1e-5
 """Largest absolute difference accepted between an ONNX and a scikit-learn probability (or
 regression output) on any row (issue 11)."""
 
-ONNX_FILE = "model.onnx"
+ONNX_FORM = "onnx"
+"""The served form's name: the card section (``onnx``) and the file (``model.onnx``)."""
 MISSING_CATEGORY = ""
 """What an ONNX string input holds where the category is missing."""
 
@@ -85,27 +86,30 @@ class OnnxExport:
     gate: dict[str, Any] | None
     versions: dict[str, Any] = field(default_factory=dict)
 
-    def apply(self, card: dict[str, Any]) -> bytes | None:
-        """Record the outcome in a model card and return what ``save_artifact`` should write.
+    def apply(self, card: dict[str, Any]) -> dict[str, bytes]:
+        """Record the outcome in a model card and return the served forms ``save_artifact`` writes.
 
         Sets ``card["onnx"]`` (:meth:`card`) and ``card["runtime"]`` (``"onnxruntime"`` when the
         gate passed, else ``"scikit-learn"``: the runtime ``ML_API_RUNTIME=auto`` serves). Train
         and import both call it::
 
-            onnx_model = export_onnx(model, schema, X, array_input=...).apply(card)
-            save_artifact(model, ..., metadata=card, onnx_model=onnx_model)
+            forms = export_onnx(model, schema, X, array_input=...).apply(card)
+            save_artifact(model, ..., metadata=card, forms=forms)
 
         Args:
             card: The card being built (changed in place).
 
         Returns:
-            The ONNX bytes to save as ``model.onnx``, or ``None`` when the gate did not pass.
+            ``{"onnx": <bytes>}`` (saved as ``model.onnx``, the form
+            :class:`~ml_api.core.runtimes.onnx_runtime.OnnxPredictor` serves) when the gate
+            passed, else ``{}``.
         """
-        from ml_api.core.runtimes.predictor import ONNX_RUNTIME, SCIKIT_LEARN
+        from ml_api.core.runtimes.onnx_runtime import OnnxPredictor
+        from ml_api.core.runtimes.registry import FALLBACK
 
-        card["onnx"] = self.card()
-        card["runtime"] = ONNX_RUNTIME if self.passed else SCIKIT_LEARN
-        return self.model_bytes
+        card[ONNX_FORM] = self.card()
+        card["runtime"] = OnnxPredictor.runtime if self.passed else FALLBACK.runtime
+        return {ONNX_FORM: self.model_bytes} if self.model_bytes is not None else {}
 
     def card(self) -> dict[str, Any]:
         """The card's ``onnx`` section (``save_artifact`` adds ``file`` when the model is written).
@@ -190,6 +194,12 @@ def convert(model: Any, schema: FeatureSchema, *, array_input: bool) -> Any:
                 f"categorical feature {f.name!r} has the empty string as a category; ONNX inputs "
                 f"use it for a missing value"
             )
+    if hasattr(model, "classes_") and not hasattr(model, "predict_proba"):
+        raise ConversionError(
+            f"{type(model).__name__} is a classifier without predict_proba: its ONNX form would "
+            f"give decision scores where ml-api serves probabilities (scikit-learn serves its "
+            f"labels)"
+        )
     onnx_ready = _string_imputers_on_empty(model)
     estimator = onnx_ready.steps[-1][1] if hasattr(onnx_ready, "steps") else onnx_ready
     boosting = _register_boosting_converters(estimator)

@@ -11,6 +11,7 @@ as all zeros). The API refuses unseen categories before they reach the model (se
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -21,7 +22,10 @@ from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
+from ml_api.core.errors import InvalidInput
 from ml_api.core.model.schema import FeatureKind, FeatureSchema
+from ml_api.scoring.cells import NA_CELLS
+from ml_api.scoring.structure import check_file
 from ml_api.settings import project_root
 
 PENGUINS_CSV = project_root() / "data" / "raw" / "penguins.csv"
@@ -32,19 +36,43 @@ PENGUINS_TARGET = "species"
 PENGUINS_DROP = ("year",)
 
 
-def load_csv(path: Path) -> pd.DataFrame:
-    """Read a CSV file as written: every cell a string, empty cells and ``NA`` etc. missing.
+def load_csv(path: Path, na_values: Sequence[str] | None = None) -> pd.DataFrame:
+    """Read a CSV file as written: every cell a string, the missing tokens missing.
 
     No column is typed here, so ``02134`` keeps its leading zero and ``H1000`` stays text; the
     kinds are decided by :func:`infer_columns` (numbers are parsed by :func:`typed_frame`).
 
+    Args:
+        path: The CSV.
+        na_values: The cells read as missing; ``None``: pandas' defaults
+            (:data:`~ml_api.scoring.cells.NA_CELLS`: ``""``, ``NA``, ``null``, ``NaN``...).
+
+    Returns:
+        The frame; ``frame.attrs["missing_cells"]`` counts, per column, the cells each token made
+        missing (``{"sex": {"NA": 11}}``), so training can say what it read as missing.
+
     Raises:
         FileNotFoundError: ``path`` does not exist.
-        ValueError: The file has no rows.
+        ValueError: The file has no rows, or its structure is broken (rows with more or fewer
+            fields than the header, a repeated or blank column name:
+            :func:`~ml_api.scoring.structure.check_file`), found before any row is read.
     """
-    frame = pd.read_csv(path, dtype=str)
-    if frame.empty:
+    try:
+        check_file(Path(path))
+    except InvalidInput as exc:
+        raise ValueError(exc.message) from None
+    raw = pd.read_csv(path, dtype=str, index_col=False, na_filter=False)
+    if raw.empty:
         raise ValueError(f"{Path(path).resolve()} has no data rows")
+    tokens = NA_CELLS if na_values is None else frozenset(na_values)
+    missing = raw.isin(tokens)
+    counts = {
+        str(name): {str(k): int(v) for k, v in raw[name][missing[name]].value_counts().items()}
+        for name in raw.columns
+        if missing[name].any()
+    }
+    frame = raw.mask(missing)
+    frame.attrs["missing_cells"] = counts
     return frame
 
 

@@ -32,7 +32,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
 
 from ml_api.core.errors import quote
-from ml_api.core.model.artifact import Format, save_artifact, sha256_file
+from ml_api.core.model.artifact import SKOPS_NODE_TYPES, Format, save_artifact, sha256_file
 from ml_api.core.model.schema import FeatureSchema
 from ml_api.onnx_export import export_onnx
 from ml_api.preprocess import (
@@ -45,6 +45,7 @@ from ml_api.preprocess import (
     typed_target,
     write_splits,
 )
+from ml_api.scoring.cells import NA_CELLS
 
 Task = Literal["classification", "regression"]
 ESTIMATORS = ("linear", "random_forest", "hist_gradient_boosting")
@@ -269,6 +270,7 @@ def train(
     test_size: float = 0.2,
     seed: int = 42,
     fmt: Format = "joblib",
+    na_values: tuple[str, ...] | None = None,
 ) -> TrainResult:
     """Fit, evaluate and save a model as a new artifact version.
 
@@ -291,6 +293,8 @@ def train(
         test_size: Held-out fraction (0 < test_size < 1), stratified for classification.
         seed: Seed for the split and the estimator: the same inputs give the same metrics.
         fmt: Artifact format (``joblib`` or ``skops``).
+        na_values: The cells read as missing (``None``: pandas' defaults, ``NA`` included);
+            recorded in the card (``missing_values``) and used again to read scoring files.
 
     Returns:
         The artifact path and metrics.
@@ -303,7 +307,8 @@ def train(
             fewer than 2 rows; too few rows to split (see :func:`check_trainable`,
             :func:`check_classes`); an option naming no column.
     """
-    frame = load_csv(data)
+    frame = load_csv(data, na_values)
+    tokens = sorted(NA_CELLS if na_values is None else set(na_values))
     X, y = split_features_target(frame, target)
     check_trainable(X, y, target, test_size)
     columns = infer_columns(X, drop=drop, keep=keep, categorical=categorical, numeric=numeric)
@@ -344,6 +349,7 @@ def train(
         if classes is not None
         else None,
         "metrics": metrics,
+        "missing_values": {"tokens": tokens, "cells": frame.attrs.get("missing_cells", {})},
         "training": {
             "data_file": Path(data).name,
             "data_sha256": sha256_file(Path(data)),
@@ -369,7 +375,7 @@ def train(
         pipeline, task, target, y_train, eval_X, y_test, schema.names, card["classes"], seed
     )
     # ONNX form, served where it passed the gate on every row (ml_api.onnx_export).
-    onnx_model = export_onnx(
+    forms = export_onnx(
         pipeline, schema, X.to_numpy() if array_input else X, array_input=array_input
     ).apply(card)
     path = save_artifact(
@@ -378,8 +384,9 @@ def train(
         name=name,
         metadata=card,
         fmt=fmt,
-        onnx_model=onnx_model,
+        forms=forms,
         files=chart_files,
+        skops_trusted=list(SKOPS_NODE_TYPES),  # trees fitted here, not read from a file
     )
     return TrainResult(
         path=path,
@@ -389,3 +396,19 @@ def train(
         rows_without_target=len(frame) - len(y),
         code_hints=code_hints,
     )
+
+
+def runtime_line(card: dict[str, Any]) -> str:
+    """One line saying which runtime serves a version just saved (train and import print it).
+
+    ONNX Runtime where the ONNX form passed the acceptance gate (``ml_api.onnx_export``), else
+    scikit-learn, with the gate's (or the converter's) reason.
+    """
+    onnx = card["onnx"]
+    if onnx["passed"]:
+        gate = onnx["gate"]
+        return (
+            f"ONNX form passed the gate on all {gate['rows']} rows (largest difference "
+            f"{gate['max_abs_diff']:.1e}): served by ONNX Runtime (ML_API_RUNTIME=auto)"
+        )
+    return f"scikit-learn serves ({onnx['reason']})"

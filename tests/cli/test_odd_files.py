@@ -258,7 +258,31 @@ def test_a_malformed_model_is_one_line(malformed_root, tmp_path, command, member
      (b"island\n", "missing-folder/out.csv", "cannot write")],
 )  # fmt: skip
 def test_files_the_cli_reports_in_one_line(model_root, tmp_path, content, output, expected):
-    path = tmp_path / "in.csv"
+    _reported_in_one_line(model_root, tmp_path, "in.csv", content, output, expected)
+
+
+PARQUET_MAGIC = b"PAR1"
+FUZZ_SEEDS = Path(__file__).resolve().parents[1] / "fuzz" / "corpus" / "parquet"
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        b"",
+        b"island,sex\nBiscoe,male\n",
+        PARQUET_MAGIC + b"\0" * 40 + PARQUET_MAGIC,
+        b"\x00" * 100,
+        (FUZZ_SEEDS / "found-bad-pandas-metadata.parquet").read_bytes(),
+    ],
+    ids=["empty", "a csv", "magic without a footer", "zeros", "pandas metadata without numpy_type"],
+)
+def test_a_corrupt_parquet_input_is_reported_in_one_line(model_root, tmp_path, content):
+    # found by the coverage-guided fuzzing of the batch readers: these were tracebacks
+    _reported_in_one_line(model_root, tmp_path, "in.parquet", content, "out.csv", "cannot read")
+
+
+def _reported_in_one_line(model_root, tmp_path, name, content, output, expected):
+    path = tmp_path / name
     path.write_bytes(content)
     r = run("predict", "--input", path, "--output", tmp_path / output, "--model-root", model_root)
     assert r.exit_code == 1, r.output

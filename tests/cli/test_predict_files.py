@@ -10,7 +10,9 @@ from click.testing import CliRunner
 
 from ml_api.cli import main
 from ml_api.core.errors import InvalidInput
-from ml_api.predict import _records, count_rows, fast_columns, score_file
+from ml_api.predict import count_rows, score_file
+from ml_api.scoring.cells import text_records
+from ml_api.scoring.checks import fast_columns
 
 SPECIES = {"Adelie", "Chinstrap", "Gentoo"}
 
@@ -36,7 +38,7 @@ def test_vectorised_check_returns_what_the_row_path_returns(service, penguins_fr
     chunk = as_read(penguins_frame.head(200))
     fast = fast_columns(chunk, service.schema)
     assert fast is not None
-    slow = service.validator.validate_columns(_records(chunk, service.schema), first_index=1)
+    slow = service.validator.validate_columns(text_records(chunk, service.schema), first_index=1)
     _same_columns(fast, slow)
     assert pd.isna(fast[5]).sum() == (chunk["sex"] == "").sum() > 0  # empty cells: NaN
     typed = penguins_frame.head(200)  # Parquet chunks: typed values
@@ -65,7 +67,7 @@ def test_a_doubtful_chunk_goes_row_by_row_and_the_message_names_row_and_column(
     chunk = as_read(chunk)
     assert fast_columns(chunk, service.schema) is None
     with pytest.raises(InvalidInput) as err:
-        service.predict_rows(_records(chunk, service.schema), first_index=1)
+        service.predict_rows(text_records(chunk, service.schema), first_index=1)
     first = err.value.details[0]
     assert first.problem == message and first.field == column
     assert first.instance == (1 if column == "sex" else 10)

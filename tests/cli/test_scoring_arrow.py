@@ -15,9 +15,12 @@ import pyarrow.csv as pacsv
 import pytest
 
 import ml_api.predict as scoring
+import ml_api.scoring.readers as readers
 from ml_api.core.errors import InvalidInput
 from ml_api.core.runtimes.scikit_learn import SklearnPredictor
-from ml_api.predict import arrow_block_check, fast_arrow_columns, fast_columns, score_file
+from ml_api.predict import score_file
+from ml_api.scoring.checks import arrow_block_check, fast_arrow_columns, fast_columns
+from ml_api.scoring.writer import Writer
 
 
 def as_arrow(text):
@@ -74,22 +77,22 @@ def test_a_doubtful_cell_marks_its_row_and_only_its_chunk_goes_row_by_row(
     frame = penguins_frame.head(60).astype(object)
     frame.loc[37, column] = cell
     text = frame.to_csv(index=False, na_rep="")
-    checked = arrow_block_check(as_arrow(text), service.schema)
-    assert checked is not None
-    assert np.flatnonzero(checked[1]).tolist() == [37]
+    _, doubt = arrow_block_check(as_arrow(text), service.schema)
+    assert np.flatnonzero(doubt).tolist() == [37]
     for start in range(0, 60, 20):  # the chunks of 20 rows the scorer would make
         chunk = as_pandas(text).iloc[start : start + 20]
         fast = fast_columns(chunk, service.schema)
         assert (fast is None) == (start == 20)
 
 
-def test_a_cell_arrow_cannot_parse_as_a_number_leaves_the_check_to_each_chunk(
-    service, penguins_frame
-):
+@pytest.mark.parametrize("cell", ["5O", "5_500", "\u0661\u0662"])
+def test_a_cell_that_is_no_number_marks_its_row_only(service, penguins_frame, cell):
     frame = penguins_frame.head(30).astype(object)
-    frame.loc[3, "bill_length_mm"] = "5O"
+    frame.loc[3, "bill_length_mm"] = cell
+    frame.loc[5, "bill_depth_mm"] = " 17.5 "  # a number, whitespace around it: no doubt
     text = frame.to_csv(index=False, na_rep="")
-    assert arrow_block_check(as_arrow(text), service.schema) is None
+    _, doubt = arrow_block_check(as_arrow(text), service.schema)
+    assert np.flatnonzero(doubt).tolist() == [3]
     assert fast_arrow_columns(as_arrow(text), service.schema) is None
 
 
@@ -105,7 +108,7 @@ def _write_odd_csv(path, frame):
 
 
 def _pandas_only(monkeypatch):
-    monkeypatch.setattr(scoring, "_arrow_csv_compression", lambda path: False)
+    monkeypatch.setattr(scoring, "arrow_csv_compression", lambda path: False)
 
 
 @pytest.mark.parametrize("output", ["out.csv", "out.parquet"])
@@ -127,32 +130,23 @@ def test_arrow_and_pandas_readers_write_the_same_output(
         pd.testing.assert_frame_equal(pd.read_parquet(arrow), pd.read_parquet(pandas))
 
 
-def test_a_file_arrow_refuses_midway_is_read_by_pandas_and_reported_once(
+def test_a_row_cut_short_after_arrow_scored_blocks_is_refused_and_nothing_written(
     service, penguins_frame, tmp_path, monkeypatch
 ):
-    # A short row far into the file: Arrow refuses it after some blocks, pandas fills it in.
+    # A short row far into the file: Arrow refuses it after some blocks (pandas would fill it
+    # in with nulls): the whole file is refused naming the row, and no output is left.
     text = penguins_frame.to_csv(index=False, na_rep="")
     lines = text.splitlines()
     lines[300] = ",".join(lines[300].split(",")[:-1])  # data row 300 lacks its last cell
     src = tmp_path / "ragged.csv"
     src.write_text("\n".join(lines) + "\n")
-    monkeypatch.setattr(scoring, "ARROW_BLOCK_BYTES", 2048)  # many blocks: chunks go out first
+    monkeypatch.setattr(readers, "ARROW_BLOCK_BYTES", 2048)  # many blocks: chunks go out first
     monkeypatch.setattr(scoring, "CHECK_BLOCK_ROWS", 20)
-    passes = []
-    write_all = scoring._write_all
-
-    def spy(chunks, writer, reported, *callbacks):
-        passes.append(reported)
-        return write_all(chunks, writer, reported, *callbacks)
-
-    monkeypatch.setattr(scoring, "_write_all", spy)
     chunks = []
-    n = score_file(service, src, tmp_path / "out.csv", chunk_rows=10, on_chunk=chunks.append)
-    assert len(passes) == 2 and passes[1] > 0  # Arrow scored and reported rows, then refused
-    assert n == len(penguins_frame) and sum(chunks) == n  # the restart repeats no progress
-    _pandas_only(monkeypatch)
-    score_file(service, src, tmp_path / "pandas.csv", chunk_rows=10)
-    assert (tmp_path / "out.csv").read_bytes() == (tmp_path / "pandas.csv").read_bytes()
+    with pytest.raises(InvalidInput, match="row 300 has fewer than the header's 8 fields"):
+        score_file(service, src, tmp_path / "out.csv", chunk_rows=10, on_chunk=chunks.append)
+    assert sum(chunks) > 0  # Arrow had scored rows before it met the short one
+    assert not (tmp_path / "out.csv").exists() and not list(tmp_path.glob(".scoring-*"))
 
 
 def test_an_input_column_named_prediction_is_replaced_in_place(
@@ -189,12 +183,12 @@ def test_a_missing_feature_column_is_named_before_anything_is_written(service, t
 
 
 def test_a_writing_error_is_raised_by_close_unless_discarded(tmp_path):
-    writer = scoring._Writer(tmp_path / "out.parquet", parquet=True)
+    writer = Writer(tmp_path / "out.parquet", parquet=True)
     writer.write(pa.table({"a": pa.array([1, 2], pa.int64())}))
     writer.write(pa.table({"a": pa.array(["x"], pa.string())}))  # cannot be cast to int64
     with pytest.raises(InvalidInput, match="a column's type changed between chunks"):
         writer.close()
-    writer = scoring._Writer(tmp_path / "other.parquet", parquet=True)
+    writer = Writer(tmp_path / "other.parquet", parquet=True)
     writer.write(pa.table({"a": pa.array([1], pa.int64())}))
     writer.write(pa.table({"a": pa.array(["x"], pa.string())}))
     writer.close(discard=True)  # the caller is failing already: its own error is reported

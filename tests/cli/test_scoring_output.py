@@ -128,7 +128,7 @@ def test_parquet_from_csv_has_typed_columns_decided_over_the_whole_file(
     _typed_input(penguins_frame).to_csv(src, index=False)
     monkeypatch.setattr(scoring, "CHECK_BLOCK_ROWS", 21)  # the decimal is far past the first
     if reader == "pandas":
-        monkeypatch.setattr(scoring, "_arrow_csv_compression", lambda path: False)
+        monkeypatch.setattr(scoring, "arrow_csv_compression", lambda path: False)
     out = tmp_path / "out.parquet"
     assert score_file(service, src, out, chunk_rows=7) == 90
     schema = pq.read_schema(out)

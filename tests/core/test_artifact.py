@@ -118,6 +118,30 @@ def test_skops_format_roundtrip(tmp_path, penguins_frame):
     assert list(artifact.model.predict(frame)) == list(penguins_frame["species"].head(5))
 
 
+@pytest.mark.parametrize(
+    ("estimator", "node_type"),
+    [
+        ("random_forest", "sklearn.tree._tree.Tree"),
+        (
+            "hist_gradient_boosting",
+            "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+        ),
+    ],
+)
+def test_a_trained_skops_forest_records_its_tree_type_and_loads_by_it(
+    tmp_path, estimator, node_type
+):
+    """Trees ml-api fitted itself are trusted by name in the card; nothing else is."""
+    result = _train(tmp_path, fmt="skops", estimator=estimator)
+    card = json.loads((result.path / "metadata.json").read_text())
+    assert card["model_file"]["trusted_types"] == [node_type]
+    load_artifact(tmp_path, "penguins")
+    del card["model_file"]["trusted_types"]  # a card that does not list it: refused by name
+    (result.path / "metadata.json").write_text(json.dumps(card))
+    with pytest.raises(ArtifactError, match=f"does not list as trusted: {node_type}"):
+        load_artifact(tmp_path, "penguins")
+
+
 def test_bad_model_name_refused(tmp_path):
     with pytest.raises(ValueError, match="model name"):
         train(preprocess.PENGUINS_CSV, "species", model_root=tmp_path, name="../evil")

@@ -25,14 +25,15 @@ from tests.conftest import VALID_NAMED, VALID_ROW
 
 PARSE_CASES = [
     b'{"features": [1, 2.5, -0.0, 1e-7, "\xc3\xa9\\u00e9", null, true]}',
-    b'{"a": 1, "a": 2, "b": {"c": [], "d": {}}}',  # duplicate keys: the last wins, as in json
+    b'{"a": 1, "b": {"c": [], "d": {}}}',
+    b'{"t": "12:30", "u": {"v": ":", "w": "\\":"}}',  # colons inside strings
     b'{"z": 1, "a": 2, "m": 3}',  # key order kept
     b"123456789012345678901234567890",  # beyond 64 bits: an int, never a float
     b"-9223372036854775809",
     b"18446744073709551616",
     b"[0.1234567890123456789]",
     b"[1e400, -1e400]",  # beyond a double: inf, left to the schema's "finite number" check
-    b'"\\ud800"',  # a lone surrogate, which json accepts
+    b'"\\ud83d\\ude00"',  # a surrogate pair: one character
     b"[" * 900 + b"]" * 900,
     b"  {}  ",
     '{"s": "\u2028 ☃"}'.encode(),
@@ -51,6 +52,10 @@ REFUSED = [
     b'"\x01"',
     b"[" * 1500 + b"]" * 1500,  # deeper than orjson goes (json: "nested too deeply")
     b"[" * 100_000 + b"]" * 100_000,
+    b'{"a": 1, "a": 2, "b": {"c": [], "d": {}}}',  # a repeated key
+    b'{"t": "12:30", "u": {"v": 1, "v": 1}}',  # repeated, behind colons inside strings
+    b'"\\ud800"',  # a lone surrogate escape
+    b'{"\\udc00": 1}',
 ]
 
 

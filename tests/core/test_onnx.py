@@ -70,7 +70,7 @@ def test_missing_categories_go_through_onnx_as_empty_strings(converted):
     missing = X[X["sex"].isna()]
     assert len(missing) > 0
     session = OnnxSession(
-        artifact.onnx_model, artifact.schema, array_input=False, classes=artifact.classes
+        artifact.forms["onnx"], artifact.schema, array_input=False, classes=artifact.classes
     )
     labels, proba = session.run(session.feed_from(missing))
     assert labels.tolist() == artifact.model.predict(missing).tolist()
@@ -217,7 +217,7 @@ def test_runtime_setting_choices(converted, tmp_path):
 
     _as_old_artifact(converted, tmp_path / "old")
     old = load_artifact(tmp_path / "old", "p")
-    assert old.onnx_model is None
+    assert old.forms == {}
     assert choose_runtime(old, "auto") == "scikit-learn"  # old artifacts keep serving
     with pytest.raises(ArtifactError) as info:
         build_scoring(Settings(model_root=tmp_path / "old", model_name="p", runtime="onnx"))

@@ -96,3 +96,12 @@ def test_values_the_model_refuses_are_a_422(artifact, monkeypatch):
     monkeypatch.setattr(predictor, "_transform", refuse)
     with pytest.raises(InvalidInput, match=r"could not use these values: Input contains NaN$"):
         predictor.predict(validate_columns(artifact.schema, ROWS))
+
+
+def test_class_keys_tell_bool_classes_from_int_ones():
+    """(False, True) == (0, 1) in Python: the keys' cache must not hand one the other's keys."""
+    from ml_api.core.runtimes.predictor import class_keys
+
+    assert class_keys((0, 1)) == ("0", "1")
+    assert class_keys((False, True)) == ("False", "True")
+    assert class_keys((0.0, 1.0)) == ("0.0", "1.0")

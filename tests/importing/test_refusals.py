@@ -113,7 +113,7 @@ def test_empty_or_header_only_csv(tmp_path, pipeline_case: Case, content, messag
     assert re.fullmatch(message, refused(tmp_path / "models", pipeline_case.path, "--data", data))
 
 
-def test_skops_types_outside_the_trusted_set_are_listed_then_trusted_one_by_one(
+def test_skops_types_skops_does_not_trust_are_listed_then_trusted_one_by_one(
     tmp_path, mixed, mixed_csv
 ):
     import skops.io as sio
@@ -125,9 +125,9 @@ def test_skops_types_outside_the_trusted_set_are_listed_then_trusted_one_by_one(
     root = tmp_path / "models"
     message = refused(root, path, "--data", mixed_csv)
     assert message == (
-        f"{path} holds types outside the trusted set (scikit-learn, numpy, scipy): "
+        f"{path} holds types skops does not trust: "
         f"xgboost.core.Booster, xgboost.sklearn.XGBRegressor; if you trust them, pass --trust "
-        f"TYPE for each (trusted=[...] in Python)"
+        f"TYPE for each (trust=[...] in Python)"
     )
     assert "xgboost.core.Booster" in refused(
         root, path, "--data", mixed_csv, "--trust", "xgboost.sklearn.XGBRegressor"
@@ -256,5 +256,5 @@ def test_skops_artifact_format_only_for_scikit_learn_types(tmp_path, pipeline_ca
     assert code == 0, out + err
     assert (root / "p" / "1" / "model.skops").is_file()
     message = refused(root, xgboost_case.path, "--data", xgboost_case.data, "--format", "skops")
-    assert message.startswith("the skops format loads only scikit-learn, numpy and scipy types")
+    assert message.startswith("the skops format stores only types skops trusts")
     assert message.endswith("use the joblib format")

@@ -39,6 +39,8 @@ def import_case(case: Case, root: Path, name: str) -> Path:
         args += ["--data", str(case.data)]
     if case.target is not None:
         args += ["--target", case.target]
+    for type_name in case.trust:
+        args += ["--trust", type_name]
     result = CliRunner().invoke(main, args, catch_exceptions=False)
     assert result.exit_code == 0, result.output
     assert "saved " in result.output and "checked: the server's predictions" in result.output

@@ -241,6 +241,13 @@ RULES: tuple[Rule, ...] = (
         evidence="kustomize",
     ),
     Rule(
+        r"^TOKEN=\$\(kubectl |^KUBECONFIG=deployer\.kubeconfig kubectl |^base64 -w0 deployer",
+        reason="builds the deployer's kubeconfig from a cluster's token Secret; the bootstrap's "
+        "token Secret and the policy that limits it are rendered and evaluated",
+        covered_by="tests/deploy/test_deployer_policy.py",
+        evidence="ml-api-deployer-token",
+    ),
+    Rule(
         r"^deploy/k8s/release/pin-image\.sh ",
         reason="the release pin is run with a fake digest on a copy of deploy/ and the production "
         "overlay rendered",

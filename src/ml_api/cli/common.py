@@ -61,22 +61,6 @@ def load_service(settings: Settings) -> Any:
         fail(malformed(settings, exc), code=1)
 
 
-def runtime_line(card: dict[str, Any]) -> str:
-    """One line saying which runtime serves a version just saved (train and import print it).
-
-    ONNX Runtime where the ONNX form passed the acceptance gate (``ml_api.onnx_export``), else
-    scikit-learn, with the gate's (or the converter's) reason.
-    """
-    onnx = card["onnx"]
-    if onnx["passed"]:
-        gate = onnx["gate"]
-        return (
-            f"ONNX form passed the gate on all {gate['rows']} rows (largest difference "
-            f"{gate['max_abs_diff']:.1e}): served by ONNX Runtime (ML_API_RUNTIME=auto)"
-        )
-    return f"scikit-learn serves ({onnx['reason']})"
-
-
 def serve_command(name: str, model_root: Path | None, version: str | None = None) -> str:
     """The ``ml-api serve`` line for a model just saved, with the options it was saved with."""
     line = f"ml-api serve --name {name}"

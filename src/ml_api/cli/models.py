@@ -13,7 +13,6 @@ from ml_api.cli.common import (
     VERSION_HELP,
     fail,
     load_service,
-    runtime_line,
     serve_command,
     settings_from,
 )
@@ -42,7 +41,14 @@ from ml_api.cli.common import (
     "--trust",
     multiple=True,
     metavar="TYPE",
-    help="A type a skops file may hold besides scikit-learn/numpy/scipy ones (repeatable).",
+    help="A type a skops file may hold besides the ones skops trusts (full name, repeatable).",
+)
+@click.option(
+    "--allow-version-mismatch",
+    is_flag=True,
+    default=False,
+    help="Import a model pickled by another scikit-learn major.minor (the card records that "
+    "version; serving it then needs ML_API_ALLOW_VERSION_MISMATCH=true).",
 )
 @click.option(
     "--model-root",
@@ -57,6 +63,7 @@ def import_(
     model_name: str,
     fmt: str,
     trust: tuple[str, ...],
+    allow_version_mismatch: bool,
     model_root: Path | None,
 ) -> None:
     """Import a fitted model (joblib/pickle, skops, MLflow directory) as a new version.
@@ -66,6 +73,7 @@ def import_(
     anything is written; a model the server could not serve is refused.
     """
     from ml_api.importing import RUNS_CODE_WARNING, ImportRefused, import_model
+    from ml_api.train import runtime_line
 
     settings = settings_from(model_root=model_root)
     if model_path.suffix != ".skops":  # joblib/pickle files and MLflow directories
@@ -79,6 +87,7 @@ def import_(
             model_root=settings.resolved_model_root(),
             fmt=fmt,  # type: ignore[arg-type]
             trust=trust,
+            allow_version_mismatch=allow_version_mismatch,
         )
     except ImportRefused as exc:
         fail(str(exc), code=1)
@@ -99,6 +108,8 @@ def import_(
         )
     for line in meta["provenance"].get("unseen_categories", {}).values():
         click.echo(line)
+    for line in meta["import_data"].get("thin_evidence", {}).values():
+        click.echo(f"note: {line}")
     click.echo(runtime_line(meta))
     click.echo(f"saved {result.path}")
     click.echo(f"serve it with: {serve_command(model_name, model_root)}")

@@ -57,7 +57,7 @@ def predict(
 
     from ml_api.core.errors import ServingError
     from ml_api.core.model.ranges import OutOfRangeInput
-    from ml_api.predict import count_rows, score_file
+    from ml_api.predict import UNREADABLE_INPUT, count_rows, score_file
 
     settings = settings_from(
         model_root=model_root,
@@ -118,7 +118,7 @@ def predict(
         fail("\n".join(lines), code=1)
     except pd.errors.EmptyDataError:
         fail(f"cannot read {input_path}: the file is empty (a CSV needs a header row)", code=1)
-    except (pd.errors.ParserError, UnicodeDecodeError, EOFError) as exc:
+    except UNREADABLE_INPUT as exc:
         fail(f"cannot read {input_path}: {exc}", code=1)
     except OSError as exc:  # e.g. the output's folder does not exist
         fail(f"cannot write {output_path}: {exc.strerror or exc}", code=1)

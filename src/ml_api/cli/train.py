@@ -9,7 +9,7 @@ from typing import Any, cast
 
 import click
 
-from ml_api.cli.common import fail, runtime_line, serve_command, settings_from
+from ml_api.cli.common import fail, serve_command, settings_from
 
 
 def model_name_for(data: Path) -> str:
@@ -72,6 +72,13 @@ def has_version(root: Path, name: str) -> bool:
     help="Accept null for this feature at serving although the training data had no missing "
     "value there; the pipeline imputes it (repeatable).",
 )
+@click.option(
+    "--na-values",
+    multiple=True,
+    help="A cell read as missing (repeatable; default: pandas' list, NA, null, NaN, empty...). "
+    "--na-values '' reads only empty cells as missing, so NA (North America) is a category. "
+    "Recorded in the card; scoring files are read the same way.",
+)
 @click.option("--test-size", type=click.FloatRange(0.05, 0.5), default=0.2, show_default=True)
 @click.option("--seed", type=int, default=42, show_default=True)
 @click.option(
@@ -100,6 +107,7 @@ def train(
     categorical: tuple[str, ...],
     numeric: tuple[str, ...],
     nullable: tuple[str, ...],
+    na_values: tuple[str, ...],
     test_size: float,
     seed: int,
     fmt: str,
@@ -123,7 +131,7 @@ def train(
         return
     from ml_api import preprocess
     from ml_api.settings import project_root
-    from ml_api.train import Task
+    from ml_api.train import Task, runtime_line
     from ml_api.train import train as run_training
 
     if data is None:
@@ -149,11 +157,13 @@ def train(
             test_size=test_size,
             seed=seed,
             fmt=fmt,  # type: ignore[arg-type]
+            na_values=na_values or None,
         )
     except (KeyError, ValueError) as exc:
         fail(str(exc).strip("'\""))
     meta = result.metadata
     _echo_columns(result)
+    _echo_missing_text(meta)
     if meta["training"]["marked_nullable"]:
         marked = ", ".join(meta["training"]["marked_nullable"])
         click.echo(f"null accepted at serving (--nullable; the pipeline imputes it): {marked}")
@@ -208,6 +218,19 @@ def _echo_comparison(
         f"ML_API_MODEL_VERSION); to serve this one: ml-api promote {name} {new_version}"
     )
     return False
+
+
+def _echo_missing_text(meta: dict[str, Any]) -> None:
+    """Say which cells of each categorical feature were read as missing, and how many."""
+    cells = meta.get("missing_values", {}).get("cells", {})
+    for f in meta["features"]:
+        counts = cells.get(f["name"])
+        if f["kind"] == "categorical" and counts:
+            shown = ", ".join(f"{token!r}: {n}" for token, n in sorted(counts.items()))
+            click.echo(
+                f"  {f['name']}: {sum(counts.values())} cells read as missing ({shown}); "
+                "--na-values sets which cells are missing"
+            )
 
 
 def _echo_columns(result: Any) -> None:

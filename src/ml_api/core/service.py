@@ -31,7 +31,7 @@ from ml_api.core import deadline as time_limit
 from ml_api.core.context import request_id_from
 from ml_api.core.errors import InvalidInput, ModelNotReady, Problem, RequestTimeout
 from ml_api.core.limits import Limits
-from ml_api.core.model.artifact import Artifact, library_versions
+from ml_api.core.model.artifact import Artifact, ArtifactError, library_versions
 from ml_api.core.model.ranges import OutOfRange, OutOfRangeInput, RangeCheck
 from ml_api.core.model.validation import Validator
 from ml_api.core.runtimes.predictor import PredictionResult, Predictor
@@ -148,7 +148,8 @@ class PredictionService:
         # model_name, model_version, runtime (metrics.PREDICTION_LABELS; MODEL_LABELS is [:2])
         self._labels: Labels = labels_of(artifact, predictor)
         # Warm-up in the master, before workers fork: the first request pays no lazy imports.
-        self.predictor.predict(self.validator.validate_columns([self.schema.example()]))
+        warm = self.predictor.predict(self.validator.validate_columns([self.schema.example()]))
+        _check_one_value_per_instance(warm, artifact)
         metrics.record_model(
             artifact.name,
             artifact.version,
@@ -279,6 +280,23 @@ class PredictionService:
 def labels_of(artifact: Artifact, predictor: Predictor) -> Labels:
     """The metric labels of a served model: ``(model_name, model_version, runtime)``."""
     return (artifact.name, artifact.version, predictor.runtime)
+
+
+def _check_one_value_per_instance(result: PredictionResult, artifact: Artifact) -> None:
+    """Refuse to serve a model that does not answer one value per instance (several targets).
+
+    The import refuses such models; a version imported before it did would answer every request
+    with an error, so it is refused when loaded instead.
+
+    Raises:
+        ArtifactError: The warm-up instance got labels of another shape than ``(1,)``.
+    """
+    shape = np.shape(result.labels)
+    if shape != (1,):
+        raise ArtifactError(
+            f"model {artifact.path} answers shape {shape} for one instance: ml-api serves one "
+            f"value per instance (one target per model); fit one model per target and import each"
+        )
 
 
 def _refuse_overflow(result: PredictionResult, first_index: int) -> None:

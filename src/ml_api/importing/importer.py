@@ -9,7 +9,9 @@ is written:
    signature, else the data's columns), and the data must hold them all (or, for a model without
    names, exactly ``n_features_in_`` columns besides the target);
 4. kinds, ranges and nullability come from the data, categories from the model's own encoder
-   where it has one (:mod:`ml_api.importing.inspection`);
+   where it has one (:mod:`ml_api.importing.inspection`); a feature with no value in any data
+   row is refused, one with a single distinct value is named in the card
+   (:mod:`ml_api.importing.evidence`);
 5. up to :data:`SERVE_CHECK_ROWS` data rows go through the server's own path (JSON values, schema
    validation, assembly, :class:`~ml_api.core.runtimes.predictor.Predictor`) and must give what
    the model's own ``predict``/``predict_proba`` give on the same rows;
@@ -31,23 +33,32 @@ import pandas as pd
 
 from ml_api.core.errors import InvalidInput
 from ml_api.core.model.artifact import (
-    TRUSTED_SKOPS_PREFIXES,
+    SKOPS_NODE_TYPES,
     Artifact,
     Format,
     save_artifact,
     sha256_file,
+    skops_refusal,
+    skops_refused,
 )
 from ml_api.core.model.card import ModelCard
 from ml_api.core.model.schema import CATEGORY_DTYPE, Feature, FeatureSchema, is_code
 from ml_api.core.model.validation import validate_columns
 from ml_api.core.runtimes.predictor import PredictionResult
 from ml_api.core.runtimes.registry import load_predictor
-from ml_api.importing import inspection
+from ml_api.importing import evidence, inspection
 from ml_api.importing.sources import ImportRefused, Source, from_object, read_source
 from ml_api.onnx_export import export_onnx
+from ml_api.scoring.structure import check_file
 
 SERVE_CHECK_ROWS = 1000
 """Data rows sent through the server's path before writing (all rows count for the metrics)."""
+
+PROBABILITIES_UNAVAILABLE = (
+    "unavailable: the model has no predict_proba, so answers carry labels only (V1 without "
+    "'probabilities', V2 without the 'probabilities' output, no probability_ columns in batch)"
+)
+"""The card's ``probabilities`` entry for a classifier without ``predict_proba``."""
 
 METRICS_ON = (
     "the import data: it may include rows the model was trained on, so these are not held-out "
@@ -116,6 +127,7 @@ def import_model(
     model_root: str | Path | None = None,
     fmt: Format = "joblib",
     trust: Sequence[str] = (),
+    allow_version_mismatch: bool = False,
 ) -> ImportResult:
     """Import a model file or MLflow model directory (what ``ml-api import`` runs).
 
@@ -127,16 +139,20 @@ def import_model(
         target: See :func:`save_model`.
         model_root: See :func:`save_model`.
         fmt: See :func:`save_model`.
-        trust: Type names a skops file may hold besides scikit-learn, numpy and scipy ones.
+        trust: Type names a skops file may hold besides the ones skops trusts.
+        allow_version_mismatch: Import a model pickled by another scikit-learn major.minor
+            (off by default); the card then records the version that pickled it, and serving
+            it needs ``ML_API_ALLOW_VERSION_MISMATCH=true``.
 
     Returns:
         The new version's path and card.
 
     Raises:
-        ImportRefused: See :func:`save_model`, and a file that is missing, not a model, or needs
-            a module that is not installed.
+        ImportRefused: See :func:`save_model`, and a file that is missing, not a model, needs
+            a module that is not installed, holds types skops does not trust, or was pickled by
+            another scikit-learn major.minor (unless ``allow_version_mismatch``).
     """
-    source = read_source(Path(path), trust)
+    source = read_source(Path(path), trust, allow_version_mismatch=allow_version_mismatch)
     return _import(source, data, str(Path(path)), name, target, model_root, fmt)
 
 
@@ -151,6 +167,7 @@ def _import(
 ) -> ImportResult:
     model = source.model
     inspection.check_model(model, where)
+    inspection.check_single_output(model, where)
     task, classes = inspection.task_and_classes(model, where)
     frame, data_info = _read_data(data, source)
     if target is not None and target not in frame.columns:
@@ -159,11 +176,12 @@ def _import(
     X = frame.drop(columns=[target]) if target is not None else frame
     names, names_from = _feature_names(model, source, X)
     X = X[names]
+    evidence.refuse_empty(X, f"the data ({data_info['file'] or 'DataFrame'})")
     native = inspection.native_categories(model, names, X)
     X = _as_native_categoricals(X, native)
-    schema, categories_from = _schema(
-        X, {**inspection.encoder_categories(model, names), **native}, source.optional
-    )
+    model_categories = {**inspection.encoder_categories(model, names), **native}
+    schema, categories_from = _schema(X, model_categories, source.optional)
+    thin = evidence.thin_evidence(X, schema, model_categories)
     array_input = inspection.feature_names(model) is None and all(
         f.kind == "numeric" or f.is_coded for f in schema.features
     )
@@ -188,6 +206,11 @@ def _import(
         "input": "array" if array_input else "frame",
         "features": schema.to_list(),
         "classes": classes,
+        **(
+            {"probabilities": _has_proba(model) or PROBABILITIES_UNAVAILABLE}
+            if task == "classification"
+            else {}
+        ),
         "metrics": None,
         "metrics_on": None,
         "source": source.info,
@@ -199,13 +222,17 @@ def _import(
             ),
             "categories": categories_from,
             **({"unseen_categories": unseen} if unseen else {}),
-            "task": "the model (classes_ and predict_proba)"
-            if task == "classification"
-            else "the model (a regressor without classes_)",
+            **(
+                {"versions": _versions_origin(source.info["fitted_with"])}
+                if "fitted_with" in source.info
+                else {}
+            ),
+            "task": _task_origin(model, task),
         },
         "import_data": {
             **data_info,
             "ignored_columns": [c for c in frame if c not in {*names, target}],
+            **({"thin_evidence": thin} if thin else {}),
         },
     }
     # The model's own predictions are taken on the data as given (an array for a model fitted
@@ -218,10 +245,11 @@ def _import(
             METRICS_ON,
         )
         card["import_data"]["rows_with_target"] = int(frame[target].notna().sum())
+    skops_trusted = _skops_trusted(source)
     if fmt == "skops":
-        _check_skops_format(model)
+        _check_skops_format(model, skops_trusted)
     # ONNX form, served where it passes the gate on every import row (ml_api.onnx_export).
-    onnx_model = export_onnx(model, schema, reference, array_input=array_input).apply(card)
+    forms = export_onnx(model, schema, reference, array_input=array_input).apply(card)
     root = Path(model_root) if model_root is not None else _default_model_root()
     try:
         path = save_artifact(
@@ -231,11 +259,31 @@ def _import(
             metadata=card,
             fmt=fmt,
             model_libraries=inspection.model_libraries(model),
-            onnx_model=onnx_model,
+            forms=forms,
+            skops_trusted=skops_trusted,
+            fitted_with=source.info.get("fitted_with"),
         )
     except ValueError as exc:
         raise ImportRefused(str(exc)) from None
     return ImportResult(path=path, metadata=card)
+
+
+def _versions_origin(fitted_with: dict[str, str]) -> str:
+    from ml_api.core.model.artifact import installed_version
+
+    return ", ".join(
+        f"{lib} {v}: the version that pickled the model (scikit-learn's "
+        f"InconsistentVersionWarning), imported with {installed_version(lib)}"
+        for lib, v in fitted_with.items()
+    )
+
+
+def _task_origin(model: Any, task: str) -> str:
+    if task == "regression":
+        return "the model (a regressor without classes_)"
+    if _has_proba(model):
+        return "the model (classes_ and predict_proba)"
+    return "the model (classes_; no predict_proba, so labels only)"
 
 
 def _default_model_root() -> Path:
@@ -264,7 +312,10 @@ def _read_data(
         if not path.is_file():
             raise ImportRefused(f"data file {path}: no such file")
         try:
-            frame = pd.read_csv(path)
+            check_file(path)  # rows longer or shorter than the header: refused, not shifted
+            frame = pd.read_csv(path, index_col=False)
+        except InvalidInput as exc:
+            raise ImportRefused(f"data file {exc.message}") from None
         except pd.errors.EmptyDataError:
             raise ImportRefused(
                 f"data file {path} is empty: a header and data rows are needed"
@@ -384,6 +435,7 @@ def _serve_check(
 ) -> None:
     """Predict the first rows through the server's path and compare with the model's own."""
     n = min(len(X), SERVE_CHECK_ROWS)
+    own, own_proba = _own_predictions(model, reference[:n], n, card["classes"])
     unsaved = {"name": "import", "version": "0", "model_file": {"name": "", "sha256": ""}}
     artifact = Artifact(model=model, card=ModelCard.from_dict({**card, **unsaved}), path=Path())
     try:
@@ -399,15 +451,40 @@ def _serve_check(
             else exc.message
         )
         raise ImportRefused(f"the server could not serve the import data ({where})") from None
+    _compare(served, own, own_proba if predictor.has_probabilities else None, card["task"])
+    card["import_data"]["served_check_rows"] = n
+
+
+def _own_predictions(model: Any, rows: Any, n: int, classes: list[Any] | None) -> tuple[Any, Any]:
+    """The model's own ``predict`` (and ``predict_proba``) on ``n`` rows, one value per row.
+
+    Raises:
+        ImportRefused: The model fails on the rows, or its output is not one value per row
+            (several targets, a different number of rows) or probabilities are not
+            ``(n, n_classes)``.
+    """
     try:
-        own = model.predict(reference[:n])
-        own_proba = model.predict_proba(reference[:n]) if predictor.is_classifier else None
+        own = model.predict(rows)
+        proba = model.predict_proba(rows) if classes is not None and _has_proba(model) else None
     except Exception as exc:
         raise ImportRefused(
             f"the model cannot predict on the import data: {type(exc).__name__}: {exc}"
         ) from None
-    _compare(served, own, own_proba, card["task"])
-    card["import_data"]["served_check_rows"] = n
+    inspection.check_output_shape(model, own, n)
+    if proba is not None:
+        inspection.check_output_shape(model, proba, n, "predict_proba")
+        if np.ndim(proba) != 2 or np.shape(proba)[1] != len(classes or ()):
+            raise ImportRefused(
+                f"the {type(inspection.final_estimator(model)).__name__}'s predict_proba gives "
+                f"shape {np.shape(proba)} for {len(classes or ())} classes: ml-api serves one "
+                f"probability per class"
+            )
+    return own, proba
+
+
+def _has_proba(model: Any) -> bool:
+    # hasattr: SVC(probability=False) and SGDClassifier(loss="hinge") hide the method
+    return hasattr(model, "predict_proba")
 
 
 def _compare(served: PredictionResult, own: Any, own_proba: Any, task: str) -> None:
@@ -449,13 +526,23 @@ def _metrics(
     return evaluate(task, y_true, predicted)  # type: ignore[arg-type]
 
 
-def _check_skops_format(model: Any) -> None:
+def _skops_trusted(source: Source) -> list[str]:
+    """Types a skops artifact of this model may hold beyond what skops and ml-api trust.
+
+    From a skops file: what the user trusted by name. From a pickle, joblib, MLflow or Python
+    object (code already ran to read it): the tree node types, which it holds as fitted.
+    """
+    if source.info.get("format") == "skops":
+        return list(source.info.get("trusted_types", ()))
+    return list(SKOPS_NODE_TYPES)
+
+
+def _check_skops_format(model: Any, trusted: Sequence[str]) -> None:
     import skops.io as sio
 
-    untrusted = sio.get_untrusted_types(data=sio.dumps(model))
-    outside = [t for t in untrusted if not t.startswith(TRUSTED_SKOPS_PREFIXES)]
-    if outside:
+    refused = skops_refused(sio.get_untrusted_types(data=sio.dumps(model)), trusted)
+    if refused:
         raise ImportRefused(
-            f"the skops format loads only scikit-learn, numpy and scipy types, and this model "
-            f"holds {', '.join(outside)}: use the joblib format"
+            f"the skops format stores only types skops trusts, and this model holds "
+            f"{skops_refusal(refused)}: use the joblib format"
         )

@@ -65,6 +65,77 @@ def check_model(model: Any, where: str) -> None:
         ) from None
 
 
+ONE_TARGET = "ml-api serves one target per model: fit one model per target and import each"
+"""The route a refused multi-output model is given."""
+
+
+def check_single_output(model: Any, where: str) -> None:
+    """Refuse a model that says it predicts several targets (classes per column, ``n_outputs_``).
+
+    The decisive check is on what the model outputs for the import data
+    (:func:`check_output_shape`); this one reads the fitted attributes first, so a classifier
+    fitted on several label columns is refused before anything else touches its ``classes_``.
+
+    Raises:
+        ImportRefused: ``classes_`` is a list of arrays (one per label column, as
+            ``RandomForestClassifier`` or ``MultiOutputClassifier`` fitted on ``y`` of shape
+            ``(n, k)``), or ``n_outputs_`` is above 1.
+    """
+    kind = type(final_estimator(model)).__name__
+    classes = getattr(model, "classes_", None)
+    if isinstance(classes, list | tuple) or (
+        isinstance(classes, np.ndarray)
+        and classes.dtype == object
+        and classes.ndim == 1
+        and len(classes)
+        and all(isinstance(c, np.ndarray) for c in classes)
+    ):
+        raise ImportRefused(
+            f"the {kind} in {where} was fitted on {len(classes)} label columns (its classes_ is "
+            f"one array per column): {ONE_TARGET}"
+        )
+    outputs = getattr(final_estimator(model), "n_outputs_", 1)
+    if isinstance(outputs, int | np.integer) and outputs > 1:
+        raise ImportRefused(f"the {kind} in {where} predicts {outputs} targets: {ONE_TARGET}")
+
+
+def check_output_shape(model: Any, output: Any, rows: int, method: str = "predict") -> None:
+    """Refuse a model whose output on ``rows`` input rows is not one value per row.
+
+    Args:
+        model: The fitted model (named in the message).
+        output: What ``model.predict`` (or ``predict_proba``) returned for ``rows`` rows.
+        rows: How many input rows it was given.
+        method: The method that returned ``output``.
+
+    Raises:
+        ImportRefused: The output is not an array of ``rows`` rows, or has more than one
+            value per row (``predict``), or is not ``(rows, n_classes)`` (``predict_proba``).
+    """
+    kind = type(final_estimator(model)).__name__
+    if isinstance(output, list | tuple):
+        raise ImportRefused(
+            f"the {kind}'s {method} returns {len(output)} arrays (one per target): {ONE_TARGET}"
+        )
+    shape = np.shape(output)
+    if not shape or shape[0] != rows:
+        got = f"{shape[0]} rows" if shape else "a single value"
+        raise ImportRefused(
+            f"the {kind}'s {method} gives {got} for {rows} input rows: ml-api serves one "
+            f"prediction per input row"
+        )
+    if method == "predict" and len(shape) > 1:
+        if len(shape) == 2 and shape[1] == 1:
+            raise ImportRefused(
+                f"the {kind}'s predict gives shape {shape} (it was fitted on a one-column "
+                f"2-D target): refit it on a 1-D target (y.ravel()) so each row has one value"
+            )
+        per_row = int(np.prod(shape[1:]))
+        raise ImportRefused(
+            f"the {kind}'s predict gives {per_row} values per row (shape {shape}): {ONE_TARGET}"
+        )
+
+
 def final_estimator(model: Any) -> Any:
     """The last step of a (nested) Pipeline, else the model itself."""
     while isinstance(model, Pipeline):

@@ -10,17 +10,26 @@ joblib and pickle files run code while they are loaded: the caller says so to th
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import importlib
+import warnings
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from ml_api.core.model.artifact import TRUSTED_SKOPS_PREFIXES, sha256_file
+from ml_api.core.model.artifact import (
+    SKOPS_REVIEWED_TYPES,
+    installed_version,
+    major_minor,
+    sha256_file,
+    skops_refusal,
+    skops_refused,
+)
 
 RUNS_CODE_WARNING = (
     "joblib, pickle and MLflow's scikit-learn models run code while they are loaded: import only "
@@ -73,31 +82,87 @@ def from_object(model: Any) -> Source:
     )
 
 
-def read_source(path: Path, trust: Sequence[str] = ()) -> Source:
+def read_source(
+    path: Path, trust: Sequence[str] = (), *, allow_version_mismatch: bool = False
+) -> Source:
     """Read a model file or MLflow model directory.
 
     Args:
         path: A joblib/pickle file, a skops file (a zip holding ``schema.json``) or a directory
             holding an ``MLmodel`` file.
         trust: Type names (``"xgboost.sklearn.XGBClassifier"``) a skops file may hold besides
-            scikit-learn, numpy and scipy ones.
+            the ones skops trusts and :data:`~ml_api.core.model.artifact.SKOPS_REVIEWED_TYPES`.
+        allow_version_mismatch: Accept a model scikit-learn says was pickled by another
+            major.minor version (``InconsistentVersionWarning``); the source then records that
+            version under ``info["fitted_with"]`` for the card, so the serving version gate
+            compares against it.
 
     Returns:
         The model and its source section.
 
     Raises:
-        ImportRefused: The path is missing, is not one of these, or cannot be loaded here.
+        ImportRefused: The path is missing, is not one of these, or cannot be loaded here; or
+            the model was pickled by another scikit-learn major.minor (unless allowed).
     """
     path = Path(path).expanduser().resolve()
     if not path.exists():
         raise ImportRefused(f"{path}: no such file or directory")
     if path.is_dir():
-        if (path / "MLmodel").is_file():
-            return _from_mlflow(path)
-        raise ImportRefused(f"{path} is a directory without an MLmodel file: not an MLflow model")
-    if _is_skops(path):
-        return _from_skops(path, trust)
-    return _from_pickle(path)
+        if not (path / "MLmodel").is_file():
+            raise ImportRefused(
+                f"{path} is a directory without an MLmodel file: not an MLflow model"
+            )
+        read: Callable[[], Source] = lambda: _from_mlflow(path, trust)  # noqa: E731
+    elif _is_skops(path):
+        read = lambda: _from_skops(path, trust)  # noqa: E731
+    else:
+        read = lambda: _from_pickle(path)  # noqa: E731
+    source, pickled_with = _noting_sklearn_version(read)
+    return _checked_version(source, pickled_with, path, allow_version_mismatch)
+
+
+ALLOW_MISMATCH = "--allow-version-mismatch (allow_version_mismatch=True in Python)"
+"""How to import a model pickled by another scikit-learn major.minor anyway."""
+
+
+def _noting_sklearn_version(read: Callable[[], Source]) -> tuple[Source, list[str]]:
+    """Run ``read``; return its source and the scikit-learn versions unpickled estimators name.
+
+    scikit-learn warns (``InconsistentVersionWarning``, one per estimator) when an estimator
+    pickled by another version is unpickled; the warning carries that version. Other warnings
+    are passed on unchanged.
+    """
+    from sklearn.exceptions import InconsistentVersionWarning
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", InconsistentVersionWarning)
+        source = read()
+    versions: set[str] = set()
+    for w in caught:
+        if isinstance(w.message, InconsistentVersionWarning):
+            versions.add(str(w.message.original_sklearn_version))
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    return source, sorted(versions)
+
+
+def _checked_version(source: Source, pickled_with: list[str], path: Path, allow: bool) -> Source:
+    if not pickled_with:
+        return source
+    installed = installed_version("scikit-learn") or "unknown"
+    other = [v for v in pickled_with if major_minor(v) != major_minor(installed)]
+    if other and not allow:
+        raise ImportRefused(
+            f"{path} was pickled with scikit-learn {', '.join(other)} and {installed} is "
+            f"installed: estimators are not portable across minor versions (predictions may be "
+            f"wrong or fail); refit and save it with scikit-learn {installed}, or pass "
+            f"{ALLOW_MISMATCH} to import it anyway (the card records {other[0]}, so serving "
+            f"then needs ML_API_ALLOW_VERSION_MISMATCH=true)"
+        )
+    # The card's scikit-learn version is the one that pickled the model, not the installed one.
+    recorded = other[0] if other else pickled_with[0]
+    info = {**source.info, "fitted_with": {"scikit-learn": recorded}}
+    return dataclasses.replace(source, info=info)
 
 
 def _is_skops(path: Path) -> bool:
@@ -131,31 +196,39 @@ def _from_pickle(path: Path) -> Source:
     return Source(model=model, info={"format": fmt, "file": path.name, "sha256": sha256_file(path)})
 
 
-def _from_skops(path: Path, trust: Sequence[str]) -> Source:
+def _checked_skops(path: Path, trust: Sequence[str], what: str | None = None) -> list[str]:
+    """Return the untrusted types of a skops file, refusing any not trusted by ml-api or name."""
     import skops.io as sio
 
     try:
         untrusted = sio.get_untrusted_types(file=path)
     except Exception as exc:
         raise ImportRefused(f"{path} is not a readable skops file: {exc!r}") from None
-    refused = [t for t in untrusted if not t.startswith(TRUSTED_SKOPS_PREFIXES) and t not in trust]
+    refused = skops_refused(untrusted, trust)
     if refused:
         raise ImportRefused(
-            f"{path} holds types outside the trusted set (scikit-learn, numpy, scipy): "
-            f"{', '.join(refused)}; if you trust them, pass --trust TYPE for each "
-            f"(trusted=[...] in Python)"
+            f"{what or path} holds types skops does not trust: {skops_refusal(refused)}; if you "
+            f"trust them, pass --trust TYPE for each (trust=[...] in Python)"
         )
+    return untrusted
+
+
+def _from_skops(path: Path, trust: Sequence[str]) -> Source:
+    import skops.io as sio
+
+    untrusted = _checked_skops(path, trust)
     try:
         model = sio.load(path, trusted=untrusted)
     except ModuleNotFoundError as exc:
         raise _missing_module(exc, path) from None
     info: dict[str, Any] = {"format": "skops", "file": path.name, "sha256": sha256_file(path)}
-    if untrusted:
-        info["trusted_types"] = sorted(untrusted)
+    by_name = sorted(t for t in untrusted if t not in SKOPS_REVIEWED_TYPES)
+    if by_name:
+        info["trusted_types"] = by_name
     return Source(model=model, info=info)
 
 
-def _from_mlflow(path: Path) -> Source:
+def _from_mlflow(path: Path, trust: Sequence[str] = ()) -> Source:
     try:
         from mlflow.models import Model
     except ImportError:
@@ -182,6 +255,12 @@ def _from_mlflow(path: Path) -> Source:
             f"{path} is an MLflow model with flavors {sorted(flavors)}; ml-api imports "
             f"{', '.join(MLFLOW_FLAVORS)}"
         )
+    conf = flavors[flavor]
+    if flavor == "sklearn" and conf.get("serialization_format") == "skops":
+        # MLflow loads it trusting the skops_trusted_types its own MLmodel file lists, which
+        # whoever wrote the directory chose: the file is checked here by ml-api's rule first.
+        model_file = path / str(conf.get("pickled_model", "model.skops"))
+        _checked_skops(model_file, trust, f"{path} (its skops model file {model_file.name})")
     try:
         model = importlib.import_module(MLFLOW_FLAVORS[flavor]).load_model(str(path))
     except ModuleNotFoundError as exc:

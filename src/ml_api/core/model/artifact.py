@@ -8,11 +8,14 @@ Versions are positive integers; the newest is the highest.
 
 Loading verifies the model file's sha256 against the metadata (a tampered or truncated file is
 refused) and the scikit-learn major.minor version (pickled estimators are not portable across
-them), and fails with one message naming the absolute path. A version converted to ONNX (issue
-11) also holds ``model.onnx``, listed with its sha256 under the card's ``onnx.file``; it is
-verified the same way whenever the card lists it, whichever runtime will serve. joblib/pickle
+them), and fails with one message naming the absolute path. A version may also hold further
+*served forms* of the model (a converted file another runtime serves, :mod:`ml_api.core.runtimes`):
+form ``<form>`` is the file ``model.<form>``, listed with its sha256 under the card's
+``<form>.file``; it is verified the same way whenever the card lists it, whichever runtime will
+serve. joblib/pickle
 execute code while loading, so only a file whose hash matches its card is opened; ``skops`` files
-are loaded with only scikit-learn, numpy and scipy types trusted.
+are loaded trusting only what skops trusts, :data:`SKOPS_REVIEWED_TYPES` and the types the card
+lists as trusted when the version was written (``model_file.trusted_types``).
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ import platform
 import shutil
 import tempfile
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import metadata as importlib_metadata
 from pathlib import Path
@@ -42,12 +45,56 @@ from ml_api.core.model.registry_lock import (
 from ml_api.core.model.schema import FeatureSchema
 
 METADATA_FILE = "metadata.json"
-ONNX_FILE = "model.onnx"
+FORM_FILE = "model.{form}"
+"""The file name of a served form (``model.<form>``)."""
 FORMATS = {"joblib": "model.joblib", "skops": "model.skops"}
 SCHEMA_VERSION = 1
 Format = Literal["joblib", "skops"]
-TRUSTED_SKOPS_PREFIXES = ("sklearn.", "numpy.", "scipy.", "builtins.")
-"""Type-name prefixes a skops file may hold and still be loaded without being trusted by hand."""
+SKOPS_REVIEWED_TYPES = frozenset({"numpy.dtype"})
+"""Types a skops file may hold beyond the ones skops itself trusts, each reviewed, by full name
+(never a prefix: ``builtins.eval`` and ``numpy.load`` share prefixes with harmless types).
+
+``numpy.dtype``: skops rebuilds it from its string form (``numpy.dtype("float64")``); no other
+code runs. Every other type :func:`skops.io.get_untrusted_types` reports must be trusted by name
+(``ml-api import --trust TYPE``) or the file is refused."""
+
+SKOPS_NODE_TYPES = {
+    "sklearn.tree._tree.Tree": "decision trees, forests and gradient boosting",
+    "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor": (
+        "HistGradientBoosting models"
+    ),
+}
+"""Tree node storage skops does not trust: scikit-learn indexes its node arrays without bounds
+checks, so a crafted file's out-of-range node indices can crash the process (or read memory)
+when it predicts. Trusted only in models ml-api fitted itself (``ml-api train``) or that the
+user trusted by name at import."""
+
+
+def skops_refused(untrusted: Sequence[str], trusted: Sequence[str] = ()) -> list[str]:
+    """Return the types of a skops file that may not be loaded.
+
+    Args:
+        untrusted: What :func:`skops.io.get_untrusted_types` reports for the file (the types
+            skops itself does not trust).
+        trusted: Type names trusted by name for this file (``--trust``, or the card's
+            ``model_file.trusted_types``).
+
+    Returns:
+        The reported types neither on :data:`SKOPS_REVIEWED_TYPES` nor in ``trusted``, sorted.
+    """
+    allowed = SKOPS_REVIEWED_TYPES | set(trusted)
+    return sorted(t for t in untrusted if t not in allowed)
+
+
+def skops_refusal(refused: Sequence[str]) -> str:
+    """Say which types skops does not trust and why a type is dangerous, where known (one line)."""
+    why = [
+        f"{t} holds tree nodes ({SKOPS_NODE_TYPES[t]}) whose out-of-range node indices in a "
+        f"crafted file crash the process at predict time"
+        for t in refused
+        if t in SKOPS_NODE_TYPES
+    ]
+    return ", ".join(refused) + (f" ({'; '.join(why)})" if why else "")
 
 
 class ArtifactError(RuntimeError):
@@ -105,7 +152,8 @@ def library_versions(model_libraries: Sequence[str] = ()) -> dict[str, str]:
     return out
 
 
-def _major_minor(version: str) -> tuple[int, ...]:
+def major_minor(version: str) -> tuple[int, ...]:
+    """Return a version's ``(major, minor)`` (``"1.9.1"`` -> ``(1, 9)``), what the gate compares."""
     return tuple(int(p) for p in version.split(".")[:2] if p.isdigit())
 
 
@@ -117,13 +165,15 @@ class Artifact:
         model: The fitted model the card's runtime runs (a scikit-learn pipeline today).
         card: The parsed ``metadata.json``.
         path: Absolute path of the version directory.
-        onnx_model: The verified bytes of ``model.onnx`` when the card lists one, else ``None``.
+        forms: The verified bytes of each further served form the card lists, by form name (the
+            card section that lists its file, whose bytes are ``model.<form>``); empty when it
+            lists none. The runtime that serves a form names it (``Runtime.form``).
     """
 
     model: Any
     card: ModelCard
     path: Path
-    onnx_model: bytes | None = None
+    forms: Mapping[str, bytes] = field(default_factory=dict)
 
     @property
     def metadata(self) -> dict[str, Any]:
@@ -170,14 +220,16 @@ def save_artifact(
     fmt: Format = "joblib",
     files: Mapping[str, bytes] | None = None,
     model_libraries: Sequence[str] = (),
-    onnx_model: bytes | None = None,
+    forms: Mapping[str, bytes] | None = None,
+    skops_trusted: Sequence[str] = (),
+    fitted_with: Mapping[str, str] | None = None,
 ) -> Path:
     """Write a new version of a model, atomically.
 
-    The model (and its ONNX form, if given) and ``metadata.json`` are written into a temporary
-    directory beside the target, fsynced, and renamed into place, so a reader never sees a
-    half-written version. The version number is taken under the model's registry lock from its
-    high-water mark (:mod:`ml_api.core.model.registry_lock`): concurrent ``train`` and
+    The model (and its further served forms, if given) and ``metadata.json`` are written into a
+    temporary directory beside the target, fsynced, and renamed into place, so a reader never
+    sees a half-written version. The version number is taken under the model's registry lock
+    from its high-water mark (:mod:`ml_api.core.model.registry_lock`): concurrent ``train`` and
     ``import`` runs get distinct numbers, and a number is never handed out twice, also when its
     directory was deleted or left incomplete.
 
@@ -194,29 +246,42 @@ def save_artifact(
         model_libraries: Libraries besides scikit-learn the model's classes come from
             (``"xgboost"``, ``"lightgbm"``): their versions go into the card and the version gate
             of :func:`load_artifact` applies to them.
-        onnx_model: The serialized ONNX model that passed the gate (``ml_api.onnx_export``),
-            written as ``model.onnx``; its name, sha256 and size go into the card's ``onnx``
-            section (``metadata["onnx"]``, which must then be present).
+        forms: Further served forms by form name (a converted model another runtime serves):
+            each is written as ``model.<form>`` and its name, sha256 and size go into the card's
+            section of that name (``metadata[form]``, which must then be present) as ``file``.
+        skops_trusted: For ``fmt="skops"``: types the file may hold beyond skops' own trusted set
+            and :data:`SKOPS_REVIEWED_TYPES` (the tree node types of a model ml-api fitted, or
+            what the user trusted at import); the ones the file holds go into the card's
+            ``model_file.trusted_types``, which :func:`load_artifact` trusts.
+        fitted_with: Library versions the model was made with where they differ from the
+            installed ones (an imported pickle: scikit-learn's ``InconsistentVersionWarning``
+            names the version that pickled it); they replace the installed versions in the
+            card's ``versions``, so the version gate compares against them.
 
     Returns:
         The absolute path of the new version directory.
 
     Raises:
-        ValueError: ``name`` is not a plain directory name, ``fmt`` is unknown, or a path in
-            ``files`` leaves the version directory or names the model or card file.
+        ValueError: ``name`` is not a plain directory name, ``fmt`` is unknown, a path in
+            ``files`` leaves the version directory or names the model, a form or the card file, a
+            form has no card section, or the skops file would hold a type neither skops nor
+            ``skops_trusted`` trusts.
     """
     if not name or name in {".", ".."} or not all(c.isalnum() or c in "-_." for c in name):
         raise ValueError(f"model name {name!r} must use only letters, digits, '-', '_', '.'")
     if fmt not in FORMATS:
         raise ValueError(f"unknown artifact format {fmt!r}; use one of {sorted(FORMATS)}")
-    if onnx_model is not None and not isinstance(metadata.get("onnx"), dict):
-        raise ValueError("an ONNX model needs the card's 'onnx' section (OnnxExport.card())")
+    forms = dict(forms or {})
+    for form in forms:
+        if not form.isidentifier() or not isinstance(metadata.get(form), dict):
+            raise ValueError(f"the served form {form!r} needs the card's {form!r} section")
+    form_files = [FORM_FILE.format(form=form) for form in forms]
     for rel in files or {}:
         parts = Path(rel).parts
         if (
             Path(rel).is_absolute()
             or ".." in parts
-            or rel in (METADATA_FILE, ONNX_FILE, *FORMATS.values())
+            or rel in (METADATA_FILE, *form_files, *FORMATS.values())
         ):
             raise ValueError(f"artifact file {rel!r} must be a new path inside the version")
     base = (model_root / name).resolve()
@@ -224,24 +289,23 @@ def save_artifact(
     tmp = Path(tempfile.mkdtemp(prefix=".incoming-", dir=base))
     try:
         model_path = tmp / FORMATS[fmt]
+        model_trusted: list[str] = []
         if fmt == "joblib":
             import joblib
 
             joblib.dump(model, model_path)
         else:
-            import skops.io as sio
-
-            sio.dump(model, model_path)
+            model_trusted = _dump_skops(model, model_path, skops_trusted)
         extra: dict[str, Any] = {}
-        if onnx_model is not None:
-            onnx_path = tmp / ONNX_FILE
-            onnx_path.write_bytes(onnx_model)
-            extra["onnx"] = {
-                **metadata["onnx"],
+        for form, data in forms.items():
+            form_path = tmp / FORM_FILE.format(form=form)
+            form_path.write_bytes(data)
+            extra[form] = {
+                **metadata[form],
                 "file": {
-                    "name": ONNX_FILE,
-                    "sha256": sha256_file(onnx_path),
-                    "bytes": onnx_path.stat().st_size,
+                    "name": form_path.name,
+                    "sha256": sha256_file(form_path),
+                    "bytes": form_path.stat().st_size,
                 },
             }
         files_card: dict[str, Any] = {}
@@ -263,9 +327,10 @@ def save_artifact(
                     "format": fmt,
                     "sha256": sha256_file(model_path),
                     "bytes": model_path.stat().st_size,
+                    **({"trusted_types": model_trusted} if model_trusted else {}),
                 },
                 **({"files": files_card} if files_card else {}),
-                "versions": library_versions(model_libraries),
+                "versions": {**library_versions(model_libraries), **(fitted_with or {})},
             }
             (tmp / METADATA_FILE).write_text(json.dumps(card, indent=2, allow_nan=False) + "\n")
             fsync_tree(tmp)
@@ -433,39 +498,59 @@ def load_artifact(
         )
     _check_files(card, path)
     _check_versions(card, path, allow_version_mismatch)
-    onnx_model = _read_onnx(card.raw, path)
+    forms = {form: _read_form(card.raw, form, path) for form in served_forms(card.raw)}
     try:
-        model = _load_model(model_path, card.model_file.format)
+        model = _load_model(model_path, card)
+    except ArtifactError:
+        raise
     except Exception as exc:
         raise ArtifactError(f"cannot load model file {model_path}: {exc!r}") from None
-    return Artifact(model=model, card=card, path=path, onnx_model=onnx_model)
+    return Artifact(model=model, card=card, path=path, forms=forms)
 
 
-def _read_onnx(metadata: dict[str, Any], path: Path) -> bytes | None:
-    """Read and verify the ONNX file the card lists (``None`` when it lists none)."""
-    section = metadata.get("onnx")
-    info = section.get("file") if isinstance(section, dict) else None
-    if not info:
-        return None
+def served_forms(metadata: Mapping[str, Any]) -> list[str]:
+    """Return the names of the served forms a card lists.
+
+    A served form is a card section whose ``file`` entry is an object (``name``, ``sha256``,
+    ``bytes``: what :func:`save_artifact` writes); sections whose ``file`` is a plain name (an
+    imported model's ``source``) are not forms.
+
+    Args:
+        metadata: The ``metadata.json`` content.
+
+    Returns:
+        Form names in card order (``[]`` for a version saved without one).
+    """
+    return [
+        key
+        for key, section in metadata.items()
+        if isinstance(section, Mapping) and isinstance(section.get("file"), Mapping)
+    ]
+
+
+def _read_form(metadata: Mapping[str, Any], form: str, path: Path) -> bytes:
+    """Read and verify the file of the served form ``form`` the card lists."""
+    label = form.upper()  # the messages name the file by its form, upper case
+    info = metadata[form]["file"]
     try:
         name, expected = str(info["name"]), str(info["sha256"])
     except (KeyError, TypeError) as exc:
         raise ArtifactError(
-            f"unreadable onnx.file entry in {path / METADATA_FILE}: {exc!r}"
+            f"unreadable {form}.file entry in {path / METADATA_FILE}: {exc!r}"
         ) from None
-    onnx_path = path / name
-    if onnx_path.name != name or onnx_path.parent != path:
+    form_path = path / name
+    if form_path.name != name or form_path.parent != path:
         raise ArtifactError(
-            f"ONNX file name {name!r} in {path / METADATA_FILE} is not a plain file name"
+            f"{label} file name {name!r} in {path / METADATA_FILE} is not a plain file name"
         )
     try:
-        data = onnx_path.read_bytes()
+        data = form_path.read_bytes()
     except OSError:
-        raise ArtifactError(f"ONNX file missing: {onnx_path}") from None
+        raise ArtifactError(f"{label} file missing: {form_path}") from None
     actual = hashlib.sha256(data).hexdigest()
     if actual != expected:
         raise ArtifactError(
-            f"ONNX file {onnx_path} does not match its card (sha256 {actual[:12]}..., "
+            f"{label} file {form_path} does not match its card (sha256 {actual[:12]}..., "
             f"expected {expected[:12]}...): refusing to load a modified file"
         )
     return data
@@ -505,7 +590,7 @@ def _check_versions(card: ModelCard, path: Path, allow: bool) -> None:
                 f"model {path} needs {library} {trained}, which is not installed: "
                 f"pip install {library}=={trained}"
             )
-        if _major_minor(trained) != _major_minor(current) and not allow:
+        if major_minor(trained) != major_minor(current) and not allow:
             raise ArtifactError(
                 f"model {path} was fitted with {library} {trained} but {current} is installed; "
                 f"retrain it, install {library}=={trained}, or set "
@@ -513,7 +598,24 @@ def _check_versions(card: ModelCard, path: Path, allow: bool) -> None:
             )
 
 
-def _load_model(model_path: Path, fmt: str) -> Any:
+def _dump_skops(model: Any, path: Path, trusted: Sequence[str]) -> list[str]:
+    """Write ``model`` as a skops file; return the types it holds that were trusted by name."""
+    import skops.io as sio
+
+    sio.dump(model, path)
+    untrusted = sio.get_untrusted_types(file=path)
+    refused = skops_refused(untrusted, trusted)
+    if refused:
+        raise ValueError(
+            f"the skops format stores only types skops trusts (and "
+            f"{', '.join(sorted(SKOPS_REVIEWED_TYPES))}), and this model holds "
+            f"{skops_refusal(refused)}: use the joblib format"
+        )
+    return sorted(t for t in untrusted if t not in SKOPS_REVIEWED_TYPES)
+
+
+def _load_model(model_path: Path, card: ModelCard) -> Any:
+    fmt = card.model_file.format
     if fmt == "joblib":
         import joblib
 
@@ -522,8 +624,12 @@ def _load_model(model_path: Path, fmt: str) -> Any:
         import skops.io as sio
 
         untrusted = sio.get_untrusted_types(file=model_path)
-        refused = [t for t in untrusted if not t.startswith(TRUSTED_SKOPS_PREFIXES)]
+        recorded = card.raw.get("model_file", {}).get("trusted_types") or []
+        refused = skops_refused(untrusted, [str(t) for t in recorded])
         if refused:
-            raise ArtifactError(f"{model_path} holds types outside scikit-learn/numpy: {refused}")
+            raise ArtifactError(
+                f"{model_path} holds types skops does not trust and its card does not list as "
+                f"trusted: {skops_refusal(refused)}; refusing to load it"
+            )
         return sio.load(model_path, trusted=untrusted)
     raise ArtifactError(f"unknown model format {fmt!r} in the card of {model_path}")

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from ml_api.core.errors import InvalidInput, Problem, quote
+from ml_api.core.model.columns import check_values, json_values, parse_number
 from ml_api.core.model.schema import Feature, FeatureKind, FeatureSchema, code_text
 
 MAX_PROBLEMS = 50
@@ -152,24 +153,17 @@ class Validator:
             return None
         columns: list[list[Any]] = []
         for feature, column in zip(self.features, raw, strict=True):
-            kinds = set(map(type, column))
-            if feature.kind is FeatureKind.NUMERIC:
-                if kinds == {float}:
-                    numbers = column
-                elif kinds <= {float, int}:
-                    try:
-                        numbers = list(map(float, column))
-                    except OverflowError:  # an integer beyond float range: worded per value
-                        return None
-                else:
-                    return None
-                if not math.isfinite(sum(numbers)):  # some value is not finite (or the sum
-                    return None  # overflows): the per-value path decides
-                columns.append(numbers)
-            else:
-                if kinds != {str} or not self._allowed[feature.name].issuperset(column):
-                    return None
-                columns.append(column)
+            typed = json_values(column, feature)
+            if typed is None:
+                return None
+            checked = check_values(*typed, feature, self._allowed.get(feature.name))
+            if checked.doubt is not None and checked.doubt.any():
+                return None  # the per-value path decides, and words any problem
+            values = checked.values
+            if feature.codes is not None:  # the code itself, as the per-value path returns it
+                codes = self._codes[feature.name]
+                values = [v if v != v else codes[v] for v in values]
+            columns.append(values if isinstance(values, list) else values.tolist())
         return columns
 
     def _from_named(self, row: Mapping[str, Any], idx: int, problems: list[Problem]) -> list[Any]:
@@ -335,13 +329,7 @@ def _json_type(value: Any) -> str:
 
 
 def _is_numeric_string(value: Any) -> bool:
-    if not isinstance(value, str):
-        return False
-    try:
-        float(value)
-    except ValueError:
-        return False
-    return True
+    return isinstance(value, str) and parse_number(value) is not None
 
 
 def _quote(categories: Sequence[str] | None, bare: bool = False) -> str:

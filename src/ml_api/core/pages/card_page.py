@@ -129,6 +129,8 @@ class CardContent:
         ]
         if card.classes:
             facts.append(("classes", ", ".join(map(str, card.classes))))
+        if isinstance(card.raw.get("probabilities"), str):  # a classifier without predict_proba
+            facts.append(("probabilities", str(card.raw["probabilities"])))
         facts.append(("created", str(card.created_at or "not recorded")))
         if training.get("data_sha256"):
             facts.append(("training data sha256", str(training["data_sha256"])))

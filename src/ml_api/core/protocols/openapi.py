@@ -16,7 +16,9 @@ from typing import Any
 from ml_api.core.limits import Limits
 from ml_api.core.model.card import ModelCard
 from ml_api.core.model.schema import Feature, FeatureKind, FeatureSchema
+from ml_api.core.protocols.body import CONTENT_CODINGS
 from ml_api.core.protocols.routes import ENDPOINTS, JSON, Endpoint, concrete_paths
+from ml_api.core.protocols.v2 import KNOWN_TYPES, OUTPUT_LABEL, OUTPUT_PROBA
 from ml_api.core.runtimes.predictor import class_keys
 
 _ERROR = {"$ref": "#/components/schemas/Error"}
@@ -45,6 +47,7 @@ def openapi_document(
     platform: str = "scikit-learn",
     auth_enabled: bool = False,
     public_paths: Iterable[str] = (),
+    probabilities: bool = True,
 ) -> dict[str, Any]:
     """Build the OpenAPI 3.1 document for the served model: every row of the endpoint table.
 
@@ -63,6 +66,8 @@ def openapi_document(
         platform: The runtime's name, for the description.
         auth_enabled: Whether API keys are configured.
         public_paths: Paths open without a key (``Settings.public_paths``, resolved).
+        probabilities: Whether a classifier's answers carry ``probabilities``
+            (``Predictor.has_probabilities``; a ``LinearSVC`` gives labels only).
 
     Returns:
         The document as a JSON-ready dict.
@@ -75,14 +80,14 @@ def openapi_document(
         "components": {
             "schemas": {
                 **_instance_schemas(card.schema),
-                "Prediction": _prediction_schema(keys),
+                "Prediction": _prediction_schema(keys, probabilities, _label_schema(classes)),
                 "ModelRef": {
                     "type": "object",
                     "properties": {"name": {"type": "string"}, "version": {"type": "string"}},
                     "required": ["name", "version"],
                 },
                 "Error": _ERROR_SCHEMA,
-                **_v2_schemas(),
+                **_v2_schemas(card.schema, bool(keys)),
             },
         },
     }
@@ -143,8 +148,21 @@ def _predict_request(schema: FeatureSchema, limits: Limits) -> dict[str, Any]:
     return {"required": True, "content": {"application/json": {"schema": body}}}
 
 
-def _prediction_schema(keys: Sequence[str]) -> dict[str, Any]:
-    label = {"type": "string"} if keys else {"type": ["number", "null"]}
+def _label_schema(classes: Sequence[Any]) -> dict[str, Any]:
+    """The JSON type of one V1 prediction: the classes' own type, or a number for a regressor."""
+    if not classes:
+        return {"type": ["number", "null"]}
+    if all(isinstance(c, bool) for c in classes):
+        return {"type": "boolean"}
+    if all(isinstance(c, int) and not isinstance(c, bool) for c in classes):
+        return {"type": "integer"}
+    return {"type": "string"}
+
+
+def _prediction_schema(
+    keys: Sequence[str], probabilities: bool = True, label: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    label = label or ({"type": "string"} if keys else {"type": ["number", "null"]})
     prediction: dict[str, Any] = {
         "type": "object",
         "properties": {
@@ -154,7 +172,7 @@ def _prediction_schema(keys: Sequence[str]) -> dict[str, Any]:
         },
         "required": ["prediction", "model"],
     }
-    if keys:
+    if keys and probabilities:
         prediction["properties"]["probabilities"] = {
             "type": "array",
             "items": {"type": "object", "properties": {c: {"type": "number"} for c in keys}},
@@ -205,11 +223,54 @@ _CONTENT_ENCODING = {
     "required": False,
     "description": "gzip or deflate: the body is decoded, the byte limit applying to the decoded "
     "size (413 past it; 400 if the body is not what the header says; 415 for other codings)",
-    "schema": {"type": "string", "enum": ["gzip", "deflate", "identity"]},
+    "schema": {"type": "string", "enum": [*CONTENT_CODINGS, "identity"]},
 }
 
 
-def _v2_schemas() -> dict[str, Any]:
+def _v2_request_schemas(schema: FeatureSchema, classifier: bool) -> dict[str, Any]:
+    """The inference request as strictly as the server reads it (``core/v2_request.py``)."""
+    name: dict[str, Any] = {"type": "string"}
+    if not schema.all_numeric:  # one tensor per feature; all-numeric models also take a matrix
+        name = {"type": "string", "enum": list(schema.names)}
+    outputs = [OUTPUT_LABEL] + ([OUTPUT_PROBA] if classifier else [])
+    return {
+        "V2RequestInput": {
+            "type": "object",
+            "properties": {
+                "name": name,
+                "datatype": {"type": "string", "enum": sorted(KNOWN_TYPES)},
+                "shape": {
+                    "type": "array",
+                    "items": {"type": "integer", "minimum": 0},
+                    "minItems": 1,
+                },
+                "data": {"type": "array"},
+                "parameters": {"type": "object"},
+            },
+            "required": ["name", "datatype", "shape", "data"],
+        },
+        "V2RequestOutput": {
+            "type": "object",
+            "properties": {
+                "name": {"type": "string", "enum": outputs},
+                "parameters": {"type": "object"},
+            },
+            "required": ["name"],
+        },
+        "V2InferenceRequest": {
+            "type": "object",
+            "properties": {
+                "id": {"type": "string"},
+                "parameters": {"type": "object"},
+                "inputs": {"type": "array", "items": _ref("V2RequestInput"), "minItems": 1},
+                "outputs": {"type": "array", "items": _ref("V2RequestOutput")},
+            },
+            "required": ["inputs"],
+        },
+    }
+
+
+def _v2_schemas(schema: FeatureSchema, classifier: bool) -> dict[str, Any]:
     tensor = {
         "type": "object",
         "properties": {
@@ -259,19 +320,7 @@ def _v2_schemas() -> dict[str, Any]:
             },
             "required": ["name", "platform", "inputs", "outputs"],
         },
-        "V2InferenceRequest": {
-            "type": "object",
-            "properties": {
-                "id": {"type": "string"},
-                "parameters": {"type": "object"},
-                "inputs": {"type": "array", "items": _ref("V2Tensor"), "minItems": 1},
-                "outputs": {
-                    "type": "array",
-                    "items": {"type": "object", "properties": {"name": {"type": "string"}}},
-                },
-            },
-            "required": ["inputs"],
-        },
+        **_v2_request_schemas(schema, classifier),
         "V2InferenceResponse": {
             "type": "object",
             "properties": {

@@ -234,11 +234,12 @@ def encode_v1(result: PredictionResult, model_ref: Mapping[str, str]) -> dict[st
 
     Returns:
         ``{"prediction": [n_instances values], "probabilities": [n_instances {class: p}],
-        "model": model_ref}``; ``probabilities`` for classifiers only, keyed by the classes as
-        strings in the model's class order; non-finite numbers become ``null``. When the
-        result carries values outside the training range (``ML_API_OUT_OF_RANGE=warn``), a last
-        key ``warnings`` names them (:meth:`ml_api.core.model.ranges.OutOfRange.warnings`); without
-        such values the key is absent.
+        "model": model_ref}``; ``probabilities`` for classifiers with ``predict_proba`` only,
+        keyed by the classes as strings in the model's class order; non-finite numbers become
+        ``null``. When the result carries values outside the training range
+        (``ML_API_OUT_OF_RANGE=warn``), a last key ``warnings`` names them
+        (:meth:`ml_api.core.model.ranges.OutOfRange.warnings`); without such values the key is
+        absent.
     """
     body: dict[str, Any] = {"prediction": to_jsonable(result.labels)}
     if result.probabilities is not None:

@@ -31,7 +31,7 @@ from __future__ import annotations
 import json
 import math
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from importlib import metadata as importlib_metadata
 from typing import Any
@@ -48,6 +48,7 @@ from ml_api.core.errors import (
 from ml_api.core.model.schema import Feature, FeatureKind
 from ml_api.core.protocols.body import check_headers, read_json
 from ml_api.core.protocols.request import Request
+from ml_api.core.protocols.v2_request import check_request_types
 from ml_api.core.runtimes.predictor import PredictionResult, class_keys, to_jsonable
 from ml_api.core.service import PredictionService
 
@@ -113,14 +114,11 @@ class OpenInferenceProtocol:
         self.version = card.version
         self.platform = model_platform(card.library_versions, predictor.runtime)
         self.classes = list(class_keys(tuple(predictor.classes)))
+        # the probabilities output exists only for a classifier with predict_proba
+        self.probabilities = bool(self.classes) and predictor.has_probabilities
         self.all_numeric = self.schema.all_numeric
         self.limits = service.limits
-        if not self.classes:
-            self.label_type = "FP64"
-        elif card.integer_classes:
-            self.label_type = "INT64"
-        else:
-            self.label_type = "BYTES"
+        self.label_type = label_datatype(tuple(predictor.classes))
 
     # ---- resolution, health, metadata -----------------------------------------------------
 
@@ -177,7 +175,7 @@ class OpenInferenceProtocol:
                 for f in self.schema.features
             ]
         outputs = [{"name": OUTPUT_LABEL, "datatype": self.label_type, "shape": [-1]}]
-        if self.classes:
+        if self.probabilities:
             outputs.append(
                 {"name": OUTPUT_PROBA, "datatype": "FP64", "shape": [-1, len(self.classes)]}
             )
@@ -251,18 +249,13 @@ class OpenInferenceProtocol:
             raise BadRequest(exc.message, exc.details) from exc
 
     def _decode(self, request: Any) -> tuple[list[list[Any]], list[str]]:
-        if not isinstance(request, Mapping):
-            raise BadRequest("the inference request must be a JSON object")
-        inputs = request.get("inputs")
-        if not isinstance(inputs, list) or not inputs:
+        check_request_types(request)  # every field of the JSON type the protocol gives it
+        inputs = request["inputs"]
+        if not inputs:
             raise BadRequest(
                 '"inputs" must be a non-empty array of tensors',
                 [Problem("required", field="inputs")],
             )
-        if "id" in request and not isinstance(request["id"], str):
-            raise BadRequest('"id" must be a string', [Problem("not a string", field="id")])
-        if "parameters" in request and not isinstance(request["parameters"], Mapping):
-            raise BadRequest('"parameters" must be an object')
         requested = self._requested_outputs(request.get("outputs"))
         first = inputs[0]
         width = len(self.schema)
@@ -298,7 +291,7 @@ class OpenInferenceProtocol:
         return rows, requested
 
     def _requested_outputs(self, outputs: Any) -> list[str]:
-        available = [OUTPUT_LABEL] + ([OUTPUT_PROBA] if self.classes else [])
+        available = [OUTPUT_LABEL] + ([OUTPUT_PROBA] if self.probabilities else [])
         if outputs is None:
             return available
         if not isinstance(outputs, list):
@@ -394,6 +387,25 @@ class OpenInferenceProtocol:
                 "out_of_range_count": result.out_of_range.total,
             }
         return response
+
+
+def label_datatype(classes: Sequence[Any]) -> str:
+    """The V2 datatype of the ``label`` output for a model's classes.
+
+    Args:
+        classes: The class labels as JSON values (``Predictor.classes``); empty for regressors.
+
+    Returns:
+        ``FP64`` for regressors, ``BOOL`` when every class is a ``bool``, ``INT64`` when every
+        class is an ``int``, else ``BYTES`` (labels sent as strings).
+    """
+    if not classes:
+        return "FP64"
+    if all(isinstance(c, bool) for c in classes):
+        return "BOOL"
+    if all(isinstance(c, int) and not isinstance(c, bool) for c in classes):
+        return "INT64"
+    return "BYTES"
 
 
 def _datatype(feature: Feature) -> str:

@@ -5,7 +5,8 @@ carries ``model.onnx`` beside the scikit-learn pipeline; its sha256 is in the ca
 at load like the model file's. :class:`OnnxPredictor` is one implementation of
 :class:`ml_api.core.runtimes.predictor.Predictor`, beside scikit-learn's: validation, batching,
 the V1/V2 encodings and the CLI do not know which runtime runs. ``ML_API_RUNTIME`` picks it
-(:func:`ml_api.core.runtimes.registry.load_predictor`).
+(:func:`ml_api.core.runtimes.registry.load_predictor`), which also composes it with the
+scikit-learn runtime for the batches it declines (numbers beyond float32).
 
 Inputs (the same as the gate fed): an all-numeric model fitted on a float matrix takes one
 ``float32`` tensor ``X`` ``(n_instances, n_features)``; a mixed-type model takes one
@@ -35,7 +36,13 @@ import pandas as pd
 from ml_api.core.errors import InvalidInput
 from ml_api.core.model.artifact import Artifact, ArtifactError
 from ml_api.core.model.schema import FeatureSchema
-from ml_api.core.runtimes.predictor import ONNX_RUNTIME, PredictionResult, Predictor, to_jsonable
+from ml_api.core.runtimes.predictor import (
+    Capabilities,
+    Declined,
+    PredictionResult,
+    Runtime,
+    to_jsonable,
+)
 
 _ORT_LEVELS = {0: logging.DEBUG, 1: logging.INFO, 2: logging.WARNING, 3: logging.ERROR}
 _ort_logger = logging.getLogger("onnxruntime")
@@ -207,26 +214,6 @@ class OnnxSession:
         return self.classes[idx], np.asarray(proba)
 
 
-def onnx_status(artifact: Artifact) -> tuple[bool, str]:
-    """Whether an artifact can be served by ONNX Runtime, and if not, why (one line).
-
-    Args:
-        artifact: The loaded version.
-
-    Returns:
-        ``(True, "")`` when the card's ``onnx`` section records a passed gate and the verified
-        ONNX file was loaded; ``(False, reason)`` otherwise.
-    """
-    section = artifact.metadata.get("onnx")
-    if not isinstance(section, Mapping):
-        return False, "it was saved without an ONNX form (before ml-api converted models)"
-    if not section.get("passed"):
-        return False, f"its ONNX form did not pass the acceptance gate: {section.get('reason')}"
-    if artifact.onnx_model is None:
-        return False, "its card lists no ONNX file"
-    return True, ""
-
-
 def _ort_errors() -> tuple[type[BaseException], ...]:
     import_onnxruntime()
     from onnxruntime.capi import onnxruntime_pybind11_state as state
@@ -235,8 +222,12 @@ def _ort_errors() -> tuple[type[BaseException], ...]:
     return tuple(getattr(state, n) for n in names if hasattr(state, n))
 
 
-class OnnxPredictor:
+class OnnxPredictor(Runtime):
     """Serves a verified artifact's ``model.onnx`` with ONNX Runtime.
+
+    It computes in ``float32`` and declines a batch holding a number beyond float32's range
+    (:class:`~ml_api.core.runtimes.predictor.Declined`): the registry composes it with the
+    fallback runtime (scikit-learn), which predicts those.
 
     Args:
         artifact: The loaded version; its ONNX model must have passed the gate.
@@ -246,16 +237,40 @@ class OnnxPredictor:
             line naming the file).
     """
 
-    runtime = ONNX_RUNTIME
+    runtime = "onnxruntime"
+    setting = "onnx"
+    title = "ONNX Runtime"
+    form = "onnx"
+    capabilities = Capabilities(batches_across_requests=True, takes_every_batch=False)
+
+    @classmethod
+    def status(cls, artifact: Artifact) -> tuple[bool, str]:
+        """Whether an artifact can be served by ONNX Runtime, and if not, why (one line).
+
+        Args:
+            artifact: The loaded version.
+
+        Returns:
+            ``(True, "")`` when the card's ``onnx`` section records a passed gate and the
+            verified ONNX file was loaded; ``(False, reason)`` otherwise.
+        """
+        section = artifact.metadata.get("onnx")
+        if not isinstance(section, Mapping):
+            return False, "it was saved without an ONNX form (before ml-api converted models)"
+        if not section.get("passed"):
+            return False, f"its ONNX form did not pass the acceptance gate: {section.get('reason')}"
+        if "onnx" not in artifact.forms:
+            return False, "its card lists no ONNX file"
+        return True, ""
 
     def __init__(self, artifact: Artifact) -> None:
-        usable, why = onnx_status(artifact)
-        if not usable or artifact.onnx_model is None:
+        usable, why = self.status(artifact)
+        if not usable:
             raise ArtifactError(f"model {artifact.path} cannot be served by ONNX Runtime: {why}")
         classes = artifact.classes
         try:
             self.session = OnnxSession(
-                artifact.onnx_model,
+                artifact.forms["onnx"],
                 artifact.schema,
                 array_input=artifact.card.input == "array",
                 classes=classes,
@@ -267,15 +282,6 @@ class OnnxPredictor:
         self.classes: tuple[Any, ...] = (
             tuple(to_jsonable(list(classes))) if classes is not None else ()
         )
-        self._artifact = artifact
-        self._fallback: Predictor | None = None  # for numbers beyond float32, built when needed
-
-    def _scikit_learn(self) -> Predictor:
-        if self._fallback is None:
-            from ml_api.core.runtimes.scikit_learn import SklearnPredictor
-
-            self._fallback = SklearnPredictor(self._artifact)
-        return self._fallback
 
     @property
     def runtime_version(self) -> str:
@@ -284,8 +290,13 @@ class OnnxPredictor:
 
     @property
     def is_classifier(self) -> bool:
-        """Whether the model has classes and class probabilities."""
+        """Whether the model has classes (every ONNX classifier here gives probabilities)."""
         return self.session.classes is not None
+
+    @property
+    def has_probabilities(self) -> bool:
+        """Whether results carry class probabilities (same as :attr:`is_classifier`)."""
+        return self.is_classifier
 
     def predict(self, columns: Sequence[Sequence[Any]]) -> PredictionResult:
         """Predict a batch (see :meth:`ml_api.core.runtimes.predictor.Predictor.predict`).
@@ -295,17 +306,16 @@ class OnnxPredictor:
             values) and, for classifiers, probabilities ``(n_instances, n_classes)`` ``float64``
             (computed in ``float32``) in the card's class order.
 
-        A batch holding a number beyond float32's range (about 3.4e38), which the ONNX model
-        cannot take, is predicted by the artifact's scikit-learn pipeline instead, so the answer
-        (or the 422 scikit-learn gives for it) is the same as under ``ML_API_RUNTIME=sklearn``.
-
         Raises:
-            InvalidInput: (422) ONNX Runtime (or, for numbers beyond float32, scikit-learn)
-                refused the values; the message quotes its reason.
+            InvalidInput: (422) ONNX Runtime refused the values; the message quotes its reason.
+            Declined: The batch holds a number beyond float32's range (about 3.4e38), which the
+                ONNX model cannot take; the registry's fallback (the artifact's scikit-learn
+                pipeline) predicts it instead, so the answer (or the 422 scikit-learn gives for
+                it) is the same as under ``ML_API_RUNTIME=sklearn``.
         """
         feed = self.session.feed_columns(columns)
         if not self.session.fits_float32(feed):
-            return self._scikit_learn().predict(columns)
+            raise Declined("a number beyond float32's range (ONNX Runtime computes in float32)")
         try:
             labels, values = self.session.run(feed)
         except self.session.errors as exc:

@@ -1,36 +1,31 @@
 """The predictor interface: validated columns in, one neutral :class:`PredictionResult` out.
 
-A *runtime* is one implementation of :class:`Predictor`: scikit-learn
-(``ml_api.core.runtimes.scikit_learn``) and ONNX Runtime (``ml_api.core.runtimes.onnx_runtime``).
-Nothing above the runtimes knows which one runs: the service, the batcher and every protocol
-encoder (V1 JSON in ``ml_api.core.codecs``, V2 tensors in ``ml_api.core.protocols.v2``, CSV
-columns in ``ml_api.predict``) see only the interface and the result.
-:func:`ml_api.core.runtimes.registry.load_predictor` picks the runtime from the model card
-(:attr:`ml_api.core.model.card.ModelCard.runtime`) and the ``ML_API_RUNTIME`` setting.
+A *runtime* is a subclass of :class:`Runtime` (one module each in :mod:`ml_api.core.runtimes`)
+and an implementation of :class:`Predictor`. Nothing above the runtimes knows which one runs:
+the service, the batcher and every protocol encoder (V1 JSON in ``ml_api.core.codecs``, V2
+tensors in ``ml_api.core.protocols.v2``, CSV columns in ``ml_api.predict``) see only the interface
+and the result. :func:`ml_api.core.runtimes.registry.load_predictor` picks the runtime from the
+model card (:attr:`ml_api.core.model.card.ModelCard.runtime`) and the ``ML_API_RUNTIME`` setting.
 
-This module imports no runtime: the runtimes import it (the interface, the result and
-:func:`to_jsonable`, the plain JSON values of their classes), and so do the protocol encoders.
+This module imports no runtime: the runtimes import it (the interface, what a runtime declares,
+the result and :func:`to_jsonable`, the plain JSON values of their classes), and so do the
+protocol encoders.
 """
 
 from __future__ import annotations
 
 import math
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 import numpy as np
 
 if TYPE_CHECKING:
+    from ml_api.core.model.artifact import Artifact
     from ml_api.core.model.ranges import OutOfRange
-
-SCIKIT_LEARN = "scikit-learn"
-"""Runtime name of :class:`ml_api.core.runtimes.scikit_learn.SklearnPredictor` (also the V2
-metadata's ``platform``)."""
-
-ONNX_RUNTIME = "onnxruntime"
-"""Runtime name of :class:`ml_api.core.runtimes.onnx_runtime.OnnxPredictor`."""
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -41,9 +36,10 @@ class PredictionResult:
         labels: Shape ``(n_instances,)``: class labels (classifiers) or values (regressors), as
             the runtime returned them (numpy scalars).
         probabilities: Shape ``(n_instances, n_classes)``, ``float64``, columns in the order of
-            ``classes``; ``None`` for regressors.
-        classes: The class labels as plain JSON values (``str``, ``int``, ...), in column order of
-            ``probabilities``; empty for regressors.
+            ``classes``; ``None`` for regressors and for classifiers without ``predict_proba``
+            (``LinearSVC``, ``RidgeClassifier``...).
+        classes: The class labels as plain JSON values (``str``, ``int``, ``bool``...), in column
+            order of ``probabilities``; empty for regressors.
         out_of_range: The request's values outside the training range, attached by the service
             under the ``warn`` policy for the encoders to name (``ml_api.core.model.ranges``);
             ``None`` when there are none or they were not checked.
@@ -87,10 +83,45 @@ class PredictionResult:
         return out
 
 
-@lru_cache(maxsize=64)
 def class_keys(classes: tuple[Any, ...]) -> tuple[str, ...]:
-    """Return ``classes`` as strings (JSON object keys), computed once per tuple of classes."""
-    return tuple(str(c) for c in classes)
+    """Return ``classes`` as strings (JSON object keys), computed once per tuple of classes.
+
+    The cache is keyed by each class's type as well: ``(False, True) == (0, 1)`` in Python, and
+    their keys differ (``"False"`` and ``"0"``).
+    """
+    return _class_keys(tuple((type(c), c) for c in classes))
+
+
+@lru_cache(maxsize=64)
+def _class_keys(typed: tuple[tuple[type, Any], ...]) -> tuple[str, ...]:
+    return tuple(str(c) for _, c in typed)
+
+
+@dataclass(frozen=True, slots=True)
+class Capabilities:
+    """What a runtime declares about the calls it takes (:attr:`Runtime.capabilities`).
+
+    Attributes:
+        batches_across_requests: Whether concurrent requests may be merged into one call (the
+            batcher, ``ml_api.core.batching``): each request's answer must then not depend on
+            the other rows of the call.
+        takes_every_batch: Whether the runtime computes every batch of validated values.
+            ``False``: it raises :class:`Declined` for some, and the registry composes it with
+            the fallback runtime, which predicts those
+            (:class:`ml_api.core.runtimes.registry.WithFallback`).
+    """
+
+    batches_across_requests: bool = True
+    takes_every_batch: bool = True
+
+
+class Declined(Exception):
+    """A runtime cannot compute this batch faithfully; the values are not at fault.
+
+    Raised by a runtime declaring ``takes_every_batch=False``; the registry's fallback runtime
+    predicts the batch instead (the answer, or the 422, is then the fallback's). The message says
+    why (one line).
+    """
 
 
 class Predictor(Protocol):
@@ -100,12 +131,21 @@ class Predictor(Protocol):
         runtime: The runtime's name (``"scikit-learn"``); the V2 metadata's ``platform``.
         runtime_version: The version of the library that runs the model.
         classes: Class labels as JSON values in probability column order; ``()`` for regressors.
-        is_classifier: Whether results carry class probabilities.
+        is_classifier: Whether the model is a classifier (it has ``classes_``), whatever it
+            offers for probabilities.
+        has_probabilities: Whether results carry class probabilities (a classifier with
+            ``predict_proba``).
+        capabilities: What the runtime declares about the calls it takes.
     """
 
     @property
     def runtime(self) -> str:
         """The runtime's name."""
+        ...
+
+    @property
+    def capabilities(self) -> Capabilities:
+        """What the runtime declares about the calls it takes."""
         ...
 
     @property
@@ -120,6 +160,11 @@ class Predictor(Protocol):
 
     @property
     def is_classifier(self) -> bool:
+        """Whether the model is a classifier (labels are its classes)."""
+        ...
+
+    @property
+    def has_probabilities(self) -> bool:
         """Whether results carry class probabilities."""
         ...
 
@@ -132,12 +177,77 @@ class Predictor(Protocol):
                 numeric features, strings (``NaN`` for null) for categorical ones.
 
         Returns:
-            ``n_instances`` labels and, for classifiers, probabilities.
+            ``n_instances`` labels and, for classifiers with ``predict_proba``, probabilities.
 
         Raises:
             InvalidInput: (422) the model refused the values.
+            Declined: The runtime cannot compute this batch (only runtimes whose capabilities
+                say ``takes_every_batch=False``; the registry's wrapper catches it).
         """
         ...
+
+
+class Runtime(ABC):
+    """Base class of every runtime: what it declares, read by the registry before building it.
+
+    A runtime is a subclass that sets the class attributes below, takes the artifact in its
+    constructor (raising ``ArtifactError``, one line, when it cannot serve it) and implements
+    :class:`Predictor`; :data:`ml_api.core.runtimes.registry.RUNTIMES` lists it.
+
+    Attributes:
+        runtime: Its name: the card's ``runtime``, the V2 metadata's ``platform``, the metrics'
+            ``runtime`` label (``"scikit-learn"``).
+        setting: The ``ML_API_RUNTIME`` value that forces it (``"sklearn"``).
+        title: Its name in messages (``"scikit-learn"``).
+        form: The served form it runs (a key of :attr:`Artifact.forms`), or ``None``: it runs
+            the artifact's own model (:attr:`Artifact.model`), which every version has.
+        capabilities: What it declares about the calls it takes.
+    """
+
+    runtime: ClassVar[str]
+    setting: ClassVar[str]
+    title: ClassVar[str]
+    form: ClassVar[str | None] = None
+    capabilities: ClassVar[Capabilities] = Capabilities()
+    classes: tuple[Any, ...]
+
+    @abstractmethod
+    def __init__(self, artifact: Artifact) -> None:
+        """Build the runtime for a loaded artifact (load its model or form)."""
+
+    @property
+    @abstractmethod
+    def runtime_version(self) -> str:
+        """The version of the library that runs the model."""
+
+    @property
+    @abstractmethod
+    def is_classifier(self) -> bool:
+        """Whether the model is a classifier."""
+
+    @property
+    @abstractmethod
+    def has_probabilities(self) -> bool:
+        """Whether results carry class probabilities."""
+
+    @abstractmethod
+    def predict(self, columns: Sequence[Sequence[Any]]) -> PredictionResult:
+        """Predict a batch (see :meth:`Predictor.predict`)."""
+
+    @classmethod
+    def status(cls, artifact: Artifact) -> tuple[bool, str]:
+        """Whether this runtime can serve an artifact, and if not, why (one line).
+
+        Args:
+            artifact: The loaded version.
+
+        Returns:
+            ``(True, "")`` for a runtime without a form (it runs the artifact's own model) and
+            for one whose form the artifact holds; ``(False, reason)`` otherwise.
+        """
+        if cls.form is None or cls.form in artifact.forms:
+            return True, ""
+        return False, f"its card lists no {cls.form} file"
 
 
 def to_jsonable(values: np.ndarray | list[Any]) -> list[Any]:

@@ -18,20 +18,24 @@ from sklearn.pipeline import Pipeline
 from ml_api.core.errors import InvalidInput
 from ml_api.core.model.artifact import Artifact
 from ml_api.core.model.schema import CATEGORY_DTYPE, FeatureKind, native_categorical
-from ml_api.core.runtimes.predictor import SCIKIT_LEARN, PredictionResult, to_jsonable
+from ml_api.core.runtimes.predictor import Capabilities, PredictionResult, Runtime, to_jsonable
 
 
-class SklearnPredictor:
+class SklearnPredictor(Runtime):
     """Runs a verified artifact's scikit-learn pipeline on validated columns.
 
     Columns are assembled into a float matrix for models fitted on one (``"input": "array"`` in
-    the model card, all-numeric data) and into a DataFrame otherwise.
+    the model card, all-numeric data) and into a DataFrame otherwise. It runs the artifact's own
+    model, which every version has: the registry's fallback runtime.
 
     Args:
         artifact: The loaded model version (its model a fitted estimator or ``Pipeline``).
     """
 
-    runtime = SCIKIT_LEARN
+    runtime = "scikit-learn"
+    setting = "sklearn"
+    title = "scikit-learn"
+    capabilities = Capabilities(batches_across_requests=True, takes_every_batch=True)
 
     def __init__(self, artifact: Artifact) -> None:
         self.model = artifact.model
@@ -41,6 +45,8 @@ class SklearnPredictor:
             schema.matrix if artifact.card.input == "array" else self._frame
         )
         classes = getattr(self.model, "classes_", None)
+        # A classifier is a classifier because it has classes_; predict_proba may be absent
+        # (LinearSVC, RidgeClassifier, SVC(probability=False)): then labels only.
         self._has_proba = classes is not None and hasattr(self.model, "predict_proba")
         # A Pipeline's preprocessing is run once and both predict and predict_proba of the final
         # estimator use it (the Pipeline's own methods would each transform again: twice the cost
@@ -63,7 +69,7 @@ class SklearnPredictor:
             and getattr(self._estimator, "n_outputs_", 1) == 1
         )
         self.classes: tuple[Any, ...] = (
-            tuple(to_jsonable(np.asarray(classes))) if self._has_proba else ()
+            tuple(to_jsonable(np.asarray(classes))) if classes is not None else ()
         )
 
     def _frame(self, columns: Sequence[Sequence[Any]]) -> pd.DataFrame:
@@ -101,7 +107,12 @@ class SklearnPredictor:
 
     @property
     def is_classifier(self) -> bool:
-        """Whether the model has classes and class probabilities."""
+        """Whether the model has classes (``classes_``)."""
+        return bool(self.classes)
+
+    @property
+    def has_probabilities(self) -> bool:
+        """Whether the model gives class probabilities (``predict_proba``)."""
         return self._has_proba
 
     def predict(self, columns: Sequence[Sequence[Any]]) -> PredictionResult:

@@ -1,0 +1,105 @@
+"""Cell rules of a CSV: how the text of one cell becomes the value the validator judges.
+
+A cell in :data:`NA_CELLS` is missing (``None``); a numeric feature's cell is a number where it
+parses; a boolean feature's ``true``/``false`` in any case is ``"True"``/``"False"`` (as training
+saw them); any other categorical cell is its text as written (``02134`` keeps its zero).
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Collection
+from decimal import Decimal
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from ml_api.core.model.columns import parse_number
+from ml_api.core.model.schema import Feature, FeatureKind, FeatureSchema
+
+NA_CELLS = frozenset(
+    ["", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN",
+     "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null"]
+)  # fmt: skip
+"""Cells read as missing: pandas' default ``na_values``, as training reads its CSV."""
+
+
+def csv_number(value: str) -> Any:
+    """A numeric feature's cell as a float (:func:`~ml_api.core.model.columns.parse_number`).
+
+    Text that is no number (``5_500``, non-ASCII digits, ``abc``) is left as text: the
+    validator refuses it naming row and column.
+    """
+    number = parse_number(value)
+    return value if number is None else number
+
+
+def csv_boolean(value: Any) -> Any:
+    """Read ``true``/``false`` in any case (as pandas did in training) as ``"True"``/``"False"``."""
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        return value.strip().capitalize()
+    return value
+
+
+def cell_value(cell: str, feature: Feature, missing: Collection[str] = NA_CELLS) -> Any:
+    """One CSV cell as the JSON-like value the validator judges.
+
+    Args:
+        cell: The cell's text as written.
+        feature: The feature it feeds.
+        missing: The cells read as missing (the card's tokens).
+
+    Returns:
+        ``None`` for a missing cell; a float for a numeric (or numeric-coded) feature's number;
+        ``"True"``/``"False"`` for a boolean feature's ``true``/``false``; else the text.
+    """
+    if cell in missing:
+        return None
+    if feature.kind is FeatureKind.NUMERIC or feature.is_coded:
+        return csv_number(cell)
+    if feature.is_boolean:
+        return csv_boolean(cell)
+    return cell
+
+
+def typed_value(value: Any) -> Any:
+    """One typed (Parquet) value as the JSON-like value the validator judges, as its CSV cell.
+
+    A decimal is its number (``decimal(10,2)``, as Spark writes amounts); a date is its ISO text
+    (as a CSV writes it); numpy scalars are Python numbers; anything else as it is.
+    """
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, datetime.date) and not isinstance(value, datetime.datetime):
+        return value.isoformat()
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def typed_records(chunk: pd.DataFrame, schema: FeatureSchema) -> list[dict[str, Any]]:
+    """A typed (Parquet) chunk's feature values as JSON-like instances; nulls become ``None``."""
+    features = chunk[list(schema.names)].astype(object)
+    records = features.where(features.notna(), None).to_dict("records")
+    return [{str(k): typed_value(v) for k, v in record.items()} for record in records]
+
+
+def text_records(
+    chunk: pd.DataFrame, schema: FeatureSchema, missing: Collection[str] = NA_CELLS
+) -> list[dict[str, Any]]:
+    """The chunk's feature cells (strings as written) as JSON-like instances for validation.
+
+    Each cell as :func:`cell_value` reads it: missing cells become ``None``; numeric features'
+    cells become floats where they parse; categorical features keep the text as written
+    (``02134`` stays a zip code).
+    """
+    records: list[dict[str, Any]] = [{} for _ in range(len(chunk))]
+    for f in schema.features:
+        for record, cell in zip(records, chunk[f.name].tolist(), strict=True):
+            record[f.name] = cell_value(cell, f, missing)
+    return records
+
+
+NA_CELLS_ARROW = pa.array(sorted(NA_CELLS), type=pa.string())
