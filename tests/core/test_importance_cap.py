@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.base import BaseEstimator
 from sklearn.linear_model import LogisticRegression
 
 from ml_api.charts import MAX_IMPORTANCE_FEATURES, importance_features, permutation_importance
@@ -27,11 +28,12 @@ def _wide(columns: int, rows: int = 240) -> pd.DataFrame:
     return frame
 
 
-class _Counting:
+class _Counting(BaseEstimator):
     """A classifier without weights of its own that counts its predictions."""
 
-    def __init__(self, model):
-        self.model, self.calls = model, 0
+    def __init__(self, model=None):
+        self.model = model
+        self.calls = 0
 
     def fit(self, X, y):  # pragma: no cover - never fitted here
         return self
