@@ -105,18 +105,31 @@ def test_training_says_which_cells_of_a_categorical_column_it_read_as_missing(tm
     r = run("train", "--data", data, "--target", "big", "--model-root", root)
     assert r.exit_code == 0, r.output
     n = (pd.read_csv(data, keep_default_na=False)["region"] == "NA").sum()
-    assert f"region: {n} cells read as missing ('NA': {n}); --na-values sets" in r.output
+    assert f"warning: region: {n} cells read as missing ('NA': {n}), not as a category" in (
+        r.output
+    )
+    assert "--na-values ''" in r.output
     card = json.loads(next(root.rglob("metadata.json")).read_text())
     assert "NA" in card["missing_values"]["tokens"] and card["missing_values"]["cells"][
         "region"
     ] == {"NA": int(n)}
 
 
-def test_the_default_penguins_model_reads_na_as_missing_and_says_so(model_root):
+def test_the_default_penguins_model_reads_na_as_missing_and_says_so(model_root, settings, service):
+    from ml_api.composition import build
+    from ml_api.core.pages.card_page import CardContent
+    from ml_api.core.protocols.v1 import model_metadata
+
     card = json.loads(next(model_root.rglob("metadata.json")).read_text())
     assert card["missing_values"]["cells"]["sex"] == {"NA": 11}
     sex = next(f for f in card["features"] if f["name"] == "sex")
     assert sex["categories"] == ["female", "male"] and sex["nullable"]
+    # What a user can see says it too: GET /metadata and ml-api info, and the card page.
+    assert model_metadata(service)["missing_values"] == card["missing_values"]
+    facts = dict(CardContent.from_card(service.artifact.card, []).facts)
+    assert facts["sex: cells read as missing"] == "'NA': 11"
+    assert "'NA'" in facts["cells read as missing (CSV)"]
+    assert "sex: cells read as missing" in build(settings, service=service).card_html
 
 
 def test_a_card_without_missing_values_reads_pandas_defaults(model_root, penguins_frame, tmp_path):

@@ -228,8 +228,10 @@ def _echo_missing_text(meta: dict[str, Any]) -> None:
         if f["kind"] == "categorical" and counts:
             shown = ", ".join(f"{token!r}: {n}" for token, n in sorted(counts.items()))
             click.echo(
-                f"  {f['name']}: {sum(counts.values())} cells read as missing ({shown}); "
-                "--na-values sets which cells are missing"
+                f"warning: {f['name']}: {sum(counts.values())} cells read as missing ({shown}), "
+                "not as a category; if one is a value here ('NA': North America, Namibia...), "
+                "train again with --na-values '' (only empty cells missing) or list the tokens "
+                "that mean missing"
             )
 
 

@@ -140,6 +140,13 @@ class CardContent:
             facts.append(("fitted with", versions))
         if imported and raw.get("source"):
             facts.append(("imported from", _fmt(raw["source"])))
+        missing = raw.get("missing_values") or {}
+        for name, counts in sorted((missing.get("cells") or {}).items()):
+            shown = ", ".join(f"{token!r}: {n}" for token, n in sorted(counts.items()))
+            facts.append((f"{name}: cells read as missing", shown))
+        if missing.get("tokens") is not None:
+            tokens = ", ".join(repr(t) for t in missing["tokens"])
+            facts.append(("cells read as missing (CSV)", tokens or "none"))
         features = []
         for f in card.schema.features:
             if f.kind == "categorical":

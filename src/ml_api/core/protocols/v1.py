@@ -117,7 +117,8 @@ def model_metadata(service: PredictionService) -> dict[str, Any]:
     Returns:
         ``{"model", "task", "estimator", "target", "features", "classes", "metrics",
         "training", "created_at", "model_file", "runtime", "onnx", "versions", ...,
-        "limits"}``.
+        "limits"}``; ``"missing_values"`` (the cells training read as missing, and how many per
+        categorical feature) where the card records it.
     """
     card = service.artifact.card
     raw = card.raw  # the blocks exactly as stored, unknown keys inside them included
@@ -136,7 +137,13 @@ def model_metadata(service: PredictionService) -> dict[str, Any]:
         "onnx": raw.get("onnx"),
         "versions": raw.get("versions"),
         # imported models (ml-api import): where the model and its schema came from
-        **{k: raw[k] for k in ("metrics_on", "source", "provenance", "import_data") if k in raw},
+        # how training read its CSV's missing cells (batch scoring reads files the same way), and
+        # for imported models where the model and its schema came from
+        **{
+            k: raw[k]
+            for k in ("missing_values", "metrics_on", "source", "provenance", "import_data")
+            if k in raw
+        },
         "limits": service.limits.as_dict(),
     }
 
