@@ -97,7 +97,8 @@ def build_scoring(settings: Settings, *, artifact: Artifact | None = None) -> Pr
             settings.batch_max_wait_ms / 1000,
             labels_of(artifact, predictor),
         )
-        if settings.batching
+        # merged calls only where they cannot change an answer (docs/production.md)
+        if settings.batching and predictor.capabilities.batches_across_requests
         else Unbatched(call)
     )
     return PredictionService(

@@ -37,6 +37,7 @@ from ml_api.core.errors import InvalidInput
 from ml_api.core.model.artifact import Artifact, ArtifactError
 from ml_api.core.model.schema import FeatureSchema
 from ml_api.core.runtimes.predictor import (
+    SMALLEST_CALL_ROWS,
     Capabilities,
     Declined,
     PredictionResult,
@@ -206,12 +207,15 @@ class OnnxSession:
         Raises:
             Exception: ONNX Runtime's error (see :attr:`errors`) for inputs it cannot run.
         """
+        rows = len(next(iter(feed.values()))) if feed else 0
+        if 0 < rows < SMALLEST_CALL_ROWS:  # MLAS's one-row GEMV path sums in another order
+            feed = {k: np.repeat(v, SMALLEST_CALL_ROWS, axis=0) for k, v in feed.items()}
         outputs = self._session.run(self._outputs, dict(feed))
         if self.classes is None:
-            return None, np.asarray(outputs[0]).reshape(-1)
-        raw_labels, proba = outputs[0], outputs[1]
-        idx = self._key_order[np.searchsorted(self._sorted_keys, np.asarray(raw_labels))]
-        return self.classes[idx], np.asarray(proba)
+            return None, np.asarray(outputs[0]).reshape(-1)[:rows]
+        raw_labels, proba = np.asarray(outputs[0])[:rows], np.asarray(outputs[1])[:rows]
+        idx = self._key_order[np.searchsorted(self._sorted_keys, raw_labels)]
+        return self.classes[idx], proba
 
 
 def _ort_errors() -> tuple[type[BaseException], ...]:

@@ -28,6 +28,38 @@ if TYPE_CHECKING:
     from ml_api.core.model.ranges import OutOfRange
 
 
+SMALLEST_CALL_ROWS = 2
+"""Fewest rows a runtime puts into one model call; a lone instance is evaluated as two copies.
+
+This is what makes answers batch-invariant (docs/production.md, "Batch-invariant answers"). A
+linear model's scores are a matrix product. numpy's ``matmul`` hands one row to BLAS's
+matrix-vector routine (GEMV) and two or more to the matrix-matrix one (GEMM); ONNX Runtime's
+MLAS does the same (its GEMM routine has a GEMV special case for one row). The two routines sum
+the products in a different order, so a lone instance got other last bits than the same instance
+in a batch (a probability 0.0005596332484856248 alone, 0.0005596329574473202 beside another
+row). In the GEMM path each output row is computed with the same arithmetic whatever the other
+rows hold and wherever the row sits (the property test checks it for random batches); tree
+models, encoders, imputers and scalers work row by row anyway. Evaluating at least two rows keeps
+every call in that one path, for the cost of a second copy of a lone row."""
+
+
+def at_least_two_rows(
+    columns: Sequence[Sequence[Any]],
+) -> tuple[Sequence[Sequence[Any]], bool]:
+    """Repeat a lone instance so a model call has :data:`SMALLEST_CALL_ROWS` rows.
+
+    Args:
+        columns: ``n_features`` sequences of ``n_instances`` values.
+
+    Returns:
+        ``(columns, padded)``: the columns with one row repeated when ``n_instances`` was 1 (and
+        ``padded`` true; keep only the first row of the result), else the columns as given.
+    """
+    if columns and len(columns[0]) == 1:
+        return [[col[0], col[0]] for col in columns], True
+    return columns, False
+
+
 @dataclass(frozen=True, slots=True, eq=False)
 class PredictionResult:
     """The predictions for a batch, in no protocol's wire form.
@@ -57,6 +89,16 @@ class PredictionResult:
     def class_keys(self) -> tuple[str, ...]:
         """The classes as strings: the keys of V1's probabilities and V2's ``classes``."""
         return class_keys(self.classes)
+
+    def head(self, n: int) -> PredictionResult:
+        """The first ``n`` instances' result (views, no copies)."""
+        probs = self.probabilities
+        return PredictionResult(
+            labels=self.labels[:n],
+            probabilities=probs[:n] if probs is not None else None,
+            classes=self.classes,
+            out_of_range=self.out_of_range,
+        )
 
     def split(self, sizes: Sequence[int]) -> list[PredictionResult]:
         """Cut a merged batch's result back into one result per request (views, no copies).

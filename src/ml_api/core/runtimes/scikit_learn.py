@@ -18,7 +18,13 @@ from sklearn.pipeline import Pipeline
 from ml_api.core.errors import InvalidInput
 from ml_api.core.model.artifact import Artifact
 from ml_api.core.model.schema import CATEGORY_DTYPE, FeatureKind, native_categorical
-from ml_api.core.runtimes.predictor import Capabilities, PredictionResult, Runtime, to_jsonable
+from ml_api.core.runtimes.predictor import (
+    Capabilities,
+    PredictionResult,
+    Runtime,
+    at_least_two_rows,
+    to_jsonable,
+)
 
 
 class SklearnPredictor(Runtime):
@@ -36,11 +42,22 @@ class SklearnPredictor(Runtime):
     setting = "sklearn"
     title = "scikit-learn"
     capabilities = Capabilities(batches_across_requests=True, takes_every_batch=True)
+    """Batch-invariant: a lone instance is evaluated as two rows (``SMALLEST_CALL_ROWS``), so
+    every call takes BLAS's GEMM path (tests/core/test_batch_invariance.py). Not for a final
+    estimator with a one-dimensional ``coef_`` (a single-output linear regressor, whose predict
+    is a matrix-vector product whose last bits can depend on a row's position): such a model
+    declares ``batches_across_requests=False`` and is not batched (docs/production.md)."""
 
     def __init__(self, artifact: Artifact) -> None:
         self.model = artifact.model
         schema = artifact.schema
         self._schema = schema
+        final = self.model[-1] if isinstance(self.model, Pipeline) else self.model
+        coef = getattr(final, "coef_", None)
+        if coef is not None and np.ndim(coef) == 1:  # a GEMV predict: declared per model
+            self.capabilities = Capabilities(  # type: ignore[misc]
+                batches_across_requests=False, takes_every_batch=True
+            )
         self._assemble: Callable[[Sequence[Sequence[Any]]], Any] = (
             schema.matrix if artifact.card.input == "array" else self._frame
         )
@@ -123,6 +140,7 @@ class SklearnPredictor(Runtime):
                 ``TypeError`` from scikit-learn, e.g. a missing value for a model fitted without
                 imputation); the message quotes scikit-learn's reason.
         """
+        columns, padded = at_least_two_rows(columns)
         features = self._assemble(columns)
         try:
             if self._transform is not None:
@@ -136,6 +154,7 @@ class SklearnPredictor(Runtime):
         except (ValueError, TypeError) as exc:
             reason = str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
             raise InvalidInput(f"the model could not use these values: {reason}") from exc
-        return PredictionResult(
+        result = PredictionResult(
             labels=np.asarray(labels), probabilities=proba, classes=self.classes
         )
+        return result.head(1) if padded else result
