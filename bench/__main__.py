@@ -8,6 +8,8 @@ with the "Targets" section (bench/goals.py), computed from its own rows; the est
 is printed before anything starts. ``--list`` prints the target table. ``--in-process-only``
 prints the in-process limits alone (scikit-learn and ONNX Runtime, 1 and 64 rows, and the
 batcher's rows/s with 64 threads, batching on and off), with no HTTP server and no wrk.
+``--invariance`` prints what batch-invariant answers cost: a lone instance's model call evaluated
+as 2 rows (served) and alone (before), per model and runtime (bench/invariance.py).
 ``--scoring`` measures batch scoring (``ml-api predict``) against the model alone instead
 (bench/scoring.py). Every option is in ``--help``.
 """
@@ -28,7 +30,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from bench import goals, inprocess, mlserver_env, report, scoring
+from bench import goals, inprocess, invariance, mlserver_env, report, scoring
 from bench.load import wrk_version
 from bench.models import ALL_MODELS, prepare_models
 from bench.procs import plan_pinning
@@ -112,6 +114,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="only the in-process limits (scikit-learn and ONNX Runtime, 1 and 64 rows; the "
         "batcher's rows/s with 64 threads, batching on and off): print the table and exit",
     )
+    mode.add_argument(
+        "--invariance",
+        action="store_true",
+        help="a lone instance's model call as 2 rows (served) and alone (before), per runtime; "
+        f"print the table and exit (models {invariance.DEFAULT_MODELS} unless --models)",
+    )
     p.add_argument(
         "--scoring",
         action="store_true",
@@ -169,6 +177,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if args.targets_only and args.targets:
         p.error("--targets-only picks its own rows; drop --targets (or drop --targets-only)")
     preset = SMOKE if args.smoke else TARGETS_ONLY if args.targets_only else {}
+    preset = {"models": invariance.DEFAULT_MODELS} if args.invariance else preset
     for key, value in {**defaults, **preset}.items():
         if getattr(args, key) is None:
             setattr(args, key, value)
@@ -215,7 +224,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.list:
         _print_targets()
         return 0
-    if args.in_process_only:
+    if args.in_process_only or args.invariance:
         return in_process_only(args)
     if args.scoring:
         return run_scoring(args)
@@ -306,7 +315,7 @@ def estimate(
 
 
 def in_process_only(args: argparse.Namespace) -> int:
-    """Train the models, time them in this process (no HTTP), print the markdown table."""
+    """Train the models, time them in-process (no HTTP), print the table (or --invariance's)."""
     models_wanted = tuple(m.strip() for m in args.models.split(",") if m.strip())
     unknown = [m for m in models_wanted if m not in ALL_MODELS]
     if unknown:
@@ -316,6 +325,10 @@ def in_process_only(args: argparse.Namespace) -> int:
     cpus = pinning.server_cpus if pinning else None
     _log(f"training models {', '.join(models_wanted)} into {args.workdir.resolve()}")
     models = prepare_models(args.workdir.resolve(), models_wanted)
+    if args.invariance:
+        _log("batch invariance: a lone instance's model call as 2 rows and alone")
+        print(invariance.markdown(invariance.measure(models, args.inprocess_budget, cpus)))
+        return 0
     _log("in-process limit (no HTTP)")
     rows = inprocess.measure(models, args.inprocess_budget, cpus)
     _log(f"in-process batching ({inprocess.BATCH_THREADS} threads of 1-row requests)")
