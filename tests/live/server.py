@@ -8,7 +8,8 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import requests
@@ -120,3 +121,16 @@ class LiveServer:
 
     def __exit__(self, *exc: object) -> None:
         self.terminate()
+
+
+@contextmanager
+def both_frameworks(model_root: Path, env: dict[str, str]) -> Iterator[dict[str, LiveServer]]:
+    """One single-worker server per framework with the same ``env``, ready, stopped on exit."""
+    started = {fw: LiveServer(model_root, fw, workers=1, env=env) for fw in ("flask", "django")}
+    try:
+        for srv in started.values():
+            srv.wait_ready()
+        yield started
+    finally:
+        for srv in started.values():
+            srv.terminate()

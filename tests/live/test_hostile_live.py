@@ -13,7 +13,7 @@ from ml_api.core.errors import MAX_ERROR_BODY_BYTES
 from tests.conftest import DJANGO_SECRET_KEY
 from tests.contract.table import VALID
 from tests.live.conftest import SERVERS
-from tests.live.server import LiveServer
+from tests.live.server import both_frameworks
 
 pytestmark = pytest.mark.live
 
@@ -32,14 +32,8 @@ def servers(request, model_root):
         "ML_API_SECRET_KEY": DJANGO_SECRET_KEY,
         "ML_API_DRAIN_SECONDS": "0",
     }
-    started = {fw: LiveServer(model_root, fw, workers=1, env=env) for fw in ("flask", "django")}
-    try:
-        for srv in started.values():
-            srv.wait_ready()
+    with both_frameworks(model_root, env) as started:
         yield started
-    finally:
-        for srv in started.values():
-            srv.terminate()
 
 
 @pytest.fixture(params=["flask", "django"])

@@ -32,7 +32,7 @@ READ_TIMEOUT = 3
 
 @pytest.fixture(scope="module", params=SERVERS)
 def servers(request, model_root):
-    from tests.live.server import LiveServer
+    from tests.live.server import both_frameworks
 
     env = {
         "ML_API_SERVER": request.param,
@@ -41,14 +41,8 @@ def servers(request, model_root):
         "ML_API_DRAIN_SECONDS": "0",
         "ML_API_REQUEST_TIMEOUT_SECONDS": str(READ_TIMEOUT),
     }
-    started = {fw: LiveServer(model_root, fw, workers=1, env=env) for fw in ("flask", "django")}
-    try:
-        for srv in started.values():
-            srv.wait_ready()
+    with both_frameworks(model_root, env) as started:
         yield started
-    finally:
-        for srv in started.values():
-            srv.terminate()
 
 
 @pytest.fixture(params=["flask", "django"])
