@@ -164,6 +164,23 @@ def build(
         openapi=document,
         docs=DocsUI.build(document["info"]["title"]),
         card_html=render_html(
-            CardContent.from_card(card, read_charts(card, service.artifact.path))
+            CardContent.from_card(
+                card, read_charts(card, service.artifact.path), serving_facts(service)
+            )
         ),
     )
+
+
+def serving_facts(service: PredictionService) -> list[tuple[str, str]]:
+    """What the card page says about how this server runs the model: runtime and batching."""
+    batching = service.batching
+    return [
+        ("runtime", f"{service.predictor.runtime} {service.predictor.runtime_version}"),
+        (
+            "batching",
+            "concurrent requests may share a model call (each instance's answer is the same "
+            "as alone)"
+            if batching["across_requests"]
+            else f"one model call per request: {batching['why_not']}",
+        ),
+    ]

@@ -102,3 +102,33 @@ def test_some_probabilities_do_differ_and_stay_within_the_gate(four):
     diffs = [abs(p[c] - q[c]) for p, q in zip(a, b, strict=True) for c in p]
     assert max(diffs) > 0
     assert max(diffs) <= TOLERANCE
+
+
+@pytest.mark.parametrize("framework", ["flask", "django"])
+def test_metadata_says_why_requests_are_not_batched(
+    settings, django_settings, service, django_app, framework
+):
+    """Batching turned off: V1 ``batching`` and V2 ``parameters.batching`` say so and why, both
+    frameworks alike (a runtime that declares it cannot batch a model gives its own reason:
+    tests/core/test_batch_invariance.py)."""
+    from ml_api.api.django_app import runtime
+
+    off = (settings if framework == "flask" else django_settings).model_copy(
+        update={"batching": False}
+    )
+    unbatched = build_scoring(off)
+    if framework == "flask":
+        client = create_app(off, unbatched).test_client()
+        v1 = client.get("/metadata").get_json()
+        v2 = client.get("/v2/models/penguins").get_json()
+    else:
+        runtime.use(off, unbatched)
+        try:
+            v1 = Client().get("/metadata").json()
+            v2 = Client().get("/v2/models/penguins").json()
+        finally:
+            runtime.use(django_settings, service)  # the session's app again
+    why = "batching is turned off (ML_API_BATCHING=false)"
+    assert v1["batching"] == {"across_requests": False, "why_not": why}
+    assert v2["parameters"]["batching"] == f"per request: {why}"
+    assert model_metadata(service)["batching"] == {"across_requests": True, "why_not": None}

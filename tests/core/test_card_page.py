@@ -123,7 +123,12 @@ def test_card_command_html_and_markdown(model_root, tmp_path):
         main, ["card", "--model-root", str(model_root), "--output", str(html_out)]
     )
     assert r.exit_code == 0, r.output
-    assert html_out.read_text() == _page(model_root, "penguins")  # the same page as GET /model
+    # the same page as GET /model, but for the two rows on how the server runs the model
+    served = _page(model_root, "penguins")
+    rows = re.findall(r"<tr><td>(runtime|batching)</td><td>[^<]*</td></tr>", served)
+    assert rows == ["runtime", "batching"]
+    offline = re.sub(r"<tr><td>(runtime|batching)</td><td>[^<]*</td></tr>", "", served)
+    assert html_out.read_text() == offline
     md_out = tmp_path / "README.md"
     r = CliRunner().invoke(
         main,

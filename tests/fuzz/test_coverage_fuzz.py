@@ -62,8 +62,6 @@ def test_both_apps_answer_every_seed_alike(fuzz_env):
         if f is None:
             continue
         answered += 1
-        if seed.name in KNOWN_PARITY_GAPS:
-            continue
         if seed.name in VOLATILE:  # counters move between the two calls
             assert f[0] == d[0], seed.name
             continue
@@ -72,28 +70,21 @@ def test_both_apps_answer_every_seed_alike(fuzz_env):
 
 
 VOLATILE = {"get-metrics"}
-KNOWN_PARITY_GAPS = {"get-unknown", "head-predict"}
-"""Seeds the two frameworks answer differently, each with an xfail test below."""
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a path with a non-UTF-8 percent-escape is quoted as U+FFFD by Flask (Werkzeug "
-    "decodes it) and as %FF by Django in the 404 message",
-)
 def test_a_non_utf8_path_gets_the_same_404_from_both(fuzz_env):
+    """Werkzeug decoded %FF as U+FFFD, Django re-percent-encoded it: both now show ``%FF``."""
     data = (harness.corpus_of("flask") / "get-unknown").read_bytes()
-    assert harness.target("flask")(data) == harness.target("django")(data)
+    flask, django = harness.target("flask")(data), harness.target("django")(data)
+    assert flask == django and flask[0] == 404
+    assert b"no route GET /predict/../%FF" in flask[1], flask
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="HEAD on a POST-only route: Werkzeug drops the 405's body for HEAD, Django's WSGI "
-    "app returns it (gunicorn then sends it after the headers); a raw-socket matter",
-)
 def test_head_on_a_post_route_gets_the_same_answer_from_both(fuzz_env):
+    """A 405 without content from both (Werkzeug drops a HEAD body; Django's now does too)."""
     data = (harness.corpus_of("flask") / "head-predict").read_bytes()
-    assert harness.target("flask")(data) == harness.target("django")(data)
+    flask, django = harness.target("flask")(data), harness.target("django")(data)
+    assert flask == django == (405, b"")
 
 
 @pytest.mark.parametrize("name", harness.TARGETS)

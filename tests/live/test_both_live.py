@@ -92,3 +92,13 @@ def test_sigterm_exits_zero_and_removes_its_metrics_dir(
     assert len(list(tmp_path.glob("ml-api-metrics-*"))) == 1
     assert srv.terminate() == 0
     assert list(tmp_path.glob("ml-api-metrics-*")) == []
+
+
+def test_metadata_and_card_say_whether_requests_are_batched(server):
+    """The runtime's batch capability, in V1 and V2 metadata and on the card page."""
+    v1 = requests.get(server.url + "/metadata", timeout=10).json()
+    assert v1["batching"] == {"across_requests": True, "why_not": None}
+    v2 = requests.get(server.url + "/v2/models/penguins", timeout=10).json()
+    assert v2["parameters"]["batching"] == "across requests"
+    page = requests.get(server.url + "/model", timeout=10).text
+    assert "<tr><td>batching</td><td>concurrent requests may share a model call" in page

@@ -19,6 +19,7 @@ names, messages and the number of details, so no call site can forget it.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from http import HTTPStatus
@@ -264,6 +265,28 @@ def from_http_status(code: int, description: str | None = None) -> ServingError:
 
 
 # ---- Errors that write their own message: one wording for both adapters --------------------
+
+
+def wsgi_path_text(path_info: str) -> str:
+    """A request's path as both adapters show it in errors: UTF-8, broken bytes percent-encoded.
+
+    WSGI's ``PATH_INFO`` holds the percent-decoded bytes as ``latin-1`` text (PEP 3333). Werkzeug
+    decodes them replacing a broken UTF-8 sequence with U+FFFD and Django re-percent-encodes it
+    (``%FF``); both adapters show this function's text instead, Django's form, which keeps the
+    bytes the client sent readable.
+
+    Args:
+        path_info: The WSGI environ's ``PATH_INFO`` (``""`` means ``/``).
+
+    Returns:
+        The path as text, e.g. ``/predict/../%FF`` for ``/predict/%2e%2e/%ff``.
+    """
+    raw = path_info.encode("latin-1", "replace")
+    text = raw.decode("utf-8", "surrogateescape")
+    return _BROKEN_BYTE.sub(lambda m: f"%{ord(m.group()) - 0xDC00:02X}", text) or "/"
+
+
+_BROKEN_BYTE = re.compile("[\udc80-\udcff]")
 
 
 class RouteNotFound(NotFound):

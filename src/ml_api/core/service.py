@@ -159,6 +159,24 @@ class PredictionService:
             self.predictor.runtime,
         )
 
+    @property
+    def batching(self) -> dict[str, Any]:
+        """Whether concurrent requests share model calls here, and why not when they do not.
+
+        Returns:
+            ``{"across_requests": bool, "why_not": str | None}``: ``why_not`` is the runtime's
+            note when it declares it cannot be batched (``Capabilities.note``), or says the
+            setting turned batching off (``ML_API_BATCHING``); ``None`` when batched.
+        """
+        if not isinstance(self.batcher, Unbatched):
+            return {"across_requests": True, "why_not": None}
+        caps = self.predictor.capabilities
+        if not caps.batches_across_requests:
+            why = caps.note or f"{self.predictor.runtime} declares it cannot batch this model"
+        else:
+            why = "batching is turned off (ML_API_BATCHING=false)"
+        return {"across_requests": False, "why_not": why}
+
     # ---- lifecycle -------------------------------------------------------------------------
 
     def start_draining(self) -> None:

@@ -2,10 +2,11 @@
 
 In ``MIDDLEWARE`` order:
 
-1. :class:`TelemetryMiddleware`: request id, access record and HTTP metrics (``core.telemetry``);
-2. Django's ``SecurityMiddleware``;
-3. :class:`CommonMiddleware`: the ``ALLOWED_HOSTS`` check, except on the probe and scrape paths;
-4. :class:`ApiKeyMiddleware`: the core's API-key check (before routing, as in Flask).
+1. :class:`HeadMiddleware`: a ``HEAD`` answer without content, as Werkzeug gives Flask's;
+2. :class:`TelemetryMiddleware`: request id, access record and HTTP metrics (``core.telemetry``);
+3. Django's ``SecurityMiddleware``;
+4. :class:`CommonMiddleware`: the ``ALLOWED_HOSTS`` check, except on the probe and scrape paths;
+5. :class:`ApiKeyMiddleware`: the core's API-key check (before routing, as in Flask).
 
 None of them touches the request body, so the core and DRF's exception handling decide every
 400/413/415.
@@ -62,6 +63,28 @@ class TelemetryMiddleware:
         telemetry.end_request(
             ctx, response.status_code, route_template(request, response.status_code)
         )
+        return response
+
+
+class HeadMiddleware:
+    """Answer ``HEAD`` without a body, as Werkzeug does for Flask (RFC 9110: no content).
+
+    The status, the headers and the ``Content-Length`` a ``GET`` would carry stay; only the
+    content goes, also on an error (a 405 for ``HEAD /predict``), so both adapters hand the
+    server the same response whatever the server does with a ``HEAD`` body. First in
+    ``MIDDLEWARE``.
+    """
+
+    def __init__(self, get_response: GetResponse) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
+        """Call the stack; empty the content of a ``HEAD`` response."""
+        response = self.get_response(request)
+        if request.method == "HEAD" and isinstance(response, HttpResponse):
+            length = len(response.content)
+            response.content = b""
+            response["Content-Length"] = str(length)
         return response
 
 

@@ -76,6 +76,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "ml_api.api.django_app.middleware.HeadMiddleware",
     "ml_api.api.django_app.middleware.TelemetryMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "ml_api.api.django_app.middleware.CommonMiddleware",
@@ -87,7 +88,7 @@ MIDDLEWARE = [
 # middleware answers a preflight itself, before the API-key check (a preflight has no key).
 if _ours.cors_origins:
     INSTALLED_APPS.append("corsheaders")
-    MIDDLEWARE.insert(1, "corsheaders.middleware.CorsMiddleware")
+    MIDDLEWARE.insert(2, "corsheaders.middleware.CorsMiddleware")
     if "*" in _ours.cors_origins:
         CORS_ALLOW_ALL_ORIGINS = True
     else:

@@ -26,6 +26,7 @@ from ml_api.core.errors import (
     ServingError,
     from_http_status,
     to_payload,
+    wsgi_path_text,
 )
 
 log = logging.getLogger("ml_api.flask")
@@ -72,10 +73,11 @@ def as_serving_error(exc: HTTPException) -> ServingError:
         :class:`~ml_api.core.errors.RouteMethodNotAllowed` (405, with ``Allow``),
         :class:`~ml_api.core.errors.BodyTooLarge` (413), else the status's reason phrase.
     """
+    path = wsgi_path_text(request.environ.get("PATH_INFO", ""))  # Django's words for it
     if isinstance(exc, NotFound):
-        return RouteNotFound(request.method, request.path)
+        return RouteNotFound(request.method, path)
     if isinstance(exc, MethodNotAllowed):
-        return RouteMethodNotAllowed(request.method, request.path, exc.valid_methods)
+        return RouteMethodNotAllowed(request.method, path, exc.valid_methods)
     if isinstance(exc, RequestEntityTooLarge):
         return BodyTooLarge(current_app.config["MAX_CONTENT_LENGTH"])
     return from_http_status(exc.code or 500)

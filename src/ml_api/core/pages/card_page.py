@@ -97,8 +97,20 @@ class CardContent:
     charts: list[Chart]
 
     @classmethod
-    def from_card(cls, card: ModelCard, charts: list[Chart]) -> CardContent:
-        """Gather the content of a card (any card: trained, imported or from before charts)."""
+    def from_card(
+        cls,
+        card: ModelCard,
+        charts: list[Chart],
+        serving: Sequence[tuple[str, str]] = (),
+    ) -> CardContent:
+        """Gather the content of a card (any card: trained, imported or from before charts).
+
+        Args:
+            card: The model card.
+            charts: Its stored charts.
+            serving: ``(label, value)`` facts about how this server runs it (runtime, batching),
+                shown after the card's own; none for a card rendered offline (``ml-api card``).
+        """
         raw = card.raw
         imported = raw.get("estimator") == "imported" or "source" in raw
         task = card.task or "unknown task"
@@ -147,6 +159,7 @@ class CardContent:
         if missing.get("tokens") is not None:
             tokens = ", ".join(repr(t) for t in missing["tokens"])
             facts.append(("cells read as missing (CSV)", tokens or "none"))
+        facts.extend(serving)
         features = []
         for f in card.schema.features:
             if f.kind == "categorical":

@@ -108,15 +108,17 @@ def model_metadata(service: PredictionService) -> dict[str, Any]:
     """The model card as ``GET /metadata`` and ``ml-api info`` show it.
 
     ``runtime`` is the runtime serving this process (``scikit-learn`` or ``onnxruntime``, from
-    ``ML_API_RUNTIME`` and the card); ``onnx`` is the card's ONNX section (the gate's result, the
-    file's hash), ``null`` for versions saved before models were converted.
+    ``ML_API_RUNTIME`` and the card); ``batching`` whether concurrent requests share its model
+    calls and, when not, why (``PredictionService.batching``); ``onnx`` is the card's ONNX section
+    (the gate's result, the file's hash), ``null`` for versions saved before models were
+    converted.
 
     Args:
         service: The service of the model version.
 
     Returns:
         ``{"model", "task", "estimator", "target", "features", "classes", "metrics",
-        "training", "created_at", "model_file", "runtime", "onnx", "versions", ...,
+        "training", "created_at", "model_file", "runtime", "batching", "onnx", "versions", ...,
         "limits"}``; ``"missing_values"`` (the cells training read as missing, and how many per
         categorical feature) where the card records it.
     """
@@ -134,6 +136,7 @@ def model_metadata(service: PredictionService) -> dict[str, Any]:
         "created_at": card.created_at,
         "model_file": raw.get("model_file"),
         "runtime": service.predictor.runtime,
+        "batching": service.batching,
         "onnx": raw.get("onnx"),
         "versions": raw.get("versions"),
         # imported models (ml-api import): where the model and its schema came from

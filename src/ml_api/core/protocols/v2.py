@@ -191,6 +191,7 @@ class OpenInferenceProtocol:
                 "input_layout": "one tensor [n, n_features]"
                 if self.all_numeric
                 else "one tensor per feature",
+                "batching": batching_text(self.service.batching),
             },
         }
 
@@ -387,6 +388,20 @@ class OpenInferenceProtocol:
                 "out_of_range_count": result.out_of_range.total,
             }
         return response
+
+
+def batching_text(batching: Mapping[str, Any]) -> str:
+    """The V2 metadata's ``batching`` parameter (a string, like every parameter there).
+
+    Args:
+        batching: :attr:`PredictionService.batching`.
+
+    Returns:
+        ``"across requests"``, or ``"per request: <why>"``.
+    """
+    if batching["across_requests"]:
+        return "across requests"
+    return f"per request: {batching['why_not']}"
 
 
 def label_datatype(classes: Sequence[Any]) -> str:

@@ -6,7 +6,7 @@ at load like the model file's. :class:`OnnxPredictor` is one implementation of
 :class:`ml_api.core.runtimes.predictor.Predictor`, beside scikit-learn's: validation, batching,
 the V1/V2 encodings and the CLI do not know which runtime runs. ``ML_API_RUNTIME`` picks it
 (:func:`ml_api.core.runtimes.registry.load_predictor`), which also composes it with the
-scikit-learn runtime for the batches it declines (numbers beyond float32).
+scikit-learn runtime for the instances it declines (numbers beyond float32).
 
 Inputs (the same as the gate fed): an all-numeric model fitted on a float matrix takes one
 ``float32`` tensor ``X`` ``(n_instances, n_features)``; a mixed-type model takes one
@@ -156,7 +156,7 @@ class OnnxSession:
         Returns:
             Input name to array (see the module docstring for shapes and types).
         """
-        with np.errstate(over="ignore"):  # beyond float32: inf, found by fits_float32()
+        with np.errstate(over="ignore"):  # beyond float32: inf, found by beyond_float32()
             if self.array_input:
                 return {"X": np.ascontiguousarray(np.asarray(columns, dtype=np.float32).T)}
             feed = {}
@@ -171,13 +171,24 @@ class OnnxSession:
         return feed
 
     @staticmethod
-    def fits_float32(feed: Mapping[str, np.ndarray]) -> bool:
-        """Whether every number of a feed survived the cast to ``float32`` (no ``inf``).
+    def beyond_float32(feed: Mapping[str, np.ndarray]) -> np.ndarray:
+        """Which instances of a feed hold a number that did not survive the cast to ``float32``.
 
         Validated numbers are finite, so an ``inf`` here is a value beyond float32's range
         (about 3.4e38) that the cast could not hold.
+
+        Args:
+            feed: From :meth:`feed_columns`: arrays of shape ``(n_instances, width)``.
+
+        Returns:
+            Shape ``(n_instances,)``, ``bool``.
         """
-        return not any(a.dtype == np.float32 and np.isinf(a).any() for a in feed.values())
+        rows = len(next(iter(feed.values()))) if feed else 0
+        wide = np.zeros(rows, dtype=bool)
+        for a in feed.values():
+            if a.dtype == np.float32:
+                wide |= np.isinf(a).any(axis=1)
+        return wide
 
     def feed_from(self, features: pd.DataFrame | np.ndarray) -> dict[str, np.ndarray]:
         """Build the session's inputs from the frame or matrix the scikit-learn pipeline takes.
@@ -229,9 +240,9 @@ def _ort_errors() -> tuple[type[BaseException], ...]:
 class OnnxPredictor(Runtime):
     """Serves a verified artifact's ``model.onnx`` with ONNX Runtime.
 
-    It computes in ``float32`` and declines a batch holding a number beyond float32's range
+    It computes in ``float32`` and declines the instances holding a number beyond float32's range
     (:class:`~ml_api.core.runtimes.predictor.Declined`): the registry composes it with the
-    fallback runtime (scikit-learn), which predicts those.
+    fallback runtime (scikit-learn), which predicts those instances, row by row.
 
     Args:
         artifact: The loaded version; its ONNX model must have passed the gate.
@@ -312,14 +323,18 @@ class OnnxPredictor(Runtime):
 
         Raises:
             InvalidInput: (422) ONNX Runtime refused the values; the message quotes its reason.
-            Declined: The batch holds a number beyond float32's range (about 3.4e38), which the
-                ONNX model cannot take; the registry's fallback (the artifact's scikit-learn
-                pipeline) predicts it instead, so the answer (or the 422 scikit-learn gives for
-                it) is the same as under ``ML_API_RUNTIME=sklearn``.
+            Declined: Instances hold a number beyond float32's range (about 3.4e38), which the
+                ONNX model cannot take (``rows`` names them); the registry's fallback (the
+                artifact's scikit-learn pipeline) predicts those instead, so their answer (or the
+                422 scikit-learn gives for them) is the same as under ``ML_API_RUNTIME=sklearn``,
+                and the registry calls this runtime again for the other instances.
         """
         feed = self.session.feed_columns(columns)
-        if not self.session.fits_float32(feed):
-            raise Declined("a number beyond float32's range (ONNX Runtime computes in float32)")
+        wide = self.session.beyond_float32(feed)
+        if wide.any():
+            raise Declined(
+                "a number beyond float32's range (ONNX Runtime computes in float32)", wide
+            )
         try:
             labels, values = self.session.run(feed)
         except self.session.errors as exc:

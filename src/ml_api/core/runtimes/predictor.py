@@ -125,6 +125,49 @@ class PredictionResult:
         return out
 
 
+def concatenate(results: Sequence[PredictionResult]) -> PredictionResult:
+    """One result for consecutive instances predicted in separate calls (at least one).
+
+    Args:
+        results: Results of one model for consecutive runs of instances, in order.
+
+    Returns:
+        Their labels and probabilities (when every result carries them) end to end.
+    """
+    first = results[0]
+    probs = [r.probabilities for r in results]
+    return PredictionResult(
+        labels=np.concatenate([r.labels for r in results]),
+        probabilities=None if any(p is None for p in probs) else np.concatenate(probs),  # type: ignore[arg-type]
+        classes=first.classes,
+    )
+
+
+def interleave(
+    mask: np.ndarray, chosen: PredictionResult, rest: PredictionResult
+) -> PredictionResult:
+    """Put two results for complementary instances of one batch back in batch order.
+
+    Args:
+        mask: Shape ``(n_instances,)``, ``bool``: where ``chosen``'s instances go.
+        chosen: The result for the instances where ``mask`` is true (in order).
+        rest: The result for the others (in order); same model, so the same classes.
+
+    Returns:
+        ``n_instances`` labels (``rest``'s converted to ``chosen``'s dtype, e.g. numpy strings
+        to the Python strings of an ``object`` array) and, when both carry them, probabilities
+        (``float64``); the values of each instance are its own result's, unchanged.
+    """
+    labels = np.empty(len(mask), dtype=np.result_type(chosen.labels.dtype, rest.labels.dtype))
+    labels[mask], labels[~mask] = chosen.labels, rest.labels
+    probabilities = None
+    if chosen.probabilities is not None and rest.probabilities is not None:
+        width = chosen.probabilities.shape[1]
+        probabilities = np.empty((len(mask), width), dtype=np.float64)
+        probabilities[mask], probabilities[~mask] = chosen.probabilities, rest.probabilities
+    return PredictionResult(labels=labels, probabilities=probabilities, classes=chosen.classes)
+
+
 def class_keys(classes: tuple[Any, ...]) -> tuple[str, ...]:
     """Return ``classes`` as strings (JSON object keys), computed once per tuple of classes.
 
@@ -151,19 +194,31 @@ class Capabilities:
             ``False``: it raises :class:`Declined` for some, and the registry composes it with
             the fallback runtime, which predicts those
             (:class:`ml_api.core.runtimes.registry.WithFallback`).
+        note: Why requests are not batched, when ``batches_across_requests`` is false (one
+            line, shown by ``GET /metadata``, the V2 model metadata and the card page).
     """
 
     batches_across_requests: bool = True
     takes_every_batch: bool = True
+    note: str = ""
 
 
 class Declined(Exception):
-    """A runtime cannot compute this batch faithfully; the values are not at fault.
+    """A runtime cannot compute some instances of a batch faithfully; the values are not at fault.
 
     Raised by a runtime declaring ``takes_every_batch=False``; the registry's fallback runtime
-    predicts the batch instead (the answer, or the 422, is then the fallback's). The message says
-    why (one line).
+    predicts the declined instances instead (their answer, or the 422, is then the fallback's),
+    and the runtime predicts the others, so no instance's answer depends on what it is batched
+    with (:class:`ml_api.core.runtimes.registry.WithFallback`).
+
+    Args:
+        reason: Why (one line).
+        rows: Shape ``(n_instances,)``, ``bool``: the declined instances; ``None``: all of them.
     """
+
+    def __init__(self, reason: str, rows: np.ndarray | None = None) -> None:
+        super().__init__(reason)
+        self.rows = rows
 
 
 class Predictor(Protocol):

@@ -19,6 +19,8 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
+
 from ml_api.core.model.artifact import Artifact, ArtifactError
 from ml_api.core.runtimes.onnx_runtime import OnnxPredictor
 from ml_api.core.runtimes.predictor import (
@@ -27,6 +29,7 @@ from ml_api.core.runtimes.predictor import (
     PredictionResult,
     Predictor,
     Runtime,
+    interleave,
 )
 from ml_api.core.runtimes.scikit_learn import SklearnPredictor
 
@@ -114,15 +117,19 @@ def load_predictor(artifact: Artifact, setting: str = "auto") -> Predictor:
 
 
 class WithFallback:
-    """A runtime whose declined batches the fallback runtime predicts.
+    """A runtime whose declined instances the fallback runtime predicts, row by row.
 
-    The fallback (:data:`FALLBACK`, built from the same artifact at the first declined batch)
-    gives those batches the answer, or the 422, they get under ``ML_API_RUNTIME`` forcing it.
-    Everything else (name, version, classes) is the primary runtime's.
+    The fallback (:data:`FALLBACK`, built from the same artifact at the first declined instance)
+    gives each declined instance the answer, or the 422, it gets under ``ML_API_RUNTIME`` forcing
+    it; the primary runtime predicts the other instances of the batch, as it would alone. So an
+    instance's answer never depends on its neighbours: beside a number beyond float32 (which ONNX
+    Runtime declines), an instance keeps ONNX Runtime's answer. Everything else (name, version,
+    classes) is the primary runtime's.
 
     Args:
         primary: The chosen runtime; it raises
-            :class:`~ml_api.core.runtimes.predictor.Declined` for batches it cannot compute.
+            :class:`~ml_api.core.runtimes.predictor.Declined` naming the instances it cannot
+            compute.
         artifact: The version both serve.
     """
 
@@ -132,9 +139,9 @@ class WithFallback:
         self._fallback: Predictor | None = None
         self._lock = threading.Lock()
         self.capabilities = Capabilities(
-            batches_across_requests=primary.capabilities.batches_across_requests
-            and FALLBACK.capabilities.batches_across_requests,
+            batches_across_requests=primary.capabilities.batches_across_requests,
             takes_every_batch=True,
+            note=primary.capabilities.note,
         )
 
     @property
@@ -163,21 +170,30 @@ class WithFallback:
         return self.primary.has_probabilities
 
     def predict(self, columns: Sequence[Sequence[Any]]) -> PredictionResult:
-        """Predict a batch with the primary runtime, or with the fallback where it declines.
+        """Predict a batch with the primary runtime, and with the fallback where it declines.
 
         Args:
             columns: ``n_features`` equally long sequences of validated values in schema order.
 
         Returns:
-            ``n_instances`` labels and, for classifiers, probabilities.
+            ``n_instances`` labels and, for classifiers, probabilities: the primary's for the
+            instances it takes, the fallback's for those it declines, in batch order.
 
         Raises:
-            InvalidInput: (422) the runtime that predicted refused the values.
+            InvalidInput: (422) a runtime that predicted refused the values.
         """
         try:
             return self.primary.predict(columns)
-        except Declined:
-            return self._built_fallback().predict(columns)
+        except Declined as declined:
+            rows = declined.rows
+        fallback = self._built_fallback()
+        if rows is None or rows.all():
+            return fallback.predict(columns)
+        kept = np.flatnonzero(~rows).tolist()
+        gone = np.flatnonzero(rows).tolist()
+        mine = self.primary.predict([[col[i] for i in kept] for col in columns])
+        theirs = fallback.predict([[col[i] for i in gone] for col in columns])
+        return interleave(~rows, mine, theirs)
 
     def _built_fallback(self) -> Predictor:
         if self._fallback is None:

@@ -18,11 +18,13 @@ from sklearn.pipeline import Pipeline
 from ml_api.core.errors import InvalidInput
 from ml_api.core.model.artifact import Artifact
 from ml_api.core.model.schema import CATEGORY_DTYPE, FeatureKind, native_categorical
+from ml_api.core.runtimes.invariance import rowwise_linear, unproven_steps
 from ml_api.core.runtimes.predictor import (
     Capabilities,
     PredictionResult,
     Runtime,
     at_least_two_rows,
+    concatenate,
     to_jsonable,
 )
 
@@ -43,21 +45,17 @@ class SklearnPredictor(Runtime):
     title = "scikit-learn"
     capabilities = Capabilities(batches_across_requests=True, takes_every_batch=True)
     """Batch-invariant: a lone instance is evaluated as two rows (``SMALLEST_CALL_ROWS``), so
-    every call takes BLAS's GEMM path (tests/core/test_batch_invariance.py). Not for a final
-    estimator with a one-dimensional ``coef_`` (a single-output linear regressor, whose predict
-    is a matrix-vector product whose last bits can depend on a row's position): such a model
-    declares ``batches_across_requests=False`` and is not batched (docs/production.md)."""
+    every call takes BLAS's GEMM path, and a one-output linear model (whose predict is a
+    matrix-vector product at any size) sums each row's score row-wise
+    (:mod:`ml_api.core.runtimes.invariance`); tests/core/test_batch_invariance.py checks both. A
+    model with a step not known to compute rows independently (an imported neural network, say)
+    is evaluated one instance per call and declares ``batches_across_requests=False`` (``note``
+    says why), so it is not batched."""
 
     def __init__(self, artifact: Artifact) -> None:
         self.model = artifact.model
         schema = artifact.schema
         self._schema = schema
-        final = self.model[-1] if isinstance(self.model, Pipeline) else self.model
-        coef = getattr(final, "coef_", None)
-        if coef is not None and np.ndim(coef) == 1:  # a GEMV predict: declared per model
-            self.capabilities = Capabilities(  # type: ignore[misc]
-                batches_across_requests=False, takes_every_batch=True
-            )
         self._assemble: Callable[[Sequence[Sequence[Any]]], Any] = (
             schema.matrix if artifact.card.input == "array" else self._frame
         )
@@ -74,6 +72,23 @@ class SklearnPredictor(Runtime):
         else:
             self._transform = None
             self._estimator = self.model
+        final = self.model[-1] if isinstance(self.model, Pipeline) else self.model
+        rowwise = rowwise_linear(final)
+        if rowwise is not None:  # one output: a GEMV, each row's sum made position-independent
+            self._estimator = rowwise
+        # a model with a step not known to compute rows independently: one instance per call
+        unproven = unproven_steps(self.model)
+        self._row_by_row = bool(unproven)
+        if unproven:
+            self.capabilities = Capabilities(  # type: ignore[misc]
+                batches_across_requests=False,
+                takes_every_batch=True,
+                note=(
+                    f"{', '.join(sorted(set(unproven)))} not known to compute a row "
+                    "independently of the others: each instance is evaluated alone, requests "
+                    "are not batched"
+                ),
+            )
         # For these, scikit-learn's own predict() is classes_.take(argmax(predict_proba(X))):
         # taking the labels from the probabilities already computed gives the same labels for
         # half the work (a forest's predict would run every tree again).
@@ -140,6 +155,13 @@ class SklearnPredictor(Runtime):
                 ``TypeError`` from scikit-learn, e.g. a missing value for a model fitted without
                 imputation); the message quotes scikit-learn's reason.
         """
+        if self._row_by_row and columns and len(columns[0]) > 1:
+            return concatenate(
+                [self._call([[col[i]] for col in columns]) for i in range(len(columns[0]))]
+            )
+        return self._call(columns)
+
+    def _call(self, columns: Sequence[Sequence[Any]]) -> PredictionResult:
         columns, padded = at_least_two_rows(columns)
         features = self._assemble(columns)
         try:
