@@ -5,6 +5,7 @@ Each test runs against both servers (the ``server`` fixture); what only one fram
 """
 
 import json
+import re
 
 import pytest
 import requests
@@ -102,3 +103,21 @@ def test_metadata_and_card_say_whether_requests_are_batched(server):
     assert v2["parameters"]["batching"] == "across requests"
     page = requests.get(server.url + "/model", timeout=10).text
     assert "<tr><td>batching</td><td>concurrent requests may share a model call" in page
+
+
+@pytest.mark.parametrize(
+    ("coding", "status"), [("", 200), ("identity, ", 200), ("gzip;q=1", 415), ("br", 415)]
+)
+def test_content_encoding_list_as_documented(server, coding, status):
+    """An empty ``Content-Encoding`` (which schemathesis' negative mode sent, answered 200) means
+    no coding (RFC 9110 ignores empty list elements): the document's pattern now says so; others
+    are refused 415, as documented."""
+    body = json.dumps({"features": VALID_ROW}).encode()
+    hdrs = {"Content-Type": "application/json", "Content-Encoding": coding}
+    r = requests.post(server.url + "/predict", data=body, headers=hdrs, timeout=10)
+    assert r.status_code == status, r.text
+    pattern = requests.get(server.url + "/openapi.json", timeout=10).json()["paths"]["/predict"][
+        "post"
+    ]["parameters"]
+    (param,) = [p for p in pattern if p["name"] == "Content-Encoding"]
+    assert bool(re.fullmatch(param["schema"]["pattern"], coding)) == (status == 200)

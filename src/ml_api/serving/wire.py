@@ -10,8 +10,9 @@ Two things the frameworks cannot do themselves, because they never see the conne
   stops arriving for longer than the read timeout is
   :class:`~ml_api.core.errors.BodyReadTimeout` (408). gunicorn parses the body lazily and raises;
   granian hands the application what arrived, so a ``Content-Length`` body that comes up short is
-  told by its length. (A chunked body cut short under granian cannot be told from a complete one:
-  it gets the 400 its truncated JSON earns.)
+  told by its length. (granian 2.8's input reports no error: a chunked body cut short reads like a
+  complete one and gets the 400 its bytes earn; and its ``read`` blocks with no timeout, so the
+  408 is gunicorn's only: docs/production.md, "The HTTP wire".)
 - :class:`RequestPolicy` refuses, for every route and both frameworks alike, a request without
   exactly one well-formed ``Host`` header: 400 with the usual JSON error, for HTTP/1.1 as RFC 9112
   section 3.2 requires and for HTTP/1.0 too (the kubelet, Prometheus and every HTTP/1.1 client

@@ -210,6 +210,19 @@ CONTENT_CODINGS = {"gzip": 31, "x-gzip": 31, "deflate": 15}
 RFC 9110 section 8.4.1.2); ``identity`` is accepted too and means no coding."""
 
 
+def _any_case(name: str) -> str:
+    return "".join(f"[{c}{c.upper()}]" if c.isalpha() else c for c in name)  # "-": literal
+
+
+_CODING = "(?:" + "|".join(_any_case(c) for c in [*CONTENT_CODINGS, "identity"]) + ")"
+
+CONTENT_ENCODING_PATTERN = f"^[ \t]*{_CODING}?[ \t]*(?:,[ \t]*{_CODING}?[ \t]*)*$"
+"""The ``Content-Encoding`` values :func:`check_content_encoding` accepts, as a regular expression
+(the OpenAPI document's ``pattern``): a comma-separated list, any case, of the accepted codings and
+``identity``, with optional spaces and tabs and empty elements (an empty header means no coding,
+RFC 9110 section 5.6.1). A property test checks the two agree."""
+
+
 _INFLATE_STEP = 64 * 1024
 """Compressed bytes fed to the decompressor at a time."""
 
@@ -227,7 +240,11 @@ def check_content_encoding(content_encoding: str | None) -> list[str]:
         UnsupportedMediaType: (415) a coding other than ``gzip``, ``x-gzip``, ``deflate`` and
             ``identity``; the problem names ``Content-Encoding``.
     """
-    codings = [c.strip().lower() for c in (content_encoding or "").split(",") if c.strip()]
+    # RFC 9110 section 5.6.1: elements separated by commas and optional spaces or tabs; empty
+    # elements (an empty header included) are ignored. CONTENT_ENCODING_PATTERN says the same.
+    codings = [
+        c.strip(" \t").lower() for c in (content_encoding or "").split(",") if c.strip(" \t")
+    ]
     unknown = [c for c in codings if c != "identity" and c not in CONTENT_CODINGS]
     if unknown:
         raise UnsupportedMediaType(

@@ -16,7 +16,7 @@ from typing import Any
 from ml_api.core.limits import Limits
 from ml_api.core.model.card import ModelCard
 from ml_api.core.model.schema import Feature, FeatureKind, FeatureSchema
-from ml_api.core.protocols.body import CONTENT_CODINGS
+from ml_api.core.protocols.body import CONTENT_ENCODING_PATTERN
 from ml_api.core.protocols.routes import ENDPOINTS, JSON, Endpoint, concrete_paths
 from ml_api.core.protocols.v2 import KNOWN_TYPES, OUTPUT_LABEL, OUTPUT_PROBA
 from ml_api.core.runtimes.predictor import class_keys
@@ -221,9 +221,10 @@ _CONTENT_ENCODING = {
     "name": "Content-Encoding",
     "in": "header",
     "required": False,
-    "description": "gzip or deflate: the body is decoded, the byte limit applying to the decoded "
-    "size (413 past it; 400 if the body is not what the header says; 415 for other codings)",
-    "schema": {"type": "string", "enum": [*CONTENT_CODINGS, "identity"]},
+    "description": "gzip or deflate (a comma-separated list, applied in order; identity or empty: "
+    "no coding): the body is decoded, the byte limit applying to the decoded size (413 past it; "
+    "400 if the body is not what the header says; 415 for other codings)",
+    "schema": {"type": "string", "pattern": CONTENT_ENCODING_PATTERN},
 }
 
 
