@@ -268,12 +268,12 @@ def from_http_status(code: int, description: str | None = None) -> ServingError:
 
 
 def wsgi_path_text(path_info: str) -> str:
-    """A request's path as both adapters show it in errors: UTF-8, broken bytes percent-encoded.
+    """A WSGI path as Django shows it (``request.path_info``): UTF-8, broken bytes as ``%XX``.
 
     WSGI's ``PATH_INFO`` holds the percent-decoded bytes as ``latin-1`` text (PEP 3333). Werkzeug
-    decodes them replacing a broken UTF-8 sequence with U+FFFD and Django re-percent-encodes it
-    (``%FF``); both adapters show this function's text instead, Django's form, which keeps the
-    bytes the client sent readable.
+    decodes them replacing a broken UTF-8 sequence with U+FFFD; Django re-percent-encodes it
+    (``%FF``). The Flask adapter shows this function's text in its 404 and 405 messages, so both
+    adapters answer the same bytes and the bytes the client sent stay readable.
 
     Args:
         path_info: The WSGI environ's ``PATH_INFO`` (``""`` means ``/``).

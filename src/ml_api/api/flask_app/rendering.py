@@ -73,7 +73,7 @@ def as_serving_error(exc: HTTPException) -> ServingError:
         :class:`~ml_api.core.errors.RouteMethodNotAllowed` (405, with ``Allow``),
         :class:`~ml_api.core.errors.BodyTooLarge` (413), else the status's reason phrase.
     """
-    path = wsgi_path_text(request.environ.get("PATH_INFO", ""))  # Django's words for it
+    path = wsgi_path_text(request.environ.get("PATH_INFO", ""))  # as Django's path_info
     if isinstance(exc, NotFound):
         return RouteNotFound(request.method, path)
     if isinstance(exc, MethodNotAllowed):

@@ -34,7 +34,6 @@ from ml_api.core.errors import (
     ServingError,
     from_http_status,
     to_payload,
-    wsgi_path_text,
 )
 from ml_api.core.service import request_id_from
 
@@ -114,7 +113,7 @@ def error_response(request: Any, err: ServingError) -> HttpResponse:
 
 def route_not_found(request: Any) -> RouteNotFound:
     """The 404 for a path no route matches (the same words Flask uses)."""
-    return RouteNotFound(request.method, wsgi_path_text(request.META.get("PATH_INFO", "")))
+    return RouteNotFound(request.method, request.path_info)  # broken UTF-8 as %XX
 
 
 def _one_line(detail: Any) -> str:
@@ -143,8 +142,7 @@ def as_serving_error(exc: Exception, request: Any, view: Any = None) -> ServingE
         return BodyTooLarge(settings.DATA_UPLOAD_MAX_MEMORY_SIZE)
     if isinstance(exc, drf.MethodNotAllowed):
         allowed = view.allowed_methods if view is not None else None
-        path = wsgi_path_text(request.META.get("PATH_INFO", ""))
-        return RouteMethodNotAllowed(request.method, path, allowed)
+        return RouteMethodNotAllowed(request.method, request.path_info, allowed)
     if isinstance(exc, Http404 | drf.NotFound):
         return route_not_found(request)
     if isinstance(exc, drf.APIException):
