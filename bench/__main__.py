@@ -237,6 +237,7 @@ def main(argv: list[str] | None = None) -> int:
         _log(f"{args.swap_count} hot swaps in a live server")
         result = swaps.measure(args.workdir.resolve(), args.swap_count)
         print(swaps.markdown(result))
+        result["workers_mib_per_swap"] = [round(s["workers"] / 1024, 1) for s in result["series"]]
         print(json.dumps({k: v for k, v in result.items() if k != "series"}))
         return 0
     if args.scoring:

@@ -244,7 +244,11 @@ class DrainingArbiter(Arbiter):
             super().handle_hup()
             return
         self._log("SIGHUP: verifying and swapping in the serving version of every model")
-        self._on_reload()
+        try:
+            self._on_reload()
+        except Exception:  # the master must outlive a reload that went wrong
+            if self.log is not None:
+                self.log.exception("SIGHUP: the reload failed; the models serving stay")
 
     def murder_workers(self) -> None:
         """Also ends the drain period: called by the main loop at least once a second."""
