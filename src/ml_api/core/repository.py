@@ -30,6 +30,7 @@ the builder and the resolver.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import gc
 import logging
@@ -123,10 +124,8 @@ def release_memory() -> None:
     ``--swaps`` measures it).
     """
     gc.collect()
-    try:
+    with contextlib.suppress(OSError, AttributeError):  # not glibc: nothing to trim
         ctypes.CDLL(None).malloc_trim(0)
-    except (OSError, AttributeError):  # pragma: no cover - not glibc
-        pass
 
 
 def resident_bytes() -> int:
