@@ -32,17 +32,11 @@ import numpy as np
 import pandas as pd
 
 from ml_api.core.errors import InvalidInput
-from ml_api.core.model.artifact import (
-    SKOPS_NODE_TYPES,
-    Artifact,
-    Format,
-    save_artifact,
-    sha256_file,
-    skops_refusal,
-    skops_refused,
-)
+from ml_api.core.model.artifact import Artifact, Format, save_artifact
 from ml_api.core.model.card import ModelCard
+from ml_api.core.model.integrity import sha256_file
 from ml_api.core.model.schema import CATEGORY_DTYPE, Feature, FeatureSchema, is_code
+from ml_api.core.model.skops_trust import SKOPS_NODE_TYPES, skops_refusal, skops_refused
 from ml_api.core.model.validation import validate_columns
 from ml_api.core.runtimes.predictor import PredictionResult
 from ml_api.core.runtimes.registry import load_predictor
@@ -269,7 +263,7 @@ def _import(
 
 
 def _versions_origin(fitted_with: dict[str, str]) -> str:
-    from ml_api.core.model.artifact import installed_version
+    from ml_api.core.model.libraries import installed_version
 
     return ", ".join(
         f"{lib} {v}: the version that pickled the model (scikit-learn's "
