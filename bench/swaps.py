@@ -22,7 +22,7 @@ from sklearn.datasets import load_diabetes
 from tests.live.server import LiveServer
 
 from ml_api import preprocess
-from ml_api.core.model.artifact import set_alias
+from ml_api.core.model.versions import set_alias
 from ml_api.train import train
 
 ROW = {"features": [0.03, 0.05, 0.06, 0.02, -0.04, -0.03, -0.04, 0.0, 0.02, -0.02]}

@@ -24,14 +24,10 @@ from typing import Any
 from ml_api.core.auth import ApiKeyAuth
 from ml_api.core.batching import Batcher
 from ml_api.core.limits import Limits
-from ml_api.core.model.artifact import (
-    Artifact,
-    list_versions,
-    load_artifact,
-    resolve_version_dir,
-)
+from ml_api.core.model.artifact import Artifact, load_artifact
 from ml_api.core.model.ranges import RangeCheck
 from ml_api.core.model.validation import Validator
+from ml_api.core.model.versions import list_versions, resolve_version_dir
 from ml_api.core.pages.card_page import CardContent, read_charts, render_html
 from ml_api.core.pages.docs_ui import DocsUI
 from ml_api.core.protocols import routes

@@ -29,7 +29,7 @@ def two_models(tmp_path_factory: pytest.TempPathFactory, diabetes_csv: Path) -> 
     )
     train(diabetes_csv, "target", model_root=root, name="diabetes")
     train(diabetes_csv, "target", model_root=root, name="diabetes", estimator="random_forest")
-    from ml_api.core.model.artifact import set_alias
+    from ml_api.core.model.versions import set_alias
 
     set_alias(root, "diabetes", "production", 1)
     return root

@@ -13,7 +13,7 @@ import pytest
 
 from ml_api.api.flask_app import create_app
 from ml_api.composition import build
-from ml_api.core.model.artifact import set_alias
+from ml_api.core.model.versions import set_alias
 from ml_api.settings import Settings
 from tests.repository.conftest import DIABETES, PENGUIN
 

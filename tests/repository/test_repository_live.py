@@ -17,7 +17,7 @@ import pytest
 import requests
 
 from ml_api.composition import build_scoring
-from ml_api.core.model.artifact import set_alias
+from ml_api.core.model.versions import set_alias
 from ml_api.settings import Settings
 from tests.live.conftest import framework_env
 from tests.live.server import LiveServer

@@ -266,7 +266,8 @@ def versions(name: str | None, model_root: Path | None) -> None:
 
 def _check_serving(settings: Any, root: Path, name: str, version: str) -> None:
     """Verify the version that should serve as a server does (hash, version gate); say so."""
-    from ml_api.core.model.artifact import ArtifactError, load_artifact
+    from ml_api.core.model.artifact import load_artifact
+    from ml_api.core.model.integrity import ArtifactError
 
     try:
         load_artifact(root, name, version, allow_version_mismatch=settings.allow_version_mismatch)
