@@ -21,7 +21,8 @@ from typing import Any
 
 import numpy as np
 
-from ml_api.core.model.artifact import Artifact, ArtifactError
+from ml_api.core.model.artifact import Artifact
+from ml_api.core.model.integrity import ArtifactError
 from ml_api.core.runtimes.onnx_runtime import OnnxPredictor
 from ml_api.core.runtimes.predictor import (
     Capabilities,
