@@ -91,14 +91,14 @@ def import_(
         )
     except ImportRefused as exc:
         fail(str(exc), code=1)
-    meta = result.metadata
+    card = result.card
     click.echo(
-        f"imported {meta['estimator_class']} ({meta['task']}) from {model_path}: "
-        f"{len(meta['features'])} features "
-        f"(names from {meta['provenance']['feature_names_and_order']})"
+        f"imported {card.estimator_class} ({card.task}) from {model_path}: "
+        f"{len(card.schema)} features "
+        f"(names from {card.provenance['feature_names_and_order']})"
     )
     click.echo(
-        f"checked: the server's predictions on {meta['import_data']['served_check_rows']} "
+        f"checked: the server's predictions on {card.import_data['served_check_rows']} "
         f"data rows equal the model's own"
     )
     if result.metrics:
@@ -106,11 +106,11 @@ def import_(
             "metrics on the import data (may include rows seen in training): "
             + ", ".join(f"{k}={v:.4f}" for k, v in result.metrics.items())
         )
-    for line in meta["provenance"].get("unseen_categories", {}).values():
+    for line in card.provenance.get("unseen_categories", {}).values():
         click.echo(line)
-    for line in meta["import_data"].get("thin_evidence", {}).values():
+    for line in card.import_data.get("thin_evidence", {}).values():
         click.echo(f"note: {line}")
-    click.echo(runtime_line(meta))
+    click.echo(runtime_line(card))
     click.echo(f"saved {result.path}")
     click.echo(f"serve it with: {serve_command(model_name, model_root)}")
 
