@@ -8,7 +8,8 @@ from ml_api.composition import build_scoring
 from ml_api.core.model.artifact import load_artifact
 from ml_api.core.protocols.v1 import V1Protocol
 from ml_api.settings import Settings
-from ml_api.train import ESTIMATORS, TrainingOptions, infer_task, train
+from ml_api.train import ESTIMATORS, TrainingOptions, train
+from ml_api.training_data import infer_task
 
 
 def test_penguins_metrics_are_good_and_reproducible(tmp_path):
