@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -176,15 +176,20 @@ def _import(
     X = frame.drop(columns=[target]) if target is not None else frame
     names, names_from = _feature_names(model, source, X)
     X = X[names]
+    one_column = inspection.takes_one_column(model)
+    if one_column is not None:
+        _check_one_column(one_column, names, target)
     evidence.refuse_empty(X, f"the data ({data_info['file'] or 'DataFrame'})")
     native = inspection.native_categories(model, names, X)
     X = _as_native_categoricals(X, native)
     model_categories = {**inspection.encoder_categories(model, names), **native}
-    schema, categories_from = _schema(X, model_categories, source.optional)
+    texts = inspection.text_columns(model, names)
+    schema, categories_from = _schema(X, model_categories, source.optional, texts)
     thin = evidence.thin_evidence(X, schema, model_categories)
     array_input = inspection.feature_names(model) is None and all(
         f.kind == "numeric" or f.is_coded for f in schema.features
     )
+    layout = "column" if one_column is not None else "array" if array_input else "frame"
     # The schema's categories are enforced (422 for an unseen one) even where the model's own
     # encoder would score it: said at import, one line per feature, and kept in the provenance.
     lenient = inspection.lenient_encoders(model, names)
@@ -203,7 +208,7 @@ def _import(
         "estimator": "imported",
         "estimator_class": type(inspection.final_estimator(model)).__name__,
         "target": target,
-        "input": "array" if array_input else "frame",
+        "input": layout,
         "features": schema.to_list(),
         "classes": classes,
         **(
@@ -221,6 +226,7 @@ def _import(
                 " (and null for the MLflow signature's optional columns)" if source.optional else ""
             ),
             "categories": categories_from,
+            **({"text": texts} if texts else {}),
             **({"unseen_categories": unseen} if unseen else {}),
             **(
                 {"versions": _versions_origin(source.info["fitted_with"])}
@@ -237,7 +243,8 @@ def _import(
     }
     # The model's own predictions are taken on the data as given (an array for a model fitted
     # without names), so a column type the server would pass differently shows up as a difference.
-    reference = X.to_numpy() if array_input else X
+    table: pd.DataFrame | np.ndarray = X.to_numpy() if array_input else X
+    reference = X[names[0]] if one_column else table  # a 1-D model takes the column itself
     _serve_check(model, schema, card, X, reference)
     if target is not None:
         card["metrics"], card["metrics_on"] = (
@@ -249,7 +256,7 @@ def _import(
     if fmt == "skops":
         _check_skops_format(model, skops_trusted)
     # ONNX form, served where it passes the gate on every import row (ml_api.onnx_export).
-    forms = export_onnx(model, schema, reference, array_input=array_input).apply(card)
+    forms = export_onnx(model, schema, table, array_input=array_input).apply(card)
     root = Path(model_root) if model_root is not None else _default_model_root()
     try:
         path = save_artifact(
@@ -361,6 +368,19 @@ def _feature_names(model: Any, source: Source, X: pd.DataFrame) -> tuple[list[st
     return names, "the data's columns, in order (the model was fitted without feature names)"
 
 
+def _check_one_column(vectorizer: str, names: list[str], target: str | None) -> None:
+    """Refuse data that does not hold exactly the one text column a 1-D text pipeline reads."""
+    if len(names) == 1:
+        return
+    besides = "besides the target" if target is not None else "(no --target named)"
+    raise ImportRefused(
+        f"the model's first step is a {vectorizer}, which reads one column of text (the "
+        f"pipeline was fitted on a column such as df['review']), but the data has {len(names)} "
+        f"columns {besides}: {', '.join(names)}; give data with the text column"
+        + (" only" if target is not None else " and name the target with --target")
+    )
+
+
 def _as_native_categoricals(X: pd.DataFrame, native: inspection.Categories) -> pd.DataFrame:
     if not native:
         return X
@@ -375,13 +395,22 @@ def _as_native_categoricals(X: pd.DataFrame, native: inspection.Categories) -> p
 
 
 def _schema(
-    X: pd.DataFrame, model_categories: inspection.Categories, optional: frozenset[str]
+    X: pd.DataFrame,
+    model_categories: inspection.Categories,
+    optional: frozenset[str],
+    texts: Mapping[str, str],
 ) -> tuple[FeatureSchema, dict[str, str]]:
-    """The data's schema with the model's own categories, and where each feature's came from."""
+    """The data's schema with the model's own categories, and where each feature's came from.
+
+    A column a text vectorizer reads (``texts``) is a text feature, whatever its values.
+    """
     features, origins = [], {}
     for f in FeatureSchema.infer(X).features:
         if f.name in optional and not f.nullable:
             f = dataclasses.replace(f, nullable=True)
+        if f.name in texts:
+            features.append(Feature.text(f.name, str(X[f.name].dtype), f.nullable))
+            continue
         cats = model_categories.get(f.name, ([], ""))[0]
         if _all_codes(cats):
             # The model's encoder was fitted on numbers (a zip code, a store id): a categorical
@@ -415,7 +444,7 @@ def _json_rows(X: pd.DataFrame, schema: FeatureSchema) -> list[dict[str, Any]]:
     Numbers for numeric features and numeric-coded categorical ones, strings for other
     categorical ones (a boolean column's ``True`` is ``"True"``), ``null`` for missing values.
     """
-    categorical = {f.name for f in schema.features if f.kind == "categorical" and not f.is_coded}
+    categorical = {f.name for f in schema.features if f.kind != "numeric" and not f.is_coded}
     out: list[dict[str, Any]] = []
     for record in X.astype(object).to_dict(orient="records"):
         row: dict[str, Any] = {}

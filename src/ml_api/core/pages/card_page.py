@@ -151,6 +151,8 @@ class CardContent:
         for f in card.schema.features:
             if f.kind == "categorical":
                 allowed = ", ".join(f.categories or ()) or "none recorded"
+            elif f.kind == "text":
+                allowed = f"any text up to {f.max_length} characters"
             elif f.minimum is not None and f.maximum is not None:
                 allowed = f"{f.minimum:g} to {f.maximum:g} in training"
             else:
