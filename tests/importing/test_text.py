@@ -35,6 +35,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer
 
 import ml_api
+import ml_api.settings
 from ml_api.api.django_app import get_wsgi_application
 from ml_api.api.flask_app import create_app
 from ml_api.cli import main
@@ -401,3 +402,33 @@ class _DropsPastThree(Ridge):
     def predict(self, X: Any) -> Any:
         out = super().predict(X)
         return out[:-1] if len(out) > 4 else out
+
+
+# ---- ml-api train --text ---------------------------------------------------------------------
+
+
+def test_train_text_makes_a_text_feature_that_serves_new_sentences(tmp_path, data):
+    frame, _ = data
+    frame = frame.assign(shown=np.arange(len(frame)) % 7)
+    frame.loc[3, "review"] = None  # an empty cell trains as an empty text
+    frame.to_csv(tmp_path / "reviews.csv", index=False)
+    root = tmp_path / "models"
+    args = ["train", "--data", str(tmp_path / "reviews.csv"), "--target", "liked",
+            "--text", "review", "--name", "trained", "--model-root", str(root)]  # fmt: skip
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    assert re.search(r"review\s+text\s+0\.0%\s+free text, up to 10000 characters", result.output)
+    card = _card(root, "trained")
+    assert card["features"][0] == {
+        "name": "review", "kind": "text", "dtype": "object", "nullable": False,
+        "max_length": TEXT_MAX_LENGTH,
+    }  # fmt: skip
+    scoring = build_scoring(ml_api.settings.Settings(model_root=root, model_name="trained"))
+    rows = [{"review": t, "shown": 2} for t in NEW_REVIEWS]
+    assert len(scoring.predict_rows(rows)) == len(NEW_REVIEWS)
+    good, bad = scoring.predict_rows(rows[:2]).labels.tolist()
+    assert (good, bad) == (1, 0)
+
+    hgb = CliRunner().invoke(main, [*args, "--estimator", "hist_gradient_boosting"])
+    assert hgb.exit_code == 2  # a usage error, as the other option refusals
+    assert "--text needs --estimator linear or random_forest" in hgb.output
