@@ -106,6 +106,13 @@ def import_(
             "metrics on the import data (may include rows seen in training): "
             + ", ".join(f"{k}={v:.4f}" for k, v in result.metrics.items())
         )
+    limits = {f["name"]: f.get("max_length") for f in meta["features"]}
+    for name, where in meta["provenance"].get("text", {}).items():
+        fed = " (fed to it as one column)" if meta["input"] == "column" else ""
+        click.echo(
+            f"text feature: {name}, read by the {where}{fed}: any string up to "
+            f"{limits[name]} characters"
+        )
     for line in meta["provenance"].get("unseen_categories", {}).values():
         click.echo(line)
     for line in meta["import_data"].get("thin_evidence", {}).values():

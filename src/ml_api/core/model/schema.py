@@ -57,7 +57,7 @@ class FeatureKind(StrEnum):
 TEXT_MAX_LENGTH = 10_000
 """Longest text feature value accepted, in characters (Unicode code points), unless the card's
 feature says otherwise (``max_length``): a long review or ticket fits; a longer value is refused
-with 422 naming the instance and field (docs/import.md, "Text features")."""
+with 422 naming the instance and field (docs/models.md, "Text features")."""
 
 
 BOOLEAN_CATEGORIES = frozenset({"False", "True"})
