@@ -33,6 +33,7 @@ import pandas as pd
 
 from ml_api.core.errors import InvalidInput
 from ml_api.core.model.artifact import (
+    CODE_DIR,
     SKOPS_NODE_TYPES,
     Artifact,
     Format,
@@ -46,7 +47,8 @@ from ml_api.core.model.schema import CATEGORY_DTYPE, Feature, FeatureSchema, is_
 from ml_api.core.model.validation import validate_columns
 from ml_api.core.runtimes.predictor import PredictionResult
 from ml_api.core.runtimes.registry import load_predictor
-from ml_api.importing import evidence, inspection
+from ml_api.importing import custom_code, evidence, inspection
+from ml_api.importing import native as native_file
 from ml_api.importing.sources import ImportRefused, Source, from_object, read_source
 from ml_api.onnx_export import export_onnx
 from ml_api.scoring.structure import check_file
@@ -92,6 +94,7 @@ def save_model(
     target: str | None = None,
     model_root: str | Path | None = None,
     fmt: Format = "joblib",
+    code_paths: Sequence[str | Path] = (),
 ) -> ImportResult:
     """Save a fitted model as a new version of an ml-api model, ready for ``ml-api serve``.
 
@@ -107,15 +110,20 @@ def save_model(
         model_root: Where artifacts go (default: ``ML_API_MODEL_ROOT``, else ``./models`` of the
             checkout; see :class:`ml_api.settings.Settings`).
         fmt: Artifact format, ``"joblib"`` or ``"skops"`` (scikit-learn-only models).
+        code_paths: The model's own modules (``.py`` files or package directories) its classes
+            come from: copied into the version and importable whenever it loads
+            (:mod:`ml_api.importing.custom_code`).
 
     Returns:
         The new version's path and card.
 
     Raises:
-        ImportRefused: The model or data cannot be served (see the module docstring); nothing
+        ImportRefused: The model or data cannot be served (see the module docstring), or a code
+            path is not a module (see :func:`~ml_api.importing.custom_code.read_code`); nothing
             was written.
     """
-    return _import(from_object(model), data, "the object", name, target, model_root, fmt)
+    code = custom_code.read_code(code_paths)
+    return _import(from_object(model), data, "the object", name, target, model_root, fmt, code)
 
 
 def import_model(
@@ -128,12 +136,14 @@ def import_model(
     fmt: Format = "joblib",
     trust: Sequence[str] = (),
     allow_version_mismatch: bool = False,
+    code_paths: Sequence[str | Path] = (),
 ) -> ImportResult:
     """Import a model file or MLflow model directory (what ``ml-api import`` runs).
 
     Args:
-        path: A joblib/pickle file, a skops file or an MLflow model directory (``sklearn``,
-            ``xgboost`` or ``lightgbm`` flavor).
+        path: A joblib/pickle file, a skops file, XGBoost's ``.json``/``.ubj`` or LightGBM's
+            ``.txt`` model file, or an MLflow model directory (``sklearn``, ``xgboost`` or
+            ``lightgbm`` flavor).
         data: As in :func:`save_model`; for an MLflow model, its input example when ``None``.
         name: See :func:`save_model`.
         target: See :func:`save_model`.
@@ -143,6 +153,7 @@ def import_model(
         allow_version_mismatch: Import a model pickled by another scikit-learn major.minor
             (off by default); the card then records the version that pickled it, and serving
             it needs ``ML_API_ALLOW_VERSION_MISMATCH=true``.
+        code_paths: See :func:`save_model`; importable while the file is read.
 
     Returns:
         The new version's path and card.
@@ -152,8 +163,10 @@ def import_model(
             a module that is not installed, holds types skops does not trust, or was pickled by
             another scikit-learn major.minor (unless ``allow_version_mismatch``).
     """
-    source = read_source(Path(path), trust, allow_version_mismatch=allow_version_mismatch)
-    return _import(source, data, str(Path(path)), name, target, model_root, fmt)
+    code = custom_code.read_code(code_paths)
+    with custom_code.importable(code):
+        source = read_source(Path(path), trust, allow_version_mismatch=allow_version_mismatch)
+    return _import(source, data, str(Path(path)), name, target, model_root, fmt, code)
 
 
 def _import(
@@ -164,9 +177,11 @@ def _import(
     target: str | None,
     model_root: str | Path | None,
     fmt: Format,
+    code: custom_code.CodeFiles | None = None,
 ) -> ImportResult:
     model = source.model
     inspection.check_model(model, where)
+    custom_code.check_provided(inspection.objects(model), code or {})
     inspection.check_single_output(model, where)
     task, classes = inspection.task_and_classes(model, where)
     frame, data_info = _read_data(data, source)
@@ -219,6 +234,7 @@ def _import(
         "metrics": None,
         "metrics_on": None,
         "source": source.info,
+        **({"code": {"modules": custom_code.modules(code), "directory": CODE_DIR}} if code else {}),
         "provenance": {
             "feature_names_and_order": names_from,
             "kinds_ranges_nullability": "the import data"
@@ -245,6 +261,9 @@ def _import(
     # without names), so a column type the server would pass differently shows up as a difference.
     table: pd.DataFrame | np.ndarray = X.to_numpy() if array_input else X
     reference = X[names[0]] if one_column else table  # a 1-D model takes the column itself
+    if "reads" in source.info:  # a native file: its scikit-learn interface against the booster
+        native_file.check_against_booster(model, reference, classes)
+        card["provenance"]["classes"] = native_file.CLASSES_NOTE
     _serve_check(model, schema, card, X, reference)
     if target is not None:
         card["metrics"], card["metrics_on"] = (
@@ -269,6 +288,7 @@ def _import(
             forms=forms,
             skops_trusted=skops_trusted,
             fitted_with=source.info.get("fitted_with"),
+            files=custom_code.artifact_files(code or {}),
         )
     except ValueError as exc:
         raise ImportRefused(str(exc)) from None

@@ -144,7 +144,7 @@ of them reads is a text feature, and it reads a 1-D column of strings."""
 
 def _row_count_cause(model: Any) -> str:
     """The likely cause of a row count that differs, and its fix, when the model suggests one."""
-    vectorizer = next((o for o in _objects(model) if isinstance(o, TEXT_VECTORIZERS)), None)
+    vectorizer = next((o for o in objects(model) if isinstance(o, TEXT_VECTORIZERS)), None)
     if vectorizer is None:
         return ""
     name = type(vectorizer).__name__
@@ -158,8 +158,8 @@ def _row_count_cause(model: Any) -> str:
     )
 
 
-def _objects(model: Any) -> list[Any]:
-    """The model and every estimator inside it (``get_params(deep=True)``)."""
+def objects(model: Any) -> list[Any]:
+    """The model and every estimator and parameter inside it (``get_params(deep=True)``)."""
     objects = [model]
     with contextlib.suppress(Exception):  # a foreign estimator's get_params may fail
         objects += list(model.get_params(deep=True).values())
@@ -266,8 +266,7 @@ def n_features(model: Any) -> int | None:
 
 def model_libraries(model: Any) -> list[str]:
     """Which of :data:`MODEL_LIBRARIES` the model's estimators come from (for the version gate)."""
-    objects = _objects(model)
-    found = {type(o).__module__.split(".")[0] for o in objects if hasattr(o, "fit")}
+    found = {type(o).__module__.split(".")[0] for o in objects(model) if hasattr(o, "fit")}
     return sorted(found & set(MODEL_LIBRARIES))
 
 

@@ -32,8 +32,9 @@ from ml_api.core.model.artifact import (
 )
 
 RUNS_CODE_WARNING = (
-    "joblib, pickle and MLflow's scikit-learn models run code while they are loaded: import only "
-    "files you trust (the artifact made from it is pinned by its sha256 from then on)"
+    "joblib, pickle and MLflow's scikit-learn models run code while they are loaded, and so does "
+    "a model's own code (--code-path) each time it loads: import only files you trust (the "
+    "artifact made from them is pinned by sha256 from then on)"
 )
 """Said once by ``ml-api import`` (and in the README) before such a file is opened."""
 
@@ -88,8 +89,9 @@ def read_source(
     """Read a model file or MLflow model directory.
 
     Args:
-        path: A joblib/pickle file, a skops file (a zip holding ``schema.json``) or a directory
-            holding an ``MLmodel`` file.
+        path: A joblib/pickle file, a skops file (a zip holding ``schema.json``), XGBoost's
+            (``.json``, ``.ubj``) or LightGBM's (``.txt``) own model file
+            (:mod:`ml_api.importing.native`), or a directory holding an ``MLmodel`` file.
         trust: Type names (``"xgboost.sklearn.XGBClassifier"``) a skops file may hold besides
             the ones skops trusts and :data:`~ml_api.core.model.artifact.SKOPS_REVIEWED_TYPES`.
         allow_version_mismatch: Accept a model scikit-learn says was pickled by another
@@ -115,6 +117,10 @@ def read_source(
         read: Callable[[], Source] = lambda: _from_mlflow(path, trust)  # noqa: E731
     elif _is_skops(path):
         read = lambda: _from_skops(path, trust)  # noqa: E731
+    elif path.suffix.lower() in (".json", ".ubj", ".txt"):
+        from ml_api.importing.native import read_native
+
+        read = lambda: read_native(path)  # noqa: E731
     else:
         read = lambda: _from_pickle(path)  # noqa: E731
     source, pickled_with = _noting_sklearn_version(read)
@@ -175,7 +181,8 @@ def _is_skops(path: Path) -> bool:
 def _missing_module(exc: ModuleNotFoundError, path: Path) -> ImportRefused:
     return ImportRefused(
         f"cannot load {path}: unpickling it needs the module {exc.name!r}, which is not installed "
-        f"here; install the package that provides it (the one the model was fitted with)"
+        f"here; install the package that provides it (the one the model was fitted with), or, "
+        f"if it is your own file, pass it: --code-path {exc.name}.py (code_paths=[...] in Python)"
     )
 
 

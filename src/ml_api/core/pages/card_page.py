@@ -140,6 +140,9 @@ class CardContent:
             facts.append(("fitted with", versions))
         if imported and raw.get("source"):
             facts.append(("imported from", _fmt(raw["source"])))
+        if (raw.get("code") or {}).get("modules"):
+            modules = ", ".join(map(str, raw["code"]["modules"]))
+            facts.append(("its own code", f"{modules} (in code/, sha256-checked; runs on load)"))
         missing = raw.get("missing_values") or {}
         for name, counts in sorted((missing.get("cells") or {}).items()):
             shown = ", ".join(f"{token!r}: {n}" for token, n in sorted(counts.items()))

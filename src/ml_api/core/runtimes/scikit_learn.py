@@ -74,7 +74,7 @@ class SklearnPredictor(Runtime):
         # estimator use it (the Pipeline's own methods would each transform again: twice the cost
         # for the same numbers).
         if isinstance(self.model, Pipeline) and len(self.model.steps) > 1:
-            self._transform: Callable[[Any], Any] | None = self.model[:-1].transform
+            self._transform: Callable[[Any], Any] | None = _steps_transform(self.model)
             self._estimator = self.model[-1]
         else:
             self._transform = None
@@ -169,3 +169,20 @@ def _column(columns: Sequence[Sequence[Any]]) -> np.ndarray:
     """The one validated text column, shape ``(n_instances,)``, ``object`` (a 1-D input)."""
     (values,) = columns
     return np.asarray(values, dtype=object)
+
+
+def _steps_transform(pipeline: Pipeline) -> Callable[[Any], Any]:
+    """Every step but the last, applied in order, as ``pipeline[:-1].transform`` would.
+
+    Step by step rather than through the sliced pipeline: a sliced pipeline checks that its last
+    step is fitted, and a stateless transformer of the user's own (``fit`` returns ``self`` and
+    sets nothing) would fail that check although the whole pipeline predicts.
+    """
+    steps = [step for _, step in pipeline.steps[:-1] if step is not None and step != "passthrough"]
+
+    def transform(X: Any) -> Any:
+        for step in steps:
+            X = step.transform(X)
+        return X
+
+    return transform
