@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from ml_api.core.model.artifact import sha256_file
+from ml_api.core.model.integrity import sha256_file
 from ml_api.importing.sources import ImportRefused, Source
 
 NATIVE_SUFFIXES = {".json": "xgboost", ".ubj": "xgboost", ".txt": "lightgbm"}
