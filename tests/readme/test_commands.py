@@ -171,7 +171,7 @@ def test_the_offline_commands_run_as_written_in_document_order(sandbox):
     scored = pd.read_csv(sandbox / "scored.csv")
     assert {"prediction", "probability_Adelie"} <= set(scored.columns)
     models = sandbox / "models"
-    assert {"penguins", "houses", "churn", "my-penguins", "reviews"} <= {
+    assert {"penguins", "houses", "churn", "my-penguins", "reviews", "custom"} <= {
         p.name for p in models.iterdir()
     }
     # the text model: a text feature, fed as a column, each review answered once
@@ -179,6 +179,8 @@ def test_the_offline_commands_run_as_written_in_document_order(sandbox):
     assert [f["kind"] for f in card["features"]] == ["text"] and card["input"] == "column"
     reviews = pd.read_csv(sandbox / "reviews-scored.csv")
     assert reviews["prediction"].tolist() == [1] * 4 + [0] * 4
+    # the model with its own code: the file is inside the version
+    assert (models / "custom" / "1" / "code" / "mytransforms.py").is_file()
     assert (sandbox / "my-models" / "houses").is_dir()
     versions = next(v for k, v in outputs.items() if k.startswith(".venv/bin/ml-api versions"))
     assert re.search(r"^1\s+\S+\s+\w+.*\bserves$", versions, flags=re.M), versions
