@@ -14,6 +14,7 @@ The code runs whenever the model loads: it gets the same trust as the pickle its
 from __future__ import annotations
 
 import contextlib
+import importlib.metadata
 import importlib.util
 import sys
 import sysconfig
@@ -121,18 +122,17 @@ def check_provided(objects: Sequence[Any], files: Mapping[str, bytes]) -> None:
     """
     given = set(modules(files))
     installed = {Path(p).resolve() for p in sysconfig.get_paths().values() if p}
+    distributed = set(importlib.metadata.packages_distributions())  # editable installs too
     for obj in objects:
         kind = obj if isinstance(obj, types.FunctionType) else type(obj)
         top = str(getattr(kind, "__module__", "") or "").split(".")[0]
-        if not top or top in given or top in sys.builtin_module_names or top == "__main__":
+        if not top or top in given or top in distributed or top in sys.builtin_module_names:
             continue
         origin = getattr(sys.modules.get(top), "__file__", None)
         if origin is None:
             continue
         where = Path(origin).resolve()
         if any(root == where or root in where.parents for root in installed):
-            continue
-        if top == "ml_api":
             continue
         raise ImportRefused(
             f"the model's {kind.__qualname__} comes from the module {top!r} ({where}), which is "

@@ -166,7 +166,6 @@ def _import(
 ) -> ImportResult:
     model = source.model
     inspection.check_model(model, where)
-    custom_code.check_provided(inspection.objects(model), code or {})
     inspection.check_single_output(model, where)
     task, classes = inspection.task_and_classes(model, where)
     frame, data_info = read_data(data, source)
@@ -256,6 +255,8 @@ def _import(
             METRICS_ON,
         )
         card["import_data"]["rows_with_target"] = int(frame[target].notna().sum())
+    if source.info.get("format") == "python":  # a notebook's object: its modules may not travel
+        custom_code.check_provided(inspection.objects(model), code or {})
     skops_trusted = _skops_trusted(source)
     if fmt == "skops":
         _check_skops_format(model, skops_trusted)
