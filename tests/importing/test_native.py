@@ -147,3 +147,12 @@ def test_the_cli_names_native_files(tmp_path):
     assert "XGBoost's own model file (.json, .ubj) or LightGBM's (.txt)" in " ".join(
         result.output.split()
     )
+
+
+def test_an_mlflow_import_without_data_says_where_its_ranges_come_from(tmp_path, mlflow_case):
+    code, out, err = run_import(mlflow_case.path, "--name", "m", "--model-root", tmp_path)
+    assert code == 0, out + err
+    assert (
+        "note: no --data: kinds, ranges and nullability come from the MLflow input example "
+        "(5 rows)" in out
+    )

@@ -120,6 +120,12 @@ def import_(
             "metrics on the import data (may include rows seen in training): "
             + ", ".join(f"{k}={v:.4f}" for k, v in result.metrics.items())
         )
+    if meta["import_data"].get("file") == "MLflow input example":
+        click.echo(
+            f"note: no --data: kinds, ranges and nullability come from the MLflow input example "
+            f"({meta['import_data']['rows']} rows); pass --data with representative rows for "
+            f"ranges worth checking against"
+        )
     if meta.get("code"):
         click.echo(
             f"its own code: {', '.join(meta['code']['modules'])} (copied into the version; "
