@@ -124,6 +124,8 @@ class PredictionService:
         batcher: Runs the model: a :class:`~ml_api.core.batching.Batcher` or :class:`Unbatched`,
             both around a :class:`ModelCall` on ``predictor``.
         load_seconds: How long loading the artifact took, in seconds (published as a metric).
+        draining: The shutdown flag shared with the server's other models
+            (:attr:`draining_flag` of another service); a new one when ``None``.
     """
 
     def __init__(
@@ -135,6 +137,7 @@ class PredictionService:
         limits: Limits,
         batcher: Submitter,
         load_seconds: float = 0.0,
+        draining: Any = None,
     ) -> None:
         self.artifact = artifact
         self.predictor = predictor
@@ -146,7 +149,9 @@ class PredictionService:
         self.model_ref = {"name": artifact.name, "version": artifact.version}
         # Shared memory, created before gunicorn forks its workers: the master flips it on
         # SIGTERM and every worker's readiness sees it.
-        self._draining = multiprocessing.RawValue(ctypes.c_bool, False)
+        self._draining = (
+            multiprocessing.RawValue(ctypes.c_bool, False) if draining is None else draining
+        )
         # model_name, model_version, runtime (metrics.PREDICTION_LABELS; MODEL_LABELS is [:2])
         self._labels: Labels = labels_of(artifact, predictor)
         # Warm-up in the master, before workers fork: the first request pays no lazy imports.
@@ -166,6 +171,11 @@ class PredictionService:
     def start_draining(self) -> None:
         """Mark the server as shutting down: readiness answers 503 from now on, in every worker."""
         self._draining.value = True
+
+    @property
+    def draining_flag(self) -> Any:
+        """The shared-memory shutdown flag (given to the services of the server's other models)."""
+        return self._draining
 
     @property
     def draining(self) -> bool:
