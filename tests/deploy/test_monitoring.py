@@ -203,6 +203,8 @@ def test_dashboard_panels_cover_the_issue() -> None:
         "replicas",
         "autoscaler",
         "out-of-range",
+        "serving version and swap failures per model",
+        "memory per model",
     ):
         assert topic in titles
 
