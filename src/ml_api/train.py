@@ -35,7 +35,7 @@ from sklearn.pipeline import Pipeline
 from ml_api.core.model.artifact import Format, save_artifact
 from ml_api.core.model.card import MissingValues, NewCard, TrainedCard, TrainingRecord
 from ml_api.core.model.integrity import sha256_file
-from ml_api.core.model.schema import FeatureSchema
+from ml_api.core.model.schema import Feature, FeatureSchema
 from ml_api.core.model.skops_trust import SKOPS_NODE_TYPES
 from ml_api.onnx_export import ONNX_FORM, export_onnx
 from ml_api.preprocess import (
@@ -126,6 +126,10 @@ class TrainingOptions:
         nullable: Features that accept ``null`` at serving although the training data had no
             missing value there (the pipeline's imputer fills it in); by default ``null`` is
             accepted only where training had missing values (``ml_api.core.model.schema``).
+        text: Free-text columns (reviews, tickets): each a ``text`` feature read by a
+            ``TfidfVectorizer`` (any string up to
+            :data:`~ml_api.core.model.schema.TEXT_MAX_LENGTH` characters at serving; an empty
+            cell trains as an empty text, and ``null`` is refused: send ``""``).
         na_values: The cells read as missing (``None``: pandas' defaults, ``NA`` included);
             recorded in the card (``missing_values``) and used again to read scoring files.
         test_size: Held-out fraction (0 < test_size < 1), stratified for classification.
@@ -142,6 +146,7 @@ class TrainingOptions:
     categorical: tuple[str, ...] = ()
     numeric: tuple[str, ...] = ()
     nullable: tuple[str, ...] = ()
+    text: tuple[str, ...] = ()
     na_values: tuple[str, ...] | None = None
     test_size: float = 0.2
     seed: int = 42
@@ -276,18 +281,24 @@ def _prepare(options: TrainingOptions) -> _Prepared:
     frame = load_csv(options.data, options.na_values)
     X, y = split_features_target(frame, options.target)
     check_trainable(X, y, options.target, options.test_size)
+    if options.text and options.estimator == "hist_gradient_boosting":
+        raise ValueError(
+            "--text needs --estimator linear or random_forest: hist_gradient_boosting takes no "
+            "sparse input, and a text feature's TF-IDF columns are sparse"
+        )
     columns = infer_columns(
         X,
         drop=options.drop,
         keep=options.keep,
         categorical=options.categorical,
         numeric=options.numeric,
+        text=options.text,
     )
     if not any(c.used for c in columns):
         left = "; ".join(f"{c.name}: {c.reason}" for c in columns)
         raise ValueError(f"no feature left to train on ({left})")
     X, y = typed_frame(X, columns), typed_target(y)
-    schema = mark_nullable(FeatureSchema.infer(X), options.nullable)
+    schema = with_text(mark_nullable(FeatureSchema.infer(X), options.nullable), columns)
     X = schema.coerce_training_frame(X)
     code_hints = integer_code_hints(X, schema, options.numeric)
     task = options.task or infer_task(y)
@@ -354,6 +365,19 @@ def _card(options: TrainingOptions, data: _Prepared, fitted: _Fitted) -> Trained
             if data.task == "classification"
             else None,
         ),
+    )
+
+
+def with_text(schema: FeatureSchema, columns: list[ColumnDecision]) -> FeatureSchema:
+    """The schema with each ``--text`` column as a text feature (not nullable: send ``""``)."""
+    text = {c.name for c in columns if c.kind == "text"}
+    if not text:
+        return schema
+    return FeatureSchema(
+        [
+            Feature.text(f.name, f.dtype, nullable=False) if f.name in text else f
+            for f in schema.features
+        ]
     )
 
 
