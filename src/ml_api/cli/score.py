@@ -5,25 +5,23 @@ from __future__ import annotations
 import sys
 from collections import Counter
 from pathlib import Path
+from typing import TYPE_CHECKING, NoReturn
 
 import click
 
 from ml_api.cli.common import VERSION_HELP, fail, load_service, settings_from
 
+if TYPE_CHECKING:
+    from ml_api.core.errors import ServingError
+    from ml_api.settings import Settings
+
+ENGINES = ("local", "spark", "dask")
+"""``--engine`` values (as ``ml_api.engines.jobs.ENGINES``; ``--help`` imports click alone)."""
+
 
 @click.command()
-@click.option(
-    "--input",
-    "input_path",
-    required=True,
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-)
-@click.option(
-    "--output",
-    "output_path",
-    required=True,
-    type=click.Path(dir_okay=False, writable=True, path_type=Path),
-)
+@click.option("--input", "input_text", required=True, type=click.Path())
+@click.option("--output", "output_text", required=True, type=click.Path())
 @click.option("--name", "model_name", default=None)
 @click.option("--version", "model_version", default=None, help=VERSION_HELP)
 @click.option("--model-root", type=click.Path(file_okay=False, path_type=Path), default=None)
@@ -36,15 +34,33 @@ from ml_api.cli.common import VERSION_HELP, fail, load_service, settings_from
     "file) or accept (default: ML_API_OUT_OF_RANGE, else warn).",
 )
 @click.option("--quiet", is_flag=True, help="No progress bar and no summary line; errors only.")
+@click.option(
+    "--engine",
+    type=click.Choice(ENGINES),
+    default="local",
+    show_default=True,
+    help="local: this process. spark: a Spark job (local mode unless spark-submit or "
+    "spark-defaults name a cluster). dask: Dask's scheduler. spark and dask read a file, a "
+    "directory or a URL and write a directory of part files (docs/engines.md).",
+)
+@click.option(
+    "--refused",
+    "refused_path",
+    default=None,
+    help="spark and dask: write rows that break the schema here (their columns, row, problems) "
+    "instead of failing the run.",
+)
 def predict(
-    input_path: Path,
-    output_path: Path,
+    input_text: str,
+    output_text: str,
     model_name: str | None,
     model_version: str | None,
     model_root: Path | None,
     chunk_rows: int,
     out_of_range: str | None,
     quiet: bool,
+    engine: str,
+    refused_path: str | None,
 ) -> None:
     """Score a CSV (also .csv.gz) or Parquet file; the output's name picks its format.
 
@@ -56,7 +72,6 @@ def predict(
     import pandas as pd
 
     from ml_api.core.errors import ServingError
-    from ml_api.core.model.ranges import OutOfRangeInput
     from ml_api.predict import UNREADABLE_INPUT, count_rows, score_file
 
     settings = settings_from(
@@ -65,6 +80,16 @@ def predict(
         model_version=model_version,
         out_of_range=out_of_range,
     )
+    if engine != "local":  # paths as given: a URL (s3a://...) is no local path
+        run_engine(engine, settings, input_text, output_text, refused_path, chunk_rows, quiet)
+        return
+    input_path, output_path = Path(input_text), Path(output_text)
+    if refused_path is not None:
+        fail("--refused needs --engine spark or dask (ml-api predict refuses the whole file)")
+    for option, path, exists in (("--input", input_path, True), ("--output", output_path, False)):
+        if path.is_dir() or (exists and not path.exists()):
+            what = "is a directory" if path.is_dir() else "does not exist"
+            fail(f"Invalid value for '{option}': {path} {what} (a directory needs --engine)")
     service = load_service(settings)
     outside: Counter[str] = Counter()
     bar = None
@@ -89,7 +114,33 @@ def predict(
             on_chunk=bar.update if bar is not None else None,
             on_out_of_range=lambda found: outside.update(found.counts),
         )
-    except OutOfRangeInput as exc:
+    except ServingError as exc:
+        report_refusal(exc, input_path)
+    except pd.errors.EmptyDataError:
+        fail(f"cannot read {input_path}: the file is empty (a CSV needs a header row)", code=1)
+    except UNREADABLE_INPUT as exc:
+        fail(f"cannot read {input_path}: {exc}", code=1)
+    except OSError as exc:  # e.g. the output's folder does not exist
+        fail(f"cannot write {output_path}: {exc.strerror or exc}", code=1)
+    finally:
+        if bar is not None:
+            bar.close()
+    warn_out_of_range(outside)
+    seconds = time.perf_counter() - started
+    if not quiet:
+        rate = scored / seconds if seconds > 0 else 0.0
+        click.echo(
+            f"scored {scored} rows with {service.artifact.name} version "
+            f"{service.artifact.version} in {seconds:.1f} s ({rate:,.0f} rows/s); "
+            f"wrote {output_path}"
+        )
+
+
+def report_refusal(exc: ServingError, input_path: Path | str) -> NoReturn:
+    """Print a refusal as ``ml-api predict`` words it (rows and columns) and exit 1."""
+    from ml_api.core.model.ranges import OutOfRangeInput
+
+    if isinstance(exc, OutOfRangeInput):
         rows = sorted({int(i) for i in exc.report.instances})
         shown = ", ".join(map(str, rows[:10]))
         if len(rows) > 10:
@@ -100,31 +151,23 @@ def predict(
             f"rows {shown}; first: row {first.instance}, column {first.field}: {first.problem}",
             code=1,
         )
-    except ServingError as exc:
-        n = len(exc.details)
-        capped = " (the first 50)" if n >= 50 else ""
-        by_row = any(p.instance is not None for p in exc.details)
-        headline = (
-            f"{n} problem{'s' if n != 1 else ''}{capped} in {input_path}:"
-            if by_row
-            else exc.message
-        )
-        lines = [headline] + [
-            f"  row {p.instance}, column {p.field}: {p.problem}"
-            if p.instance is not None
-            else f"  column {p.field}: {p.problem}"
-            for p in exc.details
-        ]
-        fail("\n".join(lines), code=1)
-    except pd.errors.EmptyDataError:
-        fail(f"cannot read {input_path}: the file is empty (a CSV needs a header row)", code=1)
-    except UNREADABLE_INPUT as exc:
-        fail(f"cannot read {input_path}: {exc}", code=1)
-    except OSError as exc:  # e.g. the output's folder does not exist
-        fail(f"cannot write {output_path}: {exc.strerror or exc}", code=1)
-    finally:
-        if bar is not None:
-            bar.close()
+    n = len(exc.details)
+    capped = " (the first 50)" if n >= 50 else ""
+    by_row = any(p.instance is not None for p in exc.details)
+    headline = (
+        f"{n} problem{'s' if n != 1 else ''}{capped} in {input_path}:" if by_row else exc.message
+    )
+    lines = [headline] + [
+        f"  row {p.instance}, column {p.field}: {p.problem}"
+        if p.instance is not None
+        else f"  column {p.field}: {p.problem}"
+        for p in exc.details
+    ]
+    fail("\n".join(lines), code=1)
+
+
+def warn_out_of_range(outside: Counter[str]) -> None:
+    """The one warning line of the ``warn`` policy: values outside the range, per feature."""
     if outside:
         per_feature = ", ".join(f"{name} {count}" for name, count in outside.items())
         click.echo(
@@ -133,11 +176,45 @@ def predict(
             f"set ML_API_OUT_OF_RANGE=reject to refuse them, accept to stay silent",
             err=True,
         )
-    seconds = time.perf_counter() - started
+
+
+def run_engine(
+    engine: str,
+    settings: Settings,
+    input_path: str,
+    output_path: str,
+    refused_path: str | None,
+    chunk_rows: int,
+    quiet: bool,
+) -> None:
+    """``--engine spark|dask``: score with that engine, print the summary (or the refusal)."""
+    import time
+
+    from ml_api.core.errors import ServingError
+    from ml_api.core.model.artifact import ArtifactError
+
+    started = time.perf_counter()
+    try:
+        if engine == "spark":
+            from ml_api.engines import spark as module
+        else:
+            from ml_api.engines import dask as module  # type: ignore[no-redef]
+    except ImportError as exc:
+        fail(f"--engine {engine} needs {exc.name}: pip install 'ml-api[{engine}]'", code=1)
+    try:
+        run = module.run(
+            settings, input_path, output_path, refused_path=refused_path,
+            chunk_rows=chunk_rows,
+        )  # fmt: skip
+    except ArtifactError as exc:
+        fail(str(exc), code=1)
+    except ServingError as exc:
+        report_refusal(exc, input_path)
+    warn_out_of_range(run.out_of_range)
     if not quiet:
-        rate = scored / seconds if seconds > 0 else 0.0
+        seconds = time.perf_counter() - started
+        refused = f"; {run.refused} refused rows in {refused_path}" if refused_path else ""
         click.echo(
-            f"scored {scored} rows with {service.artifact.name} version "
-            f"{service.artifact.version} in {seconds:.1f} s ({rate:,.0f} rows/s); "
-            f"wrote {output_path}"
+            f"scored {run.rows} rows with {run.model} on {engine} in {seconds:.1f} s; wrote "
+            f"{output_path} (a directory of part files){refused}"
         )
