@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import importlib
 import sys
 from collections import Counter
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
 from ml_api.cli.common import VERSION_HELP, fail, load_service, settings_from
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # imported when run: --help stays quick
     from ml_api.core.errors import ServingError
+    from ml_api.core.model.ranges import OutOfRangeInput
+    from ml_api.core.service import PredictionService
     from ml_api.settings import Settings
 
 ENGINES = ("local", "spark", "dask")
@@ -69,11 +72,6 @@ def predict(
     """
     import time
 
-    import pandas as pd
-
-    from ml_api.core.errors import ServingError
-    from ml_api.predict import UNREADABLE_INPUT, count_rows, score_file
-
     settings = settings_from(
         model_root=model_root,
         model_name=model_name,
@@ -81,32 +79,48 @@ def predict(
         out_of_range=out_of_range,
     )
     if engine != "local":  # paths as given: a URL (s3a://...) is no local path
-        run_engine(engine, settings, input_text, output_text, refused_path, chunk_rows, quiet)
+        _run_engine(engine, settings, input_text, output_text, refused_path, chunk_rows, quiet)
         return
-    input_path, output_path = Path(input_text), Path(output_text)
-    if refused_path is not None:
-        fail("--refused needs --engine spark or dask (ml-api predict refuses the whole file)")
-    for option, path, exists in (("--input", input_path, True), ("--output", output_path, False)):
-        if path.is_dir() or (exists and not path.exists()):
-            what = "is a directory" if path.is_dir() else "does not exist"
-            fail(f"Invalid value for '{option}': {path} {what} (a directory needs --engine)")
+    input_path, output_path = _local_paths(input_text, output_text, refused_path)
     service = load_service(settings)
     outside: Counter[str] = Counter()
-    bar = None
     started = time.perf_counter()
-    try:
-        if not quiet and sys.stderr.isatty():
-            from tqdm import tqdm
+    scored = _score(service, input_path, output_path, chunk_rows, outside, quiet)
+    if outside:
+        _warn_out_of_range(outside)
+    if not quiet:
+        seconds = time.perf_counter() - started
+        rate = scored / seconds if seconds > 0 else 0.0
+        click.echo(
+            f"scored {scored} rows with {service.artifact.name} version "
+            f"{service.artifact.version} in {seconds:.1f} s ({rate:,.0f} rows/s); "
+            f"wrote {output_path}"
+        )
 
-            bar = tqdm(
-                total=count_rows(input_path),
-                desc="scoring",
-                unit=" rows",
-                unit_scale=True,
-                file=sys.stderr,
-                dynamic_ncols=True,
-            )
-        scored = score_file(
+
+def _score(
+    service: PredictionService,
+    input_path: Path,
+    output_path: Path,
+    chunk_rows: int,
+    outside: Counter[str],
+    quiet: bool,
+) -> int:
+    """Score the file (counting out-of-range values per feature into ``outside``); exit on error.
+
+    Returns:
+        The number of rows scored.
+    """
+    import pandas as pd
+
+    from ml_api.core.errors import ServingError
+    from ml_api.core.model.ranges import OutOfRangeInput
+    from ml_api.predict import UNREADABLE_INPUT, score_file
+
+    bar = None
+    try:
+        bar = _progress_bar(input_path, quiet)
+        return score_file(
             service,
             input_path,
             output_path,
@@ -114,8 +128,10 @@ def predict(
             on_chunk=bar.update if bar is not None else None,
             on_out_of_range=lambda found: outside.update(found.counts),
         )
+    except OutOfRangeInput as exc:
+        _fail_out_of_range(exc)
     except ServingError as exc:
-        report_refusal(exc, input_path)
+        _fail_problems(exc, input_path)
     except pd.errors.EmptyDataError:
         fail(f"cannot read {input_path}: the file is empty (a CSV needs a header row)", code=1)
     except UNREADABLE_INPUT as exc:
@@ -125,32 +141,42 @@ def predict(
     finally:
         if bar is not None:
             bar.close()
-    warn_out_of_range(outside)
-    seconds = time.perf_counter() - started
-    if not quiet:
-        rate = scored / seconds if seconds > 0 else 0.0
-        click.echo(
-            f"scored {scored} rows with {service.artifact.name} version "
-            f"{service.artifact.version} in {seconds:.1f} s ({rate:,.0f} rows/s); "
-            f"wrote {output_path}"
-        )
 
 
-def report_refusal(exc: ServingError, input_path: Path | str) -> NoReturn:
-    """Print a refusal as ``ml-api predict`` words it (rows and columns) and exit 1."""
-    from ml_api.core.model.ranges import OutOfRangeInput
+def _progress_bar(input_path: Path, quiet: bool) -> Any:
+    """A tqdm bar of the file's rows on stderr when it is a terminal (not quiet), else None."""
+    if quiet or not sys.stderr.isatty():
+        return None
+    from tqdm import tqdm
 
-    if isinstance(exc, OutOfRangeInput):
-        rows = sorted({int(i) for i in exc.report.instances})
-        shown = ", ".join(map(str, rows[:10]))
-        if len(rows) > 10:
-            shown += f" and {len(rows) - 10} more"
-        first = exc.details[0]
-        fail(
-            f"refused (out-of-range policy reject): values outside the training range in "
-            f"rows {shown}; first: row {first.instance}, column {first.field}: {first.problem}",
-            code=1,
-        )
+    from ml_api.predict import count_rows
+
+    return tqdm(
+        total=count_rows(input_path),
+        desc="scoring",
+        unit=" rows",
+        unit_scale=True,
+        file=sys.stderr,
+        dynamic_ncols=True,
+    )
+
+
+def _fail_out_of_range(exc: OutOfRangeInput) -> NoReturn:
+    """Exit 1 naming the rows the reject policy refused (the first 10) and the first value."""
+    rows = sorted({int(i) for i in exc.report.instances})
+    shown = ", ".join(map(str, rows[:10]))
+    if len(rows) > 10:
+        shown += f" and {len(rows) - 10} more"
+    first = exc.details[0]
+    fail(
+        f"refused (out-of-range policy reject): values outside the training range in "
+        f"rows {shown}; first: row {first.instance}, column {first.field}: {first.problem}",
+        code=1,
+    )
+
+
+def _fail_problems(exc: ServingError, input_path: Path | str) -> NoReturn:
+    """Exit 1 with the error's problems, one line each, by row and column where known."""
     n = len(exc.details)
     capped = " (the first 50)" if n >= 50 else ""
     by_row = any(p.instance is not None for p in exc.details)
@@ -166,19 +192,33 @@ def report_refusal(exc: ServingError, input_path: Path | str) -> NoReturn:
     fail("\n".join(lines), code=1)
 
 
-def warn_out_of_range(outside: Counter[str]) -> None:
-    """The one warning line of the ``warn`` policy: values outside the range, per feature."""
-    if outside:
-        per_feature = ", ".join(f"{name} {count}" for name, count in outside.items())
-        click.echo(
-            f"warning: values outside the training range (the model extrapolates): "
-            f"{per_feature} ({sum(outside.values())} in all); "
-            f"set ML_API_OUT_OF_RANGE=reject to refuse them, accept to stay silent",
-            err=True,
-        )
+def _warn_out_of_range(outside: Counter[str]) -> None:
+    """Say on stderr how many values per feature were outside the training range."""
+    per_feature = ", ".join(f"{name} {count}" for name, count in outside.items())
+    click.echo(
+        f"warning: values outside the training range (the model extrapolates): "
+        f"{per_feature} ({sum(outside.values())} in all); "
+        f"set ML_API_OUT_OF_RANGE=reject to refuse them, accept to stay silent",
+        err=True,
+    )
 
 
-def run_engine(
+def _local_paths(input_text: str, output_text: str, refused: str | None) -> tuple[Path, Path]:
+    """The local scorer's file paths; exit 2 for a directory, a missing input or --refused."""
+    if refused is not None:
+        fail("--refused needs --engine spark or dask (ml-api predict refuses the whole file)")
+    input_path, output_path = Path(input_text), Path(output_text)
+    for option, path, must_exist in (
+        ("--input", input_path, True),
+        ("--output", output_path, False),
+    ):
+        if path.is_dir() or (must_exist and not path.exists()):
+            what = "is a directory" if path.is_dir() else "does not exist"
+            fail(f"Invalid value for '{option}': {path} {what} (a directory needs --engine)")
+    return input_path, output_path
+
+
+def _run_engine(
     engine: str,
     settings: Settings,
     input_path: str,
@@ -187,30 +227,29 @@ def run_engine(
     chunk_rows: int,
     quiet: bool,
 ) -> None:
-    """``--engine spark|dask``: score with that engine, print the summary (or the refusal)."""
+    """``--engine spark|dask``: score with that engine, print the summary or the refusal."""
     import time
 
     from ml_api.core.errors import ServingError
     from ml_api.core.model.artifact import ArtifactError
+    from ml_api.core.model.ranges import OutOfRangeInput
 
     started = time.perf_counter()
     try:
-        if engine == "spark":
-            from ml_api.engines import spark as module
-        else:
-            from ml_api.engines import dask as module  # type: ignore[no-redef]
+        module = importlib.import_module(f"ml_api.engines.{engine}")
+        run = module.run(
+            settings, input_path, output_path, refused_path=refused_path, chunk_rows=chunk_rows
+        )
     except ImportError as exc:
         fail(f"--engine {engine} needs {exc.name}: pip install 'ml-api[{engine}]'", code=1)
-    try:
-        run = module.run(
-            settings, input_path, output_path, refused_path=refused_path,
-            chunk_rows=chunk_rows,
-        )  # fmt: skip
     except ArtifactError as exc:
         fail(str(exc), code=1)
+    except OutOfRangeInput as exc:
+        _fail_out_of_range(exc)
     except ServingError as exc:
-        report_refusal(exc, input_path)
-    warn_out_of_range(run.out_of_range)
+        _fail_problems(exc, input_path)
+    if run.out_of_range:
+        _warn_out_of_range(run.out_of_range)
     if not quiet:
         seconds = time.perf_counter() - started
         refused = f"; {run.refused} refused rows in {refused_path}" if refused_path else ""
