@@ -10,7 +10,7 @@ import pyarrow.csv as pacsv
 import pytest
 
 from ml_api.core.errors import InvalidInput, Problem
-from ml_api.core.model.artifact import ArtifactError
+from ml_api.core.model.integrity import ArtifactError
 from ml_api.core.model.ranges import OutOfRangeInput
 from ml_api.engines.jobs import path_format
 from ml_api.engines.refusals import PartitionRefused, offsets

@@ -231,7 +231,7 @@ def _run_engine(
     import time
 
     from ml_api.core.errors import ServingError
-    from ml_api.core.model.artifact import ArtifactError
+    from ml_api.core.model.integrity import ArtifactError
     from ml_api.core.model.ranges import OutOfRangeInput
 
     started = time.perf_counter()

@@ -32,7 +32,7 @@ import pyarrow.compute as pc
 
 from ml_api.composition import build_scoring
 from ml_api.core.errors import InvalidInput, Problem
-from ml_api.core.model.artifact import ArtifactError
+from ml_api.core.model.integrity import ArtifactError
 from ml_api.predict import score_arrow_chunk, score_chunk
 
 if TYPE_CHECKING:
