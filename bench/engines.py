@@ -64,14 +64,15 @@ def measure(
         for n in sizes:
             log(f"{engine}: {n:,} rows")
             seconds[n] = run_engine(model_root, engine, inputs[n], workdir / f"engine-{engine}.csv")
-        rate = (large - small) / max(seconds[large] - seconds[small], 1e-9)
+        extra = seconds[large] - seconds[small]
         rows.append(
             {
                 "engine": engine,
                 "start_up_seconds": round(seconds[small], 1),
                 "large_rows": large,
                 "large_seconds": round(seconds[large], 1),
-                "rows_per_s": round(rate),
+                # None: the large run was no slower than the small one (the machine's load moved)
+                "rows_per_s": round((large - small) / extra) if extra > 0 else None,
             }
         )
         log(f"  {rows[-1]}")
@@ -83,7 +84,9 @@ def measure(
 
 def _break_even(local: dict[str, Any] | None, row: dict[str, Any]) -> int | None:
     """Rows from which ``row``'s engine beats the local scorer, ``None`` if never (or local)."""
-    if local is None or row is local or row["rows_per_s"] <= local["rows_per_s"]:
+    if local is None or row is local or None in (row["rows_per_s"], local["rows_per_s"]):
+        return None
+    if row["rows_per_s"] <= local["rows_per_s"]:
         return None
     extra = row["start_up_seconds"] - local["start_up_seconds"]
     saved_per_row = 1 / local["rows_per_s"] - 1 / row["rows_per_s"]
@@ -105,8 +108,8 @@ def markdown(result: dict[str, Any]) -> str:
     for r in result["engines"]:
         pays = r["pays_off_from_rows"]
         shown = "-" if r["engine"] == "local" else ("never here" if pays is None else f"{pays:,}")
+        rate = "noise" if r["rows_per_s"] is None else f"{r['rows_per_s']:,}"
         lines.append(
-            f"| {r['engine']} | {r['start_up_seconds']} | {r['large_seconds']} | "
-            f"{r['rows_per_s']:,} | {shown} |"
+            f"| {r['engine']} | {r['start_up_seconds']} | {r['large_seconds']} | {rate} | {shown} |"
         )
     return "\n".join(lines) + "\n"
