@@ -2,9 +2,9 @@
 
 Every partition's Arrow batches go through :func:`ml_api.engines.scorer.score_batch` (the rules
 of ``ml-api predict``) in the Python worker, where the model is loaded once per process and pinned
-by sha256 (:class:`~ml_api.engines.scorer.ModelPin`). ``mapInArrow`` was chosen by measurement
-over ``mapInPandas`` and a pandas UDF (docs/engines.md): the batches arrive as Arrow, the CSV path
-of the scorer is Arrow end to end, and no pandas conversion is paid twice.
+by sha256 (:class:`~ml_api.engines.scorer.ModelPin`). ``mapInArrow``, not ``mapInPandas`` or a
+pandas UDF: the batches arrive as Arrow, the scorer's CSV path is Arrow end to end, and no pandas
+conversion is paid each way (a design choice; the two were not timed against each other).
 
 Needs ``pyspark`` (``pip install 'ml-api[spark]'``) and a Java runtime (17 or newer). On a
 cluster every executor needs ml-api installed and the model root at the same path (a shared
