@@ -12,9 +12,10 @@ is written:
    where it has one (:mod:`ml_api.importing.inspection`); a feature with no value in any data
    row is refused, one with a single distinct value is named in the card
    (:mod:`ml_api.importing.evidence`);
-5. up to :data:`SERVE_CHECK_ROWS` data rows go through the server's own path (JSON values, schema
-   validation, assembly, :class:`~ml_api.core.runtimes.predictor.Predictor`) and must give what
-   the model's own ``predict``/``predict_proba`` give on the same rows;
+5. up to :data:`~ml_api.importing.serve_check.SERVE_CHECK_ROWS` data rows go through the
+   server's own path (JSON values, schema validation, assembly,
+   :class:`~ml_api.core.runtimes.predictor.Predictor`) and must give what the model's own
+   ``predict``/``predict_proba`` give on the same rows (:mod:`ml_api.importing.serve_check`);
 6. metrics on the import data when a target is given; then
    :func:`~ml_api.core.model.artifact.save_artifact` writes the version atomically.
 """
@@ -22,8 +23,7 @@ is written:
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,28 +31,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ml_api.core.errors import InvalidInput
-from ml_api.core.model.artifact import (
-    SKOPS_NODE_TYPES,
-    Artifact,
-    Format,
-    save_artifact,
-    sha256_file,
-    skops_refusal,
-    skops_refused,
-)
-from ml_api.core.model.card import ModelCard
+from ml_api.core.model.artifact import CODE_DIR, Format, save_artifact
 from ml_api.core.model.schema import CATEGORY_DTYPE, Feature, FeatureSchema, is_code
-from ml_api.core.model.validation import validate_columns
-from ml_api.core.runtimes.predictor import PredictionResult
-from ml_api.core.runtimes.registry import load_predictor
-from ml_api.importing import evidence, inspection
+from ml_api.core.model.skops_trust import SKOPS_NODE_TYPES, skops_refusal, skops_refused
+from ml_api.importing import custom_code, evidence, inspection
+from ml_api.importing import native as native_file
+from ml_api.importing.sample_data import read_data
+from ml_api.importing.serve_check import has_proba, serve_check
 from ml_api.importing.sources import ImportRefused, Source, from_object, read_source
 from ml_api.onnx_export import export_onnx
-from ml_api.scoring.structure import check_file
-
-SERVE_CHECK_ROWS = 1000
-"""Data rows sent through the server's path before writing (all rows count for the metrics)."""
 
 PROBABILITIES_UNAVAILABLE = (
     "unavailable: the model has no predict_proba, so answers carry labels only (V1 without "
@@ -92,6 +79,7 @@ def save_model(
     target: str | None = None,
     model_root: str | Path | None = None,
     fmt: Format = "joblib",
+    code_paths: Sequence[str | Path] = (),
 ) -> ImportResult:
     """Save a fitted model as a new version of an ml-api model, ready for ``ml-api serve``.
 
@@ -107,15 +95,20 @@ def save_model(
         model_root: Where artifacts go (default: ``ML_API_MODEL_ROOT``, else ``./models`` of the
             checkout; see :class:`ml_api.settings.Settings`).
         fmt: Artifact format, ``"joblib"`` or ``"skops"`` (scikit-learn-only models).
+        code_paths: The model's own modules (``.py`` files or package directories) its classes
+            come from: copied into the version and importable whenever it loads
+            (:mod:`ml_api.importing.custom_code`).
 
     Returns:
         The new version's path and card.
 
     Raises:
-        ImportRefused: The model or data cannot be served (see the module docstring); nothing
+        ImportRefused: The model or data cannot be served (see the module docstring), or a code
+            path is not a module (see :func:`~ml_api.importing.custom_code.read_code`); nothing
             was written.
     """
-    return _import(from_object(model), data, "the object", name, target, model_root, fmt)
+    code = custom_code.read_code(code_paths)
+    return _import(from_object(model), data, "the object", name, target, model_root, fmt, code)
 
 
 def import_model(
@@ -128,12 +121,14 @@ def import_model(
     fmt: Format = "joblib",
     trust: Sequence[str] = (),
     allow_version_mismatch: bool = False,
+    code_paths: Sequence[str | Path] = (),
 ) -> ImportResult:
     """Import a model file or MLflow model directory (what ``ml-api import`` runs).
 
     Args:
-        path: A joblib/pickle file, a skops file or an MLflow model directory (``sklearn``,
-            ``xgboost`` or ``lightgbm`` flavor).
+        path: A joblib/pickle file, a skops file, XGBoost's ``.json``/``.ubj`` or LightGBM's
+            ``.txt`` model file, or an MLflow model directory (``sklearn``, ``xgboost`` or
+            ``lightgbm`` flavor).
         data: As in :func:`save_model`; for an MLflow model, its input example when ``None``.
         name: See :func:`save_model`.
         target: See :func:`save_model`.
@@ -143,6 +138,7 @@ def import_model(
         allow_version_mismatch: Import a model pickled by another scikit-learn major.minor
             (off by default); the card then records the version that pickled it, and serving
             it needs ``ML_API_ALLOW_VERSION_MISMATCH=true``.
+        code_paths: See :func:`save_model`; importable while the file is read.
 
     Returns:
         The new version's path and card.
@@ -152,8 +148,10 @@ def import_model(
             a module that is not installed, holds types skops does not trust, or was pickled by
             another scikit-learn major.minor (unless ``allow_version_mismatch``).
     """
-    source = read_source(Path(path), trust, allow_version_mismatch=allow_version_mismatch)
-    return _import(source, data, str(Path(path)), name, target, model_root, fmt)
+    code = custom_code.read_code(code_paths)
+    with custom_code.importable(code):
+        source = read_source(Path(path), trust, allow_version_mismatch=allow_version_mismatch)
+    return _import(source, data, str(Path(path)), name, target, model_root, fmt, code)
 
 
 def _import(
@@ -164,27 +162,33 @@ def _import(
     target: str | None,
     model_root: str | Path | None,
     fmt: Format,
+    code: custom_code.CodeFiles | None = None,
 ) -> ImportResult:
     model = source.model
     inspection.check_model(model, where)
     inspection.check_single_output(model, where)
     task, classes = inspection.task_and_classes(model, where)
-    frame, data_info = _read_data(data, source)
+    frame, data_info = read_data(data, source)
     if target is not None and target not in frame.columns:
         columns = ", ".join(map(str, frame.columns))
         raise ImportRefused(f"target column {target!r} is not in the data; its columns: {columns}")
     X = frame.drop(columns=[target]) if target is not None else frame
     names, names_from = _feature_names(model, source, X)
     X = X[names]
+    one_column = inspection.takes_one_column(model)
+    if one_column is not None:
+        _check_one_column(one_column, names, target)
     evidence.refuse_empty(X, f"the data ({data_info['file'] or 'DataFrame'})")
     native = inspection.native_categories(model, names, X)
     X = _as_native_categoricals(X, native)
     model_categories = {**inspection.encoder_categories(model, names), **native}
-    schema, categories_from = _schema(X, model_categories, source.optional)
+    texts = inspection.text_columns(model, names)
+    schema, categories_from = _schema(X, model_categories, source.optional, texts)
     thin = evidence.thin_evidence(X, schema, model_categories)
     array_input = inspection.feature_names(model) is None and all(
         f.kind == "numeric" or f.is_coded for f in schema.features
     )
+    layout = "column" if one_column is not None else "array" if array_input else "frame"
     # The schema's categories are enforced (422 for an unseen one) even where the model's own
     # encoder would score it: said at import, one line per feature, and kept in the provenance.
     lenient = inspection.lenient_encoders(model, names)
@@ -203,17 +207,18 @@ def _import(
         "estimator": "imported",
         "estimator_class": type(inspection.final_estimator(model)).__name__,
         "target": target,
-        "input": "array" if array_input else "frame",
+        "input": layout,
         "features": schema.to_list(),
         "classes": classes,
         **(
-            {"probabilities": _has_proba(model) or PROBABILITIES_UNAVAILABLE}
+            {"probabilities": has_proba(model) or PROBABILITIES_UNAVAILABLE}
             if task == "classification"
             else {}
         ),
         "metrics": None,
         "metrics_on": None,
         "source": source.info,
+        **({"code": {"modules": custom_code.modules(code), "directory": CODE_DIR}} if code else {}),
         "provenance": {
             "feature_names_and_order": names_from,
             "kinds_ranges_nullability": "the import data"
@@ -221,6 +226,7 @@ def _import(
                 " (and null for the MLflow signature's optional columns)" if source.optional else ""
             ),
             "categories": categories_from,
+            **({"text": texts} if texts else {}),
             **({"unseen_categories": unseen} if unseen else {}),
             **(
                 {"versions": _versions_origin(source.info["fitted_with"])}
@@ -237,19 +243,25 @@ def _import(
     }
     # The model's own predictions are taken on the data as given (an array for a model fitted
     # without names), so a column type the server would pass differently shows up as a difference.
-    reference = X.to_numpy() if array_input else X
-    _serve_check(model, schema, card, X, reference)
+    table: pd.DataFrame | np.ndarray = X.to_numpy() if array_input else X
+    reference = X[names[0]] if one_column else table  # a 1-D model takes the column itself
+    if "reads" in source.info:  # a native file: its scikit-learn interface against the booster
+        native_file.check_against_booster(model, reference, classes)
+        card["provenance"]["classes"] = native_file.CLASSES_NOTE
+    serve_check(model, schema, card, X, reference)
     if target is not None:
         card["metrics"], card["metrics_on"] = (
             _metrics(model, task, classes, reference, frame[target]),
             METRICS_ON,
         )
         card["import_data"]["rows_with_target"] = int(frame[target].notna().sum())
+    if source.info.get("format") == "python":  # a notebook's object: its modules may not travel
+        custom_code.check_provided(inspection.objects(model), code or {})
     skops_trusted = _skops_trusted(source)
     if fmt == "skops":
         _check_skops_format(model, skops_trusted)
     # ONNX form, served where it passes the gate on every import row (ml_api.onnx_export).
-    forms = export_onnx(model, schema, reference, array_input=array_input).apply(card)
+    forms = export_onnx(model, schema, table, array_input=array_input).apply(card)
     root = Path(model_root) if model_root is not None else _default_model_root()
     try:
         path = save_artifact(
@@ -262,6 +274,7 @@ def _import(
             forms=forms,
             skops_trusted=skops_trusted,
             fitted_with=source.info.get("fitted_with"),
+            files=custom_code.artifact_files(code or {}),
         )
     except ValueError as exc:
         raise ImportRefused(str(exc)) from None
@@ -269,7 +282,7 @@ def _import(
 
 
 def _versions_origin(fitted_with: dict[str, str]) -> str:
-    from ml_api.core.model.artifact import installed_version
+    from ml_api.core.model.libraries import installed_version
 
     return ", ".join(
         f"{lib} {v}: the version that pickled the model (scikit-learn's "
@@ -281,7 +294,7 @@ def _versions_origin(fitted_with: dict[str, str]) -> str:
 def _task_origin(model: Any, task: str) -> str:
     if task == "regression":
         return "the model (a regressor without classes_)"
-    if _has_proba(model):
+    if has_proba(model):
         return "the model (classes_ and predict_proba)"
     return "the model (classes_; no predict_proba, so labels only)"
 
@@ -290,52 +303,6 @@ def _default_model_root() -> Path:
     from ml_api.settings import Settings
 
     return Settings().resolved_model_root()
-
-
-def _read_data(
-    data: pd.DataFrame | str | Path | None, source: Source
-) -> tuple[pd.DataFrame, dict[str, Any]]:
-    if data is None:
-        if source.example is None:
-            raise ImportRefused(
-                "sample data is needed (--data CSV, or a DataFrame): it gives the features' kinds, "
-                "ranges and nullability"
-                + (", and this MLflow model has no input example" if source.signature else "")
-            )
-        frame = source.example
-        info: dict[str, Any] = {"file": "MLflow input example", "sha256": _frame_sha256(frame)}
-    elif isinstance(data, pd.DataFrame):
-        frame = data
-        info = {"file": None, "sha256": _frame_sha256(frame), "sha256_of": "the DataFrame's rows"}
-    else:
-        path = Path(data).expanduser().resolve()
-        if not path.is_file():
-            raise ImportRefused(f"data file {path}: no such file")
-        try:
-            check_file(path)  # rows longer or shorter than the header: refused, not shifted
-            frame = pd.read_csv(path, index_col=False)
-        except InvalidInput as exc:
-            raise ImportRefused(f"data file {exc.message}") from None
-        except pd.errors.EmptyDataError:
-            raise ImportRefused(
-                f"data file {path} is empty: a header and data rows are needed"
-            ) from None
-        except (pd.errors.ParserError, UnicodeDecodeError) as exc:
-            raise ImportRefused(f"cannot read data file {path} as CSV: {exc}") from None
-        info = {"file": path.name, "sha256": sha256_file(path)}
-    if frame.empty:
-        raise ImportRefused(
-            f"the data ({info['file'] or 'DataFrame'}) has no rows: sample rows are needed"
-        )
-    frame = frame.rename(columns=str)
-    return frame, {**info, "rows": len(frame)}
-
-
-def _frame_sha256(frame: pd.DataFrame) -> str:
-    hashes = pd.util.hash_pandas_object(frame, index=False).to_numpy()
-    return hashlib.sha256(
-        hashes.tobytes() + "\0".join(map(str, frame.columns)).encode()
-    ).hexdigest()
 
 
 def _feature_names(model: Any, source: Source, X: pd.DataFrame) -> tuple[list[str], str]:
@@ -361,6 +328,19 @@ def _feature_names(model: Any, source: Source, X: pd.DataFrame) -> tuple[list[st
     return names, "the data's columns, in order (the model was fitted without feature names)"
 
 
+def _check_one_column(vectorizer: str, names: list[str], target: str | None) -> None:
+    """Refuse data that does not hold exactly the one text column a 1-D text pipeline reads."""
+    if len(names) == 1:
+        return
+    besides = "besides the target" if target is not None else "(no --target named)"
+    raise ImportRefused(
+        f"the model's first step is a {vectorizer}, which reads one column of text (the "
+        f"pipeline was fitted on a column such as df['review']), but the data has {len(names)} "
+        f"columns {besides}: {', '.join(names)}; give data with the text column"
+        + (" only" if target is not None else " and name the target with --target")
+    )
+
+
 def _as_native_categoricals(X: pd.DataFrame, native: inspection.Categories) -> pd.DataFrame:
     if not native:
         return X
@@ -375,13 +355,22 @@ def _as_native_categoricals(X: pd.DataFrame, native: inspection.Categories) -> p
 
 
 def _schema(
-    X: pd.DataFrame, model_categories: inspection.Categories, optional: frozenset[str]
+    X: pd.DataFrame,
+    model_categories: inspection.Categories,
+    optional: frozenset[str],
+    texts: Mapping[str, str],
 ) -> tuple[FeatureSchema, dict[str, str]]:
-    """The data's schema with the model's own categories, and where each feature's came from."""
+    """The data's schema with the model's own categories, and where each feature's came from.
+
+    A column a text vectorizer reads (``texts``) is a text feature, whatever its values.
+    """
     features, origins = [], {}
     for f in FeatureSchema.infer(X).features:
         if f.name in optional and not f.nullable:
             f = dataclasses.replace(f, nullable=True)
+        if f.name in texts:
+            features.append(Feature.text(f.name, str(X[f.name].dtype), f.nullable))
+            continue
         cats = model_categories.get(f.name, ([], ""))[0]
         if _all_codes(cats):
             # The model's encoder was fitted on numbers (a zip code, a store id): a categorical
@@ -407,102 +396,6 @@ def _schema(
 def _all_codes(cats: Sequence[Any]) -> bool:
     """Whether a model's categories are numbers (then the feature is numeric-coded)."""
     return bool(cats) and all(is_code(c) for c in cats)
-
-
-def _json_rows(X: pd.DataFrame, schema: FeatureSchema) -> list[dict[str, Any]]:
-    """The rows as a client following the schema sends them.
-
-    Numbers for numeric features and numeric-coded categorical ones, strings for other
-    categorical ones (a boolean column's ``True`` is ``"True"``), ``null`` for missing values.
-    """
-    categorical = {f.name for f in schema.features if f.kind == "categorical" and not f.is_coded}
-    out: list[dict[str, Any]] = []
-    for record in X.astype(object).to_dict(orient="records"):
-        row: dict[str, Any] = {}
-        for k, v in record.items():
-            if pd.isna(v):
-                row[str(k)] = None
-            elif k in categorical:
-                row[str(k)] = str(v)
-            else:
-                row[str(k)] = v.item() if isinstance(v, np.generic) else v
-        out.append(row)
-    return out
-
-
-def _serve_check(
-    model: Any, schema: FeatureSchema, card: dict[str, Any], X: pd.DataFrame, reference: Any
-) -> None:
-    """Predict the first rows through the server's path and compare with the model's own."""
-    n = min(len(X), SERVE_CHECK_ROWS)
-    own, own_proba = _own_predictions(model, reference[:n], n, card["classes"])
-    unsaved = {"name": "import", "version": "0", "model_file": {"name": "", "sha256": ""}}
-    artifact = Artifact(model=model, card=ModelCard.from_dict({**card, **unsaved}), path=Path())
-    try:
-        predictor = load_predictor(artifact)
-        served = predictor.predict(
-            validate_columns(schema, _json_rows(X.iloc[:n], schema), first_index=1)
-        )
-    except InvalidInput as exc:
-        first = exc.details[0] if exc.details else None
-        where = (
-            f"data row {first.instance}, column {first.field!r}: {first.problem}"
-            if first
-            else exc.message
-        )
-        raise ImportRefused(f"the server could not serve the import data ({where})") from None
-    _compare(served, own, own_proba if predictor.has_probabilities else None, card["task"])
-    card["import_data"]["served_check_rows"] = n
-
-
-def _own_predictions(model: Any, rows: Any, n: int, classes: list[Any] | None) -> tuple[Any, Any]:
-    """The model's own ``predict`` (and ``predict_proba``) on ``n`` rows, one value per row.
-
-    Raises:
-        ImportRefused: The model fails on the rows, or its output is not one value per row
-            (several targets, a different number of rows) or probabilities are not
-            ``(n, n_classes)``.
-    """
-    try:
-        own = model.predict(rows)
-        proba = model.predict_proba(rows) if classes is not None and _has_proba(model) else None
-    except Exception as exc:
-        raise ImportRefused(
-            f"the model cannot predict on the import data: {type(exc).__name__}: {exc}"
-        ) from None
-    inspection.check_output_shape(model, own, n)
-    if proba is not None:
-        inspection.check_output_shape(model, proba, n, "predict_proba")
-        if np.ndim(proba) != 2 or np.shape(proba)[1] != len(classes or ()):
-            raise ImportRefused(
-                f"the {type(inspection.final_estimator(model)).__name__}'s predict_proba gives "
-                f"shape {np.shape(proba)} for {len(classes or ())} classes: ml-api serves one "
-                f"probability per class"
-            )
-    return own, proba
-
-
-def _has_proba(model: Any) -> bool:
-    # hasattr: SVC(probability=False) and SGDClassifier(loss="hinge") hide the method
-    return hasattr(model, "predict_proba")
-
-
-def _compare(served: PredictionResult, own: Any, own_proba: Any, task: str) -> None:
-    labels = np.asarray(served.labels, dtype=object)
-    own = np.asarray(own)
-    if task == "regression":
-        same = np.isclose(labels.astype(float), own.astype(float), rtol=1e-6, atol=1e-9)
-    else:
-        same = np.array([str(a) == str(b) for a, b in zip(labels, own.tolist(), strict=True)])
-    if own_proba is not None and served.probabilities is not None:
-        same &= np.isclose(served.probabilities, own_proba, rtol=1e-6, atol=1e-9).all(axis=1)
-    if not same.all():
-        row = int(np.flatnonzero(~same)[0])
-        raise ImportRefused(
-            f"served predictions differ from the model's own on data row {row + 1} "
-            f"(served {labels[row]!r}, model {own[row]!r}): the data's column types are not the "
-            f"ones the model was fitted on"
-        )
 
 
 def _metrics(

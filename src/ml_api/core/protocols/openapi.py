@@ -18,7 +18,8 @@ from ml_api.core.model.card import ModelCard
 from ml_api.core.model.schema import Feature, FeatureKind, FeatureSchema
 from ml_api.core.protocols.body import CONTENT_CODINGS
 from ml_api.core.protocols.routes import ENDPOINTS, JSON, Endpoint, concrete_paths
-from ml_api.core.protocols.v2 import KNOWN_TYPES, OUTPUT_LABEL, OUTPUT_PROBA
+from ml_api.core.protocols.tensors import KNOWN_TYPES
+from ml_api.core.protocols.v2 import OUTPUT_LABEL, OUTPUT_PROBA
 from ml_api.core.runtimes.predictor import class_keys
 
 _ERROR = {"$ref": "#/components/schemas/Error"}
@@ -30,6 +31,12 @@ def _feature_schema(f: Feature) -> dict[str, Any]:
         schema: dict[str, Any] = {"type": "number", "description": f"numeric ({f.dtype})"}
         if f.minimum is not None:
             schema["description"] += f", {f.minimum:g} to {f.maximum:g} in training"
+    elif f.kind is FeatureKind.TEXT:
+        schema = {
+            "type": "string",
+            "maxLength": f.max_length,
+            "description": f"free text, up to {f.max_length} characters",
+        }
     elif f.codes is not None:  # a categorical feature over numeric codes: JSON numbers
         schema = {"type": "number", "enum": list(f.codes)}
     else:
