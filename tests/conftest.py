@@ -15,7 +15,7 @@ from ml_api import preprocess
 from ml_api.composition import build_scoring
 from ml_api.core.service import PredictionService
 from ml_api.settings import Settings
-from ml_api.train import train
+from ml_api.train import TrainingOptions, train
 from tests.tools import CONTAINER_SWITCH, containers_opted_in
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -46,8 +46,25 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "docker_engine" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.container)
+        _group_for_workers(item)
         if not opted_in and item.get_closest_marker("container") is not None:
             item.add_marker(skip)
+
+
+def _group_for_workers(item: pytest.Item) -> None:
+    """Keep what shares a fixture on one pytest-xdist worker (``make test`` runs ``-n auto``).
+
+    Every container test shares the session's one image build, so they form one group; any other
+    test goes with its module, whose module-scoped servers and models then start once. Without
+    ``--dist loadgroup`` (or without xdist) the marker does nothing.
+    """
+    if item.get_closest_marker("xdist_group") is not None:
+        return
+    if item.get_closest_marker("container") is not None:
+        group = "container"
+    else:
+        group = item.nodeid.split("::", 1)[0]
+    item.add_marker(pytest.mark.xdist_group(group))
 
 
 @pytest.fixture(scope="session")
@@ -55,11 +72,9 @@ def model_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A model root holding one penguins classifier (logistic regression), version 1."""
     root = tmp_path_factory.mktemp("models")
     train(
-        preprocess.PENGUINS_CSV,
-        "species",
+        TrainingOptions(preprocess.PENGUINS_CSV, "species", drop=preprocess.PENGUINS_DROP),
         model_root=root,
         name="penguins",
-        drop=preprocess.PENGUINS_DROP,
     )
     return root
 

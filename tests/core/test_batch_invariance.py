@@ -41,7 +41,7 @@ from ml_api.core.model.schema import FeatureKind, FeatureSchema
 from ml_api.core.runtimes.predictor import PredictionResult
 from ml_api.core.runtimes.registry import WithFallback, load_predictor
 from ml_api.core.runtimes.scikit_learn import SklearnPredictor
-from ml_api.train import train
+from ml_api.train import TrainingOptions, train
 
 INVARIANCE = settings(
     max_examples=40, derandomize=True, deadline=None, database=None,
@@ -60,20 +60,26 @@ BEYOND_FLOAT32 = (3.5e38, -1e39, 1.7e308)
 def models(model_root: Path, diabetes_csv: Path, tmp_path_factory) -> dict[str, Path]:
     """Model roots by kind: penguins linear (conftest), forest, binary logit, diabetes ridge."""
     root = tmp_path_factory.mktemp("invariance")
-    train(preprocess.PENGUINS_CSV, "species", model_root=root, name="forest",
-          drop=preprocess.PENGUINS_DROP, estimator="random_forest")  # fmt: skip
+    forest = TrainingOptions(
+        preprocess.PENGUINS_CSV,
+        "species",
+        drop=preprocess.PENGUINS_DROP,
+        estimator="random_forest",
+    )
+    train(forest, model_root=root, name="forest")
     # a binary logistic regression (coef_ of one row: a matrix-vector product at any size)
     penguins = pd.read_csv(preprocess.PENGUINS_CSV)
     penguins["species"] = penguins["species"] == "Gentoo"
     binary = root / "penguins-gentoo.csv"
     penguins.to_csv(binary, index=False)
-    train(binary, "species", model_root=root, name="logit", drop=preprocess.PENGUINS_DROP)
+    logit = TrainingOptions(binary, "species", drop=preprocess.PENGUINS_DROP)
+    train(logit, model_root=root, name="logit")
     # diabetes' target in thousands: small values, so the ONNX form passes the gate (float32)
     frame = pd.read_csv(diabetes_csv)
     frame["target"] = frame["target"] / 1000
     small = root / "diabetes-thousands.csv"
     frame.to_csv(small, index=False)
-    train(small, "target", model_root=root, name="ridge", estimator="linear")
+    train(TrainingOptions(small, "target", estimator="linear"), model_root=root, name="ridge")
     return {
         "linear": model_root / "penguins",
         "forest": root / "forest",

@@ -150,10 +150,21 @@ class Rule:
 
 ML_API = r"^\.venv/bin/ml-api "
 RULES: tuple[Rule, ...] = (
+    # ---- exempt, before the sandbox rule: an engine (a JVM, a cluster) ---------------------
+    Rule(
+        ML_API + r"predict --engine (spark|dask)\b|^spark-submit .*import ml_api\.cli\.__main__",
+        reason="starts Spark (a JVM) or Dask and reads a data lake's paths; tests/engines scores "
+        "the same 100,000-row file with --engine spark and dask, output and --refused checked",
+        covered_by="tests/engines/test_engines.py",
+        evidence='"--engine", engine',
+    ),
     # ---- run by tests/readme/test_commands.py --------------------------------------------------
     Rule(ML_API + r"(train|versions|promote|card|info|predict)\b", runner="sandbox"),
-    Rule(ML_API + r"import (model\.joblib|penguins-mlflow)\b", runner="sandbox"),
-    Rule(r"^\.venv/bin/python fit_model\.py$", runner="sandbox"),
+    Rule(
+        ML_API + r"import (model\.joblib|reviews\.joblib|custom\.joblib|penguins-mlflow)\b",
+        runner="sandbox",
+    ),
+    Rule(r"^\.venv/bin/python fit_(model|reviews|custom)\.py$", runner="sandbox"),
     Rule(
         r"^curl (-X POST -H \"Content-Type: application/json\" )?(-d '[^']*' )?"
         r"http://127\.0\.0\.1:(5000|8000)/\S*$",
@@ -164,7 +175,8 @@ RULES: tuple[Rule, ...] = (
         r"http://127\.0\.0\.1:5000/v2/\S+ -d '",
         runner="live",
     ),
-    Rule(r"^# fit_model\.py import joblib\b", runner="sandbox"),
+    Rule(r"^# fit_(model|reviews|custom)\.py import joblib\b", runner="sandbox"),
+    Rule(r"^# mytransforms\.py import numpy\b", runner="sandbox"),
     Rule(r"^# model\.joblib: .* mlflow\.sklearn\.save_model\(", runner="sandbox"),
     Rule(r"requests\.post\(URL, json=", runner="python-live"),
     # ---- exempt: long-running servers, the live suite runs the same command -------------------
