@@ -15,25 +15,38 @@ master, before it forks) start at ``build``; the CLI's ``predict`` and ``info`` 
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
 from typing import Any
 
 from ml_api.core.auth import ApiKeyAuth
 from ml_api.core.batching import Batcher
+from ml_api.core.drift import DriftCounter
 from ml_api.core.limits import Limits
 from ml_api.core.model.artifact import Artifact, load_artifact
+from ml_api.core.model.profile import Profile, ProfileError, load_profile
 from ml_api.core.model.ranges import RangeCheck
 from ml_api.core.model.validation import Validator
 from ml_api.core.pages.card_page import CardContent, read_charts, render_html
 from ml_api.core.pages.docs_ui import DocsUI
+from ml_api.core.prediction_log import PredictionLog, RotatingFileSink, Sink, StdoutSink
 from ml_api.core.protocols import routes
 from ml_api.core.protocols.openapi import openapi_document
 from ml_api.core.protocols.v1 import V1Protocol
 from ml_api.core.protocols.v2 import OpenInferenceProtocol
 from ml_api.core.runtimes.registry import load_predictor
-from ml_api.core.service import ModelCall, PredictionService, Submitter, Unbatched, labels_of
+from ml_api.core.service import (
+    ModelCall,
+    Observer,
+    PredictionService,
+    Submitter,
+    Unbatched,
+    labels_of,
+)
 from ml_api.settings import Settings
+
+_log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, eq=False)
@@ -64,12 +77,16 @@ class Application:
     card_html: str
 
 
-def build_scoring(settings: Settings, *, artifact: Artifact | None = None) -> PredictionService:
+def build_scoring(
+    settings: Settings, *, artifact: Artifact | None = None, monitored: bool = False
+) -> PredictionService:
     """Wire the prediction service alone: artifact → predictor, validator, range check → service.
 
     Args:
         settings: Configuration (model location, runtime, limits, out-of-range policy, batching).
         artifact: An already loaded artifact; loaded from ``settings`` when ``None``.
+        monitored: Watch the served traffic (:func:`observers`: drift counting into the
+            metrics, the prediction log): serving does, batch scoring does not.
 
     Returns:
         The service, warmed up (one prediction on the schema's example).
@@ -101,6 +118,7 @@ def build_scoring(settings: Settings, *, artifact: Artifact | None = None) -> Pr
         if settings.batching and predictor.capabilities.batches_across_requests
         else Unbatched(call)
     )
+    profile = _profile(artifact)
     return PredictionService(
         artifact,
         predictor,
@@ -109,7 +127,65 @@ def build_scoring(settings: Settings, *, artifact: Artifact | None = None) -> Pr
         Limits.from_settings(settings),
         batcher,
         load_seconds=load_seconds,
+        profile=profile,
+        observers=observers(settings, artifact, profile) if monitored else (),
     )
+
+
+def observers(settings: Settings, artifact: Artifact, profile: Profile | None) -> list[Observer]:
+    """What watches a served model's traffic (:class:`~ml_api.core.service.Observer`).
+
+    The drift counter, where the version has a reference profile and ``ML_API_DRIFT`` is on
+    (the default); the prediction log, where ``ML_API_PREDICTION_LOG_RATE`` is above 0.
+
+    Raises:
+        ValueError: ``ML_API_LOG_EXCLUDE_FEATURES`` names a feature the model does not have.
+    """
+    out: list[Observer] = []
+    model = (artifact.name, artifact.version)
+    if profile is not None and settings.drift:
+        out.append(DriftCounter(profile, artifact.schema, model))
+    if settings.prediction_log_rate > 0:
+        unknown = sorted(set(settings.log_exclude_features) - set(artifact.schema.names))
+        if unknown:
+            raise ValueError(
+                f"ML_API_LOG_EXCLUDE_FEATURES names {', '.join(unknown)}, which model "
+                f"{artifact.name} v{artifact.version} does not have (its features: "
+                f"{', '.join(artifact.schema.names)})"
+            )
+        sink: Sink = (
+            RotatingFileSink(
+                settings.prediction_log_file,
+                settings.prediction_log_max_bytes,
+                settings.prediction_log_backups,
+            )
+            if settings.prediction_log_file is not None
+            else StdoutSink()
+        )
+        out.append(
+            PredictionLog(
+                sink,
+                artifact.schema,
+                model,
+                rate=settings.prediction_log_rate,
+                exclude=settings.log_exclude_features,
+                max_instances=settings.prediction_log_max_instances,
+            )
+        )
+    return out
+
+
+def _profile(artifact: Artifact) -> Profile | None:
+    """The version's reference profile, or ``None`` (drift not measured).
+
+    ``None`` when it has none, or one this ml-api cannot read (a newer format: said in the log
+    and in ``GET /metadata``).
+    """
+    try:
+        return load_profile(artifact.card.raw, artifact.path)
+    except ProfileError as exc:
+        _log.warning("model %s: drift is not measured: %s", artifact.path, exc)
+        return None
 
 
 def build(
@@ -135,7 +211,7 @@ def build(
         OSError: ``settings.api_keys_file`` is set but unreadable.
     """
     if service is None:
-        service = build_scoring(settings, artifact=artifact)
+        service = build_scoring(settings, artifact=artifact, monitored=True)
     public_paths = (
         routes.public_paths() if settings.public_paths is None else tuple(settings.public_paths)
     )

@@ -33,6 +33,7 @@ from sklearn.pipeline import Pipeline
 
 from ml_api.core.errors import quote
 from ml_api.core.model.artifact import SKOPS_NODE_TYPES, Format, save_artifact, sha256_file
+from ml_api.core.model.profile import PROFILE_FILE, build_profile
 from ml_api.core.model.schema import FeatureSchema
 from ml_api.onnx_export import export_onnx
 from ml_api.preprocess import (
@@ -378,6 +379,14 @@ def train(
     forms = export_onnx(
         pipeline, schema, X.to_numpy() if array_input else X, array_input=array_input
     ).apply(card)
+    # The reference profile of the training data, against which serving measures drift.
+    profile = build_profile(
+        schema,
+        X,
+        pipeline.predict(X.to_numpy() if array_input else X),
+        classifier=task == "classification",
+        source="training",
+    )
     path = save_artifact(
         pipeline,
         model_root=model_root,
@@ -385,7 +394,7 @@ def train(
         metadata=card,
         fmt=fmt,
         forms=forms,
-        files=chart_files,
+        files={**chart_files, PROFILE_FILE: profile.to_bytes()},
         skops_trusted=list(SKOPS_NODE_TYPES),  # trees fitted here, not read from a file
     )
     return TrainResult(

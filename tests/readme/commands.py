@@ -151,7 +151,7 @@ class Rule:
 ML_API = r"^\.venv/bin/ml-api "
 RULES: tuple[Rule, ...] = (
     # ---- run by tests/readme/test_commands.py --------------------------------------------------
-    Rule(ML_API + r"(train|versions|promote|card|info|predict)\b", runner="sandbox"),
+    Rule(ML_API + r"(train|versions|promote|card|info|predict|drift)\b", runner="sandbox"),
     Rule(ML_API + r"import (model\.joblib|penguins-mlflow)\b", runner="sandbox"),
     Rule(r"^\.venv/bin/python fit_model\.py$", runner="sandbox"),
     Rule(

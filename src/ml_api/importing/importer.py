@@ -42,6 +42,7 @@ from ml_api.core.model.artifact import (
     skops_refused,
 )
 from ml_api.core.model.card import ModelCard
+from ml_api.core.model.profile import PROFILE_FILE, build_profile
 from ml_api.core.model.schema import CATEGORY_DTYPE, Feature, FeatureSchema, is_code
 from ml_api.core.model.validation import validate_columns
 from ml_api.core.runtimes.predictor import PredictionResult
@@ -251,6 +252,11 @@ def _import(
     # ONNX form, served where it passes the gate on every import row (ml_api.onnx_export).
     forms = export_onnx(model, schema, reference, array_input=array_input).apply(card)
     root = Path(model_root) if model_root is not None else _default_model_root()
+    # The reference profile of the import data, against which serving measures drift.
+    own, _ = _own_predictions(model, reference, len(X), None)  # labels only
+    profile = build_profile(
+        schema, X, np.ravel(own), classifier=task == "classification", source="import"
+    )
     try:
         path = save_artifact(
             model,
@@ -258,6 +264,7 @@ def _import(
             name=name,
             metadata=card,
             fmt=fmt,
+            files={PROFILE_FILE: profile.to_bytes()},
             model_libraries=inspection.model_libraries(model),
             forms=forms,
             skops_trusted=skops_trusted,
