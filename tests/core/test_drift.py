@@ -12,7 +12,7 @@ from prometheus_client import REGISTRY
 
 from ml_api.composition import build_scoring
 from ml_api.core.drift import DriftCounter
-from ml_api.core.model.profile import MISSING, build_profile
+from ml_api.core.model.profile import MISSING, OTHER, build_profile
 from ml_api.core.model.schema import Feature, FeatureKind, FeatureSchema
 from ml_api.core.protocols.v1 import model_metadata
 from ml_api.settings import Settings
@@ -43,7 +43,7 @@ def counter() -> tuple[DriftCounter, tuple[str, str]]:
         source="training",
     )
     model = (f"drift-{uuid.uuid4().hex[:8]}", "1")
-    return DriftCounter(profile, SCHEMA, model, flush_seconds=3600), model
+    return DriftCounter(profile, SCHEMA, model), model
 
 
 def test_every_series_exists_at_zero_with_its_reference_share(
@@ -60,48 +60,31 @@ def test_every_series_exists_at_zero_with_its_reference_share(
     assert ratio == pytest.approx(0.6)
 
 
-def test_counts_are_written_at_the_flush_exactly(
-    counter: tuple[DriftCounter, tuple[str, str]],
+@pytest.mark.parametrize("repeat", [1, 10, 40])  # one instance, small and numpy paths
+def test_counts_are_exact_once_per_request(
+    counter: tuple[DriftCounter, tuple[str, str]], repeat: int
 ) -> None:
     drift, model = counter
-    drift.observe([[1.0, 95.0, float("nan")], ["a", "a", "b"]], 3)
+    drift.observe([[1.0, 95.0, float("nan")] * repeat, ["a", "a", "b"] * repeat], 3 * repeat)
     drift.observe([[2.0], [float("nan")]], 1)
-    assert _value(model, "x", "00") == 0.0  # not written yet: no metric write per request
-    drift.flush()
-    assert _value(model, "x", "00") == 2.0
-    assert _value(model, "x", "09") == 1.0
-    assert _value(model, "x", MISSING) == 1.0
-    assert (_value(model, "c", "a"), _value(model, "c", "b")) == (2.0, 1.0)
+    assert _value(model, "x", "00") == 1.0 * repeat + 1
+    assert _value(model, "x", "09") == 1.0 * repeat
+    assert _value(model, "x", MISSING) == 1.0 * repeat
+    assert (_value(model, "c", "a"), _value(model, "c", "b")) == (2.0 * repeat, 1.0 * repeat)
     assert _value(model, "c", MISSING) == 1.0
-    drift.flush()  # nothing pending: nothing added
-    assert _value(model, "x", "00") == 2.0
+    assert _value(model, "c", OTHER) == 0.0
     assert drift.features == ["x", "c"]
-
-
-def test_the_flushing_thread_writes_without_a_scrape() -> None:
-    profile = build_profile(SCHEMA, {"x": [1.0, 2.0], "c": ["a", "b"]}, None, classifier=True,
-                            source="training")  # fmt: skip
-    model = (f"drift-{uuid.uuid4().hex[:8]}", "1")
-    drift = DriftCounter(profile, SCHEMA, model, flush_seconds=0.01)
-    drift.observe([[1.0], ["b"]], 1)
-    import time
-
-    deadline = time.monotonic() + 30
-    while _value(model, "c", "b") != 1.0 and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert _value(model, "c", "b") == 1.0
 
 
 def test_serving_counts_and_metadata_says_so(model_root: Path) -> None:
     settings = Settings(model_root=model_root, model_name="penguins")
     service = build_scoring(settings, monitored=True)
-    (drift,) = [o for o in service.observers if isinstance(o, DriftCounter)]
+    assert sum(isinstance(o, DriftCounter) for o in service.observers) == 1
     meta = model_metadata(service)["drift"]
     assert meta["measured"] is True and meta["profile"]["source"] == "training"
     assert meta["profile"]["features"] == list(service.schema.names)
     before = _penguins("island", "Biscoe")
     service.predict_rows([VALID_ROW, VALID_ROW])
-    drift.flush()
     assert _penguins("island", "Biscoe") == before + 2
     # batch scoring does not count; off by the setting
     assert build_scoring(settings).observers == ()

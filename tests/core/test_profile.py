@@ -179,3 +179,20 @@ def test_penguins_shifted_body_mass_and_island_drift(
         scores = {f.name: psi(f.shares, f.counts(data[f.name].tolist())) for f in profile.features}
         assert {n for n, s in scores.items() if s > 0.25} == drifted, scores
         assert all(s < 0.1 for n, s in scores.items() if n not in drifted), scores
+
+
+def test_one_value_at_a_time_bins_as_the_vectorised_pass(
+    model_root: Path, penguins_frame: pd.DataFrame
+) -> None:
+    """``bin_of`` (small requests) and ``assign`` (large ones) agree on every value."""
+    artifact = load_artifact(model_root, "penguins")
+    profile = load_profile(artifact.card.raw, artifact.path)
+    assert profile is not None
+    rng = np.random.default_rng(3)
+    for f in profile.features:
+        if f.kind == "numeric":
+            values = [*f.edges, *(e + d for e in f.edges for d in (-1e-9, 1e-9)), float("nan")]
+            values += rng.normal(np.mean(f.edges), np.std(f.edges) * 3, 500).tolist()
+        else:
+            values = [*f.categories, "unknown", None, float("nan")]
+        assert [f.bin_of(v) for v in values] == f.assign(values).tolist(), f.name

@@ -8,19 +8,17 @@ shares ``ml_api_feature_reference_ratio``; Prometheus' recording rules then comp
 feature's population stability index over a window (``deploy/monitoring/prometheusrule.yaml``)
 and ``MlApiFeatureDrift`` fires above 0.25.
 
-Cheap on the request path: a request's columns are binned in one vectorised pass per feature
-(``numpy.searchsorted`` against the edges fixed at load time) and added into one in-process
-array; a background thread per process writes the accumulated counts into the Prometheus
-counters once a second (:data:`FLUSH_SECONDS`), so a request makes no metric write of its own.
-The counters are ordinary multiprocess counters: exact across gunicorn workers and pods, at most
-one flush interval late (a worker's last interval is written when it exits).
+Cheap on the request path: a request's columns are binned against the edges fixed at load time
+(``bisect`` or a dict lookup for a few instances, one vectorised ``numpy.searchsorted`` pass per
+feature for more) and counted per request, so each bin a request reached takes one counter write
+(a one-instance request: one per feature), never one per instance. The counters are ordinary
+multiprocess counters, written before the response leaves: exact across gunicorn workers and
+pods, and in ``/metrics`` as soon as the answer is.
 """
 
 from __future__ import annotations
 
-import atexit
-import os
-import threading
+from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
@@ -31,11 +29,11 @@ from ml_api.core.model.profile import FeatureProfile, Profile
 from ml_api.core.model.schema import FeatureSchema
 from ml_api.core.runtimes.predictor import PredictionResult
 
-__all__ = ["FLUSH_SECONDS", "DriftCounter"]
+__all__ = ["SMALL_REQUEST", "DriftCounter"]
 
-FLUSH_SECONDS = 1.0
-"""How often a process writes its accumulated bin counts into the counters, in seconds (a
-Prometheus scrape interval is 15-30 s, so the counters are never visibly late)."""
+SMALL_REQUEST = 16
+"""Requests of at most this many instances are binned in plain Python (``bisect``, a dict), larger
+ones with numpy: building arrays costs more than it saves for a few values."""
 
 
 class DriftCounter:
@@ -49,7 +47,6 @@ class DriftCounter:
         profile: The model version's reference profile.
         schema: The model's feature schema (the columns' order).
         model: ``(model_name, model_version)`` metric labels.
-        flush_seconds: How often the counts are written to the counters (:data:`FLUSH_SECONDS`).
     """
 
     def __init__(
@@ -57,14 +54,14 @@ class DriftCounter:
         profile: Profile,
         schema: FeatureSchema,
         model: tuple[str, str],
-        flush_seconds: float = FLUSH_SECONDS,
     ) -> None:
         names = list(schema.names)
         self._profiled: list[tuple[int, FeatureProfile]] = [
             (names.index(f.name), f) for f in profile.features if f.name in names
         ]
         sizes = [len(f.bins) for _, f in self._profiled]
-        self._offsets = np.cumsum([0, *sizes[:-1]]).astype(np.intp)
+        offsets = np.cumsum([0, *sizes[:-1]]).tolist()
+        self._plan = list(zip(self._profiled, offsets, strict=True))
         self._children = [
             metrics.FEATURE_VALUES.labels(*model, f.name, b)
             for _, f in self._profiled
@@ -73,10 +70,6 @@ class DriftCounter:
         for _, f in self._profiled:
             for b, share in zip(f.bins, f.shares, strict=True):
                 metrics.FEATURE_REFERENCE_RATIO.labels(*model, f.name, b).set(share)
-        self._pending = np.zeros(sum(sizes), dtype=np.int64)
-        self._lock = threading.Lock()
-        self._flush_seconds = flush_seconds
-        self._pid: int | None = None
 
     @property
     def features(self) -> list[str]:
@@ -89,7 +82,7 @@ class DriftCounter:
         n_instances: int,
         result: PredictionResult | None = None,
     ) -> None:
-        """Count one request's instances into their bins (no metric write here).
+        """Count one request's instances into their bins: one counter write per bin reached.
 
         Args:
             columns: ``n_features`` validated columns of ``n_instances`` values, in schema order.
@@ -99,39 +92,19 @@ class DriftCounter:
         """
         if not n_instances or not self._profiled:
             return
-        indices = np.concatenate(
-            [
-                f.assign(columns[j]) + off
-                for (j, f), off in zip(self._profiled, self._offsets, strict=True)
-            ]
-        )
-        counts = np.bincount(indices, minlength=len(self._pending))
-        with self._lock:
-            self._pending += counts
-        if self._pid != os.getpid():
-            self._start_flushing()
-
-    def flush(self) -> None:
-        """Write the counts accumulated since the last flush into the counters."""
-        with self._lock:
-            pending = self._pending
-            if not pending.any():
-                return
-            self._pending = np.zeros_like(pending)
-        for i in np.flatnonzero(pending).tolist():
-            self._children[i].inc(int(pending[i]))
-
-    def _start_flushing(self) -> None:
-        """Start this process's flushing thread (once per process: gunicorn forks workers)."""
-        with self._lock:
-            if self._pid == os.getpid():
-                return
-            self._pid = os.getpid()
-        thread = threading.Thread(target=self._flush_forever, name="ml-api-drift", daemon=True)
-        thread.start()
-        atexit.register(self.flush)
-
-    def _flush_forever(self) -> None:
-        stop = threading.Event()
-        while not stop.wait(self._flush_seconds):
-            self.flush()
+        children = self._children
+        if n_instances == 1:  # one value per feature: one bin each, no counting needed
+            for (j, f), off in self._plan:
+                children[off + f.bin_of(columns[j][0])].inc()
+            return
+        if n_instances <= SMALL_REQUEST:
+            hits = Counter(
+                off + f.bin_of(value) for (j, f), off in self._plan for value in columns[j]
+            )
+            for i, count in hits.items():
+                children[i].inc(count)
+            return
+        indices = np.concatenate([f.assign(columns[j]) + off for (j, f), off in self._plan])
+        counts = np.bincount(indices, minlength=len(children))
+        for i in np.flatnonzero(counts).tolist():
+            children[i].inc(int(counts[i]))
