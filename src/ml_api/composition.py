@@ -129,6 +129,7 @@ def build_scoring(
         load_seconds=load_seconds,
         profile=profile,
         observers=observers(settings, artifact, profile) if monitored else (),
+        counts_drift=settings.drift and profile is not None,
     )
 
 

@@ -1,4 +1,5 @@
-"""Input drift end to end: a real server counts, /metrics shows it, promtool's rules score it.
+"""Input drift end to end: a real server counts, /metrics shows it, promtool's rules score it,
+the dashboard's drift panels show it.
 
 The default penguins model is served by ``ml-api serve`` (gunicorn, 2 workers). 2,000 instances
 drawn from the training data are sent, then 2,000 with ``body_mass_g`` +30 % and every ``island``
@@ -10,6 +11,7 @@ alert, give the same answer.
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from collections import defaultdict
@@ -26,7 +28,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from ml_api import preprocess
 from ml_api.core.model.profile import psi
-from tests.deploy.test_monitoring import rule_groups, run_promtool
+from tests.deploy.test_monitoring import DASHBOARD, rule_groups, run_promtool
 from tests.live.server import LiveServer
 
 pytestmark = pytest.mark.live
@@ -108,6 +110,51 @@ def scores(values: Counts, reference: Counts) -> dict[str, float]:
             [reference[feature, b] for b in bins], [values.get((feature, b), 0) for b in bins]
         )
     return out
+
+
+def panel_exprs(title: str, feature: str = "") -> list[str]:
+    """A dashboard panel's queries as Grafana sends them (namespace and feature filled in)."""
+    panels = json.loads(DASHBOARD.read_text())["panels"]
+    (panel,) = [p for p in panels if p["title"].startswith(title)]
+    return [
+        t["expr"].replace("$namespace", "ml-api").replace("$feature", feature)
+        for t in panel["targets"]
+    ]
+
+
+def dashboard_checks(features: set[str]) -> list[dict[str, Any]]:
+    """The drift panels on the scraped series at 130 minutes: the PSI panel crosses 0.25 for the
+    drifted features only; island's panel shows every served instance in Biscoe, none elsewhere,
+    beside the training shares."""
+    (psi_panel,) = panel_exprs("Input drift (PSI)")
+    served, training = panel_exprs("Drift of $feature", "island")
+    profile_bins = ("Biscoe", "Dream", "Torgersen", "(other)", "(missing)")
+    return [
+        {
+            "expr": f"({psi_panel}) > bool {THRESHOLD}",
+            "eval_time": "130m",
+            "exp_samples": [
+                {
+                    "labels": f'{{model_name="penguins", model_version="1", feature="{f}"}}',
+                    "value": int(f in DRIFTED),
+                }
+                for f in sorted(features)
+            ],
+        },
+        {
+            "expr": served,
+            "eval_time": "130m",
+            "exp_samples": [
+                {"labels": f'{{model_version="1", bin="{b}"}}', "value": int(b == "Biscoe")}
+                for b in profile_bins
+            ],
+        },
+        {
+            "expr": f"count({training})",
+            "eval_time": "130m",
+            "exp_samples": [{"labels": "{}", "value": len(profile_bins)}],
+        },
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -211,6 +258,7 @@ def test_the_recording_rules_and_the_alert_agree_on_the_scraped_series(
                         "eval_time": "130m",
                         "exp_samples": expected(DRIFTED),
                     },
+                    *dashboard_checks(set(totals(both))),
                 ],
                 "alert_rule_test": [
                     {"eval_time": "50m", "alertname": "MlApiFeatureDrift", "exp_alerts": []},

@@ -132,6 +132,8 @@ class PredictionService:
             both around a :class:`ModelCall` on ``predictor``.
         load_seconds: How long loading the artifact took, in seconds (published as a metric).
         profile: The version's reference profile (``None``: saved without one; no drift).
+        counts_drift: Whether serving counts instances into the profile's bins
+            (``ML_API_DRIFT`` and a profile); ``GET /metadata`` and ``ml-api info`` say it.
         observers: Told of every predicted request after its answer is ready (the drift counter
             and the prediction log; ``ml_api.composition`` builds them for serving).
     """
@@ -147,9 +149,11 @@ class PredictionService:
         load_seconds: float = 0.0,
         profile: Profile | None = None,
         observers: Sequence[Observer] = (),
+        counts_drift: bool = False,
     ) -> None:
         self.artifact = artifact
         self.profile = profile
+        self.counts_drift = counts_drift
         self.observers = tuple(observers)
         self.predictor = predictor
         self.schema = artifact.schema

@@ -26,7 +26,6 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ml_api.core import deadline as time_limit
-from ml_api.core.drift import DriftCounter
 from ml_api.core.errors import BadRequest, PayloadTooLarge, Problem, quote
 from ml_api.core.model.profile import PROFILE_FILE
 from ml_api.core.protocols.body import check_headers, read_json
@@ -158,7 +157,7 @@ def drift_metadata(service: PredictionService) -> dict[str, Any]:
         ``{"measured": bool, "profile": {"rows", "source", "features"} | None, "note": str}``.
     """
     profile = service.profile
-    counting = any(isinstance(o, DriftCounter) for o in service.observers)
+    counting = service.counts_drift
     if profile is None:
         listed = PROFILE_FILE in (service.artifact.card.raw.get("files") or {})
         note = (
@@ -178,7 +177,7 @@ def drift_metadata(service: PredictionService) -> dict[str, Any]:
         },
         "note": "ml_api_feature_values_total counts served instances per feature and bin"
         if counting
-        else "drift counting is off (ML_API_DRIFT=false) or not used by this process",
+        else "drift counting is off (ML_API_DRIFT=false)",
     }
 
 
