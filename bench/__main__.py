@@ -30,7 +30,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from bench import goals, inprocess, invariance, mlserver_env, report, scoring
+from bench import goals, inprocess, invariance, mlserver_env, report, scoring, swaps
 from bench.load import wrk_version
 from bench.models import ALL_MODELS, prepare_models
 from bench.procs import plan_pinning
@@ -120,6 +120,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="a lone instance's model call as 2 rows (served) and alone (before), per runtime; "
         f"print the table and exit (models {invariance.DEFAULT_MODELS} unless --models)",
     )
+    mode.add_argument(
+        "--swaps",
+        action="store_true",
+        help="hot swaps in a live server: RSS after each of --swap-count promotions back and "
+        "forth (SIGHUP); print the table and exit",
+    )
+    p.add_argument("--swap-count", type=int, default=50, help="--swaps: promotions (50)")
     p.add_argument(
         "--scoring",
         action="store_true",
@@ -226,6 +233,13 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.in_process_only or args.invariance:
         return in_process_only(args)
+    if args.swaps:
+        _log(f"{args.swap_count} hot swaps in a live server")
+        result = swaps.measure(args.workdir.resolve(), args.swap_count)
+        print(swaps.markdown(result))
+        result["workers_mib_per_swap"] = [round(s["workers"] / 1024, 1) for s in result["series"]]
+        print(json.dumps({k: v for k, v in result.items() if k != "series"}))
+        return 0
     if args.scoring:
         return run_scoring(args)
     wrk = wrk_version()

@@ -64,6 +64,22 @@ class Settings(BaseSettings):
     model_version: str | None = None
     """Which version to serve; ``None`` serves the newest (highest number)."""
 
+    models: Annotated[list[str] | None, NoDecode] = None
+    """Which models under ``model_root`` this server serves (``ML_API_MODELS``, comma-separated;
+    ``name`` or ``name:version`` with a version number or an alias); ``None``, the default,
+    serves every model there. ``model_name`` is always served (``POST /predict`` answers with it);
+    ``model_version`` pins it. See docs/models.md ("Several models in one server")."""
+
+    reload_seconds: float = Field(default=2.0, ge=0)
+    """How often each worker compares its models with the registry, in seconds: a version
+    promoted (or trained, where the newest serves) is verified, warmed up and swapped in without a
+    restart. 0 follows only SIGHUP and the repository ``load`` endpoint."""
+
+    memory_budget_mb: float | None = Field(default=None, gt=0)
+    """Most resident memory the served models may take together in one process, in megabytes
+    (``ML_API_MEMORY_BUDGET_MB``); a load or swap that would exceed it is refused (507) and the
+    old version keeps serving. ``None``: no budget."""
+
     allow_version_mismatch: bool = False
     """Load an artifact even if it was trained with another scikit-learn major.minor version."""
 
@@ -113,8 +129,8 @@ class Settings(BaseSettings):
 
     log_exclude_features: Annotated[list[str], NoDecode] = Field(default_factory=list)
     """Features never written to the prediction log (``ML_API_LOG_EXCLUDE_FEATURES``,
-    comma-separated); a name the model does not have refuses to start (a typo must not log
-    the field it meant to hide). Headers, and so API keys, are never logged."""
+    comma-separated); a name a served model does not have is warned about at start-up (a typo
+    would log the field it meant to hide). Headers, and so API keys, are never logged."""
 
     framework: Framework = "flask"
     """Web framework ``ml-api serve`` runs (``ML_API_FRAMEWORK``); the container image reads it."""
@@ -211,6 +227,7 @@ class Settings(BaseSettings):
         "public_paths",
         "allowed_hosts",
         "cors_origins",
+        "models",
         "log_exclude_features",
         mode="before",
     )

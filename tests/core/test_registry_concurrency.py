@@ -20,16 +20,11 @@ import pandas as pd
 import pytest
 from sklearn.linear_model import LogisticRegression
 
-from ml_api.core.model.artifact import (
-    ArtifactError,
-    list_versions,
-    load_artifact,
-    read_aliases,
-    save_artifact,
-    set_alias,
-)
+from ml_api.core.model.artifact import load_artifact, save_artifact
+from ml_api.core.model.integrity import ArtifactError
 from ml_api.core.model.registry_lock import COUNTER_FILE, next_version
 from ml_api.core.model.schema import FeatureSchema
+from ml_api.core.model.versions import list_versions, read_aliases, set_alias
 
 CLI = [sys.executable, "-m", "ml_api.cli"]
 
@@ -99,7 +94,7 @@ def test_concurrent_promotes_of_one_alias_report_a_consistent_history(tmp_path):
     assert [r.returncode for r in runs] == [0] * 12
     # Serialised by the lock: exactly one run saw the alias unset, and the "was" versions
     # chain into one history ending at the version the file holds.
-    was = [r.stdout.split("(was ")[1].rstrip(")\n") for r in runs]
+    was = [r.stdout.splitlines()[0].split("(was ")[1].rstrip(")") for r in runs]
     assert was.count("unset") == 1
     assert read_aliases(root, "m")["production"] in (1, 2, 3)
 

@@ -57,7 +57,8 @@ def drift(
     Prints one line per feature, highest score first; exits 1 when a score is above --fail-above
     (a CI gate), 2 when the model or the input cannot be read.
     """
-    from ml_api.core.model.artifact import ArtifactError, load_artifact
+    from ml_api.core.model.artifact import load_artifact
+    from ml_api.core.model.integrity import ArtifactError
     from ml_api.core.model.profile import ProfileError, load_profile
     from ml_api.drift_report import compare, read_input, render_html
 

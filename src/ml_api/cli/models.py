@@ -157,7 +157,8 @@ def card(
     fmt: str,
 ) -> None:
     """Write a model version's card for people: the GET /model page, or Markdown."""
-    from ml_api.core.model.artifact import ArtifactError, load_artifact
+    from ml_api.core.model.artifact import load_artifact
+    from ml_api.core.model.integrity import ArtifactError
     from ml_api.core.pages.card_page import CardContent, read_charts, render_html, render_markdown
 
     settings = settings_from(
@@ -225,12 +226,8 @@ def versions(name: str | None, model_root: Path | None) -> None:
     metrics, runtime, model file size, aliases ("serves" marks what 'serve' loads without
     --version: the 'production' alias if set, else the newest).
     """
-    from ml_api.core.model.artifact import (
-        ArtifactError,
-        list_versions,
-        read_aliases,
-        resolve_version_dir,
-    )
+    from ml_api.core.model.integrity import ArtifactError
+    from ml_api.core.model.versions import list_versions, read_aliases, resolve_version_dir
 
     settings = settings_from(model_root=model_root, model_name=name)
     root, name = settings.resolved_model_root(), settings.model_name
@@ -263,6 +260,22 @@ def versions(name: str | None, model_root: Path | None) -> None:
     widths = [max(len(r[i]) for r in (header, *rows)) for i in range(len(header))]
     for row in (header, *rows):
         click.echo("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+    if serving is not None:
+        _check_serving(settings, root, name, serving)
+
+
+def _check_serving(settings: Any, root: Path, name: str, version: str) -> None:
+    """Verify the version that should serve as a server does (hash, version gate); say so."""
+    from ml_api.core.model.artifact import load_artifact
+    from ml_api.core.model.integrity import ArtifactError
+
+    try:
+        load_artifact(root, name, version, allow_version_mismatch=settings.allow_version_mismatch)
+    except ArtifactError as exc:
+        click.echo(
+            f"version {version} fails verification: {exc}; running servers keep the version "
+            "they serve (see their log and ml_api_model_swap_failures_total)"
+        )
 
 
 @click.command()
@@ -283,9 +296,11 @@ def promote(
 
     'serve', the image and the Kubernetes kit load the version the 'production' alias names
     ('models/NAME/aliases.json', replaced atomically); 'ML_API_MODEL_VERSION' may name any
-    alias. A running server keeps its model: restart it (or roll the Deployment) to switch.
+    alias. Running servers verify the new version and swap it in without a restart
+    (docs/models.md, "Hot swap"); the previous version is printed, to roll back with.
     """
-    from ml_api.core.model.artifact import ArtifactError, set_alias
+    from ml_api.core.model.integrity import ArtifactError
+    from ml_api.core.model.versions import set_alias
 
     if (version is None) != unset:
         fail("give a VERSION, or --unset to remove the alias")
@@ -301,3 +316,11 @@ def promote(
         click.echo(f"{name}: removed alias {alias} ({was}); the newest version serves")
     else:
         click.echo(f"{name}: {alias} -> version {version} ({was})")
+    if before is not None and str(before) != version:
+        back = "" if alias == DEFAULT_ALIAS else f" --alias {alias}"
+        click.echo(f"roll back with: ml-api promote {name} {before}{back}")
+    if alias == DEFAULT_ALIAS:
+        click.echo(
+            "running servers verify it and swap it in within ML_API_RELOAD_SECONDS (or at "
+            "SIGHUP); the old version serves until it passes"
+        )

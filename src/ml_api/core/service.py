@@ -31,7 +31,9 @@ from ml_api.core import deadline as time_limit
 from ml_api.core.context import request_id_from
 from ml_api.core.errors import InvalidInput, ModelNotReady, Problem, RequestTimeout
 from ml_api.core.limits import Limits
-from ml_api.core.model.artifact import Artifact, ArtifactError, library_versions
+from ml_api.core.model.artifact import Artifact
+from ml_api.core.model.integrity import ArtifactError
+from ml_api.core.model.libraries import library_versions
 from ml_api.core.model.profile import Profile
 from ml_api.core.model.ranges import OutOfRange, OutOfRangeInput, RangeCheck
 from ml_api.core.model.validation import Validator
@@ -136,6 +138,8 @@ class PredictionService:
             (``ML_API_DRIFT`` and a profile); ``GET /metadata`` and ``ml-api info`` say it.
         observers: Told of every predicted request after its answer is ready (the drift counter
             and the prediction log; ``ml_api.composition`` builds them for serving).
+        draining: The shutdown flag shared with the server's other models
+            (:attr:`draining_flag` of another service); a new one when ``None``.
     """
 
     def __init__(
@@ -150,6 +154,7 @@ class PredictionService:
         profile: Profile | None = None,
         observers: Sequence[Observer] = (),
         counts_drift: bool = False,
+        draining: Any = None,
     ) -> None:
         self.artifact = artifact
         self.profile = profile
@@ -164,7 +169,9 @@ class PredictionService:
         self.model_ref = {"name": artifact.name, "version": artifact.version}
         # Shared memory, created before gunicorn forks its workers: the master flips it on
         # SIGTERM and every worker's readiness sees it.
-        self._draining = multiprocessing.RawValue(ctypes.c_bool, False)
+        self._draining = (
+            multiprocessing.RawValue(ctypes.c_bool, False) if draining is None else draining
+        )
         # model_name, model_version, runtime (metrics.PREDICTION_LABELS; MODEL_LABELS is [:2])
         self._labels: Labels = labels_of(artifact, predictor)
         # Warm-up in the master, before workers fork: the first request pays no lazy imports.
@@ -184,6 +191,11 @@ class PredictionService:
     def start_draining(self) -> None:
         """Mark the server as shutting down: readiness answers 503 from now on, in every worker."""
         self._draining.value = True
+
+    @property
+    def draining_flag(self) -> Any:
+        """The shared-memory shutdown flag (given to the services of the server's other models)."""
+        return self._draining
 
     @property
     def draining(self) -> bool:

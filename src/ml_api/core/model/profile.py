@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ml_api.core.model.artifact import ArtifactError
+from ml_api.core.model.integrity import ArtifactError
 from ml_api.core.model.schema import FeatureKind, FeatureSchema
 
 __all__ = [
