@@ -457,6 +457,7 @@ class Repository:
     @staticmethod
     def _publish(name: str, item: Loaded) -> None:
         metrics.MODEL_MEMORY.labels(name).set(item.memory_bytes)
+        metrics.SWAP_FAILURES.labels(name)  # exported at 0 from the start
         metrics.SERVING_VERSION.labels(name).set(float(Repository._version(item)))
 
     # ---- the watcher ---------------------------------------------------------------------------

@@ -29,7 +29,13 @@ import numpy as np
 from ml_api.core import context, metrics
 from ml_api.core import deadline as time_limit
 from ml_api.core.context import request_id_from
-from ml_api.core.errors import InvalidInput, ModelNotReady, Problem, RequestTimeout
+from ml_api.core.errors import (
+    InvalidInput,
+    ModelNotReady,
+    ModelOutputError,
+    Problem,
+    RequestTimeout,
+)
 from ml_api.core.limits import Limits
 from ml_api.core.model.artifact import Artifact
 from ml_api.core.model.integrity import ArtifactError
@@ -91,12 +97,15 @@ class ModelCall:
 
         Raises:
             InvalidInput: (422) the model refused the values.
+            ModelOutputError: (500) the model answered another number of predictions (or
+                probability rows) than ``sum(sizes)``: no answer is split out.
         """
         started = time.perf_counter()
         # Finite but extreme inputs (1e308) can overflow the model's arithmetic: no warning (an
         # error under -W error), the non-finite outputs are refused per request instead.
         with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
             result = self.predictor.predict(columns)
+        check_counts(result, sum(sizes), len(self.predictor.classes))
         metrics.child(metrics.PREDICTION_DURATION, *self._labels).observe(
             time.perf_counter() - started
         )
@@ -177,6 +186,7 @@ class PredictionService:
         # Warm-up in the master, before workers fork: the first request pays no lazy imports.
         warm = self.predictor.predict(self.validator.validate_columns([self.schema.example()]))
         _check_one_value_per_instance(warm, artifact)
+        _check_rows_counted(self.predictor, self.validator, artifact)
         metrics.record_model(
             artifact.name,
             artifact.version,
@@ -331,6 +341,58 @@ def _check_one_value_per_instance(result: PredictionResult, artifact: Artifact) 
             f"model {artifact.path} answers shape {shape} for one instance: ml-api serves one "
             f"value per instance (one target per model); fit one model per target and import each"
         )
+
+
+WARM_ROWS = 3
+"""Instances of the second warm-up call, which checks the model answers one row per instance."""
+
+
+def check_counts(result: PredictionResult, instances: int, n_classes: int) -> None:
+    """Refuse a model call whose output does not have one row per instance.
+
+    Every answer (V1, V2, batch scoring; both frameworks) comes through
+    :class:`ModelCall`, so a count that differs never reaches a client as a 200.
+
+    Args:
+        result: What the runtime returned for the call.
+        instances: Instances the call was given (all merged requests).
+        n_classes: Classes of the model (probability columns expected), 0 for regressors.
+
+    Raises:
+        ModelOutputError: (500) labels of a shape other than ``(instances,)``, or probabilities
+            of a shape other than ``(instances, n_classes)``.
+    """
+    shape = np.shape(result.labels)
+    proba = result.probabilities
+    if shape == (instances,) and (proba is None or np.shape(proba) == (instances, n_classes)):
+        return
+    if shape != (instances,) or proba is None:
+        got = f"labels of shape {shape}"
+    else:
+        got = f"probabilities of shape {np.shape(proba)}"
+    raise ModelOutputError(
+        f"the model answered {got} for {instances} instances: no answer is given, since it "
+        f"does not keep one prediction per instance (a text vectorizer given a table instead "
+        f"of a column does this); re-import the model (ml-api import checks the row count)"
+    )
+
+
+def _check_rows_counted(predictor: Predictor, validator: Validator, artifact: Artifact) -> None:
+    """Refuse to serve a model whose output on :data:`WARM_ROWS` instances is not that many rows.
+
+    A one-instance warm-up cannot tell: a text vectorizer given a DataFrame answers one row for
+    any number of rows.
+
+    Raises:
+        ArtifactError: The model answers another number of rows (one line naming the version).
+    """
+    rows = validator.validate_columns([validator.schema.example()] * WARM_ROWS)
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+        result = predictor.predict(rows)
+    try:
+        check_counts(result, WARM_ROWS, len(predictor.classes))
+    except ModelOutputError as exc:
+        raise ArtifactError(f"model {artifact.path}: {exc.message}") from None
 
 
 def _refuse_overflow(result: PredictionResult, first_index: int) -> None:

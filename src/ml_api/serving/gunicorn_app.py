@@ -43,8 +43,9 @@ from ml_api.settings import DEFAULT_PORTS, Settings
 
 __all__ = ["DEFAULT_PORTS", "GunicornApplication", "gunicorn_options"]
 
-PROBE_LANE_WORKER = "ml_api.serving.probe_lane.ProbeLaneWorker"
-"""gunicorn's ``gthread`` worker plus a separate pool for probes and scrapes (see probe_lane)."""
+PROBE_LANE_WORKER = "ml_api.serving.head_reader.HeadReadingWorker"
+"""gunicorn's ``gthread`` worker reading request heads on its poller (head_reader) plus a separate
+pool for probes and scrapes (probe_lane)."""
 
 GRACEFUL_TIMEOUT_SECONDS = 20
 """How long in-flight requests get after the server stops listening. Kubernetes'
@@ -285,7 +286,7 @@ class GunicornApplication(BaseApplication):
         self._options = options
         self._on_drain = on_drain
         self._drain_seconds = drain_seconds
-        self._body_timeout = body_timeout
+        self.body_timeout = body_timeout
         super().__init__()
 
     def load_config(self) -> None:
@@ -297,7 +298,7 @@ class GunicornApplication(BaseApplication):
         """Return the WSGI application behind the wire's checks (:func:`keepalive.for_server`)."""
         from ml_api.serving.keepalive import for_server
 
-        return for_server(self._factory(), read_timeout=self._body_timeout)
+        return for_server(self._factory(), read_timeout=self.body_timeout)
 
     def run(self) -> None:
         """Run the master loop until shutdown; exits the process (0 after a graceful stop)."""
