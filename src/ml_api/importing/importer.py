@@ -276,12 +276,11 @@ def _import(
             name=name,
             metadata=card,
             fmt=fmt,
-            files={PROFILE_FILE: profile.to_bytes()},
             model_libraries=inspection.model_libraries(model),
             forms=forms,
             skops_trusted=skops_trusted,
             fitted_with=source.info.get("fitted_with"),
-            files=custom_code.artifact_files(code or {}),
+            files={**custom_code.artifact_files(code or {}), PROFILE_FILE: profile.to_bytes()},
         )
     except ValueError as exc:
         raise ImportRefused(str(exc)) from None
