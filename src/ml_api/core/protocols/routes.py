@@ -1,6 +1,8 @@
 """The one endpoint table: every route ml-api serves; adapters and path lists derive from it.
 
-Each row is one documented path (plus its trailing-slash spelling where both answer): its name,
+Each row is one documented path (plus its trailing-slash spelling where both answer: the pages and
+documents a person or client types, ``/predict``, ``/metadata``, ``/docs``, ``/model``, ``/v2``;
+probes, metrics and files answer only as written): its name,
 methods, path templates (``{param}`` as in OpenAPI), the handler that answers it, and its flags:
 
 - ``probe``: the kubelet probes it or Prometheus scrapes it, so the gunicorn worker answers it off
@@ -224,13 +226,14 @@ ENDPOINTS: tuple[Endpoint, ...] = (
              "Liveness", probe=True, public=True, any_host=True),
     Endpoint("ready", ("GET",), ("/ready",), lambda app, r: Reply(app.model().v1.readiness()),
              "Readiness", errors=(503,), probe=True, public=True, any_host=True),
-    Endpoint("metadata", ("GET",), ("/metadata",), lambda app, r: Reply(app.model().v1.metadata()),
+    Endpoint("metadata", ("GET",), ("/metadata", "/metadata/"),
+             lambda app, r: Reply(app.model().v1.metadata()),
              "The model card", errors=(401,)),
     Endpoint("metrics", ("GET",), ("/metrics",), _metrics, "Prometheus metrics",
              media=("text/plain",), probe=True, public=True, any_host=True),
     Endpoint("openapi", ("GET",), ("/openapi.json",), lambda app, r: Reply(app.model().openapi),
              "This document", errors=(401,), public=True),
-    Endpoint("docs", ("GET",), ("/docs",), lambda app, r: Reply(app.docs.page, HTML),
+    Endpoint("docs", ("GET",), ("/docs", "/docs/"), lambda app, r: Reply(app.docs.page, HTML),
              "This document as an HTML page", media=("text/html",), errors=(401,), public=True),
     Endpoint("v2", ("GET",), ("/v2", "/v2/"), lambda app, r: Reply(server_metadata()),
              "V2 server metadata", ok="V2ServerMetadata", errors=(401,)),
@@ -256,7 +259,8 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("docs_asset", ("GET",), ("/docs/{name}",), _docs_asset,
              "A Swagger UI file the /docs page loads", media=("text/javascript", "text/css"),
              errors=(404,), values={"name": asset_names()}, public=True),
-    Endpoint("model", ("GET",), ("/model",), lambda app, r: Reply(app.model().card_html, HTML),
+    Endpoint("model", ("GET",), ("/model", "/model/"),
+             lambda app, r: Reply(app.model().card_html, HTML),
              "The model card as a page for people (charts included)", media=("text/html",),
              errors=(401,)),
     Endpoint("model_predict", ("POST",), (f"{_V1_MODEL}/predict", f"{_V1_MODEL}/predict/"),
