@@ -32,8 +32,10 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
 
 from ml_api.core.errors import quote
-from ml_api.core.model.artifact import SKOPS_NODE_TYPES, Format, save_artifact, sha256_file
+from ml_api.core.model.artifact import Format, save_artifact
+from ml_api.core.model.integrity import sha256_file
 from ml_api.core.model.schema import FeatureSchema
+from ml_api.core.model.skops_trust import SKOPS_NODE_TYPES
 from ml_api.onnx_export import export_onnx
 from ml_api.preprocess import (
     ColumnDecision,

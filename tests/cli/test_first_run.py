@@ -15,7 +15,7 @@ from click.testing import CliRunner
 
 from ml_api import cli
 from ml_api.cli.train import has_version
-from ml_api.core.model.artifact import DEFAULT_ALIAS, list_versions
+from ml_api.core.model.versions import DEFAULT_ALIAS, list_versions
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 import requests
 
-from ml_api.core.model.artifact import set_alias
+from ml_api.core.model.versions import set_alias
 from ml_api.train import train
 from tests.container.engine import SESSION_ID, Container, free_port
 

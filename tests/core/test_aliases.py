@@ -11,12 +11,8 @@ from click.testing import CliRunner
 
 from ml_api import preprocess
 from ml_api.cli import main
-from ml_api.core.model.artifact import (
-    ArtifactError,
-    read_aliases,
-    resolve_version_dir,
-    set_alias,
-)
+from ml_api.core.model.integrity import ArtifactError
+from ml_api.core.model.versions import read_aliases, resolve_version_dir, set_alias
 from ml_api.train import train
 from tests.conftest import DJANGO_SECRET_KEY
 from tests.live.server import LiveServer

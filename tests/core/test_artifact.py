@@ -4,7 +4,9 @@ from pathlib import Path
 import pytest
 
 from ml_api import preprocess
-from ml_api.core.model.artifact import ArtifactError, list_versions, load_artifact
+from ml_api.core.model.artifact import load_artifact
+from ml_api.core.model.integrity import ArtifactError
+from ml_api.core.model.versions import list_versions
 from ml_api.train import train
 
 

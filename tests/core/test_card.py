@@ -4,8 +4,9 @@ import json
 
 import pytest
 
-from ml_api.core.model.artifact import ArtifactError, load_artifact
+from ml_api.core.model.artifact import load_artifact
 from ml_api.core.model.card import ModelCard
+from ml_api.core.model.integrity import ArtifactError
 from ml_api.core.model.schema import FeatureKind
 from ml_api.core.protocols.v1 import model_metadata
 

@@ -13,7 +13,8 @@ from ml_api import preprocess
 from ml_api.api.flask_app import create_app
 from ml_api.cli import main
 from ml_api.composition import build_scoring
-from ml_api.core.model.artifact import ArtifactError, load_artifact
+from ml_api.core.model.artifact import load_artifact
+from ml_api.core.model.integrity import ArtifactError
 from ml_api.core.pages.card_page import ABSENT
 from ml_api.settings import Settings
 from ml_api.train import train

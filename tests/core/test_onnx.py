@@ -16,7 +16,8 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from ml_api import onnx_export, preprocess
 from ml_api import train as train_module
 from ml_api.composition import build, build_scoring
-from ml_api.core.model.artifact import ArtifactError, load_artifact, sha256_file
+from ml_api.core.model.artifact import load_artifact
+from ml_api.core.model.integrity import ArtifactError, sha256_file
 from ml_api.core.model.validation import Validator
 from ml_api.core.protocols.v1 import V1Protocol, model_metadata
 from ml_api.core.runtimes.onnx_runtime import OnnxSession

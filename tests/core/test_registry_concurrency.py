@@ -20,16 +20,11 @@ import pandas as pd
 import pytest
 from sklearn.linear_model import LogisticRegression
 
-from ml_api.core.model.artifact import (
-    ArtifactError,
-    list_versions,
-    load_artifact,
-    read_aliases,
-    save_artifact,
-    set_alias,
-)
+from ml_api.core.model.artifact import load_artifact, save_artifact
+from ml_api.core.model.integrity import ArtifactError
 from ml_api.core.model.registry_lock import COUNTER_FILE, next_version
 from ml_api.core.model.schema import FeatureSchema
+from ml_api.core.model.versions import list_versions, read_aliases, set_alias
 
 CLI = [sys.executable, "-m", "ml_api.cli"]
 

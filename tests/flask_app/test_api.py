@@ -3,7 +3,7 @@
 import pytest
 
 from ml_api.api.flask_app import create_app
-from ml_api.core.model.artifact import ArtifactError
+from ml_api.core.model.integrity import ArtifactError
 from ml_api.settings import Settings
 
 

@@ -22,12 +22,8 @@ from hypothesis import strategies as st
 
 from ml_api.core.errors import MAX_ERROR_BODY_BYTES, ServingError, to_payload
 from ml_api.core.protocols.request import Request
-from ml_api.core.protocols.v2 import (
-    FLOAT_MAXIMA,
-    INTEGER_RANGES,
-    KNOWN_TYPES,
-    OpenInferenceProtocol,
-)
+from ml_api.core.protocols.tensors import FLOAT_MAXIMA, INTEGER_RANGES, KNOWN_TYPES
+from ml_api.core.protocols.v2 import OpenInferenceProtocol
 from ml_api.predict import score_csv
 from tests.contract.table import FEATURES, ROW, _v2_tensors
 

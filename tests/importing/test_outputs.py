@@ -371,7 +371,8 @@ def test_a_multi_output_version_written_before_the_check_is_refused_when_loaded(
     tmp_path, frame, django_settings
 ):
     """A version the import would now refuse, already on disk: one line at load, not 500s."""
-    from ml_api.core.model.artifact import ArtifactError, load_artifact, save_artifact
+    from ml_api.core.model.artifact import load_artifact, save_artifact
+    from ml_api.core.model.integrity import ArtifactError
     from ml_api.core.model.schema import FeatureSchema
 
     model = Ridge().fit(frame[["a", "b"]], frame[["r1", "r2"]])

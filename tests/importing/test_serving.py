@@ -214,7 +214,7 @@ def test_card_records_provenance_and_model_libraries(
 
 
 def test_the_version_gate_covers_the_models_own_library(tmp_path: Path, xgboost_case: Case):
-    from ml_api.core.model.artifact import ArtifactError
+    from ml_api.core.model.integrity import ArtifactError
 
     root = tmp_path / "models"
     path = import_case(xgboost_case, root, "xgb")

@@ -4,7 +4,7 @@ A skops file is safe to open because skops builds only the types it is told to t
 trusted every type under ``builtins.``, ``sklearn.``, ``numpy.`` and ``scipy.`` by prefix, so a file
 holding ``builtins.eval`` (or ``builtins.exec``, ``builtins.open``...) imported without ``--trust``.
 Now every type skops itself does not trust is refused by name unless it is on
-:data:`ml_api.core.model.artifact.SKOPS_REVIEWED_TYPES` or passed with ``--trust``; each builtin
+:data:`ml_api.core.model.skops_trust.SKOPS_REVIEWED_TYPES` or passed with ``--trust``; each builtin
 skops does not trust is tried here, one file each.
 """
 
@@ -23,13 +23,10 @@ from sklearn.linear_model import Ridge
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer
 
-from ml_api.core.model.artifact import (
-    SKOPS_REVIEWED_TYPES,
-    ArtifactError,
-    load_artifact,
-    save_artifact,
-)
+from ml_api.core.model.artifact import load_artifact, save_artifact
+from ml_api.core.model.integrity import ArtifactError
 from ml_api.core.model.schema import FeatureSchema
+from ml_api.core.model.skops_trust import SKOPS_REVIEWED_TYPES
 from tests.importing.test_refusals import refused, run_import
 
 TREE = "sklearn.tree._tree.Tree"

@@ -17,7 +17,8 @@ import joblib
 import pytest
 import sklearn
 
-from ml_api.core.model.artifact import ArtifactError, load_artifact
+from ml_api.core.model.artifact import load_artifact
+from ml_api.core.model.integrity import ArtifactError
 from ml_api.importing import ImportRefused, import_model
 from tests.importing.conftest import Case
 from tests.importing.test_refusals import refused, run_import

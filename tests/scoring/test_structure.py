@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 
 from ml_api.cli import main
 from ml_api.core.errors import InvalidInput
-from ml_api.importing.importer import _read_data
+from ml_api.importing.sample_data import read_data
 from ml_api.importing.sources import ImportRefused
 from ml_api.preprocess import load_csv
 from ml_api.scoring.structure import check_file
@@ -137,7 +137,7 @@ def test_import_refuses_sample_data_cut_short(tmp_path):
     path = tmp_path / "sample.csv"
     path.write_text("a,b,c\n1,2,3\n4,5\n")
     with pytest.raises(ImportRefused, match="row 2 has fewer than the header's 3 fields"):
-        _read_data(path, source=None)  # type: ignore[arg-type]
+        read_data(path, source=None)  # type: ignore[arg-type]
 
 
 # ---- the rest of the kind, hunted: any CSV text, Arrow and pandas against the check ----------

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from ml_api.settings import Settings
 
 DEFAULT_ALIAS = "production"
-"""``ml_api.core.model.artifact.DEFAULT_ALIAS``, repeated so ``--help`` need not import the core."""
+"""``ml_api.core.model.versions.DEFAULT_ALIAS``, repeated so ``--help`` need not import the core."""
 VERSION_HELP = (
     f"Version or alias (default: ML_API_MODEL_VERSION, else the '{DEFAULT_ALIAS}' alias if set, "
     "else the newest)."
@@ -71,7 +71,7 @@ def load_service(settings: Settings) -> Any:
     traceback.
     """
     from ml_api.composition import build_scoring
-    from ml_api.core.model.artifact import ArtifactError
+    from ml_api.core.model.integrity import ArtifactError
     from ml_api.serving.launch import malformed
 
     try:

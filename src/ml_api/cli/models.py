@@ -157,7 +157,8 @@ def card(
     fmt: str,
 ) -> None:
     """Write a model version's card for people: the GET /model page, or Markdown."""
-    from ml_api.core.model.artifact import ArtifactError, load_artifact
+    from ml_api.core.model.artifact import load_artifact
+    from ml_api.core.model.integrity import ArtifactError
     from ml_api.core.pages.card_page import CardContent, read_charts, render_html, render_markdown
 
     settings = settings_from(
@@ -225,12 +226,8 @@ def versions(name: str | None, model_root: Path | None) -> None:
     metrics, runtime, model file size, aliases ("serves" marks what 'serve' loads without
     --version: the 'production' alias if set, else the newest).
     """
-    from ml_api.core.model.artifact import (
-        ArtifactError,
-        list_versions,
-        read_aliases,
-        resolve_version_dir,
-    )
+    from ml_api.core.model.integrity import ArtifactError
+    from ml_api.core.model.versions import list_versions, read_aliases, resolve_version_dir
 
     settings = settings_from(model_root=model_root, model_name=name)
     root, name = settings.resolved_model_root(), settings.model_name
@@ -285,7 +282,8 @@ def promote(
     ('models/NAME/aliases.json', replaced atomically); 'ML_API_MODEL_VERSION' may name any
     alias. A running server keeps its model: restart it (or roll the Deployment) to switch.
     """
-    from ml_api.core.model.artifact import ArtifactError, set_alias
+    from ml_api.core.model.integrity import ArtifactError
+    from ml_api.core.model.versions import set_alias
 
     if (version is None) != unset:
         fail("give a VERSION, or --unset to remove the alias")

@@ -5,10 +5,16 @@ from __future__ import annotations
 import sys
 from collections import Counter
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
 from ml_api.cli.common import VERSION_HELP, fail, load_service, settings_from
+
+if TYPE_CHECKING:  # imported when run: --help stays quick
+    from ml_api.core.errors import ServingError
+    from ml_api.core.model.ranges import OutOfRangeInput
+    from ml_api.core.service import PredictionService
 
 
 @click.command()
@@ -53,12 +59,6 @@ def predict(
     """
     import time
 
-    import pandas as pd
-
-    from ml_api.core.errors import ServingError
-    from ml_api.core.model.ranges import OutOfRangeInput
-    from ml_api.predict import UNREADABLE_INPUT, count_rows, score_file
-
     settings = settings_from(
         model_root=model_root,
         model_name=model_name,
@@ -67,21 +67,43 @@ def predict(
     )
     service = load_service(settings)
     outside: Counter[str] = Counter()
-    bar = None
     started = time.perf_counter()
-    try:
-        if not quiet and sys.stderr.isatty():
-            from tqdm import tqdm
+    scored = _score(service, input_path, output_path, chunk_rows, outside, quiet)
+    if outside:
+        _warn_out_of_range(outside)
+    if not quiet:
+        seconds = time.perf_counter() - started
+        rate = scored / seconds if seconds > 0 else 0.0
+        click.echo(
+            f"scored {scored} rows with {service.artifact.name} version "
+            f"{service.artifact.version} in {seconds:.1f} s ({rate:,.0f} rows/s); "
+            f"wrote {output_path}"
+        )
 
-            bar = tqdm(
-                total=count_rows(input_path),
-                desc="scoring",
-                unit=" rows",
-                unit_scale=True,
-                file=sys.stderr,
-                dynamic_ncols=True,
-            )
-        scored = score_file(
+
+def _score(
+    service: PredictionService,
+    input_path: Path,
+    output_path: Path,
+    chunk_rows: int,
+    outside: Counter[str],
+    quiet: bool,
+) -> int:
+    """Score the file (counting out-of-range values per feature into ``outside``); exit on error.
+
+    Returns:
+        The number of rows scored.
+    """
+    import pandas as pd
+
+    from ml_api.core.errors import ServingError
+    from ml_api.core.model.ranges import OutOfRangeInput
+    from ml_api.predict import UNREADABLE_INPUT, score_file
+
+    bar = None
+    try:
+        bar = _progress_bar(input_path, quiet)
+        return score_file(
             service,
             input_path,
             output_path,
@@ -90,32 +112,9 @@ def predict(
             on_out_of_range=lambda found: outside.update(found.counts),
         )
     except OutOfRangeInput as exc:
-        rows = sorted({int(i) for i in exc.report.instances})
-        shown = ", ".join(map(str, rows[:10]))
-        if len(rows) > 10:
-            shown += f" and {len(rows) - 10} more"
-        first = exc.details[0]
-        fail(
-            f"refused (out-of-range policy reject): values outside the training range in "
-            f"rows {shown}; first: row {first.instance}, column {first.field}: {first.problem}",
-            code=1,
-        )
+        _fail_out_of_range(exc)
     except ServingError as exc:
-        n = len(exc.details)
-        capped = " (the first 50)" if n >= 50 else ""
-        by_row = any(p.instance is not None for p in exc.details)
-        headline = (
-            f"{n} problem{'s' if n != 1 else ''}{capped} in {input_path}:"
-            if by_row
-            else exc.message
-        )
-        lines = [headline] + [
-            f"  row {p.instance}, column {p.field}: {p.problem}"
-            if p.instance is not None
-            else f"  column {p.field}: {p.problem}"
-            for p in exc.details
-        ]
-        fail("\n".join(lines), code=1)
+        _fail_problems(exc, input_path)
     except pd.errors.EmptyDataError:
         fail(f"cannot read {input_path}: the file is empty (a CSV needs a header row)", code=1)
     except UNREADABLE_INPUT as exc:
@@ -125,19 +124,63 @@ def predict(
     finally:
         if bar is not None:
             bar.close()
-    if outside:
-        per_feature = ", ".join(f"{name} {count}" for name, count in outside.items())
-        click.echo(
-            f"warning: values outside the training range (the model extrapolates): "
-            f"{per_feature} ({sum(outside.values())} in all); "
-            f"set ML_API_OUT_OF_RANGE=reject to refuse them, accept to stay silent",
-            err=True,
-        )
-    seconds = time.perf_counter() - started
-    if not quiet:
-        rate = scored / seconds if seconds > 0 else 0.0
-        click.echo(
-            f"scored {scored} rows with {service.artifact.name} version "
-            f"{service.artifact.version} in {seconds:.1f} s ({rate:,.0f} rows/s); "
-            f"wrote {output_path}"
-        )
+
+
+def _progress_bar(input_path: Path, quiet: bool) -> Any:
+    """A tqdm bar of the file's rows on stderr when it is a terminal (not quiet), else None."""
+    if quiet or not sys.stderr.isatty():
+        return None
+    from tqdm import tqdm
+
+    from ml_api.predict import count_rows
+
+    return tqdm(
+        total=count_rows(input_path),
+        desc="scoring",
+        unit=" rows",
+        unit_scale=True,
+        file=sys.stderr,
+        dynamic_ncols=True,
+    )
+
+
+def _fail_out_of_range(exc: OutOfRangeInput) -> NoReturn:
+    """Exit 1 naming the rows the reject policy refused (the first 10) and the first value."""
+    rows = sorted({int(i) for i in exc.report.instances})
+    shown = ", ".join(map(str, rows[:10]))
+    if len(rows) > 10:
+        shown += f" and {len(rows) - 10} more"
+    first = exc.details[0]
+    fail(
+        f"refused (out-of-range policy reject): values outside the training range in "
+        f"rows {shown}; first: row {first.instance}, column {first.field}: {first.problem}",
+        code=1,
+    )
+
+
+def _fail_problems(exc: ServingError, input_path: Path) -> NoReturn:
+    """Exit 1 with the error's problems, one line each, by row and column where known."""
+    n = len(exc.details)
+    capped = " (the first 50)" if n >= 50 else ""
+    by_row = any(p.instance is not None for p in exc.details)
+    headline = (
+        f"{n} problem{'s' if n != 1 else ''}{capped} in {input_path}:" if by_row else exc.message
+    )
+    lines = [headline] + [
+        f"  row {p.instance}, column {p.field}: {p.problem}"
+        if p.instance is not None
+        else f"  column {p.field}: {p.problem}"
+        for p in exc.details
+    ]
+    fail("\n".join(lines), code=1)
+
+
+def _warn_out_of_range(outside: Counter[str]) -> None:
+    """Say on stderr how many values per feature were outside the training range."""
+    per_feature = ", ".join(f"{name} {count}" for name, count in outside.items())
+    click.echo(
+        f"warning: values outside the training range (the model extrapolates): "
+        f"{per_feature} ({sum(outside.values())} in all); "
+        f"set ML_API_OUT_OF_RANGE=reject to refuse them, accept to stay silent",
+        err=True,
+    )

@@ -23,7 +23,7 @@ def model_name_for(data: Path) -> str:
 
 
 def has_version(root: Path, name: str) -> bool:
-    """``bool(ml_api.core.model.artifact.list_versions(root, name))`` without importing the core."""
+    """``bool(ml_api.core.model.versions.list_versions(root, name))`` without importing the core."""
     base = root / name
     return base.is_dir() and any(
         p.name.isdigit() and (p / "metadata.json").is_file() for p in base.iterdir()
@@ -181,7 +181,8 @@ def train(
 
 def _serving_card(root: Path, name: str, version: str | None) -> dict[str, Any] | None:
     """The card of the version ``serve`` would load now (alias or newest), if there is one."""
-    from ml_api.core.model.artifact import ArtifactError, resolve_version_dir
+    from ml_api.core.model.integrity import ArtifactError
+    from ml_api.core.model.versions import resolve_version_dir
 
     try:
         return json.loads((resolve_version_dir(root, name, version) / "metadata.json").read_text())

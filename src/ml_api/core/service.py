@@ -31,7 +31,9 @@ from ml_api.core import deadline as time_limit
 from ml_api.core.context import request_id_from
 from ml_api.core.errors import InvalidInput, ModelNotReady, Problem, RequestTimeout
 from ml_api.core.limits import Limits
-from ml_api.core.model.artifact import Artifact, ArtifactError, library_versions
+from ml_api.core.model.artifact import Artifact
+from ml_api.core.model.integrity import ArtifactError
+from ml_api.core.model.libraries import library_versions
 from ml_api.core.model.ranges import OutOfRange, OutOfRangeInput, RangeCheck
 from ml_api.core.model.validation import Validator
 from ml_api.core.runtimes.predictor import PredictionResult, Predictor

@@ -22,14 +22,9 @@ from typing import Any
 
 import pandas as pd
 
-from ml_api.core.model.artifact import (
-    SKOPS_REVIEWED_TYPES,
-    installed_version,
-    major_minor,
-    sha256_file,
-    skops_refusal,
-    skops_refused,
-)
+from ml_api.core.model.integrity import sha256_file
+from ml_api.core.model.libraries import installed_version, major_minor
+from ml_api.core.model.skops_trust import SKOPS_REVIEWED_TYPES, skops_refusal, skops_refused
 
 RUNS_CODE_WARNING = (
     "joblib, pickle and MLflow's scikit-learn models run code while they are loaded: import only "
@@ -91,7 +86,7 @@ def read_source(
         path: A joblib/pickle file, a skops file (a zip holding ``schema.json``) or a directory
             holding an ``MLmodel`` file.
         trust: Type names (``"xgboost.sklearn.XGBClassifier"``) a skops file may hold besides
-            the ones skops trusts and :data:`~ml_api.core.model.artifact.SKOPS_REVIEWED_TYPES`.
+            the ones skops trusts and :data:`~ml_api.core.model.skops_trust.SKOPS_REVIEWED_TYPES`.
         allow_version_mismatch: Accept a model scikit-learn says was pickled by another
             major.minor version (``InconsistentVersionWarning``); the source then records that
             version under ``info["fitted_with"]`` for the card, so the serving version gate

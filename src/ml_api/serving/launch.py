@@ -136,7 +136,7 @@ def _refuse(message: str) -> NoReturn:
 def _compose(settings: Settings) -> Application:
     """Build the application in this (the future gunicorn master) process, or exit 1."""
     from ml_api.composition import build
-    from ml_api.core.model.artifact import ArtifactError
+    from ml_api.core.model.integrity import ArtifactError
 
     try:
         return build(settings)

@@ -13,6 +13,11 @@ from typing import Any, Literal
 
 from ml_api.core.model.schema import FeatureSchema
 
+METADATA_FILE = "metadata.json"
+"""The card's file name in a version directory."""
+SCHEMA_VERSION = 1
+"""The card format's version (``schema_version``), written into every new card."""
+
 InputLayout = Literal["array", "frame"]
 """How the pipeline takes its input: a float matrix (all-numeric models) or a DataFrame."""
 

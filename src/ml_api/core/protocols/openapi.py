@@ -18,7 +18,8 @@ from ml_api.core.model.card import ModelCard
 from ml_api.core.model.schema import Feature, FeatureKind, FeatureSchema
 from ml_api.core.protocols.body import CONTENT_CODINGS
 from ml_api.core.protocols.routes import ENDPOINTS, JSON, Endpoint, concrete_paths
-from ml_api.core.protocols.v2 import KNOWN_TYPES, OUTPUT_LABEL, OUTPUT_PROBA
+from ml_api.core.protocols.tensors import KNOWN_TYPES
+from ml_api.core.protocols.v2 import OUTPUT_LABEL, OUTPUT_PROBA
 from ml_api.core.runtimes.predictor import class_keys
 
 _ERROR = {"$ref": "#/components/schemas/Error"}

@@ -29,10 +29,7 @@ bodies or batches over the limits, 503 when not ready.
 from __future__ import annotations
 
 import json
-import math
-import sys
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping
 from importlib import metadata as importlib_metadata
 from typing import Any
 
@@ -45,17 +42,19 @@ from ml_api.core.errors import (
     Problem,
     quote,
 )
-from ml_api.core.model.schema import Feature, FeatureKind
 from ml_api.core.protocols.body import check_headers, read_json
 from ml_api.core.protocols.request import Request
+from ml_api.core.protocols.tensors import (
+    feature_datatype,
+    label_datatype,
+    read_tensor,
+    rows_from_columns,
+    rows_from_matrix,
+)
 from ml_api.core.protocols.v2_request import check_request_types
 from ml_api.core.runtimes.predictor import PredictionResult, class_keys, to_jsonable
 from ml_api.core.service import PredictionService
 
-NUMERIC_TYPES = {"FP16", "FP32", "FP64", "INT8", "INT16", "INT32", "INT64", "UINT8", "UINT16",
-                 "UINT32", "UINT64"}  # fmt: skip
-INTEGER_TYPES = {t for t in NUMERIC_TYPES if "INT" in t}
-KNOWN_TYPES = NUMERIC_TYPES | {"BOOL", "BYTES"}
 OUTPUT_LABEL = "predict"
 OUTPUT_PROBA = "predict_proba"
 TENSOR_INPUT = "input-0"
@@ -75,23 +74,6 @@ def server_metadata() -> dict[str, Any]:
 def server_live() -> dict[str, Any]:
     """Body for ``GET /v2/health/live``: the process answers (the model is not touched)."""
     return {"live": True}
-
-
-@dataclass(frozen=True, slots=True)
-class Tensor:
-    """One input tensor of an inference request, checked and flattened.
-
-    Attributes:
-        name: The tensor's name (a feature name, or any name for the one-matrix layout).
-        datatype: A V2 datatype (``FP64``, ``BYTES``, ...).
-        shape: The declared shape; ``prod(shape) == len(data)``.
-        data: The values, flattened in row-major order.
-    """
-
-    name: str
-    datatype: str
-    shape: list[int]
-    data: list[Any]
 
 
 class OpenInferenceProtocol:
@@ -169,7 +151,7 @@ class OpenInferenceProtocol:
             inputs = [
                 {
                     "name": f.name,
-                    "datatype": _datatype(f),
+                    "datatype": feature_datatype(f),
                     "shape": [-1],
                 }
                 for f in self.schema.features
@@ -270,17 +252,17 @@ class OpenInferenceProtocol:
                 or (isinstance(first.get("shape"), list) and first["shape"][-1:] == [width])
             )
         ):
-            layout = ", ".join(f"{f.name} ({_datatype(f)})" for f in self.schema.features)
+            layout = ", ".join(f"{f.name} ({feature_datatype(f)})" for f in self.schema.features)
             raise BadRequest(
                 f"this model mixes numeric and categorical features, so it takes one tensor per "
                 f"feature, shape [n]: {layout}",
                 [Problem("one tensor per feature", field=first["name"])],
             )
-        tensors = [_read_tensor(t, i) for i, t in enumerate(inputs)]
+        tensors = [read_tensor(t, i) for i, t in enumerate(inputs)]
         if len(tensors) == 1 and self.all_numeric and width > 1:
-            rows = _rows_from_matrix(tensors[0], width)
+            rows = rows_from_matrix(tensors[0], width)
         else:
-            rows = self._rows_from_columns(tensors)
+            rows = rows_from_columns(tensors, self.schema)
         max_instances = self.limits.max_instances
         if len(rows) > max_instances:
             raise PayloadTooLarge(
@@ -306,52 +288,6 @@ class OpenInferenceProtocol:
                 )
             names.append(name)
         return names
-
-    def _rows_from_columns(self, tensors: list[Tensor]) -> list[list[Any]]:
-        by_name: dict[str, tuple[str, list[Any]]] = {}
-        for tensor in tensors:
-            name, datatype, shape, data = tensor.name, tensor.datatype, tensor.shape, tensor.data
-            if name in by_name:
-                raise BadRequest(
-                    f"input {quote(name)} is given twice", [Problem("duplicate", field=name)]
-                )
-            if (len(shape) == 2 and shape[1] != 1) or len(shape) not in (1, 2):
-                raise BadRequest(
-                    f"input {quote(name)} must have shape [n] or [n, 1] (one feature column), "
-                    f"got {quote(shape)}",
-                    [Problem("wrong shape", field=name)],
-                )
-            by_name[name] = (datatype, data)
-        unknown = [n for n in by_name if n not in self.schema.names]
-        missing = [n for n in self.schema.names if n not in by_name]
-        if unknown or missing:
-            problems = [Problem("unknown input", field=n) for n in unknown]
-            problems += [Problem("missing input", field=n) for n in missing]
-            raise BadRequest(
-                "inputs must be one tensor per feature: " + ", ".join(self.schema.names),
-                problems,
-            )
-        lengths = {len(by_name[n][1]) for n in self.schema.names}
-        if len(lengths) != 1:
-            raise BadRequest("all input tensors must hold the same number of instances")
-        for f in self.schema.features:
-            datatype, _ = by_name[f.name]
-            if f.is_boolean:
-                wanted, ok = "BOOL or BYTES", datatype in ("BOOL", "BYTES")
-            elif f.is_coded:
-                wanted = "a numeric type (INT64, FP64, ...) holding one of its codes"
-                ok = datatype in NUMERIC_TYPES
-            elif f.kind is FeatureKind.CATEGORICAL:
-                wanted, ok = "BYTES", datatype == "BYTES"
-            else:
-                wanted, ok = "a numeric type (FP64, FP32, INT64)", datatype in NUMERIC_TYPES
-            if not ok:
-                raise BadRequest(
-                    f"input {quote(f.name)} has datatype {datatype}; this feature takes {wanted}",
-                    [Problem(f"datatype {datatype}", field=f.name)],
-                )
-        columns = [by_name[n][1] for n in self.schema.names]
-        return [list(values) for values in zip(*columns, strict=True)]
 
     def _encode(
         self, request: Mapping[str, Any], result: PredictionResult, requested: list[str]
@@ -389,39 +325,6 @@ class OpenInferenceProtocol:
         return response
 
 
-def label_datatype(classes: Sequence[Any]) -> str:
-    """The V2 datatype of the ``label`` output for a model's classes.
-
-    Args:
-        classes: The class labels as JSON values (``Predictor.classes``); empty for regressors.
-
-    Returns:
-        ``FP64`` for regressors, ``BOOL`` when every class is a ``bool``, ``INT64`` when every
-        class is an ``int``, else ``BYTES`` (labels sent as strings).
-    """
-    if not classes:
-        return "FP64"
-    if all(isinstance(c, bool) for c in classes):
-        return "BOOL"
-    if all(isinstance(c, int) and not isinstance(c, bool) for c in classes):
-        return "INT64"
-    return "BYTES"
-
-
-def _datatype(feature: Feature) -> str:
-    """The datatype a feature's tensor is described with: ``FP64``, ``INT64``, ``BOOL``, ``BYTES``.
-
-    A categorical feature over numeric codes is ``INT64`` when every code is an integer (a zip
-    code, a store id), else ``FP64``; other categorical features are ``BYTES`` (``BOOL`` for
-    booleans).
-    """
-    if feature.kind is FeatureKind.NUMERIC:
-        return "FP64"
-    if feature.codes is not None:
-        return "INT64" if all(isinstance(c, int) for c in feature.codes) else "FP64"
-    return "BOOL" if feature.is_boolean else "BYTES"
-
-
 MODEL_LIBRARIES = ("xgboost", "lightgbm")
 """Model libraries named in the V2 ``platform`` besides the runtime."""
 
@@ -442,135 +345,3 @@ def model_platform(library_versions: Mapping[str, str], runtime: str) -> str:
         if library in library_versions:
             return f"{library}/{runtime}"
     return runtime
-
-
-def _read_tensor(tensor: Any, index: int) -> Tensor:
-    if not isinstance(tensor, Mapping):
-        raise BadRequest(
-            f"inputs[{index}] must be an object",
-            [Problem("not an object", instance=index, field="inputs")],
-        )
-    missing = [k for k in ("name", "shape", "datatype", "data") if k not in tensor]
-    if missing:
-        raise BadRequest(
-            f"inputs[{index}] lacks {', '.join(missing)}",
-            [Problem(f"missing {k}", instance=index, field="inputs") for k in missing],
-        )
-    name, datatype, shape, data = (tensor[k] for k in ("name", "datatype", "shape", "data"))
-    if not isinstance(name, str):
-        raise BadRequest(f"inputs[{index}].name must be a string")
-    if datatype not in KNOWN_TYPES:
-        raise BadRequest(
-            f"input {quote(name)}: unknown datatype {quote(datatype)}",
-            [Problem(f"one of {', '.join(sorted(KNOWN_TYPES))}", field=name)],
-        )
-    if (
-        not isinstance(shape, list)
-        or not shape
-        or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape)
-    ):
-        raise BadRequest(f"input {quote(name)}: shape must be a list of non-negative integers")
-    flat = _flatten(data, name)
-    if math.prod(shape) != len(flat):
-        raise BadRequest(
-            f"input {quote(name)}: shape {quote(shape)} needs {math.prod(shape)} values, "
-            f"data has {len(flat)}",
-            [Problem("shape does not match data", field=name)],
-        )
-    for value in flat:
-        _check_datatype(name, datatype, value)
-    return Tensor(name=name, datatype=datatype, shape=shape, data=flat)
-
-
-def _flatten(data: Any, name: str) -> list[Any]:
-    if not isinstance(data, list):
-        raise BadRequest(f"input {quote(name)}: data must be an array")
-    if not any(isinstance(v, list) for v in data):
-        return data
-    out: list[Any] = []
-    stack: list[Any] = [iter(data)]
-    while stack:
-        for v in stack[-1]:
-            if isinstance(v, list):
-                stack.append(iter(v))
-                break
-            out.append(v)
-        else:
-            stack.pop()
-    return out
-
-
-INTEGER_RANGES = {
-    f"{'U' if unsigned else ''}INT{bits}": (0, 2**bits - 1)
-    if unsigned
-    else (-(2 ** (bits - 1)), 2 ** (bits - 1) - 1)
-    for bits in (8, 16, 32, 64)
-    for unsigned in (False, True)
-}
-"""Inclusive ``(minimum, maximum)`` of each integer datatype."""
-
-FLOAT_MAXIMA = {"FP16": 65504.0, "FP32": 3.4028234663852886e38, "FP64": sys.float_info.max}
-"""Largest finite magnitude of each floating-point datatype (IEEE 754 half, single, double)."""
-
-
-def _check_datatype(name: str, datatype: str, value: Any) -> None:
-    """Refuse a value that is not a value of the tensor's declared ``datatype`` (400).
-
-    Integer types take JSON integers within their range; ``FP16``/``FP32``/``FP64`` take JSON
-    numbers whose magnitude is at most the type's largest finite value; ``BOOL`` takes ``true`` and
-    ``false`` only; ``BYTES`` takes strings. ``null`` passes (the feature schema decides).
-    """
-    if value is None:
-        return  # the feature schema decides whether null is allowed
-    if datatype == "BYTES":
-        ok = isinstance(value, str)
-    elif datatype == "BOOL":
-        ok = isinstance(value, bool)
-    elif datatype in INTEGER_RANGES:
-        low, high = INTEGER_RANGES[datatype]
-        ok = isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
-    else:
-        ok = (
-            isinstance(value, int | float)
-            and not isinstance(value, bool)
-            and _finite_within(value, FLOAT_MAXIMA[datatype])
-        )
-    if not ok:
-        raise BadRequest(
-            f"input {quote(name)}: {quote(value)} is not a valid {datatype} value"
-            f"{_range_hint(datatype)}",
-            [Problem(f"not a {datatype} value{_range_hint(datatype)}", field=name)],
-        )
-
-
-def _finite_within(value: int | float, maximum: float) -> bool:
-    try:
-        return math.isfinite(value) and abs(float(value)) <= maximum
-    except OverflowError:  # an integer beyond any float
-        return False
-
-
-def _range_hint(datatype: str) -> str:
-    if datatype in INTEGER_RANGES:
-        low, high = INTEGER_RANGES[datatype]
-        return f" (integers from {low} to {high})"
-    if datatype in FLOAT_MAXIMA:
-        return f" (finite numbers of magnitude at most {FLOAT_MAXIMA[datatype]:.8g})"
-    if datatype == "BOOL":
-        return " (true or false)"
-    return " (strings)"
-
-
-def _rows_from_matrix(tensor: Tensor, width: int) -> list[list[Any]]:
-    name, datatype, shape, flat = tensor.name, tensor.datatype, tensor.shape, tensor.data
-    if datatype not in NUMERIC_TYPES:
-        raise BadRequest(f"input {quote(name)}: this model takes numbers, got datatype {datatype}")
-    if len(shape) == 1 and shape[0] == width:
-        shape = [1, width]
-    if len(shape) != 2 or shape[1] != width:
-        raise BadRequest(
-            f"input {quote(name)} must have shape [n, {width}] (features in order), "
-            f"got {quote(shape)}",
-            [Problem(f"shape [n, {width}]", field=name)],
-        )
-    return [flat[i : i + width] for i in range(0, len(flat), width)]

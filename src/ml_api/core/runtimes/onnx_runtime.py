@@ -34,7 +34,8 @@ import numpy as np
 import pandas as pd
 
 from ml_api.core.errors import InvalidInput
-from ml_api.core.model.artifact import Artifact, ArtifactError
+from ml_api.core.model.artifact import Artifact
+from ml_api.core.model.integrity import ArtifactError
 from ml_api.core.model.schema import FeatureSchema
 from ml_api.core.runtimes.predictor import (
     SMALLEST_CALL_ROWS,

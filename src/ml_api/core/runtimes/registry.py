@@ -19,7 +19,8 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
-from ml_api.core.model.artifact import Artifact, ArtifactError
+from ml_api.core.model.artifact import Artifact
+from ml_api.core.model.integrity import ArtifactError
 from ml_api.core.runtimes.onnx_runtime import OnnxPredictor
 from ml_api.core.runtimes.predictor import (
     Capabilities,

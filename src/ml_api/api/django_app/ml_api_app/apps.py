@@ -7,7 +7,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from ml_api.api import shared
 from ml_api.api.django_app import runtime
-from ml_api.core.model.artifact import ArtifactError
+from ml_api.core.model.integrity import ArtifactError
 
 
 class MlApiConfig(AppConfig):
