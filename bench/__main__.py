@@ -30,7 +30,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from bench import goals, inprocess, invariance, mlserver_env, report, scoring
+from bench import goals, inprocess, invariance, mlserver_env, report, scoring, swaps
 from bench.load import wrk_version
 from bench.models import ALL_MODELS, prepare_models
 from bench.procs import plan_pinning
@@ -120,6 +120,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="a lone instance's model call as 2 rows (served) and alone (before), per runtime; "
         f"print the table and exit (models {invariance.DEFAULT_MODELS} unless --models)",
     )
+    mode.add_argument(
+        "--swaps",
+        action="store_true",
+        help="hot swaps in a live server: RSS after each of --swap-count promotions back and "
+        "forth (SIGHUP); print the table and exit",
+    )
+    p.add_argument("--swap-count", type=int, default=50, help="--swaps: promotions (50)")
     p.add_argument(
         "--scoring",
         action="store_true",
@@ -148,6 +155,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help="after the cells, soak ml-api-flask and ml-api-django (so one run gives every target)",
     )
+    p.add_argument(
+        "--with-slow-clients",
+        action="store_true",
+        help="after the cells (and soak), ml-api-flask and ml-api-django with 64 clients, alone "
+        "and beside --slow-clients connections sending a request head one byte a second",
+    )
+    p.add_argument("--slow-clients", type=int, default=300, help="slow connections (300)")
+    p.add_argument("--slow-seconds", type=int, default=20, help="each slow-client run, s (20)")
     p.add_argument("--soak-seconds", type=int, default=60, help="soak duration (default 60)")
     p.add_argument("--soak-concurrency", type=int, default=64, help="soak connections (64)")
     p.add_argument("--timeout", type=int, default=10, help="wrk request timeout, s (10)")
@@ -226,6 +241,13 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.in_process_only or args.invariance:
         return in_process_only(args)
+    if args.swaps:
+        _log(f"{args.swap_count} hot swaps in a live server")
+        result = swaps.measure(args.workdir.resolve(), args.swap_count)
+        print(swaps.markdown(result))
+        result["workers_mib_per_swap"] = [round(s["workers"] / 1024, 1) for s in result["series"]]
+        print(json.dumps({k: v for k, v in result.items() if k != "series"}))
+        return 0
     if args.scoring:
         return run_scoring(args)
     wrk = wrk_version()
@@ -252,6 +274,8 @@ def main(argv: list[str] | None = None) -> int:
         timeout_s=args.timeout,
         soak_s=args.soak_seconds,
         soak_concurrency=args.soak_concurrency,
+        slow_clients=args.slow_clients,
+        slow_seconds=args.slow_seconds,
     )
     rows = rows_per_model(targets, models_wanted, TARGETS_ONLY_ROWS if args.targets_only else None)
     soak_rows = soak_targets(args)
@@ -381,7 +405,7 @@ def run(
         in_process = inprocess.measure(models, args.inprocess_budget, cpus)
         _log(f"in-process batching ({inprocess.BATCH_THREADS} threads of 1-row requests)")
         in_process += inprocess.measure_batching(models, args.batching_seconds, cpus)
-    statuses, cells, servers, soak = [], [], [], []
+    statuses, cells, servers, soak, slow = [], [], [], [], []
     shutil.rmtree(workdir / "logs", ignore_errors=True)  # access logs grow fast: keep one run's
     logdir = workdir / "logs" / started.strftime("%Y%m%dT%H%M%SZ")
     for key, model in models.items():
@@ -389,6 +413,7 @@ def run(
         run_ = run_model(
             model, rows[key], ctx, pinning, plan, logdir, _log, soak=args.soak,
             soak_after=soak_rows,
+            slow_after=tuple(SOAK_TARGETS.split(",")) if args.with_slow_clients else (),
         )  # fmt: skip
         for t in rows[key]:
             reason = run_.status.get(t.name)
@@ -405,12 +430,14 @@ def run(
         cells += run_.cells
         servers += run_.servers
         soak += run_.soak
+        slow += run_.slow
     summary = report.summarize(cells)
     soak_ran = bool(args.soak or soak_rows)
     if args.soak:
         goal_rows = goals.soak_goals(soak, soak_ran)
     else:
         goal_rows = goals.compute(summary, statuses, soak, soak_ran)
+    goal_rows += goals.slow_goals(slow, args.with_slow_clients)
     notes = list(FAIRNESS_NOTES)
     for m in models.values():
         if m.agreement:
@@ -446,6 +473,7 @@ def run(
         "summary": summary,
         "servers": servers,
         "soak": soak,
+        "slow_clients": slow,
         "goals": goal_rows,
         "notes": notes,
     }

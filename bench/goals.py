@@ -254,3 +254,46 @@ def soak_goals(soak: Rows, soak_ran: bool) -> Rows:
         )
         out.append(_goal(goal, r["model"], wanted, growth, measured, errors == 0 and growth < 5))
     return out
+
+
+def slow_goals(slow: Rows, ran: bool) -> Rows:
+    """Slow clients + 64 clients: 0 failed normal requests, p99 within 2x alone, probes < 1 s.
+
+    Args:
+        slow: The slow-client records (``target``, ``model``, ``alone``, ``with_slow``).
+        ran: Whether the scenario was asked for (``--with-slow-clients``).
+
+    Returns:
+        One goal line per record (none when the scenario was not asked for).
+    """
+    if not ran:
+        return []
+    wanted = "0 failed, p99 <= 2x alone, probes < 1 s"
+    out = []
+    for r in slow:
+        alone, loaded = r.get("alone", {}), r.get("with_slow", {})
+        n = loaded.get("slow", {}).get("opened", "?")
+        goal = f"{n} slow connections + 64 clients: {r['target']}"
+        if "failed" in alone or "failed" in loaded or not alone or not loaded:
+            why = loaded.get("failed") or alone.get("failed") or "a run did not finish"
+            out.append(_not_measured(goal, r["model"], wanted, why))
+            continue
+        p99, p99_alone = loaded["latency_ms"]["p99"], alone["latency_ms"]["p99"]
+        errors, probes = loaded["error_count"], loaded["probes"]
+        ratio = p99 / p99_alone if p99_alone else None
+        served = loaded["requests"] > 0
+        measured = (
+            f"{loaded['requests']} answered, {errors} failed; p99 {p99:.1f} ms vs {p99_alone:.1f} "
+            f"ms alone ({ratio or 0:.2f}x); probes: {probes['failed']} of {probes['probes']} "
+            f"failed, slowest {probes['max_ms']:.0f} ms"
+        )
+        met = (
+            served
+            and errors == 0
+            and ratio is not None
+            and ratio <= 2
+            and probes["failed"] == 0
+            and probes["max_ms"] < 1000
+        )
+        out.append(_goal(goal, r["model"], wanted, ratio, measured, met))
+    return out

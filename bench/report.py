@@ -180,6 +180,24 @@ def markdown(results: dict[str, Any]) -> str:
                 for s in results["soak"]
             ],
         )  # fmt: skip
+    if results.get("slow_clients"):
+        lines += ["## Slow clients", ""]
+        lines += _table(
+            ["target", "model", "slow", "req/s", "p99 ms", "errors", "probes failed",
+             "slowest probe ms", "alone req/s", "alone p99 ms", "RSS before", "RSS after"],
+            [
+                [s["target"], s["model"], s.get("with_slow", {}).get("slow", {}).get("opened"),
+                 _fmt(s.get("with_slow", {}).get("rps"), 0),
+                 _fmt(s.get("with_slow", {}).get("latency_ms", {}).get("p99")),
+                 s.get("with_slow", {}).get("error_count", s.get("with_slow", {}).get("failed")),
+                 s.get("with_slow", {}).get("probes", {}).get("failed"),
+                 _fmt(s.get("with_slow", {}).get("probes", {}).get("max_ms"), 0),
+                 _fmt(s.get("alone", {}).get("rps"), 0),
+                 _fmt(s.get("alone", {}).get("latency_ms", {}).get("p99")),
+                 _fmt(s.get("rss_mib_before"), 1), _fmt(s.get("rss_mib_after"), 1)]
+                for s in results["slow_clients"]
+            ],
+        )  # fmt: skip
     if results["goals"]:
         lines += goals_markdown(results["goals"], results["meta"].get("ml_api_row"))
     if results.get("notes"):

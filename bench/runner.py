@@ -19,6 +19,7 @@ from bench.load import LoadError, LoadResult, run_wrk
 from bench.models import BenchModel
 from bench.procs import CpuMeter, Pinning, TreeSample, free_port
 from bench.servers import ServerProcess
+from bench.slow_clients import Prober, SlowClients
 from bench.targets import Context, Server, Target, Unavailable
 
 Log = Callable[[str], None]
@@ -45,6 +46,8 @@ class Plan:
     rounds: int
     timeout_s: int = 10
     ready_timeout_s: float = 120.0
+    slow_clients: int = 300
+    slow_seconds: int = 20
     soak_s: int = 60
     soak_concurrency: int = 64
 
@@ -58,6 +61,7 @@ class ModelRun:
     cells: list[dict[str, Any]] = field(default_factory=list)
     servers: list[dict[str, Any]] = field(default_factory=list)
     soak: list[dict[str, Any]] = field(default_factory=list)
+    slow: list[dict[str, Any]] = field(default_factory=list)
 
 
 def _mib(n: int | None) -> float | None:
@@ -341,6 +345,64 @@ class ModelBench:
                 f"{result.error_count} errors, RSS {growth:+.2f} %"
             )
 
+    def slow(self, plan: Plan, only: tuple[str, ...]) -> None:
+        """Per target in ``only``: 64 clients without, then with, ``plan.slow_clients`` slow ones.
+
+        Both runs probe ``/health`` and ``/ready`` every 0.5 s (3 s timeout, the Deployment's);
+        the slow connections (bench/slow_clients.py) send a request head one byte a second.
+        """
+        load_cpus = self.pinning.load_cpus if self.pinning else None
+        for target in self.active:
+            if target.name not in only:
+                continue
+            proc = self.servers[target.server]
+            port = proc.port
+            before = proc.sample(memory_detail=True)
+            record: dict[str, Any] = {"target": target.name, "model": self.model.key}
+            for key, slow in (("alone", 0), ("with_slow", plan.slow_clients)):
+                self.log(f"  slow clients {target.name}/{self.model.key}: {slow} slow + "
+                         f"{plan.soak_concurrency} clients, {plan.slow_seconds} s")  # fmt: skip
+                with SlowClients("127.0.0.1", port, slow) as clients:
+                    if slow:
+                        time.sleep(slow / 100 + 3)  # every slow connection has started its head
+                    with Prober("127.0.0.1", port) as prober:
+                        try:
+                            result = run_wrk(
+                                self._url(target),
+                                self._body(target),
+                                connections=plan.soak_concurrency,
+                                seconds=plan.slow_seconds,
+                                timeout_s=plan.timeout_s,
+                                cpus=load_cpus,
+                            )
+                        except LoadError as exc:
+                            record[key] = {"failed": str(exc)}
+                            continue
+                    record[key] = {
+                        **result.to_json(),
+                        "probes": prober.stats.to_json(),
+                        "slow": clients.stats.to_json(),
+                    }
+            end = proc.sample(memory_detail=True)
+            record["rss_mib_before"] = _mib(before.rss_bytes)
+            record["rss_mib_after"] = _mib(end.rss_bytes)
+            self.run.slow.append(record)
+            self.log(f"  slow clients {target.name}/{self.model.key}: {_slow_line(record)}")
+
+
+def _slow_line(record: dict[str, Any]) -> str:
+    parts = []
+    for key in ("alone", "with_slow"):
+        r = record.get(key, {})
+        if "failed" in r or not r:
+            parts.append(f"{key}: {r.get('failed', 'not run')}")
+            continue
+        parts.append(
+            f"{key}: {r['rps']:.0f} req/s, p99 {r['latency_ms']['p99']:.1f} ms, "
+            f"{r['error_count']} errors, probes {r['probes']['failed']} failed"
+        )
+    return "; ".join(parts)
+
 
 def _cell_line(r: dict[str, Any]) -> str:
     head = f"  r{r['round']} {r['model']:>8} {r['target']:<22} c={r['concurrency']:<3}"
@@ -363,12 +425,14 @@ def run_model(
     log: Log,
     soak: bool = False,
     soak_after: tuple[str, ...] = (),
+    slow_after: tuple[str, ...] = (),
 ) -> ModelRun:
     """Start the model's servers, run its cells (or its soak), stop the servers.
 
     Args:
         soak: Run only the soak (every selected target), no cells.
         soak_after: After the cells, soak these targets too (``--with-soak``).
+        slow_after: After that, the slow-client scenario on these (``--with-slow-clients``).
 
     Returns:
         Target status (``None`` = available, else why not), front and runtime of the servers
@@ -384,6 +448,8 @@ def run_model(
             bench.rounds(plan)
             if soak_after:
                 bench.soak(plan, only=soak_after)
+            if slow_after:
+                bench.slow(plan, only=slow_after)
     finally:
         bench.stop()
     return bench.run

@@ -48,7 +48,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ml_api.core.model.schema import CATEGORY_DTYPE, FeatureSchema
+from ml_api.core.model.schema import CATEGORY_DTYPE, FeatureKind, FeatureSchema
 
 TOLERANCE = 1e-5
 """Largest absolute difference accepted between an ONNX and a scikit-learn probability (or
@@ -125,6 +125,13 @@ class OnnxExport:
         }
 
 
+TEXT_NOT_CONVERTED = (
+    "text features ({}) are served by scikit-learn: ONNX's text operators tokenize in their own "
+    "way (and need a system locale), so no ONNX form is made"
+)
+"""Why a model with a text feature has no ONNX form."""
+
+
 def export_onnx(
     model: Any,
     schema: FeatureSchema,
@@ -150,6 +157,9 @@ def export_onnx(
         The export: the ONNX bytes when it passed, the reason otherwise.
     """
     versions = _versions()
+    text = [f.name for f in schema.features if f.kind is FeatureKind.TEXT]
+    if text:
+        return OnnxExport(False, TEXT_NOT_CONVERTED.format(", ".join(text)), None, None, versions)
     try:
         onnx_model = convert(model, schema, array_input=array_input)
     except ConversionError as exc:

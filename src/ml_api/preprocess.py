@@ -14,10 +14,11 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import pandas as pd
 from sklearn.compose import ColumnTransformer
+from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
@@ -76,7 +77,7 @@ def load_csv(path: Path, na_values: Sequence[str] | None = None) -> pd.DataFrame
     return frame
 
 
-ColumnKind = Literal["numeric", "categorical"]
+ColumnKind = Literal["numeric", "categorical", "text"]
 
 IDENTIFIER_SHARE = 0.95
 """A column whose distinct values cover at least this share of its (non-missing) rows is
@@ -100,7 +101,8 @@ class ColumnDecision:
 
     Attributes:
         name: Column name.
-        kind: ``"numeric"`` or ``"categorical"`` for a feature; ``None`` for a column left out.
+        kind: ``"numeric"``, ``"categorical"`` or ``"text"`` (``--text``: free text, read by a
+            TF-IDF vectorizer) for a feature; ``None`` for a column left out.
         reason: Why it has this kind, or why it was left out (one phrase, printed by ``train``).
     """
 
@@ -121,12 +123,13 @@ def infer_columns(
     keep: tuple[str, ...] = (),
     categorical: tuple[str, ...] = (),
     numeric: tuple[str, ...] = (),
+    text: tuple[str, ...] = (),
 ) -> list[ColumnDecision]:
     """Decide each column's feature kind, or leave it out with the reason.
 
     The rules, in order (the first that applies wins):
 
-    1. ``drop`` leaves a column out; ``categorical`` / ``numeric`` force a kind.
+    1. ``drop`` leaves a column out; ``categorical`` / ``numeric`` / ``text`` force a kind.
     2. A column with no values is left out.
     3. A column whose every value parses as a number is numeric, except: digit strings with a
        leading zero (``02134``: codes such as zip codes) are categorical; integers distinct on
@@ -149,24 +152,35 @@ def infer_columns(
         keep: Columns to keep even if identifier-like or dates.
         categorical: Columns forced to be categorical.
         numeric: Columns forced to be numeric.
+        text: Columns that are free text (reviews, tickets, descriptions): never inferred,
+            only named.
 
     Returns:
         One decision per column of ``frame``, in its order.
 
     Raises:
         ValueError: An option names a column ``frame`` does not have, a column is both
-            categorical and numeric, or a column forced numeric holds a value that is no number.
+            categorical and numeric (or text), or a column forced numeric holds a value that is
+            no number.
     """
     columns = [str(c) for c in frame.columns]
-    for option, names in (("--keep", keep), ("--categorical", categorical), ("--numeric", numeric)):
+    options = (("--keep", keep), ("--categorical", categorical), ("--numeric", numeric))
+    for option, names in (*options, ("--text", text)):
         unknown = [n for n in names if n not in columns]
         if unknown:
             raise ValueError(f"{option}: no column {', '.join(map(repr, unknown))} in {columns}")
-    both = set(categorical) & set(numeric)
-    if both:
-        raise ValueError(f"{', '.join(sorted(both))}: both --categorical and --numeric")
+    for (a, first), (b, second) in (
+        (("--categorical", categorical), ("--numeric", numeric)),
+        (("--text", text), ("--categorical", categorical)),
+        (("--text", text), ("--numeric", numeric)),
+    ):
+        both = set(first) & set(second)
+        if both:
+            raise ValueError(f"{', '.join(sorted(both))}: both {a} and {b}")
     return [
-        _decide(str(name), frame[name], drop=drop, keep=keep, cat=categorical, num=numeric)
+        ColumnDecision(str(name), "text", "--text")
+        if name in text and name not in drop
+        else _decide(str(name), frame[name], drop=drop, keep=keep, cat=categorical, num=numeric)
         for name in frame.columns
     ]
 
@@ -258,7 +272,7 @@ def typed_frame(frame: pd.DataFrame, decisions: list[ColumnDecision]) -> pd.Data
     Returns:
         Shape ``(n_rows, n_features)``: numeric columns as numbers (``int64`` when every value is
         an integer and none is missing, else ``float64``), categorical ones as ``object`` strings
-        with ``NaN`` for missing.
+        with ``NaN`` for missing, text ones as ``object`` strings with ``""`` for missing.
     """
     out = {}
     for d in decisions:
@@ -269,6 +283,8 @@ def typed_frame(frame: pd.DataFrame, decisions: list[ColumnDecision]) -> pd.Data
             out[d.name] = numbers.astype("int64") if whole else numbers
         elif d.kind == "categorical":
             out[d.name] = col.map(lambda v: v if pd.isna(v) else str(v)).astype(object)
+        elif d.kind == "text":  # an empty cell is an empty text (a vectorizer takes no NaN)
+            out[d.name] = col.map(lambda v: "" if pd.isna(v) else str(v)).astype(object)
     return pd.DataFrame(out, index=frame.index)
 
 
@@ -313,19 +329,22 @@ def build_preprocessor(schema: FeatureSchema, *, scale: bool) -> ColumnTransform
         scale: Standardize numeric features (needed by linear models, not by trees).
 
     Returns:
-        An unfitted transformer whose output has the numeric then the one-hot columns; for an
-        all-numeric schema, a plain imputer (+ scaler) pipeline that needs no column names.
+        An unfitted transformer whose output has the numeric, the one-hot, then each text
+        feature's TF-IDF columns (a ``TfidfVectorizer`` per text feature, on the 1-D column);
+        for an all-numeric schema, a plain imputer (+ scaler) pipeline that needs no column
+        names.
     """
     numeric = [f.name for f in schema.features if f.kind is FeatureKind.NUMERIC]
     categorical = [f.name for f in schema.features if f.kind is FeatureKind.CATEGORICAL]
+    text = [f.name for f in schema.features if f.kind is FeatureKind.TEXT]
     num_steps: list[tuple[str, object]] = [("impute", SimpleImputer(strategy="median"))]
     if scale:
         num_steps.append(("scale", StandardScaler()))
-    if not categorical:
+    if not categorical and not text:
         # All numeric: no column selection needed; the pipeline then takes a float matrix
         # (n_instances, n_features) in schema order as well as a frame.
         return Pipeline(num_steps)
-    transformers = []
+    transformers: list[tuple[str, Any, str | list[str]]] = []
     if numeric:
         transformers.append(("numeric", Pipeline(num_steps), numeric))
     if categorical:
@@ -341,6 +360,8 @@ def build_preprocessor(schema: FeatureSchema, *, scale: bool) -> ColumnTransform
                 categorical,
             )
         )
+    for name in text:  # the column name as a string: the vectorizer gets the 1-D column
+        transformers.append((f"text_{name}", TfidfVectorizer(), name))
     return ColumnTransformer(transformers, remainder="drop", verbose_feature_names_out=False)
 
 

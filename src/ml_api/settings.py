@@ -64,6 +64,22 @@ class Settings(BaseSettings):
     model_version: str | None = None
     """Which version to serve; ``None`` serves the newest (highest number)."""
 
+    models: Annotated[list[str] | None, NoDecode] = None
+    """Which models under ``model_root`` this server serves (``ML_API_MODELS``, comma-separated;
+    ``name`` or ``name:version`` with a version number or an alias); ``None``, the default,
+    serves every model there. ``model_name`` is always served (``POST /predict`` answers with it);
+    ``model_version`` pins it. See docs/models.md ("Several models in one server")."""
+
+    reload_seconds: float = Field(default=2.0, ge=0)
+    """How often each worker compares its models with the registry, in seconds: a version
+    promoted (or trained, where the newest serves) is verified, warmed up and swapped in without a
+    restart. 0 follows only SIGHUP and the repository ``load`` endpoint."""
+
+    memory_budget_mb: float | None = Field(default=None, gt=0)
+    """Most resident memory the served models may take together in one process, in megabytes
+    (``ML_API_MEMORY_BUDGET_MB``); a load or swap that would exceed it is refused (507) and the
+    old version keeps serving. ``None``: no budget."""
+
     allow_version_mismatch: bool = False
     """Load an artifact even if it was trained with another scikit-learn major.minor version."""
 
@@ -171,7 +187,9 @@ class Settings(BaseSettings):
     ``https://app.example.com``; ``*`` for any). Default: none, no CORS headers are sent. Preflight
     ``OPTIONS`` requests are answered without an API key; the actual request still needs one."""
 
-    @field_validator("api_keys", "public_paths", "allowed_hosts", "cors_origins", mode="before")
+    @field_validator(
+        "api_keys", "public_paths", "allowed_hosts", "cors_origins", "models", mode="before"
+    )
     @classmethod
     def _split_commas(cls, value: object) -> object:
         if isinstance(value, str):

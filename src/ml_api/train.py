@@ -34,7 +34,7 @@ from sklearn.pipeline import Pipeline
 from ml_api.core.errors import quote
 from ml_api.core.model.artifact import Format, save_artifact
 from ml_api.core.model.integrity import sha256_file
-from ml_api.core.model.schema import FeatureSchema
+from ml_api.core.model.schema import Feature, FeatureSchema
 from ml_api.core.model.skops_trust import SKOPS_NODE_TYPES
 from ml_api.onnx_export import export_onnx
 from ml_api.preprocess import (
@@ -269,6 +269,7 @@ def train(
     categorical: tuple[str, ...] = (),
     numeric: tuple[str, ...] = (),
     nullable: tuple[str, ...] = (),
+    text: tuple[str, ...] = (),
     test_size: float = 0.2,
     seed: int = 42,
     fmt: Format = "joblib",
@@ -292,6 +293,10 @@ def train(
         nullable: Features that accept ``null`` at serving although the training data had no
             missing value there (the pipeline's imputer fills it in); by default ``null`` is
             accepted only where training had missing values (``ml_api.core.model.schema``).
+        text: Free-text columns (reviews, tickets): each a ``text`` feature read by a
+            ``TfidfVectorizer`` (any string up to
+            :data:`~ml_api.core.model.schema.TEXT_MAX_LENGTH` characters at serving; an empty
+            cell trains as an empty text, and ``null`` is refused: send ``""``).
         test_size: Held-out fraction (0 < test_size < 1), stratified for classification.
         seed: Seed for the split and the estimator: the same inputs give the same metrics.
         fmt: Artifact format (``joblib`` or ``skops``).
@@ -313,12 +318,19 @@ def train(
     tokens = sorted(NA_CELLS if na_values is None else set(na_values))
     X, y = split_features_target(frame, target)
     check_trainable(X, y, target, test_size)
-    columns = infer_columns(X, drop=drop, keep=keep, categorical=categorical, numeric=numeric)
+    if text and estimator == "hist_gradient_boosting":
+        raise ValueError(
+            "--text needs --estimator linear or random_forest: hist_gradient_boosting takes no "
+            "sparse input, and a text feature's TF-IDF columns are sparse"
+        )
+    columns = infer_columns(
+        X, drop=drop, keep=keep, categorical=categorical, numeric=numeric, text=text
+    )
     if not any(c.used for c in columns):
         left = "; ".join(f"{c.name}: {c.reason}" for c in columns)
         raise ValueError(f"no feature left to train on ({left})")
     X, y = typed_frame(X, columns), typed_target(y)
-    schema = mark_nullable(FeatureSchema.infer(X), nullable)
+    schema = with_text(mark_nullable(FeatureSchema.infer(X), nullable), columns)
     X = schema.coerce_training_frame(X)
     code_hints = integer_code_hints(X, schema, numeric)
     task = task or infer_task(y)
@@ -397,6 +409,19 @@ def train(
         columns=tuple(columns),
         rows_without_target=len(frame) - len(y),
         code_hints=code_hints,
+    )
+
+
+def with_text(schema: FeatureSchema, columns: list[ColumnDecision]) -> FeatureSchema:
+    """The schema with each ``--text`` column as a text feature (not nullable: send ``""``)."""
+    text = {c.name for c in columns if c.kind == "text"}
+    if not text:
+        return schema
+    return FeatureSchema(
+        [
+            Feature.text(f.name, f.dtype, nullable=False) if f.name in text else f
+            for f in schema.features
+        ]
     )
 
 

@@ -24,6 +24,7 @@ def smoke(tmp_path_factory):
         "--smoke",
         *("--targets", "ml-api-flask,ml-api-flask-v2", "--models", "lr"),
         *("--concurrency", "1", "--duration", "2", "--warmup", "1", "--rounds", "2"),
+        *("--with-slow-clients", "--slow-clients", "10", "--slow-seconds", "2"),
         *("--workdir", str(tmp / "work"), "--results-dir", str(tmp / "results")),
     )
     (js,) = (tmp / "results").glob("*-smoke.json")
@@ -34,7 +35,8 @@ def smoke(tmp_path_factory):
 def test_result_document_has_every_section(smoke):
     _, results, _ = smoke
     assert set(results) == {
-        "meta", "targets", "in_process", "cells", "summary", "servers", "soak", "goals", "notes"
+        "meta", "targets", "in_process", "cells", "summary", "servers", "soak", "slow_clients",
+        "goals", "notes",
     }  # fmt: skip
     meta = results["meta"]
     assert meta["mode"] == "smoke"
@@ -42,6 +44,20 @@ def test_result_document_has_every_section(smoke):
     assert meta["config"]["concurrency"] == [1] and meta["config"]["rounds"] == 2
     assert meta["wrk"].startswith("wrk")
     assert "noisy" in meta["noise_note"]
+
+
+def test_the_slow_client_run_answers_every_normal_request(smoke):
+    _, results, markdown = smoke
+    (record,) = results["slow_clients"]  # ml-api-flask: the only selected row of SOAK_TARGETS
+    assert record["target"] == "ml-api-flask"
+    for key in ("alone", "with_slow"):
+        run = record[key]
+        assert run["requests"] > 0 and run["error_count"] == 0, run
+        assert run["probes"]["probes"] > 0 and run["probes"]["failed"] == 0, run["probes"]
+    assert record["with_slow"]["slow"]["opened"] == 10
+    assert "## Slow clients" in markdown
+    (goal,) = [g for g in results["goals"] if g["goal"].startswith("10 slow connections")]
+    assert goal["status"] in ("met", "missed")
 
 
 def test_every_request_answered_without_errors(smoke):
@@ -113,9 +129,11 @@ def test_ml_api_rows_say_front_and_runtime(smoke):
 def test_targets_not_measured_say_why(smoke):
     _, results, _ = smoke
     # c=1 only, lr only, no MLServer, no soak: every target line is there, none can be judged
-    assert len(results["goals"]) >= 9
-    for goal in results["goals"]:
+    # (but the slow-client lines, which this run measured: see the test above)
+    judged = [g for g in results["goals"] if "slow connections" not in g["goal"]]
+    assert len(judged) >= 9
+    for goal in judged:
         assert goal["status"] == "not measured" and goal["met"] is None, goal
         assert goal["note"], goal
-    soak = results["goals"][-1]
+    soak = judged[-1]
     assert "--with-soak" in soak["note"]

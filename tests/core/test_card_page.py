@@ -15,7 +15,7 @@ from ml_api.cli import main
 from ml_api.composition import build_scoring
 from ml_api.core.model.artifact import load_artifact
 from ml_api.core.model.integrity import ArtifactError
-from ml_api.core.pages.card_page import ABSENT
+from ml_api.core.pages.card_page import ABSENT, ABSENT_IMPORTED
 from ml_api.settings import Settings
 from ml_api.train import train
 
@@ -99,12 +99,19 @@ def test_imported_card_without_held_out_split(tmp_path, model_root):
     card = json.loads((version / "metadata.json").read_text())
     for key in ("charts", "files", "training"):
         card.pop(key)
-    card.update(name="imported", estimator="imported", metrics=None, source={"kind": "joblib"})
+    card.update(
+        name="imported",
+        estimator="imported",
+        metrics=None,
+        source={"format": "joblib", "file": "model.joblib", "sha256": "ab" * 32},
+    )
     (version / "metadata.json").write_text(json.dumps(card))
     shutil.rmtree(version / "charts")
     page = _page(tmp_path, "imported")
     assert "imported" in page and "no held-out split of its own" in page
-    assert "No metrics were recorded" in page and ABSENT in page
+    assert "No metrics were recorded" in page and ABSENT_IMPORTED in page
+    assert "Retrain it" not in page and "{" not in page.split("<body")[-1].split("<style")[0]
+    assert f"joblib model.joblib sha256 {'ab' * 6}..." in page
 
 
 def test_a_modified_chart_is_refused_like_a_modified_model(tmp_path, model_root):

@@ -94,7 +94,7 @@ def test_concurrent_promotes_of_one_alias_report_a_consistent_history(tmp_path):
     assert [r.returncode for r in runs] == [0] * 12
     # Serialised by the lock: exactly one run saw the alias unset, and the "was" versions
     # chain into one history ending at the version the file holds.
-    was = [r.stdout.split("(was ")[1].rstrip(")\n") for r in runs]
+    was = [r.stdout.splitlines()[0].split("(was ")[1].rstrip(")") for r in runs]
     assert was.count("unset") == 1
     assert read_aliases(root, "m")["production"] in (1, 2, 3)
 

@@ -53,11 +53,14 @@ VARIANTS = (
     ),
     Variant("canary", K8S / "overlays" / "canary"),
     Variant("bootstrap", K8S / "bootstrap"),
+    Variant("promote-job", K8S / "jobs" / "promote"),
     Variant("monitoring", DEPLOY / "monitoring"),
     Variant("logging", DEPLOY / "logging"),
 )
 APP_VARIANTS = tuple(
-    v for v in VARIANTS if v.name not in ("monitoring", "logging", "bootstrap", "canary")
+    v
+    for v in VARIANTS
+    if v.name not in ("monitoring", "logging", "bootstrap", "canary", "promote-job")
 )
 
 

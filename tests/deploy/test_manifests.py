@@ -368,7 +368,8 @@ def test_ingress_routes_the_api_but_not_metrics(variant: str) -> None:
         "/model",
     ):
         assert ingress_routes(ingress, public), public
-    for private in ("/models", "/docsx", "/model/x"):
+    assert ingress_routes(ingress, "/models/diabetes/predict")
+    for private in ("/modelsx", "/docsx", "/model/x"):
         assert not ingress_routes(ingress, private), private
     # The app, not nginx, answers an oversized body (with JSON): nginx's limit is above the app's.
     size = ingress["metadata"]["annotations"]["nginx.ingress.kubernetes.io/proxy-body-size"]
@@ -482,6 +483,29 @@ def test_model_volume_component_mounts_the_model_root_read_only() -> None:
     claim = find(docs, "PersistentVolumeClaim", volume["persistentVolumeClaim"]["claimName"])
     assert volume["persistentVolumeClaim"]["readOnly"] is True
     assert claim["spec"]["accessModes"]
+
+
+def test_the_promote_job_writes_the_claim_the_pods_read_and_the_pods_follow_it() -> None:
+    served = rendered(MONITORED)
+    job_docs = rendered("promote-job")
+    job = find(job_docs, "Job", "ml-api-promote")
+    pod = job["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    assert container["command"][:2] == ["ml-api", "promote"]
+    image = container["image"].split(":")[0].split("/")[-1]
+    assert image == _container(served)["image"].split(":")[0].split("/")[-1]
+    mount = next(m for m in container["volumeMounts"] if m["name"] == "models")
+    assert not mount.get("readOnly")
+    assert container["command"][-1] == mount["mountPath"]
+    claim = next(v for v in pod["volumes"] if v["name"] == "models")["persistentVolumeClaim"]
+    served_claims = [
+        v["persistentVolumeClaim"]["claimName"]
+        for v in _deployment(served)["spec"]["template"]["spec"]["volumes"]
+        if "persistentVolumeClaim" in v
+    ]
+    assert claim["claimName"] in served_claims
+    assert float(_config(served)["ML_API_RELOAD_SECONDS"]) > 0  # the pods poll the registry
+    assert pod["securityContext"]["runAsNonRoot"] is True
 
 
 def test_deployer_role_is_scoped_to_this_app() -> None:

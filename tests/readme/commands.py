@@ -152,8 +152,11 @@ ML_API = r"^\.venv/bin/ml-api "
 RULES: tuple[Rule, ...] = (
     # ---- run by tests/readme/test_commands.py --------------------------------------------------
     Rule(ML_API + r"(train|versions|promote|card|info|predict)\b", runner="sandbox"),
-    Rule(ML_API + r"import (model\.joblib|penguins-mlflow)\b", runner="sandbox"),
-    Rule(r"^\.venv/bin/python fit_model\.py$", runner="sandbox"),
+    Rule(
+        ML_API + r"import (model\.joblib|reviews\.joblib|custom\.joblib|penguins-mlflow)\b",
+        runner="sandbox",
+    ),
+    Rule(r"^\.venv/bin/python fit_(model|reviews|custom)\.py$", runner="sandbox"),
     Rule(
         r"^curl (-X POST -H \"Content-Type: application/json\" )?(-d '[^']*' )?"
         r"http://127\.0\.0\.1:(5000|8000)/\S*$",
@@ -164,7 +167,8 @@ RULES: tuple[Rule, ...] = (
         r"http://127\.0\.0\.1:5000/v2/\S+ -d '",
         runner="live",
     ),
-    Rule(r"^# fit_model\.py import joblib\b", runner="sandbox"),
+    Rule(r"^# fit_(model|reviews|custom)\.py import joblib\b", runner="sandbox"),
+    Rule(r"^# mytransforms\.py import numpy\b", runner="sandbox"),
     Rule(r"^# model\.joblib: .* mlflow\.sklearn\.save_model\(", runner="sandbox"),
     Rule(r"requests\.post\(URL, json=", runner="python-live"),
     # ---- exempt: long-running servers, the live suite runs the same command -------------------

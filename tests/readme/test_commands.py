@@ -171,7 +171,16 @@ def test_the_offline_commands_run_as_written_in_document_order(sandbox):
     scored = pd.read_csv(sandbox / "scored.csv")
     assert {"prediction", "probability_Adelie"} <= set(scored.columns)
     models = sandbox / "models"
-    assert {"penguins", "houses", "churn", "my-penguins"} <= {p.name for p in models.iterdir()}
+    assert {"penguins", "houses", "churn", "my-penguins", "reviews", "custom"} <= {
+        p.name for p in models.iterdir()
+    }
+    # the text model: a text feature, fed as a column, each review answered once
+    card = json.loads((models / "reviews" / "1" / "metadata.json").read_text())
+    assert [f["kind"] for f in card["features"]] == ["text"] and card["input"] == "column"
+    reviews = pd.read_csv(sandbox / "reviews-scored.csv")
+    assert reviews["prediction"].tolist() == [1] * 4 + [0] * 4
+    # the model with its own code: the file is inside the version
+    assert (models / "custom" / "1" / "code" / "mytransforms.py").is_file()
     assert (sandbox / "my-models" / "houses").is_dir()
     versions = next(v for k, v in outputs.items() if k.startswith(".venv/bin/ml-api versions"))
     assert re.search(r"^1\s+\S+\s+\w+.*\bserves$", versions, flags=re.M), versions
@@ -284,4 +293,8 @@ def test_why_the_client_converts_nan(live):
     reply = requests.post(url, data=raw, headers={"Content-Type": "application/json"}, timeout=10)
     assert reply.status_code == 400, reply.text
     converted = df.replace({np.nan: None}).to_dict(orient="records")
-    assert converted == json.loads(df.to_json(orient="records"))
+    assert [v for r in converted for v in r.values() if v is None]  # null, not NaN
+    # docs/api.md: to_json rounds floats (10 significant digits), the records keep them exact
+    exact = pd.DataFrame({"bmi": [0.061696206518688]})
+    assert exact.to_dict(orient="records") == [{"bmi": 0.061696206518688}]
+    assert json.loads(exact.to_json(orient="records")) != [{"bmi": 0.061696206518688}]

@@ -44,6 +44,15 @@ from ml_api.cli.common import (
     help="A type a skops file may hold besides the ones skops trusts (full name, repeatable).",
 )
 @click.option(
+    "--code-path",
+    "code_paths",
+    multiple=True,
+    type=click.Path(path_type=Path),
+    metavar="PATH",
+    help="Your own module the model's classes come from (a .py file or a package directory; "
+    "repeatable): copied into the version, importable whenever it loads.",
+)
+@click.option(
     "--allow-version-mismatch",
     is_flag=True,
     default=False,
@@ -63,20 +72,24 @@ def import_(
     model_name: str,
     fmt: str,
     trust: tuple[str, ...],
+    code_paths: tuple[Path, ...],
     allow_version_mismatch: bool,
     model_root: Path | None,
 ) -> None:
-    """Import a fitted model (joblib/pickle, skops, MLflow directory) as a new version.
+    """Import a fitted model (joblib/pickle, skops, MLflow directory, native file) as a new version.
 
     MODEL_PATH holds a fitted scikit-learn estimator or Pipeline, or an XGBoost or LightGBM
-    scikit-learn model. The model predicts on the data through the server's own path before
-    anything is written; a model the server could not serve is refused.
+    scikit-learn model; or it is XGBoost's own model file (.json, .ubj) or LightGBM's (.txt).
+    The model predicts on the data through the server's own path before anything is written;
+    a model the server could not serve is refused.
     """
     from ml_api.importing import RUNS_CODE_WARNING, ImportRefused, import_model
     from ml_api.train import runtime_line
 
     settings = settings_from(model_root=model_root)
-    if model_path.suffix != ".skops":  # joblib/pickle files and MLflow directories
+    from ml_api.importing.native import is_native
+
+    if model_path.suffix != ".skops" and not is_native(model_path):  # joblib/pickle, MLflow
         click.echo(f"note: {RUNS_CODE_WARNING}", err=True)
     try:
         result = import_model(
@@ -88,6 +101,7 @@ def import_(
             fmt=fmt,  # type: ignore[arg-type]
             trust=trust,
             allow_version_mismatch=allow_version_mismatch,
+            code_paths=code_paths,
         )
     except ImportRefused as exc:
         fail(str(exc), code=1)
@@ -105,6 +119,24 @@ def import_(
         click.echo(
             "metrics on the import data (may include rows seen in training): "
             + ", ".join(f"{k}={v:.4f}" for k, v in result.metrics.items())
+        )
+    if meta["import_data"].get("file") == "MLflow input example":
+        click.echo(
+            f"note: no --data: kinds, ranges and nullability come from the MLflow input example "
+            f"({meta['import_data']['rows']} rows); pass --data with representative rows for "
+            f"ranges worth checking against"
+        )
+    if meta.get("code"):
+        click.echo(
+            f"its own code: {', '.join(meta['code']['modules'])} (copied into the version; "
+            f"importable only while this version loads)"
+        )
+    limits = {f["name"]: f.get("max_length") for f in meta["features"]}
+    for name, where in meta["provenance"].get("text", {}).items():
+        fed = " (fed to it as one column)" if meta["input"] == "column" else ""
+        click.echo(
+            f"text feature: {name}, read by the {where}{fed}: any string up to "
+            f"{limits[name]} characters"
         )
     for line in meta["provenance"].get("unseen_categories", {}).values():
         click.echo(line)
@@ -260,6 +292,22 @@ def versions(name: str | None, model_root: Path | None) -> None:
     widths = [max(len(r[i]) for r in (header, *rows)) for i in range(len(header))]
     for row in (header, *rows):
         click.echo("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+    if serving is not None:
+        _check_serving(settings, root, name, serving)
+
+
+def _check_serving(settings: Any, root: Path, name: str, version: str) -> None:
+    """Verify the version that should serve as a server does (hash, version gate); say so."""
+    from ml_api.core.model.artifact import load_artifact
+    from ml_api.core.model.integrity import ArtifactError
+
+    try:
+        load_artifact(root, name, version, allow_version_mismatch=settings.allow_version_mismatch)
+    except ArtifactError as exc:
+        click.echo(
+            f"version {version} fails verification: {exc}; running servers keep the version "
+            "they serve (see their log and ml_api_model_swap_failures_total)"
+        )
 
 
 @click.command()
@@ -280,7 +328,8 @@ def promote(
 
     'serve', the image and the Kubernetes kit load the version the 'production' alias names
     ('models/NAME/aliases.json', replaced atomically); 'ML_API_MODEL_VERSION' may name any
-    alias. A running server keeps its model: restart it (or roll the Deployment) to switch.
+    alias. Running servers verify the new version and swap it in without a restart
+    (docs/models.md, "Hot swap"); the previous version is printed, to roll back with.
     """
     from ml_api.core.model.integrity import ArtifactError
     from ml_api.core.model.versions import set_alias
@@ -299,3 +348,11 @@ def promote(
         click.echo(f"{name}: removed alias {alias} ({was}); the newest version serves")
     else:
         click.echo(f"{name}: {alias} -> version {version} ({was})")
+    if before is not None and str(before) != version:
+        back = "" if alias == DEFAULT_ALIAS else f" --alias {alias}"
+        click.echo(f"roll back with: ml-api promote {name} {before}{back}")
+    if alias == DEFAULT_ALIAS:
+        click.echo(
+            "running servers verify it and swap it in within ML_API_RELOAD_SECONDS (or at "
+            "SIGHUP); the old version serves until it passes"
+        )

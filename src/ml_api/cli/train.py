@@ -67,6 +67,11 @@ def has_version(root: Path, name: str) -> bool:
 @click.option("--categorical", multiple=True, help="Treat a column as categorical (repeatable).")
 @click.option("--numeric", multiple=True, help="Treat a column as numeric; every value must parse.")
 @click.option(
+    "--text",
+    multiple=True,
+    help="A free-text column (reviews, tickets): a TF-IDF text feature (repeatable).",
+)
+@click.option(
     "--nullable",
     multiple=True,
     help="Accept null for this feature at serving although the training data had no missing "
@@ -106,6 +111,7 @@ def train(
     keep: tuple[str, ...],
     categorical: tuple[str, ...],
     numeric: tuple[str, ...],
+    text: tuple[str, ...],
     nullable: tuple[str, ...],
     na_values: tuple[str, ...],
     test_size: float,
@@ -154,6 +160,7 @@ def train(
             keep=keep,
             categorical=categorical,
             numeric=numeric,
+            text=text,
             nullable=nullable,
             test_size=test_size,
             seed=seed,
@@ -246,6 +253,8 @@ def _echo_columns(result: Any) -> None:
         if f["kind"] == "categorical":
             cats = f["categories"]
             shown = ", ".join(cats[:6]) + (f", ... ({len(cats)} in all)" if len(cats) > 6 else "")
+        elif f["kind"] == "text":
+            shown = f"free text, up to {f['max_length']} characters"
         else:
             shown = f"{f['minimum']:g} to {f['maximum']:g}"
         rows.append((f["name"], f["kind"], shown, f"{100 * missing[f['name']]:.1f}%"))

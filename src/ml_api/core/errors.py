@@ -189,6 +189,17 @@ class ModelNotReady(ServingError):
     status = HTTPStatus.SERVICE_UNAVAILABLE
 
 
+class ModelOutputError(ServingError):
+    """The model answered another number of predictions than it was given instances (500).
+
+    No prediction is sent: which answer belongs to which instance is unknown (a text vectorizer
+    given a DataFrame, say, iterates its column names and answers once whatever the rows).
+    ``ml-api import`` refuses such models; this guards versions written some other way.
+    """
+
+    status = HTTPStatus.INTERNAL_SERVER_ERROR
+
+
 class InternalError(ServingError):
     """A bug of ours (500). The message never carries the exception's text or a traceback."""
 

@@ -112,6 +112,27 @@ TRAINING_CLASS_RATIO = Gauge(
     multiprocess_mode="max",
 )
 
+MODEL_MEMORY = Gauge(
+    "ml_api_model_memory_bytes",
+    "Resident memory a served model took when its version was loaded in a process, in bytes "
+    "(at least its model file's size); the largest of the live processes.",
+    ("model_name",),
+    multiprocess_mode="livemax",
+)
+SERVING_VERSION = Gauge(
+    "ml_api_model_serving_version",
+    "The version each served model answers with (the largest of the live processes; during a "
+    "swap, processes converge within ML_API_RELOAD_SECONDS).",
+    ("model_name",),
+    multiprocess_mode="livemax",
+)
+SWAP_FAILURES = Counter(
+    "ml_api_model_swap_failures",
+    "Loads and swaps refused because the new version failed verification, warm-up or the "
+    "memory budget (the old version kept serving).",
+    ("model_name",),
+)
+
 
 _children: dict[tuple[object, tuple[str, ...]], Any] = {}
 

@@ -29,7 +29,13 @@ import numpy as np
 from ml_api.core import context, metrics
 from ml_api.core import deadline as time_limit
 from ml_api.core.context import request_id_from
-from ml_api.core.errors import InvalidInput, ModelNotReady, Problem, RequestTimeout
+from ml_api.core.errors import (
+    InvalidInput,
+    ModelNotReady,
+    ModelOutputError,
+    Problem,
+    RequestTimeout,
+)
 from ml_api.core.limits import Limits
 from ml_api.core.model.artifact import Artifact
 from ml_api.core.model.integrity import ArtifactError
@@ -82,12 +88,15 @@ class ModelCall:
 
         Raises:
             InvalidInput: (422) the model refused the values.
+            ModelOutputError: (500) the model answered another number of predictions (or
+                probability rows) than ``sum(sizes)``: no answer is split out.
         """
         started = time.perf_counter()
         # Finite but extreme inputs (1e308) can overflow the model's arithmetic: no warning (an
         # error under -W error), the non-finite outputs are refused per request instead.
         with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
             result = self.predictor.predict(columns)
+        check_counts(result, sum(sizes), len(self.predictor.classes))
         metrics.child(metrics.PREDICTION_DURATION, *self._labels).observe(
             time.perf_counter() - started
         )
@@ -124,6 +133,8 @@ class PredictionService:
         batcher: Runs the model: a :class:`~ml_api.core.batching.Batcher` or :class:`Unbatched`,
             both around a :class:`ModelCall` on ``predictor``.
         load_seconds: How long loading the artifact took, in seconds (published as a metric).
+        draining: The shutdown flag shared with the server's other models
+            (:attr:`draining_flag` of another service); a new one when ``None``.
     """
 
     def __init__(
@@ -135,6 +146,7 @@ class PredictionService:
         limits: Limits,
         batcher: Submitter,
         load_seconds: float = 0.0,
+        draining: Any = None,
     ) -> None:
         self.artifact = artifact
         self.predictor = predictor
@@ -146,12 +158,15 @@ class PredictionService:
         self.model_ref = {"name": artifact.name, "version": artifact.version}
         # Shared memory, created before gunicorn forks its workers: the master flips it on
         # SIGTERM and every worker's readiness sees it.
-        self._draining = multiprocessing.RawValue(ctypes.c_bool, False)
+        self._draining = (
+            multiprocessing.RawValue(ctypes.c_bool, False) if draining is None else draining
+        )
         # model_name, model_version, runtime (metrics.PREDICTION_LABELS; MODEL_LABELS is [:2])
         self._labels: Labels = labels_of(artifact, predictor)
         # Warm-up in the master, before workers fork: the first request pays no lazy imports.
         warm = self.predictor.predict(self.validator.validate_columns([self.schema.example()]))
         _check_one_value_per_instance(warm, artifact)
+        _check_rows_counted(self.predictor, self.validator, artifact)
         metrics.record_model(
             artifact.name,
             artifact.version,
@@ -166,6 +181,11 @@ class PredictionService:
     def start_draining(self) -> None:
         """Mark the server as shutting down: readiness answers 503 from now on, in every worker."""
         self._draining.value = True
+
+    @property
+    def draining_flag(self) -> Any:
+        """The shared-memory shutdown flag (given to the services of the server's other models)."""
+        return self._draining
 
     @property
     def draining(self) -> bool:
@@ -299,6 +319,58 @@ def _check_one_value_per_instance(result: PredictionResult, artifact: Artifact) 
             f"model {artifact.path} answers shape {shape} for one instance: ml-api serves one "
             f"value per instance (one target per model); fit one model per target and import each"
         )
+
+
+WARM_ROWS = 3
+"""Instances of the second warm-up call, which checks the model answers one row per instance."""
+
+
+def check_counts(result: PredictionResult, instances: int, n_classes: int) -> None:
+    """Refuse a model call whose output does not have one row per instance.
+
+    Every answer (V1, V2, batch scoring; both frameworks) comes through
+    :class:`ModelCall`, so a count that differs never reaches a client as a 200.
+
+    Args:
+        result: What the runtime returned for the call.
+        instances: Instances the call was given (all merged requests).
+        n_classes: Classes of the model (probability columns expected), 0 for regressors.
+
+    Raises:
+        ModelOutputError: (500) labels of a shape other than ``(instances,)``, or probabilities
+            of a shape other than ``(instances, n_classes)``.
+    """
+    shape = np.shape(result.labels)
+    proba = result.probabilities
+    if shape == (instances,) and (proba is None or np.shape(proba) == (instances, n_classes)):
+        return
+    if shape != (instances,) or proba is None:
+        got = f"labels of shape {shape}"
+    else:
+        got = f"probabilities of shape {np.shape(proba)}"
+    raise ModelOutputError(
+        f"the model answered {got} for {instances} instances: no answer is given, since it "
+        f"does not keep one prediction per instance (a text vectorizer given a table instead "
+        f"of a column does this); re-import the model (ml-api import checks the row count)"
+    )
+
+
+def _check_rows_counted(predictor: Predictor, validator: Validator, artifact: Artifact) -> None:
+    """Refuse to serve a model whose output on :data:`WARM_ROWS` instances is not that many rows.
+
+    A one-instance warm-up cannot tell: a text vectorizer given a DataFrame answers one row for
+    any number of rows.
+
+    Raises:
+        ArtifactError: The model answers another number of rows (one line naming the version).
+    """
+    rows = validator.validate_columns([validator.schema.example()] * WARM_ROWS)
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+        result = predictor.predict(rows)
+    try:
+        check_counts(result, WARM_ROWS, len(predictor.classes))
+    except ModelOutputError as exc:
+        raise ArtifactError(f"model {artifact.path}: {exc.message}") from None
 
 
 def _refuse_overflow(result: PredictionResult, first_index: int) -> None:

@@ -23,7 +23,7 @@ is written:
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,10 +31,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ml_api.core.model.artifact import Format, save_artifact
+from ml_api.core.model.artifact import CODE_DIR, Format, save_artifact
 from ml_api.core.model.schema import CATEGORY_DTYPE, Feature, FeatureSchema, is_code
 from ml_api.core.model.skops_trust import SKOPS_NODE_TYPES, skops_refusal, skops_refused
-from ml_api.importing import evidence, inspection
+from ml_api.importing import custom_code, evidence, inspection
+from ml_api.importing import native as native_file
 from ml_api.importing.sample_data import read_data
 from ml_api.importing.serve_check import has_proba, serve_check
 from ml_api.importing.sources import ImportRefused, Source, from_object, read_source
@@ -78,6 +79,7 @@ def save_model(
     target: str | None = None,
     model_root: str | Path | None = None,
     fmt: Format = "joblib",
+    code_paths: Sequence[str | Path] = (),
 ) -> ImportResult:
     """Save a fitted model as a new version of an ml-api model, ready for ``ml-api serve``.
 
@@ -93,15 +95,20 @@ def save_model(
         model_root: Where artifacts go (default: ``ML_API_MODEL_ROOT``, else ``./models`` of the
             checkout; see :class:`ml_api.settings.Settings`).
         fmt: Artifact format, ``"joblib"`` or ``"skops"`` (scikit-learn-only models).
+        code_paths: The model's own modules (``.py`` files or package directories) its classes
+            come from: copied into the version and importable whenever it loads
+            (:mod:`ml_api.importing.custom_code`).
 
     Returns:
         The new version's path and card.
 
     Raises:
-        ImportRefused: The model or data cannot be served (see the module docstring); nothing
+        ImportRefused: The model or data cannot be served (see the module docstring), or a code
+            path is not a module (see :func:`~ml_api.importing.custom_code.read_code`); nothing
             was written.
     """
-    return _import(from_object(model), data, "the object", name, target, model_root, fmt)
+    code = custom_code.read_code(code_paths)
+    return _import(from_object(model), data, "the object", name, target, model_root, fmt, code)
 
 
 def import_model(
@@ -114,12 +121,14 @@ def import_model(
     fmt: Format = "joblib",
     trust: Sequence[str] = (),
     allow_version_mismatch: bool = False,
+    code_paths: Sequence[str | Path] = (),
 ) -> ImportResult:
     """Import a model file or MLflow model directory (what ``ml-api import`` runs).
 
     Args:
-        path: A joblib/pickle file, a skops file or an MLflow model directory (``sklearn``,
-            ``xgboost`` or ``lightgbm`` flavor).
+        path: A joblib/pickle file, a skops file, XGBoost's ``.json``/``.ubj`` or LightGBM's
+            ``.txt`` model file, or an MLflow model directory (``sklearn``, ``xgboost`` or
+            ``lightgbm`` flavor).
         data: As in :func:`save_model`; for an MLflow model, its input example when ``None``.
         name: See :func:`save_model`.
         target: See :func:`save_model`.
@@ -129,6 +138,7 @@ def import_model(
         allow_version_mismatch: Import a model pickled by another scikit-learn major.minor
             (off by default); the card then records the version that pickled it, and serving
             it needs ``ML_API_ALLOW_VERSION_MISMATCH=true``.
+        code_paths: See :func:`save_model`; importable while the file is read.
 
     Returns:
         The new version's path and card.
@@ -138,8 +148,10 @@ def import_model(
             a module that is not installed, holds types skops does not trust, or was pickled by
             another scikit-learn major.minor (unless ``allow_version_mismatch``).
     """
-    source = read_source(Path(path), trust, allow_version_mismatch=allow_version_mismatch)
-    return _import(source, data, str(Path(path)), name, target, model_root, fmt)
+    code = custom_code.read_code(code_paths)
+    with custom_code.importable(code):
+        source = read_source(Path(path), trust, allow_version_mismatch=allow_version_mismatch)
+    return _import(source, data, str(Path(path)), name, target, model_root, fmt, code)
 
 
 def _import(
@@ -150,6 +162,7 @@ def _import(
     target: str | None,
     model_root: str | Path | None,
     fmt: Format,
+    code: custom_code.CodeFiles | None = None,
 ) -> ImportResult:
     model = source.model
     inspection.check_model(model, where)
@@ -162,15 +175,20 @@ def _import(
     X = frame.drop(columns=[target]) if target is not None else frame
     names, names_from = _feature_names(model, source, X)
     X = X[names]
+    one_column = inspection.takes_one_column(model)
+    if one_column is not None:
+        _check_one_column(one_column, names, target)
     evidence.refuse_empty(X, f"the data ({data_info['file'] or 'DataFrame'})")
     native = inspection.native_categories(model, names, X)
     X = _as_native_categoricals(X, native)
     model_categories = {**inspection.encoder_categories(model, names), **native}
-    schema, categories_from = _schema(X, model_categories, source.optional)
+    texts = inspection.text_columns(model, names)
+    schema, categories_from = _schema(X, model_categories, source.optional, texts)
     thin = evidence.thin_evidence(X, schema, model_categories)
     array_input = inspection.feature_names(model) is None and all(
         f.kind == "numeric" or f.is_coded for f in schema.features
     )
+    layout = "column" if one_column is not None else "array" if array_input else "frame"
     # The schema's categories are enforced (422 for an unseen one) even where the model's own
     # encoder would score it: said at import, one line per feature, and kept in the provenance.
     lenient = inspection.lenient_encoders(model, names)
@@ -189,7 +207,7 @@ def _import(
         "estimator": "imported",
         "estimator_class": type(inspection.final_estimator(model)).__name__,
         "target": target,
-        "input": "array" if array_input else "frame",
+        "input": layout,
         "features": schema.to_list(),
         "classes": classes,
         **(
@@ -200,6 +218,7 @@ def _import(
         "metrics": None,
         "metrics_on": None,
         "source": source.info,
+        **({"code": {"modules": custom_code.modules(code), "directory": CODE_DIR}} if code else {}),
         "provenance": {
             "feature_names_and_order": names_from,
             "kinds_ranges_nullability": "the import data"
@@ -207,6 +226,7 @@ def _import(
                 " (and null for the MLflow signature's optional columns)" if source.optional else ""
             ),
             "categories": categories_from,
+            **({"text": texts} if texts else {}),
             **({"unseen_categories": unseen} if unseen else {}),
             **(
                 {"versions": _versions_origin(source.info["fitted_with"])}
@@ -223,7 +243,11 @@ def _import(
     }
     # The model's own predictions are taken on the data as given (an array for a model fitted
     # without names), so a column type the server would pass differently shows up as a difference.
-    reference = X.to_numpy() if array_input else X
+    table: pd.DataFrame | np.ndarray = X.to_numpy() if array_input else X
+    reference = X[names[0]] if one_column else table  # a 1-D model takes the column itself
+    if "reads" in source.info:  # a native file: its scikit-learn interface against the booster
+        native_file.check_against_booster(model, reference, classes)
+        card["provenance"]["classes"] = native_file.CLASSES_NOTE
     serve_check(model, schema, card, X, reference)
     if target is not None:
         card["metrics"], card["metrics_on"] = (
@@ -231,11 +255,13 @@ def _import(
             METRICS_ON,
         )
         card["import_data"]["rows_with_target"] = int(frame[target].notna().sum())
+    if source.info.get("format") == "python":  # a notebook's object: its modules may not travel
+        custom_code.check_provided(inspection.objects(model), code or {})
     skops_trusted = _skops_trusted(source)
     if fmt == "skops":
         _check_skops_format(model, skops_trusted)
     # ONNX form, served where it passes the gate on every import row (ml_api.onnx_export).
-    forms = export_onnx(model, schema, reference, array_input=array_input).apply(card)
+    forms = export_onnx(model, schema, table, array_input=array_input).apply(card)
     root = Path(model_root) if model_root is not None else _default_model_root()
     try:
         path = save_artifact(
@@ -248,6 +274,7 @@ def _import(
             forms=forms,
             skops_trusted=skops_trusted,
             fitted_with=source.info.get("fitted_with"),
+            files=custom_code.artifact_files(code or {}),
         )
     except ValueError as exc:
         raise ImportRefused(str(exc)) from None
@@ -301,6 +328,19 @@ def _feature_names(model: Any, source: Source, X: pd.DataFrame) -> tuple[list[st
     return names, "the data's columns, in order (the model was fitted without feature names)"
 
 
+def _check_one_column(vectorizer: str, names: list[str], target: str | None) -> None:
+    """Refuse data that does not hold exactly the one text column a 1-D text pipeline reads."""
+    if len(names) == 1:
+        return
+    besides = "besides the target" if target is not None else "(no --target named)"
+    raise ImportRefused(
+        f"the model's first step is a {vectorizer}, which reads one column of text (the "
+        f"pipeline was fitted on a column such as df['review']), but the data has {len(names)} "
+        f"columns {besides}: {', '.join(names)}; give data with the text column"
+        + (" only" if target is not None else " and name the target with --target")
+    )
+
+
 def _as_native_categoricals(X: pd.DataFrame, native: inspection.Categories) -> pd.DataFrame:
     if not native:
         return X
@@ -315,13 +355,22 @@ def _as_native_categoricals(X: pd.DataFrame, native: inspection.Categories) -> p
 
 
 def _schema(
-    X: pd.DataFrame, model_categories: inspection.Categories, optional: frozenset[str]
+    X: pd.DataFrame,
+    model_categories: inspection.Categories,
+    optional: frozenset[str],
+    texts: Mapping[str, str],
 ) -> tuple[FeatureSchema, dict[str, str]]:
-    """The data's schema with the model's own categories, and where each feature's came from."""
+    """The data's schema with the model's own categories, and where each feature's came from.
+
+    A column a text vectorizer reads (``texts``) is a text feature, whatever its values.
+    """
     features, origins = [], {}
     for f in FeatureSchema.infer(X).features:
         if f.name in optional and not f.nullable:
             f = dataclasses.replace(f, nullable=True)
+        if f.name in texts:
+            features.append(Feature.text(f.name, str(X[f.name].dtype), f.nullable))
+            continue
         cats = model_categories.get(f.name, ([], ""))[0]
         if _all_codes(cats):
             # The model's encoder was fitted on numbers (a zip code, a store id): a categorical

@@ -20,6 +20,7 @@ import pandas as pd
 from sklearn.base import is_regressor
 from sklearn.compose import ColumnTransformer
 from sklearn.exceptions import NotFittedError
+from sklearn.feature_extraction.text import CountVectorizer, HashingVectorizer
 from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder
@@ -122,7 +123,7 @@ def check_output_shape(model: Any, output: Any, rows: int, method: str = "predic
         got = f"{shape[0]} rows" if shape else "a single value"
         raise ImportRefused(
             f"the {kind}'s {method} gives {got} for {rows} input rows: ml-api serves one "
-            f"prediction per input row"
+            f"prediction per input row{_row_count_cause(model)}"
         )
     if method == "predict" and len(shape) > 1:
         if len(shape) == 2 and shape[1] == 1:
@@ -134,6 +135,86 @@ def check_output_shape(model: Any, output: Any, rows: int, method: str = "predic
         raise ImportRefused(
             f"the {kind}'s predict gives {per_row} values per row (shape {shape}): {ONE_TARGET}"
         )
+
+
+TEXT_VECTORIZERS = (CountVectorizer, HashingVectorizer)
+"""scikit-learn's text vectorizers (``TfidfVectorizer`` is a ``CountVectorizer``): a column one
+of them reads is a text feature, and it reads a 1-D column of strings."""
+
+
+def _row_count_cause(model: Any) -> str:
+    """The likely cause of a row count that differs, and its fix, when the model suggests one."""
+    vectorizer = next((o for o in objects(model) if isinstance(o, TEXT_VECTORIZERS)), None)
+    if vectorizer is None:
+        return ""
+    name = type(vectorizer).__name__
+    return (
+        f". Likely cause: the {name} was given a table (a DataFrame, or a list of columns) and "
+        f"iterated its column names instead of its rows. Fix: wrap it in a ColumnTransformer on "
+        f"the one column (ColumnTransformer([('text', {name}(), 'review')]), the column name as "
+        f"a string, not a list), or make it the pipeline's first step fitted on the column "
+        f"itself (df['review']) and import data holding that column (and the target) only: "
+        f"ml-api then feeds it the column"
+    )
+
+
+def objects(model: Any) -> list[Any]:
+    """The model and every estimator and parameter inside it (``get_params(deep=True)``)."""
+    objects = [model]
+    with contextlib.suppress(Exception):  # a foreign estimator's get_params may fail
+        objects += list(model.get_params(deep=True).values())
+    return objects
+
+
+def text_columns(model: Any, columns: Sequence[str]) -> dict[str, str]:
+    """Input columns a text vectorizer reads as they are, and where it sits.
+
+    A column counts when a :data:`TEXT_VECTORIZERS` instance sees the raw column: a
+    ``ColumnTransformer``'s transformer for one column named as a string (or a pipeline
+    starting with the vectorizer there), or the first step of the model's pipeline, which then
+    takes one 1-D column (see :func:`takes_one_column`).
+
+    Args:
+        model: The fitted model.
+        columns: The model's input columns, in order.
+
+    Returns:
+        Column name to a phrase naming the vectorizer and its place, for the card's provenance.
+    """
+    out: dict[str, str] = {}
+    _walk_text(model, list(columns), "the model", out)
+    return out
+
+
+def takes_one_column(model: Any) -> str | None:
+    """The text vectorizer's class name when the model's first step is one (a 1-D input).
+
+    ``Pipeline([("tfidf", TfidfVectorizer()), ("clf", ...)]).fit(df["review"], y)`` takes one
+    column of strings, not a table: given a DataFrame it would iterate the column names.
+    """
+    first = model
+    while isinstance(first, Pipeline):
+        steps = [s for _, s in first.steps if s is not None and s != "passthrough"]
+        if not steps:
+            return None
+        first = steps[0]
+    return type(first).__name__ if isinstance(first, TEXT_VECTORIZERS) else None
+
+
+def _walk_text(est: Any, columns: list[str], where: str, out: dict[str, str]) -> None:
+    if isinstance(est, Pipeline):
+        steps = [(n, s) for n, s in est.steps if s is not None and s != "passthrough"]
+        if steps:
+            _walk_text(steps[0][1], columns, f"{where}, step {steps[0][0]!r}", out)
+    elif isinstance(est, ColumnTransformer):
+        for name, transformer, cols in est.transformers_:
+            if isinstance(transformer, str) or not isinstance(cols, str | int | np.integer):
+                continue  # a list of columns is a table: a vectorizer there is not fed text
+            picked = _column_names(cols, columns)
+            if picked:
+                _walk_text(transformer, picked, f"{where}, ColumnTransformer {name!r}", out)
+    elif isinstance(est, TEXT_VECTORIZERS) and len(columns) == 1:
+        out.setdefault(columns[0], f"{type(est).__name__} in {where}")
 
 
 def final_estimator(model: Any) -> Any:
@@ -185,11 +266,7 @@ def n_features(model: Any) -> int | None:
 
 def model_libraries(model: Any) -> list[str]:
     """Which of :data:`MODEL_LIBRARIES` the model's estimators come from (for the version gate)."""
-    objects = [model]
-    # get_params of a foreign estimator may fail: the top-level class still counts
-    with contextlib.suppress(Exception):
-        objects += list(model.get_params(deep=True).values())
-    found = {type(o).__module__.split(".")[0] for o in objects if hasattr(o, "fit")}
+    found = {type(o).__module__.split(".")[0] for o in objects(model) if hasattr(o, "fit")}
     return sorted(found & set(MODEL_LIBRARIES))
 
 

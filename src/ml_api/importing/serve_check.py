@@ -34,7 +34,7 @@ def json_rows(X: pd.DataFrame, schema: FeatureSchema) -> list[dict[str, Any]]:
     Numbers for numeric features and numeric-coded categorical ones, strings for other
     categorical ones (a boolean column's ``True`` is ``"True"``), ``null`` for missing values.
     """
-    categorical = {f.name for f in schema.features if f.kind == "categorical" and not f.is_coded}
+    categorical = {f.name for f in schema.features if f.kind != "numeric" and not f.is_coded}
     out: list[dict[str, Any]] = []
     for record in X.astype(object).to_dict(orient="records"):
         row: dict[str, Any] = {}

@@ -13,6 +13,8 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import importlib
+import mmap
+import re
 import warnings
 import zipfile
 from collections.abc import Callable, Sequence
@@ -27,8 +29,9 @@ from ml_api.core.model.libraries import installed_version, major_minor
 from ml_api.core.model.skops_trust import SKOPS_REVIEWED_TYPES, skops_refusal, skops_refused
 
 RUNS_CODE_WARNING = (
-    "joblib, pickle and MLflow's scikit-learn models run code while they are loaded: import only "
-    "files you trust (the artifact made from it is pinned by its sha256 from then on)"
+    "joblib, pickle and MLflow's scikit-learn models run code while they are loaded, and so does "
+    "a model's own code (--code-path) each time it loads: import only files you trust (the "
+    "artifact made from them is pinned by sha256 from then on)"
 )
 """Said once by ``ml-api import`` (and in the README) before such a file is opened."""
 
@@ -83,8 +86,9 @@ def read_source(
     """Read a model file or MLflow model directory.
 
     Args:
-        path: A joblib/pickle file, a skops file (a zip holding ``schema.json``) or a directory
-            holding an ``MLmodel`` file.
+        path: A joblib/pickle file, a skops file (a zip holding ``schema.json``), XGBoost's
+            (``.json``, ``.ubj``) or LightGBM's (``.txt``) own model file
+            (:mod:`ml_api.importing.native`), or a directory holding an ``MLmodel`` file.
         trust: Type names (``"xgboost.sklearn.XGBClassifier"``) a skops file may hold besides
             the ones skops trusts and :data:`~ml_api.core.model.skops_trust.SKOPS_REVIEWED_TYPES`.
         allow_version_mismatch: Accept a model scikit-learn says was pickled by another
@@ -110,6 +114,10 @@ def read_source(
         read: Callable[[], Source] = lambda: _from_mlflow(path, trust)  # noqa: E731
     elif _is_skops(path):
         read = lambda: _from_skops(path, trust)  # noqa: E731
+    elif path.suffix.lower() in (".json", ".ubj", ".txt"):
+        from ml_api.importing.native import read_native
+
+        read = lambda: read_native(path)  # noqa: E731
     else:
         read = lambda: _from_pickle(path)  # noqa: E731
     source, pickled_with = _noting_sklearn_version(read)
@@ -160,6 +168,59 @@ def _checked_version(source: Source, pickled_with: list[str], path: Path, allow:
     return dataclasses.replace(source, info=info)
 
 
+_VERSION_STAMP = re.compile(rb"_sklearn_version(?:\x94)?\x8c([\x01-\x20])")
+"""scikit-learn's stamp in a pickle: ``__getstate__`` adds ``_sklearn_version`` to every
+estimator's state, a short unicode string right after the key (protocols 2 to 5)."""
+
+
+def pickled_sklearn_versions(path: Path) -> list[str]:
+    """The scikit-learn versions stamped in a (joblib) pickle file, without unpickling it.
+
+    Args:
+        path: A pickle or uncompressed joblib file.
+
+    Returns:
+        The distinct versions, sorted (empty for a compressed file or one without estimators).
+    """
+    try:
+        with path.open("rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
+            found = {
+                bytes(data[m.end() : m.end() + m.group(1)[0]]).decode("ascii", "replace")
+                for m in _VERSION_STAMP.finditer(data)
+            }
+    except (OSError, ValueError):  # empty or unreadable: no stamp
+        return []
+    return sorted(found)
+
+
+def _other_sklearn_versions(versions: list[str]) -> list[str]:
+    installed = installed_version("scikit-learn") or ""
+    return [v for v in versions if major_minor(v) != major_minor(installed)]
+
+
+def supported_sklearn() -> str:
+    """The scikit-learn versions ml-api supports, from its own package requirements."""
+    from importlib import metadata
+
+    try:
+        requires = metadata.requires("ml-api") or []
+    except metadata.PackageNotFoundError:
+        return "scikit-learn (see pyproject.toml)"
+    spec = next((r for r in requires if r.startswith("scikit-learn")), "scikit-learn")
+    return spec.split(";")[0].strip()
+
+
+def version_route(pickled: str) -> str:
+    """The supported routes for a model pickled by another scikit-learn major.minor."""
+    installed = installed_version("scikit-learn")
+    return (
+        f"estimators are not portable across minor versions; refit and save it with "
+        f"scikit-learn {installed}, or serve it where scikit-learn {pickled} is installed "
+        f"(a virtual environment with pip install ml-api 'scikit-learn=={pickled}'; ml-api "
+        f"declares {supported_sklearn()})"
+    )
+
+
 def _is_skops(path: Path) -> bool:
     if not zipfile.is_zipfile(path):
         return False
@@ -170,7 +231,8 @@ def _is_skops(path: Path) -> bool:
 def _missing_module(exc: ModuleNotFoundError, path: Path) -> ImportRefused:
     return ImportRefused(
         f"cannot load {path}: unpickling it needs the module {exc.name!r}, which is not installed "
-        f"here; install the package that provides it (the one the model was fitted with)"
+        f"here; install the package that provides it (the one the model was fitted with), or, "
+        f"if it is your own file, pass it: --code-path {exc.name}.py (code_paths=[...] in Python)"
     )
 
 
@@ -183,6 +245,13 @@ def _from_pickle(path: Path) -> Source:
         raise _missing_module(exc, path) from None
     except Exception as exc:  # pickle raises many types for a file that is not a pickle
         reason = str(exc).splitlines()[0][:200] if str(exc) else ""
+        other = _other_sklearn_versions(pickled_sklearn_versions(path))
+        if other:
+            raise ImportRefused(
+                f"{path} was pickled with scikit-learn {', '.join(other)} and "
+                f"{installed_version('scikit-learn')} is installed, and it cannot be read with "
+                f"this one ({type(exc).__name__}: {reason}): {version_route(other[0])}"
+            ) from None
         raise ImportRefused(
             f"{path} is not a model file ml-api can read (joblib, pickle, skops): "
             f"{type(exc).__name__}: {reason}"

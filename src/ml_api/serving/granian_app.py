@@ -19,7 +19,10 @@ Logs: granian's own records (loggers ``_granian``, the Rust side included) go th
 JSON handler as everything else; granian's access log stays off (ml-api writes its own, richer,
 access records).
 
-What granian does not have (measured and tested, see README "Production serving"): a probe lane
+What granian does not have (measured and tested, see docs/production.md): a hold on slow clients
+(its backpressure counts connections: 300 connections sending a request head one byte a second
+fill it and it stops accepting, probes included; gunicorn's default worker reads heads on its
+poller); a probe lane
 (under overload a worker stops accepting and a probe waits in the listen backlog behind
 predictions: every probe timed out where gunicorn's answered, which keeps gunicorn the default);
 a hard per-worker timeout like gunicorn's ``--timeout`` (a stuck worker is not replaced; ml-api's

@@ -43,8 +43,9 @@ from ml_api.settings import DEFAULT_PORTS, Settings
 
 __all__ = ["DEFAULT_PORTS", "GunicornApplication", "gunicorn_options"]
 
-PROBE_LANE_WORKER = "ml_api.serving.probe_lane.ProbeLaneWorker"
-"""gunicorn's ``gthread`` worker plus a separate pool for probes and scrapes (see probe_lane)."""
+PROBE_LANE_WORKER = "ml_api.serving.head_reader.HeadReadingWorker"
+"""gunicorn's ``gthread`` worker reading request heads on its poller (head_reader) plus a separate
+pool for probes and scrapes (probe_lane)."""
 
 GRACEFUL_TIMEOUT_SECONDS = 20
 """How long in-flight requests get after the server stops listening. Kubernetes'
@@ -202,11 +203,21 @@ class DrainingArbiter(Arbiter):
         app: The gunicorn application.
         on_drain: Called once when SIGTERM arrives (flips readiness to 503 in every worker).
         drain_seconds: How long to keep serving after SIGTERM, in seconds.
+        on_reload: Called on SIGHUP instead of gunicorn's worker restart: verifies and swaps in
+            the models' serving versions in the master and signals every worker to do the same
+            (``ml_api.core.repository``); the workers keep running.
     """
 
-    def __init__(self, app: Any, on_drain: Callable[[], None], drain_seconds: float) -> None:
+    def __init__(
+        self,
+        app: Any,
+        on_drain: Callable[[], None],
+        drain_seconds: float,
+        on_reload: Callable[[], None] | None = None,
+    ) -> None:
         super().__init__(app)
         self._on_drain = on_drain
+        self._on_reload = on_reload
         self._drain_seconds = drain_seconds
         self._drain_until: float | None = None
 
@@ -222,6 +233,23 @@ class DrainingArbiter(Arbiter):
         self._on_drain()
         self._drain_until = time.monotonic() + self._drain_seconds
         self._log("SIGTERM: readiness is 503; draining for %.1f s", self._drain_seconds)
+
+    def handle_hup(self) -> None:
+        """SIGHUP: swap in the models' serving versions without restarting the workers.
+
+        gunicorn's own SIGHUP forks new workers from this master, whose preloaded models are the
+        ones it started with: a promoted version would not serve. Without ``on_reload`` it is
+        gunicorn's behaviour.
+        """
+        if self._on_reload is None:
+            super().handle_hup()
+            return
+        self._log("SIGHUP: verifying and swapping in the serving version of every model")
+        try:
+            self._on_reload()
+        except Exception:  # the master must outlive a reload that went wrong
+            if self.log is not None:
+                self.log.exception("SIGHUP: the reload failed; the models serving stay")
 
     def murder_workers(self) -> None:
         """Also ends the drain period: called by the main loop at least once a second."""
@@ -241,6 +269,7 @@ class GunicornApplication(BaseApplication):
         drain_seconds: Drain period after SIGTERM, in seconds.
         body_timeout: Longest wait for the next bytes of a request body, in seconds
             (``ML_API_REQUEST_TIMEOUT_SECONDS``; 408 beyond); ``None``: no limit.
+        on_reload: Called on SIGHUP (see :class:`DrainingArbiter`).
     """
 
     def __init__(
@@ -250,12 +279,14 @@ class GunicornApplication(BaseApplication):
         on_drain: Callable[[], None] = lambda: None,
         drain_seconds: float = 0.0,
         body_timeout: float | None = None,
+        on_reload: Callable[[], None] | None = None,
     ) -> None:
         self._factory = app_factory
+        self._on_reload = on_reload
         self._options = options
         self._on_drain = on_drain
         self._drain_seconds = drain_seconds
-        self._body_timeout = body_timeout
+        self.body_timeout = body_timeout
         super().__init__()
 
     def load_config(self) -> None:
@@ -267,8 +298,8 @@ class GunicornApplication(BaseApplication):
         """Return the WSGI application behind the wire's checks (:func:`keepalive.for_server`)."""
         from ml_api.serving.keepalive import for_server
 
-        return for_server(self._factory(), read_timeout=self._body_timeout)
+        return for_server(self._factory(), read_timeout=self.body_timeout)
 
     def run(self) -> None:
         """Run the master loop until shutdown; exits the process (0 after a graceful stop)."""
-        DrainingArbiter(self, self._on_drain, self._drain_seconds).run()
+        DrainingArbiter(self, self._on_drain, self._drain_seconds, self._on_reload).run()

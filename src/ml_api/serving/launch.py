@@ -158,6 +158,16 @@ def _log_start(application: Application, host: str, port: int) -> None:
         port,
         "; API keys required" if application.auth.enabled else "",
     )
+    for name, entry in application.repository.entries.items():
+        if name != service.artifact.name:
+            artifact = entry.service.artifact
+            log.info(
+                "also serving model %s version %s (%s) at /models/%s/predict",
+                name,
+                artifact.version,
+                artifact.path,
+                name,
+            )
 
 
 def _serve_gunicorn(application: Application, factory: AppFactory, host: str) -> None:
@@ -167,9 +177,10 @@ def _serve_gunicorn(application: Application, factory: AppFactory, host: str) ->
     GunicornApplication(
         factory,
         gunicorn_options(settings, settings.framework, host),
-        on_drain=application.service.start_draining,
+        on_drain=application.start_draining,
         drain_seconds=settings.drain_seconds,
         body_timeout=settings.request_timeout_seconds,
+        on_reload=application.repository.signal_reload,
     ).run()
 
 
@@ -183,7 +194,7 @@ def _serve_granian(application: Application, factory: AppFactory, host: str) -> 
     settings = application.settings
     GranianServer(
         factory,
-        on_drain=application.service.start_draining,
+        on_drain=application.start_draining,
         drain_seconds=settings.drain_seconds,
         **granian_options(settings, settings.framework, host),
     ).run()

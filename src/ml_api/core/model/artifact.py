@@ -23,12 +23,14 @@ names), :mod:`~ml_api.core.model.integrity` (hashes, :class:`ArtifactError`),
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import shutil
+import sys
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -301,12 +303,42 @@ def served_forms(metadata: Mapping[str, Any]) -> list[str]:
     ]
 
 
+CODE_DIR = "code"
+"""The version directory's folder of the model's own code (``--code-path``); its files are in
+the card's ``files`` (sha256-verified at load) and its modules in the card's ``code``."""
+
+
+@contextlib.contextmanager
+def code_on_path(version_dir: Path, card: ModelCard) -> Iterator[None]:
+    """Put the version's own code first on ``sys.path`` while its model is unpickled.
+
+    Only the card's ``code`` modules are importable from there, and only meanwhile: a module of
+    the same name imported earlier (another version's) is forgotten first, so this version's
+    file is the one its classes come from.
+    """
+    code = card.raw.get("code") or {}
+    names = [str(m) for m in code.get("modules") or ()]
+    if not names:
+        yield
+        return
+    for name in names:
+        for loaded in [m for m in sys.modules if m == name or m.startswith(f"{name}.")]:
+            del sys.modules[loaded]
+    directory = str(version_dir / CODE_DIR)
+    sys.path.insert(0, directory)
+    try:
+        yield
+    finally:
+        sys.path.remove(directory)
+
+
 def _load_model(model_path: Path, card: ModelCard) -> Any:
     fmt = card.model_file.format
     if fmt == "joblib":
         import joblib
 
-        return joblib.load(model_path)
+        with code_on_path(model_path.parent, card):
+            return joblib.load(model_path)
     if fmt == "skops":
         return load_skops(model_path, card)
     raise ArtifactError(f"unknown model format {fmt!r} in the card of {model_path}")

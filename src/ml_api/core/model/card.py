@@ -18,8 +18,10 @@ METADATA_FILE = "metadata.json"
 SCHEMA_VERSION = 1
 """The card format's version (``schema_version``), written into every new card."""
 
-InputLayout = Literal["array", "frame"]
-"""How the pipeline takes its input: a float matrix (all-numeric models) or a DataFrame."""
+InputLayout = Literal["array", "frame", "column"]
+"""How the pipeline takes its input: a float matrix (all-numeric models), a DataFrame, or one
+1-D column of strings (a pipeline whose first step is a text vectorizer, fitted on ``df["text"]``;
+its schema has the one text feature)."""
 
 FORMAT_RUNTIMES = {"joblib": "scikit-learn", "skops": "scikit-learn"}
 """Which runtime runs a model file of each format (``model_file.format`` in the card)."""
@@ -51,7 +53,7 @@ class ModelCard:
         version: Version, a positive integer as a string.
         schema: The ordered feature schema.
         model_file: The model file and its hash.
-        input: ``"array"`` or ``"frame"`` (cards without the key: ``"frame"``).
+        input: ``"array"``, ``"frame"`` or ``"column"`` (cards without the key: ``"frame"``).
         task: ``"classification"`` or ``"regression"``, when recorded.
         estimator_class: The final estimator's class name, when recorded.
         target: The target column's name, when recorded.
@@ -91,18 +93,24 @@ class ModelCard:
         Raises:
             KeyError: ``name``, ``version``, ``features`` or ``model_file`` (its ``name`` or
                 ``sha256``) is missing.
-            ValueError: A feature is malformed or ``input`` is neither ``array`` nor ``frame``.
+            ValueError: A feature is malformed or ``input`` is not ``array``, ``frame`` or
+                ``column`` (or ``column`` with other than one feature).
             TypeError: A block has the wrong JSON type.
         """
         file_info = data["model_file"]
         layout = data.get("input", "frame")
-        if layout not in ("array", "frame"):
-            raise ValueError(f"unknown input layout {layout!r}; expected 'array' or 'frame'")
+        if layout not in ("array", "frame", "column"):
+            raise ValueError(
+                f"unknown input layout {layout!r}; expected 'array', 'frame' or 'column'"
+            )
+        schema = FeatureSchema.from_list(data["features"])
+        if layout == "column" and len(schema) != 1:
+            raise ValueError(f"input 'column' takes one feature, the card lists {len(schema)}")
         classes = data.get("classes")
         return cls(
             name=str(data["name"]),
             version=str(data["version"]),
-            schema=FeatureSchema.from_list(data["features"]),
+            schema=schema,
             model_file=ModelFile(
                 name=str(file_info["name"]),
                 format=str(file_info.get("format", "joblib")),

@@ -26,7 +26,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ml_api.core.model.schema import Feature, FeatureKind
+from ml_api.core.model.schema import TEXT_MAX_LENGTH, Feature, FeatureKind
 
 
 def parse_number(text: str) -> float | None:
@@ -241,6 +241,8 @@ def check_values(
         the doubt per row.
     """
     n = len(values)
+    if feature.kind is FeatureKind.TEXT:
+        return _check_text(values, missing, feature)
     numeric = feature.kind is FeatureKind.NUMERIC or feature.codes is not None
     known = None if numeric else frozenset(feature.categories or ()) if allowed is None else allowed
     if isinstance(values, list):
@@ -253,6 +255,34 @@ def check_values(
             doubt |= ~np.isin(values, np.asarray(feature.codes, dtype="float64"))
     else:
         doubt = ~np.fromiter(map(known.__contains__, values.tolist()), dtype=bool, count=n)
+    return _with_missing_values(values, doubt, missing, feature)
+
+
+def _check_text(
+    values: np.ndarray | list[Any], missing: np.ndarray | None, feature: Feature
+) -> CheckedColumn:
+    """The rule for a text feature: a string of at most ``feature.max_length`` characters."""
+    limit = feature.max_length or TEXT_MAX_LENGTH
+    if isinstance(values, list):
+        if (
+            missing is None
+            and all(type(v) is str for v in values)
+            and max(map(len, values), default=0) <= limit
+        ):
+            return CheckedColumn(values, None)
+        values = np.array(values, dtype=object)
+    doubt = np.fromiter(
+        (not isinstance(v, str) or len(v) > limit for v in values.tolist()),
+        dtype=bool,
+        count=len(values),
+    )
+    return _with_missing_values(values, doubt, missing, feature)
+
+
+def _with_missing_values(
+    values: np.ndarray, doubt: np.ndarray, missing: np.ndarray | None, feature: Feature
+) -> CheckedColumn:
+    """Missing values: not in doubt where the feature is nullable, ``NaN`` in object columns."""
     if missing is not None and missing.any():
         doubt &= ~missing
         if not feature.nullable:

@@ -10,6 +10,9 @@ Checking instances against it is :mod:`ml_api.core.model.validation`'s job, unde
 - categorical features take strings seen in training; an unseen category is refused with the list
   of allowed ones; a feature that held booleans in training (categories ``"False"``/``"True"``)
   also takes JSON ``true``/``false``;
+- text features (a column a text vectorizer reads: :attr:`FeatureKind.TEXT`) take any JSON string
+  up to the feature's ``max_length`` characters (:data:`TEXT_MAX_LENGTH` by default): no list of
+  categories, no unknown-category refusal; numbers and booleans are refused;
 - a categorical feature whose model encoder was fitted on numbers (a zip code as the integer
   ``2134``, a store id, a ``cylinders`` code: :attr:`Feature.codes`) takes JSON numbers equal to
   one of its codes (``2134`` and ``2134.0`` alike), like a numeric feature: strings (``"2134"``)
@@ -46,6 +49,16 @@ class FeatureKind(StrEnum):
     CATEGORICAL = "categorical"
     """Sent as a string seen in training; assembled as ``object``."""
 
+    TEXT = "text"
+    """Free text (a column a text vectorizer reads): any string up to :attr:`Feature.max_length`
+    characters; assembled as ``object``."""
+
+
+TEXT_MAX_LENGTH = 10_000
+"""Longest text feature value accepted, in characters (Unicode code points), unless the card's
+feature says otherwise (``max_length``): a long review or ticket fits; a longer value is refused
+with 422 naming the instance and field (docs/models.md, "Text features")."""
+
 
 BOOLEAN_CATEGORIES = frozenset({"False", "True"})
 """The categories of a column that held booleans in training (``str`` of each value)."""
@@ -72,6 +85,8 @@ class Feature:
             out of range (:mod:`ml_api.core.model.ranges`). ``None`` when unknown (not checked).
         maximum: Largest value seen in training (numeric features only); values above it are
             out of range. ``None`` when unknown.
+        max_length: Longest value accepted, in characters (text features only; default
+            :data:`TEXT_MAX_LENGTH`).
         codes: For a categorical feature whose model encoder was fitted on numbers (an
             ``OneHotEncoder``/``OrdinalEncoder`` over integer codes, or LightGBM's/XGBoost's
             native categories over numbers): those numbers, in the encoder's order. Sent as
@@ -87,6 +102,7 @@ class Feature:
     minimum: float | None = None
     maximum: float | None = None
     codes: tuple[int | float, ...] | None = None
+    max_length: int | None = None
 
     @property
     def is_coded(self) -> bool:
@@ -116,6 +132,8 @@ class Feature:
         }
         if self.kind is FeatureKind.CATEGORICAL:
             d["categories"] = list(self.codes if self.codes is not None else self.categories or ())
+        elif self.kind is FeatureKind.TEXT:
+            d["max_length"] = self.max_length or TEXT_MAX_LENGTH
         else:
             d["minimum"] = self.minimum
             d["maximum"] = self.maximum
@@ -127,12 +145,19 @@ class Feature:
 
         Raises:
             KeyError: A required key is missing.
-            ValueError: ``kind`` is not ``numeric`` or ``categorical``.
+            ValueError: ``kind`` is not ``numeric``, ``categorical`` or ``text``.
         """
         try:
             kind = FeatureKind(d["kind"])
         except ValueError:
             raise ValueError(f"feature {d.get('name')!r}: unknown kind {d['kind']!r}") from None
+        if kind is FeatureKind.TEXT:
+            return cls.text(
+                str(d["name"]),
+                str(d.get("dtype", "object")),
+                bool(d["nullable"]),
+                int(d.get("max_length") or TEXT_MAX_LENGTH),
+            )
         cats: list[Any] | None = d.get("categories")
         coded = kind is FeatureKind.CATEGORICAL and bool(cats) and all(map(is_code, cats or ()))
         return cls(
@@ -146,6 +171,27 @@ class Feature:
             minimum=d.get("minimum"),
             maximum=d.get("maximum"),
             codes=tuple(cats or ()) if coded else None,
+        )
+
+    @classmethod
+    def text(
+        cls, name: str, dtype: str, nullable: bool, max_length: int = TEXT_MAX_LENGTH
+    ) -> Feature:
+        """A free-text feature (see :attr:`FeatureKind.TEXT`).
+
+        Args:
+            name: Column name.
+            dtype: The column's dtype in the data (``"object"``).
+            nullable: Whether ``null`` is accepted.
+            max_length: Longest value accepted, in characters.
+
+        Raises:
+            ValueError: ``max_length`` is not a positive integer.
+        """
+        if max_length < 1:
+            raise ValueError(f"feature {name!r}: max_length must be positive, got {max_length}")
+        return cls(
+            name=name, kind=FeatureKind.TEXT, dtype=dtype, nullable=nullable, max_length=max_length
         )
 
     @classmethod
@@ -267,6 +313,8 @@ class FeatureSchema:
         for f in self.features:
             if f.codes:
                 out[f.name] = f.codes[0]
+            elif f.kind is FeatureKind.TEXT:
+                out[f.name] = "an example text"
             elif f.kind is FeatureKind.CATEGORICAL:
                 out[f.name] = f.categories[0] if f.categories else None
             elif f.minimum is not None and f.maximum is not None:

@@ -18,7 +18,13 @@ import pandas as pd
 
 from ml_api.core.errors import InvalidInput, Problem, quote
 from ml_api.core.model.columns import check_values, json_values, parse_number
-from ml_api.core.model.schema import Feature, FeatureKind, FeatureSchema, code_text
+from ml_api.core.model.schema import (
+    TEXT_MAX_LENGTH,
+    Feature,
+    FeatureKind,
+    FeatureSchema,
+    code_text,
+)
 
 MAX_PROBLEMS = 50
 """Most problems listed in one error response, so a bad 1,000-row batch gets a bounded body."""
@@ -213,6 +219,8 @@ class Validator:
                 )
             )
             return np.nan
+        if f.kind is FeatureKind.TEXT:
+            return _check_text(f, value, idx, problems)
         if f.kind is FeatureKind.NUMERIC:
             if isinstance(value, bool) or not isinstance(value, int | float):
                 hint = " (send the number without quotes)" if _is_numeric_string(value) else ""
@@ -287,6 +295,22 @@ class Validator:
             )
             return np.nan
         return code
+
+
+def _check_text(f: Feature, value: Any, idx: int, problems: list[Problem]) -> Any:
+    """A text feature's value: any string up to the feature's ``max_length`` characters."""
+    limit = f.max_length or TEXT_MAX_LENGTH
+    if not isinstance(value, str):
+        problems.append(
+            Problem(f"expected a string (free text), got {_json_type(value)}", idx, f.name)
+        )
+        return np.nan
+    if len(value) > limit:
+        problems.append(
+            Problem(f"text of {len(value)} characters; at most {limit} are accepted", idx, f.name)
+        )
+        return np.nan
+    return value
 
 
 def _summary(problems: Sequence[Problem]) -> str:

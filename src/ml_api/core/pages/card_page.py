@@ -20,9 +20,29 @@ from typing import Any
 from ml_api.core.model.card import ModelCard
 
 ABSENT = (
-    "This model version has no charts: it was saved before ml-api drew them at training time, "
-    "or it was imported. Retrain it (ml-api train) to get them."
+    "This model version has no charts: it was saved before ml-api drew them at training time. "
+    "Retrain it (ml-api train) to get them."
 )
+ABSENT_IMPORTED = (
+    "An imported model has no charts: ml-api draws them from the held-out split of a model it "
+    "trains, and an imported one has none of its own."
+)
+
+
+def _source(source: Any) -> str:
+    """An import's source in words: format, file, a short sha256 (not the raw dict)."""
+    if not isinstance(source, dict):
+        return str(source)
+    parts = [str(source.get("format") or "a file")]
+    if source.get("flavor"):
+        parts.append(f"({source['flavor']} flavor)")
+    if source.get("file"):
+        parts.append(str(source["file"]))
+    if source.get("class"):
+        parts.append(f"a {source['class']} object")
+    if source.get("sha256"):
+        parts.append(f"sha256 {str(source['sha256'])[:12]}...")
+    return " ".join(parts)
 
 
 @dataclass(frozen=True)
@@ -86,6 +106,7 @@ class CardContent:
         metrics_heading: Where the metrics come from (held-out split, or the import data).
         metrics: ``(name, value)`` rows; empty when none were recorded.
         charts: The stored charts; empty for versions without them.
+        imported: Whether the version was imported (no held-out split, no charts of its own).
     """
 
     title: str
@@ -95,6 +116,7 @@ class CardContent:
     metrics_heading: str
     metrics: list[tuple[str, str]]
     charts: list[Chart]
+    imported: bool = False
 
     @classmethod
     def from_card(cls, card: ModelCard, charts: list[Chart]) -> CardContent:
@@ -139,7 +161,10 @@ class CardContent:
         if versions:
             facts.append(("fitted with", versions))
         if imported and raw.get("source"):
-            facts.append(("imported from", _fmt(raw["source"])))
+            facts.append(("imported from", _source(raw["source"])))
+        if (raw.get("code") or {}).get("modules"):
+            modules = ", ".join(map(str, raw["code"]["modules"]))
+            facts.append(("its own code", f"{modules} (in code/, sha256-checked; runs on load)"))
         missing = raw.get("missing_values") or {}
         for name, counts in sorted((missing.get("cells") or {}).items()):
             shown = ", ".join(f"{token!r}: {n}" for token, n in sorted(counts.items()))
@@ -151,6 +176,8 @@ class CardContent:
         for f in card.schema.features:
             if f.kind == "categorical":
                 allowed = ", ".join(f.categories or ()) or "none recorded"
+            elif f.kind == "text":
+                allowed = f"any text up to {f.max_length} characters"
             elif f.minimum is not None and f.maximum is not None:
                 allowed = f"{f.minimum:g} to {f.maximum:g} in training"
             else:
@@ -173,6 +200,7 @@ class CardContent:
             metrics_heading=heading,
             metrics=metrics,
             charts=charts,
+            imported=imported,
         )
 
 
@@ -227,7 +255,8 @@ def render_html(content: CardContent) -> str:
         "<h2>Charts</h2>",
     ]
     if not content.charts:
-        parts.append(f"<p class='absent' id='charts-absent'>{esc(ABSENT)}</p>")
+        absent = ABSENT_IMPORTED if content.imported else ABSENT
+        parts.append(f"<p class='absent' id='charts-absent'>{esc(absent)}</p>")
     for chart in content.charts:
         data = base64.b64encode(chart.svg).decode("ascii")
         parts.append(
@@ -278,7 +307,7 @@ def render_markdown(content: CardContent, chart_paths: dict[str, str]) -> str:
     )
     lines += ["## Charts", ""]
     if not content.charts:
-        lines += [ABSENT, ""]
+        lines += [ABSENT_IMPORTED if content.imported else ABSENT, ""]
     for chart in content.charts:
         if chart.file in chart_paths:
             lines += [f"### {chart.title}", "", f"![{chart.title}]({chart_paths[chart.file]})", ""]

@@ -31,6 +31,12 @@ def _feature_schema(f: Feature) -> dict[str, Any]:
         schema: dict[str, Any] = {"type": "number", "description": f"numeric ({f.dtype})"}
         if f.minimum is not None:
             schema["description"] += f", {f.minimum:g} to {f.maximum:g} in training"
+    elif f.kind is FeatureKind.TEXT:
+        schema = {
+            "type": "string",
+            "maxLength": f.max_length,
+            "description": f"free text, up to {f.max_length} characters",
+        }
     elif f.codes is not None:  # a categorical feature over numeric codes: JSON numbers
         schema = {"type": "number", "enum": list(f.codes)}
     else:

@@ -1,6 +1,8 @@
 """The one endpoint table: every route ml-api serves; adapters and path lists derive from it.
 
-Each row is one documented path (plus its trailing-slash spelling where both answer): its name,
+Each row is one documented path (plus its trailing-slash spelling where both answer: the pages and
+documents a person or client types, ``/predict``, ``/metadata``, ``/docs``, ``/model``, ``/v2``;
+probes, metrics and files answer only as written): its name,
 methods, path templates (``{param}`` as in OpenAPI), the handler that answers it, and its flags:
 
 - ``probe``: the kubelet probes it or Prometheus scrapes it, so the gunicorn worker answers it off
@@ -26,6 +28,7 @@ from typing import Any, Protocol
 
 from ml_api.core import metrics
 from ml_api.core.pages.docs_ui import DocsUI, asset_names
+from ml_api.core.protocols.repository_body import read_repository_body
 from ml_api.core.protocols.request import Reply, Request
 from ml_api.core.protocols.v1 import V1Protocol
 from ml_api.core.protocols.v2 import OpenInferenceProtocol, server_live, server_metadata
@@ -34,11 +37,8 @@ JSON = "application/json"
 HTML = "text/html; charset=utf-8"
 
 
-class Served(Protocol):
-    """What the handlers answer from: one served model's protocols and pages.
-
-    ``ml_api.composition.Application`` is one.
-    """
+class Model(Protocol):
+    """One served model version's protocols and pages (``ml_api.composition.ServedModel``)."""
 
     @property
     def v1(self) -> V1Protocol:
@@ -56,13 +56,49 @@ class Served(Protocol):
         ...
 
     @property
+    def card_html(self) -> str:
+        """The model card page."""
+        ...
+
+
+class Repository(Protocol):
+    """The served models' repository (``ml_api.core.repository.Repository``)."""
+
+    def index(self) -> list[dict[str, Any]]:
+        """The repository index."""
+        ...
+
+    def load(self, name: str) -> None:
+        """Load (or swap to the serving version of) a model in every worker."""
+        ...
+
+    def unload(self, name: str) -> None:
+        """Stop serving a model in every worker."""
+        ...
+
+
+class Served(Model, Protocol):
+    """What the handlers answer from: the default model's protocols and pages, every model.
+
+    ``ml_api.composition.Application`` is one.
+    """
+
+    @property
     def docs(self) -> DocsUI:
         """Swagger UI's page and assets."""
         ...
 
     @property
-    def card_html(self) -> str:
-        """The model card page."""
+    def repository(self) -> Repository:
+        """The served models."""
+        ...
+
+    def model(self, name: str | None = None, version: str | None = None) -> Model:
+        """The served model ``name`` (``None``: the default), taken once per request.
+
+        Raises:
+            NotFound: (404) not served, or ``version`` is not its serving version.
+        """
         ...
 
 
@@ -126,44 +162,86 @@ def _docs_asset(app: Served, request: Request) -> Reply:
 
 
 def _v2_model(app: Served, request: Request) -> Reply:
-    return Reply(app.v2.model_metadata(_name(request), _version(request)))
+    name, version = _name(request), _version(request)
+    return Reply(app.model(name, version).v2.model_metadata(name, version))
 
 
 def _v2_model_ready(app: Served, request: Request) -> Reply:
-    return Reply(app.v2.model_ready(_name(request), _version(request)))
+    name, version = _name(request), _version(request)
+    return Reply(app.model(name, version).v2.model_ready(name, version))
 
 
 def _v2_infer(app: Served, request: Request) -> Reply:
-    return Reply(app.v2.infer(request, _name(request), _version(request)))
+    name, version = _name(request), _version(request)
+    return Reply(app.model(name, version).v2.infer(request, name, version))
+
+
+def _model_predict(app: Served, request: Request) -> Reply:
+    return Reply(app.model(_name(request), _version(request)).v1.predict(request))
+
+
+def _model_metadata(app: Served, request: Request) -> Reply:
+    return Reply(app.model(_name(request), _version(request)).v1.metadata())
+
+
+def _model_openapi(app: Served, request: Request) -> Reply:
+    return Reply(app.model(_name(request)).openapi)
+
+
+def _model_card(app: Served, request: Request) -> Reply:
+    return Reply(app.model(_name(request)).card_html, HTML)
+
+
+def _repository_index(app: Served, request: Request) -> Reply:
+    ready_only = read_repository_body(request).get("ready") is True
+    rows = app.repository.index()
+    return Reply([r for r in rows if r["state"] == "READY"] if ready_only else rows)
+
+
+def _repository_load(app: Served, request: Request) -> Reply:
+    read_repository_body(request)
+    app.repository.load(_name(request))
+    return Reply({})
+
+
+def _repository_unload(app: Served, request: Request) -> Reply:
+    read_repository_body(request)
+    app.repository.unload(_name(request))
+    return Reply({})
 
 
 _MODEL = "/v2/models/{name}"
 _VERSION = "/v2/models/{name}/versions/{version}"
+_V1_MODEL = "/models/{name}"
+_V1_VERSION = "/models/{name}/versions/{version}"
+_REPOSITORY = "/v2/repository/models/{name}"
 _V1_ERRORS = (400, 401, 413, 415, 422, 504)
 _V2_INFER_ERRORS = (400, 401, 404, 413, 415, 504)
 
 ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("predict", ("POST",), ("/predict", "/predict/"),
-             lambda app, r: Reply(app.v1.predict(r)), "Predict one instance or a batch",
+             lambda app, r: Reply(app.model().v1.predict(r)), "Predict one instance or a batch",
              ok="Prediction", errors=_V1_ERRORS, body="predict"),
     Endpoint("health", ("GET",), ("/health",), lambda app, r: Reply(V1Protocol.liveness()),
              "Liveness", probe=True, public=True, any_host=True),
-    Endpoint("ready", ("GET",), ("/ready",), lambda app, r: Reply(app.v1.readiness()),
+    Endpoint("ready", ("GET",), ("/ready",), lambda app, r: Reply(app.model().v1.readiness()),
              "Readiness", errors=(503,), probe=True, public=True, any_host=True),
-    Endpoint("metadata", ("GET",), ("/metadata",), lambda app, r: Reply(app.v1.metadata()),
+    Endpoint("metadata", ("GET",), ("/metadata", "/metadata/"),
+             lambda app, r: Reply(app.model().v1.metadata()),
              "The model card", errors=(401,)),
     Endpoint("metrics", ("GET",), ("/metrics",), _metrics, "Prometheus metrics",
              media=("text/plain",), probe=True, public=True, any_host=True),
-    Endpoint("openapi", ("GET",), ("/openapi.json",), lambda app, r: Reply(app.openapi),
+    Endpoint("openapi", ("GET",), ("/openapi.json",), lambda app, r: Reply(app.model().openapi),
              "This document", errors=(401,), public=True),
-    Endpoint("docs", ("GET",), ("/docs",), lambda app, r: Reply(app.docs.page, HTML),
+    Endpoint("docs", ("GET",), ("/docs", "/docs/"), lambda app, r: Reply(app.docs.page, HTML),
              "This document as an HTML page", media=("text/html",), errors=(401,), public=True),
     Endpoint("v2", ("GET",), ("/v2", "/v2/"), lambda app, r: Reply(server_metadata()),
              "V2 server metadata", ok="V2ServerMetadata", errors=(401,)),
     Endpoint("v2_live", ("GET",), ("/v2/health/live",), lambda app, r: Reply(server_live()),
              "V2 server liveness", ok="V2Live", errors=(401,), any_host=True),
     Endpoint("v2_ready", ("GET",), ("/v2/health/ready",),
-             lambda app, r: Reply(app.v2.server_ready()), "V2 server readiness", ok="V2Ready",
+             lambda app, r: Reply(app.model().v2.server_ready()), "V2 server readiness",
+             ok="V2Ready",
              errors=(401, 503), any_host=True),
     Endpoint("v2_model", ("GET",), (_MODEL,), _v2_model, "V2 model metadata",
              ok="V2ModelMetadata", errors=(401, 404)),
@@ -181,9 +259,33 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("docs_asset", ("GET",), ("/docs/{name}",), _docs_asset,
              "A Swagger UI file the /docs page loads", media=("text/javascript", "text/css"),
              errors=(404,), values={"name": asset_names()}, public=True),
-    Endpoint("model", ("GET",), ("/model",), lambda app, r: Reply(app.card_html, HTML),
+    Endpoint("model", ("GET",), ("/model", "/model/"),
+             lambda app, r: Reply(app.model().card_html, HTML),
              "The model card as a page for people (charts included)", media=("text/html",),
              errors=(401,)),
+    Endpoint("model_predict", ("POST",), (f"{_V1_MODEL}/predict", f"{_V1_MODEL}/predict/"),
+             _model_predict, "Predict with the serving version of one model",
+             ok="Prediction", errors=(*_V1_ERRORS, 404), body="predict"),
+    Endpoint("model_version_predict", ("POST",),
+             (f"{_V1_VERSION}/predict", f"{_V1_VERSION}/predict/"), _model_predict,
+             "Predict with one version of one model (404 unless it is the serving one)",
+             ok="Prediction", errors=(*_V1_ERRORS, 404), body="predict"),
+    Endpoint("model_metadata", ("GET",), (f"{_V1_MODEL}/metadata",), _model_metadata,
+             "One model's card", errors=(401, 404)),
+    Endpoint("model_version_metadata", ("GET",), (f"{_V1_VERSION}/metadata",), _model_metadata,
+             "One model version's card (404 unless it is the serving one)", errors=(401, 404)),
+    Endpoint("model_openapi", ("GET",), (f"{_V1_MODEL}/openapi.json",), _model_openapi,
+             "One model's own OpenAPI document", errors=(401, 404)),
+    Endpoint("model_card", ("GET",), (f"{_V1_MODEL}/card",), _model_card,
+             "One model's card as a page for people", media=("text/html",), errors=(401, 404)),
+    Endpoint("v2_repository_index", ("POST",), ("/v2/repository/index",), _repository_index,
+             "V2 model repository index: every model, its serving version and state",
+             errors=(400, 401)),
+    Endpoint("v2_repository_load", ("POST",), (f"{_REPOSITORY}/load",), _repository_load,
+             "V2 model repository: load a model, or verify and swap to its serving version",
+             errors=(400, 401, 404, 507)),
+    Endpoint("v2_repository_unload", ("POST",), (f"{_REPOSITORY}/unload",), _repository_unload,
+             "V2 model repository: stop serving a model", errors=(400, 401, 404)),
 )  # fmt: skip
 """Every endpoint, in the order the OpenAPI document lists them."""
 

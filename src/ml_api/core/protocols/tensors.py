@@ -120,7 +120,7 @@ def rows_from_columns(tensors: list[Tensor], schema: FeatureSchema) -> list[list
         elif f.is_coded:
             wanted = "a numeric type (INT64, FP64, ...) holding one of its codes"
             ok = datatype in NUMERIC_TYPES
-        elif f.kind is FeatureKind.CATEGORICAL:
+        elif f.kind in (FeatureKind.CATEGORICAL, FeatureKind.TEXT):
             wanted, ok = "BYTES", datatype == "BYTES"
         else:
             wanted, ok = "a numeric type (FP64, FP32, INT64)", datatype in NUMERIC_TYPES

@@ -63,12 +63,12 @@ INFERENCE_HEADER_LENGTH = "Inference-Header-Content-Length"
 
 
 def server_metadata() -> dict[str, Any]:
-    """Body for ``GET /v2``: server name, version and supported extensions (none)."""
+    """Body for ``GET /v2``: server name, version and extensions (the model repository)."""
     try:
         version = importlib_metadata.version("ml-api")
     except importlib_metadata.PackageNotFoundError:  # pragma: no cover - running from source
         version = "0"
-    return {"name": "ml-api", "version": version, "extensions": []}
+    return {"name": "ml-api", "version": version, "extensions": ["model_repository"]}
 
 
 def server_live() -> dict[str, Any]:

@@ -31,7 +31,9 @@ class SklearnPredictor(Runtime):
     """Runs a verified artifact's scikit-learn pipeline on validated columns.
 
     Columns are assembled into a float matrix for models fitted on one (``"input": "array"`` in
-    the model card, all-numeric data) and into a DataFrame otherwise. It runs the artifact's own
+    the model card, all-numeric data), into the one text column as a 1-D array for a pipeline
+    that starts with a text vectorizer fitted on a column (``"column"``), and into a DataFrame
+    otherwise. It runs the artifact's own
     model, which every version has: the registry's fallback runtime.
 
     Args:
@@ -58,9 +60,12 @@ class SklearnPredictor(Runtime):
             self.capabilities = Capabilities(  # type: ignore[misc]
                 batches_across_requests=False, takes_every_batch=True
             )
-        self._assemble: Callable[[Sequence[Sequence[Any]]], Any] = (
-            schema.matrix if artifact.card.input == "array" else self._frame
-        )
+        layouts: dict[str, Callable[[Sequence[Sequence[Any]]], Any]] = {
+            "array": schema.matrix,
+            "frame": self._frame,
+            "column": _column,
+        }
+        self._assemble = layouts[artifact.card.input]
         classes = getattr(self.model, "classes_", None)
         # A classifier is a classifier because it has classes_; predict_proba may be absent
         # (LinearSVC, RidgeClassifier, SVC(probability=False)): then labels only.
@@ -69,7 +74,7 @@ class SklearnPredictor(Runtime):
         # estimator use it (the Pipeline's own methods would each transform again: twice the cost
         # for the same numbers).
         if isinstance(self.model, Pipeline) and len(self.model.steps) > 1:
-            self._transform: Callable[[Any], Any] | None = self.model[:-1].transform
+            self._transform: Callable[[Any], Any] | None = _steps_transform(self.model)
             self._estimator = self.model[-1]
         else:
             self._transform = None
@@ -158,3 +163,26 @@ class SklearnPredictor(Runtime):
             labels=np.asarray(labels), probabilities=proba, classes=self.classes
         )
         return result.head(1) if padded else result
+
+
+def _column(columns: Sequence[Sequence[Any]]) -> np.ndarray:
+    """The one validated text column, shape ``(n_instances,)``, ``object`` (a 1-D input)."""
+    (values,) = columns
+    return np.asarray(values, dtype=object)
+
+
+def _steps_transform(pipeline: Pipeline) -> Callable[[Any], Any]:
+    """Every step but the last, applied in order, as ``pipeline[:-1].transform`` would.
+
+    Step by step rather than through the sliced pipeline: a sliced pipeline checks that its last
+    step is fitted, and a stateless transformer of the user's own (``fit`` returns ``self`` and
+    sets nothing) would fail that check although the whole pipeline predicts.
+    """
+    steps = [step for _, step in pipeline.steps[:-1] if step is not None and step != "passthrough"]
+
+    def transform(X: Any) -> Any:
+        for step in steps:
+            X = step.transform(X)
+        return X
+
+    return transform

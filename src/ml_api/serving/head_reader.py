@@ -1,0 +1,220 @@
+"""A gunicorn worker that reads request heads (and small bodies) on its poller, not in a thread.
+
+gunicorn's ``gthread`` worker hands a connection to a request thread as soon as its first byte
+arrives; the thread then blocks until the whole request head is in. A client that sends one byte
+a second holds that thread for as long as it likes, and 64 such clients (the worker's threads)
+stopped every prediction: 300 slow connections answered 0 of 6 predictions in 30 s.
+
+:class:`HeadReadingWorker` reads what a connection sends, without blocking, on the worker's
+poller (the loop that already waits for new and kept-alive connections) into a small buffer,
+until the request head is complete and, for a body of at most :data:`BODY_BUFFER_BYTES` with a
+``Content-Length``, the body too (nginx's request buffering). Only then does a thread take the
+connection, with every byte already read: a slow client costs a file descriptor and a few bytes,
+never a thread. A head plus buffered body must arrive within :data:`HEAD_TIMEOUT_SECONDS` of its
+first byte, else the connection is closed (nginx's ``client_header_timeout``); a connection that
+sends nothing is closed after the keep-alive timeout (gunicorn's ``keepalive``) as before. A
+buffered body that stops arriving for ``ML_API_REQUEST_TIMEOUT_SECONDS`` goes to a thread, which
+answers it 408 in JSON as it answers any stalled body.
+
+What still takes a thread while it arrives: a body over :data:`BODY_BUFFER_BYTES`, a chunked
+body, and a body sent after ``Expect: 100-continue`` (the client waits for the interim answer,
+which gunicorn sends from the thread); those are bounded by ``ML_API_REQUEST_TIMEOUT_SECONDS``
+between two reads (408). Probes are still sent to the probe lane
+(:class:`~ml_api.serving.probe_lane.ProbeLaneWorker`), decided on the buffered head.
+"""
+
+from __future__ import annotations
+
+import re
+import selectors
+import time
+from collections import deque
+from functools import partial
+from typing import Any
+
+from gunicorn.http2 import negotiation
+from gunicorn.workers.gthread import TConn
+
+from ml_api.serving.probe_lane import ProbeLaneWorker, is_lane_request
+
+HEAD_TIMEOUT_SECONDS = 30.0
+"""Longest time from a request's first byte to the end of its head (and buffered body), in
+seconds; the same limit granian applies (``header_read_timeout``) and half nginx's default."""
+
+BODY_BUFFER_BYTES = 16 * 1024
+"""Largest ``Content-Length`` body read on the poller before a thread takes the request, in
+bytes (a 64-instance penguins request is about 6 KiB). Kept small: every read on the poller
+waits for the GIL behind the busy request threads (up to ``sys.getswitchinterval()``, 5 ms), so
+reading large bodies there delayed new connections, probes included, under overload."""
+
+MAX_BUFFER_BYTES = 64 * 1024 + BODY_BUFFER_BYTES
+"""Most bytes buffered for one request; past this the thread takes it (and gunicorn refuses a
+head over its own limits: 414 or 431)."""
+
+_RECV_BYTES = 64 * 1024
+_CONTENT_LENGTH = re.compile(rb"\ncontent-length[ \t]*:[ \t]*([0-9]{1,12})[ \t]*(?=\r?\n)", re.I)
+_NEEDS_THREAD = re.compile(rb"\n(?:transfer-encoding|expect)[ \t]*:", re.I)
+
+
+def head_end(data: bytes) -> int:
+    """Offset just past the blank line ending the request head in ``data``, or -1 if not yet."""
+    end = data.find(b"\r\n\r\n")
+    if end >= 0:
+        return end + 4
+    end = data.find(b"\n\n")
+    return end + 2 if end >= 0 else -1
+
+
+def is_complete(data: bytes) -> bool:
+    """Whether ``data`` holds what the poller waits for before a thread takes the request.
+
+    Args:
+        data: The bytes received so far on the connection.
+
+    Returns:
+        True once the head is complete and either the request has a ``Content-Length`` body of
+        at most :data:`BODY_BUFFER_BYTES` that has fully arrived, no body, or a body the thread
+        must read itself (chunked, ``Expect``, larger, or several ``Content-Length`` fields,
+        which gunicorn refuses); also True past :data:`MAX_BUFFER_BYTES`.
+    """
+    if len(data) > MAX_BUFFER_BYTES:
+        return True
+    end = head_end(data)
+    if end < 0:
+        return False
+    head = data[:end]
+    if _NEEDS_THREAD.search(head):
+        return True
+    lengths = _CONTENT_LENGTH.findall(head)
+    if len(lengths) != 1:
+        return True  # no body, or a framing gunicorn refuses
+    length = int(lengths[0])
+    return length > BODY_BUFFER_BYTES or len(data) - end >= length
+
+
+class HeadReadingWorker(ProbeLaneWorker):
+    """The probe-lane ``gthread`` worker, reading request heads on its poller (see module doc).
+
+    Selected by :func:`ml_api.serving.gunicorn_app.gunicorn_options` whenever ``threads > 1``.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.reading_conns: deque[TConn] = deque()
+        self._buffers: dict[int, bytearray] = {}
+        self._body_waits: dict[int, tuple[TConn, float]] = {}
+        """Connections whose head is in and whose body is still arriving: last byte's time."""
+        timeout = getattr(self.app, "body_timeout", None)
+        self.body_timeout: float | None = float(timeout) if timeout else None
+        """``ML_API_REQUEST_TIMEOUT_SECONDS``: a body silent this long goes to a thread, which
+        answers 408 after waiting as long again (the rule a thread applies between two reads)."""
+
+    def _buffering(self, conn: TConn) -> bool:
+        """Whether this connection's requests are read on the poller (plain HTTP/1)."""
+        if self.cfg.is_ssl or conn.is_http2:
+            return False
+        return not (
+            not conn.initialized and negotiation.prior_knowledge_allowed(self.cfg, conn.client)
+        )
+
+    def on_pending_socket_readable(self, conn: TConn, client: Any) -> None:
+        """A new connection sent its first bytes: read them here instead of in a thread."""
+        if not self._buffering(conn):
+            super().on_pending_socket_readable(conn, client)
+            return
+        self.pending_conns.remove(conn)
+        self._start_reading(conn)
+
+    def on_client_socket_readable(self, conn: TConn, client: Any) -> None:
+        """A kept-alive connection sent the next request's first bytes: read them here."""
+        if not self._buffering(conn):
+            super().on_client_socket_readable(conn, client)
+            return
+        self.keepalived_conns.remove(conn)
+        self._start_reading(conn)
+
+    def enqueue_req(self, conn: TConn) -> None:
+        """A request read ahead behind the last one: finish reading it here, then a thread."""
+        parser: Any = conn.parser
+        if not self._buffering(conn) or parser is None:
+            super().enqueue_req(conn)
+            return
+        ahead = parser.unreader.take_buffered()
+        conn.sock.setblocking(False)
+        self.poller.register(conn.sock, selectors.EVENT_READ, partial(self._on_bytes, conn))
+        self._start_reading(conn, ahead)
+
+    def _start_reading(self, conn: TConn, ahead: bytes = b"") -> None:
+        """Read the rest of the request on the poller (already registered for this socket)."""
+        self.poller.modify(conn.sock, selectors.EVENT_READ, partial(self._on_bytes, conn))
+        conn.timeout = time.monotonic() + HEAD_TIMEOUT_SECONDS
+        self.reading_conns.append(conn)
+        self._buffers[id(conn)] = bytearray(ahead)
+        if ahead and is_complete(ahead):
+            self._stop_reading(conn)
+            self._dispatch(conn, ahead)
+        elif not ahead:
+            self._on_bytes(conn, conn.sock)
+
+    def _on_bytes(self, conn: TConn, client: Any) -> None:
+        buffer = self._buffers[id(conn)]
+        try:
+            data = conn.sock.recv(_RECV_BYTES)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            data = b""
+        if not data:  # the client went away before its request was complete
+            self._stop_reading(conn)
+            if head_end(bytes(buffer)) >= 0:  # mid-body: the thread records it (499)
+                self._dispatch(conn, bytes(buffer))
+                return
+            self.nr_conns -= 1
+            conn.close()
+            return
+        buffer += data
+        if is_complete(bytes(buffer)):
+            self._stop_reading(conn)
+            self._dispatch(conn, bytes(buffer))
+        elif self.body_timeout is not None and head_end(bytes(buffer)) >= 0:
+            self._body_waits[id(conn)] = (conn, time.monotonic())
+
+    def _stop_reading(self, conn: TConn) -> None:
+        self.poller.unregister(conn.sock)
+        self.reading_conns.remove(conn)
+        self._buffers.pop(id(conn), None)
+        self._body_waits.pop(id(conn), None)
+
+    def _dispatch(self, conn: TConn, data: bytes) -> None:
+        """Hand the connection and the bytes read to the lane or request pool."""
+        conn.init()  # the HTTP/1 parser (no I/O for plain HTTP/1); the socket turns blocking
+        parser: Any = conn.parser
+        parser.unreader.unread(data)
+        if self.lane_pool is not None and is_lane_request(data):
+            fs = self.lane_pool.submit(self.handle, conn)
+        else:
+            fs = self.tpool.submit(self.handle, conn)
+        fs.add_done_callback(lambda fut: self.method_queue.defer(self.finish_request, conn, fut))
+
+    def murder_pending(self) -> None:
+        """Close connections silent too long, or too slow to send their head."""
+        super().murder_pending()
+        now = time.monotonic()
+        while self.reading_conns and (self.reading_conns[0].timeout or 0.0) <= now:
+            conn = self.reading_conns[0]
+            self._stop_reading(conn)
+            self.nr_conns -= 1
+            conn.close()
+        if self.body_timeout is not None:
+            for conn, last in list(self._body_waits.values()):
+                if now - last >= self.body_timeout:  # a stalled body: the thread answers 408
+                    data = bytes(self._buffers[id(conn)])
+                    self._stop_reading(conn)
+                    self._dispatch(conn, data)
+
+    def _cap_keepalive(self, deadline: float) -> None:
+        """Stopping: connections still sending a head, or silent, close by ``deadline`` too."""
+        super()._cap_keepalive(deadline)  # type: ignore[misc]  # gunicorn 27, not in the stubs
+        for waiting in (self.reading_conns, self.pending_conns):
+            for conn in waiting:
+                conn.timeout = min(conn.timeout or deadline, deadline)
