@@ -70,8 +70,12 @@ train: $(VENV)/.installed ## Train a new version of the default model
 	$(BIN)/ml-api train
 
 .PHONY: test
-test: $(VENV)/.installed-test ## Run the test suite (tools it cannot find are skipped with the reason)
-	$(BIN)/python -m pytest
+# One pytest worker per CPU (pytest-xdist); TEST_WORKERS=0 runs in one process. Tests are handed out
+# a module at a time (--dist loadgroup, groups set in tests/conftest.py) so a module's live servers
+# start once, and every container test runs on one worker around the one image build.
+TEST_WORKERS ?= auto
+test: $(VENV)/.installed-test ## Run the test suite on every CPU (tools it cannot find are skipped with the reason)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup
 
 .PHONY: test-container
 test-container: $(VENV)/.installed-test ## Only the container tests (a Docker Engine builds the image, runs it)

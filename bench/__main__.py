@@ -30,7 +30,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from bench import goals, inprocess, invariance, mlserver_env, report, scoring, swaps
+from bench import engines, goals, inprocess, invariance, mlserver_env, report, scoring, swaps
 from bench.load import wrk_version
 from bench.models import ALL_MODELS, prepare_models
 from bench.procs import plan_pinning
@@ -142,6 +142,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--scoring-runtimes",
         default="sklearn,onnx",
         help="comma-separated ML_API_RUNTIME values for --scoring (default sklearn,onnx)",
+    )
+    p.add_argument(
+        "--scoring-engines",
+        default="local,dask,spark",
+        help="comma-separated ml-api predict --engine values for --scoring's engine table "
+        "(default local,dask,spark; 'none' skips it)",
+    )
+    p.add_argument(
+        "--scoring-engine-rows",
+        default="1000,1000000",
+        help="--scoring engine table: the small (start-up) and large input sizes",
     )
     p.add_argument("--chunk-rows", type=int, default=5000, help="--scoring chunk rows (5000)")
     p.add_argument("--targets", help="comma-separated names, or 'all' (default: default rows)")
@@ -494,7 +505,16 @@ def run_scoring(args: argparse.Namespace) -> int:
         _log(f"--scoring-runtimes takes {allowed}, got {args.scoring_runtimes!r}")
         return 2
     result = scoring.measure(args.workdir.resolve(), sizes, args.chunk_rows, _log, runtimes)
-    text = scoring.markdown(result) + "\n" + NOISE_NOTE + "\n"
+    text = scoring.markdown(result)
+    chosen = [e.strip() for e in args.scoring_engines.split(",") if e.strip() not in ("", "none")]
+    if chosen:
+        small, large = (int(n) for n in args.scoring_engine_rows.split(","))
+        workdir = args.workdir.resolve()
+        result["engines"] = engines.measure(
+            workdir, workdir / "scoring-models", (small, large), tuple(chosen), _log
+        )
+        text += "\n" + engines.markdown(result["engines"])
+    text += "\n" + NOISE_NOTE + "\n"
     print(text)
     document = {
         "meta": {

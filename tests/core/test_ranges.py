@@ -6,9 +6,11 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ml_api.core.errors import InvalidInput
-from ml_api.core.model.ranges import OutOfRangeInput, RangeCheck
+from ml_api.core.model.ranges import SMALL_REQUEST_ROWS, OutOfRangeInput, RangeCheck
 from ml_api.core.model.schema import Feature, FeatureKind, FeatureSchema
 
 SCHEMA = FeatureSchema(
@@ -77,3 +79,28 @@ def test_reject_error_is_a_422_with_every_value_in_details():
 def test_values_are_quoted_as_a_client_writes_them(value, shown):
     found = RangeCheck(SCHEMA).find([[value], ["a"], [0.0], [0.0]])
     assert found.problems()[0].problem == f"{shown} is outside the training range 600 to 4500"
+
+
+NUMBERS = st.one_of(
+    st.floats(allow_nan=True, allow_infinity=False, width=64),
+    st.sampled_from([600.0, 4500.0, 599.999, 4500.001, -0.5, 0.25, -0.5001, 0.2501]),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(rows=st.lists(st.tuples(NUMBERS, NUMBERS), min_size=1, max_size=SMALL_REQUEST_ROWS))
+def test_a_small_request_finds_what_the_vectorised_pass_finds(rows):
+    """Small requests are first compared value by value; the answer is the vectorised one."""
+    columns = [[r[0] for r in rows], ["a"] * len(rows), [r[1] for r in rows], [0.0] * len(rows)]
+    check = RangeCheck(SCHEMA)
+    found = check.find(columns)
+    padded = [c + [c[0]] * (SMALL_REQUEST_ROWS + 1) for c in columns]  # past the small path
+    reference = check.find(padded)
+    if reference is None:
+        assert found is None
+        return
+    expected = [(i, f) for i, f in zip(reference.instances, reference.fields, strict=True)]
+    assert found is not None
+    assert [(i, f) for i, f in zip(found.instances, found.fields, strict=True)] == [
+        (i, f) for i, f in expected if i < len(rows)
+    ]

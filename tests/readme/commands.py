@@ -150,6 +150,14 @@ class Rule:
 
 ML_API = r"^\.venv/bin/ml-api "
 RULES: tuple[Rule, ...] = (
+    # ---- exempt, before the sandbox rule: an engine (a JVM, a cluster) ---------------------
+    Rule(
+        ML_API + r"predict --engine (spark|dask)\b|^spark-submit .*import ml_api\.cli\.__main__",
+        reason="starts Spark (a JVM) or Dask and reads a data lake's paths; tests/engines scores "
+        "the same 100,000-row file with --engine spark and dask, output and --refused checked",
+        covered_by="tests/engines/test_engines.py",
+        evidence='"--engine", engine',
+    ),
     # ---- run by tests/readme/test_commands.py --------------------------------------------------
     Rule(ML_API + r"(train|versions|promote|card|info|predict)\b", runner="sandbox"),
     Rule(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import sys
 from collections import Counter
 from pathlib import Path
@@ -15,21 +16,15 @@ if TYPE_CHECKING:  # imported when run: --help stays quick
     from ml_api.core.errors import ServingError
     from ml_api.core.model.ranges import OutOfRangeInput
     from ml_api.core.service import PredictionService
+    from ml_api.settings import Settings
+
+ENGINES = ("local", "spark", "dask")
+"""``--engine`` values (as ``ml_api.engines.jobs.ENGINES``; ``--help`` imports click alone)."""
 
 
 @click.command()
-@click.option(
-    "--input",
-    "input_path",
-    required=True,
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-)
-@click.option(
-    "--output",
-    "output_path",
-    required=True,
-    type=click.Path(dir_okay=False, writable=True, path_type=Path),
-)
+@click.option("--input", "input_text", required=True, type=click.Path())
+@click.option("--output", "output_text", required=True, type=click.Path())
 @click.option("--name", "model_name", default=None)
 @click.option("--version", "model_version", default=None, help=VERSION_HELP)
 @click.option("--model-root", type=click.Path(file_okay=False, path_type=Path), default=None)
@@ -42,15 +37,33 @@ if TYPE_CHECKING:  # imported when run: --help stays quick
     "file) or accept (default: ML_API_OUT_OF_RANGE, else warn).",
 )
 @click.option("--quiet", is_flag=True, help="No progress bar and no summary line; errors only.")
+@click.option(
+    "--engine",
+    type=click.Choice(ENGINES),
+    default="local",
+    show_default=True,
+    help="local: this process. spark: a Spark job (local mode unless spark-submit or "
+    "spark-defaults name a cluster). dask: Dask's scheduler. spark and dask read a file, a "
+    "directory or a URL and write a directory of part files (docs/engines.md).",
+)
+@click.option(
+    "--refused",
+    "refused_path",
+    default=None,
+    help="spark and dask: write rows that break the schema here (their columns, row, problems) "
+    "instead of failing the run.",
+)
 def predict(
-    input_path: Path,
-    output_path: Path,
+    input_text: str,
+    output_text: str,
     model_name: str | None,
     model_version: str | None,
     model_root: Path | None,
     chunk_rows: int,
     out_of_range: str | None,
     quiet: bool,
+    engine: str,
+    refused_path: str | None,
 ) -> None:
     """Score a CSV (also .csv.gz) or Parquet file; the output's name picks its format.
 
@@ -65,6 +78,10 @@ def predict(
         model_version=model_version,
         out_of_range=out_of_range,
     )
+    if engine != "local":  # paths as given: a URL (s3a://...) is no local path
+        _run_engine(engine, settings, input_text, output_text, refused_path, chunk_rows, quiet)
+        return
+    input_path, output_path = _local_paths(input_text, output_text, refused_path)
     service = load_service(settings)
     outside: Counter[str] = Counter()
     started = time.perf_counter()
@@ -158,7 +175,7 @@ def _fail_out_of_range(exc: OutOfRangeInput) -> NoReturn:
     )
 
 
-def _fail_problems(exc: ServingError, input_path: Path) -> NoReturn:
+def _fail_problems(exc: ServingError, input_path: Path | str) -> NoReturn:
     """Exit 1 with the error's problems, one line each, by row and column where known."""
     n = len(exc.details)
     capped = " (the first 50)" if n >= 50 else ""
@@ -184,3 +201,59 @@ def _warn_out_of_range(outside: Counter[str]) -> None:
         f"set ML_API_OUT_OF_RANGE=reject to refuse them, accept to stay silent",
         err=True,
     )
+
+
+def _local_paths(input_text: str, output_text: str, refused: str | None) -> tuple[Path, Path]:
+    """The local scorer's file paths; exit 2 for a directory, a missing input or --refused."""
+    if refused is not None:
+        fail("--refused needs --engine spark or dask (ml-api predict refuses the whole file)")
+    input_path, output_path = Path(input_text), Path(output_text)
+    for option, path, must_exist in (
+        ("--input", input_path, True),
+        ("--output", output_path, False),
+    ):
+        if path.is_dir() or (must_exist and not path.exists()):
+            what = "is a directory" if path.is_dir() else "does not exist"
+            fail(f"Invalid value for '{option}': {path} {what} (a directory needs --engine)")
+    return input_path, output_path
+
+
+def _run_engine(
+    engine: str,
+    settings: Settings,
+    input_path: str,
+    output_path: str,
+    refused_path: str | None,
+    chunk_rows: int,
+    quiet: bool,
+) -> None:
+    """``--engine spark|dask``: score with that engine, print the summary or the refusal."""
+    import time
+
+    from ml_api.core.errors import ServingError
+    from ml_api.core.model.integrity import ArtifactError
+    from ml_api.core.model.ranges import OutOfRangeInput
+
+    started = time.perf_counter()
+    try:
+        module = importlib.import_module(f"ml_api.engines.{engine}")
+        run = module.run(
+            settings, input_path, output_path, refused_path=refused_path, chunk_rows=chunk_rows
+        )
+    except ImportError as exc:
+        fail(f"--engine {engine} needs {exc.name}: pip install 'ml-api[{engine}]'", code=1)
+    except ArtifactError as exc:
+        fail(str(exc), code=1)
+    except OutOfRangeInput as exc:
+        _fail_out_of_range(exc)
+    except ServingError as exc:
+        _fail_problems(exc, input_path)
+    if run.out_of_range:
+        _warn_out_of_range(run.out_of_range)
+    if not quiet:
+        seconds = time.perf_counter() - started
+        refused = f"; {run.refused} refused rows in {refused_path}" if refused_path else ""
+        click.echo(
+            f"scored {run.rows} rows with {run.model} on {engine} in {seconds:.1f} s; wrote "
+            f"{output_path} (a directory of part files){refused}"
+        )

@@ -39,7 +39,9 @@ class _Item:
     columns: list[list[Any]]
     rows: int
     queued_at: float = field(default_factory=time.perf_counter)
-    done: threading.Event = field(default_factory=threading.Event)
+    done: threading.Event | None = None
+    """Set when the item is predicted or promoted; made only for an item that must wait (a
+    request that arrives alone leads at once and never needs one)."""
     lead: bool = False
     result: Any = None
     error: BaseException | None = None
@@ -97,12 +99,14 @@ class Batcher:
             if not self._busy:
                 self._busy = True
                 item.lead = True
-        if not item.lead and not item.done.wait(timeout):
+            else:
+                item.done = done = threading.Event()
+        if not item.lead and not done.wait(timeout):
             with self._lock:
-                if not item.done.is_set() and item in self._queue:
+                if not done.is_set() and item in self._queue:
                     self._queue.remove(item)
                     raise TimeoutError(f"not predicted within {timeout} s")
-            item.done.wait()
+            done.wait()
         if item.lead:
             self._lead()
         if item.error is not None:
@@ -118,6 +122,7 @@ class Batcher:
                 if self._queue:
                     successor = self._queue[0]
                     successor.lead = True
+                    assert successor.done is not None  # queued behind a busy leader
                     successor.done.set()  # wakes it as the next leader
                 else:
                     self._busy = False
@@ -178,5 +183,5 @@ class Batcher:
                         item.error = own
         finally:
             for item in batch:
-                if not item.lead:
+                if not item.lead and item.done is not None:
                     item.done.set()

@@ -68,6 +68,21 @@ class BoundedJsonFormatter(JsonFormatter):
             line = super().format(record)
         return line
 
+    def jsonify_log_record(self, log_data: dict[str, Any]) -> str:
+        """python-json-logger's JSON text, from one encoder made once (not one per record).
+
+        ``json.dumps(..., cls=...)`` builds a new encoder on every call; the encoder holds no
+        state between calls, so one instance writes the same text for every record.
+        """
+        encoder = self.__dict__.get("_encoder")
+        if encoder is None:
+            encoder = self._encoder = self.json_encoder(  # type: ignore[misc]
+                default=self.json_default,
+                indent=self.json_indent,
+                ensure_ascii=self.json_ensure_ascii,
+            )
+        return str(encoder.encode(log_data))
+
     def process_log_record(self, log_data: dict[str, Any]) -> dict[str, Any]:
         """Shorten string fields past :data:`MAX_FIELD_CHARS` (``exc_info``: ``MAX_EXC_CHARS``)."""
         for key, value in log_data.items():

@@ -127,6 +127,10 @@ class OutOfRange:
         return out
 
 
+SMALL_REQUEST_ROWS = 8
+"""Requests of at most this many instances are first checked value by value (no arrays)."""
+
+
 class RangeCheck:
     """The training ranges of a schema's numeric features, as arrays built once.
 
@@ -144,6 +148,10 @@ class RangeCheck:
         self.names = np.array([f.name for _, f in checked], dtype=object)
         self.minimums = np.array([f.minimum for _, f in checked], dtype="float64")
         self.maximums = np.array([f.maximum for _, f in checked], dtype="float64")
+        self._bounds = [
+            (j, float(f.minimum), float(f.maximum))  # type: ignore[arg-type]  # checked above
+            for j, f in checked
+        ]
 
     def find(self, columns: Sequence[Sequence[Any]], first_index: int = 0) -> OutOfRange | None:
         """Find the values outside the training range, in one vectorised pass.
@@ -157,6 +165,8 @@ class RangeCheck:
             The values found, or ``None`` when every value is inside its range.
         """
         if not self.positions or not columns or not len(columns[0]):
+            return None
+        if len(columns[0]) <= SMALL_REQUEST_ROWS and self._all_inside(columns):
             return None
         matrix = np.asarray([columns[j] for j in self.positions], dtype="float64")
         lo, hi = self.minimums[:, None], self.maximums[:, None]
@@ -175,6 +185,22 @@ class RangeCheck:
                 str(name): int(c) for name, c in zip(self.names, per_feature, strict=True) if c
             },
         )
+
+    def _all_inside(self, columns: Sequence[Sequence[Any]]) -> bool:
+        """Whether every checked value is inside its range (or null), compared one by one.
+
+        For a few rows this is faster than building arrays; it decides only "all inside", and
+        anything else takes the vectorised path, which alone reports. ``NaN`` compares false
+        both ways, so a null is never outside, as there.
+        """
+        try:
+            for j, lo, hi in self._bounds:
+                for value in columns[j]:
+                    if value < lo or value > hi:
+                        return False
+        except TypeError:  # not a number (None, say): the vectorised path decides
+            return False
+        return True
 
 
 def _number(value: float) -> str:
