@@ -28,7 +28,7 @@ from pathlib import Path
 import requests
 
 from ml_api import preprocess
-from ml_api.train import train
+from ml_api.train import TrainingOptions, train
 
 BODY = json.dumps({"features": ["Biscoe", 50.0, 15.0, 220.0, 5500.0, "male"]}).encode()
 BATCH = json.dumps({"features": [["Dream", 46.5, 17.9, 192.0, 3500.0, "female"]] * 100}).encode()
@@ -96,11 +96,9 @@ def main() -> None:
 
     model_root = Path(tempfile.mkdtemp(prefix="ml-api-bench-"))
     train(
-        preprocess.PENGUINS_CSV,
-        "species",
+        TrainingOptions(preprocess.PENGUINS_CSV, "species", drop=preprocess.PENGUINS_DROP),
         model_root=model_root,
         name="penguins",
-        drop=preprocess.PENGUINS_DROP,
     )
     endpoints = {
         "POST /predict (1 instance)": ("/predict", BODY),

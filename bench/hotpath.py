@@ -103,15 +103,13 @@ def main(argv: list[str] | None = None) -> None:
     from ml_api.core.protocols import v1
     from ml_api.serving.logging import configure_logging
     from ml_api.settings import Settings
-    from ml_api.train import train
+    from ml_api.train import TrainingOptions, train
 
     configure_logging("INFO")
     train(
-        preprocess.PENGUINS_CSV,
-        "species",
+        TrainingOptions(preprocess.PENGUINS_CSV, "species", drop=preprocess.PENGUINS_DROP),
         model_root=work / "models",
         name="penguins",
-        drop=preprocess.PENGUINS_DROP,
     )
     settings = Settings(
         model_root=work / "models",

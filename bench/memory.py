@@ -70,15 +70,13 @@ def main() -> None:
         import tempfile
 
         from ml_api import preprocess
-        from ml_api.train import train
+        from ml_api.train import TrainingOptions, train
 
         root = Path(tempfile.mkdtemp(prefix="ml-api-mem-"))
         train(
-            preprocess.PENGUINS_CSV,
-            "species",
+            TrainingOptions(preprocess.PENGUINS_CSV, "species", drop=preprocess.PENGUINS_DROP),
             model_root=root,
             name="penguins",
-            drop=preprocess.PENGUINS_DROP,
         )
     rows = [measure(root, args.framework, n) for n in (1, 2, 4)]
     print(

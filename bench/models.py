@@ -36,7 +36,7 @@ from sklearn.preprocessing import StandardScaler
 
 from ml_api import preprocess
 from ml_api.core.model.artifact import load_artifact
-from ml_api.train import train
+from ml_api.train import TrainingOptions, train
 
 SEED = 42
 TEST_SIZE = 0.2
@@ -120,7 +120,11 @@ def _numpy_pipeline(estimator: str) -> Pipeline:
 def _breast_cancer(workdir: Path, key: str, estimator: str, csv: Path) -> BenchModel:
     name = f"breast-cancer-{key}"
     model_root = workdir / "models"
-    train(csv, "target", model_root=model_root, name=name, estimator=estimator, seed=SEED)
+    train(
+        TrainingOptions(csv, "target", estimator=estimator, seed=SEED),
+        model_root=model_root,
+        name=name,
+    )
     frame = pd.read_csv(csv)
     X = frame.drop(columns=["target"])
     y = frame["target"]
@@ -157,12 +161,14 @@ def _breast_cancer(workdir: Path, key: str, estimator: str, csv: Path) -> BenchM
 def _penguins(workdir: Path) -> BenchModel:
     model_root = workdir / "models"
     train(
-        preprocess.PENGUINS_CSV,
-        preprocess.PENGUINS_TARGET,
+        TrainingOptions(
+            preprocess.PENGUINS_CSV,
+            preprocess.PENGUINS_TARGET,
+            drop=preprocess.PENGUINS_DROP,
+            seed=SEED,
+        ),
         model_root=model_root,
         name="penguins",
-        drop=preprocess.PENGUINS_DROP,
-        seed=SEED,
     )
     artifact = load_artifact(model_root, "penguins", None)
     features = artifact.metadata["features"]

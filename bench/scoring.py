@@ -35,7 +35,7 @@ import pandas as pd
 
 from ml_api import preprocess
 from ml_api.core.model.artifact import load_artifact
-from ml_api.train import train
+from ml_api.train import TrainingOptions, train
 
 GENERATE_BLOCK = 1_000_000
 """Rows resampled and appended at a time while making an input file (bounds memory)."""
@@ -190,11 +190,9 @@ def measure(
     if not (model_root / "penguins").exists():
         log("training the default penguins model (logistic regression)")
         train(
-            preprocess.PENGUINS_CSV,
-            "species",
+            TrainingOptions(preprocess.PENGUINS_CSV, "species", drop=preprocess.PENGUINS_DROP),
             model_root=model_root,
             name="penguins",
-            drop=preprocess.PENGUINS_DROP,
         )
     artifact = load_artifact(model_root, "penguins")
     rows = []

@@ -23,7 +23,7 @@ from tests.live.server import LiveServer
 
 from ml_api import preprocess
 from ml_api.core.model.versions import set_alias
-from ml_api.train import train
+from ml_api.train import TrainingOptions, train
 
 ROW = {"features": [0.03, 0.05, 0.06, 0.02, -0.04, -0.03, -0.04, 0.0, 0.02, -0.02]}
 
@@ -35,10 +35,11 @@ def prepare(workdir: Path) -> Path:
     frame = load_diabetes(as_frame=True).frame
     csv = root.parent / "diabetes.csv"
     frame.to_csv(csv, index=False)
-    train(preprocess.PENGUINS_CSV, "species", model_root=root, name="penguins",
-          drop=preprocess.PENGUINS_DROP)  # fmt: skip
-    train(csv, "target", model_root=root, name="diabetes")
-    train(csv, "target", model_root=root, name="diabetes", estimator="random_forest")
+    penguins = TrainingOptions(preprocess.PENGUINS_CSV, "species", drop=preprocess.PENGUINS_DROP)
+    train(penguins, model_root=root, name="penguins")
+    train(TrainingOptions(csv, "target"), model_root=root, name="diabetes")
+    forest = TrainingOptions(csv, "target", estimator="random_forest")
+    train(forest, model_root=root, name="diabetes")
     set_alias(root, "diabetes", "production", 1)
     return root
 

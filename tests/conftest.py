@@ -15,7 +15,7 @@ from ml_api import preprocess
 from ml_api.composition import build_scoring
 from ml_api.core.service import PredictionService
 from ml_api.settings import Settings
-from ml_api.train import train
+from ml_api.train import TrainingOptions, train
 from tests.tools import CONTAINER_SWITCH, containers_opted_in
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -72,11 +72,9 @@ def model_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A model root holding one penguins classifier (logistic regression), version 1."""
     root = tmp_path_factory.mktemp("models")
     train(
-        preprocess.PENGUINS_CSV,
-        "species",
+        TrainingOptions(preprocess.PENGUINS_CSV, "species", drop=preprocess.PENGUINS_DROP),
         model_root=root,
         name="penguins",
-        drop=preprocess.PENGUINS_DROP,
     )
     return root
 

@@ -41,14 +41,17 @@ from __future__ import annotations
 
 import copy
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import metadata as importlib_metadata
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
 
+from ml_api.core.model.card import NewCard
 from ml_api.core.model.schema import CATEGORY_DTYPE, FeatureKind, FeatureSchema
+
+NewCardT = TypeVar("NewCardT", bound=NewCard)
 
 TOLERANCE = 1e-5
 """Largest absolute difference accepted between an ONNX and a scikit-learn probability (or
@@ -86,29 +89,37 @@ class OnnxExport:
     gate: dict[str, Any] | None
     versions: dict[str, Any] = field(default_factory=dict)
 
-    def apply(self, card: dict[str, Any]) -> dict[str, bytes]:
-        """Record the outcome in a model card and return the served forms ``save_artifact`` writes.
+    def apply(self, card: NewCardT) -> NewCardT:
+        """Record the outcome in a model card (a new card: the one given is not changed).
 
-        Sets ``card["onnx"]`` (:meth:`card`) and ``card["runtime"]`` (``"onnxruntime"`` when the
-        gate passed, else ``"scikit-learn"``: the runtime ``ML_API_RUNTIME=auto`` serves). Train
-        and import both call it::
+        Sets the card's ``onnx`` section (:meth:`card`) and its ``runtime`` (``"onnxruntime"``
+        when the gate passed, else ``"scikit-learn"``: the runtime ``ML_API_RUNTIME=auto``
+        serves). Train and import both call it::
 
-            forms = export_onnx(model, schema, X, array_input=...).apply(card)
-            save_artifact(model, ..., metadata=card, forms=forms)
+            export = export_onnx(model, schema, X, array_input=...)
+            card = export.apply(card)
+            save_artifact(model, ..., card=card, forms=export.forms())
 
         Args:
-            card: The card being built (changed in place).
+            card: The card being built.
+
+        Returns:
+            The card with the ``onnx`` form section and the runtime set.
+        """
+        from ml_api.core.runtimes.onnx_runtime import OnnxPredictor
+        from ml_api.core.runtimes.registry import FALLBACK
+
+        runtime = OnnxPredictor.runtime if self.passed else FALLBACK.runtime
+        return replace(card, forms={**card.forms, ONNX_FORM: self.card()}, runtime=runtime)
+
+    def forms(self) -> dict[str, bytes]:
+        """The served forms ``save_artifact`` writes.
 
         Returns:
             ``{"onnx": <bytes>}`` (saved as ``model.onnx``, the form
             :class:`~ml_api.core.runtimes.onnx_runtime.OnnxPredictor` serves) when the gate
             passed, else ``{}``.
         """
-        from ml_api.core.runtimes.onnx_runtime import OnnxPredictor
-        from ml_api.core.runtimes.registry import FALLBACK
-
-        card[ONNX_FORM] = self.card()
-        card["runtime"] = OnnxPredictor.runtime if self.passed else FALLBACK.runtime
         return {ONNX_FORM: self.model_bytes} if self.model_bytes is not None else {}
 
     def card(self) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from django.test import Client
 from ml_api.cli import main
 from ml_api.composition import build_scoring
 from ml_api.settings import Settings
-from ml_api.train import train
+from ml_api.train import TrainingOptions, train
 from tests.clients import django_call, flask_call
 
 CODES = ["10115", "01067", "80331", "SW1A"]
@@ -50,7 +50,11 @@ def members_csv(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def members_root(members_csv, tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("members-models")
-    train(members_csv, "churn", model_root=root, name="members", estimator="random_forest")
+    train(
+        TrainingOptions(members_csv, "churn", estimator="random_forest"),
+        model_root=root,
+        name="members",
+    )
     return root
 
 

@@ -13,7 +13,7 @@ import pytest
 import requests
 
 from ml_api.core.model.versions import set_alias
-from ml_api.train import train
+from ml_api.train import TrainingOptions, train
 from tests.container.engine import SESSION_ID, Container, free_port
 
 pytestmark = pytest.mark.container
@@ -30,7 +30,11 @@ def readable_by_anyone(root: Path) -> Path:
 def own_model_root(tmp_path_factory, diabetes_csv) -> Path:
     """A model root with a regression model named ``diabetes`` (10 numeric features)."""
     root = tmp_path_factory.mktemp("own-models")
-    train(diabetes_csv, "target", model_root=root, name="diabetes", estimator="random_forest")
+    train(
+        TrainingOptions(diabetes_csv, "target", estimator="random_forest"),
+        model_root=root,
+        name="diabetes",
+    )
     return readable_by_anyone(root)
 
 
@@ -54,7 +58,11 @@ def test_the_image_serves_the_production_alias(image, tmp_path_factory, diabetes
     """Two versions, production -> 1: the image serves 1 by default and 2 when pinned."""
     root = tmp_path_factory.mktemp("aliased-models")
     for estimator in ("random_forest", "linear"):
-        train(diabetes_csv, "target", model_root=root, name="diabetes", estimator=estimator)
+        train(
+            TrainingOptions(diabetes_csv, "target", estimator=estimator),
+            model_root=root,
+            name="diabetes",
+        )
     set_alias(root, "diabetes", "production", 1)
     readable_by_anyone(root)
     volume = f"{root}:/models:ro"

@@ -27,7 +27,7 @@ from sklearn.svm import LinearSVC
 
 from ml_api import preprocess
 from ml_api.importing import save_model
-from ml_api.train import train
+from ml_api.train import TrainingOptions, train
 
 FEATURES = ["island", "bill_length_mm", "bill_depth_mm", "flipper_length_mm", "sex"]
 
@@ -44,27 +44,29 @@ PLACEHOLDER = "<varies>"
 def trained_default(model_root: Path) -> Path:
     """``ml-api train`` without options: the bundled penguins, species, the default drop."""
     return train(
-        preprocess.PENGUINS_CSV,
-        preprocess.PENGUINS_TARGET,
+        TrainingOptions(
+            preprocess.PENGUINS_CSV, preprocess.PENGUINS_TARGET, drop=preprocess.PENGUINS_DROP
+        ),
         model_root=model_root,
         name="penguins",
-        drop=preprocess.PENGUINS_DROP,
     ).path
 
 
 def trained_forest_skops(model_root: Path) -> Path:
     """A regression forest in the skops format (trusted tree types), a nullable, NA cells named."""
     return train(
-        preprocess.PENGUINS_CSV,
-        "body_mass_g",
+        TrainingOptions(
+            preprocess.PENGUINS_CSV,
+            "body_mass_g",
+            task="regression",
+            estimator="random_forest",
+            drop=preprocess.PENGUINS_DROP,
+            nullable=("bill_length_mm",),
+            na_values=("", "NA"),
+            fmt="skops",
+        ),
         model_root=model_root,
         name="mass",
-        task="regression",
-        estimator="random_forest",
-        drop=preprocess.PENGUINS_DROP,
-        nullable=("bill_length_mm",),
-        na_values=("", "NA"),
-        fmt="skops",
     ).path
 
 

@@ -13,7 +13,7 @@ from ml_api import preprocess
 from ml_api.cli import main
 from ml_api.core.model.integrity import ArtifactError
 from ml_api.core.model.versions import read_aliases, resolve_version_dir, set_alias
-from ml_api.train import train
+from ml_api.train import TrainingOptions, train
 from tests.conftest import DJANGO_SECRET_KEY
 from tests.live.server import LiveServer
 
@@ -24,12 +24,14 @@ def three_versions(tmp_path_factory):
     root = tmp_path_factory.mktemp("aliased")
     for estimator in ("linear", "random_forest", "linear"):
         train(
-            preprocess.PENGUINS_CSV,
-            "species",
+            TrainingOptions(
+                preprocess.PENGUINS_CSV,
+                "species",
+                drop=preprocess.PENGUINS_DROP,
+                estimator=estimator,
+            ),
             model_root=root,
             name="penguins",
-            drop=preprocess.PENGUINS_DROP,
-            estimator=estimator,
         )
     return root
 

@@ -7,18 +7,14 @@ from ml_api import preprocess
 from ml_api.core.model.artifact import load_artifact
 from ml_api.core.model.integrity import ArtifactError
 from ml_api.core.model.versions import list_versions
-from ml_api.train import train
+from ml_api.train import TrainingOptions, train
 
 
 def _train(root: Path, **kw):
-    return train(
-        preprocess.PENGUINS_CSV,
-        "species",
-        model_root=root,
-        name="penguins",
-        drop=preprocess.PENGUINS_DROP,
-        **kw,
+    options = TrainingOptions(
+        preprocess.PENGUINS_CSV, "species", drop=preprocess.PENGUINS_DROP, **kw
     )
+    return train(options, model_root=root, name="penguins")
 
 
 def test_card_has_the_documented_fields(model_root):
@@ -146,4 +142,6 @@ def test_a_trained_skops_forest_records_its_tree_type_and_loads_by_it(
 
 def test_bad_model_name_refused(tmp_path):
     with pytest.raises(ValueError, match="model name"):
-        train(preprocess.PENGUINS_CSV, "species", model_root=tmp_path, name="../evil")
+        train(
+            TrainingOptions(preprocess.PENGUINS_CSV, "species"), model_root=tmp_path, name="../evil"
+        )

@@ -33,7 +33,7 @@ from ml_api.core.model.artifact import load_artifact
 from ml_api.core.model.schema import FeatureKind, FeatureSchema
 from ml_api.core.runtimes.predictor import PredictionResult
 from ml_api.core.runtimes.registry import load_predictor
-from ml_api.train import train
+from ml_api.train import TrainingOptions, train
 
 INVARIANCE = settings(
     max_examples=40, derandomize=True, deadline=None, database=None,
@@ -48,14 +48,19 @@ G = ["Biscoe", 50.0, 15.0, 220.0, 5500.0, "male"]
 def models(model_root: Path, diabetes_csv: Path, tmp_path_factory) -> dict[str, Path]:
     """Model roots by kind: penguins linear (conftest), penguins forest, diabetes ridge."""
     root = tmp_path_factory.mktemp("invariance")
-    train(preprocess.PENGUINS_CSV, "species", model_root=root, name="forest",
-          drop=preprocess.PENGUINS_DROP, estimator="random_forest")  # fmt: skip
+    forest = TrainingOptions(
+        preprocess.PENGUINS_CSV,
+        "species",
+        drop=preprocess.PENGUINS_DROP,
+        estimator="random_forest",
+    )
+    train(forest, model_root=root, name="forest")
     # diabetes' target in thousands: small values, so the ONNX form passes the gate (float32)
     frame = pd.read_csv(diabetes_csv)
     frame["target"] = frame["target"] / 1000
     small = root / "diabetes-thousands.csv"
     frame.to_csv(small, index=False)
-    train(small, "target", model_root=root, name="ridge", estimator="linear")
+    train(TrainingOptions(small, "target", estimator="linear"), model_root=root, name="ridge")
     return {"linear": model_root / "penguins", "forest": root / "forest", "ridge": root / "ridge"}
 
 

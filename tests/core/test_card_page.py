@@ -17,7 +17,7 @@ from ml_api.core.model.artifact import load_artifact
 from ml_api.core.model.integrity import ArtifactError
 from ml_api.core.pages.card_page import ABSENT, ABSENT_IMPORTED
 from ml_api.settings import Settings
-from ml_api.train import train
+from ml_api.train import TrainingOptions, train
 
 CLASSIFIER_CHARTS = ["class_balance.svg", "confusion_matrix.svg", "permutation_importance.svg"]
 REGRESSOR_CHARTS = ["class_balance.svg", "predicted_vs_actual.svg", "permutation_importance.svg"]
@@ -26,7 +26,11 @@ REGRESSOR_CHARTS = ["class_balance.svg", "predicted_vs_actual.svg", "permutation
 @pytest.fixture(scope="module")
 def regressor_root(tmp_path_factory, diabetes_csv):
     root = tmp_path_factory.mktemp("regressor")
-    train(diabetes_csv, "target", model_root=root, name="diabetes", estimator="random_forest")
+    train(
+        TrainingOptions(diabetes_csv, "target", estimator="random_forest"),
+        model_root=root,
+        name="diabetes",
+    )
     return root
 
 
@@ -151,11 +155,13 @@ def test_card_command_html_and_markdown(model_root, tmp_path):
 def test_training_charts_need_no_display(tmp_path):
     """Training draws with the Agg backend: no display, no GUI toolkit."""
     r = train(
-        preprocess.PENGUINS_CSV,
-        "species",
+        TrainingOptions(
+            preprocess.PENGUINS_CSV,
+            "species",
+            drop=preprocess.PENGUINS_DROP,
+            estimator="hist_gradient_boosting",
+        ),
         model_root=tmp_path,
         name="p",
-        drop=preprocess.PENGUINS_DROP,
-        estimator="hist_gradient_boosting",
     )
     assert len(json.loads((r.path / "metadata.json").read_text())["charts"]) == 3

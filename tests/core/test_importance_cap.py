@@ -14,7 +14,7 @@ from sklearn.base import BaseEstimator
 from sklearn.linear_model import LogisticRegression
 
 from ml_api.charts import MAX_IMPORTANCE_FEATURES, importance_features, permutation_importance
-from ml_api.train import train
+from ml_api.train import TrainingOptions, train
 
 
 def _wide(columns: int, rows: int = 240) -> pd.DataFrame:
@@ -68,7 +68,11 @@ def test_predictions_are_bounded_whatever_the_width(columns):
 def test_a_wide_file_trains_with_the_cap_stated_in_the_card(tmp_path, estimator, how):
     data = tmp_path / "wide.csv"
     _wide(120).to_csv(data, index=False)
-    result = train(data, "label", model_root=tmp_path / "models", name="wide", estimator=estimator)
+    result = train(
+        TrainingOptions(data, "label", estimator=estimator),
+        model_root=tmp_path / "models",
+        name="wide",
+    )
     chart = next(c for c in result.metadata["charts"] if "importance" in c["file"])
     assert f"30 of 120 features ({how}; at most 30)" in chart["description"]
     svg = (result.path / chart["file"]).read_text()

@@ -23,17 +23,16 @@ from ml_api.core.protocols.v1 import V1Protocol, model_metadata
 from ml_api.core.runtimes.onnx_runtime import OnnxSession
 from ml_api.core.runtimes.registry import choose_runtime, load_predictor
 from ml_api.settings import Settings
-from ml_api.train import train
+from ml_api.train import TrainingOptions, train
 
 
 def _penguins(root, name="p", estimator="linear"):
     return train(
-        preprocess.PENGUINS_CSV,
-        "species",
+        TrainingOptions(
+            preprocess.PENGUINS_CSV, "species", drop=preprocess.PENGUINS_DROP, estimator=estimator
+        ),
         model_root=root,
         name=name,
-        drop=preprocess.PENGUINS_DROP,
-        estimator=estimator,
     )
 
 
@@ -149,7 +148,7 @@ def test_a_label_that_differs_fails_the_gate_whatever_the_probabilities(tmp_path
 
 def test_regression_outputs_beyond_the_tolerance_fall_back(tmp_path, diabetes_csv):
     """A real case, no patching: float32 cannot hold the diabetes target (25 to 346) to 1e-5."""
-    result = train(diabetes_csv, "target", model_root=tmp_path, name="d")
+    result = train(TrainingOptions(diabetes_csv, "target"), model_root=tmp_path, name="d")
     section = result.metadata["onnx"]
     assert result.metadata["task"] == "regression"
     assert section["passed"] is False
@@ -162,7 +161,9 @@ def test_an_all_numeric_classifier_runs_on_one_matrix_input(tmp_path, diabetes_c
     frame["target"] = (frame["target"] > 140).astype(int)
     path = tmp_path / "c.csv"
     frame.to_csv(path, index=False)
-    result = train(path, "target", model_root=tmp_path, name="c", estimator="random_forest")
+    result = train(
+        TrainingOptions(path, "target", estimator="random_forest"), model_root=tmp_path, name="c"
+    )
     assert result.metadata["input"] == "array" and result.metadata["onnx"]["passed"]
     service = build_scoring(Settings(model_root=tmp_path, model_name="c"))
     assert service.predictor.runtime == "onnxruntime"

@@ -10,7 +10,7 @@ from ml_api.core.protocols.v1 import encode_v1
 from ml_api.core.runtimes.predictor import PredictionResult, Predictor
 from ml_api.core.runtimes.registry import load_predictor
 from ml_api.core.runtimes.scikit_learn import SklearnPredictor
-from ml_api.train import train
+from ml_api.train import TrainingOptions, train
 from tests.conftest import VALID_ROW
 
 ROWS = [VALID_ROW, ["Dream", 46.5, 17.9, 192.0, 3500.0, "female"], VALID_ROW]
@@ -71,12 +71,14 @@ def test_forest_labels_from_probabilities_match_predict(tmp_path):
     from ml_api import preprocess
 
     train(
-        preprocess.PENGUINS_CSV,
-        "species",
+        TrainingOptions(
+            preprocess.PENGUINS_CSV,
+            "species",
+            drop=preprocess.PENGUINS_DROP,
+            estimator="random_forest",
+        ),
         model_root=tmp_path,
         name="rf",
-        drop=preprocess.PENGUINS_DROP,
-        estimator="random_forest",
     )
     artifact = load_artifact(tmp_path, "rf")
     predictor = load_predictor(artifact, "sklearn")

@@ -21,6 +21,7 @@ import pytest
 from sklearn.linear_model import LogisticRegression
 
 from ml_api.core.model.artifact import load_artifact, save_artifact
+from ml_api.core.model.card import NewCard
 from ml_api.core.model.integrity import ArtifactError
 from ml_api.core.model.registry_lock import COUNTER_FILE, next_version
 from ml_api.core.model.schema import FeatureSchema
@@ -40,12 +41,8 @@ def _save(root: Path, name: str = "m") -> Path:
     frame = _frame()
     X = frame[["a", "b"]]
     model = LogisticRegression().fit(X.to_numpy(), frame["y"])
-    card = {
-        "features": FeatureSchema.infer(X).to_list(),
-        "input": "array",
-        "task": "classification",
-    }
-    return save_artifact(model, model_root=root, name=name, metadata=card)
+    card = NewCard(schema=FeatureSchema.infer(X), input="array", task="classification")
+    return save_artifact(model, model_root=root, name=name, card=card)
 
 
 def _run_all(commands: list[list[str]], cwd: Path) -> list[subprocess.CompletedProcess[str]]:

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from ml_api.core.model.artifact import Artifact, load_artifact, save_artifact, served_forms
+from ml_api.core.model.card import NewCard
 from ml_api.core.model.validation import validate_columns
 from ml_api.core.runtimes import registry
 from ml_api.core.runtimes.onnx_runtime import OnnxPredictor
@@ -149,21 +150,19 @@ def test_a_plain_file_name_in_a_card_section_is_not_a_form():
 
 
 def test_save_writes_each_form_and_its_card_entry_in_place(tmp_path, artifact):
-    metadata = {k: v for k, v in artifact.metadata.items() if k in ("features", "onnx", "runtime")}
-    metadata["onnx"] = {k: v for k, v in metadata["onnx"].items() if k != "file"}
+    onnx = {k: v for k, v in artifact.metadata["onnx"].items() if k != "file"}
+    new = NewCard(schema=artifact.schema, forms={"onnx": onnx}, runtime="onnxruntime")
     path = save_artifact(
         artifact.model,
         model_root=tmp_path,
         name="m",
-        metadata=metadata,
+        card=new,
         forms={"onnx": artifact.forms["onnx"]},
     )
     card = json.loads((path / "metadata.json").read_text())
-    assert list(card)[4:7] == ["features", "onnx", "runtime"]  # the form's section stays put
+    assert list(card)[-4:] == ["onnx", "runtime", "model_file", "versions"]  # section in place
     assert list(card["onnx"]) == ["passed", "reason", "gate", "versions", "file"]
     assert card["onnx"]["file"] == artifact.metadata["onnx"]["file"]
     assert load_artifact(tmp_path, "m").forms == artifact.forms
     with pytest.raises(ValueError, match="needs the card's 'other' section"):
-        save_artifact(
-            artifact.model, model_root=tmp_path, name="m", metadata=metadata, forms={"other": b""}
-        )
+        save_artifact(artifact.model, model_root=tmp_path, name="m", card=new, forms={"other": b""})

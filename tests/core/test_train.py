@@ -8,18 +8,15 @@ from ml_api.composition import build_scoring
 from ml_api.core.model.artifact import load_artifact
 from ml_api.core.protocols.v1 import V1Protocol
 from ml_api.settings import Settings
-from ml_api.train import ESTIMATORS, infer_task, train
+from ml_api.train import ESTIMATORS, TrainingOptions, train
+from ml_api.training_data import infer_task
 
 
 def test_penguins_metrics_are_good_and_reproducible(tmp_path):
-    kw = dict(
-        model_root=tmp_path,
-        name="penguins",
-        drop=preprocess.PENGUINS_DROP,
-        processed_dir=tmp_path / "processed",
-    )
-    a = train(preprocess.PENGUINS_CSV, "species", **kw)
-    b = train(preprocess.PENGUINS_CSV, "species", **kw)
+    options = TrainingOptions(preprocess.PENGUINS_CSV, "species", drop=preprocess.PENGUINS_DROP)
+    kw = dict(model_root=tmp_path, name="penguins", processed_dir=tmp_path / "processed")
+    a = train(options, **kw)
+    b = train(options, **kw)
     assert a.metrics == b.metrics
     assert a.metrics["accuracy"] >= 0.95 and a.metrics["f1_macro"] >= 0.95
     assert a.metadata["training"]["rows"] == 344
@@ -32,12 +29,11 @@ def test_penguins_metrics_are_good_and_reproducible(tmp_path):
 @pytest.mark.parametrize("estimator", ESTIMATORS)
 def test_each_estimator_trains_and_serves(tmp_path, estimator):
     result = train(
-        preprocess.PENGUINS_CSV,
-        "species",
+        TrainingOptions(
+            preprocess.PENGUINS_CSV, "species", drop=preprocess.PENGUINS_DROP, estimator=estimator
+        ),
         model_root=tmp_path,
         name="p",
-        drop=preprocess.PENGUINS_DROP,
-        estimator=estimator,
     )
     assert result.metrics["accuracy"] >= 0.9
     service = build_scoring(Settings(model_root=tmp_path, model_name="p"))
@@ -46,7 +42,7 @@ def test_each_estimator_trains_and_serves(tmp_path, estimator):
 
 
 def test_regression_on_real_data(tmp_path, diabetes_csv):
-    result = train(diabetes_csv, "target", model_root=tmp_path, name="diabetes")
+    result = train(TrainingOptions(diabetes_csv, "target"), model_root=tmp_path, name="diabetes")
     assert result.metadata["task"] == "regression"
     assert set(result.metrics) == {"r2", "mae", "rmse"}
     assert 0.3 < result.metrics["r2"] < 0.7  # the diabetes data's known ceiling for linear models
@@ -61,7 +57,9 @@ def test_regression_on_real_data(tmp_path, diabetes_csv):
 
 def test_regression_with_forest(tmp_path, diabetes_csv):
     result = train(
-        diabetes_csv, "target", model_root=tmp_path, name="d", estimator="hist_gradient_boosting"
+        TrainingOptions(diabetes_csv, "target", estimator="hist_gradient_boosting"),
+        model_root=tmp_path,
+        name="d",
     )
     assert result.metrics["r2"] > 0.2
     assert load_artifact(tmp_path, "d").metadata["estimator_class"] == (
@@ -81,15 +79,21 @@ def test_task_override(tmp_path, diabetes_csv):
     frame["target"] = (frame["target"] > 140).astype(int)
     path = tmp_path / "d.csv"
     frame.to_csv(path, index=False)
-    result = train(path, "target", model_root=tmp_path, name="d", task="regression")
+    result = train(
+        TrainingOptions(path, "target", task="regression"), model_root=tmp_path, name="d"
+    )
     assert result.metadata["task"] == "regression"
 
 
 def test_unknown_target_and_estimator(tmp_path):
     with pytest.raises(KeyError, match="nope"):
-        train(preprocess.PENGUINS_CSV, "nope", model_root=tmp_path, name="p")
+        train(TrainingOptions(preprocess.PENGUINS_CSV, "nope"), model_root=tmp_path, name="p")
     with pytest.raises(ValueError, match="unknown estimator"):
-        train(preprocess.PENGUINS_CSV, "species", model_root=tmp_path, name="p", estimator="svm")
+        train(
+            TrainingOptions(preprocess.PENGUINS_CSV, "species", estimator="svm"),
+            model_root=tmp_path,
+            name="p",
+        )
 
 
 @pytest.mark.parametrize("runtime", ["sklearn", "auto"])
@@ -101,12 +105,11 @@ def test_served_labels_equal_the_pipelines_own_predict(
     boosting), or runs the ONNX form: the labels must still be exactly the pipeline's predict(),
     the probabilities exactly its predict_proba() (within the ONNX gate's 1e-5 under ONNX)."""
     train(
-        preprocess.PENGUINS_CSV,
-        "species",
+        TrainingOptions(
+            preprocess.PENGUINS_CSV, "species", drop=preprocess.PENGUINS_DROP, estimator=estimator
+        ),
         model_root=tmp_path,
         name="p",
-        drop=preprocess.PENGUINS_DROP,
-        estimator=estimator,
     )
     service = build_scoring(
         Settings(model_root=tmp_path, model_name="p", batching=False, runtime=runtime)
@@ -139,7 +142,9 @@ def test_all_numeric_models_take_a_matrix(tmp_path, diabetes_csv, estimator):
     frame["target"] = (frame["target"] > 140).astype(int)  # a classifier too
     path = tmp_path / "d.csv"
     frame.to_csv(path, index=False)
-    result = train(path, "target", model_root=tmp_path, name="d", estimator=estimator)
+    result = train(
+        TrainingOptions(path, "target", estimator=estimator), model_root=tmp_path, name="d"
+    )
     assert result.metadata["input"] == "array"
     settings = Settings(model_root=tmp_path, model_name="d", runtime="sklearn")
     service = build_scoring(settings)

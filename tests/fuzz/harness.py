@@ -77,15 +77,13 @@ def _settings() -> Any:
     root = os.environ.get("ML_API_FUZZ_MODEL_ROOT")
     if not root:
         from ml_api import preprocess
-        from ml_api.train import train
+        from ml_api.train import TrainingOptions, train
 
         root = tempfile.mkdtemp(prefix="ml-api-fuzz-")
         train(
-            preprocess.PENGUINS_CSV,
-            "species",
+            TrainingOptions(preprocess.PENGUINS_CSV, "species", drop=preprocess.PENGUINS_DROP),
             model_root=Path(root),
             name="penguins",
-            drop=preprocess.PENGUINS_DROP,
         )
     return Settings(
         model_root=Path(root),

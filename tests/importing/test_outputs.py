@@ -372,6 +372,7 @@ def test_a_multi_output_version_written_before_the_check_is_refused_when_loaded(
 ):
     """A version the import would now refuse, already on disk: one line at load, not 500s."""
     from ml_api.core.model.artifact import load_artifact, save_artifact
+    from ml_api.core.model.card import NewCard
     from ml_api.core.model.integrity import ArtifactError
     from ml_api.core.model.schema import FeatureSchema
 
@@ -381,7 +382,7 @@ def test_a_multi_output_version_written_before_the_check_is_refused_when_loaded(
         model,
         model_root=tmp_path,
         name="two",
-        metadata={"features": schema.to_list(), "task": "regression", "input": "frame"},
+        card=NewCard(schema=schema, task="regression"),
     )
     settings = django_settings.model_copy(update={"model_root": tmp_path, "model_name": "two"})
     with pytest.raises(ArtifactError, match=r"answers shape \(1, 2\) for one instance"):

@@ -42,6 +42,7 @@ from ml_api.cli import main
 from ml_api.composition import build_scoring
 from ml_api.core.errors import ModelOutputError
 from ml_api.core.model.artifact import ArtifactError, load_artifact, save_artifact
+from ml_api.core.model.card import NewCard
 from ml_api.core.model.schema import TEXT_MAX_LENGTH, FeatureSchema
 from ml_api.core.runtimes.predictor import PredictionResult
 from ml_api.core.service import ModelCall
@@ -308,12 +309,7 @@ def _legacy_version(root: Path, frame: pd.DataFrame) -> None:
         one_dimensional(frame),
         model_root=root,
         name="legacy",
-        metadata={
-            "features": schema.to_list(),
-            "task": "classification",
-            "classes": [0, 1],
-            "input": "frame",
-        },
+        card=NewCard(schema=schema, task="classification", classes=[0, 1]),
     )
 
 
@@ -373,7 +369,7 @@ def test_a_count_that_differs_at_request_time_is_a_500_never_a_200(
         model,
         model_root=tmp_path,
         name="drops",
-        metadata={"features": schema.to_list(), "task": "regression", "input": "frame"},
+        card=NewCard(schema=schema, task="regression"),
     )
     settings = django_settings.model_copy(update={"model_root": tmp_path, "model_name": "drops"})
     scoring = build_scoring(settings, artifact=load_artifact(tmp_path, "drops"))

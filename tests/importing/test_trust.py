@@ -24,6 +24,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer
 
 from ml_api.core.model.artifact import load_artifact, save_artifact
+from ml_api.core.model.card import NewCard
 from ml_api.core.model.integrity import ArtifactError
 from ml_api.core.model.schema import FeatureSchema
 from ml_api.core.model.skops_trust import SKOPS_REVIEWED_TYPES
@@ -112,7 +113,7 @@ def test_a_model_skops_artifact_holding_eval_is_refused_at_load(tmp_path):
     model, frame = _fitted_pipeline()
     schema = FeatureSchema.infer(frame[["a", "b"]])
     path = save_artifact(
-        model, model_root=tmp_path, name="m", metadata={"features": schema.to_list()}, fmt="skops"
+        model, model_root=tmp_path, name="m", card=NewCard(schema=schema), fmt="skops"
     )
     crafted = path / "model.skops"
     crafted.write_bytes(UNTRUSTED_BUILTINS["builtins.eval"])

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from ml_api import preprocess
-from ml_api.train import train
+from ml_api.train import TrainingOptions, train
 
 PENGUIN = ["Biscoe", 50.0, 15.0, 220.0, 5500.0, "male"]
 DIABETES = [0.03, 0.05, 0.06, 0.02, -0.04, -0.03, -0.04, 0.0, 0.02, -0.02]
@@ -21,14 +21,16 @@ def two_models(tmp_path_factory: pytest.TempPathFactory, diabetes_csv: Path) -> 
     forest, another answer) with ``production`` -> 1: read-only, copy it to change it."""
     root = tmp_path_factory.mktemp("two-models")
     train(
-        preprocess.PENGUINS_CSV,
-        "species",
+        TrainingOptions(preprocess.PENGUINS_CSV, "species", drop=preprocess.PENGUINS_DROP),
         model_root=root,
         name="penguins",
-        drop=preprocess.PENGUINS_DROP,
     )
-    train(diabetes_csv, "target", model_root=root, name="diabetes")
-    train(diabetes_csv, "target", model_root=root, name="diabetes", estimator="random_forest")
+    train(TrainingOptions(diabetes_csv, "target"), model_root=root, name="diabetes")
+    train(
+        TrainingOptions(diabetes_csv, "target", estimator="random_forest"),
+        model_root=root,
+        name="diabetes",
+    )
     from ml_api.core.model.versions import set_alias
 
     set_alias(root, "diabetes", "production", 1)

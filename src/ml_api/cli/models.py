@@ -105,14 +105,14 @@ def import_(
         )
     except ImportRefused as exc:
         fail(str(exc), code=1)
-    meta = result.metadata
+    card = result.card
     click.echo(
-        f"imported {meta['estimator_class']} ({meta['task']}) from {model_path}: "
-        f"{len(meta['features'])} features "
-        f"(names from {meta['provenance']['feature_names_and_order']})"
+        f"imported {card.estimator_class} ({card.task}) from {model_path}: "
+        f"{len(card.schema)} features "
+        f"(names from {card.provenance['feature_names_and_order']})"
     )
     click.echo(
-        f"checked: the server's predictions on {meta['import_data']['served_check_rows']} "
+        f"checked: the server's predictions on {card.import_data['served_check_rows']} "
         f"data rows equal the model's own"
     )
     if result.metrics:
@@ -120,29 +120,29 @@ def import_(
             "metrics on the import data (may include rows seen in training): "
             + ", ".join(f"{k}={v:.4f}" for k, v in result.metrics.items())
         )
-    if meta["import_data"].get("file") == "MLflow input example":
+    if card.import_data.get("file") == "MLflow input example":
         click.echo(
             f"note: no --data: kinds, ranges and nullability come from the MLflow input example "
-            f"({meta['import_data']['rows']} rows); pass --data with representative rows for "
+            f"({card.import_data['rows']} rows); pass --data with representative rows for "
             f"ranges worth checking against"
         )
-    if meta.get("code"):
+    if card.code:
         click.echo(
-            f"its own code: {', '.join(meta['code']['modules'])} (copied into the version; "
+            f"its own code: {', '.join(card.code['modules'])} (copied into the version; "
             f"importable only while this version loads)"
         )
-    limits = {f["name"]: f.get("max_length") for f in meta["features"]}
-    for name, where in meta["provenance"].get("text", {}).items():
-        fed = " (fed to it as one column)" if meta["input"] == "column" else ""
+    limits = {f["name"]: f.get("max_length") for f in card.schema.to_list()}
+    for name, where in card.provenance.get("text", {}).items():
+        fed = " (fed to it as one column)" if card.input == "column" else ""
         click.echo(
             f"text feature: {name}, read by the {where}{fed}: any string up to "
             f"{limits[name]} characters"
         )
-    for line in meta["provenance"].get("unseen_categories", {}).values():
+    for line in card.provenance.get("unseen_categories", {}).values():
         click.echo(line)
-    for line in meta["import_data"].get("thin_evidence", {}).values():
+    for line in card.import_data.get("thin_evidence", {}).values():
         click.echo(f"note: {line}")
-    click.echo(runtime_line(meta))
+    click.echo(runtime_line(card))
     click.echo(f"saved {result.path}")
     click.echo(f"serve it with: {serve_command(model_name, model_root)}")
 

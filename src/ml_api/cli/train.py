@@ -5,11 +5,14 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from ml_api.cli.common import fail, require_training_extra, serve_command, settings_from
+
+if TYPE_CHECKING:  # imported when run: --help stays quick
+    from ml_api.core.model.card import TrainedCard
 
 
 def model_name_for(data: Path) -> str:
@@ -105,20 +108,9 @@ def train(
     data: Path | None,
     target: str | None,
     model_name: str | None,
-    task: str | None,
-    estimator: str,
-    drop: tuple[str, ...],
-    keep: tuple[str, ...],
-    categorical: tuple[str, ...],
-    numeric: tuple[str, ...],
-    text: tuple[str, ...],
-    nullable: tuple[str, ...],
-    na_values: tuple[str, ...],
-    test_size: float,
-    seed: int,
-    fmt: str,
     model_root: Path | None,
     if_missing: bool,
+    **choices: Any,
 ) -> None:
     """Train a model on a CSV file and save it as a new artifact version.
 
@@ -126,6 +118,9 @@ def train(
     out and why (identifiers and date/time strings are left out unless --keep), and the rows
     dropped for a missing target.
     """
+    # ``choices``: task, estimator, drop, keep, categorical, numeric, nullable, na_values,
+    # test_size, seed and fmt, named as the fields of ml_api.train.TrainingOptions, which takes
+    # them whole.
     if data is not None and model_name is None:
         model_name = model_name_for(data)
     settings = settings_from(model_root=model_root, model_name=model_name)
@@ -138,46 +133,34 @@ def train(
     require_training_extra()
     from ml_api import preprocess
     from ml_api.settings import project_root
-    from ml_api.train import Task, runtime_line
+    from ml_api.train import TrainingOptions, runtime_line
     from ml_api.train import train as run_training
 
     if data is None:
         data = preprocess.PENGUINS_CSV
         target = target or preprocess.PENGUINS_TARGET
-        drop = drop or preprocess.PENGUINS_DROP
+        choices["drop"] = choices["drop"] or preprocess.PENGUINS_DROP
+    choices["na_values"] = choices["na_values"] or None  # none given: pandas' defaults
     assert target is not None  # given with --data, defaulted without it
     serving_before = _serving_card(root, settings.model_name, settings.model_version)
     try:
         result = run_training(
-            data,
-            target,
+            TrainingOptions(data, target, **choices),
             model_root=root,
             name=settings.model_name,
             processed_dir=project_root() / "data" / "processed" / settings.model_name,
-            task=cast("Task | None", task),
-            estimator=estimator,
-            drop=drop,
-            keep=keep,
-            categorical=categorical,
-            numeric=numeric,
-            text=text,
-            nullable=nullable,
-            test_size=test_size,
-            seed=seed,
-            fmt=fmt,  # type: ignore[arg-type]
-            na_values=na_values or None,
         )
     except (KeyError, ValueError) as exc:
         fail(str(exc).strip("'\""))
-    meta = result.metadata
+    card = result.card
     _echo_columns(result)
-    _echo_missing_text(meta)
-    if meta["training"]["marked_nullable"]:
-        marked = ", ".join(meta["training"]["marked_nullable"])
+    _echo_missing_text(card)
+    if card.training.marked_nullable:
+        marked = ", ".join(card.training.marked_nullable)
         click.echo(f"null accepted at serving (--nullable; the pipeline imputes it): {marked}")
-    click.echo(f"trained {meta['estimator_class']} ({meta['task']}) on {data}")
+    click.echo(f"trained {card.estimator_class} ({card.task}) on {data}")
     click.echo("held-out metrics: " + ", ".join(f"{k}={v:.4f}" for k, v in result.metrics.items()))
-    click.echo(runtime_line(meta))
+    click.echo(runtime_line(card))
     click.echo(f"saved {result.path}")
     serves = _echo_comparison(
         result, serving_before, root, settings.model_name, settings.model_version
@@ -201,7 +184,6 @@ def _echo_comparison(
     result: Any, before: dict[str, Any] | None, root: Path, name: str, version: str | None
 ) -> bool:
     """Print how the new version compares with the one that was serving; return if it serves."""
-    new = result.metadata
     new_version = result.path.name
     if before is None:
         click.echo(f"version {new_version} is the first of {name!r}: it serves")
@@ -212,7 +194,7 @@ def _echo_comparison(
         for k, v in result.metrics.items()
         if isinstance(old.get(k), int | float)
     ]
-    same_data = before.get("training", {}).get("data_sha256") == new["training"]["data_sha256"]
+    same_data = before.get("training", {}).get("data_sha256") == result.card.training.data_sha256
     note = "" if same_data else " (trained on other data: metrics are not comparable)"
     click.echo(
         f"compared with version {before.get('version')}, which was serving{note}: "
@@ -229,15 +211,15 @@ def _echo_comparison(
     return False
 
 
-def _echo_missing_text(meta: dict[str, Any]) -> None:
+def _echo_missing_text(card: TrainedCard) -> None:
     """Say which cells of each categorical feature were read as missing, and how many."""
-    cells = meta.get("missing_values", {}).get("cells", {})
-    for f in meta["features"]:
-        counts = cells.get(f["name"])
-        if f["kind"] == "categorical" and counts:
+    cells = card.missing_values.cells
+    for f in card.schema.features:
+        counts = cells.get(f.name)
+        if f.kind == "categorical" and counts:
             shown = ", ".join(f"{token!r}: {n}" for token, n in sorted(counts.items()))
             click.echo(
-                f"warning: {f['name']}: {sum(counts.values())} cells read as missing ({shown}), "
+                f"warning: {f.name}: {sum(counts.values())} cells read as missing ({shown}), "
                 "not as a category; if one is a value here ('NA': North America, Namibia...), "
                 "train again with --na-values '' (only empty cells missing) or list the tokens "
                 "that mean missing"
@@ -246,10 +228,10 @@ def _echo_missing_text(meta: dict[str, Any]) -> None:
 
 def _echo_columns(result: Any) -> None:
     """The feature table, the columns left out and why, and the rows without a target."""
-    training = result.metadata["training"]
-    missing = training["missing_share"]
+    training = result.card.training
+    missing = training.missing_share
     rows = []
-    for f in result.metadata["features"]:
+    for f in result.card.schema.to_list():
         if f["kind"] == "categorical":
             cats = f["categories"]
             shown = ", ".join(cats[:6]) + (f", ... ({len(cats)} in all)" if len(cats) > 6 else "")
@@ -270,14 +252,14 @@ def _echo_columns(result: Any) -> None:
             f"  {name}: numeric, {distinct} distinct integers: if these are codes, not "
             f"quantities, train with --categorical {name}"
         )
-    left = training["left_out"]
+    left = training.left_out
     if left:
         click.echo(f"left out ({len(left)}):")
         for c in left:
             click.echo(f"  {c['name']}: {c['reason']}")
-    n = training["rows_without_target"]
+    n = training.rows_without_target
     click.echo(
-        f"rows dropped for a missing target {result.metadata['target']!r}: {n}"
+        f"rows dropped for a missing target {result.card.target!r}: {n}"
         if n
         else "rows dropped for a missing target: none"
     )

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 from ml_api.core.model.artifact import CODE_DIR, Format, save_artifact
+from ml_api.core.model.card import ImportedCard, InputLayout
 from ml_api.core.model.schema import CATEGORY_DTYPE, Feature, FeatureSchema, is_code
 from ml_api.core.model.skops_trust import SKOPS_NODE_TYPES, skops_refusal, skops_refused
 from ml_api.importing import custom_code, evidence, inspection
@@ -59,16 +60,22 @@ class ImportResult:
 
     Attributes:
         path: The new artifact version directory.
-        metadata: The model card's inputs (``metadata.json`` adds name, version, hashes).
+        card: The new version's card as built (``metadata.json`` adds name, version, time,
+            hashes and library versions).
     """
 
     path: Path
-    metadata: dict[str, Any]
+    card: ImportedCard
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        """The card's JSON form (:attr:`card` as ``metadata.json`` holds it, less save time's)."""
+        return self.card.to_dict()
 
     @property
     def metrics(self) -> dict[str, float] | None:
         """Metrics on the import data (``None`` without a target column)."""
-        return self.metadata.get("metrics")
+        return self.card.metrics
 
 
 def save_model(
@@ -188,10 +195,85 @@ def _import(
     array_input = inspection.feature_names(model) is None and all(
         f.kind == "numeric" or f.is_coded for f in schema.features
     )
-    layout = "column" if one_column is not None else "array" if array_input else "frame"
-    # The schema's categories are enforced (422 for an unseen one) even where the model's own
-    # encoder would score it: said at import, one line per feature, and kept in the provenance.
-    lenient = inspection.lenient_encoders(model, names)
+    layout: InputLayout = (
+        "column" if one_column is not None else "array" if array_input else "frame"
+    )
+    card = ImportedCard(
+        task=task,
+        estimator="imported",
+        estimator_class=type(inspection.final_estimator(model)).__name__,
+        target=target,
+        input=layout,
+        schema=schema,
+        classes=classes,
+        probabilities=(has_proba(model) or PROBABILITIES_UNAVAILABLE)
+        if task == "classification"
+        else None,
+        source=source.info,
+        code={"modules": custom_code.modules(code), "directory": CODE_DIR} if code else None,
+        provenance=_provenance(model, source, schema, names_from, categories_from, task, texts),
+        import_data={
+            **data_info,
+            "ignored_columns": [c for c in frame if c not in {*names, target}],
+            **({"thin_evidence": thin} if thin else {}),
+        },
+    )
+    # The model's own predictions are taken on the data as given (an array for a model fitted
+    # without names), so a column type the server would pass differently shows up as a difference.
+    table: pd.DataFrame | np.ndarray = X.to_numpy() if array_input else X
+    reference = X[names[0]] if one_column else table  # a 1-D model takes the column itself
+    if "reads" in source.info:  # a native file: its scikit-learn interface against the booster
+        native_file.check_against_booster(model, reference, classes)
+        card = replace(card, provenance={**card.provenance, "classes": native_file.CLASSES_NOTE})
+    checked = serve_check(model, card, X, reference)
+    import_data = {**card.import_data, "served_check_rows": checked}
+    if target is not None:
+        metrics = _metrics(model, task, classes, reference, frame[target])
+        import_data["rows_with_target"] = int(frame[target].notna().sum())
+        card = replace(card, metrics=metrics, metrics_on=METRICS_ON)
+    card = replace(card, import_data=import_data)
+    if source.info.get("format") == "python":  # a notebook's object: its modules may not travel
+        custom_code.check_provided(inspection.objects(model), code or {})
+    skops_trusted = _skops_trusted(source)
+    if fmt == "skops":
+        _check_skops_format(model, skops_trusted)
+    # ONNX form, served where it passes the gate on every import row (ml_api.onnx_export).
+    onnx = export_onnx(model, schema, table, array_input=array_input)
+    card = onnx.apply(card)
+    root = Path(model_root) if model_root is not None else _default_model_root()
+    try:
+        path = save_artifact(
+            model,
+            model_root=root,
+            name=name,
+            card=card,
+            fmt=fmt,
+            model_libraries=inspection.model_libraries(model),
+            forms=onnx.forms(),
+            skops_trusted=skops_trusted,
+            fitted_with=source.info.get("fitted_with"),
+            files=custom_code.artifact_files(code or {}),
+        )
+    except ValueError as exc:
+        raise ImportRefused(str(exc)) from None
+    return ImportResult(path=path, card=card)
+
+
+def _provenance(
+    model: Any,
+    source: Source,
+    schema: FeatureSchema,
+    names_from: str,
+    categories_from: dict[str, str],
+    task: str,
+    texts: Mapping[str, str],
+) -> dict[str, Any]:
+    """Where each part of the card came from: feature names, kinds, categories, versions, task.
+
+    The schema's categories are enforced (422 for an unseen one) even where the model's own
+    encoder would score it: said at import, one line per feature, and kept here.
+    """
+    lenient = inspection.lenient_encoders(model, schema.names)
     unseen = {
         f.name: (
             f"{f.name}: the model's encoder "
@@ -202,83 +284,20 @@ def _import(
         for f in schema.features
         if f.kind == "categorical" and f.name in lenient
     }
-    card: dict[str, Any] = {
-        "task": task,
-        "estimator": "imported",
-        "estimator_class": type(inspection.final_estimator(model)).__name__,
-        "target": target,
-        "input": layout,
-        "features": schema.to_list(),
-        "classes": classes,
+    optional = " (and null for the MLflow signature's optional columns)" if source.optional else ""
+    return {
+        "feature_names_and_order": names_from,
+        "kinds_ranges_nullability": "the import data" + optional,
+        "categories": categories_from,
+        **({"text": dict(texts)} if texts else {}),
+        **({"unseen_categories": unseen} if unseen else {}),
         **(
-            {"probabilities": has_proba(model) or PROBABILITIES_UNAVAILABLE}
-            if task == "classification"
+            {"versions": _versions_origin(source.info["fitted_with"])}
+            if "fitted_with" in source.info
             else {}
         ),
-        "metrics": None,
-        "metrics_on": None,
-        "source": source.info,
-        **({"code": {"modules": custom_code.modules(code), "directory": CODE_DIR}} if code else {}),
-        "provenance": {
-            "feature_names_and_order": names_from,
-            "kinds_ranges_nullability": "the import data"
-            + (
-                " (and null for the MLflow signature's optional columns)" if source.optional else ""
-            ),
-            "categories": categories_from,
-            **({"text": texts} if texts else {}),
-            **({"unseen_categories": unseen} if unseen else {}),
-            **(
-                {"versions": _versions_origin(source.info["fitted_with"])}
-                if "fitted_with" in source.info
-                else {}
-            ),
-            "task": _task_origin(model, task),
-        },
-        "import_data": {
-            **data_info,
-            "ignored_columns": [c for c in frame if c not in {*names, target}],
-            **({"thin_evidence": thin} if thin else {}),
-        },
+        "task": _task_origin(model, task),
     }
-    # The model's own predictions are taken on the data as given (an array for a model fitted
-    # without names), so a column type the server would pass differently shows up as a difference.
-    table: pd.DataFrame | np.ndarray = X.to_numpy() if array_input else X
-    reference = X[names[0]] if one_column else table  # a 1-D model takes the column itself
-    if "reads" in source.info:  # a native file: its scikit-learn interface against the booster
-        native_file.check_against_booster(model, reference, classes)
-        card["provenance"]["classes"] = native_file.CLASSES_NOTE
-    serve_check(model, schema, card, X, reference)
-    if target is not None:
-        card["metrics"], card["metrics_on"] = (
-            _metrics(model, task, classes, reference, frame[target]),
-            METRICS_ON,
-        )
-        card["import_data"]["rows_with_target"] = int(frame[target].notna().sum())
-    if source.info.get("format") == "python":  # a notebook's object: its modules may not travel
-        custom_code.check_provided(inspection.objects(model), code or {})
-    skops_trusted = _skops_trusted(source)
-    if fmt == "skops":
-        _check_skops_format(model, skops_trusted)
-    # ONNX form, served where it passes the gate on every import row (ml_api.onnx_export).
-    forms = export_onnx(model, schema, table, array_input=array_input).apply(card)
-    root = Path(model_root) if model_root is not None else _default_model_root()
-    try:
-        path = save_artifact(
-            model,
-            model_root=root,
-            name=name,
-            metadata=card,
-            fmt=fmt,
-            model_libraries=inspection.model_libraries(model),
-            forms=forms,
-            skops_trusted=skops_trusted,
-            fitted_with=source.info.get("fitted_with"),
-            files=custom_code.artifact_files(code or {}),
-        )
-    except ValueError as exc:
-        raise ImportRefused(str(exc)) from None
-    return ImportResult(path=path, metadata=card)
 
 
 def _versions_origin(fitted_with: dict[str, str]) -> str:

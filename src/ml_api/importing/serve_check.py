@@ -16,7 +16,7 @@ import pandas as pd
 
 from ml_api.core.errors import InvalidInput
 from ml_api.core.model.artifact import Artifact
-from ml_api.core.model.card import ModelCard
+from ml_api.core.model.card import ImportedCard
 from ml_api.core.model.schema import FeatureSchema
 from ml_api.core.model.validation import validate_columns
 from ml_api.core.runtimes.predictor import PredictionResult
@@ -49,29 +49,28 @@ def json_rows(X: pd.DataFrame, schema: FeatureSchema) -> list[dict[str, Any]]:
     return out
 
 
-def serve_check(
-    model: Any, schema: FeatureSchema, card: dict[str, Any], X: pd.DataFrame, reference: Any
-) -> None:
+def serve_check(model: Any, card: ImportedCard, X: pd.DataFrame, reference: Any) -> int:
     """Predict the first rows through the server's path and compare with the model's own.
 
     Up to :data:`SERVE_CHECK_ROWS` rows of ``X`` go through JSON values, schema validation and
-    the runtime the card chooses; the number checked goes into the card's
-    ``import_data.served_check_rows``.
+    the runtime the card chooses.
 
     Args:
         model: The imported model.
-        schema: The feature schema built from the data.
-        card: The card being built (``task``, ``classes``, ``input``, ``features``...).
+        card: The card being built (``task``, ``classes``, ``input``, the schema...).
         X: The data's feature columns, shape ``(n_rows, n_features)``.
         reference: What the model's own ``predict`` takes (``X``, or its array).
+
+    Returns:
+        The number of rows checked (the card's ``import_data.served_check_rows``).
 
     Raises:
         ImportRefused: A row the server cannot serve, or an answer that differs.
     """
     n = min(len(X), SERVE_CHECK_ROWS)
-    own, own_proba = own_predictions(model, reference[:n], n, card["classes"])
-    unsaved = {"name": "import", "version": "0", "model_file": {"name": "", "sha256": ""}}
-    artifact = Artifact(model=model, card=ModelCard.from_dict({**card, **unsaved}), path=Path())
+    own, own_proba = own_predictions(model, reference[:n], n, card.classes)
+    artifact = Artifact(model=model, card=card.unsaved("import"), path=Path())
+    schema = card.schema
     try:
         predictor = load_predictor(artifact)
         served = predictor.predict(
@@ -85,8 +84,8 @@ def serve_check(
             else exc.message
         )
         raise ImportRefused(f"the server could not serve the import data ({where})") from None
-    compare(served, own, own_proba if predictor.has_probabilities else None, card["task"])
-    card["import_data"]["served_check_rows"] = n
+    compare(served, own, own_proba if predictor.has_probabilities else None, str(card.task))
+    return n
 
 
 def own_predictions(model: Any, rows: Any, n: int, classes: list[Any] | None) -> tuple[Any, Any]:

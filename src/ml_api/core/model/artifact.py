@@ -36,7 +36,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from ml_api.core.model.card import METADATA_FILE, SCHEMA_VERSION, ModelCard
+from ml_api.core.model.card import METADATA_FILE, ModelCard, ModelFile, NewCard
 from ml_api.core.model.integrity import (
     ArtifactError,
     read_form,
@@ -111,7 +111,7 @@ def save_artifact(
     *,
     model_root: Path,
     name: str,
-    metadata: dict[str, Any],
+    card: NewCard,
     fmt: Format = "joblib",
     files: Mapping[str, bytes] | None = None,
     model_libraries: Sequence[str] = (),
@@ -132,8 +132,9 @@ def save_artifact(
         model: The fitted pipeline.
         model_root: Directory holding all models (created if needed).
         name: Model name, a directory name (letters, digits, ``-``, ``_``, ``.``).
-        metadata: The card: at least ``features`` (``FeatureSchema.to_list()``); name, version,
-            created time, file hash and library versions are filled in here.
+        card: The new version's card; name, version, created time, file hashes and library
+            versions are filled in here (:meth:`~ml_api.core.model.card.NewCard.saved`), and
+            :meth:`~ml_api.core.model.card.ModelCard.write` writes it.
         fmt: ``"joblib"`` (fast to load) or ``"skops"`` (loads without executing code).
         files: Further files of the version (the card's charts), by path relative to the version
             directory; their sha256 and size go into the card's ``files`` and loading verifies
@@ -143,7 +144,8 @@ def save_artifact(
             of :func:`load_artifact` applies to them.
         forms: Further served forms by form name (a converted model another runtime serves):
             each is written as ``model.<form>`` and its name, sha256 and size go into the card's
-            section of that name (``metadata[form]``, which must then be present) as ``file``.
+            section of that name (``card.forms[form]``, which must then be present) as
+            ``file``.
         skops_trusted: For ``fmt="skops"``: types the file may hold beyond skops' own trusted set
             and :data:`~ml_api.core.model.skops_trust.SKOPS_REVIEWED_TYPES` (the tree node types
             of a model ml-api fitted, or what the user trusted at import); the ones the file
@@ -163,72 +165,29 @@ def save_artifact(
             form has no card section, or the skops file would hold a type neither skops nor
             ``skops_trusted`` trusts.
     """
-    if not name or name in {".", ".."} or not all(c.isalnum() or c in "-_." for c in name):
-        raise ValueError(f"model name {name!r} must use only letters, digits, '-', '_', '.'")
-    if fmt not in FORMATS:
-        raise ValueError(f"unknown artifact format {fmt!r}; use one of {sorted(FORMATS)}")
     forms = dict(forms or {})
-    for form in forms:
-        if not form.isidentifier() or not isinstance(metadata.get(form), dict):
-            raise ValueError(f"the served form {form!r} needs the card's {form!r} section")
-    form_files = [FORM_FILE.format(form=form) for form in forms]
-    for rel in files or {}:
-        parts = Path(rel).parts
-        if (
-            Path(rel).is_absolute()
-            or ".." in parts
-            or rel in (METADATA_FILE, *form_files, *FORMATS.values())
-        ):
-            raise ValueError(f"artifact file {rel!r} must be a new path inside the version")
+    _check_new_version(name, fmt, card, forms, files or {})
     base = (model_root / name).resolve()
     base.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".incoming-", dir=base))
     try:
-        model_path = tmp / FORMATS[fmt]
-        model_trusted: list[str] = []
-        if fmt == "joblib":
-            import joblib
-
-            joblib.dump(model, model_path)
-        else:
-            model_trusted = dump_skops(model, model_path, skops_trusted)
-        extra: dict[str, Any] = {}
-        for form, data in forms.items():
-            form_path = tmp / FORM_FILE.format(form=form)
-            form_path.write_bytes(data)
-            extra[form] = {
-                **metadata[form],
-                "file": {
-                    "name": form_path.name,
-                    "sha256": sha256_file(form_path),
-                    "bytes": form_path.stat().st_size,
-                },
-            }
-        files_card: dict[str, Any] = {}
-        for rel, data in (files or {}).items():
-            (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
-            (tmp / rel).write_bytes(data)
-            files_card[rel] = {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
+        model_file = _write_model(model, tmp, fmt, skops_trusted)
+        form_files = {
+            form: _write_file(tmp, FORM_FILE.format(form=form), data, named=True)
+            for form, data in forms.items()
+        }
+        files_card = {rel: _write_file(tmp, rel, data) for rel, data in (files or {}).items()}
         with registry_lock(base):
             version = next_version(base)
-            card = {
-                "schema_version": SCHEMA_VERSION,
-                "name": name,
-                "version": str(version),
-                "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
-                **metadata,
-                **extra,
-                "model_file": {
-                    "name": model_path.name,
-                    "format": fmt,
-                    "sha256": sha256_file(model_path),
-                    "bytes": model_path.stat().st_size,
-                    **({"trusted_types": model_trusted} if model_trusted else {}),
-                },
-                **({"files": files_card} if files_card else {}),
-                "versions": {**library_versions(model_libraries), **(fitted_with or {})},
-            }
-            (tmp / METADATA_FILE).write_text(json.dumps(card, indent=2, allow_nan=False) + "\n")
+            card.saved(
+                name=name,
+                version=str(version),
+                created_at=datetime.now(UTC).isoformat(timespec="seconds"),
+                model_file=model_file,
+                library_versions={**library_versions(model_libraries), **(fitted_with or {})},
+                form_files=form_files,
+                files=files_card,
+            ).write(tmp)
             fsync_tree(tmp)
             record_version(base, version)  # handed out: never again, even if the rename fails
             target = base / str(version)
@@ -239,6 +198,58 @@ def save_artifact(
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _check_new_version(
+    name: str, fmt: str, card: NewCard, forms: Mapping[str, bytes], files: Mapping[str, bytes]
+) -> None:
+    """Refuse a name, format, form or file path :func:`save_artifact` may not write (ValueError)."""
+    if not name or name in {".", ".."} or not all(c.isalnum() or c in "-_." for c in name):
+        raise ValueError(f"model name {name!r} must use only letters, digits, '-', '_', '.'")
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown artifact format {fmt!r}; use one of {sorted(FORMATS)}")
+    for form in forms:
+        if not form.isidentifier() or form not in card.forms:
+            raise ValueError(f"the served form {form!r} needs the card's {form!r} section")
+    form_names = [FORM_FILE.format(form=form) for form in forms]
+    for rel in files:
+        parts = Path(rel).parts
+        if (
+            Path(rel).is_absolute()
+            or ".." in parts
+            or rel in (METADATA_FILE, *form_names, *FORMATS.values())
+        ):
+            raise ValueError(f"artifact file {rel!r} must be a new path inside the version")
+
+
+def _write_model(
+    model: Any, directory: Path, fmt: Format, skops_trusted: Sequence[str]
+) -> ModelFile:
+    """Write the model file in ``fmt`` into ``directory``; return its card entry."""
+    path = directory / FORMATS[fmt]
+    trusted: list[str] = []
+    if fmt == "joblib":
+        import joblib
+
+        joblib.dump(model, path)
+    else:
+        trusted = dump_skops(model, path, skops_trusted)
+    return ModelFile(
+        name=path.name,
+        format=fmt,
+        sha256=sha256_file(path),
+        bytes=path.stat().st_size,
+        trusted_types=tuple(trusted),
+    )
+
+
+def _write_file(directory: Path, rel: str, data: bytes, *, named: bool = False) -> dict[str, Any]:
+    """Write a further file of the version; return its card entry (``name`` first if ``named``)."""
+    path = directory / rel
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    entry = {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
+    return {"name": path.name, **entry} if named else entry
 
 
 def load_artifact(

@@ -102,8 +102,7 @@ def load_skops(model_path: Path, card: ModelCard) -> Any:
     import skops.io as sio
 
     untrusted = sio.get_untrusted_types(file=model_path)
-    recorded = card.raw.get("model_file", {}).get("trusted_types") or []
-    refused = skops_refused(untrusted, [str(t) for t in recorded])
+    refused = skops_refused(untrusted, card.model_file.trusted_types)
     if refused:
         raise ArtifactError(
             f"{model_path} holds types skops does not trust and its card does not list as "
