@@ -6,14 +6,20 @@
 #       -e ML_API_SECRET_KEY=<50+ random characters> ml_api
 #   docker run ... -v "$PWD/my-models:/models:ro" -e ML_API_MODEL_ROOT=/models ml_api  # own model
 #
-# Stages: `builder` makes a virtualenv of the dependencies (pinned by constraints.txt, without their
-# test suites), installs the package next to it, and trains the default penguins model into
-# /app/models; `runtime` is the bare base image plus those three and a non-root user.
+# The image holds only what serving needs (docs/production.md#the-image). Stages:
+#   deps     the serving dependencies (pyproject's dependencies, no extras) in /opt/venv
+#   builder  deps + the package + the `train` extra (matplotlib, the ONNX converter): trains the
+#            default penguins model into /app/models; none of its extra libraries leaves it
+#   slim     deps without what serving never opens (docker/slim.sh), then one run of everything the
+#            image serves (docker/warm.py), which writes bytecode for exactly the modules it uses
+#   system   the base image without pip, setuptools, documentation and package lists
+#   runtime  system, flattened (the files removed above do not linger in a lower layer), plus the
+#            slim virtualenv, the package and the model, and a non-root user
 
 ARG PYTHON_IMAGE=python:3.11-slim
 # checkov:skip=CKV_DOCKER_7:FROM uses the ARG above, whose default python:3.11-slim is a version tag; checkov does not resolve ARGs
 
-FROM ${PYTHON_IMAGE} AS builder
+FROM ${PYTHON_IMAGE} AS deps
 
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
@@ -23,8 +29,9 @@ WORKDIR /build
 
 # 1. Dependencies only, in /opt/venv (the big, slow layer): rebuilt when pyproject.toml or
 #    constraints.txt change, never when the source does, so the runtime stage's copy of it stays
-#    cached and an image push after a source change sends a few kB. The runtime dependency list is
-#    read from pyproject.toml and pinned by constraints.txt. The libraries' own test suites go
+#    cached and an image push after a source change sends a few hundred kB. The runtime
+#    dependency list is read from pyproject.toml and pinned by constraints.txt; no bytecode is
+#    compiled here (docker/warm.py writes what serving imports). The libraries' own test suites go
 #    (directories named tests, joblib's test, pytest's conftest.py files; django/test is a runtime
 #    module), and a .pth file puts /opt/ml-api, where the package itself goes, on sys.path. The
 #    virtualenv has no pip or setuptools of its own: the base image's pip installs into it
@@ -36,25 +43,36 @@ COPY pyproject.toml constraints.txt ./
 RUN python -m venv --without-pip /opt/venv \
     && python -c "import os, tomllib; p = tomllib.load(open('pyproject.toml', 'rb'))['project']; extras = [e for e in os.environ['EXTRAS'].split(',') if e]; print('\n'.join(p['dependencies'] + [d for e in extras for d in p['optional-dependencies'][e]]))" \
         > requirements.in \
-    && python -m pip --python /opt/venv/bin/python install -c constraints.txt -r requirements.in \
+    && python -m pip --python /opt/venv/bin/python install --no-compile -c constraints.txt \
+        -r requirements.in \
     && site=$(/opt/venv/bin/python -c "import sysconfig; print(sysconfig.get_path('purelib'))") \
     && find "$site" -depth -type d -name tests -exec rm -rf {} + \
     && rm -rf "$site/joblib/test" \
     && find "$site" -name conftest.py -delete \
     && echo /opt/ml-api > "$site/ml-api.pth"
 
-# 2. The package itself, into /opt/ml-api (no dependency resolution: all are in /opt/venv).
+
+FROM deps AS builder
+
+# 2. The `train` extra (the card's charts, the ONNX converter), added to this stage's copy of the
+#    virtualenv only: the default model is trained here.
+RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['optional-dependencies']['train']))" \
+        > train.in \
+    && python -m pip --python /opt/venv/bin/python install --no-compile -c constraints.txt \
+        -r train.in
+
+# 3. The package itself, into /opt/ml-api (no dependency resolution: all are in /opt/venv).
 #    PIP_CONSTRAINT also pins the build backend pip fetches for the isolated build.
 COPY README.md ./
 COPY src ./src
 RUN PIP_CONSTRAINT=/build/constraints.txt python -m pip --python /opt/venv/bin/python install \
-        --no-deps --target /opt/ml-api . \
+        --no-compile --no-deps --target /opt/ml-api . \
     && python -m pip --python /opt/venv/bin/python check
 
 ENV VIRTUAL_ENV=/opt/venv \
     PATH=/opt/ml-api/bin:/opt/venv/bin:$PATH
 
-# 3. The default model, trained from the bundled data, so the image answers out of the box; files
+# 4. The default model, trained from the bundled data, so the image answers out of the box; files
 #    in group 0 with the owner's permissions (see the runtime stage).
 COPY data/raw ./data/raw
 RUN ml-api train --model-root /app/models \
@@ -62,11 +80,29 @@ RUN ml-api train --model-root /app/models \
     && chmod -R g=u /app
 
 
-FROM ${PYTHON_IMAGE} AS runtime
+FROM deps AS slim
 
-LABEL org.opencontainers.image.title="ml-api" \
-      org.opencontainers.image.description="scikit-learn model served with Flask or Django under gunicorn" \
-      org.opencontainers.image.licenses="Apache-2.0"
+# 5. What serving never opens leaves the virtualenv (docker/slim.sh says what and why; strip
+#    comes from binutils, installed in this stage only). Cached while the dependencies are.
+# hadolint ignore=DL3008
+RUN apt-get update && apt-get install -y --no-install-recommends binutils \
+    && rm -rf /var/lib/apt/lists/*
+COPY docker/slim.sh docker/strip.py /build/
+RUN sh /build/slim.sh /opt/venv
+
+# 6. Serve and score once with the package and model (docker/warm.py): a failure stops the build,
+#    and the bytecode Python writes meanwhile is the runtime's, for exactly the modules used.
+COPY --from=builder /opt/ml-api /opt/ml-api
+COPY --from=builder /app /app
+COPY docker/warm.py /build/
+COPY data/raw/penguins.csv /build/
+ENV VIRTUAL_ENV=/opt/venv \
+    PATH=/opt/ml-api/bin:/opt/venv/bin:$PATH \
+    ML_API_MODEL_ROOT=/app/models
+RUN env -u PYTHONDONTWRITEBYTECODE python /build/warm.py /build/penguins.csv
+
+
+FROM ${PYTHON_IMAGE} AS system
 
 # A fixed numeric UID (so Kubernetes' runAsNonRoot can verify it) in group 0, and files owned by
 # group 0 with the owner's permissions, so platforms that run an arbitrary UID in group 0 work too.
@@ -81,15 +117,48 @@ RUN if [ -n "$SYSTEM_PACKAGES" ]; then \
         && rm -rf /var/lib/apt/lists/*; \
     fi
 
+# The installers (the virtualenv was filled by the deps stage) and what no process reads:
+# documentation, manual pages, translations of system messages, glibc's iconv character-set
+# modules (Python's codecs are its own), package lists and caches.
+RUN if dpkg -s python3-pip > /dev/null 2>&1; then \
+        apt-get purge -y --auto-remove python3-pip python3-setuptools python3-wheel \
+            python3-pip-whl python3-setuptools-whl python3-venv python3.11-venv \
+            python3-distutils python3-lib2to3; \
+    fi \
+    && rm -rf /usr/local/lib/python3*/site-packages/pip /usr/local/lib/python3*/site-packages/pip-* \
+        /usr/local/lib/python3*/site-packages/setuptools* /usr/local/lib/python3*/site-packages/wheel* \
+        /usr/local/bin/pip* /usr/share/doc/* /usr/share/man/* /usr/share/info/* \
+        /usr/share/locale/* /usr/lib/*-linux-gnu/gconv /var/lib/apt/lists/* /var/cache/apt/* \
+        /var/cache/debconf/*-old \
+        /var/lib/dpkg/*-old /var/log/*
+
+
+FROM scratch AS runtime
+
+# MALLOC_ARENA_MAX=2: glibc's default is 8 malloc arenas per CPU of the node, so 64 request threads
+# on a bigger node would hold more memory than on the one the limit was measured on; 2 makes the
+# footprint the same on every node (docs/kubernetes.md "Sizing").
+
+LABEL org.opencontainers.image.title="ml-api" \
+      org.opencontainers.image.description="scikit-learn model served with Flask or Django under gunicorn" \
+      org.opencontainers.image.licenses="Apache-2.0"
+
+# Flattened on purpose: copying the trimmed system whole is what makes its removals count.
+# hadolint ignore=DL3067
+COPY --from=system / /
+
 ENV VIRTUAL_ENV=/opt/venv \
-    PATH=/opt/ml-api/bin:/opt/venv/bin:$PATH \
+    PATH=/opt/ml-api/bin:/opt/venv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+    LANG=C.UTF-8 \
+    MALLOC_ARENA_MAX=2 \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     ML_API_MODEL_ROOT=/app/models
 
-# Dependencies, then the package, then the model: a source change rebuilds only the last two.
-COPY --from=builder /opt/venv /opt/venv
-COPY --from=builder /opt/ml-api /opt/ml-api
+# Dependencies, then the package, then the model: a source change rebuilds only the last two
+# (the dependencies' bytecode is the same bytes, so their layer comes from the cache).
+COPY --from=slim /opt/venv /opt/venv
+COPY --from=slim /opt/ml-api /opt/ml-api
 COPY --from=builder --chown=10001:0 /app /app
 
 WORKDIR /app

@@ -25,7 +25,7 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 		echo "      Install one (3.12 works too) and run e.g. 'make PYTHON=python3.12 $(MAKECMDGOALS)'." >&2; \
 		exit 1; }
 	$(PYTHON) -m venv $(VENV)
-	$(PIP) -e .
+	$(PIP) -e '.[train]'
 	@touch $@
 
 $(VENV)/.installed-test: $(VENV)/.installed

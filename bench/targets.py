@@ -479,6 +479,12 @@ TARGETS: tuple[Target, ...] = (
            "/predict", "seed", ALL_MODELS, "the same with ML_API_BATCHING=false"),
     Target("ml-api-django", MlApi("django"), "/predict", "seed", ALL_MODELS,
            "ml-api serve --framework django, its defaults, simple API"),
+    Target("ml-api-flask-nodrift", MlApi("flask", env=(("ML_API_DRIFT", "false"),)), "/predict",
+           "seed", ALL_MODELS, "the same with drift counting off (ML_API_DRIFT=false): what "
+           "counting every instance into its reference bins costs", default=False),
+    Target("ml-api-flask-log10", MlApi("flask", env=(("ML_API_PREDICTION_LOG_RATE", "0.1"),)),
+           "/predict", "seed", ALL_MODELS, "the same with the prediction log on at a 10 % sample "
+           "(records on stdout, as in Kubernetes)", default=False),
     Target("ml-api-flask-v2", MlApi("flask"), V2_INFER, "v2", ALL_MODELS,
            "ml-api Flask, Open Inference Protocol (V2) infer endpoint"),
     Target("ml-api-django-v2", MlApi("django"), V2_INFER, "v2", ALL_MODELS,

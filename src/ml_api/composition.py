@@ -23,21 +23,33 @@ from typing import Any
 
 from ml_api.core.auth import ApiKeyAuth
 from ml_api.core.batching import Batcher
+from ml_api.core.drift import DriftCounter
 from ml_api.core.limits import Limits
 from ml_api.core.model.artifact import Artifact, load_artifact
+from ml_api.core.model.profile import Profile, ProfileError, load_profile
 from ml_api.core.model.ranges import RangeCheck
 from ml_api.core.model.validation import Validator
 from ml_api.core.model.versions import list_versions, resolve_version_dir
 from ml_api.core.pages.card_page import CardContent, read_charts, render_html
 from ml_api.core.pages.docs_ui import DocsUI
+from ml_api.core.prediction_log import PredictionLog, RotatingFileSink, Sink, StdoutSink
 from ml_api.core.protocols import routes
 from ml_api.core.protocols.openapi import openapi_document
 from ml_api.core.protocols.v1 import V1Protocol
 from ml_api.core.protocols.v2 import OpenInferenceProtocol
 from ml_api.core.repository import MAX_MODELS, Loaded, Repository, resident_bytes
 from ml_api.core.runtimes.registry import load_predictor
-from ml_api.core.service import ModelCall, PredictionService, Submitter, Unbatched, labels_of
+from ml_api.core.service import (
+    ModelCall,
+    Observer,
+    PredictionService,
+    Submitter,
+    Unbatched,
+    labels_of,
+)
 from ml_api.settings import Settings
+
+_log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, eq=False)
@@ -129,7 +141,11 @@ class Application:
 
 
 def build_scoring(
-    settings: Settings, *, artifact: Artifact | None = None, draining: Any = None
+    settings: Settings,
+    *,
+    artifact: Artifact | None = None,
+    draining: Any = None,
+    monitored: bool = False,
 ) -> PredictionService:
     """Wire the prediction service alone: artifact → predictor, validator, range check → service.
 
@@ -138,6 +154,8 @@ def build_scoring(
         artifact: An already loaded artifact; loaded from ``settings`` when ``None``.
         draining: The shutdown flag to share (another service's ``draining_flag``: every model
             of a server drains together); a new one when ``None``.
+        monitored: Watch the served traffic (:func:`observers`: drift counting into the
+            metrics, the prediction log): serving does, batch scoring does not.
 
     Returns:
         The service, warmed up (one prediction on the schema's example).
@@ -169,6 +187,7 @@ def build_scoring(
         if settings.batching and predictor.capabilities.batches_across_requests
         else Unbatched(call)
     )
+    profile = _profile(artifact)
     return PredictionService(
         artifact,
         predictor,
@@ -177,8 +196,69 @@ def build_scoring(
         Limits.from_settings(settings),
         batcher,
         load_seconds=load_seconds,
+        profile=profile,
+        observers=observers(settings, artifact, profile) if monitored else (),
+        counts_drift=settings.drift and profile is not None,
         draining=draining,
     )
+
+
+def observers(settings: Settings, artifact: Artifact, profile: Profile | None) -> list[Observer]:
+    """What watches a served model's traffic (:class:`~ml_api.core.service.Observer`).
+
+    The drift counter, where the version has a reference profile and ``ML_API_DRIFT`` is on
+    (the default); the prediction log, where ``ML_API_PREDICTION_LOG_RATE`` is above 0 (a name
+    of ``ML_API_LOG_EXCLUDE_FEATURES`` the model does not have is warned about: several models
+    may be served, each with its own features).
+    """
+    out: list[Observer] = []
+    model = (artifact.name, artifact.version)
+    if profile is not None and settings.drift:
+        out.append(DriftCounter(profile, artifact.schema, model))
+    if settings.prediction_log_rate > 0:
+        unknown = sorted(set(settings.log_exclude_features) - set(artifact.schema.names))
+        if unknown:  # a typo would log the field it meant to hide: said at start-up
+            _log.warning(
+                "ML_API_LOG_EXCLUDE_FEATURES names %s, which model %s v%s does not have "
+                "(its features: %s)",
+                ", ".join(unknown),
+                artifact.name,
+                artifact.version,
+                ", ".join(artifact.schema.names),
+            )
+        sink: Sink = (
+            RotatingFileSink(
+                settings.prediction_log_file,
+                settings.prediction_log_max_bytes,
+                settings.prediction_log_backups,
+            )
+            if settings.prediction_log_file is not None
+            else StdoutSink()
+        )
+        out.append(
+            PredictionLog(
+                sink,
+                artifact.schema,
+                model,
+                rate=settings.prediction_log_rate,
+                exclude=settings.log_exclude_features,
+                max_instances=settings.prediction_log_max_instances,
+            )
+        )
+    return out
+
+
+def _profile(artifact: Artifact) -> Profile | None:
+    """The version's reference profile, or ``None`` (drift not measured).
+
+    ``None`` when it has none, or one this ml-api cannot read (a newer format: said in the log
+    and in ``GET /metadata``).
+    """
+    try:
+        return load_profile(artifact.card.raw, artifact.path)
+    except ProfileError as exc:
+        _log.warning("model %s: drift is not measured: %s", artifact.path, exc)
+        return None
 
 
 def build(
@@ -222,7 +302,7 @@ def build(
         return served_model(built, auth_enabled=auth.enabled, public_paths=public_paths)
 
     if service is not None or artifact is not None:
-        single = service or build_scoring(settings, artifact=artifact)
+        single = service or build_scoring(settings, artifact=artifact, monitored=True)
         name = single.artifact.name
         repository = Repository((name,), name, {name: Loaded(wrap(single), 0)})
     else:
@@ -346,7 +426,7 @@ def build_repository(
 
     def build_one(name: str, version: str) -> ServedModel:
         scoped = settings.model_copy(update={"model_name": name, "model_version": version})
-        built = build_scoring(scoped, draining=draining[0] if draining else None)
+        built = build_scoring(scoped, draining=draining[0] if draining else None, monitored=True)
         if not draining:
             draining.append(built.draining_flag)
         return wrap(built)

@@ -97,6 +97,41 @@ class Settings(BaseSettings):
     ``ml_api_out_of_range_total``; ``reject`` refuses the request (422; 400 in V2) naming
     instance, feature, value and range (counted too); ``accept`` does neither."""
 
+    drift: bool = True
+    """Count every served instance into the bins of the model version's reference profile
+    (``ML_API_DRIFT``): ``ml_api_feature_values_total``, from which Prometheus computes each
+    feature's drift score (``docs/monitoring.md``). Versions saved without a profile are not
+    counted (``GET /metadata`` says so)."""
+
+    prediction_log_rate: float = Field(default=0.0, ge=0.0, le=1.0)
+    """Share of predicted requests kept in the prediction log (``ML_API_PREDICTION_LOG_RATE``,
+    0 to 1; each request is kept with this probability, its instances and answers in one JSON
+    record: ``docs/monitoring.md``). Off (0) by default: the records hold what clients sent,
+    which may be personal data, so keeping them is the operator's decision; 0.01 to 0.1 is a
+    usual sample (at 1,000 requests/s, 0.1 writes 100 records a second)."""
+
+    prediction_log_file: Path | None = None
+    """Where the prediction log goes (``ML_API_PREDICTION_LOG_FILE``): ``None`` writes the
+    records to stdout beside the JSON logs, where Fluent Bit ships them to their own
+    Elasticsearch index (``deploy/logging``); a path writes rotating files there, shared by the
+    worker processes (one machine)."""
+
+    prediction_log_max_bytes: int = Field(default=100 * 1024 * 1024, gt=0)
+    """Size at which the prediction log file is rotated, in bytes (100 MiB)."""
+
+    prediction_log_backups: int = Field(default=5, ge=0)
+    """Rotated prediction log files kept (``.1`` to ``.N``): the log takes at most
+    ``(backups + 1) * max_bytes`` on disk."""
+
+    prediction_log_max_instances: int = Field(default=20, ge=1)
+    """Most instances of one request written to its record (the first ones;
+    ``instances_total`` says how many it had)."""
+
+    log_exclude_features: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    """Features never written to the prediction log (``ML_API_LOG_EXCLUDE_FEATURES``,
+    comma-separated); a name a served model does not have is warned about at start-up (a typo
+    would log the field it meant to hide). Headers, and so API keys, are never logged."""
+
     framework: Framework = "flask"
     """Web framework ``ml-api serve`` runs (``ML_API_FRAMEWORK``); the container image reads it."""
 
@@ -188,7 +223,13 @@ class Settings(BaseSettings):
     ``OPTIONS`` requests are answered without an API key; the actual request still needs one."""
 
     @field_validator(
-        "api_keys", "public_paths", "allowed_hosts", "cors_origins", "models", mode="before"
+        "api_keys",
+        "public_paths",
+        "allowed_hosts",
+        "cors_origins",
+        "models",
+        "log_exclude_features",
+        mode="before",
     )
     @classmethod
     def _split_commas(cls, value: object) -> object:

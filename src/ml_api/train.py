@@ -35,6 +35,7 @@ from sklearn.pipeline import Pipeline
 from ml_api.core.model.artifact import Format, save_artifact
 from ml_api.core.model.card import MissingValues, NewCard, TrainedCard, TrainingRecord
 from ml_api.core.model.integrity import sha256_file
+from ml_api.core.model.profile import PROFILE_FILE, build_profile
 from ml_api.core.model.schema import Feature, FeatureSchema
 from ml_api.core.model.skops_trust import SKOPS_NODE_TYPES
 from ml_api.onnx_export import ONNX_FORM, export_onnx
@@ -256,6 +257,14 @@ def train(
     X = data.X.to_numpy() if card.input == "array" else data.X
     onnx = export_onnx(fitted.pipeline, data.schema, X, array_input=card.input == "array")
     card = onnx.apply(replace(card, charts=charts))
+    # The reference profile of the training data, against which serving measures drift.
+    profile = build_profile(
+        data.schema,
+        data.X,
+        fitted.pipeline.predict(X),
+        classifier=data.task == "classification",
+        source="training",
+    )
     path = save_artifact(
         fitted.pipeline,
         model_root=model_root,
@@ -263,7 +272,7 @@ def train(
         card=card,
         fmt=options.fmt,
         forms=onnx.forms(),
-        files=chart_files,
+        files={**chart_files, PROFILE_FILE: profile.to_bytes()},
         skops_trusted=list(SKOPS_NODE_TYPES),  # trees fitted here, not read from a file
     )
     return TrainResult(

@@ -75,7 +75,7 @@ def test_build_context_is_only_what_the_dockerfile_needs(docker_engine, tmp_path
     finally:
         docker("rmi", tag, check=False)
     top = {p.split("/")[1] for p in listing if p != "."}
-    assert top == {"pyproject.toml", "constraints.txt", "README.md", "src", "data"}
+    assert top == {"pyproject.toml", "constraints.txt", "README.md", "src", "data", "docker"}
     assert "./data/processed" not in listing
     assert not any("__pycache__" in p or p.endswith(".egg-info") for p in listing)
 

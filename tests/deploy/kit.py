@@ -51,6 +51,9 @@ VARIANTS = (
         K8S / "overlays" / "production",
         (COMPONENTS / "monitoring", COMPONENTS / "keda", COMPONENTS / "model-volume"),
     ),
+    Variant(
+        "production+scoring-job", K8S / "overlays" / "production", (COMPONENTS / "scoring-job",)
+    ),
     Variant("canary", K8S / "overlays" / "canary"),
     Variant("bootstrap", K8S / "bootstrap"),
     Variant("promote-job", K8S / "jobs" / "promote"),

@@ -108,8 +108,10 @@ def test_logs_survive_an_elasticsearch_outage_within_a_bounded_backlog() -> None
 def test_fluent_bit_writes_as_a_log_writer_not_the_superuser() -> None:
     docs = logging_docs()
     conf, daemonset = _config_and_daemonset()
-    (out,) = [keys for name, keys in sections(conf) if name == "OUTPUT"]
-    assert out["http_user"] == ["${ELASTIC_USERNAME}"]
+    outputs = [keys for name, keys in sections(conf) if name == "OUTPUT"]
+    assert len(outputs) == 2  # the logs, and the prediction log in its own indices
+    for out in outputs:
+        assert out["http_user"] == ["${ELASTIC_USERNAME}"]
     env = {
         e["name"]: e["valueFrom"]["secretKeyRef"]
         for e in daemonset["spec"]["template"]["spec"]["containers"][0]["env"]
@@ -144,3 +146,21 @@ def test_successful_probe_and_scrape_records_are_dropped_but_failures_kept() -> 
     assert not path.search("/predict") and not path.search("/v2/health/ready/x")
     level = re.compile(rules["level"])
     assert level.search("INFO") and not level.search("WARNING") and not level.search("ERROR")
+
+
+def test_prediction_records_go_to_their_own_index_kept_longer() -> None:
+    conf, _ = _config_and_daemonset()
+    parsed = sections(conf)
+    (rewrite,) = [k for name, k in parsed if name == "FILTER" and k["name"] == ["rewrite_tag"]]
+    key, regex, tag, keep = rewrite["rule"][0].split()
+    assert (key, keep) == ("$log_type", "false") and tag.startswith("predictions.")
+    assert re.search(regex, "prediction") and not re.search(regex, "predictions_other")
+    outputs = {k["match"][0]: k for name, k in parsed if name == "OUTPUT"}
+    assert outputs["kube.*"]["logstash_prefix"] == ["ml-api"]
+    assert outputs["predictions.*"]["logstash_prefix"] == ["ml-api-predictions"]
+    assert rewrite["emitter_storage.type"] == ["filesystem"]
+    script = find(logging_docs(), "Job", "ml-api-logs-retention")["spec"]["template"]["spec"][
+        "containers"
+    ][0]["args"][0]
+    assert '"index_patterns":["ml-api-predictions-*"],"priority":100' in script
+    assert '"min_age":"14d"' in script

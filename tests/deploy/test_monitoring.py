@@ -30,7 +30,7 @@ from .kit import DEPLOY, VARIANTS, documents, find, render
 
 RULE_TESTS = DEPLOY / "monitoring" / "tests" / "ml-api-rules.test.yaml"
 DASHBOARD = DEPLOY / "monitoring" / "dashboards" / "ml-api.json"
-GRAFANA_VARIABLES = {"$__rate_interval": "5m", "$namespace": "ml-api"}
+GRAFANA_VARIABLES = {"$__rate_interval": "5m", "$namespace": "ml-api", "$feature": "island"}
 
 
 def promtool() -> str:
@@ -60,7 +60,7 @@ def test_rules_check_and_unit_tests(tmp_path: Path) -> None:
 
 def test_every_alert_has_a_firing_unit_test() -> None:
     alerts = {r["alert"] for g in rule_groups() for r in g["rules"] if "alert" in r}
-    assert len(alerts) == 13
+    assert len(alerts) == 14
     tests = yaml.safe_load(RULE_TESTS.read_text())["tests"]
     fired = {
         case["alertname"]
@@ -92,7 +92,7 @@ def test_every_alert_links_a_runbook_section_that_exists() -> None:
         if line.startswith("## ")
     }
     for group in rule_groups():
-        for rule in group["rules"]:
+        for rule in (r for r in group["rules"] if "alert" in r):
             url = rule["annotations"]["runbook_url"]
             assert url.startswith("https://") and "/docs/runbooks.md#" in url, rule["alert"]
             anchor = url.rsplit("#", 1)[1]
@@ -107,9 +107,26 @@ def test_aggregations_keep_the_namespace() -> None:
             lists = re.findall(r"\bby\s*\(([^)]*)\)", rule["expr"])
             for labels in lists:
                 names = {n.strip() for n in labels.split(",")}
-                assert names & {"namespace", "exported_namespace"}, (rule["alert"], labels)
+                assert names & {"namespace", "exported_namespace"}, (_name(rule), labels)
             if re.search(r"\b(sum|max|min|avg|count)\s*\(", rule["expr"]):
-                assert lists, f"{rule['alert']} aggregates without `by`, dropping namespace"
+                assert lists, f"{_name(rule)} aggregates without `by`, dropping namespace"
+
+
+def _name(rule: dict[str, Any]) -> str:
+    return str(rule.get("alert") or rule["record"])
+
+
+def recorded() -> set[str]:
+    """The series the PrometheusRule's recording rules make (the drift score and its parts)."""
+    return {r["record"] for g in rule_groups() for r in g["rules"] if "record" in r}
+
+
+def test_the_drift_score_is_recorded_per_feature() -> None:
+    assert {
+        "ml_api:feature_values:increase1h",
+        "ml_api:feature_bin_ratio:1h",
+        "ml_api:feature_drift_psi:1h",
+    } <= recorded()
 
 
 def test_prediction_alerts_cover_the_v2_infer_routes() -> None:
@@ -203,6 +220,7 @@ def test_dashboard_panels_cover_the_issue() -> None:
         "replicas",
         "autoscaler",
         "out-of-range",
+        "drift",
         "serving version and swap failures per model",
         "memory per model",
     ):
@@ -233,7 +251,7 @@ def test_dashboard_uses_only_exported_metrics(scraped_names: set[str]) -> None:
     assert {"ml_api_http_requests_total", "ml_api_out_of_range_total"} <= wanted
     cluster = {n for n in wanted if n.startswith("kube_")}  # kube-state-metrics (autoscaler)
     assert cluster <= {"kube_horizontalpodautoscaler_status_desired_replicas"}
-    missing = wanted - cluster - scraped_names
+    missing = wanted - cluster - recorded() - scraped_names
     assert not missing, f"the dashboard queries metrics the app does not export: {missing}"
 
 
@@ -244,5 +262,5 @@ def test_alerts_use_exported_metrics_or_kube_state_metrics(scraped_names: set[st
     cluster = {
         n for n in wanted if n.startswith(("kube_", "container_", "nginx_ingress_controller_"))
     }
-    missing = wanted - cluster - {"up"} - scraped_names
+    missing = wanted - cluster - {"up"} - recorded() - scraped_names
     assert not missing, f"the alerts query metrics the app does not export: {missing}"

@@ -1,11 +1,12 @@
-"""The ``ml-api`` command: train, import, serve, predict, info, card, versions, promote.
+"""The ``ml-api`` command: train, import, serve, predict, info, card, versions, promote, drift.
 
 Run ``ml-api COMMAND --help`` for each command's options. Every command reads the same settings
 (``ML_API_*`` variables, ``.env``) as the server; options given here override them.
 
 One module per concern: :mod:`~ml_api.cli.train`, :mod:`~ml_api.cli.serve` (the launch itself is
 :mod:`ml_api.serving`), :mod:`~ml_api.cli.score` (``predict``), :mod:`~ml_api.cli.models` (the
-model store: ``import``, ``info``, ``card``, ``versions``, ``promote``), and
+model store: ``import``, ``info``, ``card``, ``versions``, ``promote``),
+:mod:`~ml_api.cli.drift` (``drift``: files against the reference profile), and
 :mod:`~ml_api.cli.common` for what they share.
 
 Imports of ml_api's own modules, pydantic, pandas and scikit-learn are made inside the commands
@@ -18,6 +19,7 @@ from __future__ import annotations
 import click
 
 from ml_api.cli.common import DEFAULT_ALIAS, VERSION_HELP
+from ml_api.cli.drift import drift
 from ml_api.cli.models import card, import_, info, promote, versions
 from ml_api.cli.score import predict
 from ml_api.cli.serve import serve
@@ -31,5 +33,5 @@ def main() -> None:
     """Train a scikit-learn model and serve it as a prediction API."""
 
 
-for _command in (train, import_, serve, predict, info, card, versions, promote):
+for _command in (train, import_, serve, predict, info, card, versions, promote, drift):
     main.add_command(_command)

@@ -42,6 +42,27 @@ def fail(message: str, code: int = 2) -> NoReturn:
     sys.exit(code)
 
 
+TRAINING_MODULES = ("matplotlib", "skl2onnx", "onnx")
+"""What ``ml-api train`` imports beyond serving: the ``train`` extra of pyproject.toml."""
+
+
+def require_training_extra() -> None:
+    """Exit with one line naming the missing libraries when the ``train`` extra is not installed.
+
+    A serving-only installation (the container image: dependencies without extras) has no
+    matplotlib or ONNX converter; training there would stop with a traceback halfway.
+    """
+    import importlib.util
+
+    missing = [name for name in TRAINING_MODULES if importlib.util.find_spec(name) is None]
+    if missing:
+        fail(
+            f"training needs {', '.join(missing)}, which this installation lacks (it serves "
+            "only): install the train extra, e.g. pip install 'ml-api[train]'",
+            code=1,
+        )
+
+
 def load_service(settings: Settings) -> Any:
     """Load the service alone (``build_scoring``: no HTTP parts) for ``info``/``predict``, or exit.
 

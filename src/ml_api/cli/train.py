@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from ml_api.cli.common import fail, serve_command, settings_from
+from ml_api.cli.common import fail, require_training_extra, serve_command, settings_from
 
 if TYPE_CHECKING:  # imported when run: --help stays quick
     from ml_api.core.model.card import TrainedCard
@@ -130,6 +130,7 @@ def train(
     if if_missing and has_version(root, settings.model_name):
         click.echo(f"model {settings.model_name!r} already exists in {root}; not retraining")
         return
+    require_training_extra()
     from ml_api import preprocess
     from ml_api.settings import project_root
     from ml_api.train import TrainingOptions, runtime_line

@@ -112,6 +112,25 @@ TRAINING_CLASS_RATIO = Gauge(
     multiprocess_mode="max",
 )
 
+FEATURE_VALUES = Counter(
+    "ml_api_feature_values",
+    "Served instances by feature and bin of the model version's reference profile (deciles of "
+    "a numeric feature, categories, '(other)', '(missing)'): the input distribution, for drift.",
+    (*MODEL_LABELS, "feature", "bin"),
+)
+FEATURE_REFERENCE_RATIO = Gauge(
+    "ml_api_feature_reference_ratio",
+    "Share of the reference (training or import) rows in each bin of each feature; compare "
+    "with ml_api_feature_values_total (the recording rules compute the PSI).",
+    (*MODEL_LABELS, "feature", "bin"),
+    multiprocess_mode="max",
+)
+PREDICTION_LOG_RECORDS = Counter(
+    "ml_api_prediction_log_records",
+    "Prediction log records, by outcome: written, or dropped because the log's queue was full "
+    "(a request never waits for the log) or the sink failed.",
+    ("outcome",),
+)
 MODEL_MEMORY = Gauge(
     "ml_api_model_memory_bytes",
     "Resident memory a served model took when its version was loaded in a process, in bytes "

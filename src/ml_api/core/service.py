@@ -40,11 +40,12 @@ from ml_api.core.limits import Limits
 from ml_api.core.model.artifact import Artifact
 from ml_api.core.model.integrity import ArtifactError
 from ml_api.core.model.libraries import library_versions
+from ml_api.core.model.profile import Profile
 from ml_api.core.model.ranges import OutOfRange, OutOfRangeInput, RangeCheck
 from ml_api.core.model.validation import Validator
 from ml_api.core.runtimes.predictor import PredictionResult, Predictor
 
-__all__ = ["ModelCall", "PredictionService", "Unbatched", "request_id_from"]
+__all__ = ["ModelCall", "Observer", "PredictionService", "Unbatched", "request_id_from"]
 
 Labels = tuple[str, str, str]
 """Metric labels of a served model: ``(model_name, model_version, runtime)``."""
@@ -61,6 +62,14 @@ class Submitter(Protocol):
         self, columns: list[list[Any]], rows: int, timeout: float | None = None
     ) -> PredictionResult:
         """Predict ``rows`` instances; ``TimeoutError`` past ``timeout`` seconds of waiting."""
+        ...
+
+
+class Observer(Protocol):
+    """Watches predicted requests: the drift counter, the prediction log."""
+
+    def observe(self, columns: list[list[Any]], n_instances: int, result: PredictionResult) -> None:
+        """Take note of one request's validated ``columns`` and its answers; must not block."""
         ...
 
 
@@ -133,6 +142,11 @@ class PredictionService:
         batcher: Runs the model: a :class:`~ml_api.core.batching.Batcher` or :class:`Unbatched`,
             both around a :class:`ModelCall` on ``predictor``.
         load_seconds: How long loading the artifact took, in seconds (published as a metric).
+        profile: The version's reference profile (``None``: saved without one; no drift).
+        counts_drift: Whether serving counts instances into the profile's bins
+            (``ML_API_DRIFT`` and a profile); ``GET /metadata`` and ``ml-api info`` say it.
+        observers: Told of every predicted request after its answer is ready (the drift counter
+            and the prediction log; ``ml_api.composition`` builds them for serving).
         draining: The shutdown flag shared with the server's other models
             (:attr:`draining_flag` of another service); a new one when ``None``.
     """
@@ -146,9 +160,15 @@ class PredictionService:
         limits: Limits,
         batcher: Submitter,
         load_seconds: float = 0.0,
+        profile: Profile | None = None,
+        observers: Sequence[Observer] = (),
+        counts_drift: bool = False,
         draining: Any = None,
     ) -> None:
         self.artifact = artifact
+        self.profile = profile
+        self.counts_drift = counts_drift
+        self.observers = tuple(observers)
         self.predictor = predictor
         self.schema = artifact.schema
         self.validator = validator
@@ -287,6 +307,8 @@ class PredictionService:
                 metrics.child(metrics.PREDICTIONS, *self._labels, label).inc(count)
         else:
             metrics.child(metrics.PREDICTIONS, *self._labels, "").inc(n_instances)
+        for observer in self.observers:
+            observer.observe(columns, n_instances, result)
         if out_of_range is not None:
             result = dataclasses.replace(result, out_of_range=out_of_range)
         return result

@@ -137,7 +137,7 @@ def run(
     *,
     refused_path: str | None = None,
     chunk_rows: int = 5000,
-    block_bytes: str | int = BLOCK_BYTES,
+    block_bytes: str | int | None = None,
 ) -> EngineRun:
     """``ml-api predict --engine dask``: score a Parquet or CSV path into a directory of parts.
 
@@ -151,7 +151,7 @@ def run(
         refused_path: Where refused rows go instead of failing (``--refused``): their input
             columns, ``row`` (in the input) and ``problems``; ``None`` fails on a refusal.
         chunk_rows: Rows scored at a time.
-        block_bytes: Bytes of CSV per partition (:data:`BLOCK_BYTES`).
+        block_bytes: Bytes of CSV per partition (default :data:`BLOCK_BYTES`).
 
     Returns:
         Rows scored and refused, values outside the training range.
@@ -166,7 +166,7 @@ def run(
     pin, _ = ModelPin.load(settings)
     in_format, out_format = path_format(input_path), path_format(output_path)
     codec = csv_codec(output_path) if out_format == "csv" else None
-    frame = _read(input_path, in_format, block_bytes)
+    frame = _read(input_path, in_format, block_bytes or BLOCK_BYTES)
     options = {
         "text": in_format == "csv",
         "keep": refused_path is not None,

@@ -33,12 +33,13 @@ import pandas as pd
 
 from ml_api.core.model.artifact import CODE_DIR, Format, save_artifact
 from ml_api.core.model.card import ImportedCard, InputLayout
+from ml_api.core.model.profile import PROFILE_FILE, build_profile
 from ml_api.core.model.schema import CATEGORY_DTYPE, Feature, FeatureSchema, is_code
 from ml_api.core.model.skops_trust import SKOPS_NODE_TYPES, skops_refusal, skops_refused
 from ml_api.importing import custom_code, evidence, inspection
 from ml_api.importing import native as native_file
 from ml_api.importing.sample_data import read_data
-from ml_api.importing.serve_check import has_proba, serve_check
+from ml_api.importing.serve_check import has_proba, own_predictions, serve_check
 from ml_api.importing.sources import ImportRefused, Source, from_object, read_source
 from ml_api.onnx_export import export_onnx
 
@@ -241,6 +242,11 @@ def _import(
     onnx = export_onnx(model, schema, table, array_input=array_input)
     card = onnx.apply(card)
     root = Path(model_root) if model_root is not None else _default_model_root()
+    # The reference profile of the import data, against which serving measures drift.
+    own, _ = own_predictions(model, reference, len(X), None)  # labels only
+    profile = build_profile(
+        schema, X, np.ravel(own), classifier=task == "classification", source="import"
+    )
     try:
         path = save_artifact(
             model,
@@ -252,7 +258,7 @@ def _import(
             forms=onnx.forms(),
             skops_trusted=skops_trusted,
             fitted_with=source.info.get("fitted_with"),
-            files=custom_code.artifact_files(code or {}),
+            files={**custom_code.artifact_files(code or {}), PROFILE_FILE: profile.to_bytes()},
         )
     except ValueError as exc:
         raise ImportRefused(str(exc)) from None

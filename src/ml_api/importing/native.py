@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from ml_api.core.model.integrity import sha256_file
-from ml_api.importing.sources import ImportRefused, Source
+from ml_api.importing.source import ImportRefused, Source
 
 NATIVE_SUFFIXES = {".json": "xgboost", ".ubj": "xgboost", ".txt": "lightgbm"}
 """File suffixes read as a library's native model file, and the library that reads each."""

@@ -18,7 +18,6 @@ import re
 import warnings
 import zipfile
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +26,8 @@ import pandas as pd
 from ml_api.core.model.integrity import sha256_file
 from ml_api.core.model.libraries import installed_version, major_minor
 from ml_api.core.model.skops_trust import SKOPS_REVIEWED_TYPES, skops_refusal, skops_refused
+from ml_api.importing.native import read_native
+from ml_api.importing.source import ImportRefused, Source
 
 RUNS_CODE_WARNING = (
     "joblib, pickle and MLflow's scikit-learn models run code while they are loaded, and so does "
@@ -41,35 +42,6 @@ MLFLOW_FLAVORS = {
     "lightgbm": "mlflow.lightgbm",
 }
 """The MLflow flavors ml-api imports, and the module whose ``load_model`` reads each."""
-
-
-class ImportRefused(ValueError):
-    """The model or its data cannot become a servable artifact; the message is one line.
-
-    Nothing has been written when this is raised (``ml-api import`` exits with status 1).
-    """
-
-    def __init__(self, message: str) -> None:
-        super().__init__(" ".join(message.split()))
-
-
-@dataclass(frozen=True)
-class Source:
-    """A model read from its original form.
-
-    Attributes:
-        model: The fitted estimator or pipeline.
-        info: The card's ``source`` section (``format``, ``file``, ``sha256``, ...).
-        signature: Column names from an MLflow signature, in order, or ``None``.
-        optional: Columns the MLflow signature marks as not required (they accept ``null``).
-        example: An MLflow input example as a frame, or ``None``.
-    """
-
-    model: Any
-    info: dict[str, Any]
-    signature: tuple[str, ...] | None = None
-    optional: frozenset[str] = frozenset()
-    example: pd.DataFrame | None = field(default=None, compare=False)
 
 
 def from_object(model: Any) -> Source:
@@ -115,8 +87,6 @@ def read_source(
     elif _is_skops(path):
         read = lambda: _from_skops(path, trust)  # noqa: E731
     elif path.suffix.lower() in (".json", ".ubj", ".txt"):
-        from ml_api.importing.native import read_native
-
         read = lambda: read_native(path)  # noqa: E731
     else:
         read = lambda: _from_pickle(path)  # noqa: E731

@@ -27,6 +27,7 @@ from typing import Any
 
 from ml_api.core import deadline as time_limit
 from ml_api.core.errors import BadRequest, PayloadTooLarge, Problem, quote
+from ml_api.core.model.profile import PROFILE_FILE
 from ml_api.core.protocols.body import check_headers, read_json
 from ml_api.core.protocols.request import Request
 from ml_api.core.runtimes.predictor import PredictionResult, json_scalar, plain_finite, to_jsonable
@@ -148,6 +149,38 @@ def model_metadata(service: PredictionService) -> dict[str, Any]:
             if k in raw
         },
         "limits": service.limits.as_dict(),
+        "drift": drift_metadata(service),
+    }
+
+
+def drift_metadata(service: PredictionService) -> dict[str, Any]:
+    """Whether this server measures input drift for the model, against what, and why not.
+
+    Returns:
+        ``{"measured": bool, "profile": {"rows", "source", "features"} | None, "note": str}``.
+    """
+    profile = service.profile
+    counting = service.counts_drift
+    if profile is None:
+        listed = PROFILE_FILE in (service.artifact.card.raw.get("files") or {})
+        note = (
+            "this version's reference profile is in a format this ml-api does not read: "
+            "drift is not measured"
+            if listed
+            else "this version has no reference profile (saved before ml-api profiled training "
+            "data): drift is not measured; train or import it again to measure it"
+        )
+        return {"measured": False, "profile": None, "note": note}
+    return {
+        "measured": counting,
+        "profile": {
+            "rows": profile.rows,
+            "source": profile.source,
+            "features": [f.name for f in profile.features],
+        },
+        "note": "ml_api_feature_values_total counts served instances per feature and bin"
+        if counting
+        else "drift counting is off (ML_API_DRIFT=false)",
     }
 
 
