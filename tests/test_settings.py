@@ -117,3 +117,41 @@ def test_invalid_values_are_refused_at_start(env, name, value):
 def test_relative_model_root_is_resolved_once(env, tmp_path):
     s = Settings(model_root=Path("models"))
     assert s.resolved_model_root() == tmp_path.resolve() / "models"
+
+
+def test_the_default_models_pin_in_models_is_honoured(env):
+    """``ML_API_MODELS=other,penguins:1`` pins the default model like any other listed model."""
+    env.setenv("ML_API_MODELS", "my-penguins,penguins:1")
+    assert Settings().model_version == "1"
+    env.setenv("ML_API_MODELS", "my-penguins,penguins")
+    assert Settings().model_version is None
+    env.setenv("ML_API_MODEL_NAME", "my-penguins")
+    env.setenv("ML_API_MODELS", "my-penguins,penguins:1")
+    assert Settings().model_version is None  # penguins:1 pins the other model, not the default
+
+
+def test_two_different_pins_of_the_default_model_are_refused(env):
+    env.setenv("ML_API_MODELS", "penguins:1")
+    env.setenv("ML_API_MODEL_VERSION", "2")
+    with pytest.raises(ValidationError, match="ML_API_MODELS pins penguins to '1' but"):
+        Settings()
+    env.setenv("ML_API_MODEL_VERSION", "1")
+    assert Settings().model_version == "1"
+
+
+def test_the_cli_names_an_invalid_setting_in_one_line(env):
+    """Every ``ml-api`` command refuses an invalid ``ML_API_*`` value with exit 2, no traceback."""
+    import subprocess
+    import sys
+
+    env.setenv("ML_API_PORT", "abc")
+    proc = subprocess.run(
+        [sys.executable, "-m", "ml_api.cli", "serve"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.startswith("ml-api: error: invalid settings: ML_API_PORT (port): ")
+    assert "Traceback" not in proc.stderr and len(proc.stderr.splitlines()) == 1

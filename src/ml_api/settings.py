@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -236,6 +236,30 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
+
+    @model_validator(mode="after")
+    def _default_model_pin(self) -> Settings:
+        """Take the default model's pin from ``models`` (``penguins:1``) when it names one.
+
+        ``ML_API_MODELS=other,penguins:1`` with ``penguins`` the default model serves version 1,
+        as it would for any other model in the list (the default model's pin used to be read only
+        from ``ML_API_MODEL_VERSION``, and this one was ignored without a word).
+
+        Raises:
+            ValueError: ``models`` and ``model_version`` pin the default model differently.
+        """
+        for item in self.models or ():
+            name, _, pin = item.partition(":")
+            if name.strip() != self.model_name or not pin.strip():
+                continue
+            if self.model_version is None:
+                self.model_version = pin.strip()
+            elif self.model_version != pin.strip():
+                raise ValueError(
+                    f"ML_API_MODELS pins {self.model_name} to {pin.strip()!r} but "
+                    f"ML_API_MODEL_VERSION pins it to {self.model_version!r}: set one of them"
+                )
+        return self
 
     def all_api_keys(self) -> list[str]:
         """Return the configured keys: ``api_keys`` plus the lines of ``api_keys_file``.

@@ -89,12 +89,17 @@ def test_versions_table_and_promote(root):
     assert lines[3].endswith("serves") and not lines[2].endswith("serves")
     r = run("promote", "penguins", "2", "--model-root", root)
     assert r.exit_code == 0 and "production -> version 2 (was unset)" in r.output
+    assert "roll back with: ml-api promote penguins --unset" in r.output  # back to the newest
+    r = run("promote", "penguins", "1", "--model-root", root)
+    assert "roll back with: ml-api promote penguins 2\n" in r.output
+    run("promote", "penguins", "2", "--model-root", root)
     lines = run("versions", "penguins", "--model-root", root).output.splitlines()
     assert lines[2].endswith("production, serves") and not lines[3].endswith("serves")
     r = run("promote", "penguins", "9", "--model-root", root)
     assert r.exit_code == 1 and "no version '9'" in r.output
     r = run("promote", "penguins", "--unset", "--model-root", root)
     assert r.exit_code == 0 and "the newest version serves" in r.output
+    assert "roll back with: ml-api promote penguins 2\n" in r.output
     assert read_aliases(root, "penguins") == {}
 
 

@@ -29,11 +29,24 @@ def settings_from(**overrides: Any) -> Settings:
 
     Args:
         **overrides: Settings fields by name; ``None`` (an option not given) keeps the setting.
+
+    Exits with status 2 and one line per invalid setting, naming its ``ML_API_*`` variable
+    (pydantic's message, without a traceback), when a setting cannot be used.
     """
+    from pydantic import ValidationError
+
     from ml_api.settings import Settings
 
     values = {k: v for k, v in overrides.items() if v is not None}
-    return Settings(**values)
+    try:
+        return Settings(**values)
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            where = ".".join(str(part) for part in error["loc"])
+            name = f"ML_API_{where.upper()} ({where}): " if where else ""
+            problems.append(f"{name}{error['msg']}")
+        fail("invalid settings: " + "; ".join(problems))
 
 
 def fail(message: str, code: int = 2) -> NoReturn:

@@ -348,9 +348,11 @@ def promote(
         click.echo(f"{name}: removed alias {alias} ({was}); the newest version serves")
     else:
         click.echo(f"{name}: {alias} -> version {version} ({was})")
+    back = "" if alias == DEFAULT_ALIAS else f" --alias {alias}"
     if before is not None and str(before) != version:
-        back = "" if alias == DEFAULT_ALIAS else f" --alias {alias}"
         click.echo(f"roll back with: ml-api promote {name} {before}{back}")
+    elif before is None and not unset:
+        click.echo(f"roll back with: ml-api promote {name} --unset{back}")
     if alias == DEFAULT_ALIAS:
         click.echo(
             "running servers verify it and swap it in within ML_API_RELOAD_SECONDS (or at "
