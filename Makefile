@@ -70,12 +70,17 @@ train: $(VENV)/.installed ## Train a new version of the default model
 	$(BIN)/ml-api train
 
 .PHONY: test
-# One pytest worker per CPU (pytest-xdist); TEST_WORKERS=0 runs in one process. Tests are handed out
-# a module at a time (--dist loadgroup, groups set in tests/conftest.py) so a module's live servers
-# start once, and every container test runs on one worker around the one image build.
+# One pytest worker per CPU (pytest-xdist); TEST_WORKERS=0 runs in one process. A module's tests stay
+# on one worker (--dist loadscope), so its module-scoped servers and models start once. The
+# container tests (opt-in: ML_API_TEST_CONTAINERS=1, as in CI; make test-container) then run in one
+# process around the session's one image build, their coverage added to the first run's.
 TEST_WORKERS ?= auto
 test: $(VENV)/.installed-test ## Run the test suite on every CPU (tools it cannot find are skipped with the reason)
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadscope -m "not container"
+	@case "$$(echo "$$ML_API_TEST_CONTAINERS" | tr A-Z a-z)" in 1|true|yes) \
+	  echo "$(BIN)/python -m pytest --cov-append -m container"; \
+	  $(BIN)/python -m pytest --cov-append -m container;; \
+	esac
 
 .PHONY: test-container
 test-container: $(VENV)/.installed-test ## Only the container tests (a Docker Engine builds the image, runs it)

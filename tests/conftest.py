@@ -31,6 +31,7 @@ VALID_NAMED = dict(
 )
 
 
+@pytest.hookimpl(tryfirst=True)  # marks container tests before -m selects by marker
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Container tests are opt-in: ``make test`` never builds images or starts containers.
 
@@ -46,25 +47,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "docker_engine" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.container)
-        _group_for_workers(item)
         if not opted_in and item.get_closest_marker("container") is not None:
             item.add_marker(skip)
-
-
-def _group_for_workers(item: pytest.Item) -> None:
-    """Keep what shares a fixture on one pytest-xdist worker (``make test`` runs ``-n auto``).
-
-    Every container test shares the session's one image build, so they form one group; any other
-    test goes with its module, whose module-scoped servers and models then start once. Without
-    ``--dist loadgroup`` (or without xdist) the marker does nothing.
-    """
-    if item.get_closest_marker("xdist_group") is not None:
-        return
-    if item.get_closest_marker("container") is not None:
-        group = "container"
-    else:
-        group = item.nodeid.split("::", 1)[0]
-    item.add_marker(pytest.mark.xdist_group(group))
 
 
 @pytest.fixture(scope="session")
