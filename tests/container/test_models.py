@@ -136,4 +136,5 @@ def test_model_fixture_is_a_real_artifact(model_root):
         "metadata.json",
         "model.joblib",
         "model.onnx",  # its ONNX form passed the gate
+        "profile.json",  # the reference profile drift is measured against, hashed in the card
     ]
