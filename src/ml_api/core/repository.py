@@ -46,8 +46,7 @@ from typing import Any, Protocol
 
 from ml_api.core import metrics
 from ml_api.core.errors import BadRequest, NotFound, ServingError, quote
-from ml_api.core.protocols.v1 import V1Protocol
-from ml_api.core.protocols.v2 import OpenInferenceProtocol
+from ml_api.core.protocols.routes import Model
 from ml_api.core.service import PredictionService
 
 log = logging.getLogger("ml_api.repository")
@@ -62,7 +61,7 @@ class OverMemoryBudget(ServingError):
     status = HTTPStatus.INSUFFICIENT_STORAGE
 
 
-class Entry(Protocol):
+class Entry(Model, Protocol):
     """One served model version: its service and what the transports answer with.
 
     ``ml_api.composition.ServedModel`` is one.
@@ -71,26 +70,6 @@ class Entry(Protocol):
     @property
     def service(self) -> PredictionService:
         """Validation and prediction of this version."""
-        ...
-
-    @property
-    def v1(self) -> V1Protocol:
-        """``/predict`` and ``/metadata`` of this version."""
-        ...
-
-    @property
-    def v2(self) -> OpenInferenceProtocol:
-        """The Open Inference Protocol endpoints of this version."""
-        ...
-
-    @property
-    def openapi(self) -> dict[str, Any]:
-        """This version's OpenAPI document."""
-        ...
-
-    @property
-    def card_html(self) -> str:
-        """This version's model card page."""
         ...
 
 
