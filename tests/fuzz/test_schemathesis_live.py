@@ -105,7 +105,13 @@ def test_schemathesis_finds_no_fault_over_http(server, source):
     for label, tally in counts.items():
         if not label.startswith("GET") or label.endswith("positive"):
             assert sum(tally.values()) > 0, f"no request generated for {label}"
-    posted = [t for label, t in counts.items() if label.startswith("POST") and "positive" in label]
+    # every POST answers 200 to some valid request, but unload: its only model here is the
+    # default one, which the repository refuses to unload (400; /predict must keep answering)
+    posted = [
+        t
+        for label, t in counts.items()
+        if label.startswith("POST") and "positive" in label and "/unload" not in label
+    ]
     assert all(t.get("200", 0) > 0 for t in posted) or source != "own", counts
 
 
@@ -133,7 +139,12 @@ def _run(operation, mode, checks, tally: Counter, fixed_path: bool) -> None:
     try:
         check()
     except Unsatisfiable:
-        # A GET without parameters has nothing to break: no negative case exists.
-        if mode is GenerationMode.NEGATIVE and operation.method.upper() == "GET":
+        # An operation with no body, query or header to break (a GET, the repository's POSTs,
+        # whose only input is a path segment any string fills): no negative case exists.
+        nothing_to_break = operation.method.upper() == "GET" or not (
+            list(operation.body) or list(operation.query) or list(operation.headers)
+        )
+        if mode is GenerationMode.NEGATIVE and nothing_to_break:
+            tally["nothing to break"] += 1
             return
         raise

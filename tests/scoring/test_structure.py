@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pytest
 from click.testing import CliRunner
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from ml_api.cli import main
@@ -140,6 +140,16 @@ def test_import_refuses_sample_data_cut_short(tmp_path):
         read_data(path, source=None)  # type: ignore[arg-type]
 
 
+def test_a_one_column_line_of_only_spaces_is_refused(tmp_path):
+    """pandas skips ``" "`` as a blank line, Arrow reads it as a row (found by the property)."""
+    path = tmp_path / "in.csv"
+    path.write_text("c0\na\n \nb\n\t\n")
+    with pytest.raises(InvalidInput, match=r"rows 2, 4 have only white space"):
+        check_file(path)
+    path.write_text("c0\na\n\nb\n")  # an empty line is no row for either reader
+    check_file(path)
+
+
 # ---- the rest of the kind, hunted: any CSV text, Arrow and pandas against the check ----------
 
 cell = st.text(alphabet='ab1,"\n ', max_size=4)
@@ -148,6 +158,7 @@ cell = st.text(alphabet='ab1,"\n ', max_size=4)
 @settings(
     max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
+@example(width=1, rows=[[" "]])  # pandas skipped the line, Arrow read it
 @given(
     width=st.integers(min_value=1, max_value=4),
     rows=st.lists(st.lists(cell, min_size=0, max_size=6), max_size=6),

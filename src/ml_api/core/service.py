@@ -43,7 +43,7 @@ from ml_api.core.model.libraries import library_versions
 from ml_api.core.model.profile import Profile
 from ml_api.core.model.ranges import OutOfRange, OutOfRangeInput, RangeCheck
 from ml_api.core.model.validation import Validator
-from ml_api.core.runtimes.predictor import PredictionResult, Predictor
+from ml_api.core.runtimes.predictor import PredictionResult, Predictor, check_counts
 
 __all__ = ["ModelCall", "Observer", "PredictionService", "Unbatched", "request_id_from"]
 
@@ -184,7 +184,10 @@ class PredictionService:
         # model_name, model_version, runtime (metrics.PREDICTION_LABELS; MODEL_LABELS is [:2])
         self._labels: Labels = labels_of(artifact, predictor)
         # Warm-up in the master, before workers fork: the first request pays no lazy imports.
-        warm = self.predictor.predict(self.validator.validate_columns([self.schema.example()]))
+        try:
+            warm = self.predictor.predict(self.validator.validate_columns([self.schema.example()]))
+        except ModelOutputError as exc:  # the runtime checked the call's row count
+            raise ArtifactError(f"model {artifact.path}: {exc.message}") from None
         _check_one_value_per_instance(warm, artifact)
         _check_rows_counted(self.predictor, self.validator, artifact)
         metrics.record_model(
@@ -363,36 +366,6 @@ def _check_one_value_per_instance(result: PredictionResult, artifact: Artifact) 
 
 WARM_ROWS = 3
 """Instances of the second warm-up call, which checks the model answers one row per instance."""
-
-
-def check_counts(result: PredictionResult, instances: int, n_classes: int) -> None:
-    """Refuse a model call whose output does not have one row per instance.
-
-    Every answer (V1, V2, batch scoring; both frameworks) comes through
-    :class:`ModelCall`, so a count that differs never reaches a client as a 200.
-
-    Args:
-        result: What the runtime returned for the call.
-        instances: Instances the call was given (all merged requests).
-        n_classes: Classes of the model (probability columns expected), 0 for regressors.
-
-    Raises:
-        ModelOutputError: (500) labels of a shape other than ``(instances,)``, or probabilities
-            of a shape other than ``(instances, n_classes)``.
-    """
-    shape = np.shape(result.labels)
-    proba = result.probabilities
-    if shape == (instances,) and (proba is None or np.shape(proba) == (instances, n_classes)):
-        return
-    if shape != (instances,) or proba is None:
-        got = f"labels of shape {shape}"
-    else:
-        got = f"probabilities of shape {np.shape(proba)}"
-    raise ModelOutputError(
-        f"the model answered {got} for {instances} instances: no answer is given, since it "
-        f"does not keep one prediction per instance (a text vectorizer given a table instead "
-        f"of a column does this); re-import the model (ml-api import checks the row count)"
-    )
 
 
 def _check_rows_counted(predictor: Predictor, validator: Validator, artifact: Artifact) -> None:

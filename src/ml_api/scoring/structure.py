@@ -71,7 +71,8 @@ def check_file(path: Path) -> None:
 
     Raises:
         InvalidInput: The header repeats or omits a column name (:func:`check_header`), or
-            data rows (numbered from 1 after the header) have more or fewer fields than it.
+            data rows (numbered from 1 after the header) have more or fewer fields than it, or
+            a one-column file has a line of only white space (pandas skips it, Arrow reads it).
         UnicodeDecodeError: The file is not UTF-8.
         FileNotFoundError: ``path`` does not exist.
     """
@@ -84,13 +85,23 @@ def check_file(path: Path) -> None:
     width = len(header)
     longer: list[int] = []
     shorter: list[int] = []
+    spaces: list[int] = []
     for row, record in enumerate(records, start=1):
         if len(record) > width:
             longer.append(row)
         elif len(record) < width:
             shorter.append(row)
+        elif width == 1 and record[0] and not record[0].strip():
+            spaces.append(row)
     if longer or shorter:
         raise InvalidInput(_ragged_message(path, width, longer, shorter))
+    if spaces:
+        # pandas skips an unquoted line of only spaces or tabs as blank; Arrow reads it as a value
+        raise InvalidInput(
+            f"{path}: {_rows(spaces)} only white space in the file's one column (one reader "
+            "skips such a line, another reads it as a value); nothing was read from it: remove "
+            "the line, or leave it empty"
+        )
 
 
 def _ragged_message(path: Path, width: int, longer: list[int], shorter: list[int]) -> str:

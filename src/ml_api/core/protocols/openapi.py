@@ -94,6 +94,7 @@ def openapi_document(
                     "required": ["name", "version"],
                 },
                 "Error": _ERROR_SCHEMA,
+                "RepositoryIndex": _REPOSITORY_INDEX,
                 **_v2_schemas(card.schema, bool(keys)),
             },
         },
@@ -101,6 +102,23 @@ def openapi_document(
     if auth_enabled:
         _require_keys(document, public_paths)
     return document
+
+
+_REPOSITORY_INDEX = {
+    "type": "array",
+    "items": {
+        "type": "object",
+        "properties": {
+            "name": {"type": "string"},
+            "version": {"type": "string"},
+            "state": {"type": "string", "enum": ["READY", "UNAVAILABLE"]},
+            "reason": {"type": "string"},
+        },
+        "required": ["name", "version", "state", "reason"],
+    },
+}
+"""``POST /v2/repository/index``'s 200 body: one entry a model (the Open Inference Protocol's
+repository extension; ``ml_api.core.repository.Repository.index`` writes it)."""
 
 
 def _info(card: ModelCard, platform: str) -> dict[str, Any]:

@@ -280,7 +280,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
              "One model's card as a page for people", media=("text/html",), errors=(401, 404)),
     Endpoint("v2_repository_index", ("POST",), ("/v2/repository/index",), _repository_index,
              "V2 model repository index: every model, its serving version and state",
-             errors=(400, 401)),
+             ok="RepositoryIndex", errors=(400, 401)),
     Endpoint("v2_repository_load", ("POST",), (f"{_REPOSITORY}/load",), _repository_load,
              "V2 model repository: load a model, or verify and swap to its serving version",
              errors=(400, 401, 404, 507)),

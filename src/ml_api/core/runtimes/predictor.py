@@ -23,6 +23,8 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 import numpy as np
 
+from ml_api.core.errors import ModelOutputError
+
 if TYPE_CHECKING:
     from ml_api.core.model.artifact import Artifact
     from ml_api.core.model.ranges import OutOfRange
@@ -386,3 +388,52 @@ def json_scalar(v: Any) -> Any:
     if isinstance(v, bool | int | float | str) or v is None:
         return v
     return str(v)
+
+
+def check_counts(result: PredictionResult, instances: int, n_classes: int) -> None:
+    """Refuse a model call whose output does not have one row per instance.
+
+    Every answer (V1, V2, batch scoring; both frameworks) comes through
+    ``ml_api.core.service.ModelCall``, which checks the whole call, and the scikit-learn runtime
+    checks each model call before it drops a padding row or joins instances evaluated one at a
+    time (either would hide a model answering one row for any number), so a count that differs
+    never reaches a client as a 200.
+
+    Args:
+        result: What the runtime returned for the call.
+        instances: Instances the call was given (all merged requests).
+        n_classes: Classes of the model (probability columns expected), 0 for regressors.
+
+    Raises:
+        ModelOutputError: (500) labels of a shape other than ``(instances,)``, or probabilities
+            of a shape other than ``(instances, n_classes)``.
+    """
+    shape = np.shape(result.labels)
+    proba = result.probabilities
+    if shape == (instances,) and (proba is None or np.shape(proba) == (instances, n_classes)):
+        return
+    if shape != (instances,) or proba is None:
+        got = f"labels of shape {shape}"
+    else:
+        got = f"probabilities of shape {np.shape(proba)}"
+    raise ModelOutputError(
+        f"the model answered {got} for {instances} instances: no answer is given, since it "
+        f"does not keep one prediction per instance (a text vectorizer given a table instead "
+        f"of a column does this); re-import the model (ml-api import checks the row count)"
+    )
+
+
+def check_rows(result: PredictionResult, instances: int, n_classes: int) -> None:
+    """Refuse a model call whose output does not have ``instances`` rows (first dimension only).
+
+    What a runtime checks on each model call; the shape of each row (one target, one column per
+    class) is the service's check, with its own message (``check_counts``, the warm-up).
+
+    Raises:
+        ModelOutputError: (500) labels or probabilities with another number of rows.
+    """
+    proba = result.probabilities
+    labels_rows = np.shape(result.labels)[:1]
+    if labels_rows == (instances,) and (proba is None or np.shape(proba)[:1] == (instances,)):
+        return
+    check_counts(result, instances, n_classes)

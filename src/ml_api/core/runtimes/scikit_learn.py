@@ -24,6 +24,7 @@ from ml_api.core.runtimes.predictor import (
     PredictionResult,
     Runtime,
     at_least_two_rows,
+    check_rows,
     concatenate,
     to_jsonable,
 )
@@ -184,6 +185,7 @@ class SklearnPredictor(Runtime):
         result = PredictionResult(
             labels=np.asarray(labels), probabilities=proba, classes=self.classes
         )
+        check_rows(result, len(columns[0]) if columns else 0, len(self.classes))
         return result.head(1) if padded else result
 
 
