@@ -31,7 +31,8 @@ from ml_api.core.model.profile import (
     Profile,
     psi,
 )
-from ml_api.core.model.schema import FeatureKind
+from ml_api.core.model.schema import Feature, FeatureKind, FeatureSchema
+from ml_api.scoring.cells import NA_CELLS, pandas_na_values
 
 __all__ = ["DriftReport", "FeatureDrift", "compare", "read_input", "render_html"]
 
@@ -114,7 +115,12 @@ class DriftReport:
         }
 
 
-def read_input(paths: Sequence[Path], na_values: Sequence[str] | None, model: str) -> pd.DataFrame:
+def read_input(
+    paths: Sequence[Path],
+    na_values: Sequence[str] | None,
+    model: str,
+    schema: FeatureSchema | None = None,
+) -> pd.DataFrame:
     """Read instances from CSV, Parquet or prediction-log files into one frame.
 
     Args:
@@ -123,6 +129,9 @@ def read_input(paths: Sequence[Path], na_values: Sequence[str] | None, model: st
         na_values: The cells training read as missing (the card's ``missing_values.tokens``),
             or ``None`` for pandas' defaults.
         model: The model name: prediction-log records of other models are skipped.
+        schema: The model's features: a CSV's cell that is a category of its column (``NA``:
+            North America), or any cell of a text column, is never missing, as ``ml-api
+            predict`` reads it (:func:`~ml_api.scoring.cells.pandas_na_values`).
 
     Returns:
         One row per instance; a prediction log adds a ``(prediction)`` column.
@@ -133,7 +142,7 @@ def read_input(paths: Sequence[Path], na_values: Sequence[str] | None, model: st
     frames = []
     for path in paths:
         try:
-            frames.append(_read_one(path, na_values, model))
+            frames.append(_read_one(path, na_values, model, schema.features if schema else ()))
         except (OSError, ValueError, UnicodeDecodeError) as exc:
             raise ValueError(f"cannot read {path}: {exc}") from None
     frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
@@ -217,15 +226,18 @@ def _category(value: Any, feature: FeatureProfile) -> Any:
     return value
 
 
-def _read_one(path: Path, na_values: Sequence[str] | None, model: str) -> pd.DataFrame:
+def _read_one(
+    path: Path, na_values: Sequence[str] | None, model: str, features: Sequence[Feature]
+) -> pd.DataFrame:
     name = path.name.lower()
     if name.endswith((".parquet", ".pq")):
         return pd.read_parquet(path)
     if _is_log(name):
         return _read_log(path, model)
-    if na_values is None:
-        return pd.read_csv(path)
-    return pd.read_csv(path, na_values=list(na_values), keep_default_na=False)
+    header = pd.read_csv(path, nrows=0).columns
+    tokens = NA_CELLS if na_values is None else na_values
+    missing = pandas_na_values(header, features, tokens)
+    return pd.read_csv(path, na_values=missing, keep_default_na=False)
 
 
 def _is_log(name: str) -> bool:

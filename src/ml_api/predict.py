@@ -54,7 +54,13 @@ from ml_api.core.model.ranges import OutOfRange
 from ml_api.core.runtimes.predictor import PredictionResult
 from ml_api.core.service import PredictionService
 from ml_api.scoring.cells import text_records, typed_records
-from ml_api.scoring.checks import arrow_block_check, fast_arrow_columns, fast_columns, text_cells
+from ml_api.scoring.checks import (
+    arrow_block_check,
+    fast_arrow_columns,
+    fast_columns,
+    missing_in,
+    text_cells,
+)
 from ml_api.scoring.encoding import encode_csv_columns
 from ml_api.scoring.formats import (
     arrow_csv_compression,
@@ -199,7 +205,7 @@ def _csv_types(
 
         tables = from_pandas()
     added = set(_output_columns(service))  # replaced by the model's output: typed by it
-    missing = text_cells(service.artifact.metadata).arrow_missing()
+    missing = missing_in(text_cells(service.artifact.metadata), service.schema)
     return {k: v for k, v in infer_csv_types(tables, missing).items() if k not in added}
 
 
@@ -253,7 +259,7 @@ def score_file(
     os.close(fd)
     tmp = Path(tmp_name)
     writer = Writer(tmp, parquet_out, compression)
-    writer.missing = text_cells(service.artifact.metadata).arrow_missing()
+    writer.missing = missing_in(text_cells(service.artifact.metadata), service.schema)
     reported = 0  # rows whose callbacks ran (a restart with pandas does not repeat them)
     try:
         try:
@@ -267,7 +273,7 @@ def score_file(
             # from the start, as it always did (its result or its error message, unchanged).
             writer.close(discard=True)
             writer = Writer(tmp, parquet_out, compression)
-            writer.missing = text_cells(service.artifact.metadata).arrow_missing()
+            writer.missing = missing_in(text_cells(service.artifact.metadata), service.schema)
             if parquet_out:
                 writer.types = _csv_types(service, input_path, arrow=False)
             chunks = _pandas_scored_chunks(service, input_path, chunk_rows)

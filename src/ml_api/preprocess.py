@@ -37,7 +37,9 @@ PENGUINS_TARGET = "species"
 PENGUINS_DROP = ("year",)
 
 
-def load_csv(path: Path, na_values: Sequence[str] | None = None) -> pd.DataFrame:
+def load_csv(
+    path: Path, na_values: Sequence[str] | None = None, text: Sequence[str] = ()
+) -> pd.DataFrame:
     """Read a CSV file as written: every cell a string, the missing tokens missing.
 
     No column is typed here, so ``02134`` keeps its leading zero and ``H1000`` stays text; the
@@ -47,6 +49,8 @@ def load_csv(path: Path, na_values: Sequence[str] | None = None) -> pd.DataFrame
         path: The CSV.
         na_values: The cells read as missing; ``None``: pandas' defaults
             (:data:`~ml_api.scoring.cells.NA_CELLS`: ``""``, ``NA``, ``null``, ``NaN``...).
+        text: Text columns (``--text``): every cell is text, none missing, as scoring reads
+            them (:func:`~ml_api.core.model.columns.missing_cells`).
 
     Returns:
         The frame; ``frame.attrs["missing_cells"]`` counts, per column, the cells each token made
@@ -67,6 +71,7 @@ def load_csv(path: Path, na_values: Sequence[str] | None = None) -> pd.DataFrame
         raise ValueError(f"{Path(path).resolve()} has no data rows")
     tokens = NA_CELLS if na_values is None else frozenset(na_values)
     missing = raw.isin(tokens)
+    missing[[c for c in text if c in missing.columns]] = False  # a text cell is never missing
     counts = {
         str(name): {str(k): int(v) for k, v in raw[name][missing[name]].value_counts().items()}
         for name in raw.columns

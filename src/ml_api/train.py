@@ -287,7 +287,7 @@ def train(
 
 def _prepare(options: TrainingOptions) -> _Prepared:
     """Read the CSV, decide every column's kind, type the features, infer schema and task."""
-    frame = load_csv(options.data, options.na_values)
+    frame = load_csv(options.data, options.na_values, options.text)
     X, y = split_features_target(frame, options.target)
     check_trainable(X, y, options.target, options.test_size)
     if options.text and options.estimator == "hist_gradient_boosting":

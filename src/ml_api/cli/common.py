@@ -7,8 +7,9 @@ alone (see :mod:`ml_api.cli`).
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 
@@ -22,6 +23,28 @@ VERSION_HELP = (
     "else the newest)."
 )
 """Every ``--version`` option's help: what ``resolve_version_dir`` loads without one."""
+
+
+_Command = TypeVar("_Command", bound=Callable[..., Any])
+
+
+def na_values_option(effect: str) -> Callable[[_Command], _Command]:
+    """The one ``--na-values`` option (train, import, predict, drift): which CSV cells mean missing.
+
+    Args:
+        effect: What the command does with the tokens (one sentence, ends the help).
+
+    Returns:
+        The click option decorator; the command gets ``na_values``, a tuple (empty: not given).
+    """
+    return click.option(
+        "--na-values",
+        multiple=True,
+        help="A cell read as missing (repeatable; default: pandas' list, NA, null, NaN, "
+        "empty...). --na-values '' reads only empty cells as missing. A cell that is a "
+        "category of the model's column (NA: North America) or in a text column is never "
+        f"read as missing. {effect}",
+    )
 
 
 def settings_from(**overrides: Any) -> Settings:

@@ -81,7 +81,7 @@ def drift(
         )
     tokens = (artifact.card.raw.get("missing_values") or {}).get("tokens")
     try:
-        frame = read_input(list(inputs), tokens, artifact.name)
+        frame = read_input(list(inputs), tokens, artifact.name, artifact.schema)
     except ValueError as exc:
         fail(str(exc), code=2)
     report = compare(

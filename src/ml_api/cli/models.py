@@ -13,6 +13,7 @@ from ml_api.cli.common import (
     VERSION_HELP,
     fail,
     load_service,
+    na_values_option,
     serve_command,
     settings_from,
 )
@@ -59,6 +60,10 @@ from ml_api.cli.common import (
     help="Import a model pickled by another scikit-learn major.minor (the card records that "
     "version; serving it then needs ML_API_ALLOW_VERSION_MISMATCH=true).",
 )
+@na_values_option(
+    "Read so in --data (a token that is one of the model's encoder categories stays that "
+    "category); recorded in the card, scoring files are read the same way."
+)
 @click.option(
     "--model-root",
     type=click.Path(file_okay=False, path_type=Path),
@@ -74,6 +79,7 @@ def import_(
     trust: tuple[str, ...],
     code_paths: tuple[Path, ...],
     allow_version_mismatch: bool,
+    na_values: tuple[str, ...],
     model_root: Path | None,
 ) -> None:
     """Import a fitted model (joblib/pickle, skops, MLflow directory, native file) as a new version.
@@ -102,6 +108,7 @@ def import_(
             trust=trust,
             allow_version_mismatch=allow_version_mismatch,
             code_paths=code_paths,
+            na_values=na_values or None,
         )
     except ImportRefused as exc:
         fail(str(exc), code=1)

@@ -9,7 +9,13 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from ml_api.cli.common import fail, require_training_extra, serve_command, settings_from
+from ml_api.cli.common import (
+    fail,
+    na_values_option,
+    require_training_extra,
+    serve_command,
+    settings_from,
+)
 
 if TYPE_CHECKING:  # imported when run: --help stays quick
     from ml_api.core.model.card import TrainedCard
@@ -80,12 +86,9 @@ def has_version(root: Path, name: str) -> bool:
     help="Accept null for this feature at serving although the training data had no missing "
     "value there; the pipeline imputes it (repeatable).",
 )
-@click.option(
-    "--na-values",
-    multiple=True,
-    help="A cell read as missing (repeatable; default: pandas' list, NA, null, NaN, empty...). "
-    "--na-values '' reads only empty cells as missing, so NA (North America) is a category. "
-    "Recorded in the card; scoring files are read the same way.",
+@na_values_option(
+    "Training reads a token as missing in every column but text ones (so --na-values '' "
+    "keeps NA a category); recorded in the card, scoring files are read the same way."
 )
 @click.option("--test-size", type=click.FloatRange(0.05, 0.5), default=0.2, show_default=True)
 @click.option("--seed", type=int, default=42, show_default=True)

@@ -24,7 +24,7 @@ from ml_api.core.errors import InvalidInput
 from ml_api.engines.jobs import EngineRun, csv_codec, model_of, path_format, refusal_in_input
 from ml_api.engines.refusals import PartitionRefused, offsets
 from ml_api.engines.scorer import ROW_COLUMN, ModelPin, score_batch
-from ml_api.scoring.checks import text_cells
+from ml_api.scoring.checks import missing_in, text_cells
 from ml_api.scoring.writer import Writer
 
 if TYPE_CHECKING:
@@ -209,7 +209,8 @@ def _score_and_write(
     suffix = {"gzip": ".gz", "bzip2": ".bz2", "zstd": ".zst"}.get(codec or "", "")
     name = f"part-{number:05d}." + ("parquet" if out_format == "parquet" else "csv" + suffix)
     writer = Writer(Path(path) / name, out_format == "parquet", _WRITER_CODECS.get(codec or ""))
-    writer.missing = text_cells(pin.service().artifact.metadata).arrow_missing()
+    service = pin.service()
+    writer.missing = missing_in(text_cells(service.artifact.metadata), service.schema)
     writer.write(scored)
     writer.close()
     return len(frame), refused, found

@@ -32,16 +32,17 @@ import numpy as np
 import pandas as pd
 
 from ml_api.core.model.artifact import CODE_DIR, Format, save_artifact
-from ml_api.core.model.card import ImportedCard, InputLayout
+from ml_api.core.model.card import ImportedCard, InputLayout, MissingValues
 from ml_api.core.model.profile import PROFILE_FILE, build_profile
 from ml_api.core.model.schema import CATEGORY_DTYPE, Feature, FeatureSchema, is_code
 from ml_api.core.model.skops_trust import SKOPS_NODE_TYPES, skops_refusal, skops_refused
 from ml_api.importing import custom_code, evidence, inspection
 from ml_api.importing import native as native_file
-from ml_api.importing.sample_data import read_data
+from ml_api.importing.sample_data import read_data, value_columns
 from ml_api.importing.serve_check import has_proba, own_predictions, serve_check
 from ml_api.importing.sources import ImportRefused, Source, from_object, read_source
 from ml_api.onnx_export import export_onnx
+from ml_api.scoring.cells import NA_CELLS
 
 PROBABILITIES_UNAVAILABLE = (
     "unavailable: the model has no predict_proba, so answers carry labels only (V1 without "
@@ -88,6 +89,7 @@ def save_model(
     model_root: str | Path | None = None,
     fmt: Format = "joblib",
     code_paths: Sequence[str | Path] = (),
+    na_values: Sequence[str] | None = None,
 ) -> ImportResult:
     """Save a fitted model as a new version of an ml-api model, ready for ``ml-api serve``.
 
@@ -106,6 +108,11 @@ def save_model(
         code_paths: The model's own modules (``.py`` files or package directories) its classes
             come from: copied into the version and importable whenever it loads
             (:mod:`ml_api.importing.custom_code`).
+        na_values: The cells that mean missing in a CSV (``--na-values``; ``None``: pandas'
+            defaults, :data:`~ml_api.scoring.cells.NA_CELLS`): read so in a ``data`` CSV,
+            recorded in the card (``missing_values``), and used again to read scoring files. A
+            cell that is a category of the model's encoder (``NA``: North America) or a text
+            column's cell is never missing.
 
     Returns:
         The new version's path and card.
@@ -116,7 +123,9 @@ def save_model(
             was written.
     """
     code = custom_code.read_code(code_paths)
-    return _import(from_object(model), data, "the object", name, target, model_root, fmt, code)
+    return _import(
+        from_object(model), data, "the object", name, target, model_root, fmt, code, na_values
+    )
 
 
 def import_model(
@@ -130,6 +139,7 @@ def import_model(
     trust: Sequence[str] = (),
     allow_version_mismatch: bool = False,
     code_paths: Sequence[str | Path] = (),
+    na_values: Sequence[str] | None = None,
 ) -> ImportResult:
     """Import a model file or MLflow model directory (what ``ml-api import`` runs).
 
@@ -147,6 +157,7 @@ def import_model(
             (off by default); the card then records the version that pickled it, and serving
             it needs ``ML_API_ALLOW_VERSION_MISMATCH=true``.
         code_paths: See :func:`save_model`; importable while the file is read.
+        na_values: See :func:`save_model`.
 
     Returns:
         The new version's path and card.
@@ -159,7 +170,7 @@ def import_model(
     code = custom_code.read_code(code_paths)
     with custom_code.importable(code):
         source = read_source(Path(path), trust, allow_version_mismatch=allow_version_mismatch)
-    return _import(source, data, str(Path(path)), name, target, model_root, fmt, code)
+    return _import(source, data, str(Path(path)), name, target, model_root, fmt, code, na_values)
 
 
 def _import(
@@ -171,12 +182,13 @@ def _import(
     model_root: str | Path | None,
     fmt: Format,
     code: custom_code.CodeFiles | None = None,
+    na_values: Sequence[str] | None = None,
 ) -> ImportResult:
     model = source.model
     inspection.check_model(model, where)
     inspection.check_single_output(model, where)
     task, classes = inspection.task_and_classes(model, where)
-    frame, data_info = read_data(data, source)
+    frame, data_info = read_data(data, source, na_values, value_columns(model, source, target))
     if target is not None and target not in frame.columns:
         columns = ", ".join(map(str, frame.columns))
         raise ImportRefused(f"target column {target!r} is not in the data; its columns: {columns}")
@@ -218,6 +230,10 @@ def _import(
             "ignored_columns": [c for c in frame if c not in {*names, target}],
             **({"thin_evidence": thin} if thin else {}),
         },
+        missing_values=MissingValues(
+            tokens=sorted(NA_CELLS if na_values is None else set(na_values)),
+            cells=frame.attrs.get("missing_cells", {}),
+        ),
     )
     # The model's own predictions are taken on the data as given (an array for a model fitted
     # without names), so a column type the server would pass differently shows up as a difference.

@@ -1,14 +1,16 @@
 """Cell rules of a CSV: how the text of one cell becomes the value the validator judges.
 
-A cell in :data:`NA_CELLS` is missing (``None``); a numeric feature's cell is a number where it
-parses; a boolean feature's ``true``/``false`` in any case is ``"True"``/``"False"`` (as training
-saw them); any other categorical cell is its text as written (``02134`` keeps its zero).
+A cell in :data:`NA_CELLS` (or the card's tokens) is missing (``None``), except where it is a
+value (:func:`~ml_api.core.model.columns.missing_cells`: a category of the column, any cell of
+a text column); a numeric feature's cell is a number where it parses; a boolean feature's
+``true``/``false`` in any case is ``"True"``/``"False"`` (as training saw them); any other
+categorical cell is its text as written (``02134`` keeps its zero).
 """
 
 from __future__ import annotations
 
 import datetime
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
 from decimal import Decimal
 from typing import Any
 
@@ -16,7 +18,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from ml_api.core.model.columns import parse_number
+from ml_api.core.model.columns import missing_cells, parse_number
 from ml_api.core.model.schema import Feature, FeatureKind, FeatureSchema
 
 NA_CELLS = frozenset(
@@ -49,14 +51,19 @@ def cell_value(cell: str, feature: Feature, missing: Collection[str] = NA_CELLS)
     Args:
         cell: The cell's text as written.
         feature: The feature it feeds.
-        missing: The cells read as missing (the card's tokens).
+        missing: The missing-value tokens (the card's); the feature's column reads
+            :func:`~ml_api.core.model.columns.missing_cells` of them as missing.
 
     Returns:
         ``None`` for a missing cell; a float for a numeric (or numeric-coded) feature's number;
         ``"True"``/``"False"`` for a boolean feature's ``true``/``false``; else the text.
     """
-    if cell in missing:
+    if cell in missing and cell in missing_cells(feature, frozenset(missing)):
         return None
+    return _present(cell, feature)
+
+
+def _present(cell: str, feature: Feature) -> Any:
     if feature.kind is FeatureKind.NUMERIC or feature.is_coded:
         return csv_number(cell)
     if feature.is_boolean:
@@ -96,10 +103,35 @@ def text_records(
     (``02134`` stays a zip code).
     """
     records: list[dict[str, Any]] = [{} for _ in range(len(chunk))]
+    tokens = frozenset(missing)
     for f in schema.features:
+        absent = missing_cells(f, tokens)
         for record, cell in zip(records, chunk[f.name].tolist(), strict=True):
-            record[f.name] = cell_value(cell, f, missing)
+            record[f.name] = None if cell in absent else _present(cell, f)
     return records
 
 
 NA_CELLS_ARROW = pa.array(sorted(NA_CELLS), type=pa.string())
+
+
+def pandas_na_values(
+    columns: Iterable[str], features: Iterable[Feature], tokens: Collection[str] = NA_CELLS
+) -> dict[str, list[str]]:
+    """``pandas.read_csv``'s ``na_values`` (with ``keep_default_na=False``) by the one rule.
+
+    Args:
+        columns: The CSV's column names (its header).
+        features: The model's features: a feature's column reads
+            :func:`~ml_api.core.model.columns.missing_cells` of ``tokens`` as missing (not its
+            categories; nothing in a text column).
+        tokens: The missing-value tokens (the card's, ``--na-values``, else pandas' defaults).
+
+    Returns:
+        ``{column: sorted cells read as missing}`` for every column.
+    """
+    by_name = {f.name: f for f in features}
+    every = frozenset(map(str, tokens))
+    return {
+        name: sorted(missing_cells(by_name[name], every) if name in by_name else every)
+        for name in map(str, columns)
+    }

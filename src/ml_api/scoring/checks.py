@@ -18,6 +18,7 @@ import pyarrow as pa
 from ml_api.core.model.columns import TextCells, check_column
 from ml_api.core.model.schema import FeatureSchema
 from ml_api.scoring.cells import NA_CELLS
+from ml_api.scoring.types import MissingIn
 
 CSV_TEXT = TextCells(NA_CELLS)
 """How a CSV's cells are read when the card does not say (pandas' default missing tokens)."""
@@ -35,6 +36,16 @@ def text_cells(card: Mapping[str, Any]) -> TextCells:
     """
     tokens = (card.get("missing_values") or {}).get("tokens")
     return CSV_TEXT if tokens is None else TextCells(frozenset(map(str, tokens)))
+
+
+def missing_in(cells: TextCells, schema: FeatureSchema) -> MissingIn:
+    """The cells read as missing, per column name, for typing a CSV's columns (Parquet output).
+
+    A feature's column by the one rule (:func:`~ml_api.core.model.columns.missing_cells`),
+    any other column's the tokens.
+    """
+    features = {f.name: f for f in schema.features}
+    return lambda name: cells.arrow_missing(features.get(name))
 
 
 Checked = tuple[list[np.ndarray], np.ndarray]

@@ -7,12 +7,22 @@ with no present cell is ``double`` (pandas' all-NaN column). Missing cells are n
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from ml_api.scoring.cells import NA_CELLS_ARROW
+
+MissingIn = Callable[[str], pa.Array]
+"""The cells read as missing in a column, by the column's name (a value set for ``pc.is_in``):
+the card's tokens less the column's categories (:func:`~ml_api.scoring.checks.missing_in`)."""
+
+
+def pandas_defaults(name: str) -> pa.Array:
+    """:data:`~ml_api.scoring.cells.NA_CELLS` in every column (a card without tokens)."""
+    return NA_CELLS_ARROW
+
 
 _CANDIDATE_TYPES: dict[str, pa.DataType] = {"int64": pa.int64(), "double": pa.float64()}
 _BOOL_CELLS = pa.array(["true", "false"], type=pa.string())
@@ -51,13 +61,14 @@ def _types_taken(
 
 
 def infer_csv_types(
-    tables: Iterator[pa.Table], missing: pa.Array = NA_CELLS_ARROW
+    tables: Iterator[pa.Table], missing: MissingIn = pandas_defaults
 ) -> dict[str, pa.DataType]:
     """Each column's type over a whole CSV, as ``pandas.read_csv`` would read it (for Parquet).
 
     Args:
         tables: The file's rows in blocks, every cell the text as written (string columns).
-        missing: The cells that are missing (the card's tokens; pandas' defaults).
+        missing: The cells that are missing in each column (the card's tokens less the
+            column's categories; pandas' defaults).
 
     Returns:
         ``{column: type}``: ``int64`` if every present cell of the column (in every block) is
@@ -71,7 +82,7 @@ def infer_csv_types(
         for name, col in zip(table.column_names, table.columns, strict=True):
             left = candidates.setdefault(name, {"int64", "double", "bool"})
             if left:
-                candidates[name], present = _types_taken(col, left, missing)
+                candidates[name], present = _types_taken(col, left, missing(name))
                 seen[name] = seen.get(name, False) or present
     types: dict[str, pa.DataType] = {}
     for name, left in candidates.items():

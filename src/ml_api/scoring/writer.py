@@ -14,9 +14,8 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from ml_api.core.errors import InvalidInput
-from ml_api.scoring.cells import NA_CELLS_ARROW
 from ml_api.scoring.formats import GZIP_LEVEL
-from ml_api.scoring.types import typed_column
+from ml_api.scoring.types import MissingIn, pandas_defaults, typed_column
 
 WRITE_QUEUE_CHUNKS = 4
 """Scored chunks waiting for the writer thread at most (bounds memory)."""
@@ -50,7 +49,7 @@ class Writer:
         self.parquet = parquet
         self.compression = compression
         self.types = types
-        self.missing: pa.Array = NA_CELLS_ARROW  # the cells typed as null (the card's tokens)
+        self.missing: MissingIn = pandas_defaults  # the cells typed as null, per column
         self._parquet_writer: pq.ParquetWriter | None = None
         self._fh: Any = None
         self._raw: Any = None  # the file under a gzip stream
@@ -127,7 +126,7 @@ class Writer:
             for i, name in enumerate(table.column_names):
                 if name in self.types:
                     table = table.set_column(
-                        i, name, typed_column(table.column(i), self.types[name], self.missing)
+                        i, name, typed_column(table.column(i), self.types[name], self.missing(name))
                     )
         if self._parquet_writer is None:
             self._parquet_writer = pq.ParquetWriter(self.path, table.schema)

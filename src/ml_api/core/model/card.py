@@ -322,7 +322,7 @@ class NewCard:
 
 @dataclass(frozen=True, kw_only=True)
 class MissingValues:
-    """A trained card's ``missing_values``: how the training CSV's cells were read as missing.
+    """A card's ``missing_values``: how the training (or import) CSV's cells were read as missing.
 
     Attributes:
         tokens: The cells read as missing (``--na-values``, else pandas' defaults), sorted.
@@ -414,6 +414,8 @@ class ImportedCard(NewCard):
             task), and the encoders' leniency towards unseen categories.
         import_data: The data the import was checked on (file, hash, rows, ignored columns,
             served-check rows, rows with a target...).
+        missing_values: The missing-value tokens scoring files are read with (``--na-values``,
+            else pandas' defaults) and, for a CSV, the cells each made missing per column.
     """
 
     metrics_on: str | None = None
@@ -421,13 +423,19 @@ class ImportedCard(NewCard):
     code: dict[str, Any] | None = None
     provenance: dict[str, Any] = field(default_factory=dict)
     import_data: dict[str, Any] = field(default_factory=dict)
+    missing_values: MissingValues | None = None
 
     def sections(self) -> dict[str, Any]:
-        """``metrics_on``, ``source``, ``code`` (when set), ``provenance`` and ``import_data``."""
+        """The imported card's own sections, in order (``code``, ``missing_values`` when set)."""
         return {
             "metrics_on": self.metrics_on,
             "source": self.source,
             **({"code": self.code} if self.code is not None else {}),
             "provenance": self.provenance,
             "import_data": self.import_data,
+            **(
+                {"missing_values": self.missing_values.to_dict()}
+                if self.missing_values is not None
+                else {}
+            ),
         }

@@ -18,6 +18,7 @@ text, not numbers, as in JSON.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -51,19 +52,54 @@ def parse_number(text: str) -> float | None:
         return None
 
 
+def missing_cells(feature: Feature, tokens: frozenset[str]) -> frozenset[str]:
+    """The cells of ``feature``'s column read as missing: the one rule for every CSV reader.
+
+    A missing-value token (``NA``, ``None``, ``""``...) is missing only where it cannot be a
+    value: a cell whose text is one of a categorical feature's categories is that category
+    (``NA``: North America, as the API reads ``"NA"``), and every cell of a text feature is
+    text (an empty review is the empty text, as the API reads ``""``). ``ml-api predict``
+    (Arrow and pandas), the engines, ``ml-api drift`` and ``ml-api import --data`` read cells
+    by this rule.
+
+    Args:
+        feature: The feature the column feeds.
+        tokens: The missing-value tokens (the card's ``missing_values.tokens``, or
+            ``--na-values``).
+
+    Returns:
+        ``tokens`` less the feature's categories; none for a text feature.
+    """
+    if feature.kind is FeatureKind.TEXT:
+        return frozenset()
+    if feature.categories and feature.codes is None:
+        return tokens.difference(feature.categories)
+    return tokens
+
+
+@functools.lru_cache(maxsize=256)
+def _arrow_set(cells: frozenset[str]) -> pa.Array:
+    return pa.array(sorted(cells), type=pa.string())
+
+
 @dataclass(frozen=True, slots=True)
 class TextCells:
     """How text cells (a CSV's) are read: which are missing; numbers by :func:`parse_number`.
 
     Attributes:
-        missing: The cells read as missing (the card's ``missing_values`` tokens).
+        missing: The missing-value tokens (the card's ``missing_values`` tokens); a feature's
+            column reads :func:`missing_cells` of them as missing.
     """
 
     missing: frozenset[str]
 
-    def arrow_missing(self) -> pa.Array:
-        """:attr:`missing` as an Arrow string array (a value set for ``pc.is_in``)."""
-        return pa.array(sorted(self.missing), type=pa.string())
+    def missing_for(self, feature: Feature | None) -> frozenset[str]:
+        """The cells read as missing in ``feature``'s column (any other column: the tokens)."""
+        return self.missing if feature is None else missing_cells(feature, self.missing)
+
+    def arrow_missing(self, feature: Feature | None = None) -> pa.Array:
+        """:meth:`missing_for` as an Arrow string array (a value set for ``pc.is_in``)."""
+        return _arrow_set(self.missing_for(feature))
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,14 +148,16 @@ _Numbers = tuple[np.ndarray, np.ndarray, np.ndarray]
 """``(float64 values, missing mask, no-number mask)`` of a column meant to hold numbers."""
 
 
-def _numbers(column: pa.Array | pa.ChunkedArray, text: TextCells | None) -> _Numbers | None:
+def _numbers(
+    column: pa.Array | pa.ChunkedArray, text: TextCells | None, feature: Feature
+) -> _Numbers | None:
     """A column meant to hold numbers, parsed; ``None`` for a type that holds none."""
     type_ = column.type
     n = len(column)
     if pa.types.is_null(type_):
         return np.full(n, np.nan), np.ones(n, dtype=bool), np.zeros(n, dtype=bool)
     if _text_type(type_) and text is not None:
-        missing = pc.is_in(column, value_set=text.arrow_missing())
+        missing = pc.is_in(column, value_set=text.arrow_missing(feature))
         column = pc.if_else(missing, pa.scalar(None, pa.string()), column)
         try:
             return (*_with_missing(pc.cast(column, pa.float64())), np.zeros(n, dtype=bool))
@@ -168,7 +206,7 @@ def _strings(
     elif not _text_type(type_):
         return None  # numbers or booleans where strings are expected: refused per value
     elif text is not None:
-        missing = pc.is_in(column, value_set=text.arrow_missing())
+        missing = pc.is_in(column, value_set=text.arrow_missing(f))
         column = pc.if_else(missing, pa.scalar(None, pa.string()), column)
         if f.is_boolean:  # true/false in any case, as training read them
             lower = pc.utf8_lower(pc.utf8_trim_whitespace(column))
@@ -203,7 +241,7 @@ def check_column(
     column = _plain(column)
     n = len(column)
     if feature.kind is FeatureKind.NUMERIC or feature.codes is not None:
-        numbers = _numbers(column, text)
+        numbers = _numbers(column, text, feature)
         if numbers is None:
             return CheckedColumn(np.full(n, np.nan), np.ones(n, dtype=bool))
         values, missing, no_number = numbers
