@@ -50,6 +50,7 @@ import pandas as pd
 import pyarrow as pa
 
 from ml_api.core.errors import InvalidInput, Problem
+from ml_api.core.model.columns import TextCells
 from ml_api.core.model.ranges import OutOfRange
 from ml_api.core.runtimes.predictor import PredictionResult
 from ml_api.core.service import PredictionService
@@ -93,8 +94,29 @@ CHECK_BLOCK_ROWS = 100_000
 per block costs less than one per chunk, and memory stays bounded by the block."""
 
 
+def cells_of(service: PredictionService, na_values: Sequence[str] | None = None) -> TextCells:
+    """How a model's CSV scoring files are read: ``na_values`` if given, else the card's tokens.
+
+    Args:
+        service: The loaded service (its card's ``missing_values.tokens``; pandas' defaults for
+            a card without them).
+        na_values: ``--na-values``; ``None``: the card's.
+
+    Returns:
+        The tokens; each feature's column reads
+        :func:`~ml_api.core.model.columns.missing_cells` of them as missing.
+    """
+    if na_values is not None:
+        return TextCells(frozenset(na_values))
+    return text_cells(service.artifact.metadata)
+
+
 def score_chunk(
-    service: PredictionService, chunk: pd.DataFrame, first_row: int, text: bool = True
+    service: PredictionService,
+    chunk: pd.DataFrame,
+    first_row: int,
+    text: bool = True,
+    cells: TextCells | None = None,
 ) -> tuple[pd.DataFrame, OutOfRange | None]:
     """Score one chunk: the vectorised check, else the row-by-row validation; then the model.
 
@@ -103,6 +125,7 @@ def score_chunk(
         chunk: Shape ``(n_rows, n_columns)``, every feature column present.
         first_row: The 1-based data row number of ``chunk``'s first row (for messages).
         text: The cells are CSV text as written (else typed values, from Parquet).
+        cells: How CSV text is read (:func:`cells_of`; ``None``: the card's tokens).
 
     Returns:
         ``(scored, out_of_range)``: ``chunk``'s columns unchanged, then ``prediction`` and, for
@@ -114,7 +137,7 @@ def score_chunk(
             column), or the model refused the values;
             :class:`~ml_api.core.model.ranges.OutOfRangeInput` under the ``reject`` policy.
     """
-    cells = text_cells(service.artifact.metadata)
+    cells = cells or text_cells(service.artifact.metadata)
     columns = fast_columns(chunk, service.schema, text, cells)
     if columns is None:
         if text:
@@ -137,6 +160,7 @@ def score_arrow_chunk(
     chunk: pa.Table,
     first_row: int,
     columns: list[np.ndarray] | None = None,
+    cells: TextCells | None = None,
 ) -> tuple[pa.Table, OutOfRange | None]:
     """:func:`score_chunk` for a CSV chunk read by Arrow: the input columns stay Arrow strings.
 
@@ -146,6 +170,7 @@ def score_arrow_chunk(
         first_row: The 1-based data row number of ``chunk``'s first row (for messages).
         columns: The chunk's feature columns already checked (:func:`arrow_block_check` with no
             doubt on these rows); ``None`` checks them here.
+        cells: How CSV text is read (:func:`cells_of`; ``None``: the card's tokens).
 
     Returns:
         ``(scored, out_of_range)`` as :func:`score_chunk` returns them, ``scored`` as a table.
@@ -153,7 +178,7 @@ def score_arrow_chunk(
     Raises:
         InvalidInput: As :func:`score_chunk` (the same row path names the problems).
     """
-    cells = text_cells(service.artifact.metadata)
+    cells = cells or text_cells(service.artifact.metadata)
     if columns is None:
         columns = fast_arrow_columns(chunk, service.schema, cells)
     if columns is None:
@@ -175,7 +200,7 @@ def score_arrow_chunk(
 
 
 def _csv_types(
-    service: PredictionService, input_path: Path, arrow: bool
+    service: PredictionService, input_path: Path, arrow: bool, cells: TextCells
 ) -> dict[str, pa.DataType] | None:
     """The input columns' Parquet types for a CSV input (``None`` for Parquet input): a pass.
 
@@ -205,7 +230,7 @@ def _csv_types(
 
         tables = from_pandas()
     added = set(_output_columns(service))  # replaced by the model's output: typed by it
-    missing = missing_in(text_cells(service.artifact.metadata), service.schema)
+    missing = missing_in(cells, service.schema)
     return {k: v for k, v in infer_csv_types(tables, missing).items() if k not in added}
 
 
@@ -217,6 +242,7 @@ def score_file(
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
     on_chunk: Callable[[int], None] | None = None,
     on_out_of_range: Callable[[OutOfRange], None] | None = None,
+    na_values: Sequence[str] | None = None,
 ) -> int:
     """Score every row of a CSV or Parquet file and write the result atomically.
 
@@ -237,6 +263,9 @@ def score_file(
         on_out_of_range: Called with each chunk's values outside the training range, under
             ``ML_API_OUT_OF_RANGE=warn`` (rows numbered from 1); ``ml-api predict`` sums them
             into one line.
+        na_values: A CSV's missing-value tokens (``--na-values``); ``None``: the card's
+            (:func:`cells_of`). A category of the column, or a text column's cell, is never
+            missing.
 
     Returns:
         The number of rows scored.
@@ -258,14 +287,15 @@ def score_file(
     )
     os.close(fd)
     tmp = Path(tmp_name)
+    cells = cells_of(service, na_values)
     writer = Writer(tmp, parquet_out, compression)
-    writer.missing = missing_in(text_cells(service.artifact.metadata), service.schema)
+    writer.missing = missing_in(cells, service.schema)
     reported = 0  # rows whose callbacks ran (a restart with pandas does not repeat them)
     try:
         try:
             if parquet_out:
-                writer.types = _csv_types(service, input_path, arrow=True)
-            chunks = _arrow_scored_chunks(service, input_path, chunk_rows)
+                writer.types = _csv_types(service, input_path, True, cells)
+            chunks = _arrow_scored_chunks(service, input_path, chunk_rows, cells)
             total, reported = _write_all(chunks, writer, reported, on_chunk, on_out_of_range)
         except ArrowRefused as refused:
             reported = refused.rows_reported
@@ -273,10 +303,10 @@ def score_file(
             # from the start, as it always did (its result or its error message, unchanged).
             writer.close(discard=True)
             writer = Writer(tmp, parquet_out, compression)
-            writer.missing = missing_in(text_cells(service.artifact.metadata), service.schema)
+            writer.missing = missing_in(cells, service.schema)
             if parquet_out:
-                writer.types = _csv_types(service, input_path, arrow=False)
-            chunks = _pandas_scored_chunks(service, input_path, chunk_rows)
+                writer.types = _csv_types(service, input_path, False, cells)
+            chunks = _pandas_scored_chunks(service, input_path, chunk_rows, cells)
             total, reported = _write_all(chunks, writer, reported, on_chunk, on_out_of_range)
         writer.close()
         os.chmod(tmp, new_file_mode())  # mkstemp made it 0600; a new file is 0666 & ~umask
@@ -334,7 +364,7 @@ def _check_columns(input_path: Path, columns: Sequence[str], names: Sequence[str
 
 
 def _arrow_scored_chunks(
-    service: PredictionService, input_path: Path, chunk_rows: int
+    service: PredictionService, input_path: Path, chunk_rows: int, cells: TextCells
 ) -> Iterator[_Scored]:
     """Score a CSV read by Arrow, chunk by chunk (cells stay Arrow strings end to end).
 
@@ -348,7 +378,6 @@ def _arrow_scored_chunks(
     reader = open_arrow_csv(input_path, cast("str | None", compression))
     _check_columns(input_path, reader.schema.names, service.schema.names)
     total = 0
-    cells = text_cells(service.artifact.metadata)
     block_rows = chunk_rows * max(1, CHECK_BLOCK_ROWS // chunk_rows)
     for block in arrow_csv_tables(reader, block_rows):
         checked = arrow_block_check(block, service.schema, cells)
@@ -358,7 +387,7 @@ def _arrow_scored_chunks(
             columns = None
             if checked is not None and not checked[1][start:stop].any():
                 columns = [values[start:stop] for values in checked[0]]
-            scored, out_of_range = score_arrow_chunk(service, chunk, total + 1, columns)
+            scored, out_of_range = score_arrow_chunk(service, chunk, total + 1, columns, cells)
             total += chunk.num_rows
             yield scored, out_of_range, chunk.num_rows
     if total == 0:  # a header and no rows: a header-only output, 0 rows scored
@@ -367,7 +396,7 @@ def _arrow_scored_chunks(
 
 
 def _pandas_scored_chunks(
-    service: PredictionService, input_path: Path, chunk_rows: int
+    service: PredictionService, input_path: Path, chunk_rows: int, cells: TextCells
 ) -> Iterator[_Scored]:
     """Score a Parquet file, or a CSV read by pandas, chunk by chunk."""
     total = 0
@@ -379,7 +408,7 @@ def _pandas_scored_chunks(
                 yield pd.DataFrame(columns=columns, dtype=object), None, 0
             continue
         scored, out_of_range = score_chunk(
-            service, chunk, total + 1, text=not is_parquet(input_path)
+            service, chunk, total + 1, text=not is_parquet(input_path), cells=cells
         )
         total += len(chunk)
         yield scored, out_of_range, len(chunk)

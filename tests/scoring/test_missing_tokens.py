@@ -129,6 +129,9 @@ def test_import_reads_na_as_the_encoder_category_and_records_its_tokens(region):
     assert r.exit_code == 0, r.output
     card = json.loads((root / "region-cli" / "1" / "metadata.json").read_text())
     assert card["missing_values"] == {"tokens": sorted(NA_CELLS), "cells": {"region": {"": 5}}}
+    # said as training says it: the cells read as missing, per column, and the option
+    assert "warning: region: 5 cells read as missing ('': 5), not as a category" in r.output
+    assert "import again with --na-values ''" in r.output
     saved = json.loads((region["root"] / "region" / "1" / "metadata.json").read_text())
     assert card["metrics"] == pytest.approx(saved["metrics"], rel=1e-12)  # NA read as NA
 
@@ -267,3 +270,50 @@ def test_cli_predict_answers_what_the_api_answers(tokens_model, tmp_path_factory
     expected = api_predictions(tokens_model["server"], rows)
     got = scored(out)["prediction"].astype(float).tolist()
     assert got == pytest.approx(expected, rel=1e-9, abs=1e-9)
+
+
+# ---- --na-values on predict and drift: this file's tokens instead of the card's ---------------
+
+
+def question_marks(region, path):
+    frame = region["frame"].copy()
+    frame["region"] = frame["region"].fillna("?")  # this file writes a missing cell as "?"
+    frame.to_csv(path, index=False)
+    return path
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".csv.xz"])
+def test_predict_na_values_reads_this_files_tokens(region, live, tmp_path, suffix):
+    path = tmp_path / f"in{suffix}"
+    text = "region,qty\n?,5\nNA,5\nNone,3\n"
+    path.write_bytes(lzma.compress(text.encode()) if suffix == ".csv.xz" else text.encode())
+    r = run("predict", "--input", path, "--output", tmp_path / "out.csv", "--name", "region",
+            "--na-values", "?", "--na-values", "None", "--model-root", region["root"])  # fmt: skip
+    assert r.exit_code == 0, r.output
+    got = scored(tmp_path / "out.csv")["prediction"].astype(float).tolist()
+    expected = api_predictions(
+        live, [{"region": None, "qty": 5}, {"region": "NA", "qty": 5}, {"region": None, "qty": 3}]
+    )
+    assert got == pytest.approx(expected, rel=1e-9)
+
+
+def test_predict_na_values_with_an_engine_is_refused_not_ignored(region, tmp_path):
+    path = tmp_path / "in.csv"
+    path.write_text("region,qty\n?,5\n")
+    r = run("predict", "--input", path, "--output", tmp_path / "out", "--name", "region",
+            "--engine", "dask", "--na-values", "?", "--model-root", region["root"])  # fmt: skip
+    assert r.exit_code == 2
+    assert "--na-values is read by the local engine only" in r.output
+    assert not (tmp_path / "out").exists()
+
+
+def test_drift_na_values_reads_this_files_tokens(region, tmp_path):
+    path = question_marks(region, tmp_path / "q.csv")
+    args = ["drift", "--input", path, "--name", "region", "--model-root", region["root"]]
+    r = run(*args, "--na-values", "?", "--json", "-")
+    assert r.exit_code == 0, r.output
+    report, _ = json.JSONDecoder().raw_decode(r.output[r.output.index("{") :])
+    assert {f["feature"]: f["score"] for f in report["features"]}["region"] == pytest.approx(0.0)
+    r = run(*args, "--json", "-")  # without it, "?" is an unknown category: drift shows it
+    report, _ = json.JSONDecoder().raw_decode(r.output[r.output.index("{") :])
+    assert {f["feature"]: f["score"] for f in report["features"]}["region"] > 0

@@ -7,7 +7,7 @@ alone (see :mod:`ml_api.cli`).
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
@@ -45,6 +45,28 @@ def na_values_option(effect: str) -> Callable[[_Command], _Command]:
         "category of the model's column (NA: North America) or in a text column is never "
         f"read as missing. {effect}",
     )
+
+
+def warn_missing_cells(
+    features: Iterable[Any], cells: Mapping[str, Mapping[str, int]], again: str
+) -> None:
+    """Warn, per categorical feature, which cells were read as missing and how many.
+
+    Args:
+        features: The card's features (``name`` and ``kind`` each).
+        cells: Per column, the cells each token made missing (the card's
+            ``missing_values.cells``).
+        again: What to run instead when a token is a value there (names ``--na-values``).
+    """
+    for f in features:
+        counts = cells.get(f.name)
+        if f.kind == "categorical" and counts:
+            shown = ", ".join(f"{token!r}: {n}" for token, n in sorted(counts.items()))
+            click.echo(
+                f"warning: {f.name}: {sum(counts.values())} cells read as missing ({shown}), "
+                f"not as a category; if one is a value here ('NA': North America, Namibia...), "
+                f"{again}"
+            )
 
 
 def settings_from(**overrides: Any) -> Settings:

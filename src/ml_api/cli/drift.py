@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from ml_api.cli.common import VERSION_HELP, fail, settings_from
+from ml_api.cli.common import VERSION_HELP, fail, na_values_option, settings_from
 
 
 @click.command()
@@ -43,6 +43,7 @@ from ml_api.cli.common import VERSION_HELP, fail, settings_from
     default=None,
     help="Exit 1 when a feature's score is above this PSI (0.25: a large shift).",
 )
+@na_values_option("Default: the model card's tokens (what training or import read as missing).")
 def drift(
     inputs: tuple[Path, ...],
     model_name: str | None,
@@ -51,6 +52,7 @@ def drift(
     report_path: Path | None,
     json_path: Path | None,
     fail_above: float | None,
+    na_values: tuple[str, ...],
 ) -> None:
     """Score each feature's drift (PSI) in files of instances against the model's training data.
 
@@ -79,7 +81,7 @@ def drift(
             f"training data): train or import it again",
             code=2,
         )
-    tokens = (artifact.card.raw.get("missing_values") or {}).get("tokens")
+    tokens = na_values or (artifact.card.raw.get("missing_values") or {}).get("tokens")
     try:
         frame = read_input(list(inputs), tokens, artifact.name, artifact.schema)
     except ValueError as exc:

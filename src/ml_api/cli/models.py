@@ -16,6 +16,7 @@ from ml_api.cli.common import (
     na_values_option,
     serve_command,
     settings_from,
+    warn_missing_cells,
 )
 
 
@@ -122,6 +123,13 @@ def import_(
         f"checked: the server's predictions on {card.import_data['served_check_rows']} "
         f"data rows equal the model's own"
     )
+    if card.missing_values is not None:  # a token the model's encoder does not hold as a category
+        warn_missing_cells(
+            card.schema.features,
+            card.missing_values.cells,
+            "import again with --na-values '' (only empty cells missing) or list the tokens "
+            "that mean missing",
+        )
     if result.metrics:
         click.echo(
             "metrics on the import data (may include rows seen in training): "

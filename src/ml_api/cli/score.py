@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
-from ml_api.cli.common import VERSION_HELP, fail, load_service, settings_from
+from ml_api.cli.common import VERSION_HELP, fail, load_service, na_values_option, settings_from
 
 if TYPE_CHECKING:  # imported when run: --help stays quick
     from ml_api.core.errors import ServingError
@@ -53,6 +53,9 @@ ENGINES = ("local", "spark", "dask")
     help="spark and dask: write rows that break the schema here (their columns, row, problems) "
     "instead of failing the run.",
 )
+@na_values_option(
+    "Default: the model card's tokens (what training or import read as missing). Local engine."
+)
 def predict(
     input_text: str,
     output_text: str,
@@ -64,6 +67,7 @@ def predict(
     quiet: bool,
     engine: str,
     refused_path: str | None,
+    na_values: tuple[str, ...],
 ) -> None:
     """Score a CSV (also .csv.gz) or Parquet file; the output's name picks its format.
 
@@ -78,6 +82,12 @@ def predict(
         model_version=model_version,
         out_of_range=out_of_range,
     )
+    if engine != "local" and na_values:
+        fail(
+            f"--na-values is read by the local engine only: --engine {engine} reads the "
+            "model card's missing-value tokens (train or import the model with --na-values)",
+            code=2,
+        )
     if engine != "local":  # paths as given: a URL (s3a://...) is no local path
         _run_engine(engine, settings, input_text, output_text, refused_path, chunk_rows, quiet)
         return
@@ -85,7 +95,7 @@ def predict(
     service = load_service(settings)
     outside: Counter[str] = Counter()
     started = time.perf_counter()
-    scored = _score(service, input_path, output_path, chunk_rows, outside, quiet)
+    scored = _score(service, input_path, output_path, chunk_rows, outside, quiet, na_values)
     if outside:
         _warn_out_of_range(outside)
     if not quiet:
@@ -105,6 +115,7 @@ def _score(
     chunk_rows: int,
     outside: Counter[str],
     quiet: bool,
+    na_values: tuple[str, ...] = (),
 ) -> int:
     """Score the file (counting out-of-range values per feature into ``outside``); exit on error.
 
@@ -127,6 +138,7 @@ def _score(
             chunk_rows=chunk_rows,
             on_chunk=bar.update if bar is not None else None,
             on_out_of_range=lambda found: outside.update(found.counts),
+            na_values=na_values or None,
         )
     except OutOfRangeInput as exc:
         _fail_out_of_range(exc)

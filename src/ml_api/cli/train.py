@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import click
 
@@ -15,10 +15,8 @@ from ml_api.cli.common import (
     require_training_extra,
     serve_command,
     settings_from,
+    warn_missing_cells,
 )
-
-if TYPE_CHECKING:  # imported when run: --help stays quick
-    from ml_api.core.model.card import TrainedCard
 
 
 def model_name_for(data: Path) -> str:
@@ -157,7 +155,12 @@ def train(
         fail(str(exc).strip("'\""))
     card = result.card
     _echo_columns(result)
-    _echo_missing_text(card)
+    warn_missing_cells(
+        card.schema.features,
+        card.missing_values.cells,
+        "train again with --na-values '' (only empty cells missing) or list the tokens that "
+        "mean missing",
+    )
     if card.training.marked_nullable:
         marked = ", ".join(card.training.marked_nullable)
         click.echo(f"null accepted at serving (--nullable; the pipeline imputes it): {marked}")
@@ -212,21 +215,6 @@ def _echo_comparison(
         f"ML_API_MODEL_VERSION); to serve this one: ml-api promote {name} {new_version}"
     )
     return False
-
-
-def _echo_missing_text(card: TrainedCard) -> None:
-    """Say which cells of each categorical feature were read as missing, and how many."""
-    cells = card.missing_values.cells
-    for f in card.schema.features:
-        counts = cells.get(f.name)
-        if f.kind == "categorical" and counts:
-            shown = ", ".join(f"{token!r}: {n}" for token, n in sorted(counts.items()))
-            click.echo(
-                f"warning: {f.name}: {sum(counts.values())} cells read as missing ({shown}), "
-                "not as a category; if one is a value here ('NA': North America, Namibia...), "
-                "train again with --na-values '' (only empty cells missing) or list the tokens "
-                "that mean missing"
-            )
 
 
 def _echo_columns(result: Any) -> None:
