@@ -356,7 +356,8 @@ class Repository:
         """Append ``name`` to the shared names (the caller holds ``_names_lock`` or is alone)."""
         slot = self._shared_count.value
         start = slot * NAME_BYTES
-        self._shared_names[start : start + NAME_BYTES] = name.encode().ljust(NAME_BYTES, b"\0")
+        data = name.encode().ljust(NAME_BYTES, b"\0")
+        ctypes.memmove(ctypes.addressof(self._shared_names) + start, data, NAME_BYTES)
         self._shared_count.value = slot + 1
 
     def _adopt(self) -> None:
@@ -365,7 +366,7 @@ class Repository:
         if count == len(self.names):
             return
         with self._lock:
-            raw = bytes(self._shared_names[: count * NAME_BYTES])
+            raw = ctypes.string_at(ctypes.addressof(self._shared_names), count * NAME_BYTES)
             names = [
                 raw[i : i + NAME_BYTES].rstrip(b"\0").decode()
                 for i in range(0, len(raw), NAME_BYTES)

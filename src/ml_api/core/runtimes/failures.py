@@ -140,7 +140,7 @@ def _field(
     for j, name in enumerate(names):
         if row[j][0] == reference[j][0]:
             continue
-        swapped = list(row)
+        swapped: list[Sequence[Any]] = list(row)
         swapped[j] = reference[j]
         fails = budget.fails(predictor, swapped)
         if fails is None:
