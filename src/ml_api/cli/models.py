@@ -84,7 +84,7 @@ def import_(
     a model the server could not serve is refused.
     """
     from ml_api.importing import RUNS_CODE_WARNING, ImportRefused, import_model
-    from ml_api.train import runtime_line
+    from ml_api.importing.notes import import_notes
 
     settings = settings_from(model_root=model_root)
     from ml_api.importing.native import is_native
@@ -106,43 +106,10 @@ def import_(
     except ImportRefused as exc:
         fail(str(exc), code=1)
     card = result.card
-    click.echo(
-        f"imported {card.estimator_class} ({card.task}) from {model_path}: "
-        f"{len(card.schema)} features "
-        f"(names from {card.provenance['feature_names_and_order']})"
-    )
-    click.echo(
-        f"checked: the server's predictions on {card.import_data['served_check_rows']} "
-        f"data rows equal the model's own"
-    )
-    if result.metrics:
-        click.echo(
-            "metrics on the import data (may include rows seen in training): "
-            + ", ".join(f"{k}={v:.4f}" for k, v in result.metrics.items())
-        )
-    if card.import_data.get("file") == "MLflow input example":
-        click.echo(
-            f"note: no --data: kinds, ranges and nullability come from the MLflow input example "
-            f"({card.import_data['rows']} rows); pass --data with representative rows for "
-            f"ranges worth checking against"
-        )
-    if card.code:
-        click.echo(
-            f"its own code: {', '.join(card.code['modules'])} (copied into the version; "
-            f"importable only while this version loads)"
-        )
-    limits = {f["name"]: f.get("max_length") for f in card.schema.to_list()}
-    for name, where in card.provenance.get("text", {}).items():
-        fed = " (fed to it as one column)" if card.input == "column" else ""
-        click.echo(
-            f"text feature: {name}, read by the {where}{fed}: any string up to "
-            f"{limits[name]} characters"
-        )
-    for line in card.provenance.get("unseen_categories", {}).values():
+    features, *notes = import_notes(card)
+    click.echo(f"imported {card.estimator_class} ({card.task}) from {model_path}: {features}")
+    for line in notes:
         click.echo(line)
-    for line in card.import_data.get("thin_evidence", {}).values():
-        click.echo(f"note: {line}")
-    click.echo(runtime_line(card))
     click.echo(f"saved {result.path}")
     click.echo(f"serve it with: {serve_command(model_name, model_root)}")
 
