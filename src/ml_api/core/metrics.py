@@ -52,7 +52,7 @@ def _forked() -> None:
 if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
     os.register_at_fork(after_in_child=_forked)
     # before any metric below is created: every value of this process uses it
-    _values.ValueClass = _values.MultiProcessValue(process_identifier=process_id)
+    _values.ValueClass = _values.MultiProcessValue(process_identifier=process_id)  # type: ignore[no-untyped-call]
 
 LATENCY_BUCKETS = (
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
