@@ -10,6 +10,8 @@ import click
 
 from ml_api.cli.common import (
     DEFAULT_ALIAS,
+    MODEL_ROOT_HELP,
+    NAME_HELP,
     VERSION_HELP,
     fail,
     load_service,
@@ -115,9 +117,14 @@ def import_(
 
 
 @click.command()
-@click.option("--name", "model_name", default=None)
+@click.option("--name", "model_name", default=None, help=NAME_HELP)
 @click.option("--version", "model_version", default=None, help=VERSION_HELP)
-@click.option("--model-root", type=click.Path(file_okay=False, path_type=Path), default=None)
+@click.option(
+    "--model-root",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help=MODEL_ROOT_HELP,
+)
 def info(model_name: str | None, model_version: str | None, model_root: Path | None) -> None:
     """Verify a model version and print its card as JSON."""
     settings = settings_from(
@@ -130,9 +137,14 @@ def info(model_name: str | None, model_version: str | None, model_root: Path | N
 
 
 @click.command()
-@click.option("--name", "model_name", default=None)
+@click.option("--name", "model_name", default=None, help=NAME_HELP)
 @click.option("--version", "model_version", default=None, help=VERSION_HELP)
-@click.option("--model-root", type=click.Path(file_okay=False, path_type=Path), default=None)
+@click.option(
+    "--model-root",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help=MODEL_ROOT_HELP,
+)
 @click.option(
     "--output",
     "output_path",
@@ -217,8 +229,19 @@ def _metrics(card: dict[str, Any]) -> str:
 
 @click.command()
 @click.argument("name", required=False)
-@click.option("--model-root", type=click.Path(file_okay=False, path_type=Path), default=None)
-def versions(name: str | None, model_root: Path | None) -> None:
+@click.option(
+    "--name",
+    "name_option",
+    default=None,
+    help="Model name, as the other commands take it (same as NAME).",
+)
+@click.option(
+    "--model-root",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help=MODEL_ROOT_HELP,
+)
+def versions(name: str | None, name_option: str | None, model_root: Path | None) -> None:
     """List a model's versions side by side, and which one serves by default.
 
     NAME defaults to ML_API_MODEL_NAME. Columns: version, created (UTC), estimator, held-out
@@ -228,7 +251,9 @@ def versions(name: str | None, model_root: Path | None) -> None:
     from ml_api.core.model.integrity import ArtifactError
     from ml_api.core.model.versions import list_versions, read_aliases, resolve_version_dir
 
-    settings = settings_from(model_root=model_root, model_name=name)
+    if name is not None and name_option is not None and name != name_option:
+        fail(f"two model names: {name} and --name {name_option}; give one", code=2)
+    settings = settings_from(model_root=model_root, model_name=name or name_option)
     root, name = settings.resolved_model_root(), settings.model_name
     try:
         found = list_versions(root, name)
@@ -287,7 +312,12 @@ def _check_serving(settings: Any, root: Path, name: str, version: str) -> None:
     help="Alias to set (serve honours production).",
 )
 @click.option("--unset", is_flag=True, help="Remove the alias (then the newest version serves).")
-@click.option("--model-root", type=click.Path(file_okay=False, path_type=Path), default=None)
+@click.option(
+    "--model-root",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help=MODEL_ROOT_HELP,
+)
 def promote(
     name: str, version: str | None, alias: str, unset: bool, model_root: Path | None
 ) -> None:
