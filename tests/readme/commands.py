@@ -159,7 +159,10 @@ RULES: tuple[Rule, ...] = (
         evidence='"--engine", engine',
     ),
     # ---- run by tests/readme/test_commands.py --------------------------------------------------
-    Rule(ML_API + r"(train|versions|promote|card|info|predict|drift)\b", runner="sandbox"),
+    Rule(
+        ML_API + r"(train|versions|promote|card|info|predict|drift|requirements)\b",
+        runner="sandbox",
+    ),
     Rule(
         ML_API + r"import (model\.joblib|reviews\.joblib|custom\.joblib|penguins-mlflow)\b",
         runner="sandbox",
