@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import importlib
+import re
 import warnings
 import zipfile
 from collections.abc import Callable, Sequence
