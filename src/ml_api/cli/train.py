@@ -87,8 +87,20 @@ def has_version(root: Path, name: str) -> bool:
     "--na-values '' reads only empty cells as missing, so NA (North America) is a category. "
     "Recorded in the card; scoring files are read the same way.",
 )
-@click.option("--test-size", type=click.FloatRange(0.05, 0.5), default=0.2, show_default=True)
-@click.option("--seed", type=int, default=42, show_default=True)
+@click.option(
+    "--test-size",
+    type=click.FloatRange(0.05, 0.5),
+    default=0.2,
+    show_default=True,
+    help="Held-out fraction the metrics are measured on (stratified for classification).",
+)
+@click.option(
+    "--seed",
+    type=int,
+    default=42,
+    show_default=True,
+    help="Seed of the split and of estimators that use randomness (same seed, same model).",
+)
 @click.option(
     "--format",
     "fmt",
