@@ -99,7 +99,10 @@ def test_a_model_the_converter_cannot_handle_falls_back_with_the_reason(tmp_path
     result = _penguins(tmp_path)
     section = result.metadata["onnx"]
     assert section["passed"] is False and section["gate"] is None
-    assert section["reason"].startswith("skl2onnx could not convert FirstClass: ")
+    assert section["reason"] == (
+        "skl2onnx has no converter for FirstClass (step 'model', class "
+        "tests.core.test_onnx.FirstClass)"
+    )
     assert "\n" not in section["reason"]
     assert result.metadata["runtime"] == "scikit-learn"
     assert not (result.path / "model.onnx").exists()

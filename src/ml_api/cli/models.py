@@ -16,6 +16,7 @@ from ml_api.cli.common import (
     serve_command,
     settings_from,
 )
+from ml_api.core.wording import count
 
 
 @click.command("import")
@@ -107,8 +108,8 @@ def import_(
         fail(str(exc), code=1)
     card = result.card
     click.echo(
-        f"imported {card.estimator_class} ({card.task}) from {model_path}: "
-        f"{len(card.schema)} features "
+        f"imported {card.provenance.get('model', card.estimator_class)} ({card.task}) from "
+        f"{model_path}: {count(len(card.schema), 'feature')} "
         f"(names from {card.provenance['feature_names_and_order']})"
     )
     click.echo(

@@ -41,7 +41,7 @@ from ml_api.importing import native as native_file
 from ml_api.importing.sample_data import read_data
 from ml_api.importing.serve_check import has_proba, own_predictions, serve_check
 from ml_api.importing.sources import ImportRefused, Source, from_object, read_source
-from ml_api.onnx_export import export_onnx
+from ml_api.onnx_export import describe_model, export_onnx
 
 PROBABILITIES_UNAVAILABLE = (
     "unavailable: the model has no predict_proba, so answers carry labels only (V1 without "
@@ -292,6 +292,7 @@ def _provenance(
     }
     optional = " (and null for the MLflow signature's optional columns)" if source.optional else ""
     return {
+        "model": describe_model(model),
         "feature_names_and_order": names_from,
         "kinds_ranges_nullability": "the import data" + optional,
         "categories": categories_from,

@@ -29,6 +29,14 @@ ABSENT_IMPORTED = (
 )
 
 
+def _estimator(card: ModelCard) -> str:
+    """The model in words: an import's whole model (a Pipeline ending in ...), else its class."""
+    provenance = card.raw.get("provenance")
+    if isinstance(provenance, dict) and provenance.get("model"):
+        return str(provenance["model"])
+    return str(card.estimator_class or "not recorded")
+
+
 def _source(source: Any) -> str:
     """An import's source in words: format, file, a short sha256 (not the raw dict)."""
     if not isinstance(source, dict):
@@ -159,7 +167,7 @@ class CardContent:
         facts = [
             ("task", task),
             ("target", str(card.target or "not recorded")),
-            ("estimator", str(card.estimator_class or "not recorded")),
+            ("estimator", _estimator(card)),
         ]
         if card.classes:
             facts.append(("classes", ", ".join(map(str, card.classes))))
