@@ -52,6 +52,7 @@ import pandas as pd
 from ml_api.core.model.card import NewCard
 from ml_api.core.model.schema import CATEGORY_DTYPE, FeatureKind, FeatureSchema
 from ml_api.core.runtimes.onnx_runtime import onnx_input_names
+from ml_api.core.wording import describe_model
 
 NewCardT = TypeVar("NewCardT", bound=NewCard)
 
@@ -415,22 +416,6 @@ def _part_without_converter(obj: Any, where: str, known: set[type]) -> tuple[typ
             if found is not None:
                 return found
     return None if type(obj) in known else (type(obj), where)
-
-
-def describe_model(model: Any) -> str:
-    """A model in words: ``LogisticRegression``, or ``a Pipeline ending in LogisticRegression``.
-
-    Args:
-        model: A fitted estimator or pipeline.
-
-    Returns:
-        The class name for a bare estimator; for a ``Pipeline``, its class and its last step's.
-    """
-    steps = getattr(model, "steps", None)
-    if steps:
-        last = steps[-1][1]
-        return f"a {type(model).__name__} ending in {describe_model(last).removeprefix('a ')}"
-    return type(model).__name__
 
 
 def _register_boosting_converters(estimator: Any) -> bool:

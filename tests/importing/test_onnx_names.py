@@ -25,7 +25,8 @@ from sklearn.preprocessing import StandardScaler
 from ml_api.cli import main
 from ml_api.core.model.schema import FeatureSchema
 from ml_api.core.runtimes.onnx_runtime import onnx_input_names
-from ml_api.onnx_export import convert, describe_model
+from ml_api.core.wording import describe_model
+from ml_api.onnx_export import convert
 from tests.conftest import DJANGO_SECRET_KEY
 from tests.importing.conftest import json_rows
 from tests.live.server import LiveServer

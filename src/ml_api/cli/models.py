@@ -113,8 +113,8 @@ def import_(
         f"(names from {card.provenance['feature_names_and_order']})"
     )
     click.echo(
-        f"checked: the server's predictions on {card.import_data['served_check_rows']} "
-        f"data rows equal the model's own"
+        f"checked: the server's predictions on "
+        f"{count(card.import_data['served_check_rows'], 'data row')} equal the model's own"
     )
     if result.metrics:
         click.echo(
@@ -124,7 +124,7 @@ def import_(
     if card.import_data.get("file") == "MLflow input example":
         click.echo(
             f"note: no --data: kinds, ranges and nullability come from the MLflow input example "
-            f"({card.import_data['rows']} rows); pass --data with representative rows for "
+            f"({count(card.import_data['rows'], 'row')}); pass --data with representative rows for "
             f"ranges worth checking against"
         )
     if card.code:

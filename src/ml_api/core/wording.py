@@ -1,8 +1,10 @@
-"""Counted nouns in messages: ``1 feature``, ``2 features`` (never ``1 features``)."""
+"""Words for messages: counted nouns (``1 feature``, ``2 features``), a model's name."""
 
 from __future__ import annotations
 
-__all__ = ["count"]
+from typing import Any
+
+__all__ = ["count", "describe_model"]
 
 
 def count(n: int, noun: str, plural: str | None = None) -> str:
@@ -14,6 +16,22 @@ def count(n: int, noun: str, plural: str | None = None) -> str:
         plural: The plural where it is not ``noun + "s"`` (``"categories"``).
 
     Returns:
-        ``"1 row"``, ``"0 rows"``, ``"1,234 rows"`` (thousands separated).
+        ``"1 row"``, ``"0 rows"``, ``"1234 rows"``.
     """
-    return f"{n:,} {noun if n == 1 else plural or noun + 's'}"
+    return f"{n} {noun if n == 1 else plural or noun + 's'}"
+
+
+def describe_model(model: Any) -> str:
+    """A model in words: ``LogisticRegression``, or ``a Pipeline ending in LogisticRegression``.
+
+    Args:
+        model: A fitted estimator or pipeline.
+
+    Returns:
+        The class name for a bare estimator; for a ``Pipeline``, its class and its last step's.
+    """
+    steps = getattr(model, "steps", None)
+    if steps:
+        last = steps[-1][1]
+        return f"a {type(model).__name__} ending in {describe_model(last).removeprefix('a ')}"
+    return type(model).__name__

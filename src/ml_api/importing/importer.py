@@ -36,12 +36,13 @@ from ml_api.core.model.card import ImportedCard, InputLayout
 from ml_api.core.model.profile import PROFILE_FILE, build_profile
 from ml_api.core.model.schema import CATEGORY_DTYPE, Feature, FeatureSchema, is_code
 from ml_api.core.model.skops_trust import SKOPS_NODE_TYPES, skops_refusal, skops_refused
+from ml_api.core.wording import describe_model
 from ml_api.importing import custom_code, evidence, inspection
 from ml_api.importing import native as native_file
 from ml_api.importing.sample_data import read_data
 from ml_api.importing.serve_check import has_proba, own_predictions, serve_check
 from ml_api.importing.sources import ImportRefused, Source, from_object, read_source
-from ml_api.onnx_export import describe_model, export_onnx
+from ml_api.onnx_export import export_onnx
 
 PROBABILITIES_UNAVAILABLE = (
     "unavailable: the model has no predict_proba, so answers carry labels only (V1 without "

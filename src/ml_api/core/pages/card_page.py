@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ml_api.core.model.card import ModelCard
+from ml_api.core.wording import count
 
 ABSENT = (
     "This model version has no charts: it was saved before ml-api drew them at training time. "
@@ -150,7 +151,7 @@ class CardContent:
             else f"predicts {card.target or 'a value'}"
             + (" (regression)" if card.task == "regression" else "")
         )
-        summary = [f"This model {what} from {len(card.schema)} features."]
+        summary = [f"This model {what} from {count(len(card.schema), 'feature')}."]
         training = card.training or {}
         if imported:
             summary.append(
