@@ -30,6 +30,9 @@ def describe_model(model: Any) -> str:
     Returns:
         The class name for a bare estimator; for a ``Pipeline``, its class and its last step's.
     """
+    wrapped = getattr(model, "wraps", None)  # a library's model behind an interface of ml-api's
+    if wrapped is not None:
+        return type(wrapped).__name__
     steps = getattr(model, "steps", None)
     if steps:
         last = steps[-1][1]

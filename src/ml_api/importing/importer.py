@@ -226,7 +226,9 @@ def _import(
     reference = X[names[0]] if one_column else table  # a 1-D model takes the column itself
     if "reads" in source.info:  # a native file: its scikit-learn interface against the booster
         native_file.check_against_booster(model, reference, classes)
-        card = replace(card, provenance={**card.provenance, "classes": native_file.CLASSES_NOTE})
+        if not str(source.info["format"]).startswith("catboost"):  # CatBoost keeps its labels
+            note = native_file.CLASSES_NOTE
+            card = replace(card, provenance={**card.provenance, "classes": note})
     checked = serve_check(model, card, X, reference)
     import_data = {**card.import_data, "served_check_rows": checked}
     if target is not None:

@@ -29,7 +29,7 @@ from sklearn.utils.validation import check_is_fitted
 from ml_api.core.wording import count, describe_model
 from ml_api.importing.sources import ImportRefused
 
-MODEL_LIBRARIES = ("xgboost", "lightgbm")
+MODEL_LIBRARIES = ("xgboost", "lightgbm", "catboost")
 """Libraries besides scikit-learn whose scikit-learn-interface models ml-api imports."""
 
 Categories = dict[str, tuple[list[Any], str]]
