@@ -81,7 +81,8 @@ def import_(
     """Import a fitted model (joblib/pickle, skops, MLflow directory, native file) as a new version.
 
     MODEL_PATH holds a fitted scikit-learn estimator or Pipeline, or an XGBoost or LightGBM
-    scikit-learn model; or it is XGBoost's own model file (.json, .ubj) or LightGBM's (.txt).
+    scikit-learn model; or it is XGBoost's own model file (.json, .ubj), LightGBM's (.txt) or
+    CatBoost's (.cbm).
     The model predicts on the data through the server's own path before anything is written;
     a model the server could not serve is refused.
     """
