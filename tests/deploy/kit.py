@@ -59,11 +59,13 @@ VARIANTS = (
     Variant("promote-job", K8S / "jobs" / "promote"),
     Variant("monitoring", DEPLOY / "monitoring"),
     Variant("logging", DEPLOY / "logging"),
+    Variant("logging-monitoring", DEPLOY / "logging" / "monitoring"),
 )
 APP_VARIANTS = tuple(
     v
     for v in VARIANTS
-    if v.name not in ("monitoring", "logging", "bootstrap", "canary", "promote-job")
+    if v.name
+    not in ("monitoring", "logging", "logging-monitoring", "bootstrap", "canary", "promote-job")
 )
 
 

@@ -164,3 +164,41 @@ def test_prediction_records_go_to_their_own_index_kept_longer() -> None:
     ][0]["args"][0]
     assert '"index_patterns":["ml-api-predictions-*"],"priority":100' in script
     assert '"min_age":"14d"' in script
+
+
+def test_prometheus_scrapes_fluent_bit_where_it_serves_its_metrics() -> None:
+    """deploy/logging/monitoring's PodMonitor reaches the HTTP server fluent-bit.conf turns on,
+    on the DaemonSet's pods, with the `job` and the output names its alerts use."""
+    conf, daemonset = _config_and_daemonset()
+    watching = documents(render(Variant("fb", DEPLOY / "logging" / "monitoring")))
+    (service,) = [keys for name, keys in sections(conf) if name == "SERVICE"]
+    assert service["http_server"] == ["On"]
+    template = daemonset["spec"]["template"]
+    container = template["spec"]["containers"][0]
+    monitor = find(watching, "PodMonitor")
+    (endpoint,) = monitor["spec"]["podMetricsEndpoints"]
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    assert ports[endpoint["port"]] == int(service["http_port"][0])
+    assert endpoint["path"] == "/api/v2/metrics/prometheus"
+    labels = template["metadata"]["labels"]
+    assert monitor["spec"]["selector"]["matchLabels"].items() <= labels.items()
+    namespace = daemonset["metadata"]["namespace"]
+    assert monitor["metadata"]["namespace"] == namespace
+    job = labels[monitor["spec"]["jobLabel"]]
+    rules = find(watching, "PrometheusRule")
+    alerts = {r["alert"]: r for g in rules["spec"]["groups"] for r in g["rules"]}
+    absent = alerts["FluentBitTargetAbsent"]["expr"]
+    assert f'job="{job}"' in absent and f'namespace="{namespace}"' in absent
+    app_monitor = find(documents(render(Variant("m", DEPLOY / "monitoring"))), "ServiceMonitor")
+    release = app_monitor["metadata"]["labels"]["release"]  # what the kit's Prometheus selects
+    assert monitor["metadata"]["labels"]["release"] == rules["metadata"]["labels"]["release"]
+    assert monitor["metadata"]["labels"]["release"] == release
+    # Each output has its own Alias: the `name` label of its counters, as the alerts describe.
+    aliases = [keys["alias"][0] for name, keys in sections(conf) if name == "OUTPUT"]
+    assert sorted(aliases) == ["es_logs", "es_predictions"]
+    for counter in (
+        "fluentbit_output_dropped_records_total",
+        "fluentbit_output_retries_failed_total",
+        "fluentbit_output_errors_total",
+    ):
+        assert any(counter in r["expr"] for r in alerts.values()), counter
