@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import re
 import selectors
+import sys
 import threading
 import time
 from collections import deque
@@ -53,7 +54,8 @@ seconds; the same limit granian applies (``header_read_timeout``) and half nginx
 BODY_BUFFER_BYTES = 16 * 1024
 """Largest ``Content-Length`` body read on the poller before a thread takes the request, in
 bytes (a 64-instance penguins request is about 6 KiB). Kept small: every read on the poller
-waits for the GIL behind the busy request threads (up to ``sys.getswitchinterval()``, 5 ms), so
+waits for the GIL behind the busy request threads (up to one switch interval,
+:data:`SWITCH_INTERVAL_SECONDS`), so
 reading large bodies there delayed new connections, probes included, under overload."""
 
 MAX_BUFFER_BYTES = 64 * 1024 + BODY_BUFFER_BYTES
@@ -63,6 +65,15 @@ head over its own limits: 414 or 431)."""
 SHED_THREADS = 2
 """Threads answering requests refused because the queue is full (a 503 each, no application
 code), apart from the request threads and the probe lane."""
+
+SWITCH_INTERVAL_SECONDS = 0.001
+"""The worker's ``sys.setswitchinterval``, in seconds (CPython's default: 0.005). The one thread
+that accepts connections, reads heads and hands requests to threads takes the GIL back after every
+system call (each ``epoll_wait``, ``recv``, ``accept``), and under load it waits for a busy request
+thread to give the GIL up: up to one switch interval each time. Slow clients add a wake-up per
+byte, so with 300 of them the loop fell behind and everything it hands on waited: 64 clients with
+300 slow connections on one Flask worker, one run each at load 30: 320 req/s, p99 1,991 ms,
+slowest probe 1,877 ms at 5 ms; 593 req/s, p99 557 ms, slowest probe 396 ms at 1 ms."""
 
 _RECV_BYTES = 64 * 1024
 _CONTENT_LENGTH = re.compile(rb"\ncontent-length[ \t]*:[ \t]*([0-9]{1,12})[ \t]*(?=\r?\n)", re.I)
@@ -134,7 +145,11 @@ class HeadReadingWorker(ProbeLaneWorker):
         self.shed_pool: futures.ThreadPoolExecutor | None = None
 
     def init_process(self) -> None:
-        """Create the pool that answers refused requests, then the probe lane's set-up."""
+        """Create the pool that answers refused requests, then the probe lane's set-up.
+
+        Also sets :data:`SWITCH_INTERVAL_SECONDS` (this worker process only).
+        """
+        sys.setswitchinterval(SWITCH_INTERVAL_SECONDS)
         self.shed_pool = futures.ThreadPoolExecutor(
             max_workers=SHED_THREADS, thread_name_prefix="shed"
         )
