@@ -165,3 +165,21 @@ def test_alert_metrics_cover_the_dashboard_and_rules() -> None:
     """The names the live checks compare are found at all (a parser that found none would pass)."""
     assert set().union(*(metric_names(e) for e in dashboard_queries()))
     assert set().union(*(metric_names(r["expr"]) for r in all_rules()))
+
+
+def test_autoscaler_names_in_alerts_and_panels_exist() -> None:
+    """kube-state-metrics names HPAs by object name: the alerts and panels must use the kit's.
+    KEDA keeps `ml-api-hpa` (components/keda); `keda-hpa-ml-api` was left over from before."""
+    hpas = {
+        d["metadata"]["name"]
+        for d in rendered("production")
+        if d["kind"] == "HorizontalPodAutoscaler"
+    }
+    hpas.add(rendered_keda()["spec"]["advanced"]["horizontalPodAutoscalerConfig"]["name"])
+    queries = [r["expr"] for r in all_rules()] + dashboard_queries()
+    named = set()
+    for query in queries:
+        for value in re.findall(r'horizontalpodautoscaler=~?"([^"]+)"', query):
+            named.update(value.split("|"))
+    assert named, "the alerts and panels select the HPA by name"
+    assert named <= hpas, named - hpas
