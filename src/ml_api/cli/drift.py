@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from ml_api.cli.common import VERSION_HELP, fail, settings_from
+from ml_api.cli.common import MODEL_ROOT_HELP, NAME_HELP, VERSION_HELP, fail, settings_from
 
 
 @click.command()
@@ -20,9 +20,14 @@ from ml_api.cli.common import VERSION_HELP, fail, settings_from
     help="CSV (.csv, .csv.gz), Parquet, or prediction-log file (.jsonl and its rotated .jsonl.N, "
     "or a saved container log); repeat for several.",
 )
-@click.option("--name", "model_name", default=None)
+@click.option("--name", "model_name", default=None, help=NAME_HELP)
 @click.option("--version", "model_version", default=None, help=VERSION_HELP)
-@click.option("--model-root", type=click.Path(file_okay=False, path_type=Path), default=None)
+@click.option(
+    "--model-root",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help=MODEL_ROOT_HELP,
+)
 @click.option(
     "--report",
     "report_path",

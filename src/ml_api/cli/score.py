@@ -10,7 +10,14 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
-from ml_api.cli.common import VERSION_HELP, fail, load_service, settings_from
+from ml_api.cli.common import (
+    MODEL_ROOT_HELP,
+    NAME_HELP,
+    VERSION_HELP,
+    fail,
+    load_service,
+    settings_from,
+)
 
 if TYPE_CHECKING:  # imported when run: --help stays quick
     from ml_api.core.errors import ServingError
@@ -23,12 +30,36 @@ ENGINES = ("local", "spark", "dask")
 
 
 @click.command()
-@click.option("--input", "input_text", required=True, type=click.Path())
-@click.option("--output", "output_text", required=True, type=click.Path())
-@click.option("--name", "model_name", default=None)
+@click.option(
+    "--input",
+    "input_text",
+    required=True,
+    type=click.Path(),
+    help="Rows to score: a CSV (.csv, .csv.gz) or Parquet file with the model's feature columns.",
+)
+@click.option(
+    "--output",
+    "output_text",
+    required=True,
+    type=click.Path(),
+    help="Where the rows go with their predictions; its name picks the format (.csv, .csv.gz, "
+    ".parquet).",
+)
+@click.option("--name", "model_name", default=None, help=NAME_HELP)
 @click.option("--version", "model_version", default=None, help=VERSION_HELP)
-@click.option("--model-root", type=click.Path(file_okay=False, path_type=Path), default=None)
-@click.option("--chunk-rows", type=click.IntRange(1), default=5000, show_default=True)
+@click.option(
+    "--model-root",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help=MODEL_ROOT_HELP,
+)
+@click.option(
+    "--chunk-rows",
+    type=click.IntRange(1),
+    default=5000,
+    show_default=True,
+    help="Rows read, validated and predicted at a time (memory is bounded by it).",
+)
 @click.option(
     "--out-of-range",
     type=click.Choice(["accept", "warn", "reject"]),

@@ -87,8 +87,20 @@ def has_version(root: Path, name: str) -> bool:
     "--na-values '' reads only empty cells as missing, so NA (North America) is a category. "
     "Recorded in the card; scoring files are read the same way.",
 )
-@click.option("--test-size", type=click.FloatRange(0.05, 0.5), default=0.2, show_default=True)
-@click.option("--seed", type=int, default=42, show_default=True)
+@click.option(
+    "--test-size",
+    type=click.FloatRange(0.05, 0.5),
+    default=0.2,
+    show_default=True,
+    help="Held-out fraction the metrics are measured on (stratified for classification).",
+)
+@click.option(
+    "--seed",
+    type=int,
+    default=42,
+    show_default=True,
+    help="Seed of the split and of estimators that use randomness (same seed, same model).",
+)
 @click.option(
     "--format",
     "fmt",
@@ -136,10 +148,12 @@ def train(
     from ml_api.train import TrainingOptions, runtime_line
     from ml_api.train import train as run_training
 
+    defaulted: tuple[str, ...] = ()  # left out without --drop: the bundled data's default
     if data is None:
         data = preprocess.PENGUINS_CSV
         target = target or preprocess.PENGUINS_TARGET
-        choices["drop"] = choices["drop"] or preprocess.PENGUINS_DROP
+        if not choices["drop"]:
+            defaulted = choices["drop"] = preprocess.PENGUINS_DROP
     choices["na_values"] = choices["na_values"] or None  # none given: pandas' defaults
     assert target is not None  # given with --data, defaulted without it
     serving_before = _serving_card(root, settings.model_name, settings.model_version)
@@ -153,7 +167,7 @@ def train(
     except (KeyError, ValueError) as exc:
         fail(str(exc).strip("'\""))
     card = result.card
-    _echo_columns(result)
+    _echo_columns(result, defaulted)
     _echo_missing_text(card)
     if card.training.marked_nullable:
         marked = ", ".join(card.training.marked_nullable)
@@ -226,7 +240,7 @@ def _echo_missing_text(card: TrainedCard) -> None:
             )
 
 
-def _echo_columns(result: Any) -> None:
+def _echo_columns(result: Any, defaulted: tuple[str, ...] = ()) -> None:
     """The feature table, the columns left out and why, and the rows without a target."""
     training = result.card.training
     missing = training.missing_share
@@ -256,7 +270,13 @@ def _echo_columns(result: Any) -> None:
     if left:
         click.echo(f"left out ({len(left)}):")
         for c in left:
-            click.echo(f"  {c['name']}: {c['reason']}")
+            reason = c["reason"]
+            if c["name"] in defaulted:
+                reason = (
+                    "left out by default for the bundled penguins data (the year of the "
+                    "survey, not a trait of the penguin)"
+                )
+            click.echo(f"  {c['name']}: {reason}")
     n = training.rows_without_target
     click.echo(
         f"rows dropped for a missing target {result.card.target!r}: {n}"

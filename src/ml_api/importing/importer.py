@@ -36,7 +36,7 @@ from ml_api.core.model.card import ImportedCard, InputLayout
 from ml_api.core.model.profile import PROFILE_FILE, build_profile
 from ml_api.core.model.schema import CATEGORY_DTYPE, Feature, FeatureSchema, is_code
 from ml_api.core.model.skops_trust import SKOPS_NODE_TYPES, skops_refusal, skops_refused
-from ml_api.importing import custom_code, evidence, inspection
+from ml_api.importing import custom_code, evidence, inspection, notes
 from ml_api.importing import native as native_file
 from ml_api.importing.sample_data import read_data
 from ml_api.importing.serve_check import has_proba, own_predictions, serve_check
@@ -108,7 +108,9 @@ def save_model(
             (:mod:`ml_api.importing.custom_code`).
 
     Returns:
-        The new version's path and card.
+        The new version's path and card. What ``ml-api import`` prints about it (names from
+        the data's columns, unseen categories, the runtime that serves it...) is issued as
+        :class:`~ml_api.importing.notes.ImportNote` warnings, one per line.
 
     Raises:
         ImportRefused: The model or data cannot be served (see the module docstring), or a code
@@ -116,7 +118,9 @@ def save_model(
             was written.
     """
     code = custom_code.read_code(code_paths)
-    return _import(from_object(model), data, "the object", name, target, model_root, fmt, code)
+    result = _import(from_object(model), data, "the object", name, target, model_root, fmt, code)
+    notes.warn_notes(result.card)
+    return result
 
 
 def import_model(
