@@ -116,7 +116,7 @@ bench: bench-deps ## Benchmark ml-api vs the classic tutorial app and MLServer (
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
 .PHONY: bench-smoke
-bench-smoke: bench-deps ## The benchmark's plumbing in ~20 s (few targets, 2 s cells; no timing claims)
+bench-smoke: bench-deps ## The benchmark's plumbing in about a minute (few targets, 2 s cells; no timing claims)
 	$(BIN)/python -m bench --smoke $(BENCH_ARGS)
 
 .PHONY: bench-soak

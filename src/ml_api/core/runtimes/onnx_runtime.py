@@ -118,6 +118,20 @@ def onnx_input_names(names: Sequence[str]) -> list[str]:
     return out
 
 
+def _fill_missing(values: Sequence[Any]) -> list[Any]:
+    """``values``, each missing one (as ``pandas.isna`` finds it) made :data:`MISSING_CATEGORY`.
+
+    Validated text is ``str`` or missing (``None``/``NaN``): one pass in Python (``v == v`` is
+    false only for NaN-like values) costs a fraction of building an array for ``pandas.isna``
+    at a request's few values. A value whose comparison has no truth value (``pandas.NA``, from
+    a frame) falls back to ``pandas.isna`` itself.
+    """
+    try:
+        return [v if v is not None and v == v else MISSING_CATEGORY for v in values]
+    except TypeError:
+        return [MISSING_CATEGORY if pd.isna(v) else v for v in values]
+
+
 class OnnxSession:
     """One ONNX Runtime session and the conversions in and out of it.
 
@@ -221,10 +235,7 @@ class OnnxSession:
                 if numeric:
                     feed[name] = np.asarray(col, dtype=np.float32).reshape(-1, 1)
                 else:
-                    # Validated text is ``str`` or missing (``None``/``NaN``): vectorised.
-                    strings = np.array(col, dtype=object).reshape(-1, 1)
-                    strings[pd.isna(strings)] = MISSING_CATEGORY
-                    feed[name] = strings
+                    feed[name] = np.array(_fill_missing(col), dtype=object).reshape(-1, 1)
         return feed
 
     @staticmethod
