@@ -87,3 +87,16 @@ def test_versions_takes_name_as_the_other_commands_do(tmp_path):
         main, ["versions", "birds", "--name", "fish", "--model-root", str(tmp_path)]
     )
     assert both.exit_code == 2 and "two model names" in both.output
+
+
+def test_train_says_why_year_is_left_out_without_drop(tmp_path):
+    """It printed "year: left out by --drop" when no --drop was passed."""
+    default = CliRunner().invoke(main, ["train", "--model-root", str(tmp_path), "--name", "a"])
+    assert default.exit_code == 0, default.output
+    assert "  year: left out by default for the bundled penguins data" in default.output
+    assert "--drop" not in default.output.split("left out (")[1].split("\n\n")[0]
+    given = CliRunner().invoke(
+        main, ["train", "--model-root", str(tmp_path), "--name", "b", "--drop", "year"]
+    )
+    assert given.exit_code == 0, given.output
+    assert "  year: left out by --drop" in given.output
