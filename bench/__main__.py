@@ -39,7 +39,8 @@ from bench.targets import (
     BARE_FLASK,
     ML_API,
     ML_API_DJANGO,
-    ML_API_TODAY,
+    ML_API_LOG10,
+    ML_API_NODRIFT,
     TARGETS,
     Context,
     Target,
@@ -65,21 +66,21 @@ FAIRNESS_NOTES = (
 SOAK_TARGETS = "ml-api-flask,ml-api-django"
 """The soak's default rows: each framework's simple API (the V2 rows hit the same servers)."""
 TARGETS_ONLY_ROWS: dict[str, tuple[str, ...]] = {
-    "lr": (ML_API, "mlserver", "mlserver-batch"),
+    "lr": (ML_API, "mlserver-batch"),
     "rf": (ML_API, "mlserver-batch"),
-    "penguins": (
-        ML_API, ML_API_DJANGO, ML_API_TODAY, "ml-api-flask-granian", "ml-api-django-granian",
-        *BARE_FLASK.values(),
-    ),
-}  # fmt: skip
-"""``--targets-only``: the rows each model needs for issue 11's targets (bench/goals.py). The
-ceiling and Django/Flask ratios are taken on penguins, the default model; the granian rows of
-ml-api are there so the ceiling on granian has its pair whatever the default front is."""
+    "penguins": (ML_API, ML_API_DJANGO, BARE_FLASK["gunicorn"], ML_API_NODRIFT, ML_API_LOG10),
+}
+"""``--targets-only``: the rows each model needs for the targets (bench/goals.py). The ceiling,
+Django/Flask and monitoring-cost ratios are taken on penguins, the default model; the ceiling row
+is the bare Flask app on the default front (gunicorn). The soak and the slow clients
+(``--with-soak``, ``--with-slow-clients``) then run on penguins' ml-api rows only."""
 TARGETS_ONLY = {"concurrency": "1,64"}
 """``--targets-only`` defaults (the other options keep the full run's: 10 s cells, 2 rounds)."""
 STARTUP_S = 20
 """Estimate: seconds per model to train it and start its servers (MLServer's environment is
 created once per machine on top of that)."""
+SLOW_SETUP_S = 5
+"""Estimate: seconds per slow-client scenario beyond its runs (connections opened and closed)."""
 SMOKE = {
     "targets": "seed-gunicorn,ml-api-flask,ml-api-flask-v2",
     "models": "lr",
@@ -89,7 +90,15 @@ SMOKE = {
     "rounds": 2,
     "inprocess_budget": 0.05,
     "batching_seconds": 0.5,
+    "soak_seconds": 5,
+    "slow_seconds": 3,
+    "slow_clients": 30,
 }
+SMOKE_TIMES = (
+    "duration", "warmup", "rounds", "inprocess_budget", "batching_seconds", "soak_seconds",
+    "slow_seconds", "slow_clients",
+)  # fmt: skip
+"""What ``--smoke --targets-only`` takes from :data:`SMOKE` (the rest from ``--targets-only``)."""
 
 
 def _log(message: str) -> None:
@@ -99,8 +108,12 @@ def _log(message: str) -> None:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Command-line options (``--smoke`` fills in small defaults for the options not given)."""
     p = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    p.add_argument(
+        "--smoke",
+        action="store_true",
+        help="seconds, not minutes: plumbing only (alone, or with --targets-only: the same rows)",
+    )
     mode = p.add_mutually_exclusive_group()
-    mode.add_argument("--smoke", action="store_true", help="seconds, not minutes: plumbing only")
     mode.add_argument("--soak", action="store_true", help="long run at high concurrency")
     mode.add_argument("--list", action="store_true", help="print the targets and exit")
     mode.add_argument(
@@ -172,9 +185,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="after the cells (and soak), ml-api-flask and ml-api-django with 64 clients, alone "
         "and beside --slow-clients connections sending a request head one byte a second",
     )
-    p.add_argument("--slow-clients", type=int, default=300, help="slow connections (300)")
-    p.add_argument("--slow-seconds", type=int, default=20, help="each slow-client run, s (20)")
-    p.add_argument("--soak-seconds", type=int, default=60, help="soak duration (default 60)")
+    p.add_argument("--slow-clients", type=int, help="slow connections (300)")
+    p.add_argument("--slow-seconds", type=int, help="each slow-client run, s (20)")
+    p.add_argument("--soak-seconds", type=int, help="soak duration (default 60)")
     p.add_argument("--soak-concurrency", type=int, default=64, help="soak connections (64)")
     p.add_argument("--timeout", type=int, default=10, help="wrk request timeout, s (10)")
     p.add_argument("--no-pin", action="store_true", help="do not pin wrk and servers to CPUs")
@@ -195,7 +208,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "rounds": 2,
         "inprocess_budget": 0.5,
         "batching_seconds": 3.0,
+        "slow_clients": 300,
+        "slow_seconds": 20,
+        "soak_seconds": 60,
     }
+    others = ("soak", "list", "in_process_only", "invariance", "swaps", "scoring")
+    if args.smoke and any(getattr(args, o) for o in others):
+        p.error("--smoke goes alone or with --targets-only")
     if args.soak:
         defaults["targets"] = SOAK_TARGETS
     if args.with_soak and args.soak:
@@ -203,6 +222,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if args.targets_only and args.targets:
         p.error("--targets-only picks its own rows; drop --targets (or drop --targets-only)")
     preset = SMOKE if args.smoke else TARGETS_ONLY if args.targets_only else {}
+    if args.smoke and args.targets_only:  # the same rows and clients, smoke's seconds
+        preset = {**{k: v for k, v in SMOKE.items() if k in SMOKE_TIMES}, **TARGETS_ONLY}
     preset = {"models": invariance.DEFAULT_MODELS} if args.invariance else preset
     for key, value in {**defaults, **preset}.items():
         if getattr(args, key) is None:
@@ -322,6 +343,20 @@ def soak_targets(args: argparse.Namespace) -> tuple[str, ...]:
     return tuple(SOAK_TARGETS.split(",")) if args.with_soak else ()
 
 
+def slow_targets(args: argparse.Namespace) -> tuple[str, ...]:
+    """Rows given the slow-client scenario after the cells (``--with-slow-clients``)."""
+    return tuple(SOAK_TARGETS.split(",")) if args.with_slow_clients else ()
+
+
+def after_cells(args: argparse.Namespace, model: str) -> bool:
+    """Whether ``model``'s rows get the soak and slow clients asked for after the cells.
+
+    Every model's, except under ``--targets-only``: the targets read them on one model, so only
+    the default model (penguins) runs them there.
+    """
+    return not args.targets_only or model == goals.DEFAULT_MODEL
+
+
 def estimate(
     args: argparse.Namespace,
     plan: Plan,
@@ -332,15 +367,29 @@ def estimate(
     make it shorter; creating MLServer's environment the first time makes it longer)."""
     cells = sum(len(ts) for ts in rows.values()) * len(plan.concurrency) * plan.rounds
     warmups = sum(len(ts) for ts in rows.values()) if plan.warmup_s > 0 else 0
-    soaks = sum(1 for ts in rows.values() for t in ts if args.soak or t.name in soak_rows)
+    soaks = sum(
+        1
+        for m, ts in rows.items()
+        for t in ts
+        if args.soak or (t.name in soak_rows and after_cells(args, m))
+    )
+    slows = sum(
+        1
+        for m, ts in rows.items()
+        for t in ts
+        if t.name in slow_targets(args) and after_cells(args, m)
+    )
     seconds = STARTUP_S * len(rows) + warmups * plan.warmup_s
     seconds += soaks * plan.soak_s if args.soak else cells * plan.duration_s + soaks * plan.soak_s
+    # each slow-client scenario: a run alone, a run beside them after their heads have started
+    seconds += slows * (2 * plan.slow_seconds + plan.slow_clients / 100 + 3 + SLOW_SETUP_S)
     if not args.no_in_process:
         seconds += len(rows) * (12 * args.inprocess_budget + 4 * args.batching_seconds + 5)
     parts = [
         f"{soaks} soak(s) of {plan.soak_s} s" if args.soak or soaks else "",
         "" if args.soak else f"{cells} cells of {plan.duration_s} s",
         f"{warmups} warm-ups of {plan.warmup_s} s" if warmups else "",
+        f"{slows} slow-client scenario(s) of 2 x {plan.slow_seconds} s" if slows else "",
     ]
     return (
         f"estimated duration: ~{seconds / 60:.0f} min ({seconds:.0f} s: "
@@ -421,10 +470,11 @@ def run(
     logdir = workdir / "logs" / started.strftime("%Y%m%dT%H%M%SZ")
     for key, model in models.items():
         _log(f"model {key} ({model.name})")
+        after = after_cells(args, key)
         run_ = run_model(
             model, rows[key], ctx, pinning, plan, logdir, _log, soak=args.soak,
-            soak_after=soak_rows,
-            slow_after=tuple(SOAK_TARGETS.split(",")) if args.with_slow_clients else (),
+            soak_after=soak_rows if after else (),
+            slow_after=slow_targets(args) if after else (),
         )  # fmt: skip
         for t in rows[key]:
             reason = run_.status.get(t.name)

@@ -1,14 +1,15 @@
 """The request path around the model, in process: microseconds per request, by part.
 
 ``python -m bench.hotpath [--profile]`` trains the penguins model into a temporary model root,
-serves it with ``ML_API_RUNTIME=onnx`` and multiprocess metrics (``PROMETHEUS_MULTIPROC_DIR`` in a
-temporary directory, as ``ml-api serve`` runs), and times:
+serves it as ``ml-api serve`` does (drift counting on) with ``ML_API_RUNTIME=onnx`` and
+multiprocess metrics (``PROMETHEUS_MULTIPROC_DIR`` in a temporary directory), and times:
 
 - whole requests, called as a WSGI server calls the Flask and Django apps (no sockets):
   ``POST /predict`` with 1 and 64 named instances, ``POST /v2/models/penguins/infer`` with 1 and
   64 rows;
 - the parts of one ``/predict`` called directly: JSON parse, envelope, validation, model call
-  (``PredictionService.predict_validated``: ranges, model, metrics), V1 encoding, JSON dump, the
+  (``PredictionService.predict_validated``: ranges, model, metrics, drift counting), drift
+  counting alone, V1 encoding, JSON dump, the
   per-request telemetry (``begin_request`` + ``end_request``: metrics and access record);
 - the multiprocess metric writes one request makes (``MmapedValue`` ``inc``/``set`` calls).
 
@@ -100,6 +101,7 @@ def main(argv: list[str] | None = None) -> None:
     from ml_api.api.flask_app import create_app
     from ml_api.composition import build_scoring
     from ml_api.core import codecs, metrics, telemetry
+    from ml_api.core.drift import DriftCounter
     from ml_api.core.protocols import v1
     from ml_api.serving.logging import configure_logging
     from ml_api.settings import Settings
@@ -118,7 +120,9 @@ def main(argv: list[str] | None = None) -> None:
         secret_key=SecretStr("bench-only-" + "x1Y2z3" * 10),
         allowed_hosts=["testserver"],
     )
-    service = build_scoring(settings)
+    # monitored: the drift counter (on by default in serving) watches every request, as served
+    service = build_scoring(settings, monitored=True)
+    assert service.counts_drift, "the bench model must have a reference profile"
     assert service.predictor.runtime == "onnxruntime", service.predictor.runtime
     flask = create_app(settings, service)
     django = get_wsgi_application(settings, service)
@@ -189,6 +193,7 @@ def main(argv: list[str] | None = None) -> None:
             )
 
     parts: list[tuple[str, float]] = []
+    drift = next(o for o in service.observers if isinstance(o, DriftCounter))
     for n in ROWS:
         body = v1_body(n)
         payload = codecs.parse_json(body)
@@ -209,6 +214,10 @@ def main(argv: list[str] | None = None) -> None:
             (
                 f"model + ranges + metrics, {n}",
                 per_call_us(lambda c=columns, k=n: service.predict_validated(c, k), args.budget),
+            ),
+            (
+                f"drift counting (in the above), {n}",
+                per_call_us(lambda c=columns, k=n, r=result: drift.observe(c, k, r), args.budget),
             ),
             (
                 f"V1 encoding, {n}",

@@ -92,8 +92,7 @@ def goals_markdown(goals: list[dict[str, Any]], ml_api_row: str | None) -> list[
     if ml_api_row:
         lines += [
             f'"ml-api" is the row `{ml_api_row}`: `ml-api serve --framework flask` with every '
-            "setting at its default (its front and runtime are in the Rows table); \"today's "
-            'ml-api" is `ml-api-today` (ML_API_RUNTIME=sklearn on gunicorn gthread, explicitly).',
+            "setting at its default (its front and runtime are in the Rows table).",
             "",
         ]
     met = sum(g["status"] == "met" for g in goals)

@@ -443,6 +443,10 @@ setting at its default (the default front and runtime, whatever they are when th
 the results name both)."""
 ML_API_DJANGO = "ml-api-django"
 """The same with ``--framework django``."""
+ML_API_NODRIFT = "ml-api-flask-nodrift"
+"""ml-api Flask with drift counting off: what counting costs, against :data:`ML_API`."""
+ML_API_LOG10 = "ml-api-flask-log10"
+"""ml-api Flask with the prediction log at a 10 % sample: what the log costs."""
 ML_API_TODAY = "ml-api-today"
 """ml-api as issue 11 found it: scikit-learn on gunicorn gthread, set explicitly so the ratio
 against it survives a change of default."""
@@ -479,10 +483,10 @@ TARGETS: tuple[Target, ...] = (
            "/predict", "seed", ALL_MODELS, "the same with ML_API_BATCHING=false"),
     Target("ml-api-django", MlApi("django"), "/predict", "seed", ALL_MODELS,
            "ml-api serve --framework django, its defaults, simple API"),
-    Target("ml-api-flask-nodrift", MlApi("flask", env=(("ML_API_DRIFT", "false"),)), "/predict",
+    Target(ML_API_NODRIFT, MlApi("flask", env=(("ML_API_DRIFT", "false"),)), "/predict",
            "seed", ALL_MODELS, "the same with drift counting off (ML_API_DRIFT=false): what "
            "counting every instance into its reference bins costs", default=False),
-    Target("ml-api-flask-log10", MlApi("flask", env=(("ML_API_PREDICTION_LOG_RATE", "0.1"),)),
+    Target(ML_API_LOG10, MlApi("flask", env=(("ML_API_PREDICTION_LOG_RATE", "0.1"),)),
            "/predict", "seed", ALL_MODELS, "the same with the prediction log on at a 10 % sample "
            "(records on stdout, as in Kubernetes)", default=False),
     Target("ml-api-flask-v2", MlApi("flask"), V2_INFER, "v2", ALL_MODELS,

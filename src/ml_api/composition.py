@@ -421,8 +421,11 @@ def build_repository(
     root = settings.resolved_model_root()
     draining: list[Any] = []
 
-    def resolve(name: str) -> str:
-        return resolve_version_dir(root, name, pins[name]).name
+    def resolve(name: str) -> str:  # a model found after start has no pin: its default
+        return resolve_version_dir(root, name, pins.get(name)).name
+
+    def discover() -> list[str]:
+        return [p.name for p in root.iterdir() if p.is_dir() and list_versions(root, p.name)]
 
     def build_one(name: str, version: str) -> ServedModel:
         scoped = settings.model_copy(update={"model_name": name, "model_version": version})
@@ -465,4 +468,5 @@ def build_repository(
         failures=failures,
         memory_budget_bytes=budget,
         reload_seconds=settings.reload_seconds,
+        discover=discover if settings.models is None else None,
     )

@@ -1,4 +1,4 @@
-"""Issue 11's targets computed from synthetic rows (bench/goals.py): met, missed, not measured.
+"""This round's targets computed from synthetic rows (bench/goals.py): met, missed, not measured.
 
 The rows are made up; what is checked is the arithmetic and the bookkeeping (which rows a target
 reads, and the reason when one is missing), not any speed.
@@ -9,9 +9,13 @@ import pytest
 from bench import goals, report, targets
 
 ML_API, ML_API_DJANGO, ML_API_TODAY = targets.ML_API, targets.ML_API_DJANGO, targets.ML_API_TODAY
+NODRIFT, LOG10 = targets.ML_API_NODRIFT, targets.ML_API_LOG10
 BARE_FLASK = targets.BARE_FLASK
 
-FRONTS = {ML_API: "gunicorn", ML_API_DJANGO: "gunicorn", ML_API_TODAY: "gunicorn"}
+FRONTS = {
+    ML_API: "gunicorn", ML_API_DJANGO: "gunicorn", ML_API_TODAY: "gunicorn",
+    NODRIFT: "gunicorn", LOG10: "gunicorn",
+}  # fmt: skip
 
 
 def status(target, model, available=True, reason=None, front=None, runtime=None):
@@ -46,21 +50,21 @@ def full_run():
     """Every row the targets read, with numbers that meet some targets and miss others."""
     statuses = [
         status(ML_API, "rf"), status("mlserver-batch", "rf"),
-        status(ML_API, "lr"), status("mlserver", "lr"), status("mlserver-batch", "lr"),
+        status(ML_API, "lr"), status("mlserver-batch", "lr"),
         status(ML_API, "penguins"), status(ML_API_DJANGO, "penguins"),
-        status(ML_API_TODAY, "penguins"), status(BARE_FLASK["gunicorn"], "penguins"),
+        status(BARE_FLASK["gunicorn"], "penguins"),
         status(BARE_FLASK["granian"], "penguins", front="granian"),
+        status(NODRIFT, "penguins"), status(LOG10, "penguins"),
     ]  # fmt: skip
     summary = [
         row(ML_API, "rf", 64, 1000, p99=80), row("mlserver-batch", "rf", 64, 300, p99=100),
-        row(ML_API, "rf", 1, 900, p50=1.2),
-        row(ML_API, "lr", 64, 1500), row("mlserver", "lr", 64, 900),
-        row("mlserver-batch", "lr", 64, 600),
-        row(ML_API, "penguins", 64, 1200), row(ML_API_TODAY, "penguins", 64, 500),
-        row(ML_API, "penguins", 1, 400, p50=2.5),
-        row(ML_API_DJANGO, "penguins", 64, 1000),
+        row(ML_API, "rf", 1, 900, p50=0.45),
+        row(ML_API, "lr", 64, 1500, p99=90), row("mlserver-batch", "lr", 64, 700, p99=60),
+        row(ML_API, "penguins", 64, 1200), row(ML_API_DJANGO, "penguins", 64, 1000),
+        row(ML_API, "penguins", 1, 400, p50=0.7),
         row(BARE_FLASK["gunicorn"], "penguins", 64, 2000),
         row(BARE_FLASK["granian"], "penguins", 64, 3500),
+        row(NODRIFT, "penguins", 64, 1250), row(LOG10, "penguins", 64, 1000),
     ]  # fmt: skip
     return summary, statuses
 
@@ -69,18 +73,36 @@ def test_ratios_met_and_missed(full_run):
     result = goals.compute(*full_run, soak=[], soak_ran=False)
     rf = by_goal(result, "random forest, 64 clients: req/s")
     assert rf["value"] == pytest.approx(1000 / 300, abs=1e-3) and rf["status"] == "met"
+    assert rf["target"] == ">= 2.5x"
     assert "ml-api-flask (gunicorn, onnx) 1,000 req/s" in rf["measured"]
     p99 = by_goal(result, "random forest, 64 clients: p99")
     assert p99["met"] is True and p99["value"] == 80
-    # lr is compared with the best MLServer row (900 req/s, batching off): 1.67x < 2x
-    lr = by_goal(result, "logistic regression")
-    assert lr["value"] == pytest.approx(1500 / 900, abs=1e-3)
-    assert lr["status"] == "missed" and "mlserver 900" in lr["measured"]
-    peng = by_goal(result, "penguins, 64 clients")
-    assert peng["value"] == pytest.approx(2.4) and peng["met"] is False
-    assert "ml-api-today (gunicorn, sklearn)" in peng["measured"]
-    assert by_goal(result, "random forest, 1 client")["status"] == "met"
+    # lr: 1500 / 700 = 2.14x < 2.5x, and a higher p99
+    lr = by_goal(result, "logistic regression, 64 clients: req/s")
+    assert lr["value"] == pytest.approx(1500 / 700, abs=1e-3)
+    assert lr["status"] == "missed" and "mlserver-batch 700" in lr["measured"]
+    assert by_goal(result, "logistic regression, 64 clients: p99")["met"] is False
+    rf1 = by_goal(result, "random forest, 1 client")
+    assert rf1["status"] == "met" and rf1["target"] == "<= 0.5 ms"
     assert by_goal(result, "penguins, 1 client")["status"] == "missed"
+    # drift: 1200 / 1250 = 0.96 >= 0.95; the log: 1000 / 1200 = 0.83 < 0.90
+    drift = by_goal(result, "drift counting costs")
+    assert drift["value"] == pytest.approx(0.96) and drift["met"] is True
+    assert f"{NODRIFT} (gunicorn, onnx) 1,250 req/s" in drift["measured"]
+    log = by_goal(result, "the prediction log at a 10 % sample")
+    assert log["value"] == pytest.approx(1000 / 1200, abs=1e-3) and log["met"] is False
+    assert not [g for g in result if "today" in g["goal"]]  # last round's baseline is gone
+
+
+def test_monitoring_costs_not_measured_without_their_rows(full_run):
+    summary, statuses = full_run
+    statuses = [s for s in statuses if s["target"] not in (NODRIFT, LOG10)]
+    result = goals.compute(summary, statuses, soak=[], soak_ran=False)
+    drift = by_goal(result, "drift counting costs")
+    assert drift["status"] == "not measured" and drift["model"] == goals.DEFAULT_MODEL
+    assert f"{NODRIFT}/penguins was not in this run" in drift["note"]
+    log = by_goal(result, "the prediction log at a 10 % sample")
+    assert f"{LOG10}/penguins was not in this run" in log["note"]
 
 
 def test_ceiling_uses_the_bare_flask_row_on_the_same_front(full_run):
@@ -95,15 +117,16 @@ def test_ceiling_uses_the_bare_flask_row_on_the_same_front(full_run):
     ceiling = by_goal(result, "ml-api-flask vs the bare Flask ceiling", "penguins")
     assert ceiling["value"] == pytest.approx(1200 / 3500, abs=1e-3) and ceiling["met"] is False
     django = by_goal(result, "Django vs Flask", "penguins")
-    assert django["value"] == pytest.approx(1000 / 1200, abs=1e-3) and django["met"] is True
+    assert django["value"] == pytest.approx(1000 / 1200, abs=1e-3) and django["met"] is False
+    assert django["target"] == ">= 0.9x"
 
 
 def test_missing_rows_are_not_measured_with_the_reason(full_run):
     summary, statuses = full_run
-    statuses = [s for s in statuses if s["target"] != "mlserver-batch"]
+    statuses = [s for s in statuses if (s["target"], s["model"]) != ("mlserver-batch", "rf")]
     statuses = [
-        status(ML_API_TODAY, "penguins", available=False, reason="server exited with status 1")
-        if s["target"] == ML_API_TODAY
+        status(ML_API_DJANGO, "penguins", available=False, reason="server exited with status 1")
+        if s["target"] == ML_API_DJANGO
         else s
         for s in statuses
     ]
@@ -113,12 +136,12 @@ def test_missing_rows_are_not_measured_with_the_reason(full_run):
     assert rf["status"] == "not measured" and rf["met"] is None and rf["value"] is None
     assert "mlserver-batch/rf was not in this run" in rf["note"]
     assert "mlserver-batch/rf" in by_goal(result, "random forest, 64 clients: p99")["note"]
-    peng = by_goal(result, "penguins, 64 clients")
-    assert peng["note"] == "ml-api-today/penguins not available: server exited with status 1"
+    django = by_goal(result, "Django vs Flask")
+    assert django["note"] == "ml-api-django/penguins not available: server exited with status 1"
     p50 = by_goal(result, "random forest, 1 client")
     assert "c=1 was not measured" in p50["note"]
-    # lr: mlserver is still there, so the best MLServer row is that one
-    assert by_goal(result, "logistic regression")["status"] == "missed"
+    # lr still has its MLServer row
+    assert by_goal(result, "logistic regression, 64 clients: req/s")["status"] == "missed"
 
 
 def test_failed_and_empty_cells_and_unknown_front_are_not_measured():
@@ -133,8 +156,8 @@ def test_failed_and_empty_cells_and_unknown_front_are_not_measured():
     assert ceiling["status"] == "not measured" and "every round failed" in ceiling["note"]
     django = by_goal(result, "Django vs Flask", "penguins")
     assert "ml-api-flask/penguins c=64: every round failed" in django["note"]
-    lr = by_goal(result, "logistic regression")
-    assert lr["status"] == "not measured" and "MLServer" in lr["note"]
+    lr = by_goal(result, "logistic regression, 64 clients: req/s")
+    assert lr["status"] == "not measured" and "mlserver-batch/lr was not in this run" in lr["note"]
     # rounds that ran but answered nothing (another process held the server's CPU)
     empty = dict(row(ML_API, "penguins", 64, 0.0), others_on_server_cpus_pct=96.7)
     result = goals.compute([empty, summary[1]], statuses, soak=[], soak_ran=False)

@@ -142,3 +142,18 @@ def test_many_threads_all_get_the_right_answer():
     for i, result in results:
         assert result == [i * 10, (i + 1) * 10]
     assert sum(sum(c) for c in model.calls) == 1000
+
+
+def test_a_lone_request_leaves_the_batcher_free_even_when_it_fails():
+    """A request alone runs without joining the queue; whether it succeeds or raises, the
+    batcher is free afterwards and a request queued behind it is still promoted and answered."""
+    model = Model()
+    batcher = Batcher(model, max_rows=64)
+    with pytest.raises(ValueError, match="boom"):
+        batcher.submit([["boom"]], 1)
+    assert batcher.submit([[3]], 1) == [30]
+    assert model.calls == [[1]] and not batcher._queue and not batcher._busy
+    # a lone leader held in the model: the next request queues and is promoted after it
+    first, rest = _hold_then_release(batcher, model, [[4], [5]])
+    assert (first, rest) == ([0], [[40], [50]])
+    assert model.calls == [[1], [1], [1, 1]] and not batcher._queue and not batcher._busy

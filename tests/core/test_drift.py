@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import uuid
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from prometheus_client import REGISTRY
 
 from ml_api.composition import build_scoring
-from ml_api.core.drift import DriftCounter
+from ml_api.core.drift import SMALL_REQUEST, DriftCounter
 from ml_api.core.model.profile import MISSING, OTHER, build_profile
 from ml_api.core.model.schema import Feature, FeatureKind, FeatureSchema
 from ml_api.core.protocols.v1 import model_metadata
@@ -112,3 +115,32 @@ def test_a_version_without_profile_serves_and_says_drift_is_off(model_root: Path
     meta = model_metadata(service)["drift"]
     assert meta["measured"] is False and "no reference profile" in meta["note"]
     assert service.predict_rows([VALID_ROW]).labels.shape == (1,)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    numbers=st.lists(
+        st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.none(), st.integers(-5, 120)),
+        min_size=SMALL_REQUEST + 1,
+        max_size=80,
+    ),
+    labels=st.lists(st.sampled_from(["a", "b", "zz", "", None, float("nan")]), min_size=80),
+)
+def test_large_requests_bin_as_each_value_alone(numbers: list[Any], labels: list[Any]) -> None:
+    """The vectorised count of a large request (one float matrix, categories counted by distinct
+    value) puts every instance in the bin it gets alone (``bin_of``, as a 1-instance request)."""
+    profile = build_profile(
+        SCHEMA,
+        {"x": np.arange(100.0), "c": ["a"] * 60 + ["b"] * 40},
+        None,
+        classifier=True,
+        source="training",
+    )
+    drift = DriftCounter(profile, SCHEMA, (f"prop-{uuid.uuid4().hex[:8]}", "1"))
+    n = len(numbers)
+    columns = [[np.nan if v is None else float(v) for v in numbers], labels[:n]]
+    expected = np.zeros(len(drift._children), dtype=np.int64)
+    for (j, f), off in drift._plan:
+        for value in columns[j]:
+            expected[off + f.bin_of(value)] += 1
+    assert drift._count(columns).tolist() == expected.tolist()

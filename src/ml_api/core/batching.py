@@ -94,13 +94,22 @@ class Batcher:
         """
         item = _Item(columns, rows)
         with self._lock:
-            self._queue.append(item)
-            self._arrived.notify_all()
-            if not self._busy:
-                self._busy = True
-                item.lead = True
+            alone = not self._busy and not self._queue
+            if alone:
+                # No queue, no wake-up, no collection: a request arriving meanwhile queues,
+                # and the next leader is promoted from the queue as usual.
+                self._busy = item.lead = True
             else:
-                item.done = done = threading.Event()
+                self._queue.append(item)
+                self._arrived.notify_all()
+                if not self._busy:
+                    self._busy = True
+                    item.lead = True
+                else:
+                    item.done = done = threading.Event()
+        if alone:
+            self._lead([item])
+            return _outcome(item)
         if not item.lead and not done.wait(timeout):
             with self._lock:
                 if not done.is_set() and item in self._queue:
@@ -108,13 +117,10 @@ class Batcher:
                     raise TimeoutError(f"not predicted within {timeout} s")
             done.wait()
         if item.lead:
-            self._lead()
-        if item.error is not None:
-            raise item.error
-        return item.result
+            self._lead(self._take())
+        return _outcome(item)
 
-    def _lead(self) -> None:
-        batch = self._take()
+    def _lead(self, batch: list[_Item]) -> None:
         try:
             self._run(batch)
         finally:
@@ -185,3 +191,10 @@ class Batcher:
             for item in batch:
                 if not item.lead and item.done is not None:
                     item.done.set()
+
+
+def _outcome(item: _Item) -> Any:
+    """The item's result, or raise its error."""
+    if item.error is not None:
+        raise item.error
+    return item.result

@@ -9,11 +9,12 @@ feature's population stability index over a window (``deploy/monitoring/promethe
 and ``MlApiFeatureDrift`` fires above 0.25.
 
 Cheap on the request path: a request's columns are binned against the edges fixed at load time
-(``bisect`` or a dict lookup for a few instances, one vectorised ``numpy.searchsorted`` pass per
-feature for more) and counted per request, so each bin a request reached takes one counter write
-(a one-instance request: one per feature), never one per instance. The counters are ordinary
-multiprocess counters, written before the response leaves: exact across gunicorn workers and
-pods, and in ``/metrics`` as soon as the answer is.
+(``bisect`` or a dict lookup for a few instances; for more, the numeric columns converted to one
+float matrix at once and a ``numpy.searchsorted`` pass per feature, the categorical columns
+counted by distinct value before any look-up) and counted per request, so each bin a request
+reached takes one counter write (a one-instance request: one per feature), never one per
+instance. The counters are ordinary multiprocess counters, written before the response leaves:
+exact across gunicorn workers and pods, and in ``/metrics`` as soon as the answer is.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ import numpy as np
 
 from ml_api.core import metrics
 from ml_api.core.model.profile import FeatureProfile, Profile
-from ml_api.core.model.schema import FeatureSchema
+from ml_api.core.model.schema import FeatureKind, FeatureSchema
 from ml_api.core.runtimes.predictor import PredictionResult
 
 __all__ = ["SMALL_REQUEST", "DriftCounter"]
@@ -62,6 +63,12 @@ class DriftCounter:
         sizes = [len(f.bins) for _, f in self._profiled]
         offsets = np.cumsum([0, *sizes[:-1]]).tolist()
         self._plan = list(zip(self._profiled, offsets, strict=True))
+        self._numeric = [p for p in self._plan if p[0][1].kind == FeatureKind.NUMERIC]
+        self._categorical = [p for p in self._plan if p[0][1].kind != FeatureKind.NUMERIC]
+        # each numeric feature's (MISSING) series, a column to broadcast over its row of values
+        self._numeric_missing = np.array(
+            [[off + f.missing_bin] for (_, f), off in self._numeric], dtype=np.intp
+        ).reshape(-1, 1)
         self._children = [
             metrics.FEATURE_VALUES.labels(*model, f.name, b)
             for _, f in self._profiled
@@ -104,7 +111,31 @@ class DriftCounter:
             for i, count in hits.items():
                 children[i].inc(count)
             return
-        indices = np.concatenate([f.assign(columns[j]) + off for (j, f), off in self._plan])
-        counts = np.bincount(indices, minlength=len(children))
+        counts = self._count(columns)
         for i in np.flatnonzero(counts).tolist():
             children[i].inc(int(counts[i]))
+
+    def _count(self, columns: Sequence[Sequence[Any]]) -> np.ndarray:
+        """Instances per bin of a request of more than :data:`SMALL_REQUEST` instances.
+
+        The numeric columns become one float matrix in one conversion and are binned with one
+        ``searchsorted`` per feature; a categorical column is counted by distinct value first
+        (``collections.Counter``, in C), then each distinct value is looked up once. The same
+        bins as :meth:`FeatureProfile.assign` per value (equal values share a dict entry there
+        too, and a missing value is never equal to a category).
+
+        Returns:
+            Shape ``(n_bins_total,)``: instances per ``(feature, bin)`` series, in series order.
+        """
+        counts = np.zeros(len(self._children), dtype=np.int64)
+        if self._numeric:
+            x = np.asarray([columns[j] for (j, _), _ in self._numeric], dtype="float64")
+            found = np.empty(x.shape, dtype=np.intp)
+            for row, ((_, f), off) in enumerate(self._numeric):
+                found[row] = f.edge_array.searchsorted(x[row], side="right") + off
+            np.copyto(found, self._numeric_missing, where=np.isnan(x))
+            counts += np.bincount(found.ravel(), minlength=len(counts))
+        for (j, f), off in self._categorical:
+            for value, count in Counter(columns[j]).items():
+                counts[off + f.bin_of(value)] += count
+        return counts

@@ -28,6 +28,31 @@ from prometheus_client import (
     generate_latest,
 )
 from prometheus_client import multiprocess as _multiprocess
+from prometheus_client import values as _values
+
+_pid = [os.getpid()]
+
+
+def process_id() -> int:
+    """This process's id, as ``os.getpid()`` returns it, without a system call per metric write.
+
+    prometheus_client's multiprocess values ask for the process id on every write (to notice a
+    fork and switch to the child's own files); ``os.getpid()`` is a system call, 20 of them per
+    request. The id is kept here and refreshed in every forked child before it runs any Python
+    (``os.register_at_fork``), so it is the same id at every moment: distinct in every live
+    process, as prometheus_client's ``MultiProcessValue(process_identifier=...)`` requires.
+    """
+    return _pid[0]
+
+
+def _forked() -> None:
+    _pid[0] = os.getpid()
+
+
+if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    os.register_at_fork(after_in_child=_forked)
+    # before any metric below is created: every value of this process uses it
+    _values.ValueClass = _values.MultiProcessValue(process_identifier=process_id)  # type: ignore[no-untyped-call]
 
 LATENCY_BUCKETS = (
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,

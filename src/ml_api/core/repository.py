@@ -54,6 +54,9 @@ log = logging.getLogger("ml_api.repository")
 MAX_MODELS = 100
 """Most models one repository serves (a bound on metric labels and the index)."""
 
+NAME_BYTES = 128
+"""Longest model name (UTF-8 bytes) a repository takes from the model root after start."""
+
 
 class OverMemoryBudget(ServingError):
     """Loading a model would take the server past its memory budget (507)."""
@@ -132,6 +135,10 @@ class Repository:
             bytes (``ML_API_MEMORY_BUDGET_MB``); ``None`` for no budget.
         reload_seconds: How often each process compares its entries with the registry, in
             seconds (``ML_API_RELOAD_SECONDS``); 0 to follow only SIGHUP and ``load``.
+        discover: Lists the models on disk now (the registry's model directories), for a
+            server that serves the whole model root: ``load`` and the index take models created
+            after start (added unloaded, up to :data:`MAX_MODELS`; every worker agrees on them
+            through shared memory); ``None``: only ``names``.
 
     Raises:
         ValueError: ``default`` is not loaded, or more than :data:`MAX_MODELS` names.
@@ -148,6 +155,7 @@ class Repository:
         failures: Mapping[str, str] | None = None,
         memory_budget_bytes: int | None = None,
         reload_seconds: float = 2.0,
+        discover: Callable[[], Sequence[str]] | None = None,
     ) -> None:
         if default not in loaded:
             raise ValueError(f"the default model {default!r} is not loaded")
@@ -165,7 +173,14 @@ class Repository:
         self.reload_seconds = reload_seconds
         # shared by every process forked after this (gunicorn's workers): see the module doc
         self._generation = multiprocessing.RawValue(ctypes.c_long, 0)
-        self._wanted = multiprocessing.RawArray(ctypes.c_bool, len(self.names))
+        self._wanted = multiprocessing.RawArray(ctypes.c_bool, MAX_MODELS)
+        self._discover = discover
+        # the names every process agrees on: the start's, then each discovered one, in order
+        self._shared_names = multiprocessing.RawArray(ctypes.c_char, MAX_MODELS * NAME_BYTES)
+        self._shared_count = multiprocessing.RawValue(ctypes.c_int, 0)
+        self._names_lock = multiprocessing.Lock()
+        for name in self.names:
+            self._share(name)
         for name in loaded:
             self._wanted[self._index[name]] = True
         self._seen = 0
@@ -233,6 +248,7 @@ class Repository:
             or the last load or swap that failed); a ready model whose last swap failed keeps
             ``READY`` and the failure in ``reason``.
         """
+        self._find_new()
         loaded = self._loaded
         rows = []
         for name in sorted(self.names):
@@ -310,6 +326,7 @@ class Repository:
                 does not.
         """
         with self._lock:
+            self._adopt()
             moved = self._seen != self._generation.value
             self._seen = self._generation.value
             for name in self.names:
@@ -327,10 +344,55 @@ class Repository:
     def _known(self, name: str) -> int:
         index = self._index.get(name)
         if index is None:
+            self._find_new()
+            index = self._index.get(name)
+        if index is None:
             raise NotFound(
                 f"unknown model {quote(name)}; the repository holds: {', '.join(self.names)}"
             )
         return index
+
+    def _share(self, name: str) -> None:
+        """Append ``name`` to the shared names (the caller holds ``_names_lock`` or is alone)."""
+        slot = self._shared_count.value
+        start = slot * NAME_BYTES
+        data = name.encode().ljust(NAME_BYTES, b"\0")
+        ctypes.memmove(ctypes.addressof(self._shared_names) + start, data, NAME_BYTES)
+        self._shared_count.value = slot + 1
+
+    def _adopt(self) -> None:
+        """Take the names another process discovered (in the shared order)."""
+        count = self._shared_count.value
+        if count == len(self.names):
+            return
+        with self._lock:
+            raw = ctypes.string_at(ctypes.addressof(self._shared_names), count * NAME_BYTES)
+            names = [
+                raw[i : i + NAME_BYTES].rstrip(b"\0").decode()
+                for i in range(0, len(raw), NAME_BYTES)
+            ]
+            self.names = tuple(names)
+            self._index = {name: i for i, name in enumerate(names)}
+
+    def _find_new(self) -> None:
+        """Add the model directories created since start (unloaded) to every process's names."""
+        if self._discover is None or self._build is None:
+            self._adopt()
+            return
+        try:
+            found = self._discover()
+        except OSError as exc:  # the model root went away: keep what is known
+            log.warning("cannot list the model root: %s", exc)
+            found = []
+        with self._names_lock:
+            self._adopt()
+            for name in sorted(set(found) - set(self.names)):
+                if self._shared_count.value >= MAX_MODELS or len(name.encode()) > NAME_BYTES:
+                    log.warning("model %r is not served: the repository is full", name)
+                    continue
+                self._share(name)
+                log.info("model %s found in the model root (not loaded)", name)
+            self._adopt()
 
     def _bump(self) -> None:
         self._generation.value += 1

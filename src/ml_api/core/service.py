@@ -43,6 +43,7 @@ from ml_api.core.model.libraries import library_versions
 from ml_api.core.model.profile import Profile
 from ml_api.core.model.ranges import OutOfRange, OutOfRangeInput, RangeCheck
 from ml_api.core.model.validation import Validator
+from ml_api.core.runtimes import failures
 from ml_api.core.runtimes.predictor import PredictionResult, Predictor, check_counts
 
 __all__ = ["ModelCall", "Observer", "PredictionService", "Unbatched", "request_id_from"]
@@ -305,6 +306,14 @@ class PredictionService:
                 f"the request waited longer than {self.limits.request_timeout_seconds:g} s "
                 f"for the model; the server is overloaded, retry later"
             ) from None
+        except InvalidInput as exc:
+            if exc.details:
+                raise
+            reference = self.validator.validate_columns([self.schema.example()])
+            names = self.schema.names
+            raise failures.locate(
+                self.predictor, columns, names, reference, exc, first_index
+            ) from exc
         _refuse_overflow(result, first_index)
         metrics.child(metrics.REQUEST_INSTANCES, *self._labels).observe(n_instances)
         if self.predictor.is_classifier:

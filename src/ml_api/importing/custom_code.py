@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from ml_api.core.model.artifact import CODE_DIR
-from ml_api.importing.sources import ImportRefused
+from ml_api.importing.source import ImportRefused
 
 CodeFiles = dict[str, bytes]
 """Relative path under the artifact's ``code/`` directory (``mytransforms.py``,
@@ -126,6 +126,8 @@ def check_provided(objects: Sequence[Any], files: Mapping[str, bytes]) -> None:
     for obj in objects:
         kind = obj if isinstance(obj, types.FunctionType) else type(obj)
         top = str(getattr(kind, "__module__", "") or "").split(".")[0]
+        if top == "__main__":  # a notebook's or script's own class: no --code-path can give it
+            raise ImportRefused(defined_in_main(kind.__qualname__))
         if not top or top in given or top in distributed or top in sys.builtin_module_names:
             continue
         origin = getattr(sys.modules.get(top), "__file__", None)
@@ -140,6 +142,28 @@ def check_provided(objects: Sequence[Any], files: Mapping[str, bytes]) -> None:
             f"{where.name if where.name != '__init__.py' else where.parent} "
             f"(code_paths=[...] in Python)"
         )
+
+
+def defined_in_main(qualname: str) -> str:
+    """The refusal for a class (or function) defined in the notebook or script itself.
+
+    Its pickle names the module ``__main__``, which is whatever program loads it (the server,
+    then), so no code path can provide it: it must live in a module file the model imports.
+
+    Args:
+        qualname: The class's (or function's) qualified name.
+
+    Returns:
+        One line saying to move it into a module file, import it from there, refit (or rebuild)
+        the model and pass that file with ``--code-path``.
+    """
+    return (
+        f"the model's {qualname} is defined in the notebook or script itself (module "
+        f"'__main__'), which no server can import: move {qualname} into a module file (say "
+        f"mytransforms.py), import it from there (from mytransforms import {qualname}), "
+        f"rebuild and save the model, then pass that file: --code-path mytransforms.py "
+        f"(code_paths=[...] in Python)"
+    )
 
 
 def artifact_files(files: Mapping[str, bytes]) -> dict[str, bytes]:

@@ -26,6 +26,7 @@ import pandas as pd
 from ml_api.core.model.integrity import sha256_file
 from ml_api.core.model.libraries import installed_version, major_minor
 from ml_api.core.model.skops_trust import SKOPS_REVIEWED_TYPES, skops_refusal, skops_refused
+from ml_api.importing.custom_code import defined_in_main
 from ml_api.importing.native import read_native
 from ml_api.importing.source import ImportRefused, Source
 
@@ -214,6 +215,10 @@ def _from_pickle(path: Path) -> Source:
     except ModuleNotFoundError as exc:
         raise _missing_module(exc, path) from None
     except Exception as exc:  # pickle raises many types for a file that is not a pickle
+        # "Can't get attribute 'X' on <module '__main__' ...>": a class of the saving script
+        in_main = re.search(r"attribute '([\w.]+)' on <module '[\w.]*__main__'", str(exc))
+        if in_main is not None:
+            raise ImportRefused(f"cannot load {path}: {defined_in_main(in_main[1])}") from None
         reason = str(exc).splitlines()[0][:200] if str(exc) else ""
         other = _other_sklearn_versions(pickled_sklearn_versions(path))
         if other:

@@ -129,6 +129,11 @@ class FeatureProfile:
         object.__setattr__(self, "_edge_list", list(self.edges))
 
     @property
+    def edge_array(self) -> np.ndarray:
+        """:attr:`edges` as a float64 array, shape ``(n_value_bins - 1,)`` (made once)."""
+        return self._edges
+
+    @property
     def missing_bin(self) -> int:
         """Index of :data:`MISSING` (the last bin)."""
         return len(self.bins) - 1
