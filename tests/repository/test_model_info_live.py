@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -16,9 +17,32 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from ml_api.core.model.versions import set_alias
 from tests.live.server import LiveServer
-from tests.repository.test_repository_live import versions_answering, wait_for
+from tests.repository.conftest import DIABETES
 
 pytestmark = pytest.mark.live
+
+
+def versions_answering(url: str, n: int = 12) -> set[str]:
+    """The versions ``n`` requests to the diabetes model got (either worker answers)."""
+    seen = set()
+    for _ in range(n):
+        answer = requests.post(
+            f"{url}/models/diabetes/predict", json={"features": DIABETES}, timeout=30
+        )
+        assert answer.status_code == 200, answer.text
+        seen.add(answer.json()["model"]["version"])
+    return seen
+
+
+def wait_for(url: str, version: str, timeout: float = 60) -> None:
+    """Poll until every one of a run of requests is answered by ``version`` (a worker that had
+    not answered yet refreshes before its first answer)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if versions_answering(url) == {version}:
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"version {version} did not reach every worker in {timeout} s")
 
 
 def serving(url: str) -> tuple[dict[str, dict[str, float]], dict[str, float]]:
