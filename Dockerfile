@@ -10,11 +10,14 @@
 #   deps     the serving dependencies (pyproject's dependencies, no extras) in /opt/venv
 #   builder  deps + the package + the `train` extra (matplotlib, the ONNX converter): trains the
 #            default penguins model into /app/models; none of its extra libraries leaves it
-#   slim     deps without what serving never opens (docker/slim.sh), then one run of everything the
-#            image serves (docker/warm.py), which writes bytecode for exactly the modules it uses
-#   system   the base image without pip, setuptools, documentation and package lists
+#   venv     deps without what serving never opens (docker/slim.sh)
+#   system   the base image without installers, package manager, Perl, administration tools,
+#            documentation and the standard library's bytecode (docker/system.sh)
+#   slim     system plus that virtualenv, the package and the model: one run of everything the image
+#            serves (docker/warm.py) on the trimmed system, which writes bytecode for exactly the
+#            modules it uses
 #   runtime  system, flattened (the files removed above do not linger in a lower layer), plus the
-#            slim virtualenv, the package and the model, and a non-root user
+#            bytecode, the slim virtualenv, the package and the model, and a non-root user
 
 ARG PYTHON_IMAGE=python:3.11-slim
 # checkov:skip=CKV_DOCKER_7:FROM uses the ARG above, whose default python:3.11-slim is a version tag; checkov does not resolve ARGs
@@ -80,7 +83,7 @@ RUN ml-api train --model-root /app/models \
     && chmod -R g=u /app
 
 
-FROM deps AS slim
+FROM deps AS venv
 
 # 5. What serving never opens leaves the virtualenv (docker/slim.sh says what and why; strip
 #    comes from binutils, installed in this stage only). Cached while the dependencies are.
@@ -89,17 +92,6 @@ RUN apt-get update && apt-get install -y --no-install-recommends binutils \
     && rm -rf /var/lib/apt/lists/*
 COPY docker/slim.sh docker/strip.py /build/
 RUN sh /build/slim.sh /opt/venv
-
-# 6. Serve and score once with the package and model (docker/warm.py): a failure stops the build,
-#    and the bytecode Python writes meanwhile is the runtime's, for exactly the modules used.
-COPY --from=builder /opt/ml-api /opt/ml-api
-COPY --from=builder /app /app
-COPY docker/warm.py /build/
-COPY data/raw/penguins.csv /build/
-ENV VIRTUAL_ENV=/opt/venv \
-    PATH=/opt/ml-api/bin:/opt/venv/bin:$PATH \
-    ML_API_MODEL_ROOT=/app/models
-RUN env -u PYTHONDONTWRITEBYTECODE python /build/warm.py /build/penguins.csv
 
 
 FROM ${PYTHON_IMAGE} AS system
@@ -117,20 +109,33 @@ RUN if [ -n "$SYSTEM_PACKAGES" ]; then \
         && rm -rf /var/lib/apt/lists/*; \
     fi
 
-# The installers (the virtualenv was filled by the deps stage) and what no process reads:
-# documentation, manual pages, translations of system messages, glibc's iconv character-set
-# modules (Python's codecs are its own), package lists and caches.
-RUN if dpkg -s python3-pip > /dev/null 2>&1; then \
-        apt-get purge -y --auto-remove python3-pip python3-setuptools python3-wheel \
-            python3-pip-whl python3-setuptools-whl python3-venv python3.11-venv \
-            python3-distutils python3-lib2to3; \
-    fi \
-    && rm -rf /usr/local/lib/python3*/site-packages/pip /usr/local/lib/python3*/site-packages/pip-* \
-        /usr/local/lib/python3*/site-packages/setuptools* /usr/local/lib/python3*/site-packages/wheel* \
-        /usr/local/bin/pip* /usr/share/doc/* /usr/share/man/* /usr/share/info/* \
-        /usr/share/locale/* /usr/lib/*-linux-gnu/gconv /var/lib/apt/lists/* /var/cache/apt/* \
-        /var/cache/debconf/*-old \
-        /var/lib/dpkg/*-old /var/log/*
+# The installers (the virtualenv was filled by the deps stage), the package manager, Perl, the
+# administration tools and what no process reads (docker/system.sh says what and why; it fails
+# when a file left needs a removed library). The script itself does not stay.
+COPY docker/system.sh /tmp/system.sh
+RUN sh /tmp/system.sh && rm /tmp/system.sh
+
+
+FROM system AS slim
+
+# 6. Serve and score once with the trimmed virtualenv, the package and the model, on the trimmed
+#    system (docker/warm.py): a failure stops the build, and the bytecode Python writes meanwhile
+#    (virtualenv and standard library) is the runtime's, for exactly the modules used.
+WORKDIR /build
+COPY --from=venv /opt/venv /opt/venv
+COPY --from=builder /opt/ml-api /opt/ml-api
+COPY --from=builder /app /app
+COPY docker/warm.py data/raw/penguins.csv /build/
+ENV VIRTUAL_ENV=/opt/venv \
+    PATH=/opt/ml-api/bin:/opt/venv/bin:$PATH \
+    ML_API_MODEL_ROOT=/app/models
+# The standard library's new bytecode is gathered, with its paths, under /build/stdlib-pyc (its
+# directories rwxr-xr-x like the system's: the runtime's COPY sets /usr's mode from them).
+RUN env -u PYTHONDONTWRITEBYTECODE python /build/warm.py /build/penguins.csv \
+    && stdlib=$(PYTHONDONTWRITEBYTECODE=1 python -c "import sysconfig; print(sysconfig.get_path('stdlib'))") \
+    && mkdir /build/stdlib-pyc \
+    && find "$stdlib" -path '*/__pycache__/*.pyc' -exec cp --parents -t /build/stdlib-pyc {} + \
+    && find /build/stdlib-pyc -type d -exec chmod 755 {} +
 
 
 FROM scratch AS runtime
@@ -155,8 +160,10 @@ ENV VIRTUAL_ENV=/opt/venv \
     PYTHONUNBUFFERED=1 \
     ML_API_MODEL_ROOT=/app/models
 
-# Dependencies, then the package, then the model: a source change rebuilds only the last two
-# (the dependencies' bytecode is the same bytes, so their layer comes from the cache).
+# The standard library's bytecode, the dependencies, then the package, then the model: a source
+# change rebuilds only the last two (the bytecode is the same bytes, so the first layers come from
+# the cache).
+COPY --from=slim /build/stdlib-pyc/ /
 COPY --from=slim /opt/venv /opt/venv
 COPY --from=slim /opt/ml-api /opt/ml-api
 COPY --from=builder --chown=10001:0 /app /app

@@ -116,7 +116,7 @@ bench: bench-deps ## Benchmark ml-api vs the classic tutorial app and MLServer (
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
 .PHONY: bench-smoke
-bench-smoke: bench-deps ## The benchmark's plumbing in ~20 s (few targets, 2 s cells; no timing claims)
+bench-smoke: bench-deps ## The benchmark's plumbing in about a minute (few targets, 2 s cells; no timing claims)
 	$(BIN)/python -m bench --smoke $(BENCH_ARGS)
 
 .PHONY: bench-soak
@@ -136,7 +136,7 @@ deploy-check: $(VENV)/.installed-test tools ## Render and check the Kubernetes k
 MODEL ?=
 MODEL_ROOT ?= models
 ifneq ($(MODEL),)
-MODEL_EXTRAS := $(shell $(PYTHON) -c "import json, pathlib; d = pathlib.Path('$(MODEL_ROOT)') / '$(MODEL)'; v = max((p for p in d.iterdir() if (p / 'metadata.json').is_file()), key=lambda p: int(p.name)); c = json.loads((v / 'metadata.json').read_text())['versions']; print(','.join(x for x in ('xgboost', 'lightgbm') if x in c))" 2>/dev/null)
+MODEL_EXTRAS := $(shell $(PYTHON) -c "import json, pathlib; d = pathlib.Path('$(MODEL_ROOT)') / '$(MODEL)'; v = max((p for p in d.iterdir() if (p / 'metadata.json').is_file()), key=lambda p: int(p.name)); c = json.loads((v / 'metadata.json').read_text())['versions']; print(','.join(x for x in ('xgboost', 'lightgbm', 'catboost') if x in c))" 2>/dev/null)
 endif
 EXTRAS ?= $(MODEL_EXTRAS)
 SYSTEM_PACKAGES ?= $(if $(findstring lightgbm,$(EXTRAS)),libgomp1)

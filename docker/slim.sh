@@ -40,5 +40,29 @@ find django rest_framework -type d -name LC_MESSAGES -prune -exec rm -rf {} +
 find "$site" -type f \( -name '*.pyi' -o -name '*.pxd' -o -name '*.pyx' -o -name '*.pxi' \
     -o -name '*.h' -o -name '*.hpp' -o -name '*.c' -o -name '*.cpp' -o -name '*.map' \) -delete
 
-# 4. Symbol tables of what is left, where the stripped file still loads (docker/strip.py).
+# 4. Extension modules only the libraries' own test suites load (NumPy's _simd and *_tests,
+#    SciPy's _test_*, _fpumode and ndimage's _ctest and _cytest; about 2 MB), and packages nothing
+#    in the image imports (about 4.7 MB): prettytable and wcwidth (skops' model-card tables;
+#    loading a .skops model does not use them) and protobuf and flatbuffers (ONNX Runtime's
+#    conversion tools, removed above). docker/warm.py and tests/container prove serving without.
+rm -f numpy/_core/_simd.* numpy/_core/_multiarray_tests.* numpy/_core/_rational_tests.* \
+    numpy/_core/_umath_tests.* numpy/_core/_struct_ufunc_tests.* numpy/_core/_operand_flag_tests.* \
+    scipy/_lib/_test_*.so scipy/_lib/_fpumode.* scipy/ndimage/_ctest.* scipy/ndimage/_cytest.* \
+    scipy/special/_test_internal.* scipy/integrate/_test_multivariate.*
+rm -rf prettytable prettytable-*.dist-info wcwidth wcwidth-*.dist-info \
+    google/protobuf google/_upb protobuf-*.dist-info flatbuffers flatbuffers-*.dist-info
+rmdir google 2>/dev/null || true
+
+# 5. SciPy's wheel bundles its own copies of libgfortran and libquadmath next to NumPy's; where the
+#    bytes are equal (the same versioned file name, so the same soname: NumPy, imported before
+#    SciPy, already has that library open when SciPy's OpenBLAS asks for it), SciPy's becomes a
+#    link to NumPy's (about 3 MB).
+for lib in scipy.libs/*; do
+    twin=numpy.libs/${lib#scipy.libs/}
+    if [ -f "$twin" ] && [ ! -L "$lib" ] && cmp -s "$lib" "$twin"; then
+        ln -sf "../$twin" "$lib"
+    fi
+done
+
+# 6. Symbol tables of what is left, where the stripped file still loads (docker/strip.py).
 "$venv/bin/python" "$(dirname "$0")/strip.py" "$venv"

@@ -1,7 +1,8 @@
 """Exercise what the serving image promises, once, at build time, and keep the bytecode it wrote.
 
-Run by the Dockerfile's ``slim`` stage with bytecode writing on (the dependencies were installed
-without any): it serves the default model with Flask and then Django under gunicorn (``ml-api
+Run by the Dockerfile's ``slim`` stage, on the trimmed system (docker/system.sh), with bytecode
+writing on (the dependencies were installed without any, and the standard library's was removed):
+it serves the default model with Flask and then Django under gunicorn (``ml-api
 serve``), sends every kind of request the image answers (V1, the Open Inference Protocol V2, the
 docs page and its files, the model card, metrics, a refused body), and scores a CSV and a Parquet
 file with ``ml-api predict``. Python writes a ``.pyc`` for each module those imports load, so the

@@ -6,9 +6,10 @@ The public Python API, all in ``__all__``:
   version (see :func:`ml_api.importing.save_model`);
 - ``ml_api.ImportRefused`` is the error it raises (one-line message, as ``ml-api import``);
 - ``ml_api.ImportResult`` is what it returns (the version's path and card);
+- ``ml_api.ImportNote`` is the warning category of its notes (what ``ml-api import`` prints);
 - ``ml_api.__version__`` is the installed distribution's version.
 
-The first three are imported on first use, so ``import ml_api`` stays cheap (no scikit-learn,
+The first four are imported on first use, so ``import ml_api`` stays cheap (no scikit-learn,
 pandas or web framework).
 """
 
@@ -17,14 +18,14 @@ from __future__ import annotations
 from importlib import metadata
 from typing import Any
 
-__all__ = ["ImportRefused", "ImportResult", "__version__", "save_model"]
+__all__ = ["ImportNote", "ImportRefused", "ImportResult", "__version__", "save_model"]
 
 try:
     __version__ = metadata.version("ml-api")
 except metadata.PackageNotFoundError:  # pragma: no cover - a source tree without install
     __version__ = "0+unknown"
 
-_LAZY = frozenset({"ImportRefused", "ImportResult", "save_model"})
+_LAZY = frozenset({"ImportNote", "ImportRefused", "ImportResult", "save_model"})
 
 
 def __getattr__(name: str) -> Any:

@@ -91,3 +91,14 @@ def test_without_authorize_the_api_refuses_but_the_docs_load(browser, server):
     assert status.inner_text().strip() == "401"
     assert watched.external == []
     page.context.close()
+
+
+def test_docs_with_a_trailing_slash_is_the_working_page(browser, server):
+    """``/docs/`` loaded the page whose assets then resolved to ``/docs/docs/...`` (blank)."""
+    watched = watch(browser, server.url)
+    page = watched.page
+    page.goto(server.url + "/docs/")
+    page.locator(".opblock-summary-path[data-path='/predict']").wait_for()
+    assert page.url == server.url + "/docs"
+    watched.assert_clean()
+    page.context.close()

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
+from importlib import metadata
 
+import click
 import pytest
 from click.testing import CliRunner
 
@@ -40,3 +42,61 @@ def test_promote_and_versions_name_the_alias_rule():
     assert "the 'production' alias if set, else the newest" in _help("versions")
     assert "``" not in _help("versions") + _help("promote")  # no reST markup on the terminal
     assert "Remove the alias (then the newest version serves)" in _help("promote")
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_option_has_help(command):
+    """--model-root, --name, --input and --output had none in several commands."""
+    bare = [
+        p.opts[0]
+        for p in main.commands[command].params
+        if isinstance(p, click.Option) and not p.help
+    ]
+    assert bare == []
+
+
+def test_serve_name_says_it_picks_the_default_model_not_the_only_one():
+    text = _help("serve")
+    assert "Model to serve" not in text
+    assert "The default model: the one POST /predict and the unprefixed paths serve" in text
+    assert "every model of the model root is served" in text
+
+
+def test_ml_api_version():
+    r = CliRunner().invoke(main, ["--version"])
+    assert r.exit_code == 0
+    assert r.output == f"ml-api, version {metadata.version('ml-api')}\n"
+
+
+def test_versions_takes_name_as_the_other_commands_do(tmp_path):
+    from ml_api import preprocess
+    from ml_api.train import TrainingOptions, train
+
+    train(
+        TrainingOptions(preprocess.PENGUINS_CSV, "species", drop=preprocess.PENGUINS_DROP),
+        model_root=tmp_path,
+        name="birds",
+    )
+    positional = CliRunner().invoke(main, ["versions", "birds", "--model-root", str(tmp_path)])
+    option = CliRunner().invoke(
+        main, ["versions", "--name", "birds", "--model-root", str(tmp_path)]
+    )
+    assert positional.exit_code == 0, positional.output
+    assert option.exit_code == 0 and option.output == positional.output
+    both = CliRunner().invoke(
+        main, ["versions", "birds", "--name", "fish", "--model-root", str(tmp_path)]
+    )
+    assert both.exit_code == 2 and "two model names" in both.output
+
+
+def test_train_says_why_year_is_left_out_without_drop(tmp_path):
+    """It printed "year: left out by --drop" when no --drop was passed."""
+    default = CliRunner().invoke(main, ["train", "--model-root", str(tmp_path), "--name", "a"])
+    assert default.exit_code == 0, default.output
+    assert "  year: left out by default for the bundled penguins data" in default.output
+    assert "--drop" not in default.output.split("left out (")[1].split("\n\n")[0]
+    given = CliRunner().invoke(
+        main, ["train", "--model-root", str(tmp_path), "--name", "b", "--drop", "year"]
+    )
+    assert given.exit_code == 0, given.output
+    assert "  year: left out by --drop" in given.output

@@ -87,3 +87,39 @@ def test_import_of_a_model_scikit_learn_serves_says_why(tmp_path):
     assert "scikit-learn serves (ONNX Runtime computes in float32: worst row " in r.output
     assert "relative; the gate allows 1e-05 absolute)" in r.output
     assert "unseen categories" not in r.output
+
+
+def test_save_model_gives_a_notebook_the_notes_ml_api_import_prints(tmp_path):
+    import warnings
+
+    import ml_api
+
+    frame = _frame()
+    frame["sold"] = (frame["price"] < 3).astype(int).map({0: "few", 1: "many"})
+    pre = ColumnTransformer(
+        [("store", OneHotEncoder(handle_unknown="ignore"), ["store_id", "promo"])],
+        remainder="passthrough",
+    )
+    model = make_pipeline(pre, LogisticRegression()).fit(frame.drop(columns="sold"), frame["sold"])
+    printed = _import(tmp_path, model, frame, "sold")
+    assert printed.exit_code == 0, printed.output
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("default")  # as a notebook or script runs: UserWarnings shown
+        ml_api.save_model(model, frame, name="nb", target="sold", model_root=tmp_path / "models")
+    notes = [str(w.message) for w in caught if issubclass(w.category, ml_api.ImportNote)]
+    assert issubclass(ml_api.ImportNote, UserWarning)
+    assert notes[0] == "3 features (names from the model's feature_names_in_)"
+    assert any(
+        n.startswith("store_id: the model's encoder ignores unseen categories") for n in notes
+    )
+    assert "served by ONNX Runtime (ML_API_RUNTIME=auto)" in notes[-1]
+    # the same lines the command printed, after its "imported ...:" head
+    lines = printed.stdout.splitlines()
+    assert lines[0].endswith(f": {notes[0]}")
+    assert lines[1 : 1 + len(notes) - 1] == notes[1:]
+    # silenced like any warning category
+    with warnings.catch_warnings(record=True) as quiet:
+        warnings.simplefilter("default")
+        warnings.simplefilter("ignore", ml_api.ImportNote)
+        ml_api.save_model(model, frame, name="nb", target="sold", model_root=tmp_path / "models")
+    assert not [w for w in quiet if issubclass(w.category, ml_api.ImportNote)]

@@ -29,6 +29,7 @@ __all__ = ["DEFAULT_ALIAS", "VERSION_HELP", "main", "model_name_for"]
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="ml-api", prog_name="ml-api")
 def main() -> None:
     """Train a scikit-learn model and serve it as a prediction API."""
 

@@ -22,6 +22,10 @@ VERSION_HELP = (
     "else the newest)."
 )
 """Every ``--version`` option's help: what ``resolve_version_dir`` loads without one."""
+NAME_HELP = "Model name (default: ML_API_MODEL_NAME, else penguins)."
+"""Every ``--name`` option's help that picks one existing model (``Settings.model_name``)."""
+MODEL_ROOT_HELP = "Where the models' versions are (default: ML_API_MODEL_ROOT, else ./models)."
+"""Every reading command's ``--model-root`` help (``Settings.resolved_model_root``)."""
 
 
 def settings_from(**overrides: Any) -> Settings:

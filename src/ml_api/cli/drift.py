@@ -7,7 +7,8 @@ from pathlib import Path
 
 import click
 
-from ml_api.cli.common import VERSION_HELP, fail, settings_from
+from ml_api.cli.common import MODEL_ROOT_HELP, NAME_HELP, VERSION_HELP, fail, settings_from
+from ml_api.core.wording import count
 
 
 @click.command()
@@ -20,9 +21,14 @@ from ml_api.cli.common import VERSION_HELP, fail, settings_from
     help="CSV (.csv, .csv.gz), Parquet, or prediction-log file (.jsonl and its rotated .jsonl.N, "
     "or a saved container log); repeat for several.",
 )
-@click.option("--name", "model_name", default=None)
+@click.option("--name", "model_name", default=None, help=NAME_HELP)
 @click.option("--version", "model_version", default=None, help=VERSION_HELP)
-@click.option("--model-root", type=click.Path(file_okay=False, path_type=Path), default=None)
+@click.option(
+    "--model-root",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help=MODEL_ROOT_HELP,
+)
 @click.option(
     "--report",
     "report_path",
@@ -102,7 +108,10 @@ def drift(
         report_path.write_text(render_html(report))
     for f in report.features:
         score = "n/a" if f.score != f.score else f"{f.score:.3f}"
-        click.echo(f"{f.feature}: {score} ({f.rows} values)", err=json_path is not None)
+        click.echo(f"{f.feature}: {score} ({count(f.rows, 'value')})", err=json_path is not None)
+    for what, path in (("JSON report", json_path), ("HTML report", report_path)):
+        if path is not None and str(path) != "-":
+            click.echo(f"wrote the {what} to {path}", err=json_path is not None)
     if report.above:
         names = ", ".join(f.feature for f in report.above)
         click.echo(f"ml-api: drift above {fail_above:g}: {names}", err=True)

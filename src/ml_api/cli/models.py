@@ -10,6 +10,8 @@ import click
 
 from ml_api.cli.common import (
     DEFAULT_ALIAS,
+    MODEL_ROOT_HELP,
+    NAME_HELP,
     VERSION_HELP,
     fail,
     load_service,
@@ -79,12 +81,13 @@ def import_(
     """Import a fitted model (joblib/pickle, skops, MLflow directory, native file) as a new version.
 
     MODEL_PATH holds a fitted scikit-learn estimator or Pipeline, or an XGBoost or LightGBM
-    scikit-learn model; or it is XGBoost's own model file (.json, .ubj) or LightGBM's (.txt).
+    scikit-learn model; or it is XGBoost's own model file (.json, .ubj), LightGBM's (.txt) or
+    CatBoost's (.cbm).
     The model predicts on the data through the server's own path before anything is written;
     a model the server could not serve is refused.
     """
     from ml_api.importing import RUNS_CODE_WARNING, ImportRefused, import_model
-    from ml_api.train import runtime_line
+    from ml_api.importing.notes import import_notes
 
     settings = settings_from(model_root=model_root)
     from ml_api.importing.native import is_native
@@ -106,51 +109,24 @@ def import_(
     except ImportRefused as exc:
         fail(str(exc), code=1)
     card = result.card
-    click.echo(
-        f"imported {card.estimator_class} ({card.task}) from {model_path}: "
-        f"{len(card.schema)} features "
-        f"(names from {card.provenance['feature_names_and_order']})"
-    )
-    click.echo(
-        f"checked: the server's predictions on {card.import_data['served_check_rows']} "
-        f"data rows equal the model's own"
-    )
-    if result.metrics:
-        click.echo(
-            "metrics on the import data (may include rows seen in training): "
-            + ", ".join(f"{k}={v:.4f}" for k, v in result.metrics.items())
-        )
-    if card.import_data.get("file") == "MLflow input example":
-        click.echo(
-            f"note: no --data: kinds, ranges and nullability come from the MLflow input example "
-            f"({card.import_data['rows']} rows); pass --data with representative rows for "
-            f"ranges worth checking against"
-        )
-    if card.code:
-        click.echo(
-            f"its own code: {', '.join(card.code['modules'])} (copied into the version; "
-            f"importable only while this version loads)"
-        )
-    limits = {f["name"]: f.get("max_length") for f in card.schema.to_list()}
-    for name, where in card.provenance.get("text", {}).items():
-        fed = " (fed to it as one column)" if card.input == "column" else ""
-        click.echo(
-            f"text feature: {name}, read by the {where}{fed}: any string up to "
-            f"{limits[name]} characters"
-        )
-    for line in card.provenance.get("unseen_categories", {}).values():
+    features, *notes = import_notes(card)
+    what = card.provenance.get("model", card.estimator_class)  # the whole model, in words
+    click.echo(f"imported {what} ({card.task}) from {model_path}: {features}")
+    for line in notes:
         click.echo(line)
-    for line in card.import_data.get("thin_evidence", {}).values():
-        click.echo(f"note: {line}")
-    click.echo(runtime_line(card))
     click.echo(f"saved {result.path}")
     click.echo(f"serve it with: {serve_command(model_name, model_root)}")
 
 
 @click.command()
-@click.option("--name", "model_name", default=None)
+@click.option("--name", "model_name", default=None, help=NAME_HELP)
 @click.option("--version", "model_version", default=None, help=VERSION_HELP)
-@click.option("--model-root", type=click.Path(file_okay=False, path_type=Path), default=None)
+@click.option(
+    "--model-root",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help=MODEL_ROOT_HELP,
+)
 def info(model_name: str | None, model_version: str | None, model_root: Path | None) -> None:
     """Verify a model version and print its card as JSON."""
     settings = settings_from(
@@ -163,9 +139,14 @@ def info(model_name: str | None, model_version: str | None, model_root: Path | N
 
 
 @click.command()
-@click.option("--name", "model_name", default=None)
+@click.option("--name", "model_name", default=None, help=NAME_HELP)
 @click.option("--version", "model_version", default=None, help=VERSION_HELP)
-@click.option("--model-root", type=click.Path(file_okay=False, path_type=Path), default=None)
+@click.option(
+    "--model-root",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help=MODEL_ROOT_HELP,
+)
 @click.option(
     "--output",
     "output_path",
@@ -250,8 +231,19 @@ def _metrics(card: dict[str, Any]) -> str:
 
 @click.command()
 @click.argument("name", required=False)
-@click.option("--model-root", type=click.Path(file_okay=False, path_type=Path), default=None)
-def versions(name: str | None, model_root: Path | None) -> None:
+@click.option(
+    "--name",
+    "name_option",
+    default=None,
+    help="Model name, as the other commands take it (same as NAME).",
+)
+@click.option(
+    "--model-root",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help=MODEL_ROOT_HELP,
+)
+def versions(name: str | None, name_option: str | None, model_root: Path | None) -> None:
     """List a model's versions side by side, and which one serves by default.
 
     NAME defaults to ML_API_MODEL_NAME. Columns: version, created (UTC), estimator, held-out
@@ -261,7 +253,9 @@ def versions(name: str | None, model_root: Path | None) -> None:
     from ml_api.core.model.integrity import ArtifactError
     from ml_api.core.model.versions import list_versions, read_aliases, resolve_version_dir
 
-    settings = settings_from(model_root=model_root, model_name=name)
+    if name is not None and name_option is not None and name != name_option:
+        fail(f"two model names: {name} and --name {name_option}; give one", code=2)
+    settings = settings_from(model_root=model_root, model_name=name or name_option)
     root, name = settings.resolved_model_root(), settings.model_name
     try:
         found = list_versions(root, name)
@@ -320,7 +314,12 @@ def _check_serving(settings: Any, root: Path, name: str, version: str) -> None:
     help="Alias to set (serve honours production).",
 )
 @click.option("--unset", is_flag=True, help="Remove the alias (then the newest version serves).")
-@click.option("--model-root", type=click.Path(file_okay=False, path_type=Path), default=None)
+@click.option(
+    "--model-root",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help=MODEL_ROOT_HELP,
+)
 def promote(
     name: str, version: str | None, alias: str, unset: bool, model_root: Path | None
 ) -> None:

@@ -10,7 +10,15 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
-from ml_api.cli.common import VERSION_HELP, fail, load_service, settings_from
+from ml_api.cli.common import (
+    MODEL_ROOT_HELP,
+    NAME_HELP,
+    VERSION_HELP,
+    fail,
+    load_service,
+    settings_from,
+)
+from ml_api.core.wording import count
 
 if TYPE_CHECKING:  # imported when run: --help stays quick
     from ml_api.core.errors import ServingError
@@ -23,12 +31,36 @@ ENGINES = ("local", "spark", "dask")
 
 
 @click.command()
-@click.option("--input", "input_text", required=True, type=click.Path())
-@click.option("--output", "output_text", required=True, type=click.Path())
-@click.option("--name", "model_name", default=None)
+@click.option(
+    "--input",
+    "input_text",
+    required=True,
+    type=click.Path(),
+    help="Rows to score: a CSV (.csv, .csv.gz) or Parquet file with the model's feature columns.",
+)
+@click.option(
+    "--output",
+    "output_text",
+    required=True,
+    type=click.Path(),
+    help="Where the rows go with their predictions; its name picks the format (.csv, .csv.gz, "
+    ".parquet).",
+)
+@click.option("--name", "model_name", default=None, help=NAME_HELP)
 @click.option("--version", "model_version", default=None, help=VERSION_HELP)
-@click.option("--model-root", type=click.Path(file_okay=False, path_type=Path), default=None)
-@click.option("--chunk-rows", type=click.IntRange(1), default=5000, show_default=True)
+@click.option(
+    "--model-root",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help=MODEL_ROOT_HELP,
+)
+@click.option(
+    "--chunk-rows",
+    type=click.IntRange(1),
+    default=5000,
+    show_default=True,
+    help="Rows read, validated and predicted at a time (memory is bounded by it).",
+)
 @click.option(
     "--out-of-range",
     type=click.Choice(["accept", "warn", "reject"]),
@@ -92,7 +124,7 @@ def predict(
         seconds = time.perf_counter() - started
         rate = scored / seconds if seconds > 0 else 0.0
         click.echo(
-            f"scored {scored} rows with {service.artifact.name} version "
+            f"scored {count(scored, 'row')} with {service.artifact.name} version "
             f"{service.artifact.version} in {seconds:.1f} s ({rate:,.0f} rows/s); "
             f"wrote {output_path}"
         )
@@ -252,8 +284,8 @@ def _run_engine(
         _warn_out_of_range(run.out_of_range)
     if not quiet:
         seconds = time.perf_counter() - started
-        refused = f"; {run.refused} refused rows in {refused_path}" if refused_path else ""
+        refused = f"; {count(run.refused, 'refused row')} in {refused_path}" if refused_path else ""
         click.echo(
-            f"scored {run.rows} rows with {run.model} on {engine} in {seconds:.1f} s; wrote "
-            f"{output_path} (a directory of part files){refused}"
+            f"scored {count(run.rows, 'row')} with {run.model} on {engine} in {seconds:.1f} s; "
+            f"wrote {output_path} (a directory of part files){refused}"
         )

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from ml_api.cli.common import VERSION_HELP, settings_from
+from ml_api.cli.common import MODEL_ROOT_HELP, VERSION_HELP, settings_from
 
 if TYPE_CHECKING:
     from ml_api.composition import Application
@@ -37,14 +37,25 @@ SERVERS = ("gunicorn", "granian")
     default=None,
     help="gunicorn workers (default: WEB_CONCURRENCY, else the usable CPU count).",
 )
-@click.option("--name", "model_name", default=None, help="Model to serve.")
+@click.option(
+    "--name",
+    "model_name",
+    default=None,
+    help="The default model: the one POST /predict and the unprefixed paths serve (every model "
+    "of the model root is served; default: ML_API_MODEL_NAME, else penguins).",
+)
 @click.option(
     "--version",
     "model_version",
     default=None,
     help=VERSION_HELP,
 )
-@click.option("--model-root", type=click.Path(file_okay=False, path_type=Path), default=None)
+@click.option(
+    "--model-root",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help=MODEL_ROOT_HELP,
+)
 @click.option(
     "--server",
     type=click.Choice(SERVERS),

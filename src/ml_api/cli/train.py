@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from ml_api.cli.common import fail, require_training_extra, serve_command, settings_from
+from ml_api.core.wording import count
 
 if TYPE_CHECKING:  # imported when run: --help stays quick
     from ml_api.core.model.card import TrainedCard
@@ -87,8 +88,20 @@ def has_version(root: Path, name: str) -> bool:
     "--na-values '' reads only empty cells as missing, so NA (North America) is a category. "
     "Recorded in the card; scoring files are read the same way.",
 )
-@click.option("--test-size", type=click.FloatRange(0.05, 0.5), default=0.2, show_default=True)
-@click.option("--seed", type=int, default=42, show_default=True)
+@click.option(
+    "--test-size",
+    type=click.FloatRange(0.05, 0.5),
+    default=0.2,
+    show_default=True,
+    help="Held-out fraction the metrics are measured on (stratified for classification).",
+)
+@click.option(
+    "--seed",
+    type=int,
+    default=42,
+    show_default=True,
+    help="Seed of the split and of estimators that use randomness (same seed, same model).",
+)
 @click.option(
     "--format",
     "fmt",
@@ -136,10 +149,12 @@ def train(
     from ml_api.train import TrainingOptions, runtime_line
     from ml_api.train import train as run_training
 
+    defaulted: tuple[str, ...] = ()  # left out without --drop: the bundled data's default
     if data is None:
         data = preprocess.PENGUINS_CSV
         target = target or preprocess.PENGUINS_TARGET
-        choices["drop"] = choices["drop"] or preprocess.PENGUINS_DROP
+        if not choices["drop"]:
+            defaulted = choices["drop"] = preprocess.PENGUINS_DROP
     choices["na_values"] = choices["na_values"] or None  # none given: pandas' defaults
     assert target is not None  # given with --data, defaulted without it
     serving_before = _serving_card(root, settings.model_name, settings.model_version)
@@ -153,7 +168,7 @@ def train(
     except (KeyError, ValueError) as exc:
         fail(str(exc).strip("'\""))
     card = result.card
-    _echo_columns(result)
+    _echo_columns(result, defaulted)
     _echo_missing_text(card)
     if card.training.marked_nullable:
         marked = ", ".join(card.training.marked_nullable)
@@ -212,21 +227,39 @@ def _echo_comparison(
 
 
 def _echo_missing_text(card: TrainedCard) -> None:
-    """Say which cells of each categorical feature were read as missing, and how many."""
+    """Say which cells of each categorical feature were read as missing, and how many.
+
+    The advice to train with ``--na-values ''`` is given only where a token is shaped like the
+    column's own categories (``NA`` beside ``EU`` and ``APAC``: a region code); beside ``male``
+    and ``female`` (penguins' ``sex``), ``NA`` can only mean missing and the line is a note.
+    """
     cells = card.missing_values.cells
     for f in card.schema.features:
         counts = cells.get(f.name)
-        if f.kind == "categorical" and counts:
-            shown = ", ".join(f"{token!r}: {n}" for token, n in sorted(counts.items()))
-            click.echo(
-                f"warning: {f.name}: {sum(counts.values())} cells read as missing ({shown}), "
-                "not as a category; if one is a value here ('NA': North America, Namibia...), "
-                "train again with --na-values '' (only empty cells missing) or list the tokens "
-                "that mean missing"
-            )
+        if f.kind != "categorical" or not counts:
+            continue
+        shown = ", ".join(f"{token!r}: {n}" for token, n in sorted(counts.items()))
+        head = f"{f.name}: {count(sum(counts.values()), 'cell')} read as missing ({shown})"
+        shapes = {_shape(str(c)) for c in f.categories or ()}
+        alike = [t for t in sorted(counts) if _shape(t) in shapes]
+        if not alike:
+            click.echo(f"note: {head}")
+            continue
+        click.echo(
+            f"warning: {head}, not as a category; {', '.join(map(repr, alike))} looks like this "
+            "column's values: if it is one here ('NA': North America, Namibia...), train again "
+            "with --na-values '' (only empty cells missing) or list the tokens that mean missing"
+        )
 
 
-def _echo_columns(result: Any) -> None:
+def _shape(text: str) -> str:
+    """A value's shape: ``A`` per capital, ``a`` per small letter, ``9`` per digit, else itself."""
+    return "".join(
+        "A" if c.isupper() else "a" if c.islower() else "9" if c.isdigit() else c for c in text
+    )
+
+
+def _echo_columns(result: Any, defaulted: tuple[str, ...] = ()) -> None:
     """The feature table, the columns left out and why, and the rows without a target."""
     training = result.card.training
     missing = training.missing_share
@@ -256,7 +289,13 @@ def _echo_columns(result: Any) -> None:
     if left:
         click.echo(f"left out ({len(left)}):")
         for c in left:
-            click.echo(f"  {c['name']}: {c['reason']}")
+            reason = c["reason"]
+            if c["name"] in defaulted:
+                reason = (
+                    "left out by default for the bundled penguins data (the year of the "
+                    "survey, not a trait of the penguin)"
+                )
+            click.echo(f"  {c['name']}: {reason}")
     n = training.rows_without_target
     click.echo(
         f"rows dropped for a missing target {result.card.target!r}: {n}"

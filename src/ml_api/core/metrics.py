@@ -186,6 +186,19 @@ SWAP_FAILURES = Counter(
     ("model_name",),
 )
 
+REQUESTS_SHED = Counter(
+    "ml_api_requests_shed",
+    "Requests refused unstarted with 503 because their worker was overloaded, by reason: "
+    "queue_full (ML_API_MAX_QUEUED_REQUESTS) or queue_wait (ML_API_MAX_QUEUE_WAIT_SECONDS).",
+    ("reason",),
+)
+QUEUED_REQUESTS = Gauge(
+    "ml_api_http_requests_queued",
+    "Complete requests waiting for a request thread, across all workers (each worker's count as "
+    "its event loop last saw it).",
+    multiprocess_mode="livesum",
+)
+
 
 _children: dict[tuple[object, tuple[str, ...]], Any] = {}
 

@@ -6,6 +6,14 @@ becomes an ordinary artifact version with a feature schema. The core never impor
 """
 
 from ml_api.importing.importer import ImportResult, import_model, save_model
+from ml_api.importing.notes import ImportNote
 from ml_api.importing.sources import RUNS_CODE_WARNING, ImportRefused
 
-__all__ = ["RUNS_CODE_WARNING", "ImportRefused", "ImportResult", "import_model", "save_model"]
+__all__ = [
+    "RUNS_CODE_WARNING",
+    "ImportNote",
+    "ImportRefused",
+    "ImportResult",
+    "import_model",
+    "save_model",
+]

@@ -36,7 +36,8 @@ from ml_api.core.model.card import ImportedCard, InputLayout
 from ml_api.core.model.profile import PROFILE_FILE, build_profile
 from ml_api.core.model.schema import CATEGORY_DTYPE, Feature, FeatureSchema, is_code
 from ml_api.core.model.skops_trust import SKOPS_NODE_TYPES, skops_refusal, skops_refused
-from ml_api.importing import custom_code, evidence, inspection
+from ml_api.core.wording import describe_model
+from ml_api.importing import custom_code, evidence, inspection, notes
 from ml_api.importing import native as native_file
 from ml_api.importing.sample_data import read_data
 from ml_api.importing.serve_check import has_proba, own_predictions, serve_check
@@ -108,7 +109,9 @@ def save_model(
             (:mod:`ml_api.importing.custom_code`).
 
     Returns:
-        The new version's path and card.
+        The new version's path and card. What ``ml-api import`` prints about it (names from
+        the data's columns, unseen categories, the runtime that serves it...) is issued as
+        :class:`~ml_api.importing.notes.ImportNote` warnings, one per line.
 
     Raises:
         ImportRefused: The model or data cannot be served (see the module docstring), or a code
@@ -116,7 +119,9 @@ def save_model(
             was written.
     """
     code = custom_code.read_code(code_paths)
-    return _import(from_object(model), data, "the object", name, target, model_root, fmt, code)
+    result = _import(from_object(model), data, "the object", name, target, model_root, fmt, code)
+    notes.warn_notes(result.card)
+    return result
 
 
 def import_model(
@@ -225,7 +230,9 @@ def _import(
     reference = X[names[0]] if one_column else table  # a 1-D model takes the column itself
     if "reads" in source.info:  # a native file: its scikit-learn interface against the booster
         native_file.check_against_booster(model, reference, classes)
-        card = replace(card, provenance={**card.provenance, "classes": native_file.CLASSES_NOTE})
+        if not str(source.info["format"]).startswith("catboost"):  # CatBoost keeps its labels
+            note = native_file.CLASSES_NOTE
+            card = replace(card, provenance={**card.provenance, "classes": note})
     checked = serve_check(model, card, X, reference)
     import_data = {**card.import_data, "served_check_rows": checked}
     if target is not None:
@@ -292,6 +299,7 @@ def _provenance(
     }
     optional = " (and null for the MLflow signature's optional columns)" if source.optional else ""
     return {
+        "model": describe_model(model),
         "feature_names_and_order": names_from,
         "kinds_ranges_nullability": "the import data" + optional,
         "categories": categories_from,

@@ -27,7 +27,7 @@ from ml_api.core.model.integrity import sha256_file
 from ml_api.core.model.libraries import installed_version, major_minor
 from ml_api.core.model.skops_trust import SKOPS_REVIEWED_TYPES, skops_refusal, skops_refused
 from ml_api.importing.custom_code import defined_in_main
-from ml_api.importing.native import read_native
+from ml_api.importing.native import is_native, read_native
 from ml_api.importing.source import ImportRefused, Source
 
 RUNS_CODE_WARNING = (
@@ -87,7 +87,7 @@ def read_source(
         read: Callable[[], Source] = lambda: _from_mlflow(path, trust)  # noqa: E731
     elif _is_skops(path):
         read = lambda: _from_skops(path, trust)  # noqa: E731
-    elif path.suffix.lower() in (".json", ".ubj", ".txt"):
+    elif is_native(path):
         read = lambda: read_native(path)  # noqa: E731
     else:
         read = lambda: _from_pickle(path)  # noqa: E731

@@ -42,14 +42,21 @@ def render(reply: Reply) -> Response:
     """A handler's reply as Flask's response: JSON (the core's encoder) or the bytes as they are."""
     if reply.content_type is None:
         return json_response(reply.body)
-    return Response(reply.body, content_type=reply.content_type)
+    return Response(
+        reply.body,
+        status=reply.status,
+        headers=dict(reply.headers),
+        content_type=reply.content_type,
+    )
 
 
 def view(endpoint: Endpoint) -> Callable[..., Response]:
     """The Flask view answering ``endpoint`` (the path's parameters as keyword arguments)."""
 
     def answer(**params: str) -> Response:
-        core_request = Request(request.headers, request.content_length, _read_body, params)
+        core_request = Request(
+            request.headers, request.content_length, _read_body, params, request.path
+        )
         return render(endpoint.handler(application(), core_request))
 
     answer.__name__ = endpoint.name

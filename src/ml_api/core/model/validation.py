@@ -9,6 +9,7 @@ validate here.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -16,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ml_api.core.errors import InvalidInput, Problem, quote
+from ml_api.core.errors import InvalidInput, Problem, quote, shorten
 from ml_api.core.model.columns import check_values, json_values, parse_number
 from ml_api.core.model.schema import (
     TEXT_MAX_LENGTH,
@@ -25,6 +26,7 @@ from ml_api.core.model.schema import (
     FeatureSchema,
     code_text,
 )
+from ml_api.core.wording import count
 
 MAX_PROBLEMS = 50
 """Most problems listed in one error response, so a bad 1,000-row batch gets a bounded body."""
@@ -112,7 +114,8 @@ class Validator:
             else:
                 problems.append(
                     Problem(
-                        f"an instance must be a list of {len(self)} values or an object keyed by "
+                        f"an instance must be a list of {count(len(self), 'value')} or an object "
+                        f"keyed by "
                         f"feature name, got {_json_type(row)}",
                         instance=idx,
                     )
@@ -195,10 +198,15 @@ class Validator:
         self, row: Sequence[Any], idx: int, problems: list[Problem]
     ) -> list[Any] | None:
         if len(row) != len(self.features):
+            hint = ""
+            if len(self.features) == 1 and len(row) > 1:  # a batch sent as one flat array
+                shown = ", ".join(f"[{shorten(json.dumps(v, default=str))}]" for v in row[:2])
+                more = ", ..." if len(row) > 2 else ""
+                hint = f" (a batch of one-value instances is an array of arrays: [{shown}{more}])"
             problems.append(
                 Problem(
-                    f"expected {len(self)} values in this order: {', '.join(self.names)}; "
-                    f"got {len(row)}",
+                    f"expected {count(len(self), 'value')} in this order: "
+                    f"{', '.join(self.names)}; got {len(row)}{hint}",
                     instance=idx,
                 )
             )

@@ -37,12 +37,14 @@ class Request:
         read_body: Reads the whole body (the adapter caps it at ``max_body_bytes``; see
             :func:`ml_api.core.protocols.body.read_wsgi_body`).
         params: The path's parameters by name (``{"name": ..., "version": ...}``).
+        path: The path as requested (``/docs/``); ``""`` outside HTTP.
     """
 
     headers: Headers
     content_length: int | None = None
     read_body: Callable[[], bytes] = bytes
     params: Mapping[str, str] = field(default_factory=dict)
+    path: str = ""
 
     @classmethod
     def of(cls, body: bytes, headers: Mapping[str, str] | None = None, **params: str) -> Request:
@@ -58,16 +60,20 @@ class Request:
 
 @dataclass(frozen=True, slots=True)
 class Reply:
-    """A successful answer (status 200); errors are raised as ``ServingError`` instead.
+    """A successful answer (200, or a redirect); errors are raised as ``ServingError`` instead.
 
     Attributes:
         body: A JSON value when ``content_type`` is ``None`` (the adapter encodes it with
             :func:`ml_api.core.codecs.dumps`), else the bytes or text sent as they are.
         content_type: The ``Content-Type`` of a body that is not JSON.
+        status: The HTTP status (200; 308 for a redirect).
+        headers: Extra response headers (``Location`` of a redirect).
     """
 
     body: Any
     content_type: str | None = None
+    status: int = 200
+    headers: Mapping[str, str] = field(default_factory=dict)
 
 
 def authenticate(auth: ApiKeyAuth, path: str, headers: Headers) -> None:

@@ -156,6 +156,19 @@ def _metrics(app: Served, request: Request) -> Reply:
     return Reply(body, content_type)
 
 
+def _page(request: Request, html: Any) -> Reply:
+    """An HTML page; its trailing-slash spelling redirects to it (308, a relative ``Location``).
+
+    The pages' links and assets are relative (``docs/swagger-ui.css``, ``openapi.json``), so they
+    also work behind a path prefix; from ``/docs/`` they would resolve under ``/docs/docs/``
+    (404, a blank page), so that spelling sends the browser to ``/docs`` instead.
+    """
+    if request.path.endswith("/"):
+        last = request.path.rstrip("/").rsplit("/", 1)[-1]
+        return Reply(b"", HTML, status=308, headers={"Location": f"../{last}"})
+    return Reply(html, HTML)
+
+
 def _docs_asset(app: Served, request: Request) -> Reply:
     body, content_type = app.docs.asset(_name(request))
     return Reply(body, content_type)
@@ -233,7 +246,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
              media=("text/plain",), probe=True, public=True, any_host=True),
     Endpoint("openapi", ("GET",), ("/openapi.json",), lambda app, r: Reply(app.model().openapi),
              "This document", errors=(401,), public=True),
-    Endpoint("docs", ("GET",), ("/docs", "/docs/"), lambda app, r: Reply(app.docs.page, HTML),
+    Endpoint("docs", ("GET",), ("/docs", "/docs/"), lambda app, r: _page(r, app.docs.page),
              "This document as an HTML page", media=("text/html",), errors=(401,), public=True),
     Endpoint("v2", ("GET",), ("/v2", "/v2/"), lambda app, r: Reply(server_metadata()),
              "V2 server metadata", ok="V2ServerMetadata", errors=(401,)),
@@ -260,7 +273,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
              "A Swagger UI file the /docs page loads", media=("text/javascript", "text/css"),
              errors=(404,), values={"name": asset_names()}, public=True),
     Endpoint("model", ("GET",), ("/model", "/model/"),
-             lambda app, r: Reply(app.model().card_html, HTML),
+             lambda app, r: _page(r, app.model().card_html),
              "The model card as a page for people (charts included)", media=("text/html",),
              errors=(401,)),
     Endpoint("model_predict", ("POST",), (f"{_V1_MODEL}/predict", f"{_V1_MODEL}/predict/"),

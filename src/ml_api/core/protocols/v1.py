@@ -252,10 +252,16 @@ def _rows_from_features(value: Any) -> list[Any]:
     if not any(nested):
         return [value]  # one positional instance, the simplest form
     first = nested.index(not nested[0])
+    kinds = ("a value", "an array or object")
+    # one malformed "features", not an instance: the position is an element of that array
+    problem = (
+        f"element {first} is {kinds[nested[first]]}, element 0 {kinds[nested[0]]}: "
+        "mixes values and arrays/objects"
+    )
     raise BadRequest(
         '"features" mixes values and nested instances; send one flat array (one instance) '
         "or an array of arrays/objects (a batch)",
-        [Problem("mixes scalars and arrays/objects", instance=first, field="features")],
+        [Problem(problem, field="features")],
     )
 
 

@@ -56,7 +56,12 @@ def render(reply: Reply) -> HttpResponse:
     """A handler's reply as Django's response: JSON (the core's encoder) or the bytes as is."""
     if reply.content_type is None:
         return json_response(reply.body)
-    return HttpResponse(reply.body, content_type=reply.content_type)
+    return HttpResponse(
+        reply.body,
+        status=reply.status,
+        headers=dict(reply.headers),
+        content_type=reply.content_type,
+    )
 
 
 def core_request(request: Request, params: dict[str, str]) -> CoreRequest:
@@ -75,6 +80,7 @@ def core_request(request: Request, params: dict[str, str]) -> CoreRequest:
         length,
         lambda: read_wsgi_body(meta, length, limit, lambda: raw.body),
         params,
+        raw.path,
     )
 
 
