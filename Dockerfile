@@ -41,9 +41,14 @@ WORKDIR /build
 #    (pip --python), so no installer ends up in the runtime stage's copy.
 #    EXTRAS adds optional dependency groups of pyproject.toml, comma-separated (xgboost,lightgbm:
 #    what an imported XGBoost or LightGBM model needs; `make image MODEL=<name>` sets it).
+#    PINS replaces constraints.txt's versions of the libraries a model was fitted with, space-
+#    separated (scikit-learn==1.6.1: what `ml-api requirements` prints; `make image MODEL=<name>`
+#    sets it, docker/constraints.py applies it; docs/models.md "Other library versions").
 ARG EXTRAS=""
-COPY pyproject.toml constraints.txt ./
-RUN python -m venv --without-pip /opt/venv \
+ARG PINS=""
+COPY pyproject.toml constraints.txt docker/constraints.py ./
+RUN python constraints.py constraints.txt $PINS \
+    && python -m venv --without-pip /opt/venv \
     && python -c "import os, tomllib; p = tomllib.load(open('pyproject.toml', 'rb'))['project']; extras = [e for e in os.environ['EXTRAS'].split(',') if e]; print('\n'.join(p['dependencies'] + [d for e in extras for d in p['optional-dependencies'][e]]))" \
         > requirements.in \
     && python -m pip --python /opt/venv/bin/python install --no-compile -c constraints.txt \

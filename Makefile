@@ -116,7 +116,7 @@ bench: bench-deps ## Benchmark ml-api vs the classic tutorial app and MLServer (
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
 .PHONY: bench-smoke
-bench-smoke: bench-deps ## The benchmark's plumbing in ~20 s (few targets, 2 s cells; no timing claims)
+bench-smoke: bench-deps ## The benchmark's plumbing in about a minute (few targets, 2 s cells; no timing claims)
 	$(BIN)/python -m bench --smoke $(BENCH_ARGS)
 
 .PHONY: bench-soak
@@ -133,19 +133,27 @@ deploy-check: $(VENV)/.installed-test tools ## Render and check the Kubernetes k
 # make image MODEL=<name>: also bake models/<name> (e.g. from `ml-api import`) into $(IMAGE):<name>,
 # which serves it by default. The model's own libraries (xgboost, lightgbm: read from its card) go
 # into the image as pyproject extras; EXTRAS=xgboost,lightgbm adds them by hand (for a mounted model).
+# The versions it was fitted with (`ml-api requirements`: scikit-learn and those libraries, within
+# ml-api's range) replace constraints.txt's where they differ; PINS="scikit-learn==1.6.1" by hand.
 MODEL ?=
 MODEL_ROOT ?= models
 ifneq ($(MODEL),)
-MODEL_EXTRAS := $(shell $(PYTHON) -c "import json, pathlib; d = pathlib.Path('$(MODEL_ROOT)') / '$(MODEL)'; v = max((p for p in d.iterdir() if (p / 'metadata.json').is_file()), key=lambda p: int(p.name)); c = json.loads((v / 'metadata.json').read_text())['versions']; print(','.join(x for x in ('xgboost', 'lightgbm') if x in c))" 2>/dev/null)
+MODEL_EXTRAS := $(shell $(PYTHON) -c "import json, pathlib; d = pathlib.Path('$(MODEL_ROOT)') / '$(MODEL)'; v = max((p for p in d.iterdir() if (p / 'metadata.json').is_file()), key=lambda p: int(p.name)); c = json.loads((v / 'metadata.json').read_text())['versions']; print(','.join(x for x in ('xgboost', 'lightgbm', 'catboost') if x in c))" 2>/dev/null)
 endif
 EXTRAS ?= $(MODEL_EXTRAS)
+PINS ?=
 SYSTEM_PACKAGES ?= $(if $(findstring lightgbm,$(EXTRAS)),libgomp1)
 
 .PHONY: image
 image: ## Build the image $(IMAGE):$(TAG) (default model inside); MODEL=<name> also builds $(IMAGE):<name> with models/<name>
 	@if [ -n "$(MODEL)" ] && [ ! -d "$(MODEL_ROOT)/$(MODEL)" ]; then \
 		echo "make: no model $(MODEL_ROOT)/$(MODEL): create it with ml-api import or ml-api train" >&2; exit 1; fi
-	docker build $(DOCKER_BUILD_FLAGS) --build-arg EXTRAS="$(EXTRAS)" \
+	@pins="$(PINS)"; \
+	if [ -n "$(MODEL)" ] && [ -z "$$pins" ]; then \
+		found=$$($(BIN)/ml-api requirements $(MODEL) --model-root $(MODEL_ROOT)) || exit 1; \
+		pins=$$(printf '%s\n' "$$found" | grep -v '^#' | grep -vxF -f constraints.txt | tr '\n' ' '); \
+	fi; \
+	set -x; docker build $(DOCKER_BUILD_FLAGS) --build-arg EXTRAS="$(EXTRAS)" --build-arg PINS="$$pins" \
 		--build-arg SYSTEM_PACKAGES="$(SYSTEM_PACKAGES)" -t $(IMAGE):$(TAG) .
 	$(if $(MODEL),docker build $(DOCKER_BUILD_FLAGS) -f Dockerfile.model --build-arg BASE_IMAGE=$(IMAGE):$(TAG) \
 		--build-arg MODEL=$(MODEL) -t $(IMAGE):$(MODEL) $(MODEL_ROOT))

@@ -32,6 +32,7 @@ from ml_api.core.model.profile import (
     psi,
 )
 from ml_api.core.model.schema import Feature, FeatureKind, FeatureSchema
+from ml_api.core.wording import count
 from ml_api.scoring.cells import NA_CELLS, pandas_na_values
 
 __all__ = ["DriftReport", "FeatureDrift", "compare", "read_input", "render_html"]
@@ -323,7 +324,8 @@ def render_html(report: DriftReport) -> str:
         "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
         f"<title>Drift of {e(model)}</title><style>{STYLE}</style></head><body>"
         f"<h1>Input drift of {e(model)}</h1>"
-        f"<p>{report.rows} instances from {e(', '.join(report.inputs))} against the reference "
+        f"<p>{count(report.rows, 'instance')} from {e(', '.join(report.inputs))} against the "
+        "reference "
         f"profile ({report.reference['rows']} {e(str(report.reference['source']))} rows). Score: "
         "population stability index over the reference bins; below 0.1 stable, 0.1 to 0.25 "
         "moderate, above 0.25 a large shift.</p>"

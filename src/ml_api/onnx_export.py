@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import copy
 import math
+import re
 from dataclasses import dataclass, field, replace
 from importlib import metadata as importlib_metadata
 from typing import Any, TypeVar
@@ -50,6 +51,8 @@ import pandas as pd
 
 from ml_api.core.model.card import NewCard
 from ml_api.core.model.schema import CATEGORY_DTYPE, FeatureKind, FeatureSchema
+from ml_api.core.runtimes.onnx_runtime import onnx_input_names
+from ml_api.core.wording import describe_model
 
 NewCardT = TypeVar("NewCardT", bound=NewCard)
 
@@ -180,7 +183,7 @@ def export_onnx(
     try:
         gate = check(model_bytes, model, schema, X, array_input=array_input, tolerance=tolerance)
     except Exception as exc:  # the runtime refused the converted graph: that is a failed gate
-        reason = f"ONNX Runtime could not run the converted model: {_first_line(exc)}"
+        reason = f"ONNX Runtime could not run the converted model: {_runtime_reason(exc)}"
         return OnnxExport(False, reason, None, None, versions)
     reason = gate.pop("failure", None)
     if reason is not None:
@@ -238,12 +241,12 @@ def convert(model: Any, schema: FeatureSchema, *, array_input: bool) -> Any:
     else:
         inputs = [
             (
-                f.name,
+                name,
                 FloatTensorType([None, 1])
                 if f.kind == "numeric" or f.is_coded
                 else StringTensorType([None, 1]),
             )
-            for f in schema.features
+            for name, f in zip(onnx_input_names(schema.names), schema.features, strict=True)
         ]
     options = {id(estimator): {"zipmap": False}} if hasattr(estimator, "classes_") else None
     target_opset = None
@@ -261,9 +264,7 @@ def convert(model: Any, schema: FeatureSchema, *, array_input: bool) -> Any:
             onnx_ready, initial_types=inputs, options=options, target_opset=target_opset
         )
     except Exception as exc:
-        raise ConversionError(
-            f"skl2onnx could not convert {type(estimator).__name__}: {_first_line(exc)}"
-        ) from None
+        raise ConversionError(_conversion_failure(model, exc)) from None
     return _with_concat_front(onnx_model, schema) if concat_front else onnx_model
 
 
@@ -276,12 +277,11 @@ def _with_concat_front(onnx_model: Any, schema: FeatureSchema) -> Any:
     for node in graph.node:
         node.input[:] = [internal if name == "X" else name for name in node.input]
     del graph.input[:]
+    names = onnx_input_names(schema.names)
     graph.input.extend(
-        helper.make_tensor_value_info(f.name, TensorProto.FLOAT, [None, 1]) for f in schema.features
+        helper.make_tensor_value_info(n, TensorProto.FLOAT, [None, 1]) for n in names
     )
-    graph.node.insert(
-        0, helper.make_node("Concat", list(schema.names), [internal], axis=1, name="features")
-    )
+    graph.node.insert(0, helper.make_node("Concat", names, [internal], axis=1, name="features"))
     return onnx_model
 
 
@@ -392,6 +392,32 @@ def _string_imputers_on_empty(model: Any) -> Any:
     return clone
 
 
+def _conversion_failure(model: Any, exc: BaseException) -> str:
+    """Why skl2onnx could not convert ``model``, naming the part it has no converter for."""
+    from skl2onnx._supported_operators import sklearn_operator_name_map
+
+    reason = re.sub(r"<class '([\w.]+)'>", r"\1", _first_line(exc))
+    part = _part_without_converter(model, "the model", set(sklearn_operator_name_map))
+    if part is not None:
+        cls, where = part
+        full = f"{cls.__module__}.{cls.__qualname__}"
+        said = "" if full in reason else f": {reason}"  # skl2onnx's line names nothing else
+        return f"skl2onnx has no converter for {cls.__name__} ({where}, class {full}){said}"
+    return f"skl2onnx could not convert {describe_model(model)}: {reason}"
+
+
+def _part_without_converter(obj: Any, where: str, known: set[type]) -> tuple[type, str] | None:
+    """The first estimator in ``obj`` (steps first, then itself) skl2onnx has no converter for."""
+    if isinstance(obj, str) or obj is None:  # "passthrough", "drop"
+        return None
+    for attr in ("steps", "transformers_", "transformer_list"):
+        for item in getattr(obj, attr, None) or ():
+            found = _part_without_converter(item[1], f"step {item[0]!r}", known)
+            if found is not None:
+                return found
+    return None if type(obj) in known else (type(obj), where)
+
+
 def _register_boosting_converters(estimator: Any) -> bool:
     """Register onnxmltools' XGBoost/LightGBM converters with skl2onnx for such an estimator.
 
@@ -447,6 +473,11 @@ def _versions() -> dict[str, Any]:
 
 def _plain(value: Any) -> Any:
     return value.item() if isinstance(value, np.generic) else value
+
+
+def _runtime_reason(exc: BaseException) -> str:
+    """ONNX Runtime's first line without its ``[ONNXRuntimeError] : 2 : CODE :`` prefix."""
+    return re.sub(r"^\[ONNXRuntimeError\]( : \S+)* : ", "", _first_line(exc))
 
 
 def _first_line(exc: BaseException) -> str:

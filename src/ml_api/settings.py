@@ -145,6 +145,21 @@ class Settings(BaseSettings):
     gunicorn worker timeout is set above it, as the hard backstop). Under gunicorn it is also the
     longest wait for the next bytes of a request body (408 beyond)."""
 
+    max_queue_wait_seconds: float = Field(default=5.0, gt=0)
+    """Longest a complete request may wait in its gunicorn worker's queue for a request thread,
+    in seconds; past it the thread answers 503 with ``Retry-After`` without running it
+    (``ml_api.serving.overload``). 5 s, half the default request timeout: a request picked up
+    later has less than half its time limit left (the limit counts the wait too), and a shed
+    request retried on another replica still fits the production Ingress's 20 s budget for all
+    tries (``proxy-next-upstream-timeout``: 5 s here plus a 15 s read timeout there)."""
+
+    max_queued_requests: int = Field(default=256, ge=1)
+    """Most complete requests waiting for a thread in one gunicorn worker; one more is answered
+    503 with ``Retry-After`` at once. 256, four times the default 64 threads: at the measured
+    ~1,000 requests/s of a worker that is about a quarter second of work, so under a steady
+    overload :attr:`max_queue_wait_seconds` decides, and this only caps a burst (a queued request
+    holds its buffered head and body, at most 80 KiB: 20 MiB per worker)."""
+
     drain_seconds: float = Field(default=5.0, ge=0)
     """After SIGTERM, how long (seconds) the server keeps accepting requests while ``/ready``
     answers 503, so load balancers take it out of rotation before it stops listening. Then

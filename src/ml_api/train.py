@@ -193,6 +193,8 @@ class _Prepared:
     schema: FeatureSchema
     task: Task
     code_hints: dict[str, int]
+    missing_share: dict[str, float]
+    """Each feature's share of missing cells as read (before text cells are filled with "")."""
 
 
 @dataclass(frozen=True)
@@ -306,6 +308,7 @@ def _prepare(options: TrainingOptions) -> _Prepared:
     if not any(c.used for c in columns):
         left = "; ".join(f"{c.name}: {c.reason}" for c in columns)
         raise ValueError(f"no feature left to train on ({left})")
+    missing_share = {str(k): float(v) for k, v in X.isna().mean().items()}
     X, y = typed_frame(X, columns), typed_target(y)
     schema = with_text(mark_nullable(FeatureSchema.infer(X), options.nullable), columns)
     X = schema.coerce_training_frame(X)
@@ -314,7 +317,8 @@ def _prepare(options: TrainingOptions) -> _Prepared:
     if task == "classification":
         y = y.astype(str) if not pd.api.types.is_numeric_dtype(y) else y
         check_classes(y, options.target, options.test_size)
-    return _Prepared(frame, X, y, columns, schema, task, code_hints)
+    shares = {name: missing_share[name] for name in schema.names}
+    return _Prepared(frame, X, y, columns, schema, task, code_hints, shares)
 
 
 def _fit(options: TrainingOptions, data: _Prepared) -> _Fitted:
@@ -369,7 +373,7 @@ def _card(options: TrainingOptions, data: _Prepared, fitted: _Fitted) -> Trained
             marked_nullable=list(dict.fromkeys(options.nullable)),
             left_out=[{"name": c.name, "reason": c.reason} for c in data.columns if not c.used],
             rows_without_target=len(frame) - len(y),
-            missing_share={str(k): float(v) for k, v in X.isna().mean().items()},
+            missing_share=data.missing_share,
             class_distribution=_class_distribution(fitted.y_train)
             if data.task == "classification"
             else None,

@@ -17,6 +17,7 @@ import pandas as pd
 
 from ml_api.core.errors import quote
 from ml_api.core.model.schema import FeatureSchema
+from ml_api.core.wording import count
 
 Task = Literal["classification", "regression"]
 
@@ -127,7 +128,7 @@ def check_trainable(X: pd.DataFrame, y: pd.Series, target: str, test_size: float
         )
     n_test = math.ceil(test_size * len(y))
     if len(y) - n_test < 1 or n_test < 1:
-        raise ValueError(f"{len(y)} rows with a target are too few to hold out {test_size:g}")
+        raise ValueError(f"{count(len(y), 'row')} with a target: too few to hold out {test_size:g}")
 
 
 def check_classes(y: pd.Series, target: str, test_size: float) -> None:
@@ -151,6 +152,6 @@ def check_classes(y: pd.Series, target: str, test_size: float) -> None:
     n_test = math.ceil(test_size * len(y))
     if n_test < len(counts) or len(y) - n_test < len(counts):
         raise ValueError(
-            f"{len(y)} rows are too few for a stratified split of {len(counts)} classes with "
+            f"{count(len(y), 'row')}: too few for a stratified split of {len(counts)} classes with "
             f"test size {test_size:g}: each side needs a row of every class"
         )

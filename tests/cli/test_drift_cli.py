@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -45,6 +46,9 @@ def test_the_drifted_features_rank_first_and_fail_the_gate(
     proc = run(model_root, *args, "--fail-above", "0.25")
     assert proc.returncode == 1, proc.stderr
     assert "drift above 0.25: island, body_mass_g" in proc.stderr
+    assert f"wrote the JSON report to {report}\n" in proc.stderr
+    assert f"wrote the HTML report to {html}\n" in proc.stderr
+    assert re.search(r"^island: [0-9.]+ \(2000 values\)$", proc.stderr, re.M), proc.stderr
     data = json.loads(report.read_text())
     scores = [f["score"] for f in data["features"]]
     assert scores == sorted(scores, reverse=True)
@@ -60,6 +64,7 @@ def test_the_drifted_features_rank_first_and_fail_the_gate(
     proc = run(model_root, "--input", str(files["drifted"]))
     assert proc.returncode == 0, proc.stderr
     assert {line.split(":")[0] for line in proc.stdout.splitlines()[:2]} == DRIFTED
+    assert "wrote" not in proc.stdout + proc.stderr
 
 
 def test_training_like_data_passes_the_gate(model_root: Path, files: dict[str, Path]) -> None:

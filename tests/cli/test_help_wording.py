@@ -25,7 +25,7 @@ def _help(command: str) -> str:
 
 
 def test_the_commands_that_load_a_version_are_the_expected_ones():
-    assert set(WITH_VERSION) == {"serve", "predict", "info", "card", "drift"}
+    assert set(WITH_VERSION) == {"serve", "predict", "info", "card", "drift", "requirements"}
 
 
 @pytest.mark.parametrize("command", COMMANDS)

@@ -97,3 +97,21 @@ def test_compose_prometheus_scrapes_both_services(compose):
 def test_promtool_accepts_the_scrape_config():
     proc = run(require_tool("promtool"), "check", "config", "deploy/compose/prometheus.yml")
     assert proc.returncode == 0 and "SUCCESS" in proc.stdout, proc.stdout + proc.stderr
+
+
+def test_a_models_pins_replace_the_constraints_of_their_libraries(tmp_path):
+    """docker/constraints.py, which the image's first stage runs with ``PINS``."""
+    original = (ROOT / "constraints.txt").read_text().splitlines()
+    constraints = tmp_path / "constraints.txt"
+    constraints.write_text("\n".join(original) + "\n")
+    pins = ["scikit-learn==1.5.2", "XGBoost_CPU==2.1.4"]
+    script = str(ROOT / "docker" / "constraints.py")
+    proc = run("python3", script, str(constraints), *pins)
+    assert proc.returncode == 0, proc.stderr
+    merged = constraints.read_text().splitlines()
+    assert merged[-2:] == pins
+    dropped = [line for line in original if line not in merged]
+    assert [line.split("==")[0] for line in dropped] == ["scikit-learn", "xgboost-cpu"]
+    assert len(merged) == len(original)  # comments and every other pin are kept
+    assert run("python3", script, str(constraints)).returncode == 0  # no PINS: unchanged
+    assert constraints.read_text().splitlines() == merged

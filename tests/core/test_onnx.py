@@ -99,7 +99,10 @@ def test_a_model_the_converter_cannot_handle_falls_back_with_the_reason(tmp_path
     result = _penguins(tmp_path)
     section = result.metadata["onnx"]
     assert section["passed"] is False and section["gate"] is None
-    assert section["reason"].startswith("skl2onnx could not convert FirstClass: ")
+    assert section["reason"] == (
+        "skl2onnx has no converter for FirstClass (step 'model', class "
+        "tests.core.test_onnx.FirstClass)"
+    )
     assert "\n" not in section["reason"]
     assert result.metadata["runtime"] == "scikit-learn"
     assert not (result.path / "model.onnx").exists()
@@ -321,3 +324,22 @@ def test_loading_onnx_runtime_writes_nothing_and_prints_nothing(converted, tmp_p
     assert proc.returncode == 0, proc.stderr
     assert proc.stderr == "" and proc.stdout == ""
     assert not (tmp_path / "cache").exists()
+
+
+MISSING_LIKE = [None, float("nan"), np.nan, np.float64("nan"), pd.NA, pd.NaT, np.datetime64("NaT")]
+PRESENT = ["Biscoe", "", "nan", "None", 0, 1.5, True]
+
+
+@pytest.mark.parametrize("value", MISSING_LIKE + PRESENT, ids=repr)
+def test_a_category_is_missing_exactly_where_pandas_says(converted, value):
+    """The string inputs mark missing categories where ``pandas.isna`` does, alone and beside
+    other values (the fast pass and its fallback for ``pd.NA``)."""
+    artifact = load_artifact(converted, "p")
+    session = OnnxSession(
+        artifact.forms["onnx"], artifact.schema, array_input=False, classes=artifact.classes
+    )
+    names = list(artifact.schema.names)
+    columns = [[value, "Dream", None] if n == "sex" else [1.0, 2.0, 3.0] for n in names]
+    sex = session.feed_columns(columns)["sex"].ravel().tolist()
+    assert sex[1:] == ["Dream", ""]
+    assert sex[0] == ("" if pd.isna(value) else value)

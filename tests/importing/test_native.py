@@ -144,8 +144,9 @@ def test_the_cli_names_native_files(tmp_path):
     from click.testing import CliRunner
 
     result = CliRunner().invoke(main, ["import", "--help"])
-    assert "XGBoost's own model file (.json, .ubj) or LightGBM's (.txt)" in " ".join(
-        result.output.split()
+    assert (
+        "XGBoost's own model file (.json, .ubj), LightGBM's (.txt) or CatBoost's (.cbm)"
+        in " ".join(result.output.split())
     )
 
 

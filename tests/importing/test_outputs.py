@@ -84,12 +84,11 @@ def _multi(frame: pd.DataFrame) -> dict[str, tuple[Any, str]]:
     return {
         "Ridge on 2 target columns": (
             Ridge().fit(X, two_targets),
-            f"the Ridge's predict gives 2 values per row (shape (120, 2)): {ONE_TARGET}",
+            f"Ridge: predict gives 2 values per row (shape (120, 2)): {ONE_TARGET}",
         ),
         "MultiOutputRegressor": (
             MultiOutputRegressor(Ridge()).fit(X, two_targets),
-            "the MultiOutputRegressor's predict gives 2 values per row (shape (120, 2)): "
-            + ONE_TARGET,
+            "MultiOutputRegressor: predict gives 2 values per row (shape (120, 2)): " + ONE_TARGET,
         ),
         "RandomForestClassifier on 2 label columns": (
             RandomForestClassifier(n_estimators=3, random_state=0).fit(X, two_labels),
@@ -105,17 +104,19 @@ def _multi(frame: pd.DataFrame) -> dict[str, tuple[Any, str]]:
         ),
         "LinearRegression on a one-column 2-D target": (
             LinearRegression().fit(X, frame[["r1"]]),
-            "the LinearRegression's predict gives shape (120, 1) (it was fitted on a one-column "
-            "2-D target): refit it on a 1-D target (y.ravel()) so each row has one value",
+            "LinearRegression: predict gives a column of shape (120, 1), not one value per row: "
+            "it was fitted on a 2-D target of one column (y = df[['target']], or an array of "
+            "shape (n, 1)); refit it on the 1-D column (y = df['target'], or y.ravel()) and "
+            "import it again",
         ),
         "fewer rows out than in": (
             DropsARow().fit(X, frame["r1"]),
-            "the DropsARow's predict gives 119 rows for 120 input rows: ml-api serves one "
+            "DropsARow: predict gives 119 rows for 120 input rows: ml-api serves one "
             "prediction per input row",
         ),
         "more rows out than in": (
             Doubles().fit(X, frame["r1"]),
-            "the Doubles's predict gives 240 rows for 120 input rows: ml-api serves one "
+            "Doubles: predict gives 240 rows for 120 input rows: ml-api serves one "
             "prediction per input row",
         ),
     }

@@ -12,7 +12,7 @@ import joblib
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 
-from ml_api.importing.sources import pickled_sklearn_versions, supported_sklearn
+from ml_api.importing.requirements import pickled_sklearn_versions, supported_sklearn
 from tests.importing.test_refusals import refused
 
 MODULE = b"sklearn.compose._column_transformer"
@@ -56,6 +56,24 @@ def test_an_unreadable_older_pickle_names_both_versions_and_the_route(tmp_path):
         f"and it cannot be read with this one (AttributeError: "
     )
     assert f"refit and save it with scikit-learn {sklearn.__version__}" in message
-    assert "pip install ml-api 'scikit-learn==1.6.1'" in message
-    assert f"ml-api declares {supported_sklearn()}" in message
-    assert supported_sklearn().startswith("scikit-learn") and "1.5" in supported_sklearn()
+    assert (
+        f"import and serve it with scikit-learn 1.6.1 (ml-api supports {supported_sklearn()})"
+        in message
+    )
+    assert f"'ml-api requirements {path}' prints the pins" in message
+    assert "'make image MODEL=<name>' installs a model's pins" in message
+    assert supported_sklearn() == "scikit-learn>=1.5,<2"
+
+
+def test_a_pickle_outside_the_supported_range_is_told_to_refit(tmp_path):
+    import sklearn
+
+    path = tmp_path / "ancient.joblib"
+    path.write_bytes(UNREADABLE_1_6.replace(b"\x051.6.1", b"\x051.4.2"))
+    (tmp_path / "data.csv").write_text("a,b\n1,2\n")
+    message = refused(tmp_path / "models", path, "--data", tmp_path / "data.csv")
+    assert message.endswith(
+        "estimators are not portable across minor versions, and scikit-learn 1.4.2 is outside "
+        f"the range ml-api supports (scikit-learn>=1.5,<2): refit and save it with scikit-learn "
+        f"{sklearn.__version__}"
+    )

@@ -20,6 +20,7 @@ import sklearn
 from ml_api.core.model.artifact import load_artifact
 from ml_api.core.model.integrity import ArtifactError
 from ml_api.importing import ImportRefused, import_model
+from ml_api.importing.requirements import supported_sklearn
 from tests.importing.conftest import Case
 from tests.importing.test_refusals import refused, run_import
 
@@ -52,11 +53,15 @@ def test_another_minor_is_refused_naming_both_versions_and_the_override(
     path = pickled_by(OTHER_MINOR, pipeline_case.model, tmp_path / "old.joblib")
     message = refused(tmp_path / "models", path, "--data", pipeline_case.data)
     assert message == (
-        f"{path} was pickled with scikit-learn {OTHER_MINOR} and {INSTALLED} is installed: "
-        f"estimators are not portable across minor versions (predictions may be wrong or fail); "
-        f"refit and save it with scikit-learn {INSTALLED}, or pass --allow-version-mismatch "
-        f"(allow_version_mismatch=True in Python) to import it anyway (the card records "
-        f"{OTHER_MINOR}, so serving then needs ML_API_ALLOW_VERSION_MISMATCH=true)"
+        f"{path} was pickled with scikit-learn {OTHER_MINOR} and {INSTALLED} is installed "
+        f"(predictions may be wrong or fail): estimators are not portable across minor versions; "
+        f"refit and save it with scikit-learn {INSTALLED}, or import and serve it with "
+        f"scikit-learn {OTHER_MINOR} (ml-api supports {supported_sklearn()}): 'ml-api "
+        f"requirements {path}' prints the pins for a virtual environment (pip install -c), and "
+        f"'make image MODEL=<name>' installs a model's pins in its image; or pass "
+        f"--allow-version-mismatch (allow_version_mismatch=True in Python) to import it here "
+        f"anyway (the card records {OTHER_MINOR}, so serving then needs that version or "
+        f"ML_API_ALLOW_VERSION_MISMATCH=true)"
     )
     with pytest.raises(ImportRefused, match=f"pickled with scikit-learn {OTHER_MINOR}"):
         import_model(path, pipeline_case.data, name="x", model_root=tmp_path / "py")

@@ -130,7 +130,9 @@ class Rule:
         pattern: A regular expression searched in :attr:`Unit.bare` (anchor it with ``^``).
         runner: For a unit this module runs: ``sandbox`` (run literally by bash in a scratch
             directory, in document order), ``live`` (a ``curl``, run by curl against a live
-            server), ``python-live`` (the python block, run against a live server). A python
+            server), ``python-live`` (the python block, run against a live server), ``mlflow``
+            (MLflow's examples, in document order after the README's ``fit_model.py``, in a
+            scratch directory of their own; skipped without mlflow, except in CI). A python
             block run in the sandbox whose first line is ``# <name>.py`` is written to that file
             for a later command to run; any other is run as it is. Empty for an exemption.
         reason: For an exemption: why it is not run here.
@@ -159,9 +161,12 @@ RULES: tuple[Rule, ...] = (
         evidence='"--engine", engine',
     ),
     # ---- run by tests/readme/test_commands.py --------------------------------------------------
-    Rule(ML_API + r"(train|versions|promote|card|info|predict|drift)\b", runner="sandbox"),
     Rule(
-        ML_API + r"import (model\.joblib|reviews\.joblib|custom\.joblib|penguins-mlflow)\b",
+        ML_API + r"(train|versions|promote|card|info|predict|drift|requirements)\b",
+        runner="sandbox",
+    ),
+    Rule(
+        ML_API + r"import (model\.joblib|reviews\.joblib|custom\.joblib)\b",
         runner="sandbox",
     ),
     Rule(r"^\.venv/bin/python fit_(model|reviews|custom)\.py$", runner="sandbox"),
@@ -177,7 +182,15 @@ RULES: tuple[Rule, ...] = (
     ),
     Rule(r"^# fit_(model|reviews|custom)\.py import joblib\b", runner="sandbox"),
     Rule(r"^# mytransforms\.py import numpy\b", runner="sandbox"),
-    Rule(r"^# model\.joblib: .* mlflow\.sklearn\.save_model\(", runner="sandbox"),
+    # MLflow is an optional extra: its examples run in their own test (skipped without mlflow)
+    Rule(r"^# model\.joblib: .* mlflow\.sklearn\.save_model\(", runner="mlflow"),
+    Rule(r"^# log_mlflow\.py import joblib, mlflow\b", runner="mlflow"),
+    Rule(
+        r"^MLFLOW_TRACKING_URI=file:\./mlruns MLFLOW_ALLOW_FILE_STORE=true "
+        r"\.venv/bin/python log_mlflow\.py$",
+        runner="mlflow",
+    ),
+    Rule(ML_API + r"import (penguins-mlflow|penguins-logged)\b", runner="mlflow"),
     Rule(r"requests\.post\(URL, json=", runner="python-live"),
     # ---- exempt: long-running servers, the live suite runs the same command -------------------
     Rule(

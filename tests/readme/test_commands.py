@@ -12,12 +12,15 @@
   5000 and Django for 8000) on free loopback ports; a ``json`` block right after a ``curl`` is its
   documented answer and must match;
 - the Python client block runs against the Flask server, and what it prints must be what its
-  comments say.
+  comments say;
+- MLflow's examples (an optional extra) run in their own scratch directory after the README's
+  ``fit_model.py``: skipped with the install line without mlflow, failed instead when ``CI`` is set.
 """
 
 from __future__ import annotations
 
 import ast
+import importlib.util
 import json
 import math
 import os
@@ -38,6 +41,7 @@ from tests.cli.test_readme_train import own_csv
 from tests.live.conftest import framework_env
 from tests.live.server import LiveServer
 from tests.readme.commands import ROOT, RULES, Unit, rule_for, units
+from tests.tools import in_ci
 
 UNITS = units()
 
@@ -82,7 +86,7 @@ def test_each_exemption_names_a_covering_file_that_shows_it(rule):
 
 def test_the_documents_have_commands_of_every_kind():
     assert len(UNITS) >= 60
-    for runner in ("sandbox", "live", "python-live"):
+    for runner in ("sandbox", "live", "python-live", "mlflow"):
         assert _with(runner), f"no command runs as {runner}"
     assert any(u.doc.startswith("docs/") for u in UNITS)
 
@@ -121,10 +125,7 @@ def test_the_readme_is_short_and_in_the_order_a_user_works():
 @pytest.fixture(scope="module")
 def sandbox(tmp_path_factory) -> Path:
     """A scratch directory that looks like a clone after ``make install``, plus the user's CSVs."""
-    home = tmp_path_factory.mktemp("clone")
-    (home / ".venv").symlink_to(sys.prefix, target_is_directory=True)
-    (home / "data").mkdir()
-    (home / "data" / "raw").symlink_to(ROOT / "data" / "raw", target_is_directory=True)
+    home = _clone(tmp_path_factory.mktemp("clone"))
     for unit in _with("sandbox"):
         argv = shlex.split(unit.flat, comments=True)
         if "--data" in argv and "--target" in argv:
@@ -134,37 +135,54 @@ def sandbox(tmp_path_factory) -> Path:
     return home
 
 
+def _clone(home: Path) -> Path:
+    """``home`` made to look like a clone after ``make install`` (``.venv``, ``data/raw``)."""
+    (home / ".venv").symlink_to(sys.prefix, target_is_directory=True)
+    (home / "data").mkdir()
+    (home / "data" / "raw").symlink_to(ROOT / "data" / "raw", target_is_directory=True)
+    return home
+
+
 def _sandbox_env(home: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ML_API_")}
+    # MLflow would otherwise report each call to its telemetry server
+    env.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     return {**env, "ML_API_MODEL_ROOT": str(home / "models"), "PYTHONUNBUFFERED": "1"}
+
+
+def _run_in(home: Path, unit: Unit) -> str | None:
+    """Run one unit literally in ``home``; its stdout (``None`` for a named python file)."""
+    if unit.lang == "python":
+        first = unit.text.splitlines()[0]
+        named = re.fullmatch(r"# (\w+\.py)", first)
+        script = home / (named.group(1) if named else f"block-{unit.line}.py")
+        script.write_text(unit.text)
+        if named:  # a later command runs it by name
+            return None
+        command = f".venv/bin/python {script.name}"
+    else:
+        command = unit.text
+    result = subprocess.run(
+        ["bash", "-e", "-c", command],
+        cwd=home,
+        env=_sandbox_env(home),
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert result.returncode == 0, f"{unit.where} failed:\n{command}\n{result.stderr[-3000:]}"
+    for output in re.findall(r"--output (\S+)", unit.flat):
+        assert (home / output).stat().st_size > 0, f"{unit.where} wrote no {output}"
+    return result.stdout
 
 
 def test_the_offline_commands_run_as_written_in_document_order(sandbox):
     ran = []
     for unit in _with("sandbox"):
-        if unit.lang == "python":
-            first = unit.text.splitlines()[0]
-            named = re.fullmatch(r"# (\w+\.py)", first)
-            script = sandbox / (named.group(1) if named else f"block-{unit.line}.py")
-            script.write_text(unit.text)
-            if named:  # a later command runs it by name
-                continue
-            command = f".venv/bin/python {script.name}"
-        else:
-            command = unit.text
-        result = subprocess.run(
-            ["bash", "-e", "-c", command],
-            cwd=sandbox,
-            env=_sandbox_env(sandbox),
-            capture_output=True,
-            text=True,
-            timeout=600,
-            check=False,
-        )
-        assert result.returncode == 0, f"{unit.where} failed:\n{command}\n{result.stderr[-3000:]}"
-        for output in re.findall(r"--output (\S+)", unit.flat):
-            assert (sandbox / output).stat().st_size > 0, f"{unit.where} wrote no {output}"
-        ran.append((unit, result.stdout))
+        out = _run_in(sandbox, unit)
+        if out is not None:
+            ran.append((unit, out))
     assert ran
     outputs = {u.flat.split(" #")[0]: out for u, out in ran}
     # what the README says these commands do
@@ -188,6 +206,35 @@ def test_the_offline_commands_run_as_written_in_document_order(sandbox):
     assert "production -> version 1" in promoted, promoted
     aliases = models / "houses" / "aliases.json"  # promote --unset ran last: newest serves
     assert not aliases.exists() or "production" not in json.loads(aliases.read_text())
+
+
+# ---- MLflow (an optional extra): its examples, after the README's fit_model.py -----------------
+
+
+def test_the_mlflow_examples_run_as_written(tmp_path):
+    """docs/models.md's MLflow blocks, verbatim: save_model, log_model to a file store, import."""
+    if importlib.util.find_spec("mlflow") is None:
+        message = (
+            "mlflow is not installed: .venv/bin/python -m pip install -c constraints.txt -e "
+            "'.[mlflow]' (the MLflow examples of docs/models.md)"
+        )
+        if in_ci():
+            pytest.fail(f"CI is set, so this must run: {message}")
+        pytest.skip(message)
+    home = _clone(tmp_path)
+    fit = [u for u in _with("sandbox") if re.search(r"^# fit_model\.py |fit_model\.py$", u.flat)]
+    assert [u.lang for u in fit] == ["python", "shell"], fit
+    examples = _with("mlflow")
+    assert any("log_model" in u.text for u in examples), "the log_model example is not run"
+    for unit in [*fit, *examples]:
+        _run_in(home, unit)
+    models = home / "models"
+    for name, versions in (("mlflow-penguins", {"1", "2"}), ("mlflow-logged", {"1"})):
+        found = {p.name for p in (models / name).iterdir() if p.name.isdigit()}
+        assert found == versions, (name, found)
+        card = json.loads((models / name / max(found) / "metadata.json").read_text())
+        assert card["source"]["format"] == "mlflow" and card["import_data"]["rows"] == 344
+    assert (home / "mlruns").is_dir()  # logged to the file store the example names
 
 
 # ---- curl against live servers --------------------------------------------------------------

@@ -10,6 +10,7 @@ import threading
 from pathlib import Path
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from ml_api.api.flask_app import create_app
 from ml_api.composition import build
@@ -150,6 +151,32 @@ def test_load_unload_and_the_index(own_models):
     assert client.post("/models/diabetes/predict", json={"features": DIABETES}).status_code == 200
     bad = client.post("/v2/repository/index", data=json.dumps({"ready": "yes"}))
     assert bad.status_code == 400 and "ready" in bad.json["error"]
+    application.repository.close()
+
+
+def model_info(client, name: str) -> dict[str, float]:
+    """``ml_api_model_info`` of one model from ``/metrics``, as ``{version: value}`` (the largest
+    over runtimes: another test of this process may have served it on another runtime)."""
+    info: dict[str, float] = {}
+    for family in text_string_to_metric_families(client.get("/metrics").data.decode()):
+        for sample in family.samples:
+            if sample.name == "ml_api_model_info" and sample.labels["model_name"] == name:
+                version = sample.labels["model_version"]
+                info[version] = max(info.get(version, 0.0), sample.value)
+    return info
+
+
+def test_model_info_is_one_for_the_serving_version_only_through_swaps_and_unloads(own_models):
+    application = build(settings_for(own_models))
+    client = create_app(application=application).test_client()
+    assert [v for v, value in model_info(client, "diabetes").items() if value == 1] == ["1"]
+    set_alias(own_models, "diabetes", "production", 2)
+    application.repository.refresh()
+    assert model_info(client, "diabetes") == {"1": 0, "2": 1}
+    client.post("/v2/repository/models/diabetes/unload")
+    assert model_info(client, "diabetes") == {"1": 0, "2": 0}  # served before, none now
+    assert client.post("/v2/repository/models/diabetes/load").status_code == 200
+    assert model_info(client, "diabetes") == {"1": 0, "2": 1}
     application.repository.close()
 
 

@@ -115,6 +115,30 @@ def test_training_says_which_cells_of_a_categorical_column_it_read_as_missing(tm
     ] == {"NA": int(n)}
 
 
+def test_training_on_penguins_notes_na_as_missing_without_advising_otherwise(tmp_path):
+    """Beside 'male' and 'female', 'NA' can only mean missing: a note, no --na-values advice."""
+    from ml_api.preprocess import PENGUINS_CSV
+
+    r = run("train", "--data", PENGUINS_CSV, "--target", "species", "--model-root", tmp_path)
+    assert r.exit_code == 0, r.output
+    assert "note: sex: 11 cells read as missing ('NA': 11)\n" in r.output
+    assert "--na-values" not in r.output and "warning: sex" not in r.output
+
+
+def test_one_cell_read_as_missing_is_one_cell(tmp_path):
+    data = regions(tmp_path / "regions.csv")
+    frame = pd.read_csv(data, keep_default_na=False)
+    first = frame.index[frame["region"] == "NA"][0]
+    frame.loc[frame["region"] == "NA", "region"] = "US"
+    frame.loc[first, "region"] = "NA"
+    frame.to_csv(data, index=False)
+    r = run("train", "--data", data, "--target", "big", "--model-root", tmp_path / "models")
+    assert r.exit_code == 0, r.output
+    assert "warning: region: 1 cell read as missing ('NA': 1), not as a category; 'NA' looks " in (
+        r.output
+    )
+
+
 def test_the_default_penguins_model_reads_na_as_missing_and_says_so(model_root, settings, service):
     from ml_api.composition import build
     from ml_api.core.pages.card_page import CardContent

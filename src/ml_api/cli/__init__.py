@@ -1,4 +1,4 @@
-"""The ``ml-api`` command: train, import, serve, predict, info, card, versions, promote, drift.
+"""The ``ml-api`` command: train, import, serve, predict and the model store's commands.
 
 Run ``ml-api COMMAND --help`` for each command's options. Every command reads the same settings
 (``ML_API_*`` variables, ``.env``) as the server; options given here override them.
@@ -6,6 +6,7 @@ Run ``ml-api COMMAND --help`` for each command's options. Every command reads th
 One module per concern: :mod:`~ml_api.cli.train`, :mod:`~ml_api.cli.serve` (the launch itself is
 :mod:`ml_api.serving`), :mod:`~ml_api.cli.score` (``predict``), :mod:`~ml_api.cli.models` (the
 model store: ``import``, ``info``, ``card``, ``versions``, ``promote``),
+:mod:`~ml_api.cli.requirements` (the pins that serve a model with its own library versions),
 :mod:`~ml_api.cli.drift` (``drift``: files against the reference profile), and
 :mod:`~ml_api.cli.common` for what they share.
 
@@ -21,6 +22,7 @@ import click
 from ml_api.cli.common import DEFAULT_ALIAS, VERSION_HELP
 from ml_api.cli.drift import drift
 from ml_api.cli.models import card, import_, info, promote, versions
+from ml_api.cli.requirements import requirements
 from ml_api.cli.score import predict
 from ml_api.cli.serve import serve
 from ml_api.cli.train import model_name_for, train
@@ -34,5 +36,16 @@ def main() -> None:
     """Train a scikit-learn model and serve it as a prediction API."""
 
 
-for _command in (train, import_, serve, predict, info, card, versions, promote, drift):
+for _command in (
+    train,
+    import_,
+    serve,
+    predict,
+    info,
+    card,
+    versions,
+    promote,
+    requirements,
+    drift,
+):
     main.add_command(_command)

@@ -15,6 +15,7 @@ from ml_api.cli.common import (
     na_values_option,
     settings_from,
 )
+from ml_api.core.wording import count
 
 
 @click.command()
@@ -116,7 +117,10 @@ def drift(
         report_path.write_text(render_html(report))
     for f in report.features:
         score = "n/a" if f.score != f.score else f"{f.score:.3f}"
-        click.echo(f"{f.feature}: {score} ({f.rows} values)", err=json_path is not None)
+        click.echo(f"{f.feature}: {score} ({count(f.rows, 'value')})", err=json_path is not None)
+    for what, path in (("JSON report", json_path), ("HTML report", report_path)):
+        if path is not None and str(path) != "-":
+            click.echo(f"wrote the {what} to {path}", err=json_path is not None)
     if report.above:
         names = ", ".join(f.feature for f in report.above)
         click.echo(f"ml-api: drift above {fail_above:g}: {names}", err=True)

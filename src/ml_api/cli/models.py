@@ -88,7 +88,8 @@ def import_(
     """Import a fitted model (joblib/pickle, skops, MLflow directory, native file) as a new version.
 
     MODEL_PATH holds a fitted scikit-learn estimator or Pipeline, or an XGBoost or LightGBM
-    scikit-learn model; or it is XGBoost's own model file (.json, .ubj) or LightGBM's (.txt).
+    scikit-learn model; or it is XGBoost's own model file (.json, .ubj), LightGBM's (.txt) or
+    CatBoost's (.cbm).
     The model predicts on the data through the server's own path before anything is written;
     a model the server could not serve is refused.
     """
@@ -117,7 +118,8 @@ def import_(
         fail(str(exc), code=1)
     card = result.card
     features, *notes = import_notes(card)
-    click.echo(f"imported {card.estimator_class} ({card.task}) from {model_path}: {features}")
+    what = card.provenance.get("model", card.estimator_class)  # the whole model, in words
+    click.echo(f"imported {what} ({card.task}) from {model_path}: {features}")
     for line in notes:
         click.echo(line)
     if card.missing_values is not None:  # a token the model's encoder does not hold as a category

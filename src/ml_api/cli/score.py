@@ -19,6 +19,7 @@ from ml_api.cli.common import (
     na_values_option,
     settings_from,
 )
+from ml_api.core.wording import count
 
 if TYPE_CHECKING:  # imported when run: --help stays quick
     from ml_api.core.errors import ServingError
@@ -134,7 +135,7 @@ def predict(
         seconds = time.perf_counter() - started
         rate = scored / seconds if seconds > 0 else 0.0
         click.echo(
-            f"scored {scored} rows with {service.artifact.name} version "
+            f"scored {count(scored, 'row')} with {service.artifact.name} version "
             f"{service.artifact.version} in {seconds:.1f} s ({rate:,.0f} rows/s); "
             f"wrote {output_path}"
         )
@@ -296,8 +297,8 @@ def _run_engine(
         _warn_out_of_range(run.out_of_range)
     if not quiet:
         seconds = time.perf_counter() - started
-        refused = f"; {run.refused} refused rows in {refused_path}" if refused_path else ""
+        refused = f"; {count(run.refused, 'refused row')} in {refused_path}" if refused_path else ""
         click.echo(
-            f"scored {run.rows} rows with {run.model} on {engine} in {seconds:.1f} s; wrote "
-            f"{output_path} (a directory of part files){refused}"
+            f"scored {count(run.rows, 'row')} with {run.model} on {engine} in {seconds:.1f} s; "
+            f"wrote {output_path} (a directory of part files){refused}"
         )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -15,8 +15,11 @@ from ml_api.cli.common import (
     require_training_extra,
     serve_command,
     settings_from,
-    warn_missing_cells,
 )
+from ml_api.core.wording import count
+
+if TYPE_CHECKING:  # imported when run: --help stays quick
+    from ml_api.core.model.card import TrainedCard
 
 
 def model_name_for(data: Path) -> str:
@@ -169,12 +172,7 @@ def train(
         fail(str(exc).strip("'\""))
     card = result.card
     _echo_columns(result, defaulted)
-    warn_missing_cells(
-        card.schema.features,
-        card.missing_values.cells,
-        "train again with --na-values '' (only empty cells missing) or list the tokens that "
-        "mean missing",
-    )
+    _echo_missing_text(card)
     if card.training.marked_nullable:
         marked = ", ".join(card.training.marked_nullable)
         click.echo(f"null accepted at serving (--nullable; the pipeline imputes it): {marked}")
@@ -229,6 +227,39 @@ def _echo_comparison(
         f"ML_API_MODEL_VERSION); to serve this one: ml-api promote {name} {new_version}"
     )
     return False
+
+
+def _echo_missing_text(card: TrainedCard) -> None:
+    """Say which cells of each categorical feature were read as missing, and how many.
+
+    The advice to train with ``--na-values ''`` is given only where a token is shaped like the
+    column's own categories (``NA`` beside ``EU`` and ``APAC``: a region code); beside ``male``
+    and ``female`` (penguins' ``sex``), ``NA`` can only mean missing and the line is a note.
+    """
+    cells = card.missing_values.cells
+    for f in card.schema.features:
+        counts = cells.get(f.name)
+        if f.kind != "categorical" or not counts:
+            continue
+        shown = ", ".join(f"{token!r}: {n}" for token, n in sorted(counts.items()))
+        head = f"{f.name}: {count(sum(counts.values()), 'cell')} read as missing ({shown})"
+        shapes = {_shape(str(c)) for c in f.categories or ()}
+        alike = [t for t in sorted(counts) if _shape(t) in shapes]
+        if not alike:
+            click.echo(f"note: {head}")
+            continue
+        click.echo(
+            f"warning: {head}, not as a category; {', '.join(map(repr, alike))} looks like this "
+            "column's values: if it is one here ('NA': North America, Namibia...), train again "
+            "with --na-values '' (only empty cells missing) or list the tokens that mean missing"
+        )
+
+
+def _shape(text: str) -> str:
+    """A value's shape: ``A`` per capital, ``a`` per small letter, ``9`` per digit, else itself."""
+    return "".join(
+        "A" if c.isupper() else "a" if c.islower() else "9" if c.isdigit() else c for c in text
+    )
 
 
 def _echo_columns(result: Any, defaulted: tuple[str, ...] = ()) -> None:

@@ -12,6 +12,9 @@ connection. :func:`deadline` instead sets a time limit for the block it wraps, e
 
 Neither can interrupt a single long C call (one huge ``predict``): it finishes first, then the 504
 is raised instead of the response. gunicorn's worker timeout stays above the limit as the backstop.
+
+The limit counts from the request's arrival: a server that queued the request before a thread
+took it says when it arrived with :func:`arrived`, and that wait is part of the limit.
 """
 
 from __future__ import annotations
@@ -29,6 +32,27 @@ from ml_api.core.errors import RequestTimeout
 _deadline: contextvars.ContextVar[tuple[float, float] | None] = contextvars.ContextVar(
     "ml_api_deadline", default=None
 )
+
+_arrival: contextvars.ContextVar[float | None] = contextvars.ContextVar(
+    "ml_api_arrival", default=None
+)
+
+
+@contextmanager
+def arrived(at: float) -> Iterator[None]:
+    """Count the time since ``at`` against every :func:`deadline` started inside the block.
+
+    The server calls it around a request that waited in its queue for a thread, so the time
+    limit covers the wait too (``ML_API_REQUEST_TIMEOUT_SECONDS`` from arrival, not from pick-up).
+
+    Args:
+        at: When the request arrived, on the ``time.monotonic()`` clock.
+    """
+    token = _arrival.set(at)
+    try:
+        yield
+    finally:
+        _arrival.reset(token)
 
 
 def _expired_error(limit: float) -> RequestTimeout:
@@ -59,12 +83,16 @@ def deadline(seconds: float) -> Iterator[None]:
     """Limit the block to ``seconds``; overruns raise :class:`RequestTimeout` (504).
 
     Args:
-        seconds: The limit, in seconds (> 0).
+        seconds: The limit, in seconds (> 0), counted from the request's arrival when an
+            enclosing :func:`arrived` gives it, else from now.
 
     Raises:
         RequestTimeout: (504) the block overran; raised inside the block.
     """
-    token = _deadline.set((time.monotonic() + seconds, seconds))
+    now = time.monotonic()
+    start = _arrival.get()
+    end = (now if start is None else min(start, now)) + seconds
+    token = _deadline.set((end, seconds))
     in_main = threading.current_thread() is threading.main_thread()
     previous: Any = None
     if in_main:
@@ -73,7 +101,7 @@ def deadline(seconds: float) -> Iterator[None]:
             raise _expired_error(seconds)
 
         previous = signal.signal(signal.SIGALRM, _expired)
-        signal.setitimer(signal.ITIMER_REAL, seconds)
+        signal.setitimer(signal.ITIMER_REAL, max(end - now, 1e-3))  # 0 would disarm it
     try:
         yield
     finally:

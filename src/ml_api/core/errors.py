@@ -431,3 +431,37 @@ class MissingHost(BadRequest):
             "the request needs one Host header naming this server (RFC 9112 section 3.2)",
             [Problem(problem, field="Host")],
         )
+
+
+RETRY_AFTER_SECONDS = 1
+"""``Retry-After`` of an overload refusal, in seconds: a queue that was full or too slow a moment
+ago is usually not a second later (or the balancer sends the retry to another replica)."""
+
+
+class ServerOverloaded(ServingError):
+    """The request was refused unstarted because its worker was overloaded (503, ``Retry-After``).
+
+    Nothing of the request ran, so any client or proxy may retry it, POST included.
+
+    Args:
+        reason: ``"queue_full"`` (the worker's queue already held ``limit`` requests) or
+            ``"queue_wait"`` (it waited ``waited`` seconds for a thread, more than ``limit``).
+        limit: ``ML_API_MAX_QUEUED_REQUESTS`` or ``ML_API_MAX_QUEUE_WAIT_SECONDS``.
+        waited: Seconds the request waited, for ``"queue_wait"``.
+    """
+
+    status = HTTPStatus.SERVICE_UNAVAILABLE
+
+    def __init__(self, reason: str, limit: float, waited: float = 0.0) -> None:
+        if reason == "queue_full":
+            why = f"{limit:g} requests already wait for a thread (ML_API_MAX_QUEUED_REQUESTS)"
+        else:
+            why = (
+                f"the request waited {waited:.1f} s for a thread, more than {limit:g} s "
+                "(ML_API_MAX_QUEUE_WAIT_SECONDS)"
+            )
+        super().__init__(
+            f"the server is overloaded: {why}; nothing was done, retry later",
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+        )
+        self.reason = reason

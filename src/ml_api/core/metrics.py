@@ -126,10 +126,17 @@ MODEL_LOAD_DURATION = Gauge(
 )
 MODEL_INFO = Gauge(
     "ml_api_model_info",
-    "The model being served (always 1), with its runtime and the library versions it runs on.",
+    "The model version being served (1), with its runtime and the library versions it runs on; "
+    "0 for a version this server served before a swap or an unload.",
     (*PREDICTION_LABELS, "sklearn_version", "python_version"),
-    multiprocess_mode="max",
+    multiprocess_mode="mostrecent",
 )
+"""Under gunicorn each process writes its own file, the master's included (it loads the models
+before forking, and swaps on SIGHUP but not on a promotion it is not told of). ``mostrecent``
+exports, for each label set, the value last set in any process: a process that swaps sets the old
+version's labels to 0 after the master's 1 of the start, so a scrape shows exactly one version at
+1 per model. ``max`` kept the old version at 1 for as long as one file (the master's, or a dead
+worker's: non-live files stay) held it; ``liveall`` would export the stale master's 1 too."""
 TRAINING_CLASS_RATIO = Gauge(
     "ml_api_model_training_class_ratio",
     "Share of each class in the training data; compare with the predictions' class mix.",
@@ -165,16 +172,31 @@ MODEL_MEMORY = Gauge(
 )
 SERVING_VERSION = Gauge(
     "ml_api_model_serving_version",
-    "The version each served model answers with (the largest of the live processes; during a "
-    "swap, processes converge within ML_API_RELOAD_SECONDS).",
+    "The version each served model answers with (the one the most recent swap of any process "
+    "set; processes converge within ML_API_RELOAD_SECONDS).",
     ("model_name",),
-    multiprocess_mode="livemax",
+    multiprocess_mode="mostrecent",
 )
+"""``mostrecent`` for the reason of :data:`MODEL_INFO`: ``livemax`` kept a rolled-back model at the
+higher version the master still held."""
 SWAP_FAILURES = Counter(
     "ml_api_model_swap_failures",
     "Loads and swaps refused because the new version failed verification, warm-up or the "
     "memory budget (the old version kept serving).",
     ("model_name",),
+)
+
+REQUESTS_SHED = Counter(
+    "ml_api_requests_shed",
+    "Requests refused unstarted with 503 because their worker was overloaded, by reason: "
+    "queue_full (ML_API_MAX_QUEUED_REQUESTS) or queue_wait (ML_API_MAX_QUEUE_WAIT_SECONDS).",
+    ("reason",),
+)
+QUEUED_REQUESTS = Gauge(
+    "ml_api_http_requests_queued",
+    "Complete requests waiting for a request thread, across all workers (each worker's count as "
+    "its event loop last saw it).",
+    multiprocess_mode="livesum",
 )
 
 
@@ -233,7 +255,9 @@ def record_model(
     class_ratios: Mapping[str, float] | None,
     runtime: str = "sklearn",
 ) -> None:
-    """Publish the served model's identity, load time and training class mix.
+    """Publish a loaded model version's load time and training class mix.
+
+    Which version serves is :func:`publish_serving`'s, once a repository has switched to it.
 
     Args:
         name: Model name.
@@ -243,10 +267,44 @@ def record_model(
         class_ratios: Class label to its share of the training rows (sums to 1), or ``None``.
         runtime: The runtime serving it (``sklearn`` or ``onnx``).
     """
-    MODEL_INFO.labels(name, version, runtime, sklearn_version, platform.python_version()).set(1)
     MODEL_LOAD_DURATION.labels(name, version).set(load_seconds)
     for label, ratio in (class_ratios or {}).items():
         TRAINING_CLASS_RATIO.labels(name, version, label).set(ratio)
+
+
+_serving: dict[str, tuple[str, ...]] = {}
+"""The :data:`MODEL_INFO` labels this process last set to 1, by model name (a forked worker
+inherits the master's, so its first swap zeroes them)."""
+
+
+def publish_serving(name: str, version: str, runtime: str, sklearn_version: str) -> None:
+    """Export ``version`` as the one serving ``name`` (:data:`MODEL_INFO` and ``SERVING_VERSION``).
+
+    Its :data:`MODEL_INFO` goes to 1, the labels this process published for ``name`` before to 0.
+
+    Args:
+        name: Model name.
+        version: The version now serving (a number, as text).
+        runtime: The runtime serving it (``sklearn`` or ``onnx``).
+        sklearn_version: scikit-learn version the model runs on.
+    """
+    labels = (name, version, runtime, sklearn_version, platform.python_version())
+    withdraw_serving(name, keep=labels)
+    MODEL_INFO.labels(*labels).set(1)
+    _serving[name] = labels
+    SERVING_VERSION.labels(name).set(float(version))
+
+
+def withdraw_serving(name: str, keep: tuple[str, ...] = ()) -> None:
+    """Set the :data:`MODEL_INFO` this process published for ``name`` to 0 (an unload, a swap).
+
+    Args:
+        name: Model name.
+        keep: Labels not to zero (the version being published).
+    """
+    old = _serving.pop(name, None)
+    if old is not None and old != keep:
+        MODEL_INFO.labels(*old).set(0)
 
 
 def render() -> tuple[bytes, str]:

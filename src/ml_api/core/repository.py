@@ -411,6 +411,7 @@ class Repository:
         if not self._wanted[self._index[name]]:
             if current is not None:
                 self._replace(name, None)
+                metrics.withdraw_serving(name)
                 log.info("model %s version %s unloaded", name, self._version(current))
                 del current
                 release_memory()
@@ -499,7 +500,10 @@ class Repository:
     def _publish(name: str, item: Loaded) -> None:
         metrics.MODEL_MEMORY.labels(name).set(item.memory_bytes)
         metrics.SWAP_FAILURES.labels(name)  # exported at 0 from the start
-        metrics.SERVING_VERSION.labels(name).set(float(Repository._version(item)))
+        service = item.entry.service
+        metrics.publish_serving(
+            name, service.artifact.version, service.predictor.runtime, service.sklearn_version
+        )
 
     # ---- the watcher ---------------------------------------------------------------------------
 

@@ -191,11 +191,13 @@ class PredictionService:
             raise ArtifactError(f"model {artifact.path}: {exc.message}") from None
         _check_one_value_per_instance(warm, artifact)
         _check_rows_counted(self.predictor, self.validator, artifact)
+        self.sklearn_version = library_versions().get("scikit-learn", "")
+        """The scikit-learn version the model runs on (``ml_api_model_info``'s label)."""
         metrics.record_model(
             artifact.name,
             artifact.version,
             load_seconds,
-            library_versions().get("scikit-learn", ""),
+            self.sklearn_version,
             artifact.card.class_distribution,
             self.predictor.runtime,
         )

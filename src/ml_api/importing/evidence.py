@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from ml_api.core.model.schema import FeatureSchema
+from ml_api.core.wording import count
 from ml_api.importing.sources import ImportRefused
 
 
@@ -39,7 +40,7 @@ def refuse_empty(X: pd.DataFrame, what: str) -> None:
     empty = [str(c) for c in X.columns if not X[c].notna().any()]
     if empty:
         raise ImportRefused(
-            f"{what} has no value for {', '.join(empty)} in any of its {len(X)} rows: a "
+            f"{what} has no value for {', '.join(empty)} in any of its {count(len(X), 'row')}: a "
             f"feature's kind, range and categories are learned from the data; give sample rows "
             f"where each feature has values"
         )
@@ -67,7 +68,7 @@ def thin_evidence(
         if len(distinct) != 1:
             continue
         value = _plain(distinct[0])
-        rows = f"in the {len(values)} data rows with a value"
+        rows = f"in the {count(len(values), 'data row')} with a value"
         if f.kind == "numeric" and not f.is_coded:
             notes[f.name] = (
                 f"{f.name}: one distinct value ({value!r}) {rows}: its range is that value "

@@ -36,6 +36,7 @@ from ml_api.core.model.card import ImportedCard, InputLayout, MissingValues
 from ml_api.core.model.profile import PROFILE_FILE, build_profile
 from ml_api.core.model.schema import CATEGORY_DTYPE, Feature, FeatureSchema, is_code
 from ml_api.core.model.skops_trust import SKOPS_NODE_TYPES, skops_refusal, skops_refused
+from ml_api.core.wording import describe_model
 from ml_api.importing import custom_code, evidence, inspection, notes
 from ml_api.importing import native as native_file
 from ml_api.importing.sample_data import read_data, value_columns
@@ -245,7 +246,9 @@ def _import(
     reference = X[names[0]] if one_column else table  # a 1-D model takes the column itself
     if "reads" in source.info:  # a native file: its scikit-learn interface against the booster
         native_file.check_against_booster(model, reference, classes)
-        card = replace(card, provenance={**card.provenance, "classes": native_file.CLASSES_NOTE})
+        if not str(source.info["format"]).startswith("catboost"):  # CatBoost keeps its labels
+            note = native_file.CLASSES_NOTE
+            card = replace(card, provenance={**card.provenance, "classes": note})
     checked = serve_check(model, card, X, reference)
     import_data = {**card.import_data, "served_check_rows": checked}
     if target is not None:
@@ -312,6 +315,7 @@ def _provenance(
     }
     optional = " (and null for the MLflow signature's optional columns)" if source.optional else ""
     return {
+        "model": describe_model(model),
         "feature_names_and_order": names_from,
         "kinds_ranges_nullability": "the import data" + optional,
         "categories": categories_from,

@@ -26,9 +26,10 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder
 from sklearn.utils.validation import check_is_fitted
 
+from ml_api.core.wording import count, describe_model
 from ml_api.importing.sources import ImportRefused
 
-MODEL_LIBRARIES = ("xgboost", "lightgbm")
+MODEL_LIBRARIES = ("xgboost", "lightgbm", "catboost")
 """Libraries besides scikit-learn whose scikit-learn-interface models ml-api imports."""
 
 Categories = dict[str, tuple[list[Any], str]]
@@ -113,27 +114,29 @@ def check_output_shape(model: Any, output: Any, rows: int, method: str = "predic
         ImportRefused: The output is not an array of ``rows`` rows, or has more than one
             value per row (``predict``), or is not ``(rows, n_classes)`` (``predict_proba``).
     """
-    kind = type(final_estimator(model)).__name__
+    who = describe_model(model)
     if isinstance(output, list | tuple):
         raise ImportRefused(
-            f"the {kind}'s {method} returns {len(output)} arrays (one per target): {ONE_TARGET}"
+            f"{who}: {method} returns {len(output)} arrays (one per target): {ONE_TARGET}"
         )
     shape = np.shape(output)
     if not shape or shape[0] != rows:
-        got = f"{shape[0]} rows" if shape else "a single value"
+        got = count(shape[0], "row") if shape else "a single value"
         raise ImportRefused(
-            f"the {kind}'s {method} gives {got} for {rows} input rows: ml-api serves one "
+            f"{who}: {method} gives {got} for {count(rows, 'input row')}: ml-api serves one "
             f"prediction per input row{_row_count_cause(model)}"
         )
     if method == "predict" and len(shape) > 1:
         if len(shape) == 2 and shape[1] == 1:
             raise ImportRefused(
-                f"the {kind}'s predict gives shape {shape} (it was fitted on a one-column "
-                f"2-D target): refit it on a 1-D target (y.ravel()) so each row has one value"
+                f"{who}: predict gives a column of shape {shape}, not one value per "
+                f"row: it was fitted on a 2-D target of one column (y = df[['target']], or an "
+                f"array of shape (n, 1)); refit it on the 1-D column (y = df['target'], or "
+                f"y.ravel()) and import it again"
             )
         per_row = int(np.prod(shape[1:]))
         raise ImportRefused(
-            f"the {kind}'s predict gives {per_row} values per row (shape {shape}): {ONE_TARGET}"
+            f"{who}: predict gives {per_row} values per row (shape {shape}): {ONE_TARGET}"
         )
 
 

@@ -1,4 +1,7 @@
-"""Reading a boosting library's own model file: XGBoost ``.json``/``.ubj``, LightGBM ``.txt``.
+"""Reading a boosting library's own model file: XGBoost, LightGBM and CatBoost.
+
+XGBoost's ``.json``/``.ubj``, LightGBM's ``.txt`` and CatBoost's ``.cbm`` (CatBoost's is wrapped
+in :mod:`ml_api.importing.catboost_model`).
 
 These are what each library's documentation teaches (``model.save_model("model.json")``,
 ``booster.save_model("model.txt")``), and the safest files there are: reading them runs no code.
@@ -8,8 +11,9 @@ Each is read by its library and given its scikit-learn interface (``XGBClassifie
 
 - the task comes from the objective stored in the file (``binary:logistic``, ``multiclass``,
   ``reg:squarederror``, ``regression``...); a ranking or other objective is refused;
-- the class labels are the library's class indices ``0 .. k-1``: a native file keeps no labels
-  (the card says so under ``provenance.classes``);
+- the class labels are the library's class indices ``0 .. k-1``: an XGBoost or LightGBM file
+  keeps no labels (the card says so under ``provenance.classes``); a CatBoost file keeps its
+  class names, and they are served;
 - the feature names are the ones stored in the file (a model fitted on a DataFrame keeps them).
 
 The model the import compares the server's answers with is the library's own ``Booster``
@@ -29,7 +33,7 @@ import numpy as np
 from ml_api.core.model.integrity import sha256_file
 from ml_api.importing.source import ImportRefused, Source
 
-NATIVE_SUFFIXES = {".json": "xgboost", ".ubj": "xgboost", ".txt": "lightgbm"}
+NATIVE_SUFFIXES = {".json": "xgboost", ".ubj": "xgboost", ".txt": "lightgbm", ".cbm": "catboost"}
 """File suffixes read as a library's native model file, and the library that reads each."""
 
 INSTALL = {
@@ -37,6 +41,8 @@ INSTALL = {
     "constraints.txt -e '.[xgboost]')",
     "lightgbm": "pip install 'ml-api[lightgbm]' (in a checkout: .venv/bin/python -m pip install "
     "-c constraints.txt -e '.[lightgbm]')",
+    "catboost": "pip install 'ml-api[catboost]' (in a checkout: .venv/bin/python -m pip install "
+    "-c constraints.txt -e '.[catboost]')",
 }
 """How to install the extra that reads each library's files."""
 
@@ -71,7 +77,8 @@ def read_native(path: Path) -> Source:
             f"{path} is named like a {library} model file; reading it needs {library}: "
             f"{INSTALL[library]}"
         )
-    model = _xgboost(path) if library == "xgboost" else _lightgbm(path)
+    read = {"xgboost": _xgboost, "lightgbm": _lightgbm, "catboost": _catboost}[library]
+    model = read(path)
     info: dict[str, Any] = {
         "format": f"{library}-{path.suffix.lower().lstrip('.')}",
         "file": path.name,
@@ -141,6 +148,41 @@ def _lightgbm(path: Path) -> Any:
     return model
 
 
+CATBOOST_CLASSIFICATION = ("Logloss", "CrossEntropy", "MultiClass", "MultiClassOneVsAll")
+"""CatBoost loss functions of a classifier."""
+CATBOOST_REGRESSION = ("RMSE", "MAE", "Quantile", "MAPE", "Poisson", "Tweedie", "Huber",
+                       "LogLinQuantile", "Expectile", "Lq", "LogCosh", "Cox", "Fair")  # fmt: skip
+"""CatBoost loss functions of a regressor (one target); others (ranking, multi-target) are
+refused."""
+
+
+def _catboost(path: Path) -> Any:
+    import catboost as cb
+
+    from ml_api.importing.catboost_model import (
+        CatBoostClassifierModel,
+        CatBoostModel,
+        CatBoostRegressorModel,
+    )
+
+    try:
+        own = cb.CatBoost()
+        own.load_model(str(path), format="cbm")
+    except (cb.CatBoostError, ValueError) as exc:
+        raise _refused(path, "CatBoost", exc) from None
+    loss = str(own.get_all_params().get("loss_function", "")).split(":")[0]
+    if loss in CATBOOST_CLASSIFICATION:
+        booster: Any = cb.CatBoostClassifier()
+        wrapper: type[CatBoostModel] = CatBoostClassifierModel
+    elif loss in CATBOOST_REGRESSION:
+        booster = cb.CatBoostRegressor()
+        wrapper = CatBoostRegressorModel
+    else:
+        raise _objective_refused(path, "CatBoost", loss or "none")
+    booster.load_model(str(path), format="cbm")
+    return wrapper(booster)
+
+
 def _objective_refused(path: Path, library: str, objective: str) -> ImportRefused:
     return ImportRefused(
         f"{path}: the {library} model's objective is {objective!r}; ml-api serves classification "
@@ -160,7 +202,11 @@ def check_against_booster(model: Any, rows: Any, classes: list[Any] | None) -> N
         ImportRefused: The predictions differ on some row (one line naming it).
     """
     module = type(model).__module__.split(".")[0]
-    if module == "xgboost":
+    if hasattr(model, "booster") and type(model.booster).__module__.startswith("catboost"):
+        # CatBoost's own answer: its probabilities, or its prediction (an exponent for Poisson)
+        own = model.booster
+        raw = own.predict(rows, prediction_type="Probability") if classes else own.predict(rows)
+    elif module == "xgboost":
         import xgboost as xgb
 
         booster = model.get_booster()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import warnings
 from typing import Any
 
+from ml_api.core.wording import count
 from ml_api.train import runtime_line
 
 
@@ -35,9 +36,10 @@ def import_notes(card: Any) -> list[str]:
         lacks, each thin-evidence note, and the runtime that serves it.
     """
     lines = [
-        f"{len(card.schema)} features (names from {card.provenance['feature_names_and_order']})",
-        f"checked: the server's predictions on {card.import_data['served_check_rows']} "
-        f"data rows equal the model's own",
+        f"{count(len(card.schema), 'feature')} (names from "
+        f"{card.provenance['feature_names_and_order']})",
+        f"checked: the server's predictions on "
+        f"{count(card.import_data['served_check_rows'], 'data row')} equal the model's own",
     ]
     if card.metrics:
         lines.append(
@@ -47,7 +49,7 @@ def import_notes(card: Any) -> list[str]:
     if card.import_data.get("file") == "MLflow input example":
         lines.append(
             f"note: no --data: kinds, ranges and nullability come from the MLflow input example "
-            f"({card.import_data['rows']} rows); pass --data with representative rows for "
+            f"({count(card.import_data['rows'], 'row')}); pass --data with representative rows for "
             f"ranges worth checking against"
         )
     if card.code:

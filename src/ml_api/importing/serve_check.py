@@ -21,6 +21,7 @@ from ml_api.core.model.schema import FeatureSchema
 from ml_api.core.model.validation import validate_columns
 from ml_api.core.runtimes.predictor import PredictionResult
 from ml_api.core.runtimes.registry import load_predictor
+from ml_api.core.wording import count, describe_model
 from ml_api.importing import inspection
 from ml_api.importing.sources import ImportRefused
 
@@ -108,8 +109,8 @@ def own_predictions(model: Any, rows: Any, n: int, classes: list[Any] | None) ->
         inspection.check_output_shape(model, proba, n, "predict_proba")
         if np.ndim(proba) != 2 or np.shape(proba)[1] != len(classes or ()):
             raise ImportRefused(
-                f"the {type(inspection.final_estimator(model)).__name__}'s predict_proba gives "
-                f"shape {np.shape(proba)} for {len(classes or ())} classes: ml-api serves one "
+                f"{describe_model(model)}: predict_proba gives shape {np.shape(proba)} for "
+                f"{count(len(classes or ()), 'class', 'classes')}: ml-api serves one "
                 f"probability per class"
             )
     return own, proba

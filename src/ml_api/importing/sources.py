@@ -13,7 +13,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import importlib
-import mmap
 import re
 import warnings
 import zipfile
@@ -27,7 +26,8 @@ from ml_api.core.model.integrity import sha256_file
 from ml_api.core.model.libraries import installed_version, major_minor
 from ml_api.core.model.skops_trust import SKOPS_REVIEWED_TYPES, skops_refusal, skops_refused
 from ml_api.importing.custom_code import defined_in_main
-from ml_api.importing.native import read_native
+from ml_api.importing.native import is_native, read_native
+from ml_api.importing.requirements import pickled_sklearn_versions, version_route
 from ml_api.importing.source import ImportRefused, Source
 
 RUNS_CODE_WARNING = (
@@ -87,7 +87,7 @@ def read_source(
         read: Callable[[], Source] = lambda: _from_mlflow(path, trust)  # noqa: E731
     elif _is_skops(path):
         read = lambda: _from_skops(path, trust)  # noqa: E731
-    elif path.suffix.lower() in (".json", ".ubj", ".txt"):
+    elif is_native(path):
         read = lambda: read_native(path)  # noqa: E731
     else:
         read = lambda: _from_pickle(path)  # noqa: E731
@@ -128,10 +128,9 @@ def _checked_version(source: Source, pickled_with: list[str], path: Path, allow:
     if other and not allow:
         raise ImportRefused(
             f"{path} was pickled with scikit-learn {', '.join(other)} and {installed} is "
-            f"installed: estimators are not portable across minor versions (predictions may be "
-            f"wrong or fail); refit and save it with scikit-learn {installed}, or pass "
-            f"{ALLOW_MISMATCH} to import it anyway (the card records {other[0]}, so serving "
-            f"then needs ML_API_ALLOW_VERSION_MISMATCH=true)"
+            f"installed (predictions may be wrong or fail): {version_route(other[0], path)}; "
+            f"or pass {ALLOW_MISMATCH} to import it here anyway (the card records {other[0]}, "
+            f"so serving then needs that version or ML_API_ALLOW_VERSION_MISMATCH=true)"
         )
     # The card's scikit-learn version is the one that pickled the model, not the installed one.
     recorded = other[0] if other else pickled_with[0]
@@ -139,57 +138,9 @@ def _checked_version(source: Source, pickled_with: list[str], path: Path, allow:
     return dataclasses.replace(source, info=info)
 
 
-_VERSION_STAMP = re.compile(rb"_sklearn_version(?:\x94)?\x8c([\x01-\x20])")
-"""scikit-learn's stamp in a pickle: ``__getstate__`` adds ``_sklearn_version`` to every
-estimator's state, a short unicode string right after the key (protocols 2 to 5)."""
-
-
-def pickled_sklearn_versions(path: Path) -> list[str]:
-    """The scikit-learn versions stamped in a (joblib) pickle file, without unpickling it.
-
-    Args:
-        path: A pickle or uncompressed joblib file.
-
-    Returns:
-        The distinct versions, sorted (empty for a compressed file or one without estimators).
-    """
-    try:
-        with path.open("rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
-            found = {
-                bytes(data[m.end() : m.end() + m.group(1)[0]]).decode("ascii", "replace")
-                for m in _VERSION_STAMP.finditer(data)
-            }
-    except (OSError, ValueError):  # empty or unreadable: no stamp
-        return []
-    return sorted(found)
-
-
 def _other_sklearn_versions(versions: list[str]) -> list[str]:
     installed = installed_version("scikit-learn") or ""
     return [v for v in versions if major_minor(v) != major_minor(installed)]
-
-
-def supported_sklearn() -> str:
-    """The scikit-learn versions ml-api supports, from its own package requirements."""
-    from importlib import metadata
-
-    try:
-        requires = metadata.requires("ml-api") or []
-    except metadata.PackageNotFoundError:
-        return "scikit-learn (see pyproject.toml)"
-    spec = next((r for r in requires if r.startswith("scikit-learn")), "scikit-learn")
-    return spec.split(";")[0].strip()
-
-
-def version_route(pickled: str) -> str:
-    """The supported routes for a model pickled by another scikit-learn major.minor."""
-    installed = installed_version("scikit-learn")
-    return (
-        f"estimators are not portable across minor versions; refit and save it with "
-        f"scikit-learn {installed}, or serve it where scikit-learn {pickled} is installed "
-        f"(a virtual environment with pip install ml-api 'scikit-learn=={pickled}'; ml-api "
-        f"declares {supported_sklearn()})"
-    )
 
 
 def _is_skops(path: Path) -> bool:
@@ -225,7 +176,7 @@ def _from_pickle(path: Path) -> Source:
             raise ImportRefused(
                 f"{path} was pickled with scikit-learn {', '.join(other)} and "
                 f"{installed_version('scikit-learn')} is installed, and it cannot be read with "
-                f"this one ({type(exc).__name__}: {reason}): {version_route(other[0])}"
+                f"this one ({type(exc).__name__}: {reason}): {version_route(other[0], path)}"
             ) from None
         raise ImportRefused(
             f"{path} is not a model file ml-api can read (joblib, pickle, skops): "

@@ -270,6 +270,11 @@ class GunicornApplication(BaseApplication):
         body_timeout: Longest wait for the next bytes of a request body, in seconds
             (``ML_API_REQUEST_TIMEOUT_SECONDS``; 408 beyond); ``None``: no limit.
         on_reload: Called on SIGHUP (see :class:`DrainingArbiter`).
+        max_queue_wait: Longest wait for a request thread, in seconds
+            (``ML_API_MAX_QUEUE_WAIT_SECONDS``; 503 beyond: :mod:`ml_api.serving.overload`);
+            ``None``: no limit.
+        max_queued: Most requests waiting for a thread per worker
+            (``ML_API_MAX_QUEUED_REQUESTS``; 503 beyond); ``None``: no limit.
     """
 
     def __init__(
@@ -280,8 +285,12 @@ class GunicornApplication(BaseApplication):
         drain_seconds: float = 0.0,
         body_timeout: float | None = None,
         on_reload: Callable[[], None] | None = None,
+        max_queue_wait: float | None = None,
+        max_queued: int | None = None,
     ) -> None:
         self._factory = app_factory
+        self.max_queue_wait = max_queue_wait
+        self.max_queued = max_queued
         self._on_reload = on_reload
         self._options = options
         self._on_drain = on_drain

@@ -16,6 +16,10 @@ sends nothing is closed after the keep-alive timeout (gunicorn's ``keepalive``) 
 buffered body that stops arriving for ``ML_API_REQUEST_TIMEOUT_SECONDS`` goes to a thread, which
 answers it 408 in JSON as it answers any stalled body.
 
+A complete request then waits for a thread in a bounded queue, and its time limit counts from
+its arrival there: :mod:`ml_api.serving.overload` (503 with ``Retry-After`` when the queue is full
+or the wait too long).
+
 What still takes a thread while it arrives: a body over :data:`BODY_BUFFER_BYTES`, a chunked
 body, and a body sent after ``Expect: 100-continue`` (the client waits for the interim answer,
 which gunicorn sends from the thread); those are bounded by ``ML_API_REQUEST_TIMEOUT_SECONDS``
@@ -27,14 +31,20 @@ from __future__ import annotations
 
 import re
 import selectors
+import sys
+import threading
 import time
 from collections import deque
+from concurrent import futures
 from functools import partial
 from typing import Any
 
 from gunicorn.http2 import negotiation
 from gunicorn.workers.gthread import TConn
 
+from ml_api.core import deadline, metrics
+from ml_api.core.errors import ServerOverloaded
+from ml_api.serving.overload import refusing
 from ml_api.serving.probe_lane import ProbeLaneWorker, is_lane_request
 
 HEAD_TIMEOUT_SECONDS = 30.0
@@ -44,12 +54,26 @@ seconds; the same limit granian applies (``header_read_timeout``) and half nginx
 BODY_BUFFER_BYTES = 16 * 1024
 """Largest ``Content-Length`` body read on the poller before a thread takes the request, in
 bytes (a 64-instance penguins request is about 6 KiB). Kept small: every read on the poller
-waits for the GIL behind the busy request threads (up to ``sys.getswitchinterval()``, 5 ms), so
+waits for the GIL behind the busy request threads (up to one switch interval,
+:data:`SWITCH_INTERVAL_SECONDS`), so
 reading large bodies there delayed new connections, probes included, under overload."""
 
 MAX_BUFFER_BYTES = 64 * 1024 + BODY_BUFFER_BYTES
 """Most bytes buffered for one request; past this the thread takes it (and gunicorn refuses a
 head over its own limits: 414 or 431)."""
+
+SHED_THREADS = 2
+"""Threads answering requests refused because the queue is full (a 503 each, no application
+code), apart from the request threads and the probe lane."""
+
+SWITCH_INTERVAL_SECONDS = 0.001
+"""The worker's ``sys.setswitchinterval``, in seconds (CPython's default: 0.005). The one thread
+that accepts connections, reads heads and hands requests to threads takes the GIL back after every
+system call (each ``epoll_wait``, ``recv``, ``accept``), and under load it waits for a busy request
+thread to give the GIL up: up to one switch interval each time. Slow clients add a wake-up per
+byte, so with 300 of them the loop fell behind and everything it hands on waited: 64 clients with
+300 slow connections on one Flask worker, one run each at load 30: 320 req/s, p99 1,991 ms,
+slowest probe 1,877 ms at 5 ms; 593 req/s, p99 557 ms, slowest probe 396 ms at 1 ms."""
 
 _RECV_BYTES = 64 * 1024
 _CONTENT_LENGTH = re.compile(rb"\ncontent-length[ \t]*:[ \t]*([0-9]{1,12})[ \t]*(?=\r?\n)", re.I)
@@ -108,6 +132,28 @@ class HeadReadingWorker(ProbeLaneWorker):
         self.body_timeout: float | None = float(timeout) if timeout else None
         """``ML_API_REQUEST_TIMEOUT_SECONDS``: a body silent this long goes to a thread, which
         answers 408 after waiting as long again (the rule a thread applies between two reads)."""
+        wait = getattr(self.app, "max_queue_wait", None)
+        self.max_queue_wait: float | None = float(wait) if wait else None
+        """``ML_API_MAX_QUEUE_WAIT_SECONDS``: a request that waited longer for a thread gets 503."""
+        queued = getattr(self.app, "max_queued", None)
+        self.max_queued: int | None = int(queued) if queued else None
+        """``ML_API_MAX_QUEUED_REQUESTS``: a request finding this many queued gets 503 at once."""
+        self.queued = 0
+        """Requests handed to the request pool that no thread has taken yet."""
+        self._queued_lock = threading.Lock()
+        self._queued_shown = -1
+        self.shed_pool: futures.ThreadPoolExecutor | None = None
+
+    def init_process(self) -> None:
+        """Create the pool that answers refused requests, then the probe lane's set-up.
+
+        Also sets :data:`SWITCH_INTERVAL_SECONDS` (this worker process only).
+        """
+        sys.setswitchinterval(SWITCH_INTERVAL_SECONDS)
+        self.shed_pool = futures.ThreadPoolExecutor(
+            max_workers=SHED_THREADS, thread_name_prefix="shed"
+        )
+        super().init_process()
 
     def _buffering(self, conn: TConn) -> bool:
         """Whether this connection's requests are read on the poller (plain HTTP/1)."""
@@ -192,13 +238,45 @@ class HeadReadingWorker(ProbeLaneWorker):
         parser.unreader.unread(data)
         if self.lane_pool is not None and is_lane_request(data):
             fs = self.lane_pool.submit(self.handle, conn)
+        elif (
+            self.max_queued is not None
+            and self.shed_pool is not None
+            and self.queued >= self.max_queued
+        ):
+            refusal = ServerOverloaded("queue_full", self.max_queued)
+            fs = self.shed_pool.submit(self._refuse, conn, refusal)
         else:
-            fs = self.tpool.submit(self.handle, conn)
+            with self._queued_lock:
+                self.queued += 1
+            fs = self.tpool.submit(self._take_queued, conn, time.monotonic())
         fs.add_done_callback(lambda fut: self.method_queue.defer(self.finish_request, conn, fut))
 
+    def _take_queued(self, conn: TConn, queued_at: float) -> Any:
+        """In a request thread: refuse a request that waited too long, else handle it."""
+        with self._queued_lock:
+            self.queued -= 1
+        waited = time.monotonic() - queued_at
+        if self.max_queue_wait is not None and waited > self.max_queue_wait:
+            return self._refuse(conn, ServerOverloaded("queue_wait", self.max_queue_wait, waited))
+        with deadline.arrived(queued_at):  # the time limit counts the wait
+            return self.handle(conn)
+
+    def _refuse(self, conn: TConn, refusal: ServerOverloaded) -> Any:
+        """Answer the request on ``conn`` with ``refusal`` (503) without running the app."""
+        with refusing(refusal):
+            return self.handle(conn)
+
+    def _show_queued(self) -> None:
+        """Publish this worker's queue length (``ml_api_http_requests_queued``) when it moved."""
+        queued = self.queued
+        if queued != self._queued_shown:
+            self._queued_shown = queued
+            metrics.QUEUED_REQUESTS.set(queued)
+
     def murder_pending(self) -> None:
-        """Close connections silent too long, or too slow to send their head."""
+        """Close connections silent too long, or too slow to send their head (every loop turn)."""
         super().murder_pending()
+        self._show_queued()
         now = time.monotonic()
         while self.reading_conns and (self.reading_conns[0].timeout or 0.0) <= now:
             conn = self.reading_conns[0]
@@ -212,9 +290,23 @@ class HeadReadingWorker(ProbeLaneWorker):
                     self._stop_reading(conn)
                     self._dispatch(conn, data)
 
-    def _cap_keepalive(self, deadline: float) -> None:
-        """Stopping: connections still sending a head, or silent, close by ``deadline`` too."""
-        super()._cap_keepalive(deadline)  # type: ignore[misc]  # gunicorn 27, not in the stubs
+    def _cap_keepalive(self, until: float) -> None:
+        """Stopping: connections still sending a head, or silent, close by ``until`` too."""
+        super()._cap_keepalive(until)  # type: ignore[misc]  # gunicorn 27, not in the stubs
         for waiting in (self.reading_conns, self.pending_conns):
             for conn in waiting:
-                conn.timeout = min(conn.timeout or deadline, deadline)
+                conn.timeout = min(conn.timeout or until, until)
+
+    def handle_quit(self, sig: Any, frame: Any) -> None:
+        """SIGQUIT: stop the refusal pool too, then the probe lane's immediate shutdown."""
+        if self.shed_pool is not None:
+            self.shed_pool.shutdown(wait=False)
+        super().handle_quit(sig, frame)
+
+    def run(self) -> None:
+        """Run the probe lane's loop; the refusal pool is shut down when it ends."""
+        try:
+            super().run()
+        finally:
+            if self.shed_pool is not None:
+                self.shed_pool.shutdown(wait=False)

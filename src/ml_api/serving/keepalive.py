@@ -148,8 +148,10 @@ def for_server(app: Callable[..., Iterable[bytes]], read_timeout: float | None =
         read_timeout: Longest wait for the next bytes of a body, in seconds (gunicorn).
 
     Returns:
-        ``CloseUnreadBodies(RequestPolicy(app))``.
+        ``CloseUnreadBodies(ShedGate(RequestPolicy(app)))`` (the gate answers only requests the
+        head-reading worker refuses for overload: :mod:`ml_api.serving.overload`).
     """
+    from ml_api.serving.overload import ShedGate
     from ml_api.serving.wire import RequestPolicy
 
-    return CloseUnreadBodies(RequestPolicy(app), read_timeout=read_timeout)
+    return CloseUnreadBodies(ShedGate(RequestPolicy(app)), read_timeout=read_timeout)

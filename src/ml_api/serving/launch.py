@@ -181,6 +181,8 @@ def _serve_gunicorn(application: Application, factory: AppFactory, host: str) ->
         drain_seconds=settings.drain_seconds,
         body_timeout=settings.request_timeout_seconds,
         on_reload=application.repository.signal_reload,
+        max_queue_wait=settings.max_queue_wait_seconds,
+        max_queued=settings.max_queued_requests,
     ).run()
 
 

@@ -91,24 +91,45 @@ class RequestPolicy:
         problem = request_problem(environ)
         if problem is None:
             return self.app(environ, start_response)
-        ctx = telemetry.begin_request(
-            environ.get("REQUEST_METHOD", ""),
-            environ.get("PATH_INFO", ""),
-            environ.get("HTTP_X_REQUEST_ID"),
-        )
         if isinstance(problem, UnsupportedFraming):
             environ[CLOSE_CONNECTION] = True  # where its body ends is not known
-        body = dumps(to_payload(problem, ctx.request_id))
-        start_response(
-            f"{problem.status.value} {problem.status.phrase}",
-            [
-                ("Content-Type", "application/json"),
-                ("Content-Length", str(len(body))),
-                ("X-Request-ID", ctx.request_id),
-            ],
-        )
-        telemetry.end_request(ctx, problem.status.value, None)
-        return [body]
+        return answer_error(environ, start_response, problem)
+
+
+def answer_error(
+    environ: dict[str, Any], start_response: Callable[..., Any], problem: ServingError
+) -> list[bytes]:
+    """Answer ``problem`` in JSON before any application code runs, counted and logged.
+
+    The same bytes whichever framework is behind: the contract's error body, the error's own
+    headers (``Retry-After``...), ``X-Request-ID``; HTTP metrics and the access record give it
+    route ``<unmatched>`` (no route was matched).
+
+    Args:
+        environ: The WSGI environ.
+        start_response: The server's ``start_response``.
+        problem: The refusal.
+
+    Returns:
+        The response body, one chunk.
+    """
+    ctx = telemetry.begin_request(
+        environ.get("REQUEST_METHOD", ""),
+        environ.get("PATH_INFO", ""),
+        environ.get("HTTP_X_REQUEST_ID"),
+    )
+    body = dumps(to_payload(problem, ctx.request_id))
+    start_response(
+        f"{problem.status.value} {problem.status.phrase}",
+        [
+            ("Content-Type", "application/json"),
+            ("Content-Length", str(len(body))),
+            *problem.headers.items(),
+            ("X-Request-ID", ctx.request_id),
+        ],
+    )
+    telemetry.end_request(ctx, problem.status.value, None)
+    return [body]
 
 
 class BodyStream:

@@ -20,6 +20,7 @@ GATED_LIBRARIES: dict[str, tuple[str, ...]] = {
     "scikit-learn": ("scikit-learn",),
     "xgboost": ("xgboost", "xgboost-cpu"),
     "lightgbm": ("lightgbm",),
+    "catboost": ("catboost",),
 }
 """Libraries whose pickled models are not portable across major.minor versions: the card key and
 the distributions that install the library (xgboost-cpu installs the same ``xgboost`` module)."""

@@ -26,6 +26,7 @@ from ml_api.core.model.schema import (
     FeatureSchema,
     code_text,
 )
+from ml_api.core.wording import count
 
 MAX_PROBLEMS = 50
 """Most problems listed in one error response, so a bad 1,000-row batch gets a bounded body."""
@@ -113,7 +114,8 @@ class Validator:
             else:
                 problems.append(
                     Problem(
-                        f"an instance must be a list of {len(self)} values or an object keyed by "
+                        f"an instance must be a list of {count(len(self), 'value')} or an object "
+                        f"keyed by "
                         f"feature name, got {_json_type(row)}",
                         instance=idx,
                     )
@@ -203,8 +205,8 @@ class Validator:
                 hint = f" (a batch of one-value instances is an array of arrays: [{shown}{more}])"
             problems.append(
                 Problem(
-                    f"expected {len(self)} values in this order: {', '.join(self.names)}; "
-                    f"got {len(row)}{hint}",
+                    f"expected {count(len(self), 'value')} in this order: "
+                    f"{', '.join(self.names)}; got {len(row)}{hint}",
                     instance=idx,
                 )
             )

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ml_api.core.model.card import ModelCard
+from ml_api.core.wording import count
 
 ABSENT = (
     "This model version has no charts: it was saved before ml-api drew them at training time. "
@@ -27,6 +28,14 @@ ABSENT_IMPORTED = (
     "An imported model has no charts: ml-api draws them from the held-out split of a model it "
     "trains, and an imported one has none of its own."
 )
+
+
+def _estimator(card: ModelCard) -> str:
+    """The model in words: an import's whole model (a Pipeline ending in ...), else its class."""
+    provenance = card.raw.get("provenance")
+    if isinstance(provenance, dict) and provenance.get("model"):
+        return str(provenance["model"])
+    return str(card.estimator_class or "not recorded")
 
 
 def _source(source: Any) -> str:
@@ -142,7 +151,7 @@ class CardContent:
             else f"predicts {card.target or 'a value'}"
             + (" (regression)" if card.task == "regression" else "")
         )
-        summary = [f"This model {what} from {len(card.schema)} features."]
+        summary = [f"This model {what} from {count(len(card.schema), 'feature')}."]
         training = card.training or {}
         if imported:
             summary.append(
@@ -159,7 +168,7 @@ class CardContent:
         facts = [
             ("task", task),
             ("target", str(card.target or "not recorded")),
-            ("estimator", str(card.estimator_class or "not recorded")),
+            ("estimator", _estimator(card)),
         ]
         if card.classes:
             facts.append(("classes", ", ".join(map(str, card.classes))))

@@ -340,7 +340,7 @@ def batching_text(batching: Mapping[str, Any]) -> str:
     return f"per request: {batching['why_not']}"
 
 
-MODEL_LIBRARIES = ("xgboost", "lightgbm")
+MODEL_LIBRARIES = ("xgboost", "lightgbm", "catboost")
 """Model libraries named in the V2 ``platform`` besides the runtime."""
 
 

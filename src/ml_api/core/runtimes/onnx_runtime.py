@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import threading
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -85,6 +86,51 @@ def import_onnxruntime() -> Any:
 MISSING_CATEGORY = ""
 """What a string input holds where the category is missing (ONNX string tensors have no NaN)."""
 
+_PLAIN_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def onnx_input_names(names: Sequence[str]) -> list[str]:
+    """The ONNX input name of each feature: its own name where that is a plain identifier.
+
+    skl2onnx rewrites any other name (``od280/od315_of_diluted_wines``, ``mean radius``) to one
+    of its own, so such a feature is given ``input_<position>`` instead (made unique against the
+    plain names). Only the ONNX graph sees these names: the schema, the card, the API and every
+    error keep the feature's own name. A plain name maps to itself, so the ONNX files written
+    before this mapping keep their inputs.
+
+    Args:
+        names: The features' names, in schema order (``n_features``).
+
+    Returns:
+        ``n_features`` distinct input names, in the same order.
+    """
+    taken = {n for n in names if _PLAIN_NAME.fullmatch(n)}
+    out = []
+    for i, name in enumerate(names):
+        if _PLAIN_NAME.fullmatch(name):
+            out.append(name)
+            continue
+        safe = f"input_{i}"
+        while safe in taken:
+            safe += "_"
+        taken.add(safe)
+        out.append(safe)
+    return out
+
+
+def _fill_missing(values: Sequence[Any]) -> list[Any]:
+    """``values``, each missing one (as ``pandas.isna`` finds it) made :data:`MISSING_CATEGORY`.
+
+    Validated text is ``str`` or missing (``None``/``NaN``): one pass in Python (``v == v`` is
+    false only for NaN-like values) costs a fraction of building an array for ``pandas.isna``
+    at a request's few values. A value whose comparison has no truth value (``pandas.NA``, from
+    a frame) falls back to ``pandas.isna`` itself.
+    """
+    try:
+        return [v if v is not None and v == v else MISSING_CATEGORY for v in values]
+    except TypeError:
+        return [MISSING_CATEGORY if pd.isna(v) else v for v in values]
+
 
 class OnnxSession:
     """One ONNX Runtime session and the conversions in and out of it.
@@ -124,7 +170,13 @@ class OnnxSession:
         self.schema = schema
         self.array_input = array_input
         # numeric-coded categoricals (integer codes) are float inputs, like numeric features
-        self._features = [(f.name, f.kind == "numeric" or f.is_coded) for f in schema.features]
+        self._numeric = [f.kind == "numeric" or f.is_coded for f in schema.features]
+        self._inputs = onnx_input_names(schema.names)
+        self._real = {
+            safe: name
+            for safe, name in zip(self._inputs, schema.names, strict=True)
+            if safe != name
+        }
         self._outputs = [o.name for o in self._session.get_outputs()]
         if classes is None:
             self.classes: np.ndarray | None = None
@@ -146,6 +198,24 @@ class OnnxSession:
         """ONNX Runtime's exception types for a run that failed on its inputs."""
         return self._errors
 
+    def reason(self, exc: BaseException) -> str:
+        """One line from ONNX Runtime's error, naming features by their own names.
+
+        Args:
+            exc: What :meth:`run` raised.
+
+        Returns:
+            Its first line without ONNX Runtime's ``[ONNXRuntimeError] : 2 : INVALID_ARGUMENT :``
+            prefix, at most 300 characters, with internal input names (:func:`onnx_input_names`)
+            replaced by the features' names.
+        """
+        text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        text = re.sub(r"^\[ONNXRuntimeError\]( : \S+)* : ", "", text)
+        if self._real:
+            pattern = re.compile(r"\b(" + "|".join(map(re.escape, self._real)) + r")\b")
+            text = pattern.sub(lambda m: self._real[m.group(1)], text)
+        return text[:300]
+
     def feed_columns(self, columns: Sequence[Sequence[Any]]) -> dict[str, np.ndarray]:
         """Build the session's inputs from validated columns.
 
@@ -161,14 +231,11 @@ class OnnxSession:
             if self.array_input:
                 return {"X": np.ascontiguousarray(np.asarray(columns, dtype=np.float32).T)}
             feed = {}
-            for (name, numeric), col in zip(self._features, columns, strict=True):
+            for name, numeric, col in zip(self._inputs, self._numeric, columns, strict=True):
                 if numeric:
                     feed[name] = np.asarray(col, dtype=np.float32).reshape(-1, 1)
                 else:
-                    # Validated text is ``str`` or missing (``None``/``NaN``): vectorised.
-                    strings = np.array(col, dtype=object).reshape(-1, 1)
-                    strings[pd.isna(strings)] = MISSING_CATEGORY
-                    feed[name] = strings
+                    feed[name] = np.array(_fill_missing(col), dtype=object).reshape(-1, 1)
         return feed
 
     @staticmethod
@@ -201,7 +268,7 @@ class OnnxSession:
             Input name to array.
         """
         if isinstance(features, pd.DataFrame):
-            columns = [features[name].tolist() for name, _ in self._features]
+            columns = [features[name].tolist() for name in self.schema.names]
             return self.feed_columns(columns)
         return {"X": np.ascontiguousarray(np.asarray(features, dtype=np.float32))}
 
@@ -339,7 +406,7 @@ class OnnxPredictor(Runtime):
         try:
             labels, values = self.session.run(feed)
         except self.session.errors as exc:
-            reason = str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
+            reason = self.session.reason(exc)
             raise InvalidInput(f"the model could not use these values: {reason}") from exc
         if labels is None:
             return PredictionResult(labels=values.astype(np.float64), probabilities=None)

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 import numpy as np
 
 from ml_api.core.errors import ModelOutputError
+from ml_api.core.wording import count
 
 if TYPE_CHECKING:
     from ml_api.core.model.artifact import Artifact
@@ -417,9 +418,9 @@ def check_counts(result: PredictionResult, instances: int, n_classes: int) -> No
     else:
         got = f"probabilities of shape {np.shape(proba)}"
     raise ModelOutputError(
-        f"the model answered {got} for {instances} instances: no answer is given, since it "
-        f"does not keep one prediction per instance (a text vectorizer given a table instead "
-        f"of a column does this); re-import the model (ml-api import checks the row count)"
+        f"the model answered {got} for {count(instances, 'instance')}: no answer is given, "
+        f"since it does not keep one prediction per instance (a text vectorizer given a table "
+        f"instead of a column does this); re-import the model (ml-api import checks the row count)"
     )
 
 
