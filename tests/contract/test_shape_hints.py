@@ -23,7 +23,7 @@ def test_a_flat_array_for_a_one_feature_model_hints_at_the_batch_shape():
     (problem,) = caught.value.details
     assert problem.instance == 0
     assert problem.problem == (
-        "expected 1 values in this order: review; got 3 (a batch of one-value instances is an "
+        "expected 1 value in this order: review; got 3 (a batch of one-value instances is an "
         'array of arrays: [["a"], ["b"], ...])'
     )
 

@@ -516,7 +516,11 @@ class Repository:
         with self._lock:
             if self._watching:
                 return
-            self.refresh()  # a worker forked from a stale master catches up before answering
+            # a worker forked from a stale master catches up before answering: with polling on,
+            # to the registry; with it off (only SIGHUP and load move models), only when a
+            # SIGHUP or load moved the shared generation since the fork
+            if self.reload_seconds > 0 or self._generation.value != self._seen:
+                self.refresh()
             self._watching = True
             threading.Thread(target=self._watch, name="ml-api-repository", daemon=True).start()
 
