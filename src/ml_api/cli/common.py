@@ -32,6 +32,17 @@ MODEL_ROOT_HELP = "Where the models' versions are (default: ML_API_MODEL_ROOT, e
 _Command = TypeVar("_Command", bound=Callable[..., Any])
 
 
+def model_root_option(help: str = MODEL_ROOT_HELP) -> Callable[[_Command], _Command]:
+    """The ``--model-root`` option every command that finds models takes (a directory path).
+
+    Args:
+        help: Its help text (commands that write artifacts say so).
+    """
+    return click.option(
+        "--model-root", type=click.Path(file_okay=False, path_type=Path), default=None, help=help
+    )
+
+
 def na_values_option(effect: str) -> Callable[[_Command], _Command]:
     """The one ``--na-values`` option (train, import, predict, drift): which CSV cells mean missing.
 

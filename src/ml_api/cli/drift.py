@@ -8,10 +8,10 @@ from pathlib import Path
 import click
 
 from ml_api.cli.common import (
-    MODEL_ROOT_HELP,
     NAME_HELP,
     VERSION_HELP,
     fail,
+    model_root_option,
     na_values_option,
     settings_from,
 )
@@ -30,12 +30,7 @@ from ml_api.core.wording import count
 )
 @click.option("--name", "model_name", default=None, help=NAME_HELP)
 @click.option("--version", "model_version", default=None, help=VERSION_HELP)
-@click.option(
-    "--model-root",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help=MODEL_ROOT_HELP,
-)
+@model_root_option()
 @click.option(
     "--report",
     "report_path",

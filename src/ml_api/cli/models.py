@@ -10,11 +10,11 @@ import click
 
 from ml_api.cli.common import (
     DEFAULT_ALIAS,
-    MODEL_ROOT_HELP,
     NAME_HELP,
     VERSION_HELP,
     fail,
     load_service,
+    model_root_option,
     na_values_option,
     serve_command,
     settings_from,
@@ -67,12 +67,7 @@ from ml_api.cli.common import (
     "Read so in --data (a token that is one of the model's encoder categories stays that "
     "category); recorded in the card, scoring files are read the same way."
 )
-@click.option(
-    "--model-root",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="Where artifacts go (default: ML_API_MODEL_ROOT or ./models of the checkout).",
-)
+@model_root_option("Where artifacts go (default: ML_API_MODEL_ROOT or ./models of the checkout).")
 def import_(
     model_path: Path,
     data: Path | None,
@@ -136,12 +131,7 @@ def import_(
 @click.command()
 @click.option("--name", "model_name", default=None, help=NAME_HELP)
 @click.option("--version", "model_version", default=None, help=VERSION_HELP)
-@click.option(
-    "--model-root",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help=MODEL_ROOT_HELP,
-)
+@model_root_option()
 def info(model_name: str | None, model_version: str | None, model_root: Path | None) -> None:
     """Verify a model version and print its card as JSON."""
     settings = settings_from(
@@ -156,12 +146,7 @@ def info(model_name: str | None, model_version: str | None, model_root: Path | N
 @click.command()
 @click.option("--name", "model_name", default=None, help=NAME_HELP)
 @click.option("--version", "model_version", default=None, help=VERSION_HELP)
-@click.option(
-    "--model-root",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help=MODEL_ROOT_HELP,
-)
+@model_root_option()
 @click.option(
     "--output",
     "output_path",
@@ -252,12 +237,7 @@ def _metrics(card: dict[str, Any]) -> str:
     default=None,
     help="Model name, as the other commands take it (same as NAME).",
 )
-@click.option(
-    "--model-root",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help=MODEL_ROOT_HELP,
-)
+@model_root_option()
 def versions(name: str | None, name_option: str | None, model_root: Path | None) -> None:
     """List a model's versions side by side, and which one serves by default.
 
@@ -329,12 +309,7 @@ def _check_serving(settings: Any, root: Path, name: str, version: str) -> None:
     help="Alias to set (serve honours production).",
 )
 @click.option("--unset", is_flag=True, help="Remove the alias (then the newest version serves).")
-@click.option(
-    "--model-root",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help=MODEL_ROOT_HELP,
-)
+@model_root_option()
 def promote(
     name: str, version: str | None, alias: str, unset: bool, model_root: Path | None
 ) -> None:

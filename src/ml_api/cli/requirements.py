@@ -7,18 +7,13 @@ from pathlib import Path
 
 import click
 
-from ml_api.cli.common import MODEL_ROOT_HELP, VERSION_HELP, fail, settings_from
+from ml_api.cli.common import VERSION_HELP, fail, model_root_option, settings_from
 
 
 @click.command()
 @click.argument("model", required=False)
 @click.option("--version", "model_version", default=None, help=VERSION_HELP)
-@click.option(
-    "--model-root",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help=MODEL_ROOT_HELP,
-)
+@model_root_option()
 def requirements(model: str | None, model_version: str | None, model_root: Path | None) -> None:
     """Print pip constraints pinning the library versions MODEL was fitted with.
 

@@ -11,11 +11,11 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import click
 
 from ml_api.cli.common import (
-    MODEL_ROOT_HELP,
     NAME_HELP,
     VERSION_HELP,
     fail,
     load_service,
+    model_root_option,
     na_values_option,
     settings_from,
 )
@@ -49,12 +49,7 @@ ENGINES = ("local", "spark", "dask")
 )
 @click.option("--name", "model_name", default=None, help=NAME_HELP)
 @click.option("--version", "model_version", default=None, help=VERSION_HELP)
-@click.option(
-    "--model-root",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help=MODEL_ROOT_HELP,
-)
+@model_root_option()
 @click.option(
     "--chunk-rows",
     type=click.IntRange(1),

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from ml_api.cli.common import MODEL_ROOT_HELP, VERSION_HELP, settings_from
+from ml_api.cli.common import VERSION_HELP, model_root_option, settings_from
 
 if TYPE_CHECKING:
     from ml_api.composition import Application
@@ -50,12 +50,7 @@ SERVERS = ("gunicorn", "granian")
     default=None,
     help=VERSION_HELP,
 )
-@click.option(
-    "--model-root",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help=MODEL_ROOT_HELP,
-)
+@model_root_option()
 @click.option(
     "--server",
     type=click.Choice(SERVERS),

@@ -11,6 +11,7 @@ import click
 
 from ml_api.cli.common import (
     fail,
+    model_root_option,
     na_values_option,
     require_training_extra,
     serve_command,
@@ -113,12 +114,7 @@ def has_version(root: Path, name: str) -> bool:
     show_default=True,
     help="skops files load without executing code.",
 )
-@click.option(
-    "--model-root",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="Where artifacts go (default: ML_API_MODEL_ROOT or ./models of the checkout).",
-)
+@model_root_option("Where artifacts go (default: ML_API_MODEL_ROOT or ./models of the checkout).")
 @click.option("--if-missing", is_flag=True, help="Do nothing when the model already has a version.")
 def train(
     data: Path | None,
