@@ -130,8 +130,9 @@ class ApiKeyMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponseBase:
         """Answer 401 (``WWW-Authenticate``) without a valid key, unless the path is public."""
         try:
-            headers = shared.EnvironHeaders(request.META)
-            authenticate(runtime.application().auth, request.path_info, headers)
+            auth = runtime.application().auth
+            if auth.enabled:  # decided when the keys were configured (ApiKeyAuth.enabled)
+                authenticate(auth, request.path_info, shared.EnvironHeaders(request.META))
         except ServingError as exc:
             return error_response(request, exc)
         return self.get_response(request)

@@ -11,6 +11,7 @@ responses, all through :func:`error_response`:
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from flask import Response, current_app, g, request
@@ -34,7 +35,7 @@ log = logging.getLogger("ml_api.flask")
 
 def json_response(body: Any, status: int = 200) -> Response:
     """Return ``body`` as compact JSON with the core's strict encoder (the bytes Django sends)."""
-    return Response(dumps(body), status=status, mimetype=shared.JSON)
+    return Response(dumps(body), status=status, content_type=shared.JSON)
 
 
 def error_response(err: ServingError) -> Response:
@@ -87,3 +88,11 @@ def on_unexpected(exc: Exception) -> Response:
     """Flask error handler of last resort: log the traceback, answer 500 with no details."""
     shared.log_unhandled(log, request.method, request.path, exc)
     return error_response(InternalError())
+
+
+ERROR_HANDLERS: dict[type[Exception], Callable[[Any], Response]] = {
+    ServingError: on_serving_error,
+    HTTPException: on_http_exception,
+    Exception: on_unexpected,
+}
+"""The app's error handlers by the exception class they handle (most specific first)."""

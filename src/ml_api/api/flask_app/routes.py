@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from flask import Blueprint, Response, current_app, request
+from flask import Request as FlaskRequest
 
 from ml_api.api import shared
 from ml_api.api.flask_app.rendering import json_response
@@ -29,12 +30,22 @@ def application() -> Application:
     return current_app.extensions["ml_api.application"]
 
 
-def _read_body() -> bytes:
-    return read_wsgi_body(
-        request.environ,
-        request.content_length,
-        application().service.limits.max_body_bytes,
-        lambda: request.get_data(cache=False),
+def current_request() -> FlaskRequest:
+    """Flask's request object itself: one context lookup, not one per attribute read.
+
+    ``flask.request`` is a Werkzeug ``LocalProxy``; every attribute read through it looks the
+    request context up again.
+    """
+    return request._get_current_object()  # type: ignore[attr-defined]  # a LocalProxy at runtime
+
+
+def _body_reader(req: FlaskRequest, length: int | None, app: Application) -> Callable[[], bytes]:
+    """Reads ``req``'s body on demand (only the routes with a body call it), through Flask."""
+    return lambda: read_wsgi_body(
+        req.environ,
+        length,
+        app.service.limits.max_body_bytes,
+        lambda: req.get_data(cache=False),
     )
 
 
@@ -54,15 +65,21 @@ def view(endpoint: Endpoint) -> Callable[..., Response]:
     """The Flask view answering ``endpoint`` (the path's parameters as keyword arguments)."""
 
     def answer(**params: str) -> Response:
+        req = current_request()
+        app = application()
+        length = req.content_length
         core_request = Request(
-            request.headers, request.content_length, _read_body, params, request.path
+            req.headers, length, _body_reader(req, length, app), params, req.path
         )
-        return render(endpoint.handler(application(), core_request))
+        return render(endpoint.handler(app, core_request))
 
     answer.__name__ = endpoint.name
     answer.__doc__ = f"``{' '.join(endpoint.methods)} {endpoint.paths[0]}``: {endpoint.summary}."
     return answer
 
+
+VIEWS = tuple(f"{bp.name}.{endpoint.name}" for endpoint in ENDPOINTS)
+"""The blueprint's endpoint names, one per row of the endpoint table."""
 
 for _endpoint in ENDPOINTS:
     _view = view(_endpoint)

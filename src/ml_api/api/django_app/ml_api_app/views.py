@@ -23,6 +23,7 @@ from ml_api.api.django_app.ml_api_app.rendering import (
     json_response,
     route_not_found,
 )
+from ml_api.composition import Application
 from ml_api.core.errors import allow_header
 from ml_api.core.protocols.body import content_length, read_wsgi_body
 from ml_api.core.protocols.request import Reply
@@ -64,21 +65,25 @@ def render(reply: Reply) -> HttpResponse:
     )
 
 
-def core_request(request: Request, params: dict[str, str]) -> CoreRequest:
+def core_request(
+    request: Request, params: dict[str, str], application: Application | None = None
+) -> CoreRequest:
     """The core's view of a DRF request: headers straight from ``META``, the body read on demand.
 
     Args:
         request: DRF's request.
         params: The path's parameters.
+        application: The process's application (:func:`runtime.application` when ``None``); its
+            body limit is read only when the body is.
     """
     raw = request._request  # Django's request under DRF's wrapper
     meta = raw.META
     length = content_length(meta)
-    limit = runtime.application().service.limits.max_body_bytes
+    app = application or runtime.application()
     return CoreRequest(
         shared.EnvironHeaders(meta),  # not request.headers: see EnvironHeaders
         length,
-        lambda: read_wsgi_body(meta, length, limit, lambda: raw.body),
+        lambda: read_wsgi_body(meta, length, app.service.limits.max_body_bytes, lambda: raw.body),
         params,
         raw.path,
     )
@@ -88,7 +93,8 @@ def view_class(endpoint: Endpoint) -> type[JSONView]:
     """A view class answering ``endpoint``'s methods with its handler."""
 
     def answer(self: JSONView, request: Request, **params: str) -> HttpResponse:
-        return render(endpoint.handler(runtime.application(), core_request(request, params)))
+        app = runtime.application()
+        return render(endpoint.handler(app, core_request(request, params, app)))
 
     name = "".join(part.title() for part in endpoint.name.split("_")) + "View"
     doc = f"``{' '.join(endpoint.methods)} {endpoint.paths[0]}``: {endpoint.summary}."
