@@ -8,7 +8,7 @@ from django.test import Client
 from ml_api.api.flask_app import create_app
 from ml_api.composition import build_scoring
 from tests.clients import django_call, flask_call
-from tests.contract.table import CALLS, COMPARED_HEADERS, VALID, Call, allow_set
+from tests.contract.table import CALLS, COMPARED_HEADERS, VALID, allow_set
 
 NAMES = sorted(CALLS)
 
@@ -111,53 +111,3 @@ def test_api_keys_alike(both_with_keys, name):
         assert f.headers.get(header) == d.headers.get(header), header
     assert allow_set(f.headers.get("Allow")) == allow_set(d.headers.get("Allow"))
     assert f.status != 500
-
-
-CREDENTIALS = {
-    "none": {},
-    "X-API-Key": {"X-API-Key": "made-up"},
-    "Bearer": {"Authorization": "Bearer made-up"},
-    "Basic": {"Authorization": "Basic azox"},
-}
-
-
-@pytest.mark.parametrize("sent", sorted(CREDENTIALS))
-def test_without_keys_credentials_change_nothing(both, sent):
-    """No keys configured: the adapters skip the key check, so any credentials are ignored alike."""
-    call = Call("POST", "/predict", VALID, "application/json")
-    plain = both(call, {"X-Request-ID": "keyless-1"})
-    with_credentials = both(call, {**CREDENTIALS[sent], "X-Request-ID": "keyless-1"})
-    for reply, reference in zip(with_credentials, plain, strict=True):
-        assert (reply.status, reply.body) == (reference.status, reference.body) == (200, reply.body)
-        assert reply.headers.get("WWW-Authenticate") is None
-
-
-@pytest.fixture
-def both_with_empty_keys_file(settings, django_settings, service, django_app, tmp_path):
-    """Both adapters with a keys file that holds no key: authentication is on, nothing passes."""
-    from ml_api.api.django_app import get_wsgi_application
-
-    keys = tmp_path / "api-keys"
-    keys.write_text("\n")
-    flask_settings = type(settings)(**{**settings.model_dump(), "api_keys_file": keys})
-    flask = create_app(flask_settings, build_scoring(flask_settings)).test_client()
-    django_keyed = type(settings)(**{**django_settings.model_dump(), "api_keys_file": keys})
-    get_wsgi_application(django_keyed, service)
-    try:
-        yield flask, Client()
-    finally:
-        get_wsgi_application(django_settings, service)
-
-
-@pytest.mark.parametrize("sent", sorted(CREDENTIALS))
-def test_an_empty_keys_file_refuses_alike(both_with_empty_keys_file, sent):
-    """A keys file with no key keeps the check on (``ApiKeyAuth.enabled``): 401 in both."""
-    flask, django = both_with_empty_keys_file
-    headers = {**CREDENTIALS[sent], "X-Request-ID": "empty-keys-1"}
-    f = flask_call(flask, "POST", "/predict", VALID, "application/json", headers)
-    d = django_call(django, "POST", "/predict", VALID, "application/json", headers)
-    assert f.status == d.status == 401
-    assert f.body == d.body
-    assert f.headers["WWW-Authenticate"] == d.headers["WWW-Authenticate"]
-    health = flask_call(flask, "GET", "/health", b"", None, headers)
-    assert health.status == django_call(django, "GET", "/health", b"", None, headers).status == 200
