@@ -317,8 +317,12 @@ class PredictionService:
         _refuse_overflow(result, first_index)
         metrics.child(metrics.REQUEST_INSTANCES, *self._labels).observe(n_instances)
         if self.predictor.is_classifier:
-            for label, count in Counter(map(str, result.labels.tolist())).items():
-                metrics.child(metrics.PREDICTIONS, *self._labels, label).inc(count)
+            labels = result.labels.tolist()
+            if n_instances == 1:  # one label: no counting
+                metrics.child(metrics.PREDICTIONS, *self._labels, str(labels[0])).inc(1)
+            else:
+                for label, count in Counter(map(str, labels)).items():
+                    metrics.child(metrics.PREDICTIONS, *self._labels, label).inc(count)
         else:
             metrics.child(metrics.PREDICTIONS, *self._labels, "").inc(n_instances)
         for observer in self.observers:
@@ -403,6 +407,11 @@ def _refuse_overflow(result: PredictionResult, first_index: int) -> None:
     Raises:
         InvalidInput: (422) naming each such instance (up to ``MAX_DETAILS``).
     """
+    probabilities, labels = result.probabilities, result.labels
+    if (probabilities is None or np.isfinite(probabilities).all()) and (
+        labels.dtype.kind != "f" or np.isfinite(labels).all()
+    ):
+        return  # every answer finite: the common case, two checks
     bad = np.zeros(len(result), dtype=bool)
     if result.probabilities is not None:
         bad |= ~np.isfinite(result.probabilities).all(axis=1)
