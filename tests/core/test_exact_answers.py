@@ -2,7 +2,7 @@
 
 The ONNX feed is built in one conversion at the request's size (a lone instance padded while it
 is built), the overflow check and the label counting skip their general path when every answer is
-finite, and V1/V2 encode whole arrays at once. Here random valid requests (hypothesis) go through
+finite, V1/V2 encode whole arrays at once, and V2 validates its tensors as columns (no rows built). Here random valid requests (hypothesis) go through
 the service and both protocols, and the answer bytes are compared with an oracle written out in
 full: the feed built column by column as the ONNX Runtime docs describe it, the session run
 directly, labels and probabilities taken from its outputs, each value mapped one by one.
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+import random
 
 import numpy as np
 import pytest
@@ -19,12 +20,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ml_api.core.codecs import dumps
+from ml_api.core.errors import InvalidInput
 from ml_api.core.model.schema import FeatureKind
 from ml_api.core.protocols.request import Request
+from ml_api.core.protocols.tensors import KNOWN_TYPES, check_datatype, plainly_of
 from ml_api.core.protocols.v1 import V1Protocol, probability_rows
 from ml_api.core.protocols.v2 import OpenInferenceProtocol
 from ml_api.core.runtimes.onnx_runtime import onnx_input_names
 from ml_api.core.runtimes.predictor import PredictionResult, json_scalar, to_jsonable
+from tests.conftest import VALID_ROW
 
 JSON = {"Content-Type": "application/json"}
 
@@ -145,7 +149,6 @@ def test_object_label_arrays_encode_as_per_value(values):
 
 
 def test_overflow_check_still_names_every_non_finite_answer():
-    from ml_api.core.errors import InvalidInput
     from ml_api.core.service import _refuse_overflow
 
     finite = PredictionResult(np.array(["a", "b"], dtype=object), np.array([[0.5, 0.5]] * 2))
@@ -161,3 +164,59 @@ def test_overflow_check_still_names_every_non_finite_answer():
     )
     with pytest.raises(InvalidInput, match=r"^instance 1: the model's arithmetic overflows"):
         _refuse_overflow(proba, 0)
+
+
+def _outcome(fn):
+    try:
+        return ("ok", repr(fn()))
+    except InvalidInput as exc:
+        return ("error", exc.message, [repr(p) for p in exc.details])
+
+
+def test_feature_columns_validate_as_their_rows(service):
+    """V2's columns are validated without rows: same columns, same errors as the rows."""
+    validator = service.validator
+    rng = random.Random(11)
+    choices = [None, 1, 2.5, "Biscoe", "Dream", "male", True, math.inf, math.nan, "x", 10**400]
+    for _ in range(300):
+        rows = [list(VALID_ROW) for _ in range(rng.choice([1, 2, 3, 17]))]
+        for row in rows:
+            if rng.random() < 0.4:
+                row[rng.randrange(len(row))] = rng.choice(choices)
+        columns = [list(c) for c in zip(*rows, strict=True)]
+        by_columns = _outcome(lambda c=columns: validator.validate_feature_columns(c))
+        by_rows = _outcome(lambda r=rows: validator.validate_columns(r))
+        assert by_columns == by_rows
+
+
+_JSON_VALUES = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.sampled_from([10**400, -(10**400), 2**64, 2**63, -(2**63) - 1, 65504, 65505]),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.sampled_from([3.4028234663852886e38, 3.4028235e38, 1.7976931348623157e308, 65504.0]),
+    st.text(max_size=3),
+)
+
+
+@given(values=st.lists(_JSON_VALUES, max_size=8), datatype=st.sampled_from(sorted(KNOWN_TYPES)))
+def test_plainly_of_accepts_only_what_each_value_check_accepts(values, datatype):
+    if plainly_of(datatype, values):
+        for value in values:
+            check_datatype("x", datatype, value)  # raises BadRequest if the shortcut was wrong
+
+
+@pytest.mark.parametrize(
+    ("datatype", "values"),
+    [
+        ("FP64", [1.5, 2, -3.25]),
+        ("FP32", [3.4028234663852886e38, 0.0]),
+        ("INT64", [2**63 - 1, -(2**63)]),
+        ("UINT8", [0, 255]),
+        ("BYTES", ["a", ""]),
+        ("BOOL", [True, False]),
+    ],
+)
+def test_plainly_of_takes_the_common_tensors(datatype, values):
+    assert plainly_of(datatype, values)
