@@ -2,10 +2,11 @@
 
 The ONNX feed is built in one conversion at the request's size (a lone instance padded while it
 is built), the overflow check and the label counting skip their general path when every answer is
-finite, V1/V2 encode whole arrays at once, and V2 validates its tensors as columns (no rows built). Here random valid requests (hypothesis) go through
-the service and both protocols, and the answer bytes are compared with an oracle written out in
-full: the feed built column by column as the ONNX Runtime docs describe it, the session run
-directly, labels and probabilities taken from its outputs, each value mapped one by one.
+finite, V1/V2 encode whole arrays at once, and V2 validates its tensors as columns (no rows
+built). Here random valid requests (hypothesis) go through the service and both protocols, and
+the answer bytes are compared with an oracle written out in full: the feed built column by column
+as the ONNX Runtime docs describe it, the session run directly, labels and probabilities taken
+from its outputs, each value mapped one by one.
 """
 
 from __future__ import annotations
