@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 import logging.config
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from itertools import filterfalse
 from typing import Any
 
@@ -94,10 +94,10 @@ class BoundedJsonFormatter(JsonFormatter):
     def add_fields(
         self, log_data: dict[str, Any], record: logging.LogRecord, message_dict: dict[str, Any]
     ) -> None:
-        """python-json-logger's fields in its order: defaults, ``fmt`` fields, static fields and a
-        message dict, the record's extra attributes (not reserved, not ``_private``), timestamp.
+        """python-json-logger's ``add_fields``: its fields, in its order, timestamp as text.
 
-        Its ``add_fields`` with the extras merged in one pass and the timestamp as text.
+        Defaults, ``fmt`` fields, static fields and a message dict, the record's extra attributes
+        (not reserved, not ``_private``, merged in one pass), then the timestamp.
         """
         rename = self.rename_fields
         for key, value in self.defaults.items():
@@ -112,7 +112,7 @@ class BoundedJsonFormatter(JsonFormatter):
             if not (isinstance(key, str) and key.startswith("_")):
                 log_data[rename.get(key, key)] = fields[key]
         if self._timestamp_key is not None:
-            stamp = datetime.fromtimestamp(record.created, tz=timezone.utc).isoformat()
+            stamp = datetime.fromtimestamp(record.created, tz=UTC).isoformat()
             log_data[rename.get(self._timestamp_key, self._timestamp_key)] = stamp
         if self.rename_fields_keep_missing:
             for field in rename.values():
@@ -200,7 +200,7 @@ def lighten_records() -> None:
     formatter never writes; the logging HOWTO's "Optimization" section names these switches.
     Records of this process then carry ``None`` (or ``"(unknown file)"``) there instead.
     """
-    logging._srcfile = None  # type: ignore[attr-defined]
+    logging._srcfile = None
     logging.logThreads = False
     logging.logProcesses = False
     logging.logMultiprocessing = False
