@@ -131,9 +131,10 @@ def test_ml_api_imports_scores_and_serves_at_each_end_of_its_range(tmp_path, end
         "--name", "compat", "--model-root", models, cwd=tmp_path,
     )  # fmt: skip
     assert imported.returncode == 0, imported.stdout + imported.stderr
-    assert "checked: the server's predictions on 344 data rows equal the model's own" in (
-        imported.stdout
-    )
+    assert (
+        "checked: the server's predictions on 344 data rows equal the model's own (labels exactly, "
+        "probabilities within 1e-6 relative)"
+    ) in imported.stdout
     card = json.loads((models / "compat" / "1" / "metadata.json").read_text())
     assert card["versions"]["scikit-learn"] == version
 

@@ -63,6 +63,11 @@ def test_import_says_which_runtime_serves_and_that_unseen_categories_are_refused
     # the same runtime line train prints, from the card
     assert card["runtime"] == "onnxruntime"
     assert "served by ONNX Runtime (ML_API_RUNTIME=auto)" in r.output
+    # the served check says how it compared
+    assert (
+        "checked: the server's predictions on 120 data rows equal the model's own "
+        "(labels exactly, probabilities within 1e-6 relative)"
+    ) in lines
 
     # the policy the line announces: an unseen store is refused, naming field and instance
     settings = Settings(model_root=tmp_path / "models", model_name="shop")
@@ -87,6 +92,10 @@ def test_import_of_a_model_scikit_learn_serves_says_why(tmp_path):
     assert "scikit-learn serves (ONNX Runtime computes in float32: worst row " in r.output
     assert "relative; the gate allows 1e-05 absolute)" in r.output
     assert "unseen categories" not in r.output
+    assert (
+        "checked: the server's predictions on 120 data rows equal the model's own "
+        "(values within 1e-6 relative)"
+    ) in r.output.splitlines()
 
 
 def test_save_model_gives_a_notebook_the_notes_ml_api_import_prints(tmp_path):

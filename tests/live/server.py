@@ -7,6 +7,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -44,7 +45,9 @@ class LiveServer:
     ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.log_path = Path(os.environ.get("TMPDIR", "/tmp")) / f"ml-api-live-{self.port}.log"
+        # A unique file per server (two checkouts on one machine can reuse a port number).
+        fd, name = tempfile.mkstemp(prefix=f"ml-api-live-{self.port}-", suffix=".log")
+        self.log_path = Path(name)
         cmd = (
             argv(self.port)
             if argv
@@ -77,7 +80,7 @@ class LiveServer:
         }
         self.server_name = full_env.get("ML_API_SERVER", "gunicorn")
         """``ML_API_SERVER`` of the process: ``gunicorn`` (the default) or ``granian``."""
-        self.log = open(self.log_path, "wb")  # noqa: SIM115 - closed in terminate()
+        self.log = os.fdopen(fd, "wb")  # closed in terminate()
         self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT, env=full_env)
 
     def wait_ready(self, timeout: float = 60.0) -> None:

@@ -12,6 +12,7 @@ import warnings
 from typing import Any
 
 from ml_api.core.wording import count
+from ml_api.importing.serve_check import RTOL
 from ml_api.train import runtime_line
 
 
@@ -21,6 +22,16 @@ class ImportNote(UserWarning):
     Where the feature names came from, the check on the data, unseen categories, thin evidence,
     which runtime serves it.
     """
+
+
+def _tolerance(card: Any) -> str:
+    """How the served check compared: which parts exactly, which within :data:`RTOL`."""
+    within = f"within {RTOL:g} relative".replace("e-0", "e-")  # 1e-6, not 1e-06
+    if card.task == "regression":
+        return f"values {within}"
+    if card.probabilities is True:
+        return f"labels exactly, probabilities {within}"
+    return "labels exactly"
 
 
 def import_notes(card: Any) -> list[str]:
@@ -39,7 +50,8 @@ def import_notes(card: Any) -> list[str]:
         f"{count(len(card.schema), 'feature')} (names from "
         f"{card.provenance['feature_names_and_order']})",
         f"checked: the server's predictions on "
-        f"{count(card.import_data['served_check_rows'], 'data row')} equal the model's own",
+        f"{count(card.import_data['served_check_rows'], 'data row')} equal the model's own "
+        f"({_tolerance(card)})",
     ]
     if card.metrics:
         lines.append(

@@ -122,11 +122,20 @@ def has_proba(model: Any) -> bool:
     return hasattr(model, "predict_proba")
 
 
+RTOL = 1e-6
+"""Relative tolerance of the served check's numbers (regression values, probabilities): ONNX
+Runtime computes in float32, whose rounding is ~6e-8 relative, so 1e-6 allows a few roundings
+through a pipeline and still catches a wrong column or a wrong model."""
+
+ATOL = 1e-9
+"""Absolute tolerance beside :data:`RTOL`, for numbers at or near zero."""
+
+
 def compare(served: PredictionResult, own: Any, own_proba: Any, task: str) -> None:
     """Refuse the import when the served answers differ from the model's own.
 
-    Labels compare as strings for classifiers and within ``rtol=1e-6, atol=1e-9`` for regressors;
-    probabilities within the same tolerance when both sides have them.
+    Labels compare as strings for classifiers and within :data:`RTOL` (and :data:`ATOL`) for
+    regressors; probabilities within the same tolerance when both sides have them.
 
     Raises:
         ImportRefused: A row differs; the message names the first one (1-based).
@@ -134,11 +143,11 @@ def compare(served: PredictionResult, own: Any, own_proba: Any, task: str) -> No
     labels = np.asarray(served.labels, dtype=object)
     own = np.asarray(own)
     if task == "regression":
-        same = np.isclose(labels.astype(float), own.astype(float), rtol=1e-6, atol=1e-9)
+        same = np.isclose(labels.astype(float), own.astype(float), rtol=RTOL, atol=ATOL)
     else:
         same = np.array([str(a) == str(b) for a, b in zip(labels, own.tolist(), strict=True)])
     if own_proba is not None and served.probabilities is not None:
-        same &= np.isclose(served.probabilities, own_proba, rtol=1e-6, atol=1e-9).all(axis=1)
+        same &= np.isclose(served.probabilities, own_proba, rtol=RTOL, atol=ATOL).all(axis=1)
     if not same.all():
         row = int(np.flatnonzero(~same)[0])
         raise ImportRefused(
