@@ -48,6 +48,7 @@ from ml_api.core.errors import ServerOverloaded
 from ml_api.serving.keepalive import body_buffered
 from ml_api.serving.overload import refusing
 from ml_api.serving.probe_lane import ProbeLaneWorker, is_lane_request
+from ml_api.serving.request_pool import RequestPool
 from ml_api.serving.response import handle_request
 
 HEAD_TIMEOUT_SECONDS = 30.0
@@ -83,6 +84,12 @@ QUEUED_PUBLISH_SECONDS = 0.25
 seconds: the length moves with nearly every request, and each update is a write to the shared
 metrics file. The loop turns at least once a second, so the gauge shows a change within about
 1.25 s (Prometheus scrapes every 15 s)."""
+
+HOUSEKEEPING_SECONDS = 0.5
+"""Least time between two heartbeats to the master (gunicorn's ``notify``: a file time update)
+and two checks that the master is still there (``getppid``), in seconds. gunicorn does both on
+every turn of the loop, which turns once or twice per request; the master's timeout is 30 s or
+more."""
 
 _RECV_BYTES = 64 * 1024
 _CONTENT_LENGTH = re.compile(rb"\ncontent-length[ \t]*:[ \t]*([0-9]{1,12})[ \t]*(?=\r?\n)", re.I)
@@ -198,9 +205,13 @@ class HeadReadingWorker(ProbeLaneWorker):
         self._queued_lock = threading.Lock()
         self._queued_shown = -1
         self._queued_shown_at = 0.0
+        self._notified_at = float("-inf")
+        self._parent_checked_at = float("-inf")
         self._plain = not self.cfg.is_ssl
         """Plain TCP (not TLS): the setting is fixed for the worker's life, read once."""
         self.shed_pool: futures.ThreadPoolExecutor | None = None
+        self.request_pool: RequestPool
+        """The request threads (:meth:`get_thread_pool`, run by ``init_process``)."""
 
     def init_process(self) -> None:
         """Create the pool that answers refused requests, then the probe lane's set-up.
@@ -212,6 +223,15 @@ class HeadReadingWorker(ProbeLaneWorker):
             max_workers=SHED_THREADS, thread_name_prefix="shed"
         )
         super().init_process()
+
+    def get_thread_pool(self) -> Any:
+        """The request threads: a :class:`RequestPool` of ``threads`` threads.
+
+        It is gunicorn's ``tpool`` too, so it also takes gunicorn's own submissions (TLS,
+        HTTP/2) through its executor-like ``submit``.
+        """
+        self.request_pool = RequestPool(self.cfg.threads, "request")
+        return self.request_pool
 
     def _buffering(self, conn: TConn) -> bool:
         """Whether this connection's requests are read on the poller (plain HTTP/1)."""
@@ -327,7 +347,10 @@ class HeadReadingWorker(ProbeLaneWorker):
         else:
             with self._queued_lock:
                 self.queued += 1
-            fs = self.tpool.submit(self._take_queued, conn, time.monotonic(), body_in_hand(data))
+            args = (conn, time.monotonic(), body_in_hand(data))
+            done = partial(self.method_queue.defer, self.finish_request, conn)
+            self.request_pool.call(self._take_queued, args, done)
+            return
         fs.add_done_callback(lambda fut: self.method_queue.defer(self.finish_request, conn, fut))
 
     def _take_queued(self, conn: TConn, queued_at: float, in_hand: bool = False) -> Any:
@@ -380,6 +403,21 @@ class HeadReadingWorker(ProbeLaneWorker):
                 self._queued_shown = queued
                 self._queued_shown_at = now
                 metrics.QUEUED_REQUESTS.set(queued)
+
+    def notify(self) -> None:
+        """Tell the master this worker is alive, at most every :data:`HOUSEKEEPING_SECONDS`."""
+        now = time.monotonic()
+        if now - self._notified_at >= HOUSEKEEPING_SECONDS:
+            self._notified_at = now
+            super().notify()
+
+    def is_parent_alive(self) -> bool:
+        """Whether the master is still there, asked at most every :data:`HOUSEKEEPING_SECONDS`."""
+        now = time.monotonic()
+        if now - self._parent_checked_at < HOUSEKEEPING_SECONDS:
+            return True
+        self._parent_checked_at = now
+        return bool(super().is_parent_alive())
 
     def murder_pending(self) -> None:
         """Close connections silent too long, or too slow to send their head (every loop turn)."""
