@@ -68,12 +68,17 @@ SOAK_TARGETS = "ml-api-flask,ml-api-django"
 TARGETS_ONLY_ROWS: dict[str, tuple[str, ...]] = {
     "lr": (ML_API, "mlserver-batch"),
     "rf": (ML_API, "mlserver-batch"),
-    "penguins": (ML_API, ML_API_DJANGO, BARE_FLASK["gunicorn"], ML_API_NODRIFT, ML_API_LOG10),
+    "penguins": (
+        *(ML_API, ML_API_DJANGO, BARE_FLASK["gunicorn"], BARE_FLASK["ml-api"]),
+        *(ML_API_NODRIFT, ML_API_LOG10),
+    ),
 }
 """``--targets-only``: the rows each model needs for the targets (bench/goals.py). The ceiling,
 Django/Flask and monitoring-cost ratios are taken on penguins, the default model; the ceiling row
-is the bare Flask app on the default front (gunicorn). The soak and the slow clients
-(``--with-soak``, ``--with-slow-clients``) then run on penguins' ml-api rows only."""
+is the bare Flask app on the default front (plain gunicorn gthread), beside the same app on
+ml-api's own front (its head-reading worker and wire checks), which says what that front costs.
+The soak and the slow clients (``--with-soak``, ``--with-slow-clients``) then run on penguins'
+ml-api rows only."""
 TARGETS_ONLY = {"concurrency": "1,64"}
 """``--targets-only`` defaults (the other options keep the full run's: 10 s cells, 2 rounds)."""
 STARTUP_S = 20

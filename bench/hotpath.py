@@ -11,7 +11,8 @@ multiprocess metrics (``PROMETHEUS_MULTIPROC_DIR`` in a temporary directory), an
   (``PredictionService.predict_validated``: ranges, model, metrics, drift counting), drift
   counting alone, V1 encoding, JSON dump, the
   per-request telemetry (``begin_request`` + ``end_request``: metrics and access record);
-- the multiprocess metric writes one request makes (``MmapedValue`` ``inc``/``set`` calls).
+- the multiprocess metric writes one request makes (values written into the mmap files) and the
+  times it takes the values' lock to write them.
 
 ``--profile`` prints cProfile's top functions for the 64-row Flask and Django requests.
 Timing is this process's CPU time, the fastest of 7 :mod:`timeit` batches; the machine is shared,
@@ -234,30 +235,44 @@ def main(argv: list[str] | None = None) -> None:
         ("telemetry (begin+end: metrics, access record)", per_call_us(telemetry_once, args.budget))
     )
 
-    # Multiprocess metric writes per request: count MmapedValue writes around one request.
-    from prometheus_client import values as prom_values
+    # Multiprocess metric writes per request: the values written into the mmap files
+    # (MmapedDict.write_value) and the times the values' lock was taken to write (an
+    # MmapedValue inc/set, or one metrics.apply for all of a request's deferred writes).
+    from prometheus_client.mmap_dict import MmapedDict
 
-    counts = {"writes": 0}
+    counts = {"writes": 0, "locks": 0}
     cls = type(metrics.HTTP_REQUESTS.labels("POST", "/predict", "200")._value)
     original_inc, original_set = cls.inc, cls.set
+    original_write, original_apply = MmapedDict.write_value, metrics.apply
 
     def counting_inc(self: Any, amount: float) -> None:
-        counts["writes"] += 1
+        counts["locks"] += 1
         original_inc(self, amount)
 
     def counting_set(self: Any, value: float, timestamp: float | None = None) -> None:
-        counts["writes"] += 1
+        counts["locks"] += 1
         original_set(self, value, timestamp) if timestamp is not None else original_set(self, value)
 
+    def counting_write(self: Any, key: str, value: float, timestamp: float) -> None:
+        counts["writes"] += 1
+        original_write(self, key, value, timestamp)
+
+    def counting_apply(writes: list[Any]) -> None:
+        counts["locks"] += 1
+        original_apply(writes)
+
     cls.inc, cls.set = counting_inc, counting_set  # type: ignore[method-assign]
+    MmapedDict.write_value = counting_write  # type: ignore[method-assign]
+    metrics.apply = counting_apply  # type: ignore[assignment]
     writes = []
     for n in ROWS:
         for fw, client in (("Flask", flask), ("Django", django)):
-            counts["writes"] = 0
+            counts["writes"] = counts["locks"] = 0
             post(client, "/predict", v1_body(n))()
-            writes.append((f"{fw} /predict, {n} row(s)", counts["writes"]))
+            writes.append((f"{fw} /predict, {n} row(s)", counts["writes"], counts["locks"]))
     cls.inc, cls.set = original_inc, original_set  # type: ignore[method-assign]
-    del prom_values
+    MmapedDict.write_value = original_write  # type: ignore[method-assign]
+    metrics.apply = original_apply  # type: ignore[assignment]
 
     print(
         "\n| request (in process, ONNX Runtime, multiprocess metrics) | us per request |"
@@ -268,9 +283,9 @@ def main(argv: list[str] | None = None) -> None:
     print("\n| part of POST /predict, rows | us per call |\n|---|---:|")
     for name, us in parts:
         print(f"| {name} | {us:,.1f} |")
-    print("\n| metric writes (mmap) per request | writes |\n|---|---:|")
-    for name, count in writes:
-        print(f"| {name} | {count} |")
+    print("\n| metric writes per request | mmap writes | lock passes |\n|---|---:|---:|")
+    for name, count, locks in writes:
+        print(f"| {name} | {count} | {locks} |")
     by_name = dict(rows)
     for n in ROWS:
         ratio = (

@@ -302,10 +302,12 @@ class BareFlask:
     One worker per server CPU, like ``ml-api serve``.
 
     Attributes:
-        front: ``gthread`` (gunicorn, ``threads`` threads per worker, keep-alive 75 s: ``ml-api
-            serve``'s gunicorn settings) or ``granian`` (granian's WSGI interface with
-            ``threads`` blocking threads and a backpressure of twice that per worker, the
-            settings ``ml-api serve`` gives granian on branch ``front``).
+        front: ``gthread`` (plain gunicorn, ``threads`` threads per worker, keep-alive 75 s:
+            ``ml-api serve``'s gunicorn settings), ``ml-api`` (ml-api's own gunicorn front:
+            its head-reading worker, the wire's checks and every setting ``ml-api serve`` gives
+            gunicorn, run by ``bench/bare_front.py``) or ``granian`` (granian's WSGI interface
+            with ``threads`` blocking threads and a backpressure of twice that per worker, the
+            settings ``ml-api serve`` gives granian).
         threads: Request threads per worker (ml-api's ``ML_API_THREADS`` default, 64).
     """
 
@@ -328,6 +330,10 @@ class BareFlask:
                 *("--workers", workers, "--blocking-threads", str(self.threads)),
                 *("--backpressure", str(self.threads * 2), "bare_flask:app"),
             ]
+        elif self.front == "ml-api":
+            argv = [ctx.python, str(BENCH_DIR / "bare_front.py"), "--port", str(port)]
+            env = {"WEB_CONCURRENCY": workers, "ML_API_THREADS": str(self.threads)}
+            return Launch(argv, {**env, "ML_API_DRAIN_SECONDS": "0"}, BENCH_DIR, None)
         else:
             argv = [
                 *(ctx.python, "-m", "gunicorn", "-b", f"127.0.0.1:{port}", "-w", workers),
@@ -455,8 +461,13 @@ ML_API_TODAY_SERVER = MlApi(
     env=(("ML_API_RUNTIME", "sklearn"), ("ML_API_THREADS", "64"), ("ML_API_BATCHING", "true")),
     server="gthread",
 )
-BARE_FLASK = {"gunicorn": "bare-flask-gthread", "granian": "bare-flask-granian"}
-"""The HTTP-ceiling row of each front."""
+BARE_FLASK = {
+    "gunicorn": "bare-flask-gthread",
+    "ml-api": "bare-flask-ml-api-front",
+    "granian": "bare-flask-granian",
+}
+"""The HTTP-ceiling row of each front: plain gunicorn gthread, ml-api's own gunicorn front (its
+head-reading worker and wire checks, what ``ml-api serve`` runs), granian."""
 
 MLSERVER_BATCHING = MLServer(max_batch_size=64, max_batch_time=0.01)
 """Adaptive batching on: up to 64 requests per batch, waiting at most 10 ms for it to fill."""
@@ -503,6 +514,10 @@ TARGETS: tuple[Target, ...] = (
     Target(BARE_FLASK["gunicorn"], BareFlask("gthread"), "/predict", "seed", ALL_MODELS,
            "HTTP ceiling: bare Flask (parse JSON, answer JSON) on gunicorn gthread, 64 threads "
            "per worker, one worker per server CPU"),
+    Target(BARE_FLASK["ml-api"], BareFlask("ml-api"), "/predict", "seed", ALL_MODELS,
+           "HTTP ceiling: the same bare Flask app on ml-api's own front (gunicorn with its "
+           "head-reading worker and wire checks, ml-api serve's settings), one worker per server "
+           "CPU"),
     Target(BARE_FLASK["granian"], BareFlask("granian"), "/predict", "seed", ALL_MODELS,
            "HTTP ceiling: the same bare Flask app on granian's WSGI interface, 64 blocking "
            "threads per worker, one worker per server CPU"),

@@ -220,9 +220,8 @@ def test_encode_v1_same_body_as_per_value_mapping(probabilities):
 
 def test_metric_children_are_the_labelled_children():
     labels = ("m", "1", "onnx")
-    assert metrics.child(metrics.REQUEST_INSTANCES, *labels) is metrics.REQUEST_INSTANCES.labels(
-        *labels
-    )
+    kept = metrics.child(metrics.REQUEST_INSTANCES, *labels)
+    assert kept._child is metrics.REQUEST_INSTANCES.labels(*labels)  # wrapped: deferred writes
     assert metrics.child(metrics.REQUEST_INSTANCES, *labels) is metrics.child(
         metrics.REQUEST_INSTANCES, *labels
     )

@@ -277,7 +277,7 @@ def test_values_onnx_runtime_refuses_are_a_422(converted, monkeypatch):
     artifact = load_artifact(converted, "p")
     predictor = load_predictor(artifact, "onnx")
 
-    def refuse(self, feed):
+    def refuse(self, feed, rows=None):
         raise InvalidArgument("[ONNXRuntimeError] : 2 : INVALID_ARGUMENT : bad input\nmore")
 
     monkeypatch.setattr(OnnxSession, "run", refuse)

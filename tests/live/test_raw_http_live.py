@@ -310,6 +310,24 @@ def test_pipelined_requests_get_their_answers_in_order(server):
     assert replies[4].json() == {"live": True}
 
 
+def test_a_request_sent_in_pieces_is_answered_and_its_connection_kept(server):
+    whole = request("POST", "/predict", JSON, VALID)
+    cut = whole.index(b"\r\n\r\n") + 4
+    pieces = [whole[:10], whole[10:cut], whole[cut : cut + 5], whole[cut + 5 :]]
+    with Connection(server.port) as conn:
+        for piece in pieces:  # the head, then the body, each in several writes
+            conn.send(piece)
+            time.sleep(0.05)
+        first = conn.reply("POST")
+        conn.send(request("GET", "/health"))
+        second = conn.reply("GET")
+        conn.send(whole)  # then the usual request, in one write, on the same connection
+        third = conn.reply("POST")
+    assert [r.status for r in (first, second, third)] == [200, 200, 200]
+    assert first.json()["prediction"] == third.json()["prediction"] == ["Gentoo"]
+    assert first.header("Connection") != "close" and second.json() == {"status": "ok"}
+
+
 # ---- stalled sends are bounded ---------------------------------------------------------------
 
 

@@ -1,3 +1,4 @@
+import logging
 from pathlib import Path
 
 from ml_api.serving import gunicorn_app
@@ -81,3 +82,42 @@ def test_worker_exit_hook_does_nothing_in_the_master():
     from ml_api.serving.gunicorn_app import _worker_exit
 
     _worker_exit(None, types.SimpleNamespace(pid=-1))  # would os._exit the test run otherwise
+
+
+def _logger(level: str):
+    """gunicorn's logger as ``ml-api serve`` makes it, with ``gunicorn.access`` at ``level``.
+
+    The configuration is incremental: it sets that one level and touches no handler.
+    """
+    from gunicorn.config import Config
+
+    cfg = Config()
+    incremental = {"version": 1, "incremental": True, "handlers": {}, "root": {}}
+    cfg.set("logconfig_dict", {**incremental, "loggers": {"gunicorn.access": {"level": level}}})
+    cfg.set("logger_class", gunicorn_options(Settings(), "flask")["logger_class"])
+    return cfg.logger_class(cfg)
+
+
+def test_no_access_record_is_built_that_would_be_dropped(monkeypatch):
+    from gunicorn.glogging import Logger
+
+    built = []
+    monkeypatch.setattr(Logger, "atoms", lambda self, *args: built.append(args) or {})
+    saved = {
+        name: (log.level, list(log.handlers), log.propagate)
+        for name in ("gunicorn.error", "gunicorn.access")
+        for log in [logging.getLogger(name)]
+    }
+    try:
+        dropped = _logger("WARNING")  # what ml-api configures: its own access records instead
+        dropped.access(None, None, {}, None)
+        assert built == [] and not dropped.access_log_enabled
+        written = _logger("INFO")  # a configuration that writes gunicorn's: built as before
+        written.access(None, None, {}, None)
+        assert len(built) == 1 and written.access_log_enabled
+    finally:
+        for name, (level, handlers, propagate) in saved.items():
+            log = logging.getLogger(name)
+            log.setLevel(level)
+            log.handlers[:] = handlers
+            log.propagate = propagate

@@ -21,7 +21,7 @@ from ml_api.core.errors import (
     MalformedBody,
     ServingError,
 )
-from ml_api.serving.keepalive import LINGER_BYTES, CloseUnreadBodies, for_server
+from ml_api.serving.keepalive import LINGER_BYTES, CloseUnreadBodies, body_buffered, for_server
 from ml_api.serving.wire import BodyStream, request_problem
 
 
@@ -180,3 +180,36 @@ def test_lingering_is_bounded():
     body = io.BytesIO(b"x" * size)
     _call(CloseUnreadBodies(app), {"CONTENT_LENGTH": str(size), "wsgi.input": body})
     assert body.tell() <= LINGER_BYTES + 256 * 1024
+
+
+class _Socket:
+    """Records the read timeouts set on it (the middleware's view of gunicorn's socket)."""
+
+    def __init__(self) -> None:
+        self.timeouts: list[float | None] = []
+
+    def settimeout(self, value: float | None) -> None:
+        self.timeouts.append(value)
+
+
+def _answer_ok(environ, start_response):
+    assert environ["wsgi.input"].read() == b"{}"
+    start_response("200 OK", [("Content-Type", "application/json")])
+    return [b"{}"]
+
+
+def test_a_body_still_on_the_socket_is_read_under_the_timeout():
+    sock = _Socket()
+    environ = {"CONTENT_LENGTH": "2", "wsgi.input": io.BytesIO(b"{}"), "gunicorn.socket": sock}
+    sent, _ = _call(CloseUnreadBodies(_answer_ok, read_timeout=3.0), environ)
+    assert sent["status"] == "200 OK"
+    assert sock.timeouts == [3.0, None]  # set for the body, cleared for gunicorn's writes
+
+
+def test_a_body_already_read_off_the_socket_sets_no_timeout():
+    sock = _Socket()
+    environ = {"CONTENT_LENGTH": "2", "wsgi.input": io.BytesIO(b"{}"), "gunicorn.socket": sock}
+    with body_buffered():
+        sent, _ = _call(CloseUnreadBodies(_answer_ok, read_timeout=3.0), environ)
+    assert sent["status"] == "200 OK"
+    assert sock.timeouts == []

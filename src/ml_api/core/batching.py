@@ -92,14 +92,15 @@ class Batcher:
             TimeoutError: The request waited longer than ``timeout`` without being predicted.
             Exception: Whatever ``predict`` raised for this request.
         """
-        item = _Item(columns, rows)
+        arrived = time.perf_counter()
         with self._lock:
-            alone = not self._busy and not self._queue
-            if alone:
-                # No queue, no wake-up, no collection: a request arriving meanwhile queues,
-                # and the next leader is promoted from the queue as usual.
-                self._busy = item.lead = True
+            if not self._busy and not self._queue:
+                # Alone: no queue, no item, no wake-up, no collection. A request arriving
+                # meanwhile queues, and the next leader is promoted from the queue as usual.
+                self._busy = True
+                item = None
             else:
+                item = _Item(columns, rows, arrived)
                 self._queue.append(item)
                 self._arrived.notify_all()
                 if not self._busy:
@@ -107,9 +108,8 @@ class Batcher:
                     item.lead = True
                 else:
                     item.done = done = threading.Event()
-        if alone:
-            self._lead([item])
-            return _outcome(item)
+        if item is None:
+            return self._alone(columns, rows, arrived)
         if not item.lead and not done.wait(timeout):
             with self._lock:
                 if not done.is_set() and item in self._queue:
@@ -120,18 +120,36 @@ class Batcher:
             self._lead(self._take())
         return _outcome(item)
 
+    def _alone(self, columns: list[list[Any]], rows: int, arrived: float) -> Any:
+        """Predict a request that found the batcher idle, as :meth:`_run` would a batch of one.
+
+        The same metrics (its queue wait, its rows) and the same result or error, without the
+        bookkeeping of a batch; then the next leader is promoted as after any batch.
+        """
+        try:
+            started = time.perf_counter()
+            metrics.child(metrics.BATCH_QUEUE_WAIT, *self._labels).observe(started - arrived)
+            metrics.child(metrics.BATCH_ROWS, *self._labels).observe(rows)
+            return self._predict(columns, [rows])[0]
+        finally:
+            self._hand_over()
+
+    def _hand_over(self) -> None:
+        """Wake the oldest queued request as the next leader, or mark the batcher idle."""
+        with self._lock:
+            if self._queue:
+                successor = self._queue[0]
+                successor.lead = True
+                assert successor.done is not None  # queued behind a busy leader
+                successor.done.set()  # wakes it as the next leader
+            else:
+                self._busy = False
+
     def _lead(self, batch: list[_Item]) -> None:
         try:
             self._run(batch)
         finally:
-            with self._lock:
-                if self._queue:
-                    successor = self._queue[0]
-                    successor.lead = True
-                    assert successor.done is not None  # queued behind a busy leader
-                    successor.done.set()  # wakes it as the next leader
-                else:
-                    self._busy = False
+            self._hand_over()
 
     def _take(self) -> list[_Item]:
         with self._lock:
@@ -163,6 +181,13 @@ class Batcher:
         return batch
 
     def _run(self, batch: Sequence[_Item]) -> None:
+        if len(batch) == 1:
+            self._call_model(batch)
+            return
+        with metrics.writes_now():  # the other requests may answer before this one ends
+            self._call_model(batch)
+
+    def _call_model(self, batch: Sequence[_Item]) -> None:
         started = time.perf_counter()
         for item in batch:
             metrics.child(metrics.BATCH_QUEUE_WAIT, *self._labels).observe(started - item.queued_at)

@@ -11,6 +11,7 @@ import re
 import time
 import uuid
 from dataclasses import dataclass, field
+from typing import Any
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:/+=-]{1,128}$")
 
@@ -39,6 +40,9 @@ class RequestContext:
         model_version: Version of the model that answered, once it did.
         client_closed: The client closed the connection before its body was read whole (the
             request is recorded with status 499, see ``telemetry.end_request``).
+        tally: The request's pending metric writes, ``(value, amount)`` pairs that
+            ``telemetry.end_request`` applies together (``metrics.apply``); ``None`` outside
+            ``begin_request``/``end_request``: writes then go out at once.
     """
 
     request_id: str
@@ -48,6 +52,7 @@ class RequestContext:
     instances: int | None = None
     model_version: str | None = None
     client_closed: bool = False
+    tally: list[tuple[Any, float]] | None = None
     token: contextvars.Token[RequestContext | None] | None = None
 
 

@@ -70,7 +70,7 @@ class DriftCounter:
             [[off + f.missing_bin] for (_, f), off in self._numeric], dtype=np.intp
         ).reshape(-1, 1)
         self._children = [
-            metrics.FEATURE_VALUES.labels(*model, f.name, b)
+            metrics.child(metrics.FEATURE_VALUES, *model, f.name, b)
             for _, f in self._profiled
             for b in f.bins
         ]

@@ -15,7 +15,10 @@ from __future__ import annotations
 
 import os
 import platform
-from collections.abc import Mapping
+import threading
+from bisect import bisect_left
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 from prometheus_client import (
@@ -29,6 +32,8 @@ from prometheus_client import (
 )
 from prometheus_client import multiprocess as _multiprocess
 from prometheus_client import values as _values
+
+from ml_api.core.context import current
 
 _pid = [os.getpid()]
 
@@ -200,15 +205,135 @@ QUEUED_REQUESTS = Gauge(
 )
 
 
+Write = tuple[Any, float]
+"""One deferred write: a prometheus_client value (a ``MutexValue`` or ``MmapedValue``) and the
+amount to add to it."""
+
+
+def _lock_of(value_class: type) -> Any:
+    """The lock prometheus_client's ``MultiProcessValue`` shares between all its values.
+
+    It is a local of the factory that made ``value_class``, held by every ``inc``/``set``;
+    :func:`apply` takes the same lock, so its writes and the library's never interleave.
+    """
+    inc = value_class.inc  # type: ignore[attr-defined]
+    cell = inc.__closure__[inc.__code__.co_freevars.index("lock")]
+    return cell.cell_contents
+
+
+_MMAPED = _values.ValueClass if getattr(_values.ValueClass, "_multiprocess", False) else None
+_MMAP_LOCK = _lock_of(_MMAPED) if _MMAPED is not None else None
+
+
+def apply(writes: list[Write]) -> None:
+    """Add each amount to its value: under one lock, one fork check, in multiprocess mode.
+
+    prometheus_client's ``MmapedValue.inc`` takes the process-wide lock, checks the process id
+    and packs the value into the process's mmap file, once per write; here that is done once for
+    all of a request's writes, and each write is what ``inc`` does: the value grows by the amount,
+    its timestamp is 0 and ``MmapedDict.write_value`` stores both. Single-process values
+    (``MutexValue``) are incremented one by one, as ``inc`` does.
+
+    Args:
+        writes: ``(value, amount)`` pairs; a value may appear more than once.
+    """
+    if _MMAP_LOCK is None:
+        for value, amount in writes:
+            value.inc(amount)
+        return
+    with _MMAP_LOCK:
+        if writes:
+            # after a fork, reopens this process's files for every value, as inc() does
+            writes[0][0]._MmapedValue__check_for_pid_change()
+        for value, amount in writes:
+            value._value += amount
+            value._timestamp = 0.0
+            value._file.write_value(value._key, value._value, 0.0)
+
+
+def _deferred() -> list[Write] | None:
+    """The current request's pending writes, or ``None`` to write at once."""
+    ctx = current()
+    return None if ctx is None else ctx.tally
+
+
+class CountingChild:
+    """A labelled counter whose increments during a request are written when the request ends.
+
+    Inside a request (:func:`ml_api.core.telemetry.begin_request` to ``end_request``) an
+    increment joins the request's pending writes, which ``end_request`` applies together
+    (:func:`apply`) before the response leaves, so a scrape after the response sees it; outside
+    a request it is written at once. Either way the exported value is the one
+    ``Counter.labels(...).inc(amount)`` gives.
+
+    Args:
+        child: The prometheus_client child (``Counter.labels(...)``).
+    """
+
+    __slots__ = ("_child", "_value")
+
+    def __init__(self, child: Any) -> None:
+        self._child = child
+        self._value = child._value
+
+    def inc(self, amount: float = 1) -> None:
+        """Add ``amount`` (>= 0).
+
+        Raises:
+            ValueError: ``amount`` is negative (as prometheus_client's counter).
+        """
+        if amount < 0:
+            raise ValueError("Counters can only be incremented by non-negative amounts.")
+        pending = _deferred()
+        if pending is None:
+            self._child.inc(amount)
+        else:
+            pending.append((self._value, amount))
+
+
+class ObservingChild:
+    """A labelled histogram whose observations during a request are written when it ends.
+
+    As :class:`CountingChild`: an observation adds its amount to ``_sum`` and 1 to the first
+    bucket whose upper bound is >= the amount (none for NaN), exactly as
+    ``Histogram.labels(...).observe(amount)``.
+
+    Args:
+        child: The prometheus_client child (``Histogram.labels(...)``).
+    """
+
+    __slots__ = ("_bounds", "_buckets", "_child", "_sum")
+
+    def __init__(self, child: Any) -> None:
+        self._child = child
+        self._sum = child._sum
+        self._buckets = child._buckets
+        self._bounds = child._upper_bounds
+
+    def observe(self, amount: float) -> None:
+        """Observe ``amount`` (seconds, rows, ... in the histogram's unit)."""
+        pending = _deferred()
+        if pending is None:
+            self._child.observe(amount)
+            return
+        pending.append((self._sum, amount))
+        if amount == amount:  # NaN falls in no bucket
+            pending.append((self._buckets[bisect_left(self._bounds, amount)], 1.0))
+
+
 _children: dict[tuple[object, tuple[str, ...]], Any] = {}
+_children_lock = threading.Lock()
 
 
 def child(metric: Counter | Histogram | Gauge, *labels: str) -> Any:
-    """``metric.labels(*labels)``, looked up once per process and kept.
+    """``metric.labels(*labels)``, looked up once per process and kept, writes deferred.
 
     prometheus_client's ``.labels()`` converts the values, takes a lock and looks the child up on
     every call; the hot path calls this instead. The child is created on first use, as
-    ``.labels()`` creates it, so ``/metrics`` shows the same series at the same moment.
+    ``.labels()`` creates it, so ``/metrics`` shows the same series at the same moment. A
+    counter's or histogram's child comes wrapped (:class:`CountingChild`,
+    :class:`ObservingChild`): inside a request its writes are applied together at the request's
+    end, under one lock; a gauge's child is prometheus_client's own (its writes are immediate).
 
     Args:
         metric: A labelled metric of this module.
@@ -220,8 +345,36 @@ def child(metric: Counter | Histogram | Gauge, *labels: str) -> Any:
     key = (metric, labels)
     found = _children.get(key)
     if found is None:
-        found = _children[key] = metric.labels(*labels)
+        with _children_lock:
+            found = _children.get(key)
+            if found is None:
+                raw = metric.labels(*labels)
+                if isinstance(metric, Counter):
+                    found = CountingChild(raw)
+                elif isinstance(metric, Histogram):
+                    found = ObservingChild(raw)
+                else:
+                    found = raw
+                _children[key] = found
     return found
+
+
+@contextmanager
+def writes_now() -> Iterator[None]:
+    """Write at once, not at the request's end, inside this block (this thread's request).
+
+    For writes one request makes on behalf of others (a batch leader recording each merged
+    request's queue wait): those requests may answer before this one ends.
+    """
+    ctx = current()
+    pending = None if ctx is None else ctx.tally
+    if ctx is not None:
+        ctx.tally = None
+    try:
+        yield
+    finally:
+        if ctx is not None:
+            ctx.tally = pending
 
 
 def record_http(method: str, route: str, status: int, seconds: float) -> None:

@@ -29,8 +29,9 @@ def begin_request(method: str, path: str, request_id_header: str | None) -> Requ
         The context; pass it to :func:`end_request`.
     """
     ctx = RequestContext(request_id_from(request_id_header), method, path)
-    enter(ctx)
     metrics.IN_FLIGHT.inc()
+    ctx.tally = []  # the request's counter and histogram writes, applied by end_request
+    enter(ctx)
     return ctx
 
 
@@ -72,7 +73,12 @@ def normalize_route(route: str | None) -> str:
 
 
 def end_request(ctx: RequestContext, status: int, route: str | None) -> None:
-    """Finish a request: record HTTP metrics and write its access record.
+    """Finish a request: HTTP metrics, the request's pending metric writes, its access record.
+
+    The counter and histogram writes the request made (through ``metrics.child``) were kept in
+    its context; they are applied here together with the HTTP series (``metrics.apply``: one
+    lock), before the adapter hands the response to the server, so a scrape that follows the
+    response sees every one of them.
 
     Every label comes from a closed set: the method from :data:`METHODS` or ``other``, the
     route from the route table or ``<unmatched>``, the status from ml-api's own answers (a request
@@ -88,8 +94,13 @@ def end_request(ctx: RequestContext, status: int, route: str | None) -> None:
     label = normalize_route(route)
     if ctx.client_closed:
         status = CLIENT_CLOSED
-    metrics.IN_FLIGHT.dec()
     metrics.record_http(method_label(ctx.method), label, status, duration)
+    pending, ctx.tally = ctx.tally, None
+    if pending is None:  # not begun here, or already ended
+        metrics.IN_FLIGHT.dec()
+    else:
+        pending.append((metrics.IN_FLIGHT._value, -1.0))
+        metrics.apply(pending)  # every write of the request: one lock, before the response
     level = (
         logging.ERROR if status == 500 else logging.WARNING if 500 < status < 600 else logging.INFO
     )

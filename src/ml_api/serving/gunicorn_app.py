@@ -35,6 +35,7 @@ from typing import Any
 from gunicorn.app.base import BaseApplication
 from gunicorn.arbiter import Arbiter
 from gunicorn.config import Config
+from gunicorn.glogging import Logger
 from gunicorn.http.body import ChunkedReader
 from gunicorn.http.errors import InvalidChunkSize
 
@@ -103,6 +104,21 @@ def remove_own_metrics_dir() -> None:
         shutil.rmtree(path, ignore_errors=True)
 
 
+class GunicornLogger(Logger):
+    """gunicorn's logger, building no access record that its ``gunicorn.access`` logger drops.
+
+    ml-api writes its own access records (richer fields), so :func:`logging_dict` sets
+    ``gunicorn.access`` to ``WARNING``; gunicorn would still build every request's log atoms
+    (headers, environ, times) before the logger drops the ``INFO`` record.
+    """
+
+    def setup(self, cfg: Any) -> None:
+        """Run gunicorn's set-up; then build access records only if they would be written."""
+        super().setup(cfg)
+        enabled = bool(self.__dict__.get("_access_log_enabled"))
+        self._access_log_enabled = enabled and self.access_log.isEnabledFor(logging.INFO)
+
+
 def _on_exit(server: Any) -> None:
     remove_own_metrics_dir()
 
@@ -162,6 +178,7 @@ def gunicorn_options(settings: Settings, framework: str, host: str = "0.0.0.0") 
         "proc_name": f"ml-api-{framework}",
         "logconfig_dict": logging_dict(settings.log_level),
         "accesslog": None,
+        "logger_class": GunicornLogger,
         "child_exit": _child_exit,
         "worker_exit": _worker_exit,
         "on_exit": _on_exit,

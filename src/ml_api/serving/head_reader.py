@@ -39,13 +39,17 @@ from concurrent import futures
 from functools import partial
 from typing import Any
 
+from gunicorn.http.body import LengthReader
 from gunicorn.http2 import negotiation
 from gunicorn.workers.gthread import TConn
 
 from ml_api.core import deadline, metrics
 from ml_api.core.errors import ServerOverloaded
+from ml_api.serving.keepalive import body_buffered
 from ml_api.serving.overload import refusing
 from ml_api.serving.probe_lane import ProbeLaneWorker, is_lane_request
+from ml_api.serving.request_pool import RequestPool
+from ml_api.serving.response import handle_request
 
 HEAD_TIMEOUT_SECONDS = 30.0
 """Longest time from a request's first byte to the end of its head (and buffered body), in
@@ -75,6 +79,18 @@ byte, so with 300 of them the loop fell behind and everything it hands on waited
 300 slow connections on one Flask worker, one run each at load 30: 320 req/s, p99 1,991 ms,
 slowest probe 1,877 ms at 5 ms; 593 req/s, p99 557 ms, slowest probe 396 ms at 1 ms."""
 
+QUEUED_PUBLISH_SECONDS = 0.25
+"""Least time between two updates of this worker's ``ml_api_http_requests_queued`` gauge, in
+seconds: the length moves with nearly every request, and each update is a write to the shared
+metrics file. The loop turns at least once a second, so the gauge shows a change within about
+1.25 s (Prometheus scrapes every 15 s)."""
+
+HOUSEKEEPING_SECONDS = 0.5
+"""Least time between two heartbeats to the master (gunicorn's ``notify``: a file time update)
+and two checks that the master is still there (``getppid``), in seconds. gunicorn does both on
+every turn of the loop, which turns once or twice per request; the master's timeout is 30 s or
+more."""
+
 _RECV_BYTES = 64 * 1024
 _CONTENT_LENGTH = re.compile(rb"\ncontent-length[ \t]*:[ \t]*([0-9]{1,12})[ \t]*(?=\r?\n)", re.I)
 _NEEDS_THREAD = re.compile(rb"\n(?:transfer-encoding|expect)[ \t]*:", re.I)
@@ -87,6 +103,20 @@ def head_end(data: bytes) -> int:
         return end + 4
     end = data.find(b"\n\n")
     return end + 2 if end >= 0 else -1
+
+
+def _body_length(head: bytes) -> int | None:
+    """The ``Content-Length`` of a complete head (0 without one), or ``None``.
+
+    ``None`` when the poller leaves the body to a thread: chunked, ``Expect``, several
+    ``Content-Length`` fields.
+    """
+    if _NEEDS_THREAD.search(head):
+        return None
+    lengths = _CONTENT_LENGTH.findall(head)
+    if len(lengths) > 1:
+        return None  # a framing gunicorn refuses
+    return int(lengths[0]) if lengths else 0
 
 
 def is_complete(data: bytes) -> bool:
@@ -106,14 +136,46 @@ def is_complete(data: bytes) -> bool:
     end = head_end(data)
     if end < 0:
         return False
-    head = data[:end]
-    if _NEEDS_THREAD.search(head):
-        return True
-    lengths = _CONTENT_LENGTH.findall(head)
-    if len(lengths) != 1:
-        return True  # no body, or a framing gunicorn refuses
-    length = int(lengths[0])
-    return length > BODY_BUFFER_BYTES or len(data) - end >= length
+    length = _body_length(data[:end])
+    return length is None or length > BODY_BUFFER_BYTES or len(data) - end >= length
+
+
+def body_in_hand(data: bytes) -> bool:
+    """Whether ``data`` holds a whole request: its head and all of its ``Content-Length`` body.
+
+    Such a request's body is read from the bytes already received, never from the socket, so
+    its thread sets no read timeout on the socket for it
+    (:func:`ml_api.serving.keepalive.body_buffered`).
+
+    Args:
+        data: The bytes received on the connection, from the request's first byte.
+
+    Returns:
+        True for a complete head with no body or with its whole ``Content-Length`` body;
+        False while the head or the body is incomplete, and for a chunked body, an ``Expect``
+        or several ``Content-Length`` fields (a thread reads or refuses those).
+    """
+    end = head_end(data)
+    if end < 0:
+        return False
+    length = _body_length(data[:end])
+    return length is not None and len(data) - end >= length
+
+
+def _body_done(parser: Any) -> bool:
+    """Whether nothing is left of the last request's body: ``Content-Length``, read to its end.
+
+    Args:
+        parser: gunicorn's HTTP/1 parser of the connection (its last request: ``mesg``).
+    """
+    body = getattr(getattr(parser, "mesg", None), "body", None)
+    reader = getattr(body, "reader", None)
+    return (
+        type(reader) is LengthReader
+        and reader.length == 0
+        and body.failed is False  # type: ignore[union-attr]
+        and not body.buf.tell()  # type: ignore[union-attr]
+    )
 
 
 class HeadReadingWorker(ProbeLaneWorker):
@@ -142,7 +204,14 @@ class HeadReadingWorker(ProbeLaneWorker):
         """Requests handed to the request pool that no thread has taken yet."""
         self._queued_lock = threading.Lock()
         self._queued_shown = -1
+        self._queued_shown_at = 0.0
+        self._notified_at = float("-inf")
+        self._parent_checked_at = float("-inf")
+        self._plain = not self.cfg.is_ssl
+        """Plain TCP (not TLS): the setting is fixed for the worker's life, read once."""
         self.shed_pool: futures.ThreadPoolExecutor | None = None
+        self.request_pool: RequestPool
+        """The request threads (:meth:`get_thread_pool`, run by ``init_process``)."""
 
     def init_process(self) -> None:
         """Create the pool that answers refused requests, then the probe lane's set-up.
@@ -155,9 +224,18 @@ class HeadReadingWorker(ProbeLaneWorker):
         )
         super().init_process()
 
+    def get_thread_pool(self) -> Any:
+        """The request threads: a :class:`RequestPool` of ``threads`` threads.
+
+        It is gunicorn's ``tpool`` too, so it also takes gunicorn's own submissions (TLS,
+        HTTP/2) through its executor-like ``submit``.
+        """
+        self.request_pool = RequestPool(self.cfg.threads, "request")
+        return self.request_pool
+
     def _buffering(self, conn: TConn) -> bool:
         """Whether this connection's requests are read on the poller (plain HTTP/1)."""
-        if self.cfg.is_ssl or conn.is_http2:
+        if not self._plain or conn.is_http2:
             return False
         return not (
             not conn.initialized and negotiation.prior_knowledge_allowed(self.cfg, conn.client)
@@ -191,25 +269,45 @@ class HeadReadingWorker(ProbeLaneWorker):
         self._start_reading(conn, ahead)
 
     def _start_reading(self, conn: TConn, ahead: bytes = b"") -> None:
-        """Read the rest of the request on the poller (already registered for this socket)."""
+        """Read the request on the poller (already registered for this socket).
+
+        The usual request arrives whole in one read: it goes to a thread at once. Otherwise the
+        socket's callback becomes :meth:`_on_bytes` until the request is in.
+        """
+        if not ahead:
+            received = self._recv(conn)
+            if received is not None and not received:  # the client went away, having sent nothing
+                self.poller.unregister(conn.sock)
+                self.nr_conns -= 1
+                conn.close()
+                return
+            ahead = received or b""  # None: nothing to read after all, so wait for it
+        if ahead and is_complete(ahead):
+            self.poller.unregister(conn.sock)
+            self._dispatch(conn, ahead)
+            return
         self.poller.modify(conn.sock, selectors.EVENT_READ, partial(self._on_bytes, conn))
         conn.timeout = time.monotonic() + HEAD_TIMEOUT_SECONDS
         self.reading_conns.append(conn)
         self._buffers[id(conn)] = bytearray(ahead)
-        if ahead and is_complete(ahead):
-            self._stop_reading(conn)
-            self._dispatch(conn, ahead)
-        elif not ahead:
-            self._on_bytes(conn, conn.sock)
+        if ahead and self.body_timeout is not None and head_end(ahead) >= 0:
+            self._body_waits[id(conn)] = (conn, time.monotonic())
+
+    @staticmethod
+    def _recv(conn: TConn) -> bytes | None:
+        """What the client sent (``b""``: it went away), or ``None`` if nothing is there yet."""
+        try:
+            return bytes(conn.sock.recv(_RECV_BYTES))
+        except (BlockingIOError, InterruptedError):
+            return None
+        except OSError:
+            return b""
 
     def _on_bytes(self, conn: TConn, client: Any) -> None:
         buffer = self._buffers[id(conn)]
-        try:
-            data = conn.sock.recv(_RECV_BYTES)
-        except (BlockingIOError, InterruptedError):
+        data = self._recv(conn)
+        if data is None:
             return
-        except OSError:
-            data = b""
         if not data:  # the client went away before its request was complete
             self._stop_reading(conn)
             if head_end(bytes(buffer)) >= 0:  # mid-body: the thread records it (499)
@@ -219,10 +317,11 @@ class HeadReadingWorker(ProbeLaneWorker):
             conn.close()
             return
         buffer += data
-        if is_complete(bytes(buffer)):
+        data = bytes(buffer)
+        if is_complete(data):
             self._stop_reading(conn)
-            self._dispatch(conn, bytes(buffer))
-        elif self.body_timeout is not None and head_end(bytes(buffer)) >= 0:
+            self._dispatch(conn, data)
+        elif self.body_timeout is not None and head_end(data) >= 0:
             self._body_waits[id(conn)] = (conn, time.monotonic())
 
     def _stop_reading(self, conn: TConn) -> None:
@@ -248,18 +347,44 @@ class HeadReadingWorker(ProbeLaneWorker):
         else:
             with self._queued_lock:
                 self.queued += 1
-            fs = self.tpool.submit(self._take_queued, conn, time.monotonic())
+            args = (conn, time.monotonic(), body_in_hand(data))
+            done = partial(self.method_queue.defer, self.finish_request, conn)
+            self.request_pool.call(self._take_queued, args, done)
+            return
         fs.add_done_callback(lambda fut: self.method_queue.defer(self.finish_request, conn, fut))
 
-    def _take_queued(self, conn: TConn, queued_at: float) -> Any:
-        """In a request thread: refuse a request that waited too long, else handle it."""
+    def _take_queued(self, conn: TConn, queued_at: float, in_hand: bool = False) -> Any:
+        """In a request thread: refuse a request that waited too long, else handle it.
+
+        Args:
+            conn: The connection, its request read (``in_hand``: all of it) on the poller.
+            queued_at: When it was queued (``time.monotonic``).
+            in_hand: The whole request, body included, is already read (:func:`body_in_hand`).
+        """
         with self._queued_lock:
             self.queued -= 1
         waited = time.monotonic() - queued_at
         if self.max_queue_wait is not None and waited > self.max_queue_wait:
             return self._refuse(conn, ServerOverloaded("queue_wait", self.max_queue_wait, waited))
         with deadline.arrived(queued_at):  # the time limit counts the wait
-            return self.handle(conn)
+            if not in_hand:
+                return self.handle(conn)
+            with body_buffered():
+                return self.handle(conn)
+
+    def handle_request(self, req: Any, conn: TConn) -> bool:
+        """Answer one HTTP/1 request: gunicorn's steps, in fewer system calls (``response``)."""
+        return handle_request(self, req, conn)
+
+    def _keepalive_after(self, conn: TConn, keepalive: bool) -> bool:
+        """Whether the connection can serve another request (gunicorn's rule, in fewer calls).
+
+        gunicorn drains an unread body under a deadline, setting the socket's timeout twice per
+        request; a body read to its end (the usual case) has nothing to drain.
+        """
+        if keepalive and _body_done(conn.parser):
+            return True
+        return bool(super()._keepalive_after(conn, keepalive))  # type: ignore[misc]
 
     def _refuse(self, conn: TConn, refusal: ServerOverloaded) -> Any:
         """Answer the request on ``conn`` with ``refusal`` (503) without running the app."""
@@ -267,11 +392,32 @@ class HeadReadingWorker(ProbeLaneWorker):
             return self.handle(conn)
 
     def _show_queued(self) -> None:
-        """Publish this worker's queue length (``ml_api_http_requests_queued``) when it moved."""
+        """Publish this worker's queue length (``ml_api_http_requests_queued``) when it moved.
+
+        At most once every :data:`QUEUED_PUBLISH_SECONDS`.
+        """
         queued = self.queued
         if queued != self._queued_shown:
-            self._queued_shown = queued
-            metrics.QUEUED_REQUESTS.set(queued)
+            now = time.monotonic()
+            if now - self._queued_shown_at >= QUEUED_PUBLISH_SECONDS:
+                self._queued_shown = queued
+                self._queued_shown_at = now
+                metrics.QUEUED_REQUESTS.set(queued)
+
+    def notify(self) -> None:
+        """Tell the master this worker is alive, at most every :data:`HOUSEKEEPING_SECONDS`."""
+        now = time.monotonic()
+        if now - self._notified_at >= HOUSEKEEPING_SECONDS:
+            self._notified_at = now
+            super().notify()
+
+    def is_parent_alive(self) -> bool:
+        """Whether the master is still there, asked at most every :data:`HOUSEKEEPING_SECONDS`."""
+        now = time.monotonic()
+        if now - self._parent_checked_at < HOUSEKEEPING_SECONDS:
+            return True
+        self._parent_checked_at = now
+        return bool(super().is_parent_alive())
 
     def murder_pending(self) -> None:
         """Close connections silent too long, or too slow to send their head (every loop turn)."""

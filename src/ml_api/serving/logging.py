@@ -18,6 +18,8 @@ from __future__ import annotations
 import logging
 import logging.config
 import sys
+from datetime import UTC, datetime
+from itertools import filterfalse
 from typing import Any
 
 from pythonjsonlogger.json import JsonFormatter
@@ -51,22 +53,70 @@ class RequestIdFilter(logging.Filter):
 
 
 class BoundedJsonFormatter(JsonFormatter):
-    """python-json-logger's formatter, with every string field shortened (lines stay bounded)."""
+    """python-json-logger's formatter, with every string field shortened (lines stay bounded).
+
+    Its output is python-json-logger's ``JsonFormatter(FORMAT, rename_fields=RENAMED,
+    timestamp=True, json_ensure_ascii=False)`` line for line, byte for byte (the tests compare
+    them), at about half the cost per record (an access record is written for every request):
+    the extra fields are merged in one pass, the timestamp is formatted as text here (the same
+    ISO 8601 text the library's encoder writes through its per-object fallback), and a line short
+    enough that no field can need shortening is written on the first pass.
+    """
 
     _scale = 1
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        timestamp = kwargs.pop("timestamp", False)
+        super().__init__(*args, timestamp=False, **kwargs)
+        self._timestamp_key = (
+            (timestamp if isinstance(timestamp, str) else "timestamp") if timestamp else None
+        )
 
     def format(self, record: logging.LogRecord) -> str:
         """Format as one JSON line of at most :data:`MAX_LINE_BYTES` bytes.
 
-        A line still over the bound once fields are shortened (text that escapes to several
-        bytes per character) is formatted again with fields ten times shorter.
+        A line of at most :data:`MAX_FIELD_CHARS` characters has no field to shorten (each field
+        is part of the line) and is at most 4 bytes a character: it is final. A longer one is
+        formatted again with its fields shortened, and if still over the bound (text that
+        escapes to several bytes per character), with fields ten times shorter.
         """
+        self._scale = 0
+        line = super().format(record)
+        if len(line) <= MAX_FIELD_CHARS:
+            return line
         self._scale = 1
         line = super().format(record)
         if len(line.encode()) > MAX_LINE_BYTES:
             self._scale = 10
             line = super().format(record)
         return line
+
+    def add_fields(
+        self, log_data: dict[str, Any], record: logging.LogRecord, message_dict: dict[str, Any]
+    ) -> None:
+        """python-json-logger's ``add_fields``: its fields, in its order, timestamp as text.
+
+        Defaults, ``fmt`` fields, static fields and a message dict, the record's extra attributes
+        (not reserved, not ``_private``, merged in one pass), then the timestamp.
+        """
+        rename = self.rename_fields
+        for key, value in self.defaults.items():
+            log_data[rename.get(key, key)] = value
+        fields = record.__dict__
+        for key in self._required_fields:
+            log_data[rename.get(key, key)] = fields.get(key)
+        for data in (self.static_fields, message_dict):
+            for key, value in data.items():
+                log_data[rename.get(key, key)] = value
+        for key in filterfalse(self._skip_fields.__contains__, fields):
+            if not (isinstance(key, str) and key.startswith("_")):
+                log_data[rename.get(key, key)] = fields[key]
+        if self._timestamp_key is not None:
+            stamp = datetime.fromtimestamp(record.created, tz=UTC).isoformat()
+            log_data[rename.get(self._timestamp_key, self._timestamp_key)] = stamp
+        if self.rename_fields_keep_missing:
+            for field in rename.values():
+                log_data.setdefault(field, None)
 
     def jsonify_log_record(self, log_data: dict[str, Any]) -> str:
         """python-json-logger's JSON text, from one encoder made once (not one per record).
@@ -85,15 +135,16 @@ class BoundedJsonFormatter(JsonFormatter):
 
     def process_log_record(self, log_data: dict[str, Any]) -> dict[str, Any]:
         """Shorten string fields past :data:`MAX_FIELD_CHARS` (``exc_info``: ``MAX_EXC_CHARS``)."""
-        for key, value in log_data.items():
-            if isinstance(value, str):
-                limit = (MAX_EXC_CHARS if key == "exc_info" else MAX_FIELD_CHARS) // self._scale
-                if len(value) > limit:
-                    log_data[key] = (
-                        value[: limit // 2] + " ... " + value[-limit // 2 :]
-                        if key == "exc_info"  # keep the top and the innermost frames
-                        else shorten(value, limit - 30)
-                    )
+        if self._scale:
+            for key, value in log_data.items():
+                if isinstance(value, str):
+                    limit = (MAX_EXC_CHARS if key == "exc_info" else MAX_FIELD_CHARS) // self._scale
+                    if len(value) > limit:
+                        log_data[key] = (
+                            value[: limit // 2] + " ... " + value[-limit // 2 :]
+                            if key == "exc_info"  # keep the top and the innermost frames
+                            else shorten(value, limit - 30)
+                        )
         return super().process_log_record(log_data)
 
 
@@ -141,8 +192,26 @@ def logging_dict(level: str = "INFO") -> dict[str, Any]:
     }
 
 
+def lighten_records() -> None:
+    """Stop filling the :class:`logging.LogRecord` attributes no ml-api line shows.
+
+    The calling file, line and function (a walk up the stack), the thread's name, the process id
+    (a system call) and the multiprocessing process name are reserved attributes the JSON
+    formatter never writes; the logging HOWTO's "Optimization" section names these switches.
+    Records of this process then carry ``None`` (or ``"(unknown file)"``) there instead.
+    """
+    logging._srcfile = None
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
+
+
 def configure_logging(level: str = "INFO") -> None:
-    """Route this process's logs, warnings and uncaught exceptions to JSON lines on stdout."""
+    """Route this process's logs, warnings and uncaught exceptions to JSON lines on stdout.
+
+    Records skip what no line shows (:func:`lighten_records`).
+    """
+    lighten_records()
     logging.config.dictConfig(logging_dict(level))
     logging.captureWarnings(True)
 

@@ -11,20 +11,18 @@ from __future__ import annotations
 import math
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from ml_api.core.errors import BadRequest, Problem, quote
 from ml_api.core.model.schema import Feature, FeatureKind, FeatureSchema
 
-NUMERIC_TYPES = {"FP16", "FP32", "FP64", "INT8", "INT16", "INT32", "INT64", "UINT8", "UINT16",
-                 "UINT32", "UINT64"}  # fmt: skip
+NUMERIC_TYPES = frozenset({"FP16", "FP32", "FP64", "INT8", "INT16", "INT32", "INT64", "UINT8",
+                           "UINT16", "UINT32", "UINT64"})  # fmt: skip
 INTEGER_TYPES = {t for t in NUMERIC_TYPES if "INT" in t}
 KNOWN_TYPES = NUMERIC_TYPES | {"BOOL", "BYTES"}
 
 
-@dataclass(frozen=True, slots=True)
-class Tensor:
+class Tensor(NamedTuple):
     """One input tensor of an inference request, checked and flattened.
 
     Attributes:
@@ -84,6 +82,23 @@ def rows_from_columns(tensors: list[Tensor], schema: FeatureSchema) -> list[list
         ``n`` rows of ``len(schema)`` values.
 
     Raises:
+        BadRequest: (400) see :func:`columns_from_tensors`.
+    """
+    columns = columns_from_tensors(tensors, schema)
+    return [list(values) for values in zip(*columns, strict=True)]
+
+
+def columns_from_tensors(tensors: list[Tensor], schema: FeatureSchema) -> list[list[Any]]:
+    """Take one tensor per feature as the feature columns, in schema order (no rows built).
+
+    Args:
+        tensors: The request's tensors, each of shape ``[n]`` or ``[n, 1]``.
+        schema: The model's feature schema.
+
+    Returns:
+        ``len(schema)`` lists of ``n`` values (each tensor's own data list).
+
+    Raises:
         BadRequest: (400) a tensor given twice, of another shape, unknown or missing, tensors of
             different lengths, or a datatype the feature does not take.
     """
@@ -115,22 +130,27 @@ def rows_from_columns(tensors: list[Tensor], schema: FeatureSchema) -> list[list
         raise BadRequest("all input tensors must hold the same number of instances")
     for f in schema.features:
         datatype, _ = by_name[f.name]
-        if f.is_boolean:
-            wanted, ok = "BOOL or BYTES", datatype in ("BOOL", "BYTES")
-        elif f.is_coded:
-            wanted = "a numeric type (INT64, FP64, ...) holding one of its codes"
-            ok = datatype in NUMERIC_TYPES
-        elif f.kind in (FeatureKind.CATEGORICAL, FeatureKind.TEXT):
-            wanted, ok = "BYTES", datatype == "BYTES"
-        else:
-            wanted, ok = "a numeric type (FP64, FP32, INT64)", datatype in NUMERIC_TYPES
-        if not ok:
+        wanted, accepted = _takes(f)
+        if datatype not in accepted:
             raise BadRequest(
                 f"input {quote(f.name)} has datatype {datatype}; this feature takes {wanted}",
                 [Problem(f"datatype {datatype}", field=f.name)],
             )
-    columns = [by_name[n][1] for n in schema.names]
-    return [list(values) for values in zip(*columns, strict=True)]
+    return [by_name[n][1] for n in schema.names]
+
+
+def _takes(f: Feature) -> tuple[str, frozenset[str]]:
+    """The datatypes a feature's tensor may have: ``(wording, datatypes)``."""
+    if f.is_boolean:
+        return "BOOL or BYTES", frozenset({"BOOL", "BYTES"})
+    if f.is_coded:
+        return "a numeric type (INT64, FP64, ...) holding one of its codes", NUMERIC_TYPES
+    if f.kind in (FeatureKind.CATEGORICAL, FeatureKind.TEXT):
+        return "BYTES", frozenset({"BYTES"})
+    return "a numeric type (FP64, FP32, INT64)", NUMERIC_TYPES
+
+
+_TENSOR_KEYS = frozenset({"name", "shape", "datatype", "data"})
 
 
 def read_tensor(tensor: Any, index: int) -> Tensor:
@@ -140,18 +160,23 @@ def read_tensor(tensor: Any, index: int) -> Tensor:
         BadRequest: (400) not an object, a key missing, an unknown datatype, a bad shape, data
             that does not fill the shape, or a value not of the datatype.
     """
-    if not isinstance(tensor, Mapping):
+    if type(tensor) is not dict and not isinstance(tensor, Mapping):
         raise BadRequest(
             f"inputs[{index}] must be an object",
             [Problem("not an object", instance=index, field="inputs")],
         )
-    missing = [k for k in ("name", "shape", "datatype", "data") if k not in tensor]
-    if missing:
+    if not tensor.keys() >= _TENSOR_KEYS:
+        missing = [k for k in ("name", "shape", "datatype", "data") if k not in tensor]
         raise BadRequest(
             f"inputs[{index}] lacks {', '.join(missing)}",
             [Problem(f"missing {k}", instance=index, field="inputs") for k in missing],
         )
-    name, datatype, shape, data = (tensor[k] for k in ("name", "datatype", "shape", "data"))
+    name, datatype, shape, data = (
+        tensor["name"],
+        tensor["datatype"],
+        tensor["shape"],
+        tensor["data"],
+    )
     if not isinstance(name, str):
         raise BadRequest(f"inputs[{index}].name must be a string")
     if datatype not in KNOWN_TYPES:
@@ -159,11 +184,13 @@ def read_tensor(tensor: Any, index: int) -> Tensor:
             f"input {quote(name)}: unknown datatype {quote(datatype)}",
             [Problem(f"one of {', '.join(sorted(KNOWN_TYPES))}", field=name)],
         )
-    if (
+    if not (
+        type(shape) is list and len(shape) == 1 and type(shape[0]) is int and shape[0] >= 0
+    ) and (
         not isinstance(shape, list)
         or not shape
         or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape)
-    ):
+    ):  # the first line passes the common shape [n] at once
         raise BadRequest(f"input {quote(name)}: shape must be a list of non-negative integers")
     flat = flatten(data, name)
     if math.prod(shape) != len(flat):
@@ -172,9 +199,36 @@ def read_tensor(tensor: Any, index: int) -> Tensor:
             f"data has {len(flat)}",
             [Problem("shape does not match data", field=name)],
         )
-    for value in flat:
-        check_datatype(name, datatype, value)
+    if not plainly_of(datatype, flat):
+        for value in flat:  # the first value not of the datatype is refused, named
+            check_datatype(name, datatype, value)
     return Tensor(name=name, datatype=datatype, shape=shape, data=flat)
+
+
+def plainly_of(datatype: str, values: list[Any]) -> bool:
+    """Whether every value is plainly of ``datatype``, checked a list at a time (no nulls).
+
+    ``True`` only where :func:`check_datatype` accepts each value; ``False`` does not mean a
+    value is refused (a null, an integer near a float maximum): the per-value check decides.
+    """
+    if not values:
+        return True
+    types = set(map(type, values))
+    if datatype == "BYTES":
+        return types == {str}
+    if datatype == "BOOL":
+        return types == {bool}
+    if datatype in INTEGER_RANGES:
+        low, high = INTEGER_RANGES[datatype]
+        return types == {int} and low <= min(values) and max(values) <= high
+    if not types <= {float, int}:
+        return False
+    try:
+        if not all(map(math.isfinite, values)):
+            return False
+    except OverflowError:  # an integer beyond any float
+        return False
+    return bool(max(map(abs, values)) <= FLOAT_MAXIMA[datatype])
 
 
 def flatten(data: Any, name: str) -> list[Any]:
@@ -185,7 +239,7 @@ def flatten(data: Any, name: str) -> list[Any]:
     """
     if not isinstance(data, list):
         raise BadRequest(f"input {quote(name)}: data must be an array")
-    if not any(isinstance(v, list) for v in data):
+    if not any(issubclass(t, list) for t in set(map(type, data))):
         return data
     out: list[Any] = []
     stack: list[Any] = [iter(data)]

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from importlib import metadata as importlib_metadata
 from typing import Any
 
@@ -45,10 +46,10 @@ from ml_api.core.errors import (
 from ml_api.core.protocols.body import check_headers, read_json
 from ml_api.core.protocols.request import Request
 from ml_api.core.protocols.tensors import (
+    columns_from_tensors,
     feature_datatype,
     label_datatype,
     read_tensor,
-    rows_from_columns,
     rows_from_matrix,
 )
 from ml_api.core.protocols.v2_request import check_request_types
@@ -214,11 +215,11 @@ class OpenInferenceProtocol:
         codings = check_headers(request, limit, refusal=BadRequest, media_type_optional=True)
         with deadline(self.limits.request_timeout_seconds):
             payload = read_json(request, codings, limit)
-            rows, requested = self._decode(payload)
-            result = self._predict(rows)
+            instances, requested = self._decode(payload)
+            result = self._predict(instances)
         return self._encode(payload, result, requested)
 
-    def _predict(self, rows: list[list[Any]]) -> PredictionResult:
+    def _predict(self, instances: Instances) -> PredictionResult:
         """The service's prediction; a value that breaks the schema is a 400 here (V1: 422).
 
         Raises:
@@ -227,11 +228,13 @@ class OpenInferenceProtocol:
             RequestTimeout: (504) past the per-request time limit.
         """
         try:
-            return self.service.predict_rows(rows)
+            if instances.columns is not None:
+                return self.service.predict_columns(instances.columns)
+            return self.service.predict_rows(instances.rows)
         except InvalidInput as exc:
             raise BadRequest(exc.message, exc.details) from exc
 
-    def _decode(self, request: Any) -> tuple[list[list[Any]], list[str]]:
+    def _decode(self, request: Any) -> tuple[Instances, list[str]]:
         check_request_types(request)  # every field of the JSON type the protocol gives it
         inputs = request["inputs"]
         if not inputs:
@@ -261,17 +264,16 @@ class OpenInferenceProtocol:
             )
         tensors = [read_tensor(t, i) for i, t in enumerate(inputs)]
         if len(tensors) == 1 and self.all_numeric and width > 1:
-            rows = rows_from_matrix(tensors[0], width)
+            instances = Instances(rows=rows_from_matrix(tensors[0], width))
         else:
-            rows = rows_from_columns(tensors, self.schema)
+            instances = Instances(columns=columns_from_tensors(tensors, self.schema))
+        n = len(instances)
         max_instances = self.limits.max_instances
-        if len(rows) > max_instances:
-            raise PayloadTooLarge(
-                f"{len(rows)} instances in one request; the limit is {max_instances}"
-            )
-        if not rows:
+        if n > max_instances:
+            raise PayloadTooLarge(f"{n} instances in one request; the limit is {max_instances}")
+        if not n:
             raise BadRequest("the input tensors hold no instances")
-        return rows, requested
+        return instances, requested
 
     def _requested_outputs(self, outputs: Any) -> list[str]:
         available = [OUTPUT_LABEL] + ([OUTPUT_PROBA] if self.probabilities else [])
@@ -324,6 +326,24 @@ class OpenInferenceProtocol:
                 "out_of_range_count": result.out_of_range.total,
             }
         return response
+
+
+@dataclass(frozen=True, slots=True)
+class Instances:
+    """A decoded request's instances: rows (the one-matrix layout) or feature columns.
+
+    Attributes:
+        rows: ``n_instances`` positional rows, or ``None``.
+        columns: ``n_features`` columns of ``n_instances`` values in schema order, or ``None``.
+    """
+
+    rows: list[list[Any]] = field(default_factory=list)
+    columns: list[list[Any]] | None = None
+
+    def __len__(self) -> int:
+        if self.columns is not None:
+            return len(self.columns[0]) if self.columns else 0
+        return len(self.rows)
 
 
 def batching_text(batching: Mapping[str, Any]) -> str:

@@ -172,6 +172,18 @@ class OnnxSession:
         # numeric-coded categoricals (integer codes) are float inputs, like numeric features
         self._numeric = [f.kind == "numeric" or f.is_coded for f in schema.features]
         self._inputs = onnx_input_names(schema.names)
+        # the feed's layout, built once: the float inputs (one float32 matrix, one row each)
+        # and the string inputs, by column position
+        self._float_inputs = [
+            (j, name)
+            for j, (name, num) in enumerate(zip(self._inputs, self._numeric, strict=True))
+            if num
+        ]
+        self._string_inputs = [
+            (j, name)
+            for j, (name, num) in enumerate(zip(self._inputs, self._numeric, strict=True))
+            if not num
+        ]
         self._real = {
             safe: name
             for safe, name in zip(self._inputs, schema.names, strict=True)
@@ -227,16 +239,55 @@ class OnnxSession:
         Returns:
             Input name to array (see the module docstring for shapes and types).
         """
-        with np.errstate(over="ignore"):  # beyond float32: inf, found by beyond_float32()
-            if self.array_input:
-                return {"X": np.ascontiguousarray(np.asarray(columns, dtype=np.float32).T)}
-            feed = {}
-            for name, numeric, col in zip(self._inputs, self._numeric, columns, strict=True):
-                if numeric:
-                    feed[name] = np.asarray(col, dtype=np.float32).reshape(-1, 1)
-                else:
-                    feed[name] = np.array(_fill_missing(col), dtype=object).reshape(-1, 1)
-        return feed
+        return self.prepare(columns, pad=False)[0]
+
+    def prepare(
+        self, columns: Sequence[Sequence[Any]], *, pad: bool = True
+    ) -> tuple[dict[str, np.ndarray], int, np.ndarray | None]:
+        """Build the session's inputs and find the numbers that did not survive ``float32``.
+
+        Every float input is cast in one conversion (one ``float32`` matrix whose rows are the
+        inputs), and checked for ``inf`` once: the same values, input by input, as casting each
+        column alone.
+
+        Args:
+            columns: As :meth:`feed_columns` takes them (``n_features`` columns of
+                ``n_instances`` values).
+            pad: Repeat a lone instance to :data:`SMALLEST_CALL_ROWS` rows here, as :meth:`run`
+                would (pass the feed to ``run`` with ``rows``).
+
+        Returns:
+            ``(feed, n_instances, wide)``: the inputs (see :meth:`feed_columns`), the instances
+            they hold before padding, and ``None`` when every number fits ``float32``, else
+            which instances hold one beyond its range (``(n_instances,)``, ``bool``; see
+            :meth:`beyond_float32`).
+        """
+        rows = len(columns[0]) if columns else 0
+        repeat = SMALLEST_CALL_ROWS if pad and 0 < rows < SMALLEST_CALL_ROWS else 0
+        with np.errstate(over="ignore"):  # beyond float32: inf, found below
+            if self.array_input:  # (n_features, n_instances)
+                matrix = np.asarray(columns, dtype=np.float32)
+            else:  # (n_float_inputs, n_instances); shape (0,) without float inputs
+                matrix = np.asarray([columns[j] for j, _ in self._float_inputs], dtype=np.float32)
+        wide: np.ndarray | None = None
+        if matrix.size:
+            infinite = np.isinf(matrix)
+            if infinite.any():
+                wide = np.asarray(infinite.any(axis=0))
+        feed: dict[str, np.ndarray] = {}
+        if self.array_input:
+            x = matrix.T if not repeat else np.repeat(matrix.T, repeat, axis=0)
+            feed["X"] = np.ascontiguousarray(x)
+            return feed, rows, wide
+        for (_, name), row in zip(self._float_inputs, matrix, strict=False):
+            feed[name] = (row if not repeat else np.repeat(row, repeat)).reshape(-1, 1)
+        for j, name in self._string_inputs:
+            filled = _fill_missing(columns[j])
+            if repeat:
+                filled = filled * repeat
+            feed[name] = np.array(filled, dtype=object).reshape(-1, 1)
+        # schema order, as the feed was always built (ONNX Runtime takes inputs by name)
+        return {name: feed[name] for name in self._inputs}, rows, wide
 
     @staticmethod
     def beyond_float32(feed: Mapping[str, np.ndarray]) -> np.ndarray:
@@ -272,11 +323,15 @@ class OnnxSession:
             return self.feed_columns(columns)
         return {"X": np.ascontiguousarray(np.asarray(features, dtype=np.float32))}
 
-    def run(self, feed: Mapping[str, np.ndarray]) -> tuple[np.ndarray | None, np.ndarray]:
+    def run(
+        self, feed: Mapping[str, np.ndarray], rows: int | None = None
+    ) -> tuple[np.ndarray | None, np.ndarray]:
         """Run the model.
 
         Args:
-            feed: From :meth:`feed_columns` or :meth:`feed_from`.
+            feed: From :meth:`feed_columns` or :meth:`feed_from`, or from :meth:`prepare`.
+            rows: The instances of a feed :meth:`prepare` already padded (``None``: the feed's
+                own length, padded here when it is below :data:`SMALLEST_CALL_ROWS`).
 
         Returns:
             ``(labels, values)``: for a classifier, labels ``(n_instances,)`` (object array of the
@@ -286,9 +341,10 @@ class OnnxSession:
         Raises:
             Exception: ONNX Runtime's error (see :attr:`errors`) for inputs it cannot run.
         """
-        rows = len(next(iter(feed.values()))) if feed else 0
-        if 0 < rows < SMALLEST_CALL_ROWS:  # MLAS's one-row GEMV path sums in another order
-            feed = {k: np.repeat(v, SMALLEST_CALL_ROWS, axis=0) for k, v in feed.items()}
+        if rows is None:
+            rows = len(next(iter(feed.values()))) if feed else 0
+            if 0 < rows < SMALLEST_CALL_ROWS:  # MLAS's one-row GEMV path sums in another order
+                feed = {k: np.repeat(v, SMALLEST_CALL_ROWS, axis=0) for k, v in feed.items()}
         outputs = self._session.run(self._outputs, dict(feed))
         if self.classes is None:
             return None, np.asarray(outputs[0]).reshape(-1)[:rows]
@@ -397,14 +453,13 @@ class OnnxPredictor(Runtime):
                 422 scikit-learn gives for them) is the same as under ``ML_API_RUNTIME=sklearn``,
                 and the registry calls this runtime again for the other instances.
         """
-        feed = self.session.feed_columns(columns)
-        wide = self.session.beyond_float32(feed)
-        if wide.any():
+        feed, rows, wide = self.session.prepare(columns)
+        if wide is not None:
             raise Declined(
                 "a number beyond float32's range (ONNX Runtime computes in float32)", wide
             )
         try:
-            labels, values = self.session.run(feed)
+            labels, values = self.session.run(feed, rows)
         except self.session.errors as exc:
             reason = self.session.reason(exc)
             raise InvalidInput(f"the model could not use these values: {reason}") from exc

@@ -365,7 +365,14 @@ def to_jsonable(values: np.ndarray | list[Any]) -> list[Any]:
     if isinstance(values, np.ndarray) and plain_finite(values):
         plain: list[Any] = values.tolist()  # bool, int, float or str, all finite: as they are
         return plain
-    return [json_scalar(v) for v in (values.tolist() if isinstance(values, np.ndarray) else values)]
+    items = values.tolist() if isinstance(values, np.ndarray) else values
+    if _PLAIN_TYPES.issuperset(map(type, items)):  # an object array of the model's classes
+        return list(items)  # json_scalar gives each of these back unchanged
+    return [json_scalar(v) for v in items]
+
+
+_PLAIN_TYPES = frozenset({str, int, bool})
+"""Python types :func:`json_scalar` returns unchanged whatever the value (floats may be NaN)."""
 
 
 def plain_finite(values: np.ndarray) -> bool:
