@@ -1,6 +1,6 @@
-"""A model's own code (``--code-path mytransforms.py``) travels inside its version.
+"""A model's own code (``--code-path nb_transforms.py``) travels inside its version.
 
-A pipeline with a transformer class from a notebook's ``mytransforms.py`` was refused with
+A pipeline with a transformer class from a notebook's ``nb_transforms.py`` was refused with
 "install the package that provides it"; with ``PYTHONPATH`` it imported, but the image built and
 then failed at start. Now the file is copied into the version (``code/``), hashed like the model,
 named in the card, and importable only while that version loads: a server started anywhere
@@ -49,13 +49,13 @@ class LogAmount(BaseEstimator, TransformerMixin):
 
 @pytest.fixture
 def notebook(tmp_path, penguins):
-    """A notebook folder: mytransforms.py, a model using it, its data; the module forgotten."""
+    """A notebook folder: nb_transforms.py, a model using it, its data; the module forgotten."""
     folder = tmp_path / "notebook"
     folder.mkdir()
-    (folder / "mytransforms.py").write_text(MODULE)
+    (folder / "nb_transforms.py").write_text(MODULE)
     sys.path.insert(0, str(folder))
     try:
-        log_amount = importlib.import_module("mytransforms").LogAmount
+        log_amount = importlib.import_module("nb_transforms").LogAmount
         data = penguins.dropna()[["bill_length_mm", "body_mass_g", "species"]]
         X, y = data[["bill_length_mm", "body_mass_g"]], data["species"]
         model = Pipeline([("log", log_amount()), ("clf", LogisticRegression())]).fit(X, y)
@@ -63,34 +63,34 @@ def notebook(tmp_path, penguins):
         data.to_csv(folder / "data.csv", index=False)
     finally:
         sys.path.remove(str(folder))
-        sys.modules.pop("mytransforms", None)  # as in a fresh process: not importable
+        sys.modules.pop("nb_transforms", None)  # as in a fresh process: not importable
     return folder, model, data
 
 
 def test_without_its_code_the_import_says_how_to_pass_it(tmp_path, notebook):
     folder, _, _ = notebook
     message = refused(tmp_path / "models", folder / "custom.joblib", "--data", folder / "data.csv")
-    assert "needs the module 'mytransforms'" in message
-    assert "--code-path mytransforms.py" in message
+    assert "needs the module 'nb_transforms'" in message
+    assert "--code-path nb_transforms.py" in message
 
 
 def test_the_code_goes_into_the_version_and_serves_from_there(tmp_path, notebook):
     folder, model, data = notebook
     root = tmp_path / "models"
     code, out, err = run_import(
-        folder / "custom.joblib", "--code-path", folder / "mytransforms.py",
+        folder / "custom.joblib", "--code-path", folder / "nb_transforms.py",
         "--data", folder / "data.csv", "--target", "species", "--name", "custom",
         "--model-root", root,
     )  # fmt: skip
     assert code == 0, out + err
-    assert "its own code: mytransforms" in out
+    assert "its own code: nb_transforms" in out
     assert "--code-path" in err  # the trust warning names it
     version = root / "custom" / "1"
     card = json.loads((version / "metadata.json").read_text())
-    assert card["code"] == {"modules": ["mytransforms"], "directory": "code"}
-    assert (version / "code" / "mytransforms.py").read_text() == MODULE
-    assert "code/mytransforms.py" in card["files"]
-    sys.modules.pop("mytransforms", None)
+    assert card["code"] == {"modules": ["nb_transforms"], "directory": "code"}
+    assert (version / "code" / "nb_transforms.py").read_text() == MODULE
+    assert "code/nb_transforms.py" in card["files"]
+    sys.modules.pop("nb_transforms", None)
     path_before = list(sys.path)
     scoring = build_scoring(Settings(model_root=root, model_name="custom"))
     assert sys.path == path_before  # on the path only while the model loaded
@@ -100,7 +100,7 @@ def test_the_code_goes_into_the_version_and_serves_from_there(tmp_path, notebook
 
     # batch scoring from another folder: the code comes from the version
     rows.to_csv(tmp_path / "in.csv", index=False)
-    sys.modules.pop("mytransforms", None)
+    sys.modules.pop("nb_transforms", None)
     scored = CliRunner().invoke(
         main,
         ["predict", "--input", str(tmp_path / "in.csv"), "--output", str(tmp_path / "out.csv"),
@@ -110,7 +110,7 @@ def test_the_code_goes_into_the_version_and_serves_from_there(tmp_path, notebook
     assert pd.read_csv(tmp_path / "out.csv")["prediction"].tolist() == model.predict(rows).tolist()
 
     # a modified code file is refused at load, like a modified model file
-    (version / "code" / "mytransforms.py").write_text(MODULE + "\nprint('changed')\n")
+    (version / "code" / "nb_transforms.py").write_text(MODULE + "\nprint('changed')\n")
     with pytest.raises(ArtifactError, match="does not match its card"):
         load_artifact(root, "custom")
 
@@ -120,7 +120,7 @@ def test_a_real_server_started_elsewhere_serves_a_model_with_its_own_code(tmp_pa
     folder, model, data = notebook
     root = tmp_path / "models"
     code, out, err = run_import(
-        folder / "custom.joblib", "--code-path", folder / "mytransforms.py",
+        folder / "custom.joblib", "--code-path", folder / "nb_transforms.py",
         "--data", folder / "data.csv", "--target", "species", "--name", "custom",
         "--model-root", root,
     )  # fmt: skip
@@ -132,24 +132,24 @@ def test_a_real_server_started_elsewhere_serves_a_model_with_its_own_code(tmp_pa
         assert r.status_code == 200, r.text
         assert r.json()["prediction"] == model.predict(rows).tolist()
         page = requests.get(server.url + "/model", timeout=10).text
-        assert "mytransforms (in code/, sha256-checked; runs on load)" in page
+        assert "nb_transforms (in code/, sha256-checked; runs on load)" in page
 
 
 def test_a_notebook_module_not_given_is_refused_by_save_model(tmp_path, notebook):
     folder, _, data = notebook
     sys.path.insert(0, str(folder))
     try:
-        model = joblib.load(folder / "custom.joblib")  # imports mytransforms from the folder
+        model = joblib.load(folder / "custom.joblib")  # imports nb_transforms from the folder
         with pytest.raises(ImportRefused, match="not an installed package: the server could not"):
             ml_api.save_model(model, data, name="c", target="species", model_root=tmp_path)
         result = ml_api.save_model(
             model, data, name="c", target="species", model_root=tmp_path,
-            code_paths=[folder / "mytransforms.py"],
+            code_paths=[folder / "nb_transforms.py"],
         )  # fmt: skip
-        assert result.metadata["code"]["modules"] == ["mytransforms"]
+        assert result.metadata["code"]["modules"] == ["nb_transforms"]
     finally:
         sys.path.remove(str(folder))
-        sys.modules.pop("mytransforms", None)
+        sys.modules.pop("nb_transforms", None)
 
 
 @pytest.mark.parametrize(

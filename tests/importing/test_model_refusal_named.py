@@ -39,10 +39,10 @@ BATCH = [GOOD, BAD, GOOD]
 def root(tmp_path_factory, penguins):
     """A model root holding ``logged``: log1p of both features, then a logistic regression."""
     folder = tmp_path_factory.mktemp("refusal")
-    (folder / "mytransforms.py").write_text(MODULE)
+    (folder / "nb_transforms.py").write_text(MODULE)
     sys.path.insert(0, str(folder))
     try:
-        log_amount = importlib.import_module("mytransforms").LogAmount
+        log_amount = importlib.import_module("nb_transforms").LogAmount
         data = penguins.dropna()[["bill_length_mm", "body_mass_g", "species"]]
         X, y = data[["bill_length_mm", "body_mass_g"]], data["species"]
         model = Pipeline([("log", log_amount()), ("clf", LogisticRegression())]).fit(X, y)
@@ -50,10 +50,10 @@ def root(tmp_path_factory, penguins):
         data.to_csv(folder / "data.csv", index=False)
     finally:
         sys.path.remove(str(folder))
-        sys.modules.pop("mytransforms", None)
+        sys.modules.pop("nb_transforms", None)
     root = folder / "models"
     code, out, err = run_import(
-        folder / "logged.joblib", "--code-path", folder / "mytransforms.py",
+        folder / "logged.joblib", "--code-path", folder / "nb_transforms.py",
         "--data", folder / "data.csv", "--target", "species", "--name", "logged",
         "--model-root", root,
     )  # fmt: skip
