@@ -55,10 +55,14 @@ def _fit(frame: pd.DataFrame, tmp_path: Path, task: str) -> tuple[object, Path, 
 
     X = frame[["size", "weight kg", "shop"]]
     if task == "classification":
-        model: object = cb.CatBoostClassifier(iterations=40, depth=3, verbose=False)
+        model: object = cb.CatBoostClassifier(
+            iterations=40, depth=3, verbose=False, allow_writing_files=False
+        )
         target = "grade"
     else:
-        model = cb.CatBoostRegressor(iterations=40, depth=3, verbose=False)
+        model = cb.CatBoostRegressor(
+            iterations=40, depth=3, verbose=False, allow_writing_files=False
+        )
         target = "price"
     model.fit(X, frame[target], cat_features=["shop"])  # type: ignore[attr-defined]
     path = tmp_path / f"{task}.cbm"
@@ -126,7 +130,9 @@ def test_a_multi_target_catboost_model_is_refused(tmp_path, frame):
     import catboost as cb
 
     X = frame[["size", "weight kg"]]
-    model = cb.CatBoostRegressor(iterations=5, loss_function="MultiRMSE", verbose=False)
+    model = cb.CatBoostRegressor(
+        iterations=5, loss_function="MultiRMSE", verbose=False, allow_writing_files=False
+    )
     model.fit(X, frame[["price", "size"]])
     path = tmp_path / "multi.cbm"
     model.save_model(str(path))
