@@ -33,7 +33,7 @@ from ml_api.core.model.profile import (
 )
 from ml_api.core.model.schema import Feature, FeatureKind, FeatureSchema
 from ml_api.core.wording import count
-from ml_api.scoring.cells import NA_CELLS, pandas_na_values
+from ml_api.scoring.cells import NA_CELLS, pandas_na_values, pandas_text_dtypes
 
 __all__ = ["DriftReport", "FeatureDrift", "compare", "read_input", "render_html"]
 
@@ -238,7 +238,8 @@ def _read_one(
     header = pd.read_csv(path, nrows=0).columns
     tokens = NA_CELLS if na_values is None else na_values
     missing = pandas_na_values(header, features, tokens)
-    return pd.read_csv(path, na_values=missing, keep_default_na=False)
+    text = pandas_text_dtypes(header, features)  # 02134 stays "02134"
+    return pd.read_csv(path, na_values=missing, keep_default_na=False, dtype=text)
 
 
 def _is_log(name: str) -> bool:

@@ -50,7 +50,7 @@ import pandas as pd
 import pyarrow as pa
 
 from ml_api.core.errors import InvalidInput, Problem
-from ml_api.core.model.columns import TextCells
+from ml_api.core.model.columns import TextCells, reads_as_text
 from ml_api.core.model.ranges import OutOfRange
 from ml_api.core.runtimes.predictor import PredictionResult
 from ml_api.core.service import PredictionService
@@ -231,7 +231,12 @@ def _csv_types(
         tables = from_pandas()
     added = set(_output_columns(service))  # replaced by the model's output: typed by it
     missing = missing_in(cells, service.schema)
-    return {k: v for k, v in infer_csv_types(tables, missing).items() if k not in added}
+    text = {f.name for f in service.schema.features if reads_as_text(f)}  # 02134 stays text
+    return {
+        k: pa.string() if k in text else v
+        for k, v in infer_csv_types(tables, missing).items()
+        if k not in added
+    }
 
 
 def score_file(

@@ -14,7 +14,7 @@ from ml_api.core.model.integrity import sha256_file
 from ml_api.core.model.schema import Feature, FeatureKind, is_code
 from ml_api.importing import inspection
 from ml_api.importing.sources import ImportRefused, Source
-from ml_api.scoring.cells import NA_CELLS, pandas_na_values
+from ml_api.scoring.cells import NA_CELLS, pandas_na_values, pandas_text_dtypes
 from ml_api.scoring.structure import check_file
 
 ValueColumns = Callable[[Sequence[str]], Sequence[Feature]]
@@ -123,8 +123,10 @@ def value_columns(model: Any, source: Source, target: str | None) -> ValueColumn
 def _read_csv(path: Path, tokens: Collection[str], value_columns: ValueColumns) -> pd.DataFrame:
     """The CSV typed as pandas reads it, each column's missing cells by the one rule."""
     raw = pd.read_csv(path, dtype=str, index_col=False, keep_default_na=False)
-    missing = pandas_na_values(raw.columns, value_columns(list(map(str, raw.columns))), tokens)
-    frame = pd.read_csv(path, index_col=False, na_values=missing, keep_default_na=False)
+    values = value_columns(list(map(str, raw.columns)))
+    missing = pandas_na_values(raw.columns, values, tokens)
+    text = pandas_text_dtypes(raw.columns, values)  # 02134 stays "02134"
+    frame = pd.read_csv(path, index_col=False, na_values=missing, keep_default_na=False, dtype=text)
     counts = {}
     for name in raw.columns:
         read_missing = raw[name][raw[name].isin(missing[str(name)])]

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from ml_api.core.model.columns import missing_cells, parse_number
+from ml_api.core.model.columns import missing_cells, parse_number, reads_as_text
 from ml_api.core.model.schema import Feature, FeatureKind, FeatureSchema
 
 NA_CELLS = frozenset(
@@ -112,6 +112,21 @@ def text_records(
 
 
 NA_CELLS_ARROW = pa.array(sorted(NA_CELLS), type=pa.string())
+
+
+def pandas_text_dtypes(columns: Iterable[str], features: Iterable[Feature]) -> dict[str, type]:
+    """``pandas.read_csv``'s ``dtype``: ``str`` for each column the model reads as text.
+
+    Args:
+        columns: The CSV's column names (its header).
+        features: The model's features (:func:`~ml_api.core.model.columns.reads_as_text`:
+            text features and string-category features).
+
+    Returns:
+        ``{column: str}`` for those of ``columns``, so ``02134`` stays ``"02134"``.
+    """
+    names = {f.name for f in features if reads_as_text(f)}
+    return {name: str for name in map(str, columns) if name in names}
 
 
 def pandas_na_values(

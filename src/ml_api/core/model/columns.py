@@ -78,6 +78,28 @@ def missing_cells(feature: Feature, tokens: frozenset[str]) -> frozenset[str]:
 
 
 @functools.lru_cache(maxsize=256)
+def reads_as_text(feature: Feature) -> bool:
+    """Whether a CSV reader must keep ``feature``'s cells as the text written, never a number.
+
+    The second half of the one rule for every CSV reader (with :func:`missing_cells`): a text
+    feature, and a categorical feature whose categories are strings (not :attr:`Feature.codes`,
+    not booleans), is text in every reader, so a digit-only code keeps its leading zero
+    (``02134`` stays ``"02134"``, not the number ``2134``) in ``ml-api predict``'s outputs,
+    ``ml-api drift`` and ``ml-api import --data``.
+
+    Args:
+        feature: The feature a column feeds.
+
+    Returns:
+        ``True`` for a text feature or a string-category feature.
+    """
+    if feature.kind is FeatureKind.TEXT:
+        return True
+    return (
+        feature.kind is FeatureKind.CATEGORICAL and feature.codes is None and not feature.is_boolean
+    )
+
+
 def _arrow_set(cells: frozenset[str]) -> pa.Array:
     return pa.array(sorted(cells), type=pa.string())
 
