@@ -136,6 +136,9 @@ class TrainingOptions:
         test_size: Held-out fraction (0 < test_size < 1), stratified for classification.
         seed: Seed for the split and the estimator: the same inputs give the same metrics.
         fmt: Artifact format (``joblib`` or ``skops``).
+        drop_reason: Why ``drop``'s columns are left out, as the card and ``ml-api train``
+            say it (``None``: "left out by --drop"; ``ml-api train`` without ``--data`` gives
+            the bundled penguins data's own reason for its default).
     """
 
     data: Path
@@ -152,6 +155,7 @@ class TrainingOptions:
     test_size: float = 0.2
     seed: int = 42
     fmt: Format = "joblib"
+    drop_reason: str | None = None
 
 
 @dataclass(frozen=True)
@@ -305,6 +309,10 @@ def _prepare(options: TrainingOptions) -> _Prepared:
         numeric=options.numeric,
         text=options.text,
     )
+    if options.drop_reason is not None:
+        columns = [
+            replace(c, reason=options.drop_reason) if c.name in options.drop else c for c in columns
+        ]
     if not any(c.used for c in columns):
         left = "; ".join(f"{c.name}: {c.reason}" for c in columns)
         raise ValueError(f"no feature left to train on ({left})")

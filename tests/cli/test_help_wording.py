@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from importlib import metadata
 
@@ -100,3 +101,10 @@ def test_train_says_why_year_is_left_out_without_drop(tmp_path):
     )
     assert given.exit_code == 0, given.output
     assert "  year: left out by --drop" in given.output
+    # the card says what train said (it said "left out by --drop" for the default too)
+    reasons = {}
+    for name in ("a", "b"):
+        card = json.loads((tmp_path / name / "1" / "metadata.json").read_text())
+        reasons[name] = {c["name"]: c["reason"] for c in card["training"]["left_out"]}
+    assert reasons["a"]["year"].startswith("left out by default for the bundled penguins data")
+    assert reasons["b"]["year"] == "left out by --drop"

@@ -101,6 +101,30 @@ def test_versions_table_and_promote(root):
     assert r.exit_code == 0 and "the newest version serves" in r.output
     assert "roll back with: ml-api promote penguins 2\n" in r.output
     assert read_aliases(root, "penguins") == {}
+    r = run("promote", "penguins", "--unset", "--model-root", root)  # twice: nothing to remove
+    assert r.exit_code == 0 and "alias production was not set" in r.output
+    assert "(was unset)" not in r.output
+    r = run("promote", "penguins", "1", "--unset", "--model-root", root)
+    assert r.exit_code == 2 and "give a VERSION or --unset, not both" in r.output
+
+
+def test_promote_refuses_a_version_a_server_would_refuse(root):
+    """It set the alias and exited 0; servers refused the version and kept the old one."""
+    run("promote", "penguins", "2", "--model-root", root)
+    model_file = next(p for p in (root / "penguins" / "1").iterdir() if p.name.startswith("model"))
+    model_file.write_bytes(model_file.read_bytes() + b"tampered")
+    r = run("promote", "penguins", "1", "--model-root", root)
+    assert r.exit_code == 1, r.output
+    assert "version 1 fails verification" in r.output
+    assert "alias production not changed" in r.output
+    assert read_aliases(root, "penguins") == {"production": 2}
+    # the alias moved by hand: versions never calls the refused version "serves"
+    set_alias(root, "penguins", "production", 1)
+    r = run("versions", "penguins", "--model-root", root)
+    lines = r.output.splitlines()
+    assert lines[1].endswith("production, fails verification"), r.output
+    assert not any(line.endswith("serves") for line in lines[1:4]), r.output
+    assert "version 1 fails verification" in r.output
 
 
 def test_train_compares_with_the_serving_version(root):

@@ -260,13 +260,15 @@ def versions(name: str | None, name_option: str | None, model_root: Path | None)
         fail(str(exc), code=1)
     if not found:
         fail(f"no model {name!r} in {root / name}: train one with 'ml-api train'", code=1)
+    refused = None if serving is None else _verification_error(settings, root, name, serving)
     header = ("version", "created", "estimator", "metrics", "runtime", "size", "aliases")
     rows = []
     for v in found:
         card = json.loads((root / name / str(v) / "metadata.json").read_text())
         marks = sorted(a for a, t in aliases.items() if t == v)
         if str(v) == serving:
-            marks.append("serves")
+            # never "serves" for a version a server would refuse
+            marks.append("serves" if refused is None else "fails verification")
         rows.append(
             (
                 str(v),
@@ -281,22 +283,27 @@ def versions(name: str | None, name_option: str | None, model_root: Path | None)
     widths = [max(len(r[i]) for r in (header, *rows)) for i in range(len(header))]
     for row in (header, *rows):
         click.echo("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
-    if serving is not None:
-        _check_serving(settings, root, name, serving)
+    if refused is not None:
+        click.echo(
+            f"version {serving} fails verification: {refused}; running servers keep the version "
+            "they serve (see their log and ml_api_model_swap_failures_total)"
+        )
 
 
-def _check_serving(settings: Any, root: Path, name: str, version: str) -> None:
-    """Verify the version that should serve as a server does (hash, version gate); say so."""
+def _verification_error(settings: Any, root: Path, name: str, version: str) -> str | None:
+    """Verify a version as a server does before serving it (hashes, version gate, loading).
+
+    Returns:
+        Why it fails, or ``None`` when a server would load it.
+    """
     from ml_api.core.model.artifact import load_artifact
     from ml_api.core.model.integrity import ArtifactError
 
     try:
         load_artifact(root, name, version, allow_version_mismatch=settings.allow_version_mismatch)
     except ArtifactError as exc:
-        click.echo(
-            f"version {version} fails verification: {exc}; running servers keep the version "
-            "they serve (see their log and ml_api_model_swap_failures_total)"
-        )
+        return str(exc)
+    return None
 
 
 @click.command()
@@ -323,18 +330,32 @@ def promote(
     from ml_api.core.model.integrity import ArtifactError
     from ml_api.core.model.versions import set_alias
 
-    if (version is None) != unset:
+    if version is not None and unset:
+        fail("give a VERSION or --unset, not both")
+    if version is None and not unset:
         fail("give a VERSION, or --unset to remove the alias")
     if version is not None and not version.isdigit():
         fail(f"VERSION must be a version number (see 'ml-api versions {name}'), got {version!r}")
-    root = settings_from(model_root=model_root).resolved_model_root()
+    settings = settings_from(model_root=model_root)
+    root = settings.resolved_model_root()
+    if version is not None:
+        refused = _verification_error(settings, root, name, version)
+        if refused is not None:
+            fail(
+                f"version {version} fails verification: {refused}; alias {alias} not changed "
+                "(running servers would refuse it and keep the version they serve)",
+                code=1,
+            )
     try:
         before = set_alias(root, name, alias, None if version is None else int(version))
     except (ArtifactError, ValueError) as exc:
         fail(str(exc), code=1)
     was = f"was version {before}" if before is not None else "was unset"
     if unset:
-        click.echo(f"{name}: removed alias {alias} ({was}); the newest version serves")
+        if before is None:
+            click.echo(f"{name}: alias {alias} was not set; the newest version serves")
+        else:
+            click.echo(f"{name}: removed alias {alias} ({was}); the newest version serves")
     else:
         click.echo(f"{name}: {alias} -> version {version} ({was})")
     back = "" if alias == DEFAULT_ALIAS else f" --alias {alias}"

@@ -148,12 +148,12 @@ def train(
     from ml_api.train import TrainingOptions, runtime_line
     from ml_api.train import train as run_training
 
-    defaulted: tuple[str, ...] = ()  # left out without --drop: the bundled data's default
     if data is None:
         data = preprocess.PENGUINS_CSV
         target = target or preprocess.PENGUINS_TARGET
         if not choices["drop"]:
-            defaulted = choices["drop"] = preprocess.PENGUINS_DROP
+            choices["drop"] = preprocess.PENGUINS_DROP
+            choices["drop_reason"] = preprocess.PENGUINS_DROP_REASON
     choices["na_values"] = choices["na_values"] or None  # none given: pandas' defaults
     assert target is not None  # given with --data, defaulted without it
     serving_before = _serving_card(root, settings.model_name, settings.model_version)
@@ -167,7 +167,7 @@ def train(
     except (KeyError, ValueError) as exc:
         fail(str(exc).strip("'\""))
     card = result.card
-    _echo_columns(result, defaulted)
+    _echo_columns(result)
     _echo_missing_text(card)
     if card.training.marked_nullable:
         marked = ", ".join(card.training.marked_nullable)
@@ -258,7 +258,7 @@ def _shape(text: str) -> str:
     )
 
 
-def _echo_columns(result: Any, defaulted: tuple[str, ...] = ()) -> None:
+def _echo_columns(result: Any) -> None:
     """The feature table, the columns left out and why, and the rows without a target."""
     training = result.card.training
     missing = training.missing_share
@@ -288,13 +288,7 @@ def _echo_columns(result: Any, defaulted: tuple[str, ...] = ()) -> None:
     if left:
         click.echo(f"left out ({len(left)}):")
         for c in left:
-            reason = c["reason"]
-            if c["name"] in defaulted:
-                reason = (
-                    "left out by default for the bundled penguins data (the year of the "
-                    "survey, not a trait of the penguin)"
-                )
-            click.echo(f"  {c['name']}: {reason}")
+            click.echo(f"  {c['name']}: {c['reason']}")
     n = training.rows_without_target
     click.echo(
         f"rows dropped for a missing target {result.card.target!r}: {n}"
