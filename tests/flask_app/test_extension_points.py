@@ -6,6 +6,7 @@ ml-api's own plain functions only; whatever a user registers still goes through 
 """
 
 import inspect
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from flask import g, jsonify, request
@@ -47,8 +48,15 @@ def test_a_users_async_view_and_hooks_still_run(app):
     app.before_request(user_before)
     app.after_request(user_after)
     assert app.ensure_sync(user_view) is not user_view  # wrapped, as Flask does
-    client = app.test_client()
+    # on a thread of its own, as a WSGI server's request thread: another test in this process
+    # (a browser driver, say) may leave an event loop running in the main thread, where asgiref
+    # refuses to run async code synchronously
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(_async_requests, app).result()
 
+
+def _async_requests(app) -> None:
+    client = app.test_client()
     reply = client.get("/user-async", headers={"X-Request-ID": "user-1"})
     assert reply.status_code == 200
     assert reply.get_json() == {"user": "async", "request_id": "user-1"}
