@@ -4,28 +4,21 @@ HTML reports, and the exit status of ``--fail-above``."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from ml_api.core.model.profile import PREDICTION
+from tests.cli.test_leading_zero_codes import cli
 from tests.live.test_drift_live import DRIFTED, records, samples
 
 
 def run(model_root: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "ml_api.cli", "drift", *args],
-        env={**os.environ, "ML_API_MODEL_ROOT": str(model_root)},
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    """``ml-api drift ARGS`` in a subprocess with ``model_root`` as the model root."""
+    return cli(model_root, "drift", *args)
 
 
 @pytest.fixture(scope="module")

@@ -77,7 +77,6 @@ def missing_cells(feature: Feature, tokens: frozenset[str]) -> frozenset[str]:
     return tokens
 
 
-@functools.lru_cache(maxsize=256)
 def reads_as_text(feature: Feature) -> bool:
     """Whether a CSV reader must keep ``feature``'s cells as the text written, never a number.
 
@@ -100,6 +99,7 @@ def reads_as_text(feature: Feature) -> bool:
     )
 
 
+@functools.lru_cache(maxsize=256)
 def _arrow_set(cells: frozenset[str]) -> pa.Array:
     return pa.array(sorted(cells), type=pa.string())
 
