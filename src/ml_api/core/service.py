@@ -268,10 +268,7 @@ class PredictionService:
                 training range under the ``reject`` policy.
             RequestTimeout: (504) the request waited past its time limit for the model.
         """
-        ctx = context.current()
-        if ctx is not None:
-            ctx.instances = len(rows)
-            ctx.model_version = self.artifact.version
+        self._note_request(len(rows))
         columns = self.validator.validate_columns(rows, first_index=first_index)
         return self.predict_validated(columns, len(rows), first_index)
 
@@ -292,12 +289,16 @@ class PredictionService:
             RequestTimeout: (504) the request waited past its time limit for the model.
         """
         n_instances = len(columns[0]) if columns else 0
+        self._note_request(n_instances)
+        validated = self.validator.validate_feature_columns(columns)
+        return self.predict_validated(validated, n_instances)
+
+    def _note_request(self, n_instances: int) -> None:
+        """Put the instance count and this model version in the request's access record."""
         ctx = context.current()
         if ctx is not None:
             ctx.instances = n_instances
             ctx.model_version = self.artifact.version
-        validated = self.validator.validate_feature_columns(columns)
-        return self.predict_validated(validated, n_instances)
 
     def predict_validated(
         self, columns: list[list[Any]], n_instances: int, first_index: int = 0
